@@ -1,0 +1,1 @@
+"""Google accounts: records, the tokens.json store, the rotating pool, token refresh."""

@@ -1,0 +1,137 @@
+"""OAuth access-token refresh against the Google token endpoint, one in flight per account."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from tornado.httpclient import HTTPRequest
+
+from ag2api import jsoncodec
+from ag2api.accounts.model import Account, OAuthConfig
+from ag2api.redact import mask
+from ag2api.upstream.transport import AbortableCurlClient, proxy_setter
+
+log = logging.getLogger("ag2api.accounts")
+
+# Refresh when less than this is left (the original design's 5 minutes).
+EXPIRY_SKEW = 300.0
+
+
+class RefreshFailed(Exception):
+    """The token endpoint could not be used right now; the account stays enabled."""
+
+
+class AccountRevoked(Exception):
+    """The refresh token is dead (``invalid_grant``); the account must be disabled."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TokenRefresher:
+    def __init__(
+        self,
+        http: AbortableCurlClient,
+        oauth: Callable[[], OAuthConfig | None],
+        on_refreshed: Callable[[Account], None],
+        *,
+        proxy: Callable[[], str | None] = lambda: None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._http = http
+        self._oauth = oauth
+        self._on_refreshed = on_refreshed
+        self._proxy = proxy
+        self._timeout = timeout
+        self._inflight: dict[str, asyncio.Future[str]] = {}
+        self.refresh_count = 0
+
+    async def access_token(self, account: Account) -> str:
+        """A token valid for at least five more minutes, refreshing first if needed."""
+        if account.token_is_fresh(EXPIRY_SKEW) and account.access_token:
+            return account.access_token
+        return await self.refresh(account)
+
+    async def refresh(self, account: Account, stale: str | None = None) -> str:
+        """Refresh ``account``; concurrent callers share one request.
+
+        With ``stale`` (the token upstream just refused), a token that another request has
+        already replaced is returned without a second refresh.
+        """
+        if (
+            stale is not None
+            and account.access_token
+            and account.access_token != stale
+            and (account.token_is_fresh(0))
+        ):
+            return account.access_token
+        pending = self._inflight.get(account.project_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._refresh(account))
+            self._inflight[account.project_id] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(account.project_id, None))
+        return await asyncio.shield(pending)
+
+    async def _refresh(self, account: Account) -> str:
+        oauth = self._oauth()
+        if oauth is None:
+            raise RefreshFailed("tokens.json has no oauth_config (client_id, client_secret)")
+        form = urlencode(
+            {
+                "client_id": oauth.client_id,
+                "client_secret": oauth.client_secret,
+                "grant_type": "refresh_token",
+                "refresh_token": account.refresh_token,
+            }
+        )
+        request = HTTPRequest(
+            oauth.token_url,
+            method="POST",
+            body=form,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+            connect_timeout=self._timeout,
+            request_timeout=self._timeout,
+            prepare_curl_callback=proxy_setter(self._proxy()),
+        )
+        self.refresh_count += 1
+        response = await self._http.fetch(request, raise_error=False)
+        if response.code == 599:
+            raise RefreshFailed(f"token endpoint unreachable: {response.error}")
+        try:
+            data = jsoncodec.loads(response.body or b"{}")
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        if response.code != 200:
+            error = str(data.get("error", ""))
+            description = str(data.get("error_description", ""))
+            if error in ("invalid_grant", "unauthorized_client", "invalid_client") or (
+                response.code in (400, 401) and error
+            ):
+                raise AccountRevoked(f"token refresh failed: {error}: {description}".rstrip(": "))
+            raise RefreshFailed(f"token endpoint answered HTTP {response.code}: {error}")
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise RefreshFailed("token endpoint answered without an access_token")
+        expires_in = data.get("expires_in", 3599)
+        account.access_token = token
+        account.expires_at = time.time() + float(
+            expires_in if isinstance(expires_in, int | float) else 3599
+        )
+        new_refresh = data.get("refresh_token")
+        if isinstance(new_refresh, str) and new_refresh:
+            account.refresh_token = new_refresh
+        log.info(
+            "project %s access token refreshed (valid %ss)", mask(account.project_id), expires_in
+        )
+        self._on_refreshed(account)
+        return token

@@ -1,0 +1,85 @@
+"""The Tornado application and the serve loop (listen, wait for a signal, shut down cleanly)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from tornado.web import Application
+
+from ag2api import __version__
+from ag2api.config.schema import GatewayConfig
+from ag2api.handlers import routes
+from ag2api.handlers.base import NotFoundHandler
+from ag2api.logs import log_request
+from ag2api.services import Services, build_services
+
+log = logging.getLogger("ag2api")
+
+
+class StartupError(Exception):
+    """A reason the gateway refuses to start, already phrased for the operator."""
+
+
+def make_app(services: Services) -> Application:
+    return Application(
+        routes(), services=services, default_handler_class=NotFoundHandler, log_function=log_request
+    )
+
+
+def check_startup(cfg: GatewayConfig) -> None:
+    if not cfg.api_keys and not cfg.server.is_loopback:
+        raise StartupError(
+            f"Refusing to listen on {cfg.server.host} with no api_keys configured: anyone who can "
+            "reach it could use your Google accounts. Add keys under 'api_keys' in "
+            f"{cfg.path} (or AG2API_API_KEYS), or listen on 127.0.0.1."
+        )
+
+
+async def serve(
+    cfg: GatewayConfig,
+    *,
+    on_ready: Callable[[Services, int], Awaitable[None] | None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (or ``stop``); returns the exit code."""
+    check_startup(cfg)
+    services = build_services(cfg)
+    try:
+        sockets = bind_sockets(cfg.server.port, cfg.server.host)
+    except OSError as exc:
+        await services.aclose()
+        raise StartupError(f"Cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}") from exc
+    server = HTTPServer(make_app(services), idle_connection_timeout=300)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    log.info(
+        "ag2api %s listening on http://%s:%d (config %s)",
+        __version__,
+        cfg.server.host,
+        port,
+        cfg.path,
+    )
+    if not cfg.api_keys:
+        log.warning("no api_keys configured: the gateway is open to every local client")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if on_ready is not None:
+            result = on_ready(services, port)
+            if result is not None:
+                await result
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        server.stop()
+        await services.aclose()
+    return 0

@@ -1,0 +1,105 @@
+"""The models clients may use: live from fetchAvailableModels, else the configured list."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ag2api.config.schema import GatewayConfig
+from ag2api.errors import InvalidRequest, ModelNotFound
+
+log = logging.getLogger("ag2api.catalog")
+
+# After a failed live fetch, serve the configured list this long before asking again.
+RETRY_AFTER_FAILURE = 30.0
+_INTERNAL_PREFIXES = ("chat_", "tab_")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    id: str
+    owned_by: str
+    display_name: str | None = None
+
+    def to_openai(self, created: int) -> dict[str, Any]:
+        return {"id": self.id, "object": "model", "created": created, "owned_by": self.owned_by}
+
+
+def owner_of(model_id: str, provider: str | None = None) -> str:
+    if provider:
+        return provider.removeprefix("MODEL_PROVIDER_").lower()
+    if model_id.startswith("claude"):
+        return "anthropic"
+    if model_id.startswith("gpt"):
+        return "openai"
+    return "google"
+
+
+def parse_available_models(body: dict[str, Any]) -> tuple[ModelEntry, ...]:
+    """``fetchAvailableModels`` → public entries (internal ids like chat_20706 are hidden)."""
+    models = body.get("models")
+    if not isinstance(models, dict):
+        return ()
+    out: list[ModelEntry] = []
+    for model_id, info in sorted(models.items()):
+        info = info if isinstance(info, dict) else {}
+        if model_id.startswith(_INTERNAL_PREFIXES) or info.get("isInternal"):
+            continue
+        if info.get("apiProvider") == "API_PROVIDER_INTERNAL":
+            continue
+        out.append(
+            ModelEntry(
+                model_id, owner_of(model_id, info.get("modelProvider")), info.get("displayName")
+            )
+        )
+    return tuple(out)
+
+
+class ModelCatalog:
+    def __init__(self, fetch: Callable[[GatewayConfig], Awaitable[dict[str, Any]]]) -> None:
+        self._fetch = fetch
+        self._live: tuple[ModelEntry, ...] = ()
+        self._live_at = 0.0
+        self._failed_at = 0.0
+        self._inflight: asyncio.Future[None] | None = None
+        self.created = int(time.time())
+        self.source = "configured"
+
+    async def entries(self, cfg: GatewayConfig) -> tuple[ModelEntry, ...]:
+        now = time.monotonic()
+        fresh = self._live and now - self._live_at < cfg.models.cache_ttl
+        if not fresh and now - self._failed_at >= RETRY_AFTER_FAILURE:
+            if self._inflight is None:
+                self._inflight = asyncio.ensure_future(self._refresh(cfg))
+            inflight = self._inflight
+            await asyncio.shield(inflight)
+        if self._live:
+            return self._live
+        return tuple(ModelEntry(m, owner_of(m)) for m in cfg.models.fallback)
+
+    async def _refresh(self, cfg: GatewayConfig) -> None:
+        try:
+            live = parse_available_models(await self._fetch(cfg))
+        except Exception as exc:  # any failure means "use the configured list for now"
+            self._failed_at = time.monotonic()
+            self.source = "configured"
+            log.warning("live model list unavailable, serving the configured list: %s", exc)
+        else:
+            if live:
+                self._live, self._live_at, self.source = live, time.monotonic(), "live"
+            else:
+                self._failed_at = time.monotonic()
+        finally:
+            self._inflight = None
+
+    async def resolve(self, cfg: GatewayConfig, name: Any) -> str:
+        """The upstream model id for ``name``, or ModelNotFound."""
+        if not isinstance(name, str) or not name:
+            raise InvalidRequest("'model' must be a non-empty string", param="model")
+        if any(entry.id == name for entry in await self.entries(cfg)):
+            return name
+        raise ModelNotFound(name)

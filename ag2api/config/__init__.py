@@ -1,0 +1,1 @@
+"""Gateway configuration: frozen schema, pure loader, live snapshot holder."""

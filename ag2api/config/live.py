@@ -1,0 +1,76 @@
+"""The live configuration: one frozen snapshot, swapped whole, plus its load history."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ag2api.config.load import ConfigError, parse_config
+from ag2api.config.schema import GatewayConfig
+
+log = logging.getLogger("ag2api.config")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line values, which win over every file and variable."""
+
+    host: str | None = None
+    port: int | None = None
+    tokens_file: Path | None = None
+
+    def apply(self, cfg: GatewayConfig) -> GatewayConfig:
+        server = cfg.server
+        if self.host is not None:
+            server = replace(server, host=self.host)
+        if self.port is not None:
+            server = replace(server, port=self.port)
+        tokens = self.tokens_file.resolve() if self.tokens_file is not None else cfg.tokens_file
+        return replace(cfg, server=server, tokens_file=tokens)
+
+
+def read_config(
+    path: Path, environ: Mapping[str, str] | None = None, overrides: Overrides | None = None
+) -> GatewayConfig:
+    """Read ``path`` (and a ``.env`` beside it) into a validated config; raise ConfigError."""
+    path = path.resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "", "config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, "", f"cannot read: {exc}") from None
+    dotenv_path = path.parent / ".env"
+    dotenv = dotenv_path.read_text(encoding="utf-8") if dotenv_path.is_file() else None
+    cfg = parse_config(
+        text, path=path, dotenv_text=dotenv, environ=os.environ if environ is None else environ
+    )
+    return (overrides or Overrides()).apply(cfg)
+
+
+class LiveConfig:
+    """Holds the current config; a request reads ``.current`` once and keeps that snapshot."""
+
+    def __init__(self, initial: GatewayConfig) -> None:
+        self.current = initial
+        self.version = 1
+        self.loaded_at = time.time()
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
+
+    def swap(self, new: GatewayConfig) -> None:
+        self.current = new
+        self.version += 1
+        self.loaded_at = time.time()
+        self.last_error = None
+        self.last_error_at = None
+
+    def record_error(self, error: ConfigError) -> None:
+        """Keep the last good config and remember why the new one was refused."""
+        self.last_error = str(error)
+        self.last_error_at = time.time()
+        log.error("config reload refused, keeping the last good config: %s", error)

@@ -1,0 +1,146 @@
+"""The gateway configuration as frozen dataclasses, with the documented defaults.
+
+Every default here is also written, commented, in ``conf/gateway.yaml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+DEFAULT_BASE_URLS = (
+    "https://daily-cloudcode-pa.googleapis.com",
+    "https://cloudcode-pa.googleapis.com",
+)
+DEFAULT_USER_AGENT = "antigravity/hub/2.9.1 darwin/arm64"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 20 * MIB
+    cors_origins: tuple[str, ...] = ()
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class RotationConfig:
+    count: int = 3
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    connect: float = 10.0
+    # Until the first body byte; for a non-stream request that is the whole answer.
+    first_byte: float = 180.0
+    # Longest silence between two chunks of a stream.
+    idle: float = 120.0
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    base_urls: tuple[str, ...] = DEFAULT_BASE_URLS
+    user_agent: str = DEFAULT_USER_AGENT
+    proxy: str | None = None
+    timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
+    # Size of the upstream connection pool (libcurl handles); requests beyond it queue.
+    max_connections: int = 1000
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    # At most this many accounts are tried for one request before the error is returned.
+    max_accounts: int = 4
+
+
+@dataclass(frozen=True)
+class DefaultsConfig:
+    stream: bool = False
+
+
+@dataclass(frozen=True)
+class ThinkingConfig:
+    include_thoughts: bool
+    budget: int | None = None
+    level: str | None = None
+
+    def to_gemini(self) -> dict[str, object]:
+        out: dict[str, object] = {"includeThoughts": self.include_thoughts}
+        if self.level is not None:
+            out["thinkingLevel"] = self.level
+        elif self.budget is not None:
+            out["thinkingBudget"] = self.budget
+        return out
+
+
+@dataclass(frozen=True)
+class ModelPolicy:
+    """An ordered rule: the first policy whose glob matches a model name applies."""
+
+    match: str
+    thinking: ThinkingConfig | None = None
+
+    def matches(self, model: str) -> bool:
+        return fnmatchcase(model, self.match)
+
+
+DEFAULT_POLICIES = (
+    ModelPolicy("gemini-*", ThinkingConfig(include_thoughts=True, budget=-1)),
+    ModelPolicy("claude-*-thinking", ThinkingConfig(include_thoughts=True, budget=1024)),
+    ModelPolicy("claude-*", ThinkingConfig(include_thoughts=False, budget=0)),
+)
+
+DEFAULT_FALLBACK_MODELS = (
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+    "gemini-3-pro-high",
+    "gemini-3-pro-low",
+    "gemini-3-flash",
+    "claude-sonnet-4-5",
+    "claude-sonnet-4-5-thinking",
+    "claude-opus-4-6-thinking",
+    "gpt-oss-120b-medium",
+)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    policies: tuple[ModelPolicy, ...] = DEFAULT_POLICIES
+    # Served by /v1/models (and accepted by chat) when no account can list models live.
+    fallback: tuple[str, ...] = DEFAULT_FALLBACK_MODELS
+    # How long a live model list from fetchAvailableModels is reused.
+    cache_ttl: float = 600.0
+
+    def policy_for(self, model: str) -> ModelPolicy | None:
+        for policy in self.policies:
+            if policy.matches(model):
+                return policy
+        return None
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    path: Path
+    server: ServerConfig = field(default_factory=ServerConfig)
+    api_keys: tuple[ApiKey, ...] = ()
+    tokens_file: Path = Path("data/tokens.json")
+    rotation: RotationConfig = field(default_factory=RotationConfig)
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    log_level: str = "INFO"

@@ -1,0 +1,78 @@
+"""``ag2api --demo``: the real gateway in front of the built-in fake upstream, no account needed."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+from ag2api.accounts.store import write_atomic
+from ag2api.config.schema import ApiKey, GatewayConfig
+from ag2api.services import Services
+from ag2api.testing.fake_upstream import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeUpstream
+
+
+async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUpstream, str]:
+    """Start the fake, write a throwaway tokens.json for it, and point ``cfg`` at both."""
+    fake = FakeUpstream()
+    await fake.start()
+    folder = Path(tempfile.mkdtemp(prefix="ag2api-demo-"))
+    projects = []
+    for i in (1, 2):
+        refresh = f"demo-refresh-token-{i}"
+        fake.add_account(refresh, f"demo-project-{i}", f"demo{i}@example.com")
+        projects.append(
+            {
+                "project_id": f"demo-project-{i}",
+                "refresh_token": refresh,
+                "access_token": None,
+                "expires_at": 0,
+                "enabled": True,
+                "disabled_reason": None,
+            }
+        )
+    tokens = {
+        "oauth_config": {
+            "client_id": FAKE_CLIENT_ID,
+            "client_secret": FAKE_CLIENT_SECRET,
+            "token_url": fake.token_url,
+        },
+        "projects": projects,
+    }
+    tokens_file = folder / "tokens.json"
+    write_atomic(tokens_file, json.dumps(tokens, indent=2))
+    key = "sk-ag2api-demo-" + secrets.token_urlsafe(12)
+    demo_cfg = replace(
+        cfg,
+        api_keys=(ApiKey(key, "demo"),),
+        tokens_file=tokens_file,
+        upstream=replace(cfg.upstream, base_urls=(fake.url,), proxy=None),
+    )
+    return demo_cfg, fake, key
+
+
+def banner(key: str, port: int, host: str) -> str:
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    return f"""
+  ag2api demo is running on {base}, served by the built-in fake upstream (no Google account).
+
+  API key:  {key}
+
+  curl {base}/v1/chat/completions \\
+    -H "Authorization: Bearer {key}" -H "Content-Type: application/json" \\
+    -d '{{"model": "gemini-2.5-flash", "stream": true,
+         "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+
+  Python:  OpenAI(base_url="{base}/v1", api_key="{key}")
+
+  Press Ctrl+C to stop. To use real accounts, run without --demo (see README, "Add an account").
+"""
+
+
+def print_banner(key: str, host: str) -> object:
+    def ready(services: Services, port: int) -> None:
+        print(banner(key, port, host), flush=True)
+
+    return ready

@@ -1,0 +1,11 @@
+"""HTTP handlers; ``routes()`` lists every route in one explicit order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def routes() -> list[Any]:
+    from ag2api.handlers import chat, health, models
+
+    return [*chat.ROUTES, *models.ROUTES, *health.ROUTES]

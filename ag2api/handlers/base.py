@@ -1,0 +1,134 @@
+"""The base of every API handler: services access, auth, request id, CORS, OpenAI error bodies."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from tornado.web import HTTPError, RequestHandler
+
+from ag2api import jsoncodec
+from ag2api.auth import find_key, presented_key
+from ag2api.config.schema import ApiKey, GatewayConfig
+from ag2api.errors import (
+    AuthenticationError,
+    GatewayError,
+    InvalidJson,
+    InvalidRequest,
+    NotFound,
+)
+from ag2api.services import Services
+
+log = logging.getLogger("ag2api.http")
+
+_TORNADO_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+class ApiHandler(RequestHandler):
+    auth_required = True
+    cfg: GatewayConfig
+    client_key: ApiKey | None = None
+
+    @property
+    def services(self) -> Services:
+        return self.settings["services"]  # type: ignore[no-any-return]
+
+    def set_default_headers(self) -> None:
+        # clear() (before write_error) calls this again: keep the same id, re-add CORS.
+        if not hasattr(self, "request_id"):
+            self.request_id = f"req_{uuid.uuid4().hex}"
+        self.set_header("x-request-id", self.request_id)
+        self.set_header("Server", "ag2api")
+        origin = self.request.headers.get("Origin")
+        if origin:
+            allowed = self.services.config.current.server.cors_origins
+            if origin in allowed or "*" in allowed:
+                self.set_header("Access-Control-Allow-Origin", origin)
+                self.set_header("Vary", "Origin")
+                self.set_header("Access-Control-Expose-Headers", "x-request-id, Retry-After")
+
+    def prepare(self) -> None:
+        self.cfg = self.services.config.current
+        if self.request.method == "OPTIONS" or not self.auth_required:
+            return
+        keys = self.cfg.api_keys
+        if not keys:
+            return  # no keys configured: allowed only on loopback (checked at startup)
+        key = find_key(keys, presented_key(self.request.headers))
+        if key is None:
+            raise AuthenticationError(
+                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."
+            )
+        self.client_key = key
+
+    def options(self, *args: Any) -> None:
+        """CORS preflight: allowed origins get the headers, others get none."""
+        if self._headers.get("Access-Control-Allow-Origin"):
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            self.set_header(
+                "Access-Control-Allow-Headers",
+                self.request.headers.get(
+                    "Access-Control-Request-Headers", "Authorization, Content-Type, x-api-key"
+                ),
+            )
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
+    def parse_json_body(self, raw: bytes) -> dict[str, Any]:
+        if not raw.strip():
+            raise InvalidJson("The request body is empty; send a JSON object.")
+        try:
+            body = jsoncodec.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidJson(f"The request body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        return body
+
+    def write_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(jsoncodec.dumps_bytes(value))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if not isinstance(exc, GatewayError):
+            if isinstance(exc, HTTPError) and exc.status_code in _TORNADO_KINDS:
+                exc = GatewayError(
+                    exc.log_message or self._reason, kind=_TORNADO_KINDS[exc.status_code]
+                )
+            elif isinstance(exc, HTTPError) and exc.status_code < 500:
+                exc = InvalidRequest(exc.log_message or self._reason)
+            else:
+                exc = GatewayError("The gateway failed to handle this request.")
+        self.set_status(exc.status)
+        for name, value in exc.headers().items():
+            self.set_header(name, value)
+        self.set_header("Content-Type", "application/json")
+        self.finish(jsoncodec.dumps_bytes(exc.to_openai()))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, GatewayError):
+            log.info(
+                "%s %s → %d %s: %s",
+                self.request.method,
+                self.request.path,
+                value.status,
+                value.kind,
+                value.message,
+            )
+        else:
+            super().log_exception(typ, value, tb)
+
+
+class NotFoundHandler(ApiHandler):
+    """Any unknown path: an OpenAI-shaped 404 instead of Tornado's HTML page."""
+
+    auth_required = False
+
+    def prepare(self) -> None:
+        super().prepare()
+        if self.request.method != "OPTIONS":
+            raise NotFound(f"Unknown path {self.request.path}")

@@ -1,0 +1,125 @@
+"""POST /v1/chat/completions, streaming and not."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from tornado.web import stream_request_body
+
+from ag2api.dispatch import error_for_problem
+from ag2api.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from ag2api.handlers.base import ApiHandler
+from ag2api.handlers.relay import ClientGone, SseRelay
+from ag2api.translate.common import new_completion_id
+from ag2api.translate.openai_chat.request import to_gemini
+from ag2api.translate.openai_chat.response import to_chat_completion
+from ag2api.translate.openai_chat.stream import ChatStreamTranslator
+from ag2api.upstream.client import UpstreamCall, UpstreamProblem
+
+log = logging.getLogger("ag2api.chat")
+
+# Bodies over the limit are read and discarded up to this size, so the client gets its JSON 413
+# (refusing mid-upload would reset the connection before the client reads the answer).
+DISCARD_CAP = 1024 * 1024 * 1024
+
+
+@stream_request_body
+class ChatCompletionsHandler(ApiHandler):
+    def prepare(self) -> None:
+        super().prepare()
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._limit = self.cfg.server.max_body_bytes
+        self._upstream: UpstreamCall | None = None
+        self._client_gone = False
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > DISCARD_CAP:
+            raise PayloadTooLarge(self._too_large_message())
+        self.request.connection.set_max_body_size(max(self._limit, DISCARD_CAP))  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            self._chunks = []
+        else:
+            self._chunks.append(chunk)
+
+    def _too_large_message(self) -> str:
+        return f"The request body is larger than the gateway's limit of {self._limit} bytes."
+
+    def on_connection_close(self) -> None:
+        self._client_gone = True
+        if self._upstream is not None:
+            self._upstream.abort("client disconnected")
+
+    async def post(self) -> None:
+        if self._size > self._limit:
+            raise PayloadTooLarge(self._too_large_message())
+        body = self.parse_json_body(b"".join(self._chunks))
+        self._chunks = []
+        cfg = self.cfg
+        stream = body.get("stream")
+        if stream is None:
+            stream = cfg.defaults.stream
+        if not isinstance(stream, bool):
+            raise InvalidRequest("'stream' must be true or false", param="stream")
+        options = body.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            raise InvalidRequest("'stream_options' must be an object", param="stream_options")
+        include_usage = bool(options and options.get("include_usage"))
+        model = await self.services.catalog.resolve(cfg, body.get("model"))
+        policy = cfg.models.policy_for(model)
+        thinking = policy.thinking.to_gemini() if policy and policy.thinking else None
+        request = to_gemini(body, model=model, thinking=thinking)
+        if stream:
+            await self._stream(model, request, include_usage)
+        else:
+            response = await self.services.dispatcher.generate(cfg, model, request)
+            self.write_json(
+                to_chat_completion(
+                    response,
+                    completion_id=new_completion_id(),
+                    model=model,
+                    created=int(time.time()),
+                )
+            )
+
+    async def _stream(self, model: str, request: dict[str, Any], include_usage: bool) -> None:
+        opened = await self.services.dispatcher.open_stream(self.cfg, model, request)
+        self._upstream = opened.call
+        if self._client_gone:
+            opened.call.abort("client disconnected")
+            return
+        translator = ChatStreamTranslator(
+            completion_id=new_completion_id(),
+            model=model,
+            created=int(time.time()),
+            include_usage=include_usage,
+        )
+        relay = SseRelay(self)
+        try:
+            await relay.send(translator.feed(opened.first))
+            async for event in opened.call:
+                await relay.send(translator.feed(event))
+            await relay.send(translator.finish())
+            await relay.done()
+        except ClientGone:
+            opened.call.abort("client disconnected")
+        except UpstreamProblem as exc:
+            if not self._client_gone:
+                log.warning("stream %s failed after it started: %s", self.request_id, exc)
+                await self._fail_quietly(relay, error_for_problem(exc))
+        except Exception:
+            opened.call.abort("gateway error")
+            log.exception("stream %s failed inside the gateway", self.request_id)
+            await self._fail_quietly(relay, GatewayError("The gateway failed mid-stream."))
+
+    async def _fail_quietly(self, relay: SseRelay, error: GatewayError) -> None:
+        with contextlib.suppress(ClientGone):
+            await relay.fail(error)
+
+
+ROUTES = [(r"/v1/chat/completions", ChatCompletionsHandler)]

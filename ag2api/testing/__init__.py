@@ -1,0 +1,1 @@
+"""Test helpers shipped in the package (``--demo`` serves from the fake upstream)."""

@@ -1,0 +1,369 @@
+"""An in-process fake of the Antigravity backend and Google's token endpoint (protocol §9).
+
+Used by the tests and by ``ag2api --demo``. It checks what the real server checks (bearer token,
+project, model, client version), answers with the protocol's literal error bodies, and can be
+scripted per request: an error status, custom events, a drop or a stall mid-stream, a held stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
+from tornado.netutil import bind_sockets
+from tornado.web import Application, RequestHandler
+
+from ag2api.testing import fake_bodies as bodies
+
+_VERSION_RE = re.compile(r"antigravity/(?:[a-z]+/)?(\d+)\.(\d+)\.(\d+)")
+FAKE_CLIENT_ID = "fake-client-id.apps.googleusercontent.com"
+FAKE_CLIENT_SECRET = "fake-client-secret"
+
+
+@dataclass
+class Step:
+    """What the fake does with the next generate request (optionally only on one host).
+
+    ``status``/``body``: answer with that error. ``events``: stream these (Gemini response dicts).
+    ``text``: the default answer shape with this text. ``drop_after``: close the connection after
+    that many events. ``hold``: after ``hold_after`` events wait for the event before going on.
+    ``stall_after``: send that many events, then nothing until the client goes away.
+    ``raw``: a 200 body sent as is.
+    """
+
+    status: int = 200
+    body: Any = None
+    events: list[dict[str, Any]] | None = None
+    text: str | None = None
+    drop_after: int | None = None
+    hold: asyncio.Event | None = None
+    hold_after: int = 1
+    stall_after: int | None = None
+    raw: bytes | None = None
+    host: str | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class FakeAccount:
+    refresh_token: str
+    project_id: str
+    email: str
+    revoked: bool = False
+
+
+@dataclass
+class Recorded:
+    host: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeUpstream:
+    min_version: tuple[int, int, int] | None = None
+    version_mode: str = "error"  # or "text": a 200 answer whose text is the notice
+    crlf: bool = False
+    token_ttl: int = 3599
+    models: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(bodies.DEFAULT_MODELS))
+    accounts: dict[str, FakeAccount] = field(default_factory=dict)
+    tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+    refresh_calls: Counter[str] = field(default_factory=Counter)
+    requests: list[Recorded] = field(default_factory=list)
+    steps: deque[Step] = field(default_factory=deque)
+    token_gate: asyncio.Event | None = None
+    urls: list[str] = field(default_factory=list)
+    closed_streams: int = 0
+    stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _servers: list[HTTPServer] = field(default_factory=list)
+
+    # -- set-up ------------------------------------------------------------------------
+    def add_account(self, refresh_token: str, project_id: str, email: str = "") -> FakeAccount:
+        acc = FakeAccount(refresh_token, project_id, email or f"{project_id}@example.com")
+        self.accounts[refresh_token] = acc
+        return acc
+
+    def issue_token(self, refresh_token: str, ttl: float | None = None) -> str:
+        token = f"ya29.fake-{uuid.uuid4().hex}"
+        self.tokens[token] = (refresh_token, time.time() + (self.token_ttl if ttl is None else ttl))
+        return token
+
+    def revoke_tokens(self, refresh_token: str) -> None:
+        """Invalidate every access token of an account (upstream answers 401)."""
+        for token, (owner, _) in list(self.tokens.items()):
+            if owner == refresh_token:
+                del self.tokens[token]
+
+    def script(self, *steps: Step) -> None:
+        self.steps.extend(steps)
+
+    def next_step(self, host: str) -> Step | None:
+        for step in self.steps:
+            if step.host in (None, host):
+                self.steps.remove(step)
+                return step
+        return None
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+    @property
+    def token_url(self) -> str:
+        return self.urls[0] + "/token"
+
+    def generate_requests(self) -> list[Recorded]:
+        return [
+            r for r in self.requests if "GenerateContent" in r.path or "generateContent" in r.path
+        ]
+
+    async def start(self, hosts: int = 1, address: str = "127.0.0.1") -> None:
+        for i in range(hosts):
+            label = chr(ord("a") + i)
+            app = Application(_routes(), fake=self, host_label=label)
+            sockets = bind_sockets(0, address)
+            server = HTTPServer(app)
+            server.add_sockets(sockets)
+            self._servers.append(server)
+            self.urls.append(f"http://{address}:{sockets[0].getsockname()[1]}")
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.stop()
+            await server.close_all_connections()
+        self._servers.clear()
+
+    # -- checks shared by the handlers ---------------------------------------------------
+    def account_for(self, authorization: str) -> FakeAccount | None:
+        token = authorization[7:] if authorization.startswith("Bearer ") else ""
+        owner = self.tokens.get(token)
+        if owner is None or owner[1] < time.time():
+            return None
+        return self.accounts.get(owner[0])
+
+    def version_ok(self, user_agent: str) -> bool:
+        if self.min_version is None:
+            return True
+        match = _VERSION_RE.search(user_agent)
+        return bool(match) and tuple(int(x) for x in match.groups()) >= self.min_version
+
+
+def _routes() -> list[Any]:
+    return [
+        (r"/v1internal:streamGenerateContent", GenerateHandler, {"stream": True}),
+        (r"/v1internal:generateContent", GenerateHandler, {"stream": False}),
+        (r"/v1internal:fetchAvailableModels", ModelsHandler),
+        (r"/token", TokenHandler),
+    ]
+
+
+class _FakeHandler(RequestHandler):
+    @property
+    def fake(self) -> FakeUpstream:
+        return self.settings["fake"]  # type: ignore[no-any-return]
+
+    def record(self) -> Any:
+        try:
+            body = json.loads(self.request.body) if self.request.body else None
+        except ValueError:
+            body = self.request.body
+        self.fake.requests.append(
+            Recorded(
+                self.settings["host_label"],
+                self.request.uri or "",
+                dict(self.request.headers),
+                body,
+            )
+        )
+        return body
+
+    def fail(self, status: int, body: Any, *, sse_type: bool = False) -> None:
+        self.set_status(status)
+        # Errors on the stream endpoint keep the event-stream type with a plain JSON body (§3.1).
+        self.set_header("Content-Type", "text/event-stream" if sse_type else "application/json")
+        self.set_header("X-Cloudaicompanion-Trace-Id", uuid.uuid4().hex[:16])
+        self.finish(json.dumps(body) if not isinstance(body, bytes) else body)
+
+    def check_auth(self, sse_type: bool = False) -> FakeAccount | None:
+        account = self.fake.account_for(self.request.headers.get("Authorization", ""))
+        if account is None:
+            self.fail(401, bodies.UNAUTHENTICATED, sse_type=sse_type)
+        return account
+
+
+class GenerateHandler(_FakeHandler):
+    def initialize(self, stream: bool) -> None:
+        self.stream = stream
+        self.closed = False
+        self.gone = asyncio.Event()
+
+    def on_connection_close(self) -> None:
+        self.closed = True
+        self.gone.set()
+        self.fake.closed_streams += 1
+        self.fake.stream_closed.set()
+
+    async def post(self) -> None:
+        body = self.record()
+        fake, sse_type = self.fake, self.stream
+        if self.stream and self.get_query_argument("alt", None) != "sse":
+            return self.fail(400, bodies.INVALID_ARGUMENT, sse_type=sse_type)
+        account = self.check_auth(sse_type)
+        if account is None:
+            return None
+        step = fake.next_step(self.settings["host_label"]) or Step()
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if step.status != 200:
+            return self.fail(step.status, step.body, sse_type=sse_type)
+        if not isinstance(body, dict) or body.get("project") != account.project_id:
+            project = body.get("project") if isinstance(body, dict) else "?"
+            return self.fail(403, bodies.consumer_invalid(str(project)), sse_type=sse_type)
+        model = str(body.get("model"))
+        if model not in fake.models:
+            return self.fail(404, bodies.NOT_FOUND, sse_type=sse_type)
+        if not fake.version_ok(self.request.headers.get("User-Agent", "")):
+            if fake.version_mode == "error":
+                return self.fail(400, bodies.version_error(), sse_type=sse_type)
+            step = Step(text=bodies.VERSION_NOTICE)
+        if step.raw is not None:
+            self.set_header("Content-Type", "text/event-stream")
+            return self.finish(step.raw)
+        events = step.events or _answer(model, body.get("request") or {}, step.text)
+        if not self.stream:
+            return self.finish(json.dumps(_merge(events)))
+        await self._stream(events, step)
+        return None
+
+    async def _stream(self, events: list[dict[str, Any]], step: Step) -> None:
+        self.set_header("Content-Type", "text/event-stream")
+        for i, event in enumerate(events):
+            if step.drop_after is not None and i == step.drop_after:
+                self.request.connection.detach().close()  # type: ignore[union-attr]
+                return
+            if step.stall_after is not None and i == step.stall_after:
+                await self.gone.wait()
+                return
+            if step.hold is not None and i == step.hold_after:
+                await step.hold.wait()
+            if self.closed:
+                return
+            self.write(bodies.sse(event, self.fake.crlf))
+            try:
+                await self.flush()
+            except StreamClosedError:
+                return
+        self.finish()
+
+
+def _answer(model: str, request: dict[str, Any], text: str | None) -> list[dict[str, Any]]:
+    """The default event sequence: thoughts (with a signature), text chunks, finish + usage."""
+    thoughts, chunks = bodies.default_answer(model, request)
+    if text is not None:
+        chunks = [text]
+    rid = uuid.uuid4().hex[:22]
+    prompt = max(1, len(json.dumps(request.get("contents", []))) // 16)
+    out: list[dict[str, Any]] = []
+    for i, t in enumerate(thoughts):
+        part: dict[str, Any] = {"text": t, "thought": True}
+        if i == 0 and not model.startswith("claude"):
+            part["thoughtSignature"] = "CiQBfake-signature"
+        out.append(bodies.response_event([part], model=model, response_id=rid))
+    if thoughts and model.startswith("claude"):
+        out.append(
+            bodies.response_event(
+                [{"text": "", "thoughtSignature": "RtestSig123" * 6}], model=model, response_id=rid
+            )
+        )
+    completion = 0
+    for t in chunks:
+        completion += max(1, len(t.split()))
+        out.append(
+            bodies.response_event(
+                [{"text": t}],
+                model=model,
+                response_id=rid,
+                usage={
+                    "promptTokenCount": prompt,
+                    "candidatesTokenCount": completion,
+                    "totalTokenCount": prompt + completion,
+                },
+            )
+        )
+    usage = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": completion,
+        "thoughtsTokenCount": 4 * len(thoughts),
+        "totalTokenCount": prompt + completion + 4 * len(thoughts),
+    }
+    out.append(
+        bodies.response_event(
+            [{"text": ""}], model=model, response_id=rid, finish="STOP", usage=usage
+        )
+    )
+    return out
+
+
+def _merge(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """A non-stream body: all parts of the events in one candidate, last finish and usage."""
+    parts: list[dict[str, Any]] = []
+    last = events[-1]["response"] if events else {}
+    for event in events:
+        for cand in event.get("response", {}).get("candidates", [])[:1]:
+            parts.extend(p for p in cand.get("content", {}).get("parts", []) if p != {"text": ""})
+    response = dict(last)
+    cands = last.get("candidates") or [{}]
+    response["candidates"] = [{**cands[0], "content": {"role": "model", "parts": parts}}]
+    return {"response": response, "traceId": "71e379e3bb5c38c5"}
+
+
+class ModelsHandler(_FakeHandler):
+    def post(self) -> None:
+        self.record()
+        if self.check_auth() is None:
+            return
+        self.finish({"models": self.fake.models, "defaultAgentModelId": "gemini-2.5-flash"})
+
+
+class TokenHandler(_FakeHandler):
+    async def post(self) -> None:
+        form = {k: v[0] for k, v in parse_qs(self.request.body.decode()).items()}
+        self.fake.requests.append(
+            Recorded(self.settings["host_label"], "/token", dict(self.request.headers), form)
+        )
+        if self.fake.token_gate is not None:
+            await self.fake.token_gate.wait()
+        if (
+            form.get("client_id") != FAKE_CLIENT_ID
+            or form.get("client_secret") != FAKE_CLIENT_SECRET
+        ):
+            self.set_status(401)
+            return self.finish({"error": "invalid_client", "error_description": "Unauthorized"})
+        if form.get("grant_type") != "refresh_token":
+            self.set_status(400)
+            return self.finish({"error": "unsupported_grant_type"})
+        refresh = form.get("refresh_token", "")
+        self.fake.refresh_calls[refresh] += 1
+        account = self.fake.accounts.get(refresh)
+        if account is None or account.revoked:
+            self.set_status(400)
+            return self.finish(bodies.INVALID_GRANT)
+        token = self.fake.issue_token(refresh)
+        return self.finish(
+            {
+                "access_token": token,
+                "expires_in": self.fake.token_ttl,
+                "token_type": "Bearer",
+                "scope": "https://www.googleapis.com/auth/cloud-platform",
+            }
+        )

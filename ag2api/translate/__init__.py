@@ -1,0 +1,1 @@
+"""Pure translation between client dialects and plain Gemini generateContent (no I/O)."""

@@ -1,0 +1,81 @@
+"""Gemini stream events → OpenAI ``chat.completion.chunk`` dicts, one translator per stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ag2api.translate.common import candidate_parts, finish_reason, prompt_blocked, usage
+from ag2api.translate.openai_chat.response import image_markdown, tool_call
+
+
+class ChatStreamTranslator:
+    """``feed(event)`` → chunks to send now; ``finish()`` → the closing chunk(s).
+
+    Holds what must cross events: whether the role was sent, tool-call indexes, the upstream
+    finish reason (Gemini may send it before a usage-only event) and the latest cumulative usage.
+    """
+
+    __slots__ = ("_base", "_blocked", "_calls", "_finish", "_include_usage", "_meta", "_started")
+
+    def __init__(
+        self, *, completion_id: str, model: str, created: int, include_usage: bool
+    ) -> None:
+        self._base = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        self._include_usage = include_usage
+        self._started = False
+        self._calls = 0
+        self._finish: str | None = None
+        self._meta: dict[str, Any] | None = None
+        self._blocked = False
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        chunk = {
+            **self._base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if self._include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        if not self._started:
+            self._started = True
+            out.append(self._chunk({"role": "assistant", "content": ""}))
+        parts, reason = candidate_parts(event)
+        if reason:
+            self._finish = reason
+        meta = event.get("usageMetadata")
+        if isinstance(meta, dict):
+            self._meta = meta
+        if prompt_blocked(event):
+            self._blocked = True
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            if "functionCall" in part:
+                call = tool_call(part)
+                call["index"] = self._calls
+                self._calls += 1
+                out.append(self._chunk({"tool_calls": [call]}))
+            elif "inlineData" in part or "inline_data" in part:
+                out.append(self._chunk({"content": image_markdown(part)}))
+            else:
+                text = part.get("text")
+                if isinstance(text, str) and text:
+                    key = "reasoning_content" if part.get("thought") else "content"
+                    out.append(self._chunk({key: text}))
+        return out
+
+    def finish(self) -> list[dict[str, Any]]:
+        delta: dict[str, Any] = {} if self._started else {"role": "assistant", "content": ""}
+        reason = "content_filter" if self._blocked else finish_reason(self._finish, self._calls > 0)
+        out = [self._chunk(delta, reason)]
+        if self._include_usage:
+            out.append({**self._base, "choices": [], "usage": usage(self._meta)})
+        return out

@@ -1,0 +1,1 @@
+"""Calling the Antigravity backend: transport, SSE decoding, envelope, error bodies."""

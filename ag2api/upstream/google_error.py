@@ -1,0 +1,105 @@
+"""Reading Google RPC error bodies (protocol §5): status, reasons, retry delays, causes."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# 403 reasons that mean this account or project can no longer be used (protocol §5.1).
+ACCOUNT_REASONS = (
+    "VALIDATION_REQUIRED",
+    "CONSUMER_INVALID",
+    "SERVICE_DISABLED",
+    "ACCOUNT_DISABLED",
+)
+_TOS_RE = re.compile(r"disabled.{0,80}(terms of service|violation)", re.I | re.S)
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+VERSION_NOTICE = "no longer supported"
+
+
+@dataclass(frozen=True)
+class GoogleError:
+    code: int
+    status: str
+    message: str
+    reasons: tuple[str, ...] = ()
+    retry_delay: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def account_cause(self) -> str | None:
+        """A ``disabled_reason`` when the body says the account or project itself is unusable."""
+        for reason in self.reasons:
+            if reason in ACCOUNT_REASONS:
+                url = self.metadata.get("validation_url")
+                detail = f" — verify at {url}" if reason == "VALIDATION_REQUIRED" and url else ""
+                return f"{reason}: {_first_line(self.message)}{detail}"
+        if _TOS_RE.search(self.message):
+            return f"TOS_BANNED: {_first_line(self.message)}"
+        return None
+
+    @property
+    def is_version_notice(self) -> bool:
+        return VERSION_NOTICE in self.message.lower()
+
+
+def parse_google_error(status: int, body: bytes | str) -> GoogleError:
+    """Parse an error body whatever its content type; a non-JSON body becomes its text."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return GoogleError(status, "", text.strip()[:500])
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, list) and err:  # some proxies wrap errors in a list
+        err = err[0]
+    if not isinstance(err, dict):
+        return GoogleError(status, "", text.strip()[:500])
+    message = _unwrap_claude(str(err.get("message", "")))
+    reasons: list[str] = []
+    metadata: dict[str, Any] = {}
+    delay: float | None = None
+    for detail in err.get("details") or ():
+        if not isinstance(detail, dict):
+            continue
+        kind = str(detail.get("@type", ""))
+        if kind.endswith("ErrorInfo"):
+            if detail.get("reason"):
+                reasons.append(str(detail["reason"]))
+            if isinstance(detail.get("metadata"), dict):
+                metadata.update(detail["metadata"])
+        elif kind.endswith("RetryInfo"):
+            delay = parse_duration(detail.get("retryDelay"))
+    if delay is None:
+        delay = parse_duration(metadata.get("quotaResetDelay"))
+    code = err.get("code") if isinstance(err.get("code"), int) else status
+    return GoogleError(code, str(err.get("status", "")), message, tuple(reasons), delay, metadata)
+
+
+def parse_duration(value: Any) -> float | None:
+    """``"0.479s"``, ``"479.4ms"``, ``"161h39m41.3s"`` → seconds."""
+    if not isinstance(value, str) or not value:
+        return None
+    parts = _DURATION_RE.findall(value)
+    if not parts:
+        return None
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def _unwrap_claude(message: str) -> str:
+    """Claude errors arrive as a JSON string inside ``message``; surface the inner text."""
+    if message.startswith("{"):
+        try:
+            inner = json.loads(message)
+        except ValueError:
+            return message
+        err = inner.get("error") if isinstance(inner, dict) else None
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+    return message
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:200] if text.strip() else ""

@@ -1,0 +1,69 @@
+"""The one HTTP client for every outbound call (Antigravity, the OAuth token endpoint).
+
+Why ``CurlAsyncHTTPClient`` and not Tornado's default ``SimpleAsyncHTTPClient`` (facts measured in
+architecture.md §5): the simple client sends ``Connection: close`` (a new TLS handshake to Google
+for every request) and has no outbound proxy support; libcurl keeps connections alive across
+requests and speaks HTTP and SOCKS proxies. Its two gaps are closed here:
+
+* ``max_clients`` is fixed at construction, so it is sized from ``upstream.max_connections``
+  (default 1000) instead of the default 10 that would queue the eleventh stream.
+* libcurl offers no public way to abort a running transfer. :meth:`AbortableCurlClient.abort`
+  removes the transfer from the multi handle at once (even while the upstream is silent), which
+  closes the connection so Google stops generating.
+
+``request_timeout`` covers the whole response in both clients, so it is disabled (0) and the
+first-byte and idle limits are enforced by :class:`ag2api.upstream.client.Watchdog` instead: a long
+answer is never cut while it is still flowing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pycurl
+from tornado.curl_httpclient import CurlAsyncHTTPClient
+from tornado.httpclient import HTTPClientError, HTTPRequest, HTTPResponse
+
+ABORTED = pycurl.E_ABORTED_BY_CALLBACK
+TIMED_OUT = pycurl.E_OPERATION_TIMEDOUT
+
+
+class AbortableCurlClient(CurlAsyncHTTPClient):
+    """``CurlAsyncHTTPClient`` plus :meth:`abort` for one request."""
+
+    def abort(self, request: HTTPRequest, reason: str) -> bool:
+        """End ``request`` now (its fetch fails with ``CurlError(ABORTED)``); False if not found."""
+        for curl in self._curls:
+            info: dict[str, Any] | None = getattr(curl, "info", None)
+            if info and getattr(info["request"], "request", None) is request:
+                self._finish(curl, ABORTED, reason)
+                self._process_queue()
+                return True
+        for item in self._requests:
+            if getattr(item[0], "request", None) is request:
+                self._requests.remove(item)
+                error = HTTPClientError(599, reason)
+                item[1](HTTPResponse(item[0], 599, error=error, request_time=0))
+                return True
+        return False
+
+
+def make_client(max_connections: int) -> AbortableCurlClient:
+    client = AbortableCurlClient(
+        force_instance=True, max_clients=max_connections, max_body_size=512 * 1024 * 1024
+    )
+    # libcurl's connection cache is per multi handle; let it keep a warm connection per handle.
+    client._multi.setopt(pycurl.M_MAXCONNECTS, max_connections)
+    return client
+
+
+def proxy_setter(proxy: str | None) -> Any:
+    """A ``prepare_curl_callback`` that routes through ``proxy`` (http://, socks5://…)."""
+    if not proxy:
+        return None
+
+    def prepare(curl: pycurl.Curl) -> None:
+        # libcurl reads the proxy type from the URL scheme (socks5h resolves names remotely).
+        curl.setopt(pycurl.PROXY, proxy)
+
+    return prepare
