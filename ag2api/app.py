@@ -54,6 +54,10 @@ async def serve(
     except OSError as exc:
         await services.aclose()
         raise StartupError(f"Cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}") from exc
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     server = HTTPServer(make_app(services), idle_connection_timeout=300)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
@@ -66,10 +70,6 @@ async def serve(
     )
     if not cfg.api_keys:
         log.warning("no api_keys configured: the gateway is open to every local client")
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         if on_ready is not None:
             result = on_ready(services, port)

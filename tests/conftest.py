@@ -48,8 +48,11 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def write_tokens(path: Path, token_url: str, accounts: list[dict[str, Any]]) -> None:
     doc = {
-        "oauth_config": {"client_id": FAKE_CLIENT_ID, "client_secret": FAKE_CLIENT_SECRET,
-                         "token_url": token_url},
+        "oauth_config": {
+            "client_id": FAKE_CLIENT_ID,
+            "client_secret": FAKE_CLIENT_SECRET,
+            "token_url": token_url,
+        },
         "projects": accounts,
     }
     path.write_text(json.dumps(doc, indent=2))
@@ -76,26 +79,40 @@ def fake(io_loop: Any, accounts_spec: tuple[tuple[str, str], ...]) -> Iterator[F
 
 
 @pytest.fixture
-def tokens_path(tmp_path: Path, fake: FakeUpstream, accounts_spec: tuple[tuple[str, str], ...]
-                ) -> Path:
+def tokens_path(
+    tmp_path: Path, fake: FakeUpstream, accounts_spec: tuple[tuple[str, str], ...]
+) -> Path:
     path = tmp_path / "data" / "tokens.json"
     path.parent.mkdir()
-    write_tokens(path, fake.token_url, [
-        {"project_id": project, "refresh_token": refresh, "access_token": None,
-         "expires_at": 0, "enabled": True, "disabled_reason": None}
-        for refresh, project in accounts_spec
-    ])
+    write_tokens(
+        path,
+        fake.token_url,
+        [
+            {
+                "project_id": project,
+                "refresh_token": refresh,
+                "access_token": None,
+                "expires_at": 0,
+                "enabled": True,
+                "disabled_reason": None,
+            }
+            for refresh, project in accounts_spec
+        ],
+    )
     return path
 
 
 @pytest.fixture
-def config_path(tmp_path: Path, fake: FakeUpstream, tokens_path: Path,
-                config_overrides: dict[str, Any]) -> Path:
+def config_path(
+    tmp_path: Path, fake: FakeUpstream, tokens_path: Path, config_overrides: dict[str, Any]
+) -> Path:
     base = {
         "api_keys": [{"key": API_KEY, "label": "tests"}],
         "tokens_file": "data/tokens.json",
-        "upstream": {"base_urls": [fake.urls[0]],
-                     "timeouts": {"connect": 5, "first_byte": 10, "idle": 10}},
+        "upstream": {
+            "base_urls": [fake.urls[0]],
+            "timeouts": {"connect": 5, "first_byte": 10, "idle": 10},
+        },
         "models": {"cache_ttl": 600},
     }
     path = tmp_path / "gateway.yaml"
@@ -127,7 +144,8 @@ def base_url(http_server_client: Any) -> str:
 
 @pytest.fixture
 def client(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
-    sdk = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=API_KEY, max_retries=0,
-                             _strict_response_validation=True)
+    sdk = openai.AsyncOpenAI(
+        base_url=base_url + "/v1", api_key=API_KEY, max_retries=0, _strict_response_validation=True
+    )
     yield sdk
     io_loop.run_sync(sdk.close)

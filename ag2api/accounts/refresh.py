@@ -102,9 +102,10 @@ class TokenRefresher:
             prepare_curl_callback=proxy_setter(self._proxy()),
         )
         self.refresh_count += 1
-        response = await self._http.fetch(request, raise_error=False)
-        if response.code == 599:
-            raise RefreshFailed(f"token endpoint unreachable: {response.error}")
+        try:
+            response = await self._http.fetch(request, raise_error=False)
+        except Exception as exc:  # 599: no HTTP answer (raise_error=False does not cover it)
+            raise RefreshFailed(f"token endpoint unreachable: {exc}") from None
         try:
             data = jsoncodec.loads(response.body or b"{}")
         except ValueError:

@@ -254,7 +254,7 @@ class _Reader:
         d = ServerConfig()
         return ServerConfig(
             host=self.value(sec, ("server", "host"), _str, d.host),
-            port=self.value(sec, ("server", "port"), _int_range(1, 65535), d.port),
+            port=self.value(sec, ("server", "port"), _int_range(0, 65535), d.port),
             max_body_bytes=self.value(
                 sec, ("server", "max_body_bytes"), _int_range(1024, 1 << 40), d.max_body_bytes
             ),

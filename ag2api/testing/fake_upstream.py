@@ -82,6 +82,7 @@ class FakeUpstream:
     requests: list[Recorded] = field(default_factory=list)
     steps: deque[Step] = field(default_factory=deque)
     token_gate: asyncio.Event | None = None
+    token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
     closed_streams: int = 0
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -341,6 +342,7 @@ class TokenHandler(_FakeHandler):
         self.fake.requests.append(
             Recorded(self.settings["host_label"], "/token", dict(self.request.headers), form)
         )
+        self.fake.token_requested.set()
         if self.fake.token_gate is not None:
             await self.fake.token_gate.wait()
         if (

@@ -112,9 +112,9 @@ def _clean(node: Any, defs: dict[str, Any], depth: int) -> Any:
     if "const" in node:
         node["enum"] = [node.pop("const")]
     if "enum" in node:
+        # The backend takes enum members only as strings.
         node["enum"] = [str(v) for v in node["enum"] if v is not None]
-        if node.get("type") not in (None, "string"):
-            node["type"] = "string"
+        node["type"] = "string"
     hints = [f"{k}: {node[k]}" for k in _HINTS if k in node]
     out: dict[str, Any] = {}
     for key, value in node.items():

@@ -89,8 +89,13 @@ class Watchdog:
         )
 
     def touch(self) -> None:
-        self.started = True
         self.last = self._loop.time()
+        if not self.started:
+            # From the first byte on, the (usually shorter) idle limit applies.
+            self.started = True
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = self._loop.call_at(self.last + self._idle, self._check)
 
     def _check(self) -> None:
         limit = self._idle if self.started else self._first
@@ -219,15 +224,17 @@ class UpstreamCall:
 
     def _on_done(self, future: asyncio.Future[HTTPResponse]) -> None:
         self._watchdog.cancel()
+        # raise_error=False still raises for 599 (no HTTP answer at all); always retrieve it.
+        failure = future.exception()
         if self._finished:
             return
         if self._abort_error is not None:
             self._finish(self._abort_error)
             return
-        response = future.result()
-        if response.code == 599:
-            errno = getattr(response.error, "errno", None)
-            message = str(response.error)
+        if failure is not None:
+            exc = failure
+            errno = getattr(exc, "errno", None)
+            message = str(exc)
             if errno == TIMED_OUT:
                 self._finish(UpstreamTimeoutError("connection", self.request.connect_timeout or 0))
             elif errno == ABORTED:
@@ -235,6 +242,7 @@ class UpstreamCall:
             else:
                 self._finish(UpstreamConnectionError(message))
             return
+        response = future.result()
         status = response.code
         if status != 200:
             self._finish(UpstreamHTTPError(status, bytes(self._body), response.headers))

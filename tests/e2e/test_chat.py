@@ -7,15 +7,18 @@ import openai
 from ag2api.testing.fake_upstream import FakeUpstream
 
 
-async def test_non_stream_answer_has_reasoning_and_usage(client: openai.AsyncOpenAI,
-                                                         fake: FakeUpstream) -> None:
+async def test_non_stream_answer_has_reasoning_and_usage(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
     completion = await client.chat.completions.create(
-        model="gemini-2.5-flash", messages=[{"role": "user", "content": "Hi there"}])
+        model="gemini-2.5-flash", messages=[{"role": "user", "content": "Hi there"}]
+    )
     choice = completion.choices[0]
     assert completion.object == "chat.completion"
     assert choice.message.role == "assistant"
     assert choice.message.content == (
-        "Hello from the ag2api fake upstream (gemini-2.5-flash)! You said: Hi there")
+        "Hello from the ag2api fake upstream (gemini-2.5-flash)! You said: Hi there"
+    )
     assert choice.message.reasoning_content == "Thinking about what the user said: Hi there"
     assert choice.finish_reason == "stop"
     usage = completion.usage
@@ -25,17 +28,25 @@ async def test_non_stream_answer_has_reasoning_and_usage(client: openai.AsyncOpe
     sent = fake.generate_requests()[-1]
     assert sent.path == "/v1internal:generateContent"
     assert sent.body["request"]["generationConfig"]["thinkingConfig"] == {
-        "includeThoughts": True, "thinkingBudget": -1}
+        "includeThoughts": True,
+        "thinkingBudget": -1,
+    }
 
 
-async def test_stream_yields_reasoning_then_content(client: openai.AsyncOpenAI,
-                                                    fake: FakeUpstream) -> None:
+async def test_stream_yields_reasoning_then_content(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
     stream = await client.chat.completions.create(
-        model="gemini-2.5-flash", stream=True,
-        messages=[{"role": "user", "content": "Stream please"}])
+        model="gemini-2.5-flash",
+        stream=True,
+        messages=[{"role": "user", "content": "Stream please"}],
+    )
     chunks = [c async for c in stream]
-    reasoning = "".join(c.choices[0].delta.reasoning_content or "" for c in chunks
-                        if c.choices and getattr(c.choices[0].delta, "reasoning_content", None))
+    reasoning = "".join(
+        c.choices[0].delta.reasoning_content or ""
+        for c in chunks
+        if c.choices and getattr(c.choices[0].delta, "reasoning_content", None)
+    )
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert reasoning == "Thinking about what the user said: Stream please"
     assert content.endswith("You said: Stream please")
@@ -50,11 +61,13 @@ async def test_stream_yields_reasoning_then_content(client: openai.AsyncOpenAI,
     assert fake.generate_requests()[-1].path == "/v1internal:streamGenerateContent?alt=sse"
 
 
-async def test_stream_include_usage_sends_one_final_usage_chunk(
-        client: openai.AsyncOpenAI) -> None:
+async def test_stream_include_usage_sends_one_final_usage_chunk(client: openai.AsyncOpenAI) -> None:
     stream = await client.chat.completions.create(
-        model="gemini-2.5-flash", stream=True, stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "count me"}])
+        model="gemini-2.5-flash",
+        stream=True,
+        stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "count me"}],
+    )
     chunks = [c async for c in stream]
     with_usage = [c for c in chunks if c.usage is not None]
     assert with_usage == [chunks[-1]]
@@ -65,11 +78,12 @@ async def test_stream_include_usage_sends_one_final_usage_chunk(
 
 async def test_stream_helper_accumulates_without_doubling(client: openai.AsyncOpenAI) -> None:
     async with client.chat.completions.stream(
-            model="claude-sonnet-4-5",
-            messages=[{"role": "system", "content": "be brief"},
-                      {"role": "user", "content": "hello"}]) as stream:
+        model="claude-sonnet-4-5",
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}],
+    ) as stream:
         final = await stream.get_final_completion()
     message = final.choices[0].message
     assert message.role == "assistant"
     assert message.content == (
-        "Hello from the ag2api fake upstream (claude-sonnet-4-5)! You said: hello")
+        "Hello from the ag2api fake upstream (claude-sonnet-4-5)! You said: hello"
+    )
