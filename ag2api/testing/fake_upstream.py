@@ -59,6 +59,8 @@ class FakeAccount:
     project_id: str
     email: str
     revoked: bool = False
+    needs_onboarding: bool = False
+    onboard_calls: int = 0
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    peer: tuple[str, int] | None = None  # the client's address: shows connection reuse
 
 
 @dataclass
@@ -84,6 +87,8 @@ class FakeUpstream:
     token_gate: asyncio.Event | None = None
     token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
+    onboard_polls: int = 1  # onboardUser answers done=false this many times first
+    _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     closed_streams: int = 0
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
     _servers: list[HTTPServer] = field(default_factory=list)
@@ -122,6 +127,21 @@ class FakeUpstream:
     @property
     def token_url(self) -> str:
         return self.urls[0] + "/token"
+
+    def note(self, recorded: Recorded) -> None:
+        self.requests.append(recorded)
+        count = len(self.generate_requests())
+        for n, waiter in list(self._waiters):
+            if count >= n and not waiter.done():
+                waiter.set_result(None)
+                self._waiters.remove((n, waiter))
+
+    async def wait_generate_requests(self, n: int) -> None:
+        """Return once ``n`` generate requests have arrived (without polling)."""
+        if len(self.generate_requests()) < n:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append((n, waiter))
+            await waiter
 
     def generate_requests(self) -> list[Recorded]:
         return [
@@ -164,6 +184,9 @@ def _routes() -> list[Any]:
         (r"/v1internal:streamGenerateContent", GenerateHandler, {"stream": True}),
         (r"/v1internal:generateContent", GenerateHandler, {"stream": False}),
         (r"/v1internal:fetchAvailableModels", ModelsHandler),
+        (r"/v1internal:loadCodeAssist", LoadCodeAssistHandler),
+        (r"/v1internal:onboardUser", OnboardHandler),
+        (r"/v1internal:countTokens", CountTokensHandler),
         (r"/token", TokenHandler),
     ]
 
@@ -178,14 +201,10 @@ class _FakeHandler(RequestHandler):
             body = json.loads(self.request.body) if self.request.body else None
         except ValueError:
             body = self.request.body
-        self.fake.requests.append(
-            Recorded(
-                self.settings["host_label"],
-                self.request.uri or "",
-                dict(self.request.headers),
-                body,
-            )
-        )
+        stream = self.request.connection.stream  # type: ignore[union-attr]
+        peer = stream.socket.getpeername() if stream.socket is not None else None
+        label, uri = self.settings["host_label"], self.request.uri or ""
+        self.fake.note(Recorded(label, uri, dict(self.request.headers), body, peer))
         return body
 
     def fail(self, status: int, body: Any, *, sse_type: bool = False) -> None:
@@ -336,10 +355,56 @@ class ModelsHandler(_FakeHandler):
         self.finish({"models": self.fake.models, "defaultAgentModelId": "gemini-2.5-flash"})
 
 
+class LoadCodeAssistHandler(_FakeHandler):
+    def post(self) -> None:
+        self.record()
+        account = self.check_auth()
+        if account is None:
+            return
+        body: dict[str, Any] = {
+            "currentTier": {"id": "free-tier", "name": "Antigravity"},
+            "allowedTiers": [{"id": "free-tier", "isDefault": True}],
+            "gcpManaged": False,
+        }
+        if not account.needs_onboarding:
+            body["cloudaicompanionProject"] = account.project_id
+        self.finish(body)
+
+
+class OnboardHandler(_FakeHandler):
+    def post(self) -> None:
+        self.record()
+        account = self.check_auth()
+        if account is None:
+            return
+        account.onboard_calls += 1
+        if account.onboard_calls <= self.fake.onboard_polls:
+            self.finish({"name": "operations/onboard-1", "done": False})
+            return
+        account.needs_onboarding = False
+        project = {"id": account.project_id, "name": account.project_id}
+        self.finish(
+            {
+                "name": "operations/onboard-1",
+                "done": True,
+                "response": {"cloudaicompanionProject": project},
+            }
+        )
+
+
+class CountTokensHandler(_FakeHandler):
+    def post(self) -> None:
+        body = self.record()
+        if self.check_auth() is None:
+            return
+        request = body.get("request", {}) if isinstance(body, dict) else {}
+        self.finish({"totalTokens": max(1, len(json.dumps(request.get("contents", []))) // 16)})
+
+
 class TokenHandler(_FakeHandler):
     async def post(self) -> None:
         form = {k: v[0] for k, v in parse_qs(self.request.body.decode()).items()}
-        self.fake.requests.append(
+        self.fake.note(
             Recorded(self.settings["host_label"], "/token", dict(self.request.headers), form)
         )
         self.fake.token_requested.set()

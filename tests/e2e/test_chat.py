@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import openai
 
-from ag2api.testing.fake_upstream import FakeUpstream
+from ag2api.testing.fake_upstream import FakeUpstream, Step
 
 
 async def test_non_stream_answer_has_reasoning_and_usage(
@@ -87,3 +89,44 @@ async def test_stream_helper_accumulates_without_doubling(client: openai.AsyncOp
     assert message.content == (
         "Hello from the ag2api fake upstream (claude-sonnet-4-5)! You said: hello"
     )
+
+
+async def test_crlf_framed_upstream_stream(client: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+    fake.crlf = True
+    stream = await client.chat.completions.create(
+        model="gemini-2.5-flash", stream=True, messages=[{"role": "user", "content": "crlf"}]
+    )
+    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    assert text.endswith("You said: crlf")
+
+
+async def test_upstream_connections_are_reused(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    for i in range(5):
+        await client.chat.completions.create(
+            model="gemini-2.5-flash",
+            stream=bool(i % 2),
+            messages=[{"role": "user", "content": "again"}],
+        )
+    peers = {r.peer for r in fake.generate_requests()}
+    assert len(fake.generate_requests()) == 5 and len(peers) == 1
+
+
+async def test_many_open_streams_do_not_queue_behind_a_client_limit(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    hold = asyncio.Event()
+    n = 25  # well above Tornado's default max_clients of 10
+    fake.script(*[Step(hold=hold, hold_after=1) for _ in range(n)])
+
+    async def one() -> str:
+        stream = await client.chat.completions.create(
+            model="gemini-2.5-flash", stream=True, messages=[{"role": "user", "content": "q"}]
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    tasks = [asyncio.ensure_future(one()) for _ in range(n)]
+    await fake.wait_generate_requests(n)  # all n upstream streams are open at once
+    hold.set()
+    assert all(t.endswith("You said: q") for t in await asyncio.gather(*tasks))
