@@ -8,6 +8,8 @@ scripted per request: an error status, custom events, a drop or a stall mid-stre
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import re
 import time
@@ -15,7 +17,7 @@ import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
@@ -87,6 +89,7 @@ class FakeUpstream:
     token_gate: asyncio.Event | None = None
     token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
+    codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
     onboard_polls: int = 1  # onboardUser answers done=false this many times first
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     closed_streams: int = 0
@@ -103,6 +106,15 @@ class FakeUpstream:
         token = f"ya29.fake-{uuid.uuid4().hex}"
         self.tokens[token] = (refresh_token, time.time() + (self.token_ttl if ttl is None else ttl))
         return token
+
+    def authorize(self, auth_url: str, refresh_token: str, *, deny: bool = False) -> str:
+        """Play Google's consent page: the redirect address the browser would be sent to."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(auth_url).query).items()}
+        if deny:
+            return f"{query['redirect_uri']}?error=access_denied&state={query['state']}"
+        code = f"4/fake-code-{uuid.uuid4().hex}"
+        self.codes[code] = (refresh_token, query["code_challenge"], query["redirect_uri"])
+        return f"{query['redirect_uri']}?state={query['state']}&code={code}&scope=x"
 
     def revoke_tokens(self, refresh_token: str) -> None:
         """Invalidate every access token of an account (upstream answers 401)."""
@@ -188,6 +200,7 @@ def _routes() -> list[Any]:
         (r"/v1internal:onboardUser", OnboardHandler),
         (r"/v1internal:countTokens", CountTokensHandler),
         (r"/token", TokenHandler),
+        (r"/oauth2/v2/userinfo", UserInfoHandler),
     ]
 
 
@@ -416,7 +429,10 @@ class TokenHandler(_FakeHandler):
         ):
             self.set_status(401)
             return self.finish({"error": "invalid_client", "error_description": "Unauthorized"})
-        if form.get("grant_type") != "refresh_token":
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            return self._exchange_code(form)
+        if grant != "refresh_token":
             self.set_status(400)
             return self.finish({"error": "unsupported_grant_type"})
         refresh = form.get("refresh_token", "")
@@ -434,3 +450,21 @@ class TokenHandler(_FakeHandler):
                 "scope": "https://www.googleapis.com/auth/cloud-platform",
             }
         )
+
+    def _exchange_code(self, form: dict[str, str]) -> None:
+        grant = self.fake.codes.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier", "").encode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if grant is None or challenge.decode() != grant[1] or form.get("redirect_uri") != grant[2]:
+            self.set_status(400)
+            return self.finish({"error": "invalid_grant", "error_description": "Bad Request"})
+        return self.finish({"access_token": self.fake.issue_token(grant[0]),
+                            "refresh_token": grant[0], "expires_in": self.fake.token_ttl,
+                            "token_type": "Bearer", "scope": "openid"})
+
+
+class UserInfoHandler(_FakeHandler):
+    def get(self) -> None:
+        account = self.check_auth()
+        if account is not None:
+            self.finish({"email": account.email, "verified_email": True})

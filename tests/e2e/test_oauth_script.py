@@ -1,0 +1,93 @@
+"""scripts/oauth_server.py against the fake Google (authorization simulated by an HTTP GET)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient
+
+from ag2api.testing.fake_upstream import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeUpstream
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "oauth_server.py"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_script(fake: FakeUpstream, tokens: Path, consent: Any) -> tuple[int, str]:
+    """Run the script; ``consent(auth_url)`` returns the redirect address the browser gets."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(SCRIPT), "--tokens", str(tokens), "--port", str(free_port()),
+        "--no-browser", "--timeout", "20", "--client-id", FAKE_CLIENT_ID,
+        "--client-secret", FAKE_CLIENT_SECRET, "--token-url", fake.token_url,
+        "--userinfo-url", fake.url + "/oauth2/v2/userinfo", "--api-base", fake.url,
+        "--onboard-interval", "0",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    assert proc.stdout is not None
+    output = ""
+    while not (match := re.search(r"(http://\S+/auth\S*|https://accounts\S+)", output)):
+        line = (await proc.stdout.readline()).decode()
+        assert line, output
+        output += line
+    redirect = consent(match.group(1)).replace("localhost", "127.0.0.1")
+    http = AsyncHTTPClient(force_instance=True)
+    await http.fetch(redirect, raise_error=False)
+    http.close()
+    output += (await proc.stdout.read()).decode()
+    return await proc.wait(), output
+
+
+async def test_adds_an_account_end_to_end(fake: FakeUpstream, tokens_path: Path) -> None:
+    fake.add_account("rt-new", "proj-new-0004", "new@example.com")
+    before = json.loads(tokens_path.read_text())
+    code, out = await run_script(fake, tokens_path, lambda url: fake.authorize(url, "rt-new"))
+    assert code == 0, out
+    assert "Added project proj…0004 (new@example.com)" in out
+    doc = json.loads(tokens_path.read_text())
+    assert doc["projects"][:3] == before["projects"]
+    new = doc["projects"][3]
+    assert (new["project_id"], new["refresh_token"], new["email"]) == (
+        "proj-new-0004", "rt-new", "new@example.com")
+    assert new["access_token"] in fake.tokens and new["enabled"] is True
+    assert stat.S_IMODE(tokens_path.stat().st_mode) == 0o600
+    sent = [r for r in fake.requests if r.path == "/token"][0].body
+    assert sent["grant_type"] == "authorization_code" and len(sent["code_verifier"]) >= 43
+
+
+async def test_onboards_an_account_without_a_project(fake: FakeUpstream,
+                                                     tokens_path: Path) -> None:
+    fake.add_account("rt-fresh", "proj-fresh-0005").needs_onboarding = True
+    code, out = await run_script(fake, tokens_path, lambda url: fake.authorize(url, "rt-fresh"))
+    assert code == 0, out
+    assert [p["project_id"] for p in json.loads(tokens_path.read_text())["projects"]][-1] == (
+        "proj-fresh-0005")
+    assert len([r for r in fake.requests if r.path.endswith("onboardUser")]) == 2
+
+
+async def test_same_account_again_updates_instead_of_duplicating(fake: FakeUpstream,
+                                                                 tokens_path: Path) -> None:
+    code, out = await run_script(fake, tokens_path, lambda url: fake.authorize(url, "rt-two"))
+    assert code == 0, out
+    assert "Updated project" in out
+    assert len(json.loads(tokens_path.read_text())["projects"]) == 3
+
+
+async def test_denied_consent_leaves_tokens_unchanged(fake: FakeUpstream,
+                                                      tokens_path: Path) -> None:
+    before = tokens_path.read_bytes()
+    code, out = await run_script(fake, tokens_path,
+                                 lambda url: fake.authorize(url, "rt-one", deny=True))
+    assert code == 1
+    assert "consent denied" in out and "tokens.json was not changed" in out
+    assert tokens_path.read_bytes() == before
