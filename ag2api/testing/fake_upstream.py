@@ -458,9 +458,15 @@ class TokenHandler(_FakeHandler):
         if grant is None or challenge.decode() != grant[1] or form.get("redirect_uri") != grant[2]:
             self.set_status(400)
             return self.finish({"error": "invalid_grant", "error_description": "Bad Request"})
-        return self.finish({"access_token": self.fake.issue_token(grant[0]),
-                            "refresh_token": grant[0], "expires_in": self.fake.token_ttl,
-                            "token_type": "Bearer", "scope": "openid"})
+        return self.finish(
+            {
+                "access_token": self.fake.issue_token(grant[0]),
+                "refresh_token": grant[0],
+                "expires_in": self.fake.token_ttl,
+                "token_type": "Bearer",
+                "scope": "openid",
+            }
+        )
 
 
 class UserInfoHandler(_FakeHandler):

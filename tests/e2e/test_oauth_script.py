@@ -27,13 +27,31 @@ def free_port() -> int:
 async def run_script(fake: FakeUpstream, tokens: Path, consent: Any) -> tuple[int, str]:
     """Run the script; ``consent(auth_url)`` returns the redirect address the browser gets."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(SCRIPT), "--tokens", str(tokens), "--port", str(free_port()),
-        "--no-browser", "--timeout", "20", "--client-id", FAKE_CLIENT_ID,
-        "--client-secret", FAKE_CLIENT_SECRET, "--token-url", fake.token_url,
-        "--userinfo-url", fake.url + "/oauth2/v2/userinfo", "--api-base", fake.url,
-        "--onboard-interval", "0",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        str(SCRIPT),
+        "--tokens",
+        str(tokens),
+        "--port",
+        str(free_port()),
+        "--no-browser",
+        "--timeout",
+        "20",
+        "--client-id",
+        FAKE_CLIENT_ID,
+        "--client-secret",
+        FAKE_CLIENT_SECRET,
+        "--token-url",
+        fake.token_url,
+        "--userinfo-url",
+        fake.url + "/oauth2/v2/userinfo",
+        "--api-base",
+        fake.url,
+        "--onboard-interval",
+        "0",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     assert proc.stdout is not None
     output = ""
     while not (match := re.search(r"(http://\S+/auth\S*|https://accounts\S+)", output)):
@@ -58,36 +76,42 @@ async def test_adds_an_account_end_to_end(fake: FakeUpstream, tokens_path: Path)
     assert doc["projects"][:3] == before["projects"]
     new = doc["projects"][3]
     assert (new["project_id"], new["refresh_token"], new["email"]) == (
-        "proj-new-0004", "rt-new", "new@example.com")
+        "proj-new-0004",
+        "rt-new",
+        "new@example.com",
+    )
     assert new["access_token"] in fake.tokens and new["enabled"] is True
     assert stat.S_IMODE(tokens_path.stat().st_mode) == 0o600
-    sent = [r for r in fake.requests if r.path == "/token"][0].body
+    sent = next(r for r in fake.requests if r.path == "/token").body
     assert sent["grant_type"] == "authorization_code" and len(sent["code_verifier"]) >= 43
 
 
-async def test_onboards_an_account_without_a_project(fake: FakeUpstream,
-                                                     tokens_path: Path) -> None:
+async def test_onboards_an_account_without_a_project(fake: FakeUpstream, tokens_path: Path) -> None:
     fake.add_account("rt-fresh", "proj-fresh-0005").needs_onboarding = True
     code, out = await run_script(fake, tokens_path, lambda url: fake.authorize(url, "rt-fresh"))
     assert code == 0, out
     assert [p["project_id"] for p in json.loads(tokens_path.read_text())["projects"]][-1] == (
-        "proj-fresh-0005")
+        "proj-fresh-0005"
+    )
     assert len([r for r in fake.requests if r.path.endswith("onboardUser")]) == 2
 
 
-async def test_same_account_again_updates_instead_of_duplicating(fake: FakeUpstream,
-                                                                 tokens_path: Path) -> None:
+async def test_same_account_again_updates_instead_of_duplicating(
+    fake: FakeUpstream, tokens_path: Path
+) -> None:
     code, out = await run_script(fake, tokens_path, lambda url: fake.authorize(url, "rt-two"))
     assert code == 0, out
     assert "Updated project" in out
     assert len(json.loads(tokens_path.read_text())["projects"]) == 3
 
 
-async def test_denied_consent_leaves_tokens_unchanged(fake: FakeUpstream,
-                                                      tokens_path: Path) -> None:
+async def test_denied_consent_leaves_tokens_unchanged(
+    fake: FakeUpstream, tokens_path: Path
+) -> None:
     before = tokens_path.read_bytes()
-    code, out = await run_script(fake, tokens_path,
-                                 lambda url: fake.authorize(url, "rt-one", deny=True))
+    code, out = await run_script(
+        fake, tokens_path, lambda url: fake.authorize(url, "rt-one", deny=True)
+    )
     assert code == 1
     assert "consent denied" in out and "tokens.json was not changed" in out
     assert tokens_path.read_bytes() == before
