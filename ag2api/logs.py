@@ -19,6 +19,9 @@ def setup_logging(level: str) -> None:
     logging.getLogger().setLevel(level)
     # Tornado's own access log would repeat ours.
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    # At DEBUG the curl client turns on libcurl's verbose trace, which prints every request
+    # header — Authorization: Bearer <access token> included. Never let it.
+    logging.getLogger("tornado.curl_httpclient").setLevel(logging.INFO)
 
 
 def log_request(handler: RequestHandler) -> None:

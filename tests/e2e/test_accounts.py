@@ -15,8 +15,7 @@ from ag2api.config.live import read_config
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-
-MSG = [{"role": "user", "content": "hi"}]
+from tests.helpers import chat_text
 
 
 def projects_called(fake: FakeUpstream) -> list[str]:
@@ -25,19 +24,6 @@ def projects_called(fake: FakeUpstream) -> list[str]:
 
 def file_projects(path: Path) -> dict[str, dict[str, Any]]:
     return {p["project_id"]: p for p in json.loads(path.read_text())["projects"]}
-
-
-async def ask(client: openai.AsyncOpenAI, stream: bool = False) -> str:
-    if stream:
-        chunks = [
-            c
-            async for c in await client.chat.completions.create(
-                model="gemini-2.5-flash", messages=MSG, stream=True
-            )
-        ]
-        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    done = await client.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
-    return done.choices[0].message.content or ""
 
 
 async def test_concurrent_requests_cause_one_refresh_per_account(
@@ -50,7 +36,7 @@ async def test_concurrent_requests_cause_one_refresh_per_account(
     fake.token_gate = gate
     services.pool.rotation_count = 1000  # the whole burst lands on one account
     services.pool.accounts[0].access_token = None  # force a refresh for the burst
-    tasks = [asyncio.ensure_future(ask(client, stream=i % 2 == 0)) for i in range(12)]
+    tasks = [asyncio.ensure_future(chat_text(client, stream=i % 2 == 0)) for i in range(12)]
     await fake.token_requested.wait()  # the one refresh is held at the token endpoint
     gate.set()
     answers = await asyncio.gather(*tasks)
@@ -63,7 +49,7 @@ async def test_rotation_order(
     client: openai.AsyncOpenAI, fake: FakeUpstream, config_overrides: dict[str, Any]
 ) -> None:
     for i in range(7):
-        await ask(client, stream=bool(i % 2))
+        await chat_text(client, stream=bool(i % 2))
     assert projects_called(fake) == [
         "proj-alpha-0001",
         "proj-alpha-0001",
@@ -78,7 +64,7 @@ async def test_rotation_order(
 async def test_refreshed_tokens_are_written_back(
     client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services, tokens_path: Path
 ) -> None:
-    await ask(client)
+    await chat_text(client)
     await services.writer.flush()
     entry = file_projects(tokens_path)["proj-alpha-0001"]
     assert entry["access_token"] in fake.tokens
@@ -89,9 +75,9 @@ async def test_refreshed_tokens_are_written_back(
 async def test_upstream_401_refreshes_and_retries_once(
     client: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
-    await ask(client)
+    await chat_text(client)
     fake.revoke_tokens("rt-one")  # the cached access token now gets 401 upstream
-    assert (await ask(client, stream=True)).endswith("You said: hi")
+    assert (await chat_text(client, stream=True)).endswith("You said: hi")
     assert fake.refresh_calls["rt-one"] == 2
     assert projects_called(fake) == ["proj-alpha-0001"] * 3
 
@@ -102,7 +88,7 @@ async def test_second_401_disables_the_project_and_the_next_one_answers(
     fake.script(
         Step(status=401, body=bodies.UNAUTHENTICATED), Step(status=401, body=bodies.UNAUTHENTICATED)
     )
-    assert (await ask(client)).endswith("You said: hi")
+    assert (await chat_text(client)).endswith("You said: hi")
     assert projects_called(fake) == ["proj-alpha-0001"] * 2 + ["proj-beta-0002"]
     await services.writer.flush()
     entry = file_projects(tokens_path)["proj-alpha-0001"]
@@ -117,7 +103,7 @@ async def test_invalid_grant_disables_and_it_stays_disabled_after_a_restart(
     config_path: Path,
 ) -> None:
     fake.accounts["rt-one"].revoked = True
-    assert (await ask(client, stream=True)).endswith("You said: hi")
+    assert (await chat_text(client, stream=True)).endswith("You said: hi")
     assert projects_called(fake) == ["proj-beta-0002"]
     await services.writer.flush()
     entry = file_projects(tokens_path)["proj-alpha-0001"]
@@ -151,7 +137,7 @@ async def test_403_naming_the_account_disables_it(
     client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services, body: dict[str, Any]
 ) -> None:
     fake.script(Step(status=403, body=body), Step(status=403, body=body))
-    assert (await ask(client)).endswith("You said: hi")
+    assert (await chat_text(client)).endswith("You said: hi")
     alpha = services.pool.get("proj-alpha-0001")
     assert alpha is not None and alpha.enabled is False
     details = body["error"].get("details")
@@ -165,7 +151,7 @@ async def test_other_403_is_returned_and_the_account_kept(
 ) -> None:
     fake.script(Step(status=403, body=bodies.PLAIN_403), Step(status=403, body=bodies.PLAIN_403))
     with pytest.raises(openai.APIStatusError) as info:
-        await ask(client)
+        await chat_text(client)
     assert info.value.status_code == 502  # never the client's own 401/403
     assert info.value.code == "upstream_account_error"
     assert "caller does not have permission" in info.value.message
@@ -179,7 +165,7 @@ async def test_expired_token_in_file_is_refreshed_before_use(
     account = services.pool.accounts[0]
     account.access_token = fake.issue_token("rt-one", ttl=120)  # inside the 5-minute skew
     account.expires_at = time.time() + 120
-    await ask(client)
+    await chat_text(client)
     assert fake.refresh_calls["rt-one"] == 1
 
 
@@ -188,7 +174,7 @@ async def test_no_accounts_is_503_saying_what_to_do(
     client: openai.AsyncOpenAI, accounts_spec: Any
 ) -> None:
     with pytest.raises(openai.InternalServerError) as info:
-        await ask(client)
+        await chat_text(client)
     assert info.value.status_code == 503
     assert info.value.code == "no_available_account"
     assert "oauth_server.py" in info.value.message

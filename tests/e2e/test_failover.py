@@ -11,25 +11,11 @@ import pytest
 from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-
-MSG = [{"role": "user", "content": "hi"}]
+from tests.helpers import MSG, chat_text
 
 
 def calls(fake: FakeUpstream) -> list[tuple[str, str]]:
     return [(r.host, r.body["project"]) for r in fake.generate_requests()]
-
-
-async def complete(client: openai.AsyncOpenAI, stream: bool) -> str:
-    if stream:
-        chunks = [
-            c
-            async for c in await client.chat.completions.create(
-                model="gemini-2.5-flash", messages=MSG, stream=True
-            )
-        ]
-        return "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    done = await client.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
-    return done.choices[0].message.content or ""
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
@@ -37,7 +23,7 @@ async def test_429_fails_over_to_the_next_account(
     client: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
 ) -> None:
     fake.script(Step(status=429, body=bodies.QUOTA_EXHAUSTED))
-    assert (await complete(client, stream)).endswith("You said: hi")
+    assert (await chat_text(client, stream)).endswith("You said: hi")
     assert calls(fake) == [("a", "proj-alpha-0001"), ("a", "proj-beta-0002")]
 
 
@@ -51,7 +37,7 @@ async def test_every_account_429_gives_429_with_retry_after(
         Step(status=429, body=bodies.QUOTA_EXHAUSTED),
     )
     with pytest.raises(openai.RateLimitError) as info:
-        await complete(client, stream)
+        await chat_text(client, stream)
     assert info.value.code == "rate_limit_exceeded"
     assert info.value.response.headers["Retry-After"] == "1"  # the shortest delay, 0.48 s
     assert len(calls(fake)) == 3
@@ -63,7 +49,7 @@ async def test_attempts_are_bounded(
 ) -> None:
     fake.script(*[Step(status=429, body=bodies.QUOTA_EXHAUSTED)] * 3)
     with pytest.raises(openai.RateLimitError) as info:
-        await complete(client, False)
+        await chat_text(client, False)
     assert int(info.value.response.headers["Retry-After"]) == 581982
     assert len(calls(fake)) == 2
 
@@ -81,7 +67,7 @@ async def test_5xx_tries_the_next_base_url_then_the_next_account(
         Step(status=503, body=bodies.CAPACITY, host="a"),
         Step(status=500, body=bodies.INTERNAL, host="b"),
     )
-    assert (await complete(client, stream)).endswith("You said: hi")
+    assert (await chat_text(client, stream)).endswith("You said: hi")
     assert calls(fake) == [
         ("a", "proj-alpha-0001"),
         ("b", "proj-alpha-0001"),
@@ -92,7 +78,7 @@ async def test_5xx_tries_the_next_base_url_then_the_next_account(
 async def test_5xx_everywhere_is_502(client: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
     fake.script(*[Step(status=500, body=bodies.INTERNAL)] * 6)
     with pytest.raises(openai.InternalServerError) as info:
-        await complete(client, True)
+        await chat_text(client, True)
     assert info.value.status_code == 502 and info.value.code == "upstream_error"
     assert "Internal error encountered." in info.value.message
     assert len(calls(fake)) == 6
@@ -111,7 +97,7 @@ async def test_unreachable_upstream_is_502(
     client: openai.AsyncOpenAI, config_overrides: dict[str, Any]
 ) -> None:
     with pytest.raises(openai.InternalServerError) as info:
-        await complete(client, False)
+        await chat_text(client, False)
     assert info.value.status_code == 502 and "unreachable" in info.value.message
 
 
@@ -124,7 +110,7 @@ async def test_unreachable_first_host_falls_back_to_the_second(
     services.config.swap(
         replace(cfg, upstream=replace(cfg.upstream, base_urls=(closed_port_url(), fake.urls[1])))
     )
-    assert (await complete(client, True)).endswith("You said: hi")
+    assert (await chat_text(client, True)).endswith("You said: hi")
     assert calls(fake) == [("b", "proj-alpha-0001")]
 
 
@@ -133,7 +119,7 @@ async def test_400_is_returned_without_failover(
 ) -> None:
     fake.script(Step(status=400, body=bodies.INVALID_ARGUMENT))
     with pytest.raises(openai.BadRequestError) as info:
-        await complete(client, True)
+        await chat_text(client, True)
     assert "Request contains an invalid argument." in info.value.message
     assert len(calls(fake)) == 1
 
@@ -146,7 +132,7 @@ async def test_no_first_byte_in_time_is_504(
 ) -> None:
     fake.script(Step(stall_after=0))
     with pytest.raises(openai.APIStatusError) as info:
-        await complete(client, True)
+        await chat_text(client, True)
     assert info.value.status_code == 504 and info.value.code == "upstream_timeout"
     await fake.stream_closed.wait()  # the stalled upstream stream was closed by the gateway
 
