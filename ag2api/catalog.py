@@ -96,10 +96,24 @@ class ModelCatalog:
         finally:
             self._inflight = None
 
+    async def listed(self, cfg: GatewayConfig) -> tuple[ModelEntry, ...]:
+        """What /v1/models shows: the upstream models, then the configured aliases."""
+        entries = await self.entries(cfg)
+        owners = {e.id: e.owned_by for e in entries}
+        aliases = tuple(
+            ModelEntry(alias, owners.get(target, owner_of(target)))
+            for alias, target in cfg.models.aliases
+            if alias not in owners
+        )
+        return entries + aliases
+
     async def resolve(self, cfg: GatewayConfig, name: Any) -> str:
-        """The upstream model id for ``name``, or ModelNotFound."""
+        """The upstream model id for ``name`` (an alias or a listed model), or ModelNotFound."""
         if not isinstance(name, str) or not name:
             raise InvalidRequest("'model' must be a non-empty string", param="model")
+        target = cfg.models.alias_target(name)
+        if target is not None:
+            return target
         if any(entry.id == name for entry in await self.entries(cfg)):
             return name
         raise ModelNotFound(name)

@@ -93,13 +93,13 @@ class Dispatcher:
         self.writer = writer
 
     async def open_stream(
-        self, cfg: GatewayConfig, model: str, request: dict[str, Any]
+        self, cfg: GatewayConfig, model: str, request: dict[str, Any], *, image: bool = False
     ) -> OpenedStream:
         settings = settings_for(cfg)
 
         async def call(base: str, token: str, account: Account) -> OpenedStream:
             upstream = self.client.stream(
-                base, token, wrap(account.project_id, model, request), settings
+                base, token, wrap(account.project_id, model, request, image=image), settings
             )
             try:
                 first = await anext(upstream)
@@ -115,13 +115,13 @@ class Dispatcher:
         return await self.with_failover(cfg, call)
 
     async def generate(
-        self, cfg: GatewayConfig, model: str, request: dict[str, Any]
+        self, cfg: GatewayConfig, model: str, request: dict[str, Any], *, image: bool = False
     ) -> dict[str, Any]:
         settings = settings_for(cfg)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
             return await self.client.generate(
-                base, token, wrap(account.project_id, model, request), settings
+                base, token, wrap(account.project_id, model, request, image=image), settings
             )
 
         return await self.with_failover(cfg, call)

@@ -16,6 +16,8 @@ from ag2api.catalog import ModelCatalog
 from ag2api.config.live import LiveConfig
 from ag2api.config.schema import GatewayConfig
 from ag2api.dispatch import Dispatcher, settings_for
+from ag2api.media import ImageFetcher
+from ag2api.translate.signatures import SignatureCache
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.transport import AbortableCurlClient, make_client
 
@@ -32,6 +34,10 @@ class Services:
     dispatcher: Dispatcher
     catalog: ModelCatalog
     oauth: OAuthConfig | None
+    signatures: SignatureCache = field(default_factory=SignatureCache)
+    images: ImageFetcher | None = None
+    signatures: SignatureCache = field(default_factory=SignatureCache)
+    images: ImageFetcher | None = None
     started_at: float = field(default_factory=time.time)
     tokens_error: str | None = None
 
@@ -89,5 +95,6 @@ def build_services(cfg: GatewayConfig, tokens: TokensFile | None = None) -> Serv
         ModelCatalog(lambda c: services.fetch_models(c)),
         tokens.oauth,
         tokens_error=tokens_error,
+        images=ImageFetcher(http),
     )
     return services

@@ -15,6 +15,7 @@ from ag2api.config.schema import (
     ApiKey,
     DefaultsConfig,
     GatewayConfig,
+    ImagesConfig,
     ModelPolicy,
     ModelsConfig,
     RetryConfig,
@@ -207,6 +208,7 @@ class _Reader:
                 "retry",
                 "defaults",
                 "models",
+                "images",
                 "log_level",
             ),
         )
@@ -246,6 +248,7 @@ class _Reader:
                 )
             ),
             models=self.models(),
+            images=self.images(),
             log_level=self.value(top, ("log_level",), _choice(LOG_LEVELS, upper=True), d.log_level),
         )
 
@@ -312,7 +315,7 @@ class _Reader:
 
     def models(self) -> ModelsConfig:
         p = ("models",)
-        sec = self.section(p, ("policies", "fallback", "cache_ttl"))
+        sec = self.section(p, ("policies", "fallback", "cache_ttl", "aliases"))
         d = ModelsConfig()
         policies = d.policies
         if sec.get("policies") is not None:
@@ -324,6 +327,18 @@ class _Reader:
             policies=policies,
             fallback=self.value(sec, (*p, "fallback"), _str_list, d.fallback),
             cache_ttl=self.value(sec, (*p, "cache_ttl"), _non_negative, d.cache_ttl),
+            aliases=self.value(sec, (*p, "aliases"), _aliases, d.aliases),
+        )
+
+    def images(self) -> ImagesConfig:
+        p = ("images",)
+        sec = self.section(p, ("fetch_remote", "max_bytes", "timeout", "allow_private"))
+        d = ImagesConfig()
+        return ImagesConfig(
+            fetch_remote=self.value(sec, (*p, "fetch_remote"), _bool, d.fetch_remote),
+            max_bytes=self.value(sec, (*p, "max_bytes"), _int_range(1024, 1 << 30), d.max_bytes),
+            timeout=self.value(sec, (*p, "timeout"), _positive, d.timeout),
+            allow_private=self.value(sec, (*p, "allow_private"), _bool, d.allow_private),
         )
 
     def policy(self, keys: Path_) -> ModelPolicy:
@@ -403,6 +418,17 @@ def _url_list(v: Any) -> tuple[str, ...]:
     if not items:
         raise ValueError("must list at least one URL")
     return tuple(_url(x) for x in items)
+
+
+def _aliases(v: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping of alias: upstream model id")
+    out = []
+    for alias, target in v.items():
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError(f"alias {alias!r} must map to a model id")
+        out.append((alias.strip(), target.strip()))
+    return tuple(out)
 
 
 def _proxy(v: Any) -> str:

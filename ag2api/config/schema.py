@@ -124,12 +124,31 @@ class ModelsConfig:
     fallback: tuple[str, ...] = DEFAULT_FALLBACK_MODELS
     # How long a live model list from fetchAvailableModels is reused.
     cache_ttl: float = 600.0
+    # Names clients hard-code (e.g. "gpt-4o") → upstream model ids; listed by /v1/models.
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    def alias_target(self, name: str) -> str | None:
+        for alias, target in self.aliases:
+            if alias == name:
+                return target
+        return None
 
     def policy_for(self, model: str) -> ModelPolicy | None:
         for policy in self.policies:
             if policy.matches(model):
                 return policy
         return None
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    """Remote ``image_url`` fetching (http/https URLs in user messages)."""
+
+    fetch_remote: bool = True
+    max_bytes: int = 10 * MIB
+    timeout: float = 10.0
+    # Private, loopback and link-local addresses are refused unless this is true (SSRF guard).
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,4 +162,5 @@ class GatewayConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
     defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
     log_level: str = "INFO"

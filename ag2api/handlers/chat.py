@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from tornado.web import stream_request_body
@@ -14,12 +15,21 @@ from ag2api.errors import GatewayError, InvalidRequest, PayloadTooLarge
 from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.relay import ClientGone, SseRelay
 from ag2api.translate.common import new_completion_id
-from ag2api.translate.openai_chat.request import to_gemini
-from ag2api.translate.openai_chat.response import to_chat_completion
+from ag2api.translate.openai_chat.request import is_image_model, to_gemini
+from ag2api.translate.openai_chat.response import ToolCallBuilder, to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
 from ag2api.upstream.client import UpstreamCall, UpstreamProblem
 
 log = logging.getLogger("ag2api.chat")
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    name: str  # what the client asked for (an alias, maybe): echoed in the answer
+    model: str  # the upstream model id
+    request: dict[str, Any]
+    image: bool
+
 
 # Bodies over the limit are read and discarded up to this size, so the client gets its JSON 413
 # (refusing mid-upload would reset the connection before the client reads the answer).
@@ -60,7 +70,7 @@ class ChatCompletionsHandler(ApiHandler):
             raise PayloadTooLarge(self._too_large_message())
         body = self.parse_json_body(b"".join(self._chunks))
         self._chunks = []
-        cfg = self.cfg
+        cfg, services = self.cfg, self.services
         stream = body.get("stream")
         if stream is None:
             stream = cfg.defaults.stream
@@ -70,32 +80,46 @@ class ChatCompletionsHandler(ApiHandler):
         if options is not None and not isinstance(options, dict):
             raise InvalidRequest("'stream_options' must be an object", param="stream_options")
         include_usage = bool(options and options.get("include_usage"))
-        model = await self.services.catalog.resolve(cfg, body.get("model"))
+        name = body.get("model")
+        model = await services.catalog.resolve(cfg, name)
+        if services.images is not None:
+            await services.images.inline_remote_images(body, cfg.images, cfg.upstream.proxy)
         policy = cfg.models.policy_for(model)
         thinking = policy.thinking.to_gemini() if policy and policy.thinking else None
-        request = to_gemini(body, model=model, thinking=thinking)
+        request = to_gemini(
+            body, model=model, thinking=thinking, signatures=services.signatures.get
+        )
+        call = UpstreamRequest(name, model, request, is_image_model(model))
         if stream:
-            await self._stream(model, request, include_usage)
-        else:
-            response = await self.services.dispatcher.generate(cfg, model, request)
-            self.write_json(
-                to_chat_completion(
-                    response,
-                    completion_id=new_completion_id(),
-                    model=model,
-                    created=int(time.time()),
-                )
-            )
+            await self._stream(call, include_usage)
+            return
+        response = await services.dispatcher.generate(cfg, model, request, image=call.image)
+        builder = ToolCallBuilder(is_claude=model.startswith("claude"))
+        completion = to_chat_completion(
+            response,
+            completion_id=new_completion_id(),
+            model=name,
+            created=int(time.time()),
+            calls=builder,
+        )
+        self._remember(builder)
+        self.write_json(completion)
 
-    async def _stream(self, model: str, request: dict[str, Any], include_usage: bool) -> None:
-        opened = await self.services.dispatcher.open_stream(self.cfg, model, request)
+    def _remember(self, builder: ToolCallBuilder) -> None:
+        for call_id, record in builder.records.items():
+            self.services.signatures.remember(call_id, record)
+
+    async def _stream(self, call: UpstreamRequest, include_usage: bool) -> None:
+        opened = await self.services.dispatcher.open_stream(
+            self.cfg, call.model, call.request, image=call.image
+        )
         self._upstream = opened.call
         if self._client_gone:
             opened.call.abort("client disconnected")
             return
         translator = ChatStreamTranslator(
             completion_id=new_completion_id(),
-            model=model,
+            model=call.name,
             created=int(time.time()),
             include_usage=include_usage,
         )
@@ -104,6 +128,7 @@ class ChatCompletionsHandler(ApiHandler):
             await relay.send(translator.feed(opened.first))
             async for event in opened.call:
                 await relay.send(translator.feed(event))
+            self._remember(translator.calls)
             await relay.send(translator.finish())
             await relay.done()
         except ClientGone:

@@ -11,7 +11,7 @@ from ag2api.handlers.base import ApiHandler
 class ModelsHandler(ApiHandler):
     async def get(self) -> None:
         catalog = self.services.catalog
-        entries = await catalog.entries(self.cfg)
+        entries = await catalog.listed(self.cfg)
         self.write_json({"object": "list", "data": [e.to_openai(catalog.created) for e in entries]})
 
 
@@ -20,7 +20,7 @@ class ModelHandler(ApiHandler):
         # openai-python v3 sends "/" inside an id as %2F; Tornado leaves it encoded.
         model_id = unquote(model_id)
         catalog = self.services.catalog
-        for entry in await catalog.entries(self.cfg):
+        for entry in await catalog.listed(self.cfg):
             if entry.id == model_id:
                 self.write_json(entry.to_openai(catalog.created))
                 return

@@ -209,26 +209,6 @@ def last_user_text(request: dict[str, Any]) -> str:
     return ""
 
 
-def default_answer(model: str, request: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(thought chunks, text chunks) of the fake's deterministic answer."""
-    said = last_user_text(request) or "nothing"
-    thinking = (request.get("generationConfig") or {}).get("thinkingConfig") or {}
-    thoughts = (
-        ["Thinking about what ", f"the user said: {said[:60]}"]
-        if thinking.get("includeThoughts")
-        else []
-    )
-    text = f"Hello from the ag2api fake upstream ({model})! You said: {said}"
-    words = text.split(" ")
-    third = max(1, len(words) // 3)
-    chunks = [
-        " ".join(words[:third]) + " ",
-        " ".join(words[third : 2 * third]) + " ",
-        " ".join(words[2 * third :]),
-    ]
-    return thoughts, [c for c in chunks if c.strip()]
-
-
 def response_event(
     parts: list[dict[str, Any]],
     *,

@@ -25,6 +25,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application, RequestHandler
 
 from ag2api.testing import fake_bodies as bodies
+from ag2api.testing import fake_model
 
 _VERSION_RE = re.compile(r"antigravity/(?:[a-z]+/)?(\d+)\.(\d+)\.(\d+)")
 FAKE_CLIENT_ID = "fake-client-id.apps.googleusercontent.com"
@@ -90,6 +91,7 @@ class FakeUpstream:
     token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
     codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    issued_signatures: set[str] = field(default_factory=set)
     onboard_polls: int = 1  # onboardUser answers done=false this many times first
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     closed_streams: int = 0
@@ -272,9 +274,20 @@ class GenerateHandler(_FakeHandler):
         if step.raw is not None:
             self.set_header("Content-Type", "text/event-stream")
             return self.finish(step.raw)
-        events = step.events or _answer(model, body.get("request") or {}, step.text)
+        request = body.get("request") or {}
+        if step.events is None:
+            try:
+                fake_model.validate(model, request, fake.issued_signatures)
+            except fake_model.ModelError as exc:
+                return self.fail(exc.status, exc.body, sse_type=sse_type)
+        events = step.events or fake_model.events(
+            model,
+            request,
+            fake_model.answer(model, request, step.text, fake.issued_signatures),
+            fake.issued_signatures,
+        )
         if not self.stream:
-            return self.finish(json.dumps(_merge(events)))
+            return self.finish(json.dumps(fake_model.merge(events)))
         await self._stream(events, step)
         return None
 
@@ -297,67 +310,6 @@ class GenerateHandler(_FakeHandler):
             except StreamClosedError:
                 return
         self.finish()
-
-
-def _answer(model: str, request: dict[str, Any], text: str | None) -> list[dict[str, Any]]:
-    """The default event sequence: thoughts (with a signature), text chunks, finish + usage."""
-    thoughts, chunks = bodies.default_answer(model, request)
-    if text is not None:
-        chunks = [text]
-    rid = uuid.uuid4().hex[:22]
-    prompt = max(1, len(json.dumps(request.get("contents", []))) // 16)
-    out: list[dict[str, Any]] = []
-    for i, t in enumerate(thoughts):
-        part: dict[str, Any] = {"text": t, "thought": True}
-        if i == 0 and not model.startswith("claude"):
-            part["thoughtSignature"] = "CiQBfake-signature"
-        out.append(bodies.response_event([part], model=model, response_id=rid))
-    if thoughts and model.startswith("claude"):
-        out.append(
-            bodies.response_event(
-                [{"text": "", "thoughtSignature": "RtestSig123" * 6}], model=model, response_id=rid
-            )
-        )
-    completion = 0
-    for t in chunks:
-        completion += max(1, len(t.split()))
-        out.append(
-            bodies.response_event(
-                [{"text": t}],
-                model=model,
-                response_id=rid,
-                usage={
-                    "promptTokenCount": prompt,
-                    "candidatesTokenCount": completion,
-                    "totalTokenCount": prompt + completion,
-                },
-            )
-        )
-    usage = {
-        "promptTokenCount": prompt,
-        "candidatesTokenCount": completion,
-        "thoughtsTokenCount": 4 * len(thoughts),
-        "totalTokenCount": prompt + completion + 4 * len(thoughts),
-    }
-    out.append(
-        bodies.response_event(
-            [{"text": ""}], model=model, response_id=rid, finish="STOP", usage=usage
-        )
-    )
-    return out
-
-
-def _merge(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """A non-stream body: all parts of the events in one candidate, last finish and usage."""
-    parts: list[dict[str, Any]] = []
-    last = events[-1]["response"] if events else {}
-    for event in events:
-        for cand in event.get("response", {}).get("candidates", [])[:1]:
-            parts.extend(p for p in cand.get("content", {}).get("parts", []) if p != {"text": ""})
-    response = dict(last)
-    cands = last.get("candidates") or [{}]
-    response["candidates"] = [{**cands[0], "content": {"role": "model", "parts": parts}}]
-    return {"response": response, "traceId": "71e379e3bb5c38c5"}
 
 
 class ModelsHandler(_FakeHandler):

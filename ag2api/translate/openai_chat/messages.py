@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.translate.common import new_tool_call_id
+from ag2api.translate.signatures import SENTINEL, ThinkingRecord, decode_call_id
 
-# The backend accepts this in place of a thought signature it issued (protocol §7.3).
-SIGNATURE_SENTINEL = "skip_thought_signature_validator"
+SignatureLookup = Callable[[str], ThinkingRecord | None]
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)(?:;[\w=.+-]+)*;base64,([A-Za-z0-9+/=\s]+)$")
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
 def convert_messages(
-    messages: Any, *, is_claude: bool
+    messages: Any, *, is_claude: bool, signatures: SignatureLookup | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("'messages' must be a non-empty array", param="messages")
@@ -35,7 +36,8 @@ def convert_messages(
         elif role == "user":
             turns.append({"role": "user", "parts": _user_parts(msg.get("content"), i)})
         elif role == "assistant":
-            turns.append({"role": "model", "parts": _assistant_parts(msg, i, calls, is_claude)})
+            parts = _assistant_parts(msg, i, calls, is_claude, signatures)
+            turns.append({"role": "model", "parts": parts})
         else:
             turns.append({"role": "user", "parts": [_tool_result(msg, i, calls)]})
     contents = _merge([t for t in turns if t["parts"]])
@@ -134,7 +136,11 @@ def _data_url_part(url: Any, i: int, j: int, where: str) -> dict[str, Any]:
 
 
 def _assistant_parts(
-    msg: dict[str, Any], i: int, calls: dict[str, str], is_claude: bool
+    msg: dict[str, Any],
+    i: int,
+    calls: dict[str, str],
+    is_claude: bool,
+    signatures: SignatureLookup | None,
 ) -> list[dict[str, Any]]:
     # reasoning_content is never sent back: it would come back to the model as visible text.
     parts = _text_parts(msg.get("content"), i)
@@ -147,18 +153,26 @@ def _assistant_parts(
             raise InvalidRequest(
                 f"messages[{i}].tool_calls[{k}].function.name is required", param="messages"
             )
-        call_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else None
-        call_id = call_id or new_tool_call_id()
-        calls[call_id] = fn["name"]
+        client_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else None
+        client_id = client_id or new_tool_call_id()
+        short_id, signature = decode_call_id(client_id)
+        calls[client_id] = fn["name"]
         part: dict[str, Any] = {
             "functionCall": {
-                "id": call_id,
+                "id": short_id,
                 "name": fn["name"],
                 "args": parse_arguments(fn.get("arguments")),
             }
         }
-        if not is_claude:
-            part["thoughtSignature"] = SIGNATURE_SENTINEL
+        if is_claude:
+            # Claude: replay the thinking block (its own signature) before the first call.
+            record = signatures(client_id) if signatures and k == 0 else None
+            if record is not None:
+                parts.insert(
+                    0, {"text": record.text, "thought": True, "thoughtSignature": record.signature}
+                )
+        else:
+            part["thoughtSignature"] = signature or SENTINEL
         parts.append(part)
     return parts
 
@@ -179,7 +193,7 @@ def _tool_result(msg: dict[str, Any], i: int, calls: dict[str, str]) -> dict[str
     result = _maybe_json(content if isinstance(content, str) else "")
     response: dict[str, Any] = {"name": name, "response": {"result": result}}
     if call_id:
-        response["id"] = call_id
+        response["id"] = decode_call_id(call_id)[0]
     return {"functionResponse": response}
 
 

@@ -10,52 +10,108 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.translate.gemini_schema import clean_schema
-from ag2api.translate.openai_chat.messages import convert_messages
+from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
+from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
+from ag2api.translate.reasoning import requested_effort, thinking_for_effort
 
 CLAUDE_MAX_OUTPUT = 64000
 MIN_CLAUDE_THINKING_BUDGET = 1024
 
 
+def is_image_model(model: str) -> bool:
+    return model.endswith("-image") or "-image-" in model
+
+
 def to_gemini(
-    body: dict[str, Any], *, model: str, thinking: dict[str, Any] | None
+    body: dict[str, Any],
+    *,
+    model: str,
+    thinking: dict[str, Any] | None,
+    signatures: SignatureLookup | None = None,
 ) -> dict[str, Any]:
-    """Translate ``body``; ``thinking`` is the model policy's ``thinkingConfig`` (or None)."""
+    """Translate ``body``; ``thinking`` is the model policy's ``thinkingConfig`` (or None).
+
+    ``reasoning_effort`` overrides the policy. ``signatures`` finds Claude thinking blocks for
+    replayed tool calls (Gemini signatures travel inside the tool-call ids).
+    """
     is_claude = model.startswith("claude")
-    system_parts, contents = convert_messages(body.get("messages"), is_claude=is_claude)
+    system_parts, contents = convert_messages(
+        body.get("messages"), is_claude=is_claude, signatures=signatures
+    )
+    if is_image_model(model):
+        return image_request(body, contents)
     request: dict[str, Any] = {"contents": contents}
     if system_parts:
         request["systemInstruction"] = {"role": "user", "parts": system_parts}
-    generation = generation_config(body, is_claude=is_claude, thinking=thinking)
+    effort = requested_effort(body)
+    if effort is not None:
+        thinking = thinking_for_effort(model, effort)
+    generation = generation_config(body, model=model, thinking=thinking)
     if generation:
         request["generationConfig"] = generation
-    tools = function_declarations(body.get("tools"))
-    if tools:
-        request["tools"] = [{"functionDeclarations": tools}]
-        request["toolConfig"] = tool_config(body.get("tool_choice"), tools, is_claude=is_claude)
-    elif body.get("tool_choice") not in (None, "none", "auto"):
+    tools, choice = declared_tools(body)
+    declarations = function_declarations(tools, is_claude=is_claude)
+    if declarations:
+        request["tools"] = [{"functionDeclarations": declarations}]
+        request["toolConfig"] = tool_config(choice, declarations, is_claude=is_claude)
+    elif choice not in (None, "none", "auto"):
         raise InvalidRequest("'tool_choice' needs 'tools' to be declared", param="tool_choice")
     request["sessionId"] = session_id(contents)
     return request
 
 
+# OpenAI ``size`` → Gemini ``aspectRatio``.
+ASPECT_RATIOS = {
+    "1024x1024": "1:1",
+    "512x512": "1:1",
+    "256x256": "1:1",
+    "1792x1024": "16:9",
+    "1024x1792": "9:16",
+    "1536x1024": "3:2",
+    "1024x1536": "2:3",
+    "auto": "1:1",
+}
+
+
+def image_request(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[str, Any]:
+    """The image-model shape (protocol §7.5): no system prompt, no tools, image config."""
+    options = body.get("image_config") if isinstance(body.get("image_config"), dict) else {}
+    size = body.get("size")
+    if size is not None and size not in ASPECT_RATIOS:
+        raise InvalidRequest(f"'size' must be one of {', '.join(ASPECT_RATIOS)}", param="size")
+    aspect = options.get("aspect_ratio") or ASPECT_RATIOS.get(size or "auto", "1:1")
+    image_size = options.get("image_size") or ("2K" if body.get("quality") == "hd" else "1K")
+    if image_size not in ("1K", "2K", "4K"):
+        raise InvalidRequest("'image_config.image_size' must be 1K, 2K or 4K", param="image_config")
+    return {
+        "contents": contents,
+        "generationConfig": {
+            "candidateCount": 1,
+            "responseModalities": ["TEXT", "IMAGE"],
+            "imageConfig": {"aspectRatio": aspect, "imageSize": image_size},
+        },
+        "sessionId": session_id(contents),
+    }
+
+
 def generation_config(
-    body: dict[str, Any], *, is_claude: bool, thinking: dict[str, Any] | None
+    body: dict[str, Any], *, model: str, thinking: dict[str, Any] | None
 ) -> dict[str, Any]:
+    is_claude = model.startswith("claude")
     gen: dict[str, Any] = {}
     _number(body, "temperature", 0, 2, gen, "temperature")
     _number(body, "top_p", 0, 1, gen, "topP")
     _integer(body, "top_k", 1, 1000, gen, "topK")
-    _number(body, "presence_penalty", -2, 2, gen, "presencePenalty")
-    _number(body, "frequency_penalty", -2, 2, gen, "frequencyPenalty")
-    _integer(body, "seed", -(2**63), 2**63 - 1, gen, "seed")
     _integer(body, "max_tokens", 1, 10_000_000, gen, "maxOutputTokens")
     # max_completion_tokens is the current name; it wins when both are sent.
     _integer(body, "max_completion_tokens", 1, 10_000_000, gen, "maxOutputTokens")
-    n = body.get("n")
-    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-        raise InvalidRequest("'n' must be a positive integer", param="n")
-    if n is not None and n > 1:
-        raise InvalidRequest("Only n=1 is supported by this gateway", param="n")
+    _unsupported_knobs(body, model)
+    _number(body, "presence_penalty", -2, 2, gen, "presencePenalty")
+    _number(body, "frequency_penalty", -2, 2, gen, "frequencyPenalty")
+    _integer(body, "seed", -(2**63), 2**63 - 1, gen, "seed")
+    for key in ("presencePenalty", "frequencyPenalty"):
+        if gen.get(key) == 0:
+            del gen[key]  # the neutral value some clients always send
     stop = body.get("stop")
     if stop is not None:
         stops = [stop] if isinstance(stop, str) else stop
@@ -69,6 +125,27 @@ def generation_config(
     if thinking:
         _apply_thinking(gen, dict(thinking), is_claude)
     return gen
+
+
+def _unsupported_knobs(body: dict[str, Any], model: str) -> None:
+    """A clear 400 for parameters the model family cannot honour (never silently dropped)."""
+    n = body.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise InvalidRequest("'n' must be a positive integer", param="n")
+    if n is not None and n > 1:
+        raise InvalidRequest("Only n=1 is supported: the gateway returns one choice", param="n")
+    if body.get("logprobs") or body.get("top_logprobs"):
+        param = "logprobs" if body.get("logprobs") else "top_logprobs"
+        raise InvalidRequest(f"'{param}' is not supported by the Antigravity backend", param=param)
+    modalities = body.get("modalities")
+    if isinstance(modalities, list) and "audio" in modalities:
+        raise InvalidRequest("Audio output is not supported", param="modalities")
+    penalties_ok = not (model.startswith(("claude", "gemini-3")))
+    for key in ("presence_penalty", "frequency_penalty"):
+        if body.get(key) not in (None, 0) and not penalties_ok:
+            raise InvalidRequest(f"'{key}' is not supported by {model}", param=key)
+    if body.get("seed") is not None and model.startswith("claude"):
+        raise InvalidRequest(f"'seed' is not supported by {model}", param="seed")
 
 
 def _apply_thinking(gen: dict[str, Any], thinking: dict[str, Any], is_claude: bool) -> None:
@@ -104,57 +181,6 @@ def _response_format(fmt: Any, gen: dict[str, Any]) -> None:
             )
         if spec.get("schema"):
             gen["responseSchema"] = clean_schema(spec["schema"])
-
-
-def function_declarations(tools: Any) -> list[dict[str, Any]]:
-    if tools is None:
-        return []
-    if not isinstance(tools, list):
-        raise InvalidRequest("'tools' must be a list", param="tools")
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, tool in enumerate(tools):
-        if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-            raise InvalidRequest(
-                f"tools[{i}]: only type 'function' tools are supported", param="tools"
-            )
-        fn = tool.get("function")
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise InvalidRequest(f"tools[{i}].function.name is required", param="tools")
-        if fn["name"] in seen:
-            continue
-        seen.add(fn["name"])
-        decl: dict[str, Any] = {
-            "name": fn["name"],
-            "parameters": clean_schema(fn.get("parameters")),
-        }
-        if isinstance(fn.get("description"), str) and fn["description"]:
-            decl["description"] = fn["description"]
-        out.append(decl)
-    return out
-
-
-def tool_config(choice: Any, tools: list[dict[str, Any]], *, is_claude: bool) -> dict[str, Any]:
-    names = {t["name"] for t in tools}
-    config: dict[str, Any]
-    if choice is None or choice == "auto":
-        config = {"mode": "VALIDATED" if is_claude else "AUTO"}
-    elif choice == "none":
-        config = {"mode": "NONE"}
-    elif choice == "required":
-        config = {"mode": "ANY"}
-    elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
-        name = choice["function"].get("name")
-        if name not in names:
-            raise InvalidRequest(
-                f"tool_choice names '{name}', which is not in 'tools'", param="tool_choice"
-            )
-        config = {"mode": "ANY", "allowedFunctionNames": [name]}
-    else:
-        raise InvalidRequest(
-            "'tool_choice' must be none, auto, required or a named function", param="tool_choice"
-        )
-    return {"functionCallingConfig": config}
 
 
 def session_id(contents: list[dict[str, Any]]) -> str:

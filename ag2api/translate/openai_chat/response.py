@@ -12,57 +12,119 @@ from ag2api.translate.common import (
     prompt_blocked,
     usage,
 )
+from ag2api.translate.signatures import ThinkingRecord, encode_call_id
 
 
-def tool_call(part: dict[str, Any]) -> dict[str, Any]:
-    """A Gemini ``functionCall`` part as an OpenAI tool call (arguments as a JSON string)."""
-    call = part["functionCall"]
-    args = call.get("args")
-    call_id = call.get("id")
-    return {
-        "id": call_id if isinstance(call_id, str) and call_id else new_tool_call_id(),
-        "type": "function",
-        "function": {
-            "name": str(call.get("name", "")),
-            "arguments": json.dumps(
-                args if isinstance(args, dict) else {}, ensure_ascii=False, separators=(",", ":")
-            ),
-        },
-    }
+class ToolCallBuilder:
+    """Turns ``functionCall`` parts into OpenAI tool calls with ids that carry the signatures.
+
+    Gemini: a call's ``thoughtSignature`` is packed into the id it gets (see ``signatures``).
+    Claude: the thinking text and signature seen before a call are kept in ``records`` under the
+    call id, for the gateway's cache.
+    """
+
+    __slots__ = ("_is_claude", "_signature", "_thought", "records")
+
+    def __init__(self, *, is_claude: bool) -> None:
+        self._is_claude = is_claude
+        self._thought: list[str] = []
+        self._signature: str | None = None
+        self.records: dict[str, ThinkingRecord] = {}
+
+    def observe(self, part: dict[str, Any]) -> None:
+        """Note thinking text and signatures from any part (only Claude needs them)."""
+        if self._is_claude:
+            if part.get("thought") and isinstance(part.get("text"), str):
+                self._thought.append(part["text"])
+            signature = part_signature(part)
+            if signature:
+                self._signature = signature
+
+    def call(self, part: dict[str, Any]) -> dict[str, Any]:
+        fc = part["functionCall"]
+        args = fc.get("args")
+        upstream_id = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
+        if self._is_claude:
+            call_id = upstream_id or new_tool_call_id()
+            if self._signature:
+                self.records[call_id] = ThinkingRecord("".join(self._thought), self._signature)
+        else:
+            call_id = encode_call_id(upstream_id or new_tool_call_id(), part_signature(part))
+        return {
+            "id": call_id,
+            "type": "function",
+            "function": {
+                "name": str(fc.get("name", "")),
+                "arguments": json.dumps(
+                    args if isinstance(args, dict) else {},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                ),
+            },
+        }
 
 
-def image_markdown(part: dict[str, Any]) -> str:
-    data = part.get("inlineData") or part.get("inline_data") or {}
+def part_signature(part: dict[str, Any]) -> str | None:
+    sig = part.get("thoughtSignature") or part.get("thought_signature")
+    return sig if isinstance(sig, str) and sig else None
+
+
+def inline_image(part: dict[str, Any]) -> dict[str, Any] | None:
+    data = part.get("inlineData") or part.get("inline_data")
+    return data if isinstance(data, dict) else None
+
+
+def image_url(data: dict[str, Any]) -> str:
     mime = data.get("mimeType") or data.get("mime_type") or "image/png"
-    return f"![image](data:{mime};base64,{data.get('data', '')})"
+    return f"data:{mime};base64,{data.get('data', '')}"
+
+
+def image_markdown(data: dict[str, Any]) -> str:
+    return f"![image]({image_url(data)})"
 
 
 def to_chat_completion(
-    response: dict[str, Any], *, completion_id: str, model: str, created: int
+    response: dict[str, Any],
+    *,
+    completion_id: str,
+    model: str,
+    created: int,
+    calls: ToolCallBuilder | None = None,
 ) -> dict[str, Any]:
+    """One ``chat.completion``; ``calls`` (pass one to read its ``records``) builds tool calls."""
+    builder = calls or ToolCallBuilder(is_claude=model.startswith("claude"))
     parts, reason = candidate_parts(response)
     text: list[str] = []
     thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
+    tool_calls: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
     for part in parts:
         if not isinstance(part, dict):
             continue
+        builder.observe(part)
         if "functionCall" in part:
-            calls.append(tool_call(part))
-        elif "inlineData" in part or "inline_data" in part:
-            text.append(image_markdown(part))
+            tool_calls.append(builder.call(part))
+        elif (data := inline_image(part)) is not None:
+            text.append(image_markdown(data))
+            images.append(
+                {"type": "image_url", "index": len(images), "image_url": {"url": image_url(data)}}
+            )
         elif isinstance(part.get("text"), str):
             (thoughts if part.get("thought") else text).append(part["text"])
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": "".join(text) if text or not calls else None,
+        "content": "".join(text) if text or not tool_calls else None,
         "refusal": None,
     }
     if thoughts:
         message["reasoning_content"] = "".join(thoughts)
-    if calls:
-        message["tool_calls"] = calls
-    finish = "content_filter" if prompt_blocked(response) else finish_reason(reason, bool(calls))
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    if images:
+        message["images"] = images
+    finish = (
+        "content_filter" if prompt_blocked(response) else finish_reason(reason, bool(tool_calls))
+    )
     return {
         "id": completion_id,
         "object": "chat.completion",

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.translate.common import candidate_parts, finish_reason, prompt_blocked, usage
-from ag2api.translate.openai_chat.response import image_markdown, tool_call
+from ag2api.translate.openai_chat.response import (
+    ToolCallBuilder,
+    image_markdown,
+    image_url,
+    inline_image,
+)
 
 
 class ChatStreamTranslator:
@@ -15,7 +20,17 @@ class ChatStreamTranslator:
     finish reason (Gemini may send it before a usage-only event) and the latest cumulative usage.
     """
 
-    __slots__ = ("_base", "_blocked", "_calls", "_finish", "_include_usage", "_meta", "_started")
+    __slots__ = (
+        "_base",
+        "_blocked",
+        "_calls",
+        "_finish",
+        "_images",
+        "_include_usage",
+        "_meta",
+        "_started",
+        "calls",
+    )
 
     def __init__(
         self, *, completion_id: str, model: str, created: int, include_usage: bool
@@ -32,6 +47,8 @@ class ChatStreamTranslator:
         self._finish: str | None = None
         self._meta: dict[str, Any] | None = None
         self._blocked = False
+        self._images = 0
+        self.calls = ToolCallBuilder(is_claude=model.startswith("claude"))
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         chunk = {
@@ -58,13 +75,19 @@ class ChatStreamTranslator:
         for part in parts:
             if not isinstance(part, dict):
                 continue
+            self.calls.observe(part)
             if "functionCall" in part:
-                call = tool_call(part)
-                call["index"] = self._calls
+                call = {"index": self._calls, **self.calls.call(part)}
                 self._calls += 1
                 out.append(self._chunk({"tool_calls": [call]}))
-            elif "inlineData" in part or "inline_data" in part:
-                out.append(self._chunk({"content": image_markdown(part)}))
+            elif (data := inline_image(part)) is not None:
+                image = {
+                    "type": "image_url",
+                    "index": self._images,
+                    "image_url": {"url": image_url(data)},
+                }
+                self._images += 1
+                out.append(self._chunk({"content": image_markdown(data), "images": [image]}))
             else:
                 text = part.get("text")
                 if isinstance(text, str) and text:

@@ -1,0 +1,31 @@
+"""POST /v1/images/generations on the image models (OpenAI Images API)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ag2api.errors import InvalidRequest, PayloadTooLarge
+from ag2api.handlers.base import ApiHandler
+from ag2api.translate.openai_chat.request import is_image_model, to_gemini
+from ag2api.translate.openai_images import chat_body_for, to_images_response
+
+
+class ImageGenerationsHandler(ApiHandler):
+    async def post(self) -> None:
+        cfg, services = self.cfg, self.services
+        if len(self.request.body) > cfg.server.max_body_bytes:
+            raise PayloadTooLarge("The request body is larger than the gateway's limit.")
+        body = self.parse_json_body(self.request.body)
+        chat, n, fmt = chat_body_for(body)
+        model = await services.catalog.resolve(cfg, body.get("model"))
+        if not is_image_model(model):
+            raise InvalidRequest(f"'{body.get('model')}' is not an image model", param="model")
+        request = to_gemini(chat, model=model, thinking=None)
+        responses = await asyncio.gather(
+            *(services.dispatcher.generate(cfg, model, request, image=True) for _ in range(n))
+        )
+        self.write_json(to_images_response(list(responses), fmt, int(time.time())))
+
+
+ROUTES = [(r"/v1/images/generations", ImageGenerationsHandler)]

@@ -1,0 +1,54 @@
+"""OpenAI Images API (``POST /v1/images/generations``) ⇄ Gemini image models (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ag2api.errors import InvalidRequest, UpstreamFailure
+from ag2api.translate.common import candidate_parts
+from ag2api.translate.openai_chat.response import image_url, inline_image
+
+MAX_IMAGES = 4
+
+
+def chat_body_for(body: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
+    """Validate an images request; (the equivalent chat body, n, response_format)."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvalidRequest("'prompt' must be a non-empty string", param="prompt")
+    n = body.get("n", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_IMAGES:
+        raise InvalidRequest(f"'n' must be an integer from 1 to {MAX_IMAGES}", param="n")
+    fmt = body.get("response_format") or "b64_json"
+    if fmt not in ("b64_json", "url"):
+        raise InvalidRequest("'response_format' must be b64_json or url", param="response_format")
+    chat = {"messages": [{"role": "user", "content": prompt}]}
+    for key in ("size", "quality", "image_config"):
+        if body.get(key) is not None:
+            chat[key] = body[key]
+    return chat, n, fmt
+
+
+def to_images_response(responses: list[dict[str, Any]], fmt: str, created: int) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    for response in responses:
+        parts, _ = candidate_parts(response)
+        text = "".join(
+            p["text"]
+            for p in parts
+            if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
+        )
+        images = [img for p in parts if isinstance(p, dict) and (img := inline_image(p))]
+        if not images:
+            said = f": {text[:300]}" if text else ""
+            raise UpstreamFailure(f"The model returned no image{said}")
+        for image in images:
+            item: dict[str, Any] = (
+                {"b64_json": image.get("data", "")}
+                if fmt == "b64_json"
+                else {"url": image_url(image)}
+            )
+            if text:
+                item["revised_prompt"] = text
+            data.append(item)
+    return {"created": created, "data": data}
