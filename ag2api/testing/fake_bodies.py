@@ -191,6 +191,11 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
         "modelProvider": "MODEL_PROVIDER_ANTHROPIC",
         "quotaInfo": {"resetTime": "2026-12-01T00:00:00Z"},
     },
+    "gemini-3-pro-image": {
+        "displayName": "Gemini 3 Pro Image",
+        "modelProvider": "MODEL_PROVIDER_GOOGLE",
+        "quotaInfo": {"remainingFraction": 0.8, "resetTime": "2026-12-01T00:00:00Z"},
+    },
     "chat_20706": {
         "maxTokens": 16384,
         "quotaInfo": {"remainingFraction": 1},

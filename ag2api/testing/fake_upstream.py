@@ -203,6 +203,7 @@ def _routes() -> list[Any]:
         (r"/v1internal:countTokens", CountTokensHandler),
         (r"/token", TokenHandler),
         (r"/oauth2/v2/userinfo", UserInfoHandler),
+        (r"/files/(.+)", FileHandler),
     ]
 
 
@@ -426,3 +427,22 @@ class UserInfoHandler(_FakeHandler):
         account = self.check_auth()
         if account is not None:
             self.finish({"email": account.email, "verified_email": True})
+
+
+class FileHandler(RequestHandler):
+    """Files for the gateway's remote-image fetching: an image, a page, a redirect, a big file."""
+
+    def get(self, name: str) -> None:
+        if name == "cat.png":
+            self.set_header("Content-Type", "image/png")
+            self.finish(base64.b64decode(fake_model.PNG_B64))
+        elif name == "page.html":
+            self.set_header("Content-Type", "text/html")
+            self.finish(b"<html>not an image</html>")
+        elif name == "moved.png":
+            self.redirect("/files/cat.png")
+        elif name == "huge.png":
+            self.set_header("Content-Type", "image/png")
+            self.finish(b"\x89PNG" + b"0" * (3 * 1024 * 1024))
+        else:
+            self.send_error(404)

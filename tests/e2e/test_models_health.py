@@ -35,6 +35,7 @@ async def test_models_are_listed_live_without_internal_ids(
         "claude-sonnet-4-5-thinking",
         "gemini-2.5-flash",
         "gemini-3-pro-high",
+        "gemini-3-pro-image",
     ]
     assert {m.owned_by for m in models} == {"anthropic", "google"}
     assert all(m.object == "model" and isinstance(m.created, int) for m in models)

@@ -46,6 +46,15 @@ def to_gemini(
     effort = requested_effort(body)
     if effort is not None:
         thinking = thinking_for_effort(model, effort)
+    if (
+        is_claude
+        and thinking
+        and thinking.get("includeThoughts")
+        and _claude_thinking_lost(contents)
+    ):
+        # Claude with thinking on needs each tool-calling turn to start with its signed thinking
+        # block; when one is no longer known (gateway restarted), answer this turn without.
+        thinking = None
     generation = generation_config(body, model=model, thinking=thinking)
     if generation:
         request["generationConfig"] = generation
@@ -58,6 +67,15 @@ def to_gemini(
         raise InvalidRequest("'tool_choice' needs 'tools' to be declared", param="tool_choice")
     request["sessionId"] = session_id(contents)
     return request
+
+
+def _claude_thinking_lost(contents: list[dict[str, Any]]) -> bool:
+    return any(
+        turn["role"] == "model"
+        and any("functionCall" in p for p in turn["parts"])
+        and not turn["parts"][0].get("thought")
+        for turn in contents
+    )
 
 
 # OpenAI ``size`` → Gemini ``aspectRatio``.
