@@ -29,6 +29,7 @@ class UpstreamRequest:
     model: str  # the upstream model id
     request: dict[str, Any]
     image: bool
+    single_tool_call: bool  # parallel_tool_calls: false
 
 
 # Bodies over the limit are read and discarded up to this size, so the client gets its JSON 413
@@ -89,12 +90,13 @@ class ChatCompletionsHandler(ApiHandler):
         request = to_gemini(
             body, model=model, thinking=thinking, signatures=services.signatures.get
         )
-        call = UpstreamRequest(name, model, request, is_image_model(model))
+        single = body.get("parallel_tool_calls") is False
+        call = UpstreamRequest(name, model, request, is_image_model(model), single)
         if stream:
             await self._stream(call, include_usage)
             return
         response = await services.dispatcher.generate(cfg, model, request, image=call.image)
-        builder = ToolCallBuilder(is_claude=model.startswith("claude"))
+        builder = ToolCallBuilder(is_claude=model.startswith("claude"), single=single)
         completion = to_chat_completion(
             response,
             completion_id=new_completion_id(),
@@ -122,6 +124,9 @@ class ChatCompletionsHandler(ApiHandler):
             model=call.name,
             created=int(time.time()),
             include_usage=include_usage,
+            calls=ToolCallBuilder(
+                is_claude=call.model.startswith("claude"), single=call.single_tool_call
+            ),
         )
         relay = SseRelay(self)
         try:

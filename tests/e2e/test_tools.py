@@ -234,3 +234,19 @@ async def test_legacy_functions_are_mapped(client: openai.AsyncOpenAI) -> None:
         function_call={"name": "get_weather"},
     )
     assert done.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
+async def test_parallel_tool_calls_false_keeps_one_call(
+    client: openai.AsyncOpenAI, stream: bool
+) -> None:
+    choice = await first_turn(
+        client,
+        "gemini-2.5-flash",
+        stream,
+        "parallel get_weather get_time",
+        [WEATHER, TIME],
+        parallel_tool_calls=False,
+    )
+    assert [c.function.name for c in choice.message.tool_calls] == ["get_weather"]
+    assert choice.finish_reason == "tool_calls"

@@ -20,13 +20,16 @@ class ToolCallBuilder:
 
     Gemini: a call's ``thoughtSignature`` is packed into the id it gets (see ``signatures``).
     Claude: the thinking text and signature seen before a call are kept in ``records`` under the
-    call id, for the gateway's cache.
+    call id, for the gateway's cache. With ``single`` (``parallel_tool_calls: false``) calls after
+    the first are dropped — the backend has no switch for it, so this is enforced here.
     """
 
-    __slots__ = ("_is_claude", "_signature", "_thought", "records")
+    __slots__ = ("_count", "_is_claude", "_signature", "_single", "_thought", "records")
 
-    def __init__(self, *, is_claude: bool) -> None:
+    def __init__(self, *, is_claude: bool, single: bool = False) -> None:
         self._is_claude = is_claude
+        self._single = single
+        self._count = 0
         self._thought: list[str] = []
         self._signature: str | None = None
         self.records: dict[str, ThinkingRecord] = {}
@@ -40,7 +43,10 @@ class ToolCallBuilder:
             if signature:
                 self._signature = signature
 
-    def call(self, part: dict[str, Any]) -> dict[str, Any]:
+    def call(self, part: dict[str, Any]) -> dict[str, Any] | None:
+        if self._single and self._count:
+            return None
+        self._count += 1
         fc = part["functionCall"]
         args = fc.get("args")
         upstream_id = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
@@ -103,7 +109,8 @@ def to_chat_completion(
             continue
         builder.observe(part)
         if "functionCall" in part:
-            tool_calls.append(builder.call(part))
+            if (call := builder.call(part)) is not None:
+                tool_calls.append(call)
         elif (data := inline_image(part)) is not None:
             text.append(image_markdown(data))
             images.append(

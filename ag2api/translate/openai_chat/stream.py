@@ -33,7 +33,13 @@ class ChatStreamTranslator:
     )
 
     def __init__(
-        self, *, completion_id: str, model: str, created: int, include_usage: bool
+        self,
+        *,
+        completion_id: str,
+        model: str,
+        created: int,
+        include_usage: bool,
+        calls: ToolCallBuilder | None = None,
     ) -> None:
         self._base = {
             "id": completion_id,
@@ -48,7 +54,7 @@ class ChatStreamTranslator:
         self._meta: dict[str, Any] | None = None
         self._blocked = False
         self._images = 0
-        self.calls = ToolCallBuilder(is_claude=model.startswith("claude"))
+        self.calls = calls or ToolCallBuilder(is_claude=model.startswith("claude"))
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         chunk = {
@@ -77,9 +83,10 @@ class ChatStreamTranslator:
                 continue
             self.calls.observe(part)
             if "functionCall" in part:
-                call = {"index": self._calls, **self.calls.call(part)}
-                self._calls += 1
-                out.append(self._chunk({"tool_calls": [call]}))
+                built = self.calls.call(part)
+                if built is not None:
+                    out.append(self._chunk({"tool_calls": [{"index": self._calls, **built}]}))
+                    self._calls += 1
             elif (data := inline_image(part)) is not None:
                 image = {
                     "type": "image_url",
