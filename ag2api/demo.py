@@ -11,7 +11,8 @@ from pathlib import Path
 from ag2api.accounts.store import write_atomic
 from ag2api.config.schema import ApiKey, GatewayConfig
 from ag2api.services import Services
-from ag2api.testing.fake_upstream import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeUpstream
+from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
+from ag2api.testing.fake_upstream import FakeUpstream
 
 
 async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUpstream, str]:

@@ -26,7 +26,8 @@ import yaml
 from ag2api.app import make_app
 from ag2api.config.live import read_config
 from ag2api.services import Services, build_services
-from ag2api.testing.fake_upstream import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeUpstream
+from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
+from ag2api.testing.fake_upstream import FakeUpstream
 
 API_KEY = "sk-test-0123456789abcdef"
 DEFAULT_ACCOUNTS = (

@@ -8,8 +8,6 @@ scripted per request: an error status, custom events, a drop or a stall mid-stre
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import re
 import time
@@ -22,14 +20,20 @@ from urllib.parse import parse_qs, urlsplit
 from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
 from tornado.netutil import bind_sockets
-from tornado.web import Application, RequestHandler
+from tornado.web import Application
 
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing import fake_model
+from ag2api.testing.fake_base import FakeHandler, Recorded
+from ag2api.testing.fake_google import (
+    FileHandler,
+    LoadCodeAssistHandler,
+    OnboardHandler,
+    TokenHandler,
+    UserInfoHandler,
+)
 
 _VERSION_RE = re.compile(r"antigravity/(?:[a-z]+/)?(\d+)\.(\d+)\.(\d+)")
-FAKE_CLIENT_ID = "fake-client-id.apps.googleusercontent.com"
-FAKE_CLIENT_SECRET = "fake-client-secret"
 
 
 @dataclass
@@ -64,15 +68,6 @@ class FakeAccount:
     revoked: bool = False
     needs_onboarding: bool = False
     onboard_calls: int = 0
-
-
-@dataclass
-class Recorded:
-    host: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    peer: tuple[str, int] | None = None  # the client's address: shows connection reuse
 
 
 @dataclass
@@ -207,37 +202,7 @@ def _routes() -> list[Any]:
     ]
 
 
-class _FakeHandler(RequestHandler):
-    @property
-    def fake(self) -> FakeUpstream:
-        return self.settings["fake"]  # type: ignore[no-any-return]
-
-    def record(self) -> Any:
-        try:
-            body = json.loads(self.request.body) if self.request.body else None
-        except ValueError:
-            body = self.request.body
-        stream = self.request.connection.stream  # type: ignore[union-attr]
-        peer = stream.socket.getpeername() if stream.socket is not None else None
-        label, uri = self.settings["host_label"], self.request.uri or ""
-        self.fake.note(Recorded(label, uri, dict(self.request.headers), body, peer))
-        return body
-
-    def fail(self, status: int, body: Any, *, sse_type: bool = False) -> None:
-        self.set_status(status)
-        # Errors on the stream endpoint keep the event-stream type with a plain JSON body (§3.1).
-        self.set_header("Content-Type", "text/event-stream" if sse_type else "application/json")
-        self.set_header("X-Cloudaicompanion-Trace-Id", uuid.uuid4().hex[:16])
-        self.finish(json.dumps(body) if not isinstance(body, bytes) else body)
-
-    def check_auth(self, sse_type: bool = False) -> FakeAccount | None:
-        account = self.fake.account_for(self.request.headers.get("Authorization", ""))
-        if account is None:
-            self.fail(401, bodies.UNAUTHENTICATED, sse_type=sse_type)
-        return account
-
-
-class GenerateHandler(_FakeHandler):
+class GenerateHandler(FakeHandler):
     def initialize(self, stream: bool) -> None:
         self.stream = stream
         self.closed = False
@@ -313,7 +278,7 @@ class GenerateHandler(_FakeHandler):
         self.finish()
 
 
-class ModelsHandler(_FakeHandler):
+class ModelsHandler(FakeHandler):
     def post(self) -> None:
         self.record()
         if self.check_auth() is None:
@@ -321,128 +286,10 @@ class ModelsHandler(_FakeHandler):
         self.finish({"models": self.fake.models, "defaultAgentModelId": "gemini-2.5-flash"})
 
 
-class LoadCodeAssistHandler(_FakeHandler):
-    def post(self) -> None:
-        self.record()
-        account = self.check_auth()
-        if account is None:
-            return
-        body: dict[str, Any] = {
-            "currentTier": {"id": "free-tier", "name": "Antigravity"},
-            "allowedTiers": [{"id": "free-tier", "isDefault": True}],
-            "gcpManaged": False,
-        }
-        if not account.needs_onboarding:
-            body["cloudaicompanionProject"] = account.project_id
-        self.finish(body)
-
-
-class OnboardHandler(_FakeHandler):
-    def post(self) -> None:
-        self.record()
-        account = self.check_auth()
-        if account is None:
-            return
-        account.onboard_calls += 1
-        if account.onboard_calls <= self.fake.onboard_polls:
-            self.finish({"name": "operations/onboard-1", "done": False})
-            return
-        account.needs_onboarding = False
-        project = {"id": account.project_id, "name": account.project_id}
-        self.finish(
-            {
-                "name": "operations/onboard-1",
-                "done": True,
-                "response": {"cloudaicompanionProject": project},
-            }
-        )
-
-
-class CountTokensHandler(_FakeHandler):
+class CountTokensHandler(FakeHandler):
     def post(self) -> None:
         body = self.record()
         if self.check_auth() is None:
             return
         request = body.get("request", {}) if isinstance(body, dict) else {}
         self.finish({"totalTokens": max(1, len(json.dumps(request.get("contents", []))) // 16)})
-
-
-class TokenHandler(_FakeHandler):
-    async def post(self) -> None:
-        form = {k: v[0] for k, v in parse_qs(self.request.body.decode()).items()}
-        self.fake.note(
-            Recorded(self.settings["host_label"], "/token", dict(self.request.headers), form)
-        )
-        self.fake.token_requested.set()
-        if self.fake.token_gate is not None:
-            await self.fake.token_gate.wait()
-        if (
-            form.get("client_id") != FAKE_CLIENT_ID
-            or form.get("client_secret") != FAKE_CLIENT_SECRET
-        ):
-            self.set_status(401)
-            return self.finish({"error": "invalid_client", "error_description": "Unauthorized"})
-        grant = form.get("grant_type")
-        if grant == "authorization_code":
-            return self._exchange_code(form)
-        if grant != "refresh_token":
-            self.set_status(400)
-            return self.finish({"error": "unsupported_grant_type"})
-        refresh = form.get("refresh_token", "")
-        self.fake.refresh_calls[refresh] += 1
-        account = self.fake.accounts.get(refresh)
-        if account is None or account.revoked:
-            self.set_status(400)
-            return self.finish(bodies.INVALID_GRANT)
-        token = self.fake.issue_token(refresh)
-        return self.finish(
-            {
-                "access_token": token,
-                "expires_in": self.fake.token_ttl,
-                "token_type": "Bearer",
-                "scope": "https://www.googleapis.com/auth/cloud-platform",
-            }
-        )
-
-    def _exchange_code(self, form: dict[str, str]) -> None:
-        grant = self.fake.codes.pop(form.get("code", ""), None)
-        verifier = form.get("code_verifier", "").encode()
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
-        if grant is None or challenge.decode() != grant[1] or form.get("redirect_uri") != grant[2]:
-            self.set_status(400)
-            return self.finish({"error": "invalid_grant", "error_description": "Bad Request"})
-        return self.finish(
-            {
-                "access_token": self.fake.issue_token(grant[0]),
-                "refresh_token": grant[0],
-                "expires_in": self.fake.token_ttl,
-                "token_type": "Bearer",
-                "scope": "openid",
-            }
-        )
-
-
-class UserInfoHandler(_FakeHandler):
-    def get(self) -> None:
-        account = self.check_auth()
-        if account is not None:
-            self.finish({"email": account.email, "verified_email": True})
-
-
-class FileHandler(RequestHandler):
-    """Files for the gateway's remote-image fetching: an image, a page, a redirect, a big file."""
-
-    def get(self, name: str) -> None:
-        if name == "cat.png":
-            self.set_header("Content-Type", "image/png")
-            self.finish(base64.b64decode(fake_model.PNG_B64))
-        elif name == "page.html":
-            self.set_header("Content-Type", "text/html")
-            self.finish(b"<html>not an image</html>")
-        elif name == "moved.png":
-            self.redirect("/files/cat.png")
-        elif name == "huge.png":
-            self.set_header("Content-Type", "image/png")
-            self.finish(b"\x89PNG" + b"0" * (3 * 1024 * 1024))
-        else:
-            self.send_error(404)

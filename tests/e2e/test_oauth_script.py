@@ -13,7 +13,8 @@ from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient
 
-from ag2api.testing.fake_upstream import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, FakeUpstream
+from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
+from ag2api.testing.fake_upstream import FakeUpstream
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "oauth_server.py"
 

@@ -1,0 +1,89 @@
+"""Value checks for config keys: each returns the clean value or raises ValueError(reason)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks4a://", "socks5://", "socks5h://")
+
+
+def text(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError("must be a non-empty string")
+    return v.strip()
+
+
+def boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError("must be true or false")
+    return v
+
+
+def int_range(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"must be an integer from {lo} to {hi}")
+        return v
+
+    return check
+
+
+def positive(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
+        raise ValueError("must be a number of seconds above 0")
+    return float(v)
+
+
+def non_negative(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+        raise ValueError("must be a number of seconds, 0 or more")
+    return float(v)
+
+
+def choice(options: tuple[str, ...], upper: bool = False) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        s = v.upper() if upper and isinstance(v, str) else v
+        if s not in options:
+            raise ValueError(f"must be one of {', '.join(options)}")
+        return s
+
+    return check
+
+
+def str_list(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
+        raise ValueError("must be a list of non-empty strings")
+    return tuple(x.strip() for x in v)
+
+
+def url(v: Any) -> str:
+    s = text(v)
+    if not s.startswith(("http://", "https://")):
+        raise ValueError(f"{s!r} is not an http(s) URL")
+    return s.rstrip("/")
+
+
+def url_list(v: Any) -> tuple[str, ...]:
+    items = str_list(v)
+    if not items:
+        raise ValueError("must list at least one URL")
+    return tuple(url(x) for x in items)
+
+
+def aliases(v: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping of alias: upstream model id")
+    out = []
+    for alias, target in v.items():
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError(f"alias {alias!r} must map to a model id")
+        out.append((alias.strip(), target.strip()))
+    return tuple(out)
+
+
+def proxy(v: Any) -> str:
+    s = text(v)
+    if not s.startswith(PROXY_SCHEMES):
+        raise ValueError(f"must start with one of {', '.join(PROXY_SCHEMES)}")
+    return s

@@ -1,0 +1,54 @@
+"""Pieces every fake endpoint shares: the request record and the handler base."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tornado.web import RequestHandler
+
+from ag2api.testing import fake_bodies as bodies
+
+if TYPE_CHECKING:
+    from ag2api.testing.fake_upstream import FakeAccount, FakeUpstream
+
+
+@dataclass
+class Recorded:
+    host: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    peer: tuple[str, int] | None = None  # the client's address: shows connection reuse
+
+
+class FakeHandler(RequestHandler):
+    @property
+    def fake(self) -> FakeUpstream:
+        return self.settings["fake"]  # type: ignore[no-any-return]
+
+    def record(self) -> Any:
+        try:
+            body = json.loads(self.request.body) if self.request.body else None
+        except ValueError:
+            body = self.request.body
+        stream = self.request.connection.stream  # type: ignore[union-attr]
+        peer = stream.socket.getpeername() if stream.socket is not None else None
+        label, uri = self.settings["host_label"], self.request.uri or ""
+        self.fake.note(Recorded(label, uri, dict(self.request.headers), body, peer))
+        return body
+
+    def fail(self, status: int, body: Any, *, sse_type: bool = False) -> None:
+        self.set_status(status)
+        # Errors on the stream endpoint keep the event-stream type with a plain JSON body (§3.1).
+        self.set_header("Content-Type", "text/event-stream" if sse_type else "application/json")
+        self.set_header("X-Cloudaicompanion-Trace-Id", uuid.uuid4().hex[:16])
+        self.finish(json.dumps(body) if not isinstance(body, bytes) else body)
+
+    def check_auth(self, sse_type: bool = False) -> FakeAccount | None:
+        account = self.fake.account_for(self.request.headers.get("Authorization", ""))
+        if account is None:
+            self.fail(401, bodies.UNAUTHENTICATED, sse_type=sse_type)
+        return account

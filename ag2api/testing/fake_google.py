@@ -1,0 +1,135 @@
+"""The fake's Google side: OAuth token endpoint, userinfo, loadCodeAssist, onboardUser, files."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+from urllib.parse import parse_qs
+
+from tornado.web import RequestHandler
+
+from ag2api.testing import fake_bodies as bodies
+from ag2api.testing import fake_model
+from ag2api.testing.fake_base import FakeHandler, Recorded
+
+FAKE_CLIENT_ID = "fake-client-id.apps.googleusercontent.com"
+FAKE_CLIENT_SECRET = "fake-client-secret"
+
+
+class LoadCodeAssistHandler(FakeHandler):
+    def post(self) -> None:
+        self.record()
+        account = self.check_auth()
+        if account is None:
+            return
+        body: dict[str, Any] = {
+            "currentTier": {"id": "free-tier", "name": "Antigravity"},
+            "allowedTiers": [{"id": "free-tier", "isDefault": True}],
+            "gcpManaged": False,
+        }
+        if not account.needs_onboarding:
+            body["cloudaicompanionProject"] = account.project_id
+        self.finish(body)
+
+
+class OnboardHandler(FakeHandler):
+    def post(self) -> None:
+        self.record()
+        account = self.check_auth()
+        if account is None:
+            return
+        account.onboard_calls += 1
+        if account.onboard_calls <= self.fake.onboard_polls:
+            self.finish({"name": "operations/onboard-1", "done": False})
+            return
+        account.needs_onboarding = False
+        project = {"id": account.project_id, "name": account.project_id}
+        self.finish(
+            {
+                "name": "operations/onboard-1",
+                "done": True,
+                "response": {"cloudaicompanionProject": project},
+            }
+        )
+
+
+class TokenHandler(FakeHandler):
+    async def post(self) -> None:
+        form = {k: v[0] for k, v in parse_qs(self.request.body.decode()).items()}
+        self.fake.note(
+            Recorded(self.settings["host_label"], "/token", dict(self.request.headers), form)
+        )
+        self.fake.token_requested.set()
+        if self.fake.token_gate is not None:
+            await self.fake.token_gate.wait()
+        if (
+            form.get("client_id") != FAKE_CLIENT_ID
+            or form.get("client_secret") != FAKE_CLIENT_SECRET
+        ):
+            self.set_status(401)
+            return self.finish({"error": "invalid_client", "error_description": "Unauthorized"})
+        grant = form.get("grant_type")
+        if grant == "authorization_code":
+            return self._exchange_code(form)
+        if grant != "refresh_token":
+            self.set_status(400)
+            return self.finish({"error": "unsupported_grant_type"})
+        refresh = form.get("refresh_token", "")
+        self.fake.refresh_calls[refresh] += 1
+        account = self.fake.accounts.get(refresh)
+        if account is None or account.revoked:
+            self.set_status(400)
+            return self.finish(bodies.INVALID_GRANT)
+        token = self.fake.issue_token(refresh)
+        return self.finish(
+            {
+                "access_token": token,
+                "expires_in": self.fake.token_ttl,
+                "token_type": "Bearer",
+                "scope": "https://www.googleapis.com/auth/cloud-platform",
+            }
+        )
+
+    def _exchange_code(self, form: dict[str, str]) -> None:
+        grant = self.fake.codes.pop(form.get("code", ""), None)
+        verifier = form.get("code_verifier", "").encode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if grant is None or challenge.decode() != grant[1] or form.get("redirect_uri") != grant[2]:
+            self.set_status(400)
+            return self.finish({"error": "invalid_grant", "error_description": "Bad Request"})
+        return self.finish(
+            {
+                "access_token": self.fake.issue_token(grant[0]),
+                "refresh_token": grant[0],
+                "expires_in": self.fake.token_ttl,
+                "token_type": "Bearer",
+                "scope": "openid",
+            }
+        )
+
+
+class UserInfoHandler(FakeHandler):
+    def get(self) -> None:
+        account = self.check_auth()
+        if account is not None:
+            self.finish({"email": account.email, "verified_email": True})
+
+
+class FileHandler(RequestHandler):
+    """Files for the gateway's remote-image fetching: an image, a page, a redirect, a big file."""
+
+    def get(self, name: str) -> None:
+        if name == "cat.png":
+            self.set_header("Content-Type", "image/png")
+            self.finish(base64.b64decode(fake_model.PNG_B64))
+        elif name == "page.html":
+            self.set_header("Content-Type", "text/html")
+            self.finish(b"<html>not an image</html>")
+        elif name == "moved.png":
+            self.redirect("/files/cat.png")
+        elif name == "huge.png":
+            self.set_header("Content-Type", "image/png")
+            self.finish(b"\x89PNG" + b"0" * (3 * 1024 * 1024))
+        else:
+            self.send_error(404)
