@@ -12,11 +12,14 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from ag2api import __version__
+from ag2api.config.live import Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.handlers import routes
 from ag2api.handlers.base import NotFoundHandler
 from ag2api.logs import log_request
+from ag2api.reload import Reloader
 from ag2api.services import Services, build_services
+from ag2api.watch import FileWatcher
 
 log = logging.getLogger("ag2api")
 
@@ -43,12 +46,14 @@ def check_startup(cfg: GatewayConfig) -> None:
 async def serve(
     cfg: GatewayConfig,
     *,
+    overrides: Overrides | None = None,
     on_ready: Callable[[Services, int], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM (or ``stop``); returns the exit code."""
     check_startup(cfg)
-    services = build_services(cfg)
+    services = build_services(cfg, overrides=overrides)
+    watcher = FileWatcher(services.config, Reloader(services))
     try:
         sockets = bind_sockets(cfg.server.port, cfg.server.host)
     except OSError as exc:
@@ -70,6 +75,8 @@ async def serve(
     )
     if not cfg.api_keys:
         log.warning("no api_keys configured: the gateway is open to every local client")
+    if cfg.watch.enabled:
+        watcher.start()
     try:
         if on_ready is not None:
             result = on_ready(services, port)
@@ -81,5 +88,6 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         server.stop()
+        await watcher.stop()
         await services.aclose()
     return 0

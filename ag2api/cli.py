@@ -1,4 +1,4 @@
-"""``ag2api``: serve the gateway (``--demo`` for the built-in fake upstream)."""
+"""``ag2api`` serves the gateway (``--demo``: from the built-in fake); ``ag2api accounts``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ag2api import __version__
+from ag2api.accounts.admin import AccountNotFound, account_rows, format_table, set_enabled
 from ag2api.app import StartupError, serve
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import ConfigError
@@ -17,6 +18,7 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.logs import setup_logging
 
 DEFAULT_CONFIG = Path("conf/gateway.yaml")
+WHICH = "list number, project id, email or a unique part of the id"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,24 +38,59 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve from the built-in fake upstream with a generated key",
     )
     parser.add_argument("--version", action="version", version=f"ag2api {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    accounts = commands.add_parser("accounts", help="list, enable or disable accounts")
+    for flag, kind, text in (("--config", Path, "gateway YAML"), ("--tokens", Path, "tokens.json")):
+        accounts.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+    actions = accounts.add_subparsers(dest="action", metavar="ACTION")
+    actions.add_parser("list", help="every project with its state (the default)")
+    enable = actions.add_parser("enable", help="put a project back in rotation")
+    enable.add_argument("project", help=WHICH)
+    disable = actions.add_parser("disable", help="take a project out of rotation")
+    disable.add_argument(
+        "project", help="list number, project id, email or a unique part of the id"
+    )
+    disable.add_argument("--reason", default="disabled by hand", help="written as disabled_reason")
     return parser
 
 
 def load_config(args: argparse.Namespace) -> GatewayConfig:
     overrides = Overrides(host=args.host, port=args.port, tokens_file=args.tokens)
-    if args.demo and not args.config.exists():
+    # The demo, and `accounts --tokens FILE`, need no config file.
+    standalone = args.demo or (args.command == "accounts" and args.tokens is not None)
+    if standalone and not args.config.exists():
         return overrides.apply(GatewayConfig(path=args.config.resolve()))
     return read_config(args.config, overrides=overrides)
 
 
+def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
+    path = cfg.tokens_file
+    try:
+        if args.action in (None, "list"):
+            if not path.exists():
+                print(f"{path} does not exist yet: add an account with scripts/oauth_server.py")
+                return 0
+            print(format_table(account_rows(path)))
+            return 0
+        enabled = args.action == "enable"
+        masked = set_enabled(path, args.project, enabled, getattr(args, "reason", None))
+    except (AccountNotFound, ValueError, TimeoutError) as exc:
+        print(f"ag2api accounts: {exc}", file=sys.stderr)
+        return 1
+    print(f"project {masked} {'enabled' if enabled else 'disabled'} in {path}")
+    return 0
+
+
 async def _run(args: argparse.Namespace, cfg: GatewayConfig) -> int:
+    overrides = Overrides(host=args.host, port=args.port, tokens_file=args.tokens)
     if not args.demo:
-        return await serve(cfg)
+        return await serve(cfg, overrides=overrides)
     from ag2api.demo import print_banner, start_demo_upstream
 
     demo_cfg, fake, key = await start_demo_upstream(cfg)
     try:
-        return await serve(demo_cfg, on_ready=print_banner(key, demo_cfg.server.host))  # type: ignore[arg-type]
+        ready = print_banner(key, demo_cfg.server.host)
+        return await serve(demo_cfg, on_ready=ready)  # type: ignore[arg-type]
     finally:
         await fake.stop()
 
@@ -65,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ag2api: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "accounts":
+        return run_accounts(args, cfg)
     setup_logging(cfg.log_level)
     try:
         return asyncio.run(_run(args, cfg))

@@ -50,6 +50,8 @@ async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUp
         api_keys=(ApiKey(key, "demo"),),
         tokens_file=tokens_file,
         upstream=replace(cfg.upstream, base_urls=(fake.url,), proxy=None),
+        # The demo's settings live in memory: re-reading the files would undo them.
+        watch=replace(cfg.watch, enabled=False),
     )
     return demo_cfg, fake, key
 

@@ -21,7 +21,7 @@ from tornado.httpclient import HTTPRequest
 
 from ag2api.config.schema import ImagesConfig
 from ag2api.errors import InvalidRequest
-from ag2api.upstream.transport import AbortableCurlClient
+from ag2api.upstream.transport import AbortableCurlClient, no_header_trace
 
 MAX_REDIRECTS = 3
 
@@ -102,6 +102,7 @@ class ImageFetcher:
                 chunks.append(chunk)
 
         def prepare(curl: pycurl.Curl) -> None:
+            no_header_trace(curl)
             if proxy:
                 curl.setopt(pycurl.PROXY, proxy)
             else:  # connect to the address that was checked, not to a fresh DNS answer

@@ -13,7 +13,7 @@ from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.store import TokensFile, read_tokens
 from ag2api.accounts.writer import TokenWriter
 from ag2api.catalog import ModelCatalog
-from ag2api.config.live import LiveConfig
+from ag2api.config.live import LiveConfig, Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.dispatch import Dispatcher, settings_for
 from ag2api.media import ImageFetcher
@@ -40,6 +40,7 @@ class Services:
     images: ImageFetcher | None = None
     started_at: float = field(default_factory=time.time)
     tokens_error: str | None = None
+    tokens_error_at: float | None = None
 
     async def fetch_models(self, cfg: GatewayConfig) -> dict[str, Any]:
         settings = settings_for(cfg)
@@ -56,7 +57,9 @@ class Services:
         self.http.close()
 
 
-def build_services(cfg: GatewayConfig, tokens: TokensFile | None = None) -> Services:
+def build_services(
+    cfg: GatewayConfig, tokens: TokensFile | None = None, overrides: Overrides | None = None
+) -> Services:
     """Wire everything from one config snapshot; call inside the running event loop."""
     tokens_error = None
     if tokens is None:
@@ -71,7 +74,7 @@ def build_services(cfg: GatewayConfig, tokens: TokensFile | None = None) -> Serv
     http = make_client(cfg.upstream.max_connections)
     writer = TokenWriter(cfg.tokens_file)
     pool = AccountPool(tokens.accounts, cfg.rotation.count)
-    live = LiveConfig(cfg)
+    live = LiveConfig(cfg, overrides)
 
     def refreshed(account: Account) -> None:
         writer.record(
@@ -95,6 +98,7 @@ def build_services(cfg: GatewayConfig, tokens: TokensFile | None = None) -> Serv
         ModelCatalog(lambda c: services.fetch_models(c)),
         tokens.oauth,
         tokens_error=tokens_error,
+        tokens_error_at=time.time() if tokens_error else None,
         images=ImageFetcher(http),
     )
     return services

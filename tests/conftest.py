@@ -5,7 +5,10 @@
 * ``accounts_spec`` — (refresh token, project id) pairs written to tokens.json (override by
   parametrizing it).
 * ``config_overrides`` — a dict merged over the base YAML config (override by parametrizing it).
+* ``config_doc`` — that config as a dict (edit it and rewrite ``config_path``).
 * ``tokens_path`` / ``config_path`` — the files under ``tmp_path``.
+* ``watcher`` — the hot-reload FileWatcher on ``services``, started; ``await
+  watcher.wait_for(predicate)`` returns once an applied change makes the predicate true.
 * ``services`` — ``build_services`` for that config; closed (tokens flushed) on teardown.
 * ``app`` — the gateway Application (pytest-tornasync serves it as ``http_server``).
 * ``client`` — ``openai.AsyncOpenAI`` against the gateway, strict validation on, no SDK retries.
@@ -14,6 +17,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +29,11 @@ import yaml
 
 from ag2api.app import make_app
 from ag2api.config.live import read_config
+from ag2api.reload import Reloader
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
+from ag2api.watch import FileWatcher
 
 API_KEY = "sk-test-0123456789abcdef"
 DEFAULT_ACCOUNTS = (
@@ -104,9 +110,8 @@ def tokens_path(
 
 
 @pytest.fixture
-def config_path(
-    tmp_path: Path, fake: FakeUpstream, tokens_path: Path, config_overrides: dict[str, Any]
-) -> Path:
+def config_doc(fake: FakeUpstream, config_overrides: dict[str, Any]) -> dict[str, Any]:
+    """The YAML config as a dict; tests that edit the file start from it."""
     base = {
         "api_keys": [{"key": API_KEY, "label": "tests"}],
         "tokens_file": "data/tokens.json",
@@ -116,8 +121,13 @@ def config_path(
         },
         "models": {"cache_ttl": 600},
     }
+    return deep_merge(base, config_overrides)
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, tokens_path: Path, config_doc: dict[str, Any]) -> Path:
     path = tmp_path / "gateway.yaml"
-    path.write_text(yaml.safe_dump(deep_merge(base, config_overrides)))
+    path.write_text(yaml.safe_dump(config_doc))
     return path
 
 
@@ -131,6 +141,20 @@ def services(io_loop: Any, config_path: Path) -> Iterator[Services]:
     built = io_loop.run_sync(build)
     yield built
     io_loop.run_sync(built.aclose)
+
+
+@pytest.fixture
+def watcher(io_loop: Any, services: Services) -> Iterator[FileWatcher]:
+    """The hot-reload watcher on ``services``, started and in place."""
+    running = FileWatcher(services.config, Reloader(services))
+
+    async def start() -> None:
+        running.start()
+        await asyncio.wait_for(running.ready.wait(), 10)
+
+    io_loop.run_sync(start)
+    yield running
+    io_loop.run_sync(running.stop)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.errors import NoAvailableAccount
@@ -88,19 +89,33 @@ class AccountPool:
         log.warning("project %s disabled: %s", mask(account.project_id), reason)
         return True
 
-    def replace_accounts(self, accounts: Iterable[Account]) -> None:
-        """Adopt a re-read tokens file, keeping the runtime state of projects that stay."""
+    def replace_accounts(
+        self, accounts: Iterable[Account], pending: dict[str, dict[str, Any]] | None = None
+    ) -> None:
+        """Adopt a re-read tokens file: its projects, in its order, with its enabled states.
+
+        Kept from the running pool: a fresher access token for the same refresh token, and the
+        gateway's ``pending`` changes not yet written (so a reload never undoes a disable).
+        """
         current = {a.project_id: a for a in self._accounts}
+        pending = pending or {}
         merged: list[Account] = []
         for new in accounts:
             old = current.get(new.project_id)
             if (
                 old is not None
                 and old.refresh_token == new.refresh_token
-                and (new.expires_at <= old.expires_at)
+                and (old.expires_at > new.expires_at)
             ):
                 new.access_token, new.expires_at = old.access_token, old.expires_at
+            for field_name, value in pending.get(new.project_id, {}).items():
+                if hasattr(new, field_name):
+                    setattr(new, field_name, value)
             merged.append(new)
+        turn = self._accounts[self._index % len(self._accounts)] if self._accounts else None
         self._accounts = merged
-        if self._index >= len(merged):
+        ids = [a.project_id for a in merged]
+        if turn is not None and turn.project_id in ids:
+            self._index = ids.index(turn.project_id)  # the rotation goes on where it was
+        else:
             self._index, self._uses = 0, 0

@@ -125,10 +125,11 @@ def lock_for(path: Path) -> FileLock:
     return FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT)
 
 
-def update_tokens(path: Path, mutate: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def update_tokens(path: Path, mutate: Callable[[dict[str, Any]], None]) -> str:
     """Re-read under the lock, let ``mutate`` change the raw document, write it back atomically.
 
-    A file that does not parse is never overwritten: the person editing it would lose their work.
+    Returns the text written. A file that does not parse is never overwritten: the person editing
+    it would lose their work.
     """
     with lock_for(path):
         try:
@@ -143,8 +144,9 @@ def update_tokens(path: Path, mutate: Callable[[dict[str, Any]], None]) -> dict[
             if not isinstance(doc, dict):
                 raise TokensFileError(f"{path}: the top level must be an object")
         mutate(doc)
-        write_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-        return doc
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(path, text)
+        return text
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -31,6 +31,10 @@ class TokenWriter:
         self._last_write = 0.0
         self.writes = 0
 
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Changes recorded but not yet written (a reload must not undo them)."""
+        return {pid: dict(fields) for pid, fields in self._pending.items()}
+
     def record(self, project_id: str, **fields: Any) -> None:
         """Remember new values for gateway-owned fields of ``project_id``; schedule a write."""
         self._pending.setdefault(project_id, {}).update(fields)

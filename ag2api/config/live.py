@@ -55,8 +55,10 @@ def read_config(
 class LiveConfig:
     """Holds the current config; a request reads ``.current`` once and keeps that snapshot."""
 
-    def __init__(self, initial: GatewayConfig) -> None:
+    def __init__(self, initial: GatewayConfig, overrides: Overrides | None = None) -> None:
         self.current = initial
+        # Command-line values, applied again to every reloaded file.
+        self.overrides = overrides or Overrides()
         self.version = 1
         self.loaded_at = time.time()
         self.last_error: str | None = None
@@ -66,6 +68,12 @@ class LiveConfig:
         self.current = new
         self.version += 1
         self.loaded_at = time.time()
+        self.last_error = None
+        self.last_error_at = None
+
+    def clear_error(self) -> None:
+        if self.last_error is not None:
+            log.info("config file is valid again")
         self.last_error = None
         self.last_error_at = None
 

@@ -26,6 +26,7 @@ from ag2api.config.schema import (
     ThinkingConfig,
     TimeoutConfig,
     UpstreamConfig,
+    WatchConfig,
 )
 from ag2api.config.yamltree import Path_, YamlSyntaxError, load_with_lines
 
@@ -120,6 +121,7 @@ class _Reader:
                 "defaults",
                 "models",
                 "images",
+                "watch",
                 "log_level",
             ),
         )
@@ -160,6 +162,7 @@ class _Reader:
             ),
             models=self.models(),
             images=self.images(),
+            watch=self.watch(),
             log_level=self.value(
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
@@ -258,6 +261,16 @@ class _Reader:
             ),
             timeout=self.value(sec, (*p, "timeout"), check.positive, d.timeout),
             allow_private=self.value(sec, (*p, "allow_private"), check.boolean, d.allow_private),
+        )
+
+    def watch(self) -> WatchConfig:
+        sec = self.section(("watch",), ("enabled", "force_polling"))
+        d = WatchConfig()
+        return WatchConfig(
+            enabled=self.value(sec, ("watch", "enabled"), check.boolean, d.enabled),
+            force_polling=self.value(
+                sec, ("watch", "force_polling"), check.boolean, d.force_polling
+            ),
         )
 
     def policy(self, keys: Path_) -> ModelPolicy:

@@ -152,6 +152,15 @@ class ImagesConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """The hot-reload watcher of gateway.yaml and tokens.json."""
+
+    enabled: bool = True
+    # Poll instead of waiting for file-system events (network and some container file systems).
+    force_polling: bool = False
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -163,4 +172,5 @@ class GatewayConfig:
     defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
     log_level: str = "INFO"

@@ -21,7 +21,7 @@ from ag2api import jsoncodec
 from ag2api.upstream.envelope import unwrap
 from ag2api.upstream.google_error import GoogleError, parse_google_error
 from ag2api.upstream.sse import SseDecoder
-from ag2api.upstream.transport import ABORTED, TIMED_OUT, AbortableCurlClient
+from ag2api.upstream.transport import ABORTED, TIMED_OUT, AbortableCurlClient, no_header_trace
 
 STREAM_PATH = "/v1internal:streamGenerateContent?alt=sse"
 GENERATE_PATH = "/v1internal:generateContent"
@@ -184,6 +184,7 @@ class UpstreamCall:
     # -- producer side (IOLoop callbacks) ------------------------------------------------
     def _prepare_curl(self, curl: pycurl.Curl) -> None:
         self._curl = curl
+        no_header_trace(curl)
         if self._proxy:
             curl.setopt(pycurl.PROXY, self._proxy)
 

@@ -57,12 +57,19 @@ def make_client(max_connections: int) -> AbortableCurlClient:
     return client
 
 
+def no_header_trace(curl: pycurl.Curl) -> None:
+    """Tornado turns libcurl's verbose trace on when its logger is at DEBUG; that trace prints
+    ``Authorization: Bearer <token>``. Every request the gateway makes switches it off again."""
+    curl.setopt(pycurl.VERBOSE, 0)
+
+
 def proxy_setter(proxy: str | None) -> Any:
-    """A ``prepare_curl_callback`` that routes through ``proxy`` (http://, socks5://…)."""
-    if not proxy:
-        return None
+    """A ``prepare_curl_callback``: no header trace; routes through ``proxy`` when set."""
 
     def prepare(curl: pycurl.Curl) -> None:
+        no_header_trace(curl)
+        if not proxy:
+            return
         # libcurl reads the proxy type from the URL scheme (socks5h resolves names remotely).
         curl.setopt(pycurl.PROXY, proxy)
 

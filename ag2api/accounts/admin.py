@@ -1,0 +1,82 @@
+"""``ag2api accounts``: list, enable and disable projects in tokens.json through the locked store.
+
+A running gateway sees the change through its file watcher, like any other edit.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from ag2api.accounts.store import read_tokens, update_tokens
+from ag2api.redact import mask
+
+
+class AccountNotFound(LookupError):
+    pass
+
+
+def account_rows(path: Path) -> list[list[str]]:
+    rows = [["#", "PROJECT", "EMAIL", "STATE", "LAST USED", "REASON"]]
+    for i, acc in enumerate(read_tokens(path).accounts, 1):
+        last = (
+            datetime.datetime.fromtimestamp(acc.last_used_at).isoformat(" ", "seconds")
+            if acc.last_used_at
+            else "-"
+        )
+        reason = (acc.disabled_reason or "")[:70]
+        rows.append(
+            [
+                str(i),
+                mask(acc.project_id),
+                acc.email or "-",
+                "enabled" if acc.enabled else "disabled",
+                last,
+                reason or "-",
+            ]
+        )
+    return rows
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def select(projects: list[dict[str, Any]], selector: str) -> dict[str, Any]:
+    """A project by list number (``2`` or ``#2``), exact id, email, or unique id fragment."""
+    number = selector.lstrip("#")
+    if number.isdigit() and 1 <= int(number) <= len(projects):
+        return projects[int(number) - 1]
+    exact = [p for p in projects if selector in (p.get("project_id"), p.get("email"))]
+    if len(exact) == 1:
+        return exact[0]
+    partial = [p for p in projects if selector in str(p.get("project_id", ""))]
+    if len(partial) == 1:
+        return partial[0]
+    if partial:
+        raise AccountNotFound(f"{selector!r} matches {len(partial)} projects; be more specific")
+    raise AccountNotFound(f"no project matches {selector!r} (see `ag2api accounts list`)")
+
+
+def set_enabled(path: Path, selector: str, enabled: bool, reason: str | None = None) -> str:
+    """Enable or disable one project; returns its (masked) id."""
+    chosen: dict[str, Any] = {}
+
+    def mutate(doc: dict[str, Any]) -> None:
+        projects = [p for p in doc.get("projects", []) if isinstance(p, dict)]
+        entry = select(projects, selector)
+        entry["enabled"] = enabled
+        entry["disabled_reason"] = None if enabled else (reason or "disabled by hand")
+        if enabled:
+            entry.pop("cooldowns", None)
+        chosen.update(entry)
+
+    if not path.exists():
+        raise AccountNotFound(f"{path} does not exist")
+    update_tokens(path, mutate)
+    return mask(str(chosen.get("project_id")))

@@ -1,0 +1,107 @@
+"""Applying edited files to the running gateway: gateway.yaml and tokens.json.
+
+Bad edits are harmless: a config or tokens file that does not validate is refused, the last good
+one stays in force, and the reason (file, line) is logged and shown on /health until fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import fields
+
+from ag2api.accounts.store import TokensFileError, parse_tokens
+from ag2api.config.live import read_config
+from ag2api.config.load import ConfigError
+from ag2api.config.schema import GatewayConfig
+from ag2api.services import Services
+
+log = logging.getLogger("ag2api.reload")
+
+# Settings read once at start: a change is logged as needing a restart.
+RESTART_ONLY = (("server", "host"), ("server", "port"), ("upstream", "max_connections"))
+
+
+class Reloader:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._tokens_digest: str | None = None
+        self.config_reloads = 0
+        self.tokens_reloads = 0
+
+    def reload_config(self) -> bool:
+        """Re-read gateway.yaml; True when a new config is now in force."""
+        live = self.services.config
+        try:
+            new = read_config(live.current.path, overrides=live.overrides)
+        except ConfigError as exc:
+            live.record_error(exc)
+            return False
+        old = live.current
+        if new == old:
+            live.clear_error()
+            return False
+        live.swap(new)
+        self.config_reloads += 1
+        self._apply(old, new)
+        changed = [
+            f.name for f in fields(GatewayConfig) if getattr(old, f.name) != getattr(new, f.name)
+        ]
+        log.info("config reloaded from %s (changed: %s)", new.path, ", ".join(changed))
+        return True
+
+    def _apply(self, old: GatewayConfig, new: GatewayConfig) -> None:
+        s = self.services
+        s.pool.rotation_count = new.rotation.count
+        if new.log_level != old.log_level:
+            logging.getLogger().setLevel(new.log_level)
+        for section, key in RESTART_ONLY:
+            before = getattr(getattr(old, section), key)
+            after = getattr(getattr(new, section), key)
+            if before != after:
+                log.warning(
+                    "%s.%s changed (%s → %s): takes effect after a restart",
+                    section,
+                    key,
+                    before,
+                    after,
+                )
+        if new.tokens_file != old.tokens_file:
+            s.writer.path = new.tokens_file
+            self._tokens_digest = None
+            self.reload_tokens()
+
+    def reload_tokens(self) -> bool:
+        """Re-read tokens.json; True when the pool was rebuilt from it."""
+        s = self.services
+        path = s.config.current.tokens_file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            # Kept: editors replace files, and a vanished file is no reason to drop the pool.
+            return self._tokens_failed(f"{path}: the file is missing; keeping the accounts in use")
+        except (OSError, UnicodeDecodeError) as exc:
+            return self._tokens_failed(f"{path}: cannot read: {exc}")
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if digest == self._tokens_digest:
+            return False
+        try:
+            parsed = parse_tokens(text, str(path))
+        except TokensFileError as exc:
+            return self._tokens_failed(f"{exc}; keeping the accounts in use")
+        s.oauth = parsed.oauth
+        s.pool.replace_accounts(parsed.accounts, s.writer.pending())
+        s.tokens_error = s.tokens_error_at = None
+        self._tokens_digest = digest
+        self.tokens_reloads += 1
+        enabled, disabled = s.pool.counts()
+        log.info("tokens reloaded from %s: %d enabled, %d disabled", path, enabled, disabled)
+        return True
+
+    def _tokens_failed(self, reason: str) -> bool:
+        s = self.services
+        if s.tokens_error != reason:
+            log.error("tokens reload refused: %s", reason)
+        s.tokens_error, s.tokens_error_at = reason, time.time()
+        return False
