@@ -25,15 +25,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def run_script(fake: FakeUpstream, tokens: Path, consent: Any) -> tuple[int, str]:
-    """Run the script; ``consent(auth_url)`` returns the redirect address the browser gets."""
+async def run_script(
+    fake: FakeUpstream, tokens: Path, consent: Any, *extra: str, port: int | None = None
+) -> tuple[int, str]:
+    """Run the script; ``consent(auth_url)`` returns the redirect address the browser gets
+    (``None``: the person never comes back)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SCRIPT),
         "--tokens",
         str(tokens),
         "--port",
-        str(free_port()),
+        str(port or free_port()),
         "--no-browser",
         "--timeout",
         "20",
@@ -49,6 +52,7 @@ async def run_script(fake: FakeUpstream, tokens: Path, consent: Any) -> tuple[in
         fake.url,
         "--onboard-interval",
         "0",
+        *extra,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -57,12 +61,14 @@ async def run_script(fake: FakeUpstream, tokens: Path, consent: Any) -> tuple[in
     output = ""
     while not (match := re.search(r"(http://\S+/auth\S*|https://accounts\S+)", output)):
         line = (await proc.stdout.readline()).decode()
-        assert line, output
+        if not line:
+            return await proc.wait(), output
         output += line
-    redirect = consent(match.group(1)).replace("localhost", "127.0.0.1")
-    http = AsyncHTTPClient(force_instance=True)
-    await http.fetch(redirect, raise_error=False)
-    http.close()
+    redirect = consent(match.group(1))
+    if redirect is not None:
+        http = AsyncHTTPClient(force_instance=True)
+        await http.fetch(redirect.replace("localhost", "127.0.0.1"), raise_error=False)
+        http.close()
     output += (await proc.stdout.read()).decode()
     return await proc.wait(), output
 
@@ -116,3 +122,60 @@ async def test_denied_consent_leaves_tokens_unchanged(
     assert code == 1
     assert "consent denied" in out and "tokens.json was not changed" in out
     assert tokens_path.read_bytes() == before
+
+
+async def test_timeout_leaves_tokens_unchanged(fake: FakeUpstream, tokens_path: Path) -> None:
+    before = tokens_path.read_bytes()
+    code, out = await run_script(fake, tokens_path, lambda url: None, "--timeout", "1")
+    assert code == 1 and "No authorization arrived within 1s" in out
+    assert tokens_path.read_bytes() == before
+
+
+async def test_busy_port_is_reported(fake: FakeUpstream, tokens_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = await run_script(fake, tokens_path, lambda url: None, port=port)
+    assert code == 1 and f"Cannot listen on 127.0.0.1:{port}" in out
+    assert "tokens.json was not changed" in out
+
+
+async def test_token_endpoint_error_leaves_tokens_unchanged(
+    fake: FakeUpstream, tokens_path: Path
+) -> None:
+    before = tokens_path.read_bytes()
+
+    def forged(url: str) -> str:
+        good = fake.authorize(url, "rt-one")
+        return re.sub(r"code=[^&]+", "code=4/forged", good)
+
+    code, out = await run_script(fake, tokens_path, forged)
+    assert code == 1 and "answered HTTP 400" in out and "invalid_grant" in out
+    assert tokens_path.read_bytes() == before
+
+
+async def test_no_project_leaves_tokens_unchanged(fake: FakeUpstream, tokens_path: Path) -> None:
+    fake.add_account("rt-lost", "proj-lost-0006").needs_onboarding = True
+    fake.onboard_polls = 100  # onboarding never finishes
+    before = tokens_path.read_bytes()
+    code, out = await run_script(
+        fake, tokens_path, lambda url: fake.authorize(url, "rt-lost"), "--onboard-polls", "2"
+    )
+    assert code == 1 and "no Antigravity project" in out
+    assert tokens_path.read_bytes() == before
+
+
+async def test_missing_oauth_client_is_explained(fake: FakeUpstream, tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SCRIPT),
+        "--tokens",
+        str(tmp_path / "none.json"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode == 1 and "No OAuth client" in out
+    assert not (tmp_path / "none.json").exists()
