@@ -15,9 +15,10 @@ from ag2api.accounts.store import apply_gateway_changes, update_tokens
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 200
 
+SCRIPT = ROOT / "scripts" / "oauth_server.py"
 SCRIPT_WRITER = f"""
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location("oauth_server", {str(ROOT / "scripts" / "oauth_server.py")!r})
+spec = importlib.util.spec_from_file_location("oauth_server", {str(SCRIPT)!r})
 oauth = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(oauth)
 path = __import__("pathlib").Path(sys.argv[1])
