@@ -1,38 +1,47 @@
 """Serving one client request upstream: pick an account, refresh, fail over before any byte.
 
-The retry structure (tenacity drives both loops):
+The loops, outermost first (tenacity drives the first two):
 
-* **accounts** — up to ``retry.max_accounts`` different projects. A 429, a 5xx or a connection
-  failure on every base URL, a dead refresh token, or a 401/403 that names the account moves on
-  to the next project at once.
+* **attempts** — at most ``retry.attempts`` upstream attempts within ``retry.total_seconds``.
+  A 429 cools that (account, model) down and moves on to another account at once (a short
+  RATE_LIMIT_EXCEEDED is retried on the same account only when no other is free). A 5xx, a
+  capacity error, a timeout or a connection failure moves on too, with exponential backoff and
+  jitter only when the next try must reuse an account that already failed. A dead refresh token
+  or a 401/403 naming the account disables it and moves on.
 * **refresh** — on an upstream 401/403 the access token is refreshed and the call retried once.
-* **base URLs** — tried in the configured order on 404, 5xx and connection errors.
+* **base URLs** — tried in the configured order on 404, 5xx and connection failures.
 
-Nothing is retried once a stream has delivered its first event: the caller holds that event and
-no longer goes through here.
+Nothing is retried once the client has seen a byte: the caller passes ``committed``, and a stream
+is handed over as soon as its first event arrives.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception, retry_if_exception_type, stop_after_attempt
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.pool import AccountPool
+from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefresher
+from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
-from ag2api.errors import (
-    GatewayError,
-    NoAvailableAccount,
-    UpstreamFailure,
-    UpstreamTimeout,
-    from_upstream,
-)
+from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
+from ag2api.outcomes import final_error
 from ag2api.redact import mask
 from ag2api.upstream.client import (
     AntigravityClient,
@@ -45,18 +54,20 @@ from ag2api.upstream.client import (
     UpstreamTimeoutError,
 )
 from ag2api.upstream.envelope import wrap
+from ag2api.upstream.google_error import version_notice_in
 
 log = logging.getLogger("ag2api.dispatch")
 T = TypeVar("T")
 Call = Callable[[str, str, Account], Awaitable[T]]
 
 
-class _NextAccount(Exception):
-    """This account cannot serve the request now; try another one."""
+class _Retry(Exception):
+    """This attempt failed in a way another attempt may fix."""
 
-    def __init__(self, cause: BaseException) -> None:
+    def __init__(self, cause: BaseException, delay: float = 0.0) -> None:
         super().__init__(str(cause))
         self.cause = cause
+        self.delay = delay
 
 
 def _needs_refresh(exc: BaseException) -> bool:
@@ -71,36 +82,78 @@ def settings_for(cfg: GatewayConfig) -> CallSettings:
 
 
 @dataclass
+class UpstreamNotices:
+    """Upstream conditions an operator must act on, shown on /health."""
+
+    version_notice: str | None = None
+    version_notice_at: float | None = None
+
+
+@dataclass
+class Lease:
+    """An account and one of its concurrency slots, held for one upstream call."""
+
+    account: Account
+    model: str
+    probe: bool
+    _done: Callable[[Lease, bool], None]
+    released: bool = False
+
+    def release(self, ok: bool) -> None:
+        if not self.released:
+            self.released = True
+            self._done(self, ok)
+
+
+@dataclass
 class OpenedStream:
     """A stream whose first event has arrived; the rest is read from ``call``."""
 
-    account: Account
+    lease: Lease
     first: dict[str, Any]
     call: UpstreamCall
+
+
+@dataclass
+class _Attempts:
+    model: str
+    tried: set[str] = field(default_factory=set)  # failed this request; others go first
+    dead: set[str] = field(default_factory=set)  # never again for this request
+    failures: list[BaseException] = field(default_factory=list)
 
 
 class Dispatcher:
     def __init__(
         self,
         pool: AccountPool,
+        slots: SlotLimiter,
         refresher: TokenRefresher,
         client: AntigravityClient,
         writer: TokenWriter,
     ) -> None:
         self.pool = pool
+        self.slots = slots
         self.refresher = refresher
         self.client = client
         self.writer = writer
+        self.notices = UpstreamNotices()
 
     async def open_stream(
-        self, cfg: GatewayConfig, model: str, request: dict[str, Any], *, image: bool = False
+        self,
+        cfg: GatewayConfig,
+        model: str,
+        request: dict[str, Any],
+        *,
+        image: bool = False,
+        committed: Callable[[], bool] = lambda: False,
     ) -> OpenedStream:
         settings = settings_for(cfg)
 
-        async def call(base: str, token: str, account: Account) -> OpenedStream:
-            upstream = self.client.stream(
-                base, token, wrap(account.project_id, model, request, image=image), settings
-            )
+        async def call(
+            base: str, token: str, account: Account
+        ) -> tuple[dict[str, Any], UpstreamCall]:
+            envelope = wrap(account.project_id, model, request, image=image)
+            upstream = self.client.stream(base, token, envelope, settings)
             try:
                 first = await anext(upstream)
             except StopAsyncIteration:
@@ -110,9 +163,13 @@ class Dispatcher:
             except BaseException:
                 upstream.abort()
                 raise
-            return OpenedStream(account, first, upstream)
+            if (notice := version_notice_in(first)) is not None:
+                upstream.abort()
+                raise _notice_error(notice)
+            return first, upstream
 
-        return await self.with_failover(cfg, call)
+        (first, upstream), lease = await self.serve(cfg, model, call, committed)
+        return OpenedStream(lease, first, upstream)
 
     async def generate(
         self, cfg: GatewayConfig, model: str, request: dict[str, Any], *, image: bool = False
@@ -120,104 +177,207 @@ class Dispatcher:
         settings = settings_for(cfg)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
-            return await self.client.generate(
-                base, token, wrap(account.project_id, model, request, image=image), settings
-            )
+            envelope = wrap(account.project_id, model, request, image=image)
+            response = await self.client.generate(base, token, envelope, settings)
+            if (notice := version_notice_in(response)) is not None:
+                raise _notice_error(notice)
+            return response
 
-        return await self.with_failover(cfg, call)
+        response, lease = await self.serve(cfg, model, call, lambda: False)
+        lease.release(ok=True)
+        return response
 
-    async def with_failover(
-        self, cfg: GatewayConfig, call: Call[T], *, take_turn: bool = True
-    ) -> T:
-        """Run ``call(base_url, token, account)`` on accounts in rotation until one succeeds."""
-        tried: set[str] = set()
-        failures: list[BaseException] = []
+    async def serve(
+        self, cfg: GatewayConfig, model: str, call: Call[T], committed: Callable[[], bool]
+    ) -> tuple[T, Lease]:
+        """``call(base_url, token, account)`` until one attempt succeeds; the lease is the caller's."""
+        state = _Attempts(model)
+        r = cfg.retry
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(cfg.retry.max_accounts),
-            retry=retry_if_exception_type(_NextAccount),
+            stop=stop_after_attempt(r.attempts) | stop_after_delay(r.total_seconds),
+            retry=retry_if_exception_type(_Retry),
+            wait=_wait_within(r.total_seconds),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    account = self._next_account(tried, failures, take_turn)
-                    tried.add(account.project_id)
+                    if state.failures and committed():
+                        raise final_error(state.failures)  # headers are out: no retry now
+                    lease = await self._lease(cfg, state)
                     try:
-                        return await self._on_account(cfg, account, call)
-                    except _NextAccount as exc:
-                        failures.append(exc.cause)
-                        log.warning(
-                            "project %s failed, trying another: %s",
-                            mask(account.project_id),
-                            exc.cause,
-                        )
+                        return await self._attempt(cfg, lease, call, state), lease
+                    except BaseException as exc:
+                        lease.release(ok=False)
+                        if isinstance(exc, _Retry):
+                            state.failures.append(exc.cause)
+                            log.warning(
+                                "project %s failed, retrying: %s",
+                                mask(lease.account.project_id),
+                                exc.cause,
+                            )
                         raise
-        except _NextAccount:
-            raise _final_error(failures) from None
+        except _Retry:
+            raise final_error(
+                state.failures, self.pool.earliest_recovery(model, time.time())
+            ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _next_account(
-        self, tried: set[str], failures: list[BaseException], take_turn: bool
-    ) -> Account:
-        if take_turn:
+    async def any_account(self, cfg: GatewayConfig, call: Call[T]) -> T:
+        """Housekeeping calls (the model list): enabled accounts in order, no rotation turn."""
+        state = _Attempts(model="")
+        while (account := self.pool.peek(exclude=state.tried)) is not None:
+            state.tried.add(account.project_id)
             try:
-                account = self.pool.acquire(exclude=tried)
-            except NoAvailableAccount:
-                if failures:
-                    raise _final_error(failures) from None
-                raise
-            self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
-            return account
-        account = self.pool.peek(exclude=tried)
-        if account is None:
-            if failures:
-                raise _final_error(failures)
-            raise NoAvailableAccount("No enabled Google account is available.")
-        return account
+                return await self._attempt(cfg, Lease(account, "", False, _no_release), call, state)
+            except _Retry as exc:
+                state.failures.append(exc.cause)
+        if state.failures:
+            raise final_error(state.failures)
+        raise NoAvailableAccount("No enabled Google account is available.")
 
-    async def _on_account(self, cfg: GatewayConfig, account: Account, call: Call[T]) -> T:
+    async def _lease(self, cfg: GatewayConfig, state: _Attempts) -> Lease:
+        deadline = time.monotonic() + cfg.limits.slot_wait
+        while True:
+            try:
+                pick = self.pool.acquire(
+                    state.model, exclude=state.tried, has_room=self.slots.has_room
+                )
+            except NoAvailableAccount:
+                if state.tried - state.dead:  # everyone left failed once: try them again
+                    state.tried = set(state.dead)
+                    continue
+                if state.failures:
+                    raise final_error(state.failures) from None
+                raise
+            except AllCooling as exc:
+                if state.failures:
+                    raise final_error(state.failures, exc.retry_after) from None
+                raise GatewayError(
+                    f"Every account is cooling down for {state.model}: {exc}",
+                    kind="rate_limit_exceeded",
+                    retry_after=exc.retry_after,
+                ) from None
+            except NoRoom:
+                left = deadline - time.monotonic()
+                if left <= 0 or not await self.slots.wait_for_room(left):
+                    raise GatewayError(
+                        "The gateway is at its concurrency limit (limits.per_account / "
+                        "limits.total); retry shortly.",
+                        kind="server_busy",
+                        retry_after=1.0,
+                    ) from None
+                continue
+            account = pick.account
+            self.slots.take(account.project_id)
+            self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
+            return Lease(account, state.model, pick.probe, self._released)
+
+    def _released(self, lease: Lease, ok: bool) -> None:
+        self.slots.give(lease.account.project_id)
+        if lease.probe and self.pool.end_probe(lease.account, lease.model, ok):
+            self._persist_cooldowns(lease.account)
+
+    async def _attempt(
+        self, cfg: GatewayConfig, lease: Lease, call: Call[T], state: _Attempts
+    ) -> T:
+        account = lease.account
         try:
             token = await self.refresher.access_token(account)
-            retrying = AsyncRetrying(
+            refreshing = AsyncRetrying(
                 stop=stop_after_attempt(2), retry=retry_if_exception(_needs_refresh), reraise=True
             )
-            async for attempt in retrying:
+            async for attempt in refreshing:
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
                         token = await self.refresher.refresh(account, stale=token)
                     return await self._over_base_urls(cfg, token, account, call)
         except AccountRevoked as exc:
-            self._disable(account, exc.reason)
-            raise _NextAccount(exc) from None
+            self._disable(account, exc.reason, state)
+            raise _Retry(exc) from None
         except RefreshFailed as exc:
-            raise _NextAccount(exc) from None
+            raise self._transient(cfg, account, exc, state) from None
         except UpstreamHTTPError as exc:
-            self._judge(account, exc)
-            raise _NextAccount(exc) from None
-        except (UpstreamConnectionError, UpstreamProtocolError) as exc:
-            raise _NextAccount(exc) from None
-        except UpstreamTimeoutError as exc:
-            if exc.phase == "connection":
-                raise _NextAccount(exc) from None
-            # A model too slow for one account is as slow for the next: report it.
-            raise UpstreamTimeout(f"Upstream timed out: {exc}") from None
+            raise self._judge(cfg, lease, exc, state) from None
+        except (UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError) as exc:
+            raise self._transient(cfg, account, exc, state) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _judge(self, account: Account, exc: UpstreamHTTPError) -> None:
-        """Return if another account may help; raise the client's error if none would."""
-        err = exc.error
+    def _judge(
+        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: _Attempts
+    ) -> BaseException:
+        """The exception to raise for an upstream HTTP error: a _Retry, or the client's error."""
+        err, account = exc.error, lease.account
+        if err.is_version_notice:
+            return self._version_notice(cfg, err.message)
         if exc.status == 401:
-            self._disable(account, f"upstream 401 after a token refresh: {err.message[:200]}")
-            return
+            self._disable(
+                account, f"upstream 401 after a token refresh: {err.message[:200]}", state
+            )
+            return _Retry(exc)
         if exc.status == 403:
             cause = err.account_cause()
             if cause is None:
-                raise from_upstream(403, err.message, google_status=err.status) from None
-            self._disable(account, cause)
-            return
-        if exc.status == 429 or exc.status >= 500:
-            return
-        raise from_upstream(exc.status, err.message, google_status=err.status) from None
+                return from_upstream(403, err.message, google_status=err.status)
+            self._disable(account, cause, state)
+            return _Retry(exc)
+        if exc.status == 429 and lease.model:
+            return self._rate_limited(cfg, lease, exc, state)
+        if exc.status == 429:
+            return _Retry(exc)
+        if exc.status >= 500:
+            return self._transient(cfg, account, exc, state)
+        return from_upstream(exc.status, err.message, google_status=err.status)
+
+    def _rate_limited(
+        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: _Attempts
+    ) -> _Retry:
+        r, account, err = cfg.retry, lease.account, exc.error
+        reason = err.reasons[0] if err.reasons else "RESOURCE_EXHAUSTED"
+        delay, now = err.retry_delay, time.time()
+        if reason == "RATE_LIMIT_EXCEEDED" and delay is not None and delay <= r.short_rate_limit:
+            self.pool.cool(account, lease.model, now + delay, reason)
+            others = self.pool.has_other(
+                lease.model, state.tried | {account.project_id}, self.slots.has_room
+            )
+            if others:
+                state.tried.add(account.project_id)
+                return _Retry(exc)  # never wait while another account is free
+            return _Retry(exc, delay=delay)  # the same account, once its short limit passes
+        wait = min(delay if delay is not None else r.default_cooldown, r.max_cooldown)
+        self.pool.cool(account, lease.model, now + wait, reason)
+        self._persist_cooldowns(account)
+        state.tried.add(account.project_id)
+        return _Retry(exc)
+
+    def _transient(
+        self, cfg: GatewayConfig, account: Account, exc: BaseException, state: _Attempts
+    ) -> _Retry:
+        """5xx, capacity, network, timeouts: another account now, or the same after a backoff."""
+        state.tried.add(account.project_id)
+        if self.pool.has_other(state.model, state.tried, self.slots.has_room):
+            return _Retry(exc)
+        r = cfg.retry
+        failed = sum(
+            1 for f in state.failures if not isinstance(f, UpstreamHTTPError) or f.status != 429
+        )
+        backoff = min(r.backoff_max, r.backoff_base * 2**failed)
+        return _Retry(exc, delay=backoff * random.uniform(0.5, 1.0))
+
+    def _version_notice(self, cfg: GatewayConfig, message: str) -> GatewayError:
+        first = self.notices.version_notice is None
+        self.notices.version_notice = (
+            f"{message.strip()[:200]} — raise upstream.user_agent "
+            f"(now {cfg.upstream.user_agent!r}) to a current Antigravity version"
+        )
+        self.notices.version_notice_at = time.time()
+        if first:
+            log.error("upstream refuses this client version: %s", self.notices.version_notice)
+        return GatewayError(
+            f"The upstream refuses the gateway's client version: {message[:200]}"
+            " (the operator must raise upstream.user_agent)",
+            kind="upstream_client_outdated",
+        )
 
     async def _over_base_urls(
         self, cfg: GatewayConfig, token: str, account: Account, call: Call[T]
@@ -242,37 +402,31 @@ class Dispatcher:
             raise from_upstream(404, last.error.message, google_status=last.error.status)
         raise last
 
-    def _disable(self, account: Account, reason: str) -> None:
+    def _disable(self, account: Account, reason: str, state: _Attempts) -> None:
+        state.dead.add(account.project_id)
+        state.tried.add(account.project_id)
         if self.pool.disable(account, reason):
             self.writer.record(account.project_id, enabled=False, disabled_reason=reason)
 
-
-def _final_error(failures: list[BaseException]) -> GatewayError:
-    """What the client hears when every account it could try failed."""
-    limited = [f for f in failures if isinstance(f, UpstreamHTTPError) and f.status == 429]
-    if limited:
-        delays = [f.error.retry_delay for f in limited if f.error.retry_delay is not None]
-        last = limited[-1].error
-        return from_upstream(
-            429,
-            last.message,
-            google_status=last.status,
-            retry_after=min(delays) if delays else None,
-        )
-    last = failures[-1]
-    if isinstance(last, UpstreamHTTPError):
-        return from_upstream(last.status, last.error.message, google_status=last.error.status)
-    if isinstance(last, UpstreamTimeoutError):
-        return UpstreamTimeout(f"Upstream timed out: {last}")
-    if isinstance(last, AccountRevoked | RefreshFailed):
-        return NoAvailableAccount(f"No account could be used: {last}")
-    return UpstreamFailure(f"Upstream unreachable: {last}")
+    def _persist_cooldowns(self, account: Account) -> None:
+        self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))
 
 
-def error_for_problem(exc: UpstreamProblem) -> GatewayError:
-    """The error a client sees for a failure after its stream started."""
-    if isinstance(exc, UpstreamHTTPError):
-        return from_upstream(exc.status, exc.error.message, google_status=exc.error.status)
-    if isinstance(exc, UpstreamTimeoutError):
-        return UpstreamTimeout(f"Upstream timed out: {exc}")
-    return UpstreamFailure(f"Upstream stream failed: {exc}")
+def _no_release(lease: Lease, ok: bool) -> None:
+    pass
+
+
+def _wait_within(total: float) -> Callable[[RetryCallState], float]:
+    """Sleep what the failed attempt asked for, never past the request's time budget."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = exc.delay if isinstance(exc, _Retry) else 0.0
+        return max(0.0, min(delay, total - state.seconds_since_start))
+
+    return wait
+
+
+def _notice_error(text: str) -> UpstreamHTTPError:
+    body = json.dumps({"error": {"code": 400, "message": text, "status": "FAILED_PRECONDITION"}})
+    return UpstreamHTTPError(400, body.encode())

@@ -37,6 +37,8 @@ KINDS: dict[str, ErrorKind] = {
     "upstream_error": ErrorKind(502, "upstream_error", "upstream_error"),
     "upstream_account_error": ErrorKind(502, "upstream_error", "upstream_account_error", False),
     "no_available_account": ErrorKind(503, "server_error", "no_available_account"),
+    "server_busy": ErrorKind(503, "server_error", "server_busy"),
+    "upstream_client_outdated": ErrorKind(502, "upstream_error", "upstream_client_outdated", False),
     "upstream_timeout": ErrorKind(504, "timeout_error", "upstream_timeout"),
 }
 

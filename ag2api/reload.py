@@ -54,6 +54,8 @@ class Reloader:
     def _apply(self, old: GatewayConfig, new: GatewayConfig) -> None:
         s = self.services
         s.pool.rotation_count = new.rotation.count
+        s.dispatcher.slots.per_account = new.limits.per_account
+        s.dispatcher.slots.total = new.limits.total
         if new.log_level != old.log_level:
             logging.getLogger().setLevel(new.log_level)
         for section, key in RESTART_ONLY:

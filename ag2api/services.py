@@ -10,6 +10,7 @@ from typing import Any
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
 from ag2api.accounts.refresh import TokenRefresher
+from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.store import TokensFile, read_tokens
 from ag2api.accounts.writer import TokenWriter
 from ag2api.catalog import ModelCatalog
@@ -50,7 +51,7 @@ class Services:
                 base, MODELS_PATH, token, {"project": account.project_id}, settings
             )
 
-        return await self.dispatcher.with_failover(cfg, call, take_turn=False)
+        return await self.dispatcher.any_account(cfg, call)
 
     async def aclose(self) -> None:
         await self.writer.aclose()
@@ -87,7 +88,8 @@ def build_services(
     refresher = TokenRefresher(
         http, lambda: services.oauth, refreshed, proxy=lambda: live.current.upstream.proxy
     )
-    dispatcher = Dispatcher(pool, refresher, AntigravityClient(http), writer)
+    slots = SlotLimiter(cfg.limits.per_account, cfg.limits.total)
+    dispatcher = Dispatcher(pool, slots, refresher, AntigravityClient(http), writer)
     services = Services(
         live,
         pool,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ag2api.accounts.model import Account
@@ -20,12 +21,32 @@ NO_ACCOUNT_HELP = (
 )
 
 
+class AllCooling(Exception):
+    """Every account that could serve this model is cooling down."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"every account is cooling down; the first recovers in {retry_after:.0f}s")
+        self.retry_after = retry_after
+
+
+class NoRoom(Exception):
+    """Accounts are available but all their concurrency slots are taken."""
+
+
+@dataclass(frozen=True)
+class Pick:
+    account: Account
+    # A half-open probe: the first request after a capped cooldown (one at a time).
+    probe: bool
+
+
 class AccountPool:
     def __init__(self, accounts: Iterable[Account], rotation_count: int) -> None:
         self.rotation_count = rotation_count
         self._accounts: list[Account] = list(accounts)
         self._index = 0
         self._uses = 0
+        self._probing: set[tuple[str, str]] = set()
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -42,12 +63,73 @@ class AccountPool:
         enabled = sum(1 for a in self._accounts if a.enabled)
         return enabled, len(self._accounts) - enabled
 
-    def acquire(self, exclude: frozenset[str] | set[str] = frozenset()) -> Account:
-        """The account whose turn it is; each serves ``rotation_count`` uses, then the next one."""
+    # -- cooldowns per (account, model) -----------------------------------------------
+    @staticmethod
+    def cooling_until(account: Account, model: str, now: float) -> float | None:
+        entry = account.cooldowns.get(model)
+        until = entry.get("until") if isinstance(entry, dict) else None
+        return float(until) if isinstance(until, int | float) and until > now else None
+
+    def _state(self, account: Account, model: str, now: float) -> str:
+        """ready, probe (cooldown over, first request tests it), busy_probe or cooling."""
+        if self.cooling_until(account, model, now) is not None:
+            return "cooling"
+        if model in account.cooldowns:
+            return "busy_probe" if (account.project_id, model) in self._probing else "probe"
+        return "ready"
+
+    def cool(self, account: Account, model: str, until: float, reason: str) -> None:
+        account.cooldowns[model] = {"until": round(until, 3), "reason": reason}
+        self._probing.discard((account.project_id, model))
+        log.info(
+            "project %s cooling for %s until %s (%s)",
+            mask(account.project_id),
+            model,
+            time.strftime("%H:%M:%S", time.localtime(until)),
+            reason,
+        )
+
+    def end_probe(self, account: Account, model: str, ok: bool) -> bool:
+        """A probe finished; a successful one clears the cooldown. True if cooldowns changed."""
+        self._probing.discard((account.project_id, model))
+        if (
+            ok
+            and model in account.cooldowns
+            and self.cooling_until(account, model, time.time()) is None
+        ):
+            del account.cooldowns[model]
+            return True
+        return False
+
+    def earliest_recovery(self, model: str, now: float) -> float | None:
+        times = [
+            u
+            for a in self._accounts
+            if a.enabled
+            if (u := self.cooling_until(a, model, now)) is not None
+        ]
+        return min(times) - now if times else None
+
+    # -- choosing an account -------------------------------------------------------------
+    def acquire(
+        self,
+        model: str = "",
+        exclude: frozenset[str] | set[str] = frozenset(),
+        has_room: Callable[[str], bool] = lambda _pid: True,
+    ) -> Pick:
+        """The account whose turn it is; each serves ``rotation_count`` uses, then the next one.
+
+        Skipped: disabled, excluded, cooling for ``model``, or with no free slot. Raises
+        NoAvailableAccount (nothing enabled/left), AllCooling, or NoRoom (wait for a slot).
+        """
         n = len(self._accounts)
+        now = time.time()
+        saw_cooling = saw_full = False
         for _ in range(n):
             account = self._accounts[self._index % n]
-            if account.enabled and account.project_id not in exclude:
+            state = self._state(account, model, now) if model else "ready"
+            usable = account.enabled and account.project_id not in exclude
+            if usable and state in ("ready", "probe") and has_room(account.project_id):
                 self._uses += 1
                 log.info(
                     "project %s use %d/%d",
@@ -57,9 +139,18 @@ class AccountPool:
                 )
                 if self._uses >= self.rotation_count:
                     self._advance()
-                account.last_used_at = time.time()
-                return account
+                account.last_used_at = now
+                if state == "probe":
+                    self._probing.add((account.project_id, model))
+                return Pick(account, state == "probe")
+            saw_cooling |= usable and state in ("cooling", "busy_probe")
+            saw_full |= usable and state in ("ready", "probe")
             self._advance()
+        if saw_full:
+            raise NoRoom()
+        if saw_cooling:
+            retry = self.earliest_recovery(model, now)
+            raise AllCooling(retry if retry is not None else 1.0)
         if not any(a.enabled for a in self._accounts):
             raise NoAvailableAccount(
                 "No enabled Google account is configured. " + NO_ACCOUNT_HELP
@@ -68,6 +159,17 @@ class AccountPool:
                 + NO_ACCOUNT_HELP
             )
         raise NoAvailableAccount("No other enabled account is left to try for this request.")
+
+    def has_other(self, model: str, exclude: set[str], has_room: Callable[[str], bool]) -> bool:
+        """Whether another account could take this request right now."""
+        now = time.time()
+        return any(
+            a.enabled
+            and a.project_id not in exclude
+            and has_room(a.project_id)
+            and self._state(a, model, now) in ("ready", "probe")
+            for a in self._accounts
+        )
 
     def peek(self, exclude: frozenset[str] | set[str] = frozenset()) -> Account | None:
         """An enabled account for housekeeping calls (model list), without taking a turn."""

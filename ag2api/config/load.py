@@ -18,6 +18,7 @@ from ag2api.config.schema import (
     DefaultsConfig,
     GatewayConfig,
     ImagesConfig,
+    LimitsConfig,
     ModelPolicy,
     ModelsConfig,
     RetryConfig,
@@ -118,6 +119,7 @@ class _Reader:
                 "rotation",
                 "upstream",
                 "retry",
+                "limits",
                 "defaults",
                 "models",
                 "images",
@@ -144,14 +146,8 @@ class _Reader:
                 )
             ),
             upstream=self.upstream(),
-            retry=RetryConfig(
-                max_accounts=self.value(
-                    self.section(("retry",), ("max_accounts",)),
-                    ("retry", "max_accounts"),
-                    check.int_range(1, 1000),
-                    RetryConfig.max_accounts,
-                )
-            ),
+            retry=self.retry(),
+            limits=self.limits(),
             defaults=DefaultsConfig(
                 stream=self.value(
                     self.section(("defaults",), ("stream",)),
@@ -169,7 +165,10 @@ class _Reader:
         )
 
     def server(self) -> ServerConfig:
-        sec = self.section(("server",), ("host", "port", "max_body_bytes", "cors_origins"))
+        sec = self.section(
+            ("server",),
+            ("host", "port", "max_body_bytes", "cors_origins", "keepalive", "shutdown_grace"),
+        )
         d = ServerConfig()
         return ServerConfig(
             host=self.value(sec, ("server", "host"), check.text, d.host),
@@ -179,6 +178,10 @@ class _Reader:
             ),
             cors_origins=self.value(
                 sec, ("server", "cors_origins"), check.str_list, d.cors_origins
+            ),
+            keepalive=self.value(sec, ("server", "keepalive"), check.positive, d.keepalive),
+            shutdown_grace=self.value(
+                sec, ("server", "shutdown_grace"), check.non_negative, d.shutdown_grace
             ),
         )
 
@@ -261,6 +264,38 @@ class _Reader:
             ),
             timeout=self.value(sec, (*p, "timeout"), check.positive, d.timeout),
             allow_private=self.value(sec, (*p, "allow_private"), check.boolean, d.allow_private),
+        )
+
+    def retry(self) -> RetryConfig:
+        p = ("retry",)
+        names = (
+            "attempts",
+            "total_seconds",
+            "short_rate_limit",
+            "default_cooldown",
+            "max_cooldown",
+            "backoff_base",
+            "backoff_max",
+        )
+        sec = self.section(p, names)
+        d = RetryConfig()
+        values = {
+            name: self.value(sec, (*p, name), check.positive, getattr(d, name))
+            for name in names[1:]
+        }
+        attempts = self.value(sec, (*p, "attempts"), check.int_range(1, 100), d.attempts)
+        return RetryConfig(attempts=attempts, **values)
+
+    def limits(self) -> LimitsConfig:
+        p = ("limits",)
+        sec = self.section(p, ("per_account", "total", "slot_wait"))
+        d = LimitsConfig()
+        return LimitsConfig(
+            per_account=self.value(
+                sec, (*p, "per_account"), check.int_range(1, 100_000), d.per_account
+            ),
+            total=self.value(sec, (*p, "total"), check.int_range(1, 1_000_000), d.total),
+            slot_wait=self.value(sec, (*p, "slot_wait"), check.non_negative, d.slot_wait),
         )
 
     def watch(self) -> WatchConfig:

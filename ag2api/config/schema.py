@@ -31,6 +31,10 @@ class ServerConfig:
     port: int = 8000
     max_body_bytes: int = 20 * MIB
     cors_origins: tuple[str, ...] = ()
+    # Seconds of upstream silence before a stream's headers go out / a `: keepalive` is sent.
+    keepalive: float = 10.0
+    # On SIGTERM/SIGINT, open streams get this long to finish.
+    shutdown_grace: float = 30.0
 
     @property
     def is_loopback(self) -> bool:
@@ -63,8 +67,31 @@ class UpstreamConfig:
 
 @dataclass(frozen=True)
 class RetryConfig:
-    # At most this many accounts are tried for one request before the error is returned.
-    max_accounts: int = 4
+    """Failover before the first byte reaches the client (nothing is retried after it)."""
+
+    # Upstream attempts for one request (each on an account, over its base URLs).
+    attempts: int = 4
+    # Total time a request may spend retrying before its error is returned.
+    total_seconds: float = 30.0
+    # A RATE_LIMIT_EXCEEDED 429 with at most this delay is retried on the same account (when no
+    # other is free); longer ones cool the (account, model) down and fail over at once.
+    short_rate_limit: float = 3.0
+    # Cooldown when a 429 names no delay.
+    default_cooldown: float = 60.0
+    # QUOTA_EXHAUSTED cools until its reset, but at most this long; then one probe goes through.
+    max_cooldown: float = 3600.0
+    # Exponential backoff (with jitter) before retrying an account that already failed.
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    # Upstream calls in flight at once, per account and overall.
+    per_account: int = 32
+    total: int = 1000
+    # A request waits this long for a free slot, then gets 503 with Retry-After.
+    slot_wait: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +196,7 @@ class GatewayConfig:
     rotation: RotationConfig = field(default_factory=RotationConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     defaults: DefaultsConfig = field(default_factory=DefaultsConfig)
     models: ModelsConfig = field(default_factory=ModelsConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tornado.web import stream_request_body
 
-from ag2api.dispatch import error_for_problem
+from ag2api.dispatch import OpenedStream
 from ag2api.errors import GatewayError, InvalidRequest, PayloadTooLarge
 from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.relay import ClientGone, SseRelay
+from ag2api.outcomes import error_for_problem
 from ag2api.translate.common import new_completion_id
 from ag2api.translate.openai_chat.request import is_image_model, to_gemini
 from ag2api.translate.openai_chat.response import ToolCallBuilder, to_chat_completion
@@ -21,6 +24,7 @@ from ag2api.translate.openai_chat.stream import ChatStreamTranslator
 from ag2api.upstream.client import UpstreamCall, UpstreamProblem
 
 log = logging.getLogger("ag2api.chat")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class ChatCompletionsHandler(ApiHandler):
         self._size = 0
         self._limit = self.cfg.server.max_body_bytes
         self._upstream: UpstreamCall | None = None
+        self._work: asyncio.Future[Any] | None = None
         self._client_gone = False
         declared = self.request.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > DISCARD_CAP:
@@ -65,6 +70,8 @@ class ChatCompletionsHandler(ApiHandler):
         self._client_gone = True
         if self._upstream is not None:
             self._upstream.abort("client disconnected")
+        if self._work is not None:
+            self._work.cancel()
 
     async def post(self) -> None:
         if self._size > self._limit:
@@ -95,7 +102,11 @@ class ChatCompletionsHandler(ApiHandler):
         if stream:
             await self._stream(call, include_usage)
             return
-        response = await services.dispatcher.generate(cfg, model, request, image=call.image)
+        response = await self._until_gone(
+            services.dispatcher.generate(cfg, model, request, image=call.image)
+        )
+        if response is None:
+            return
         builder = ToolCallBuilder(is_claude=model.startswith("claude"), single=single)
         completion = to_chat_completion(
             response,
@@ -107,18 +118,56 @@ class ChatCompletionsHandler(ApiHandler):
         self._remember(builder)
         self.write_json(completion)
 
+    async def _until_gone(self, work: Awaitable[T]) -> T | None:
+        """Await ``work``; when the client disconnects it is cancelled (None is returned), which
+        aborts its upstream transfer and gives its account slot back."""
+        task = asyncio.ensure_future(work)
+        self._work = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self._client_gone:
+                return None
+            raise
+        finally:
+            self._work = None
+
     def _remember(self, builder: ToolCallBuilder) -> None:
         for call_id, record in builder.records.items():
             self.services.signatures.remember(call_id, record)
 
     async def _stream(self, call: UpstreamRequest, include_usage: bool) -> None:
-        opened = await self.services.dispatcher.open_stream(
-            self.cfg, call.model, call.request, image=call.image
-        )
-        self._upstream = opened.call
-        if self._client_gone:
-            opened.call.abort("client disconnected")
-            return
+        relay = SseRelay(self, self.cfg.server.keepalive)
+        relay.start_heartbeat()
+        completed = False
+        opened = None
+        try:
+            opened = await self._until_gone(
+                self.services.dispatcher.open_stream(
+                    self.cfg,
+                    call.model,
+                    call.request,
+                    image=call.image,
+                    committed=lambda: relay.started,
+                )
+            )
+            if opened is None:
+                return
+            self._upstream = opened.call
+            completed = await self._relay(call, include_usage, opened, relay)
+        except GatewayError as exc:
+            if not relay.started:
+                raise  # still a real HTTP status
+            await self._fail_quietly(relay, exc)  # the keepalive already sent the headers
+        finally:
+            relay.stop_heartbeat()
+            if opened is not None:
+                opened.lease.release(ok=completed)
+
+    async def _relay(
+        self, call: UpstreamRequest, include_usage: bool, opened: OpenedStream, relay: SseRelay
+    ) -> bool:
+        """Forward the stream; True when it ended normally."""
         translator = ChatStreamTranslator(
             completion_id=new_completion_id(),
             model=call.name,
@@ -128,7 +177,6 @@ class ChatCompletionsHandler(ApiHandler):
                 is_claude=call.model.startswith("claude"), single=call.single_tool_call
             ),
         )
-        relay = SseRelay(self)
         try:
             await relay.send(translator.feed(opened.first))
             async for event in opened.call:
@@ -136,6 +184,7 @@ class ChatCompletionsHandler(ApiHandler):
             self._remember(translator.calls)
             await relay.send(translator.finish())
             await relay.done()
+            return True
         except ClientGone:
             opened.call.abort("client disconnected")
         except UpstreamProblem as exc:
@@ -146,6 +195,7 @@ class ChatCompletionsHandler(ApiHandler):
             opened.call.abort("gateway error")
             log.exception("stream %s failed inside the gateway", self.request_id)
             await self._fail_quietly(relay, GatewayError("The gateway failed mid-stream."))
+        return False
 
     async def _fail_quietly(self, relay: SseRelay, error: GatewayError) -> None:
         with contextlib.suppress(ClientGone):

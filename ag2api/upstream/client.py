@@ -314,20 +314,19 @@ class AntigravityClient:
     async def generate(
         self, base_url: str, token: str, envelope: dict[str, Any], settings: CallSettings
     ) -> dict[str, Any]:
-        call = UpstreamCall(
-            self.http,
-            base_url + GENERATE_PATH,
-            jsoncodec.dumps_bytes(envelope),
-            token,
-            settings,
-            sse=False,
-        )
-        return await anext(call)
+        return await self._one(base_url + GENERATE_PATH, token, envelope, settings)
 
     async def post_json(
         self, base_url: str, path: str, token: str, body: dict[str, Any], settings: CallSettings
     ) -> dict[str, Any]:
-        call = UpstreamCall(
-            self.http, base_url + path, jsoncodec.dumps_bytes(body), token, settings, sse=False
-        )
-        return await anext(call)
+        return await self._one(base_url + path, token, body, settings)
+
+    async def _one(
+        self, url: str, token: str, body: dict[str, Any], settings: CallSettings
+    ) -> dict[str, Any]:
+        call = UpstreamCall(self.http, url, jsoncodec.dumps_bytes(body), token, settings, sse=False)
+        try:
+            return await anext(call)
+        except BaseException:
+            call.abort()  # cancelled (client gone): stop the transfer too
+            raise

@@ -78,6 +78,18 @@ def parse_google_error(status: int, body: bytes | str) -> GoogleError:
     return GoogleError(code, str(err.get("status", "")), message, tuple(reasons), delay, metadata)
 
 
+def version_notice_in(response: dict[str, Any]) -> str | None:
+    """The "no longer supported" notice sent as answer text (protocol §5.1), if it is there."""
+    for cand in response.get("candidates") or ():
+        for part in (
+            (cand.get("content") or {}).get("parts") or () if isinstance(cand, dict) else ()
+        ):
+            text = part.get("text") if isinstance(part, dict) else None
+            if isinstance(text, str) and VERSION_NOTICE in text.lower():
+                return text.strip()
+    return None
+
+
 def parse_duration(value: Any) -> float | None:
     """``"0.479s"``, ``"479.4ms"``, ``"161h39m41.3s"`` → seconds."""
     if not isinstance(value, str) or not value:

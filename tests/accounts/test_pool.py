@@ -16,7 +16,7 @@ def pool(count: int, *enabled: bool) -> AccountPool:
 
 
 def take(p: AccountPool, n: int) -> list[str]:
-    return [p.acquire().project_id for _ in range(n)]
+    return [p.acquire().account.project_id for _ in range(n)]
 
 
 def test_each_project_serves_rotation_count_uses_in_turn() -> None:
@@ -41,16 +41,16 @@ def test_use_is_logged_with_masked_project(caplog: pytest.LogCaptureFixture) -> 
 
 def test_exclude_moves_on_for_failover() -> None:
     p = pool(3, True, True, True)
-    assert p.acquire().project_id == "p0"
-    assert p.acquire(exclude={"p0"}).project_id == "p1"
-    assert p.acquire(exclude={"p0", "p1"}).project_id == "p2"
+    assert p.acquire().account.project_id == "p0"
+    assert p.acquire(exclude={"p0"}).account.project_id == "p1"
+    assert p.acquire(exclude={"p0", "p1"}).account.project_id == "p2"
     with pytest.raises(NoAvailableAccount, match="No other enabled account"):
         p.acquire(exclude={"p0", "p1", "p2"})
 
 
 def test_disable_takes_the_account_out() -> None:
     p = pool(1, True, True)
-    first = p.acquire()
+    first = p.acquire().account
     assert p.disable(first, "invalid_grant") and not p.disable(first, "again")
     assert (first.enabled, first.disabled_reason) == (False, "invalid_grant")
     assert take(p, 3) == ["p1"] * 3

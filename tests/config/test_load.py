@@ -54,7 +54,8 @@ upstream:
   proxy: socks5h://127.0.0.1:1080
   timeouts: {connect: 1, first_byte: 2.5, idle: 3}
   max_connections: 50
-retry: {max_accounts: 2}
+retry: {attempts: 2, total_seconds: 5}
+limits: {per_account: 3}
 defaults: {stream: true}
 models:
   policies:
@@ -73,7 +74,8 @@ log_level: debug
     assert cfg.upstream.base_urls == ("http://127.0.0.1:1",)
     assert cfg.upstream.proxy == "socks5h://127.0.0.1:1080"
     assert cfg.upstream.timeouts.first_byte == 2.5 and cfg.upstream.max_connections == 50
-    assert cfg.retry.max_accounts == 2 and cfg.defaults.stream is True
+    assert cfg.retry.attempts == 2 and cfg.retry.total_seconds == 5.0
+    assert cfg.limits.per_account == 3 and cfg.defaults.stream is True
     assert cfg.models.policies == (
         ModelPolicy("gemini-3-*", ThinkingConfig(True, None, "high")),
         ModelPolicy("*", None),

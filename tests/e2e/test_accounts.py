@@ -118,7 +118,7 @@ async def test_invalid_grant_disables_and_it_stays_disabled_after_a_restart(
             "proj-beta-0002",
             "proj-gamma-0003",
         ]
-        assert restarted.pool.acquire().project_id == "proj-beta-0002"
+        assert restarted.pool.acquire().account.project_id == "proj-beta-0002"
     finally:
         await restarted.aclose()
 

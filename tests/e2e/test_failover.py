@@ -43,14 +43,15 @@ async def test_every_account_429_gives_429_with_retry_after(
     assert len(calls(fake)) == 3
 
 
-@pytest.mark.parametrize("config_overrides", [{"retry": {"max_accounts": 2}}])
+@pytest.mark.parametrize("config_overrides", [{"retry": {"attempts": 2}}])
 async def test_attempts_are_bounded(
     client: openai.AsyncOpenAI, fake: FakeUpstream, config_overrides: dict[str, Any]
 ) -> None:
     fake.script(*[Step(status=429, body=bodies.QUOTA_EXHAUSTED)] * 3)
     with pytest.raises(openai.RateLimitError) as info:
         await chat_text(client, False)
-    assert int(info.value.response.headers["Retry-After"]) == 581982
+    # QUOTA_EXHAUSTED says 161 h; the cooldown is capped at retry.max_cooldown (1 h), then probed.
+    assert int(info.value.response.headers["Retry-After"]) == 3600
     assert len(calls(fake)) == 2
 
 
@@ -76,12 +77,15 @@ async def test_5xx_tries_the_next_base_url_then_the_next_account(
 
 
 async def test_5xx_everywhere_is_502(client: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
-    fake.script(*[Step(status=500, body=bodies.INTERNAL)] * 6)
+    fake.script(*[Step(status=500, body=bodies.INTERNAL)] * 8)
     with pytest.raises(openai.InternalServerError) as info:
         await chat_text(client, True)
     assert info.value.status_code == 502 and info.value.code == "upstream_error"
     assert "Internal error encountered." in info.value.message
-    assert len(calls(fake)) == 6
+    # retry.attempts (4) attempts x 2 hosts: every account once, then one again after a backoff.
+    projects = [p for _, p in calls(fake)][::2]
+    assert projects[:3] == ["proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"]
+    assert projects[3] in projects[:3] and len(calls(fake)) == 8
 
 
 def closed_port_url() -> str:
@@ -130,10 +134,11 @@ async def test_400_is_returned_without_failover(
 async def test_no_first_byte_in_time_is_504(
     client: openai.AsyncOpenAI, fake: FakeUpstream, config_overrides: dict[str, Any]
 ) -> None:
-    fake.script(Step(stall_after=0))
+    fake.script(*[Step(stall_after=0)] * 4)
     with pytest.raises(openai.APIStatusError) as info:
         await chat_text(client, True)
     assert info.value.status_code == 504 and info.value.code == "upstream_timeout"
+    assert len(calls(fake)) == 4  # a timeout moves on to the next account, up to retry.attempts
     await fake.stream_closed.wait()  # the stalled upstream stream was closed by the gateway
 
 
