@@ -34,6 +34,22 @@ def make_app(services: Services) -> Application:
     )
 
 
+async def drain(services: Services, grace: float) -> None:
+    """No new connections are accepted; give open requests ``grace`` seconds, then end them."""
+    if len(services.in_flight):
+        log.info(
+            "shutting down: waiting up to %.0fs for %d open requests",
+            grace,
+            len(services.in_flight),
+        )
+    if not await services.in_flight.wait_idle(grace):
+        log.warning(
+            "%d requests still open after %.0fs: ending them", len(services.in_flight), grace
+        )
+        services.in_flight.abort_all()
+        await services.in_flight.wait_idle(5.0)
+
+
 def check_startup(cfg: GatewayConfig) -> None:
     if not cfg.api_keys and not cfg.server.is_loopback:
         raise StartupError(
@@ -83,11 +99,13 @@ async def serve(
             if result is not None:
                 await result
         await stop.wait()
-        log.info("shutting down")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         server.stop()
+        await drain(services, services.config.current.server.shutdown_grace)
         await watcher.stop()
+        await server.close_all_connections()
         await services.aclose()
+        log.info("stopped")
     return 0

@@ -17,6 +17,7 @@ is handed over as soon as its first event arrives.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -190,11 +191,13 @@ class Dispatcher:
     async def serve(
         self, cfg: GatewayConfig, model: str, call: Call[T], committed: Callable[[], bool]
     ) -> tuple[T, Lease]:
-        """``call(base_url, token, account)`` until one attempt succeeds; the lease is the caller's."""
+        """``call(base, token, account)`` until an attempt succeeds; the caller owns the lease."""
         state = _Attempts(model)
         r = cfg.retry
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(r.attempts) | stop_after_delay(r.total_seconds),
+            stop=stop_after_attempt(r.attempts)
+            | stop_after_delay(r.total_seconds)
+            | _stop_if_wait_exceeds(r.total_seconds),
             retry=retry_if_exception_type(_Retry),
             wait=_wait_within(r.total_seconds),
             reraise=True,
@@ -251,6 +254,9 @@ class Dispatcher:
                     raise final_error(state.failures) from None
                 raise
             except AllCooling as exc:
+                if exc.retry_after <= cfg.retry.short_rate_limit:
+                    await asyncio.sleep(exc.retry_after)  # a short rate limit about to lift
+                    continue
                 if state.failures:
                     raise final_error(state.failures, exc.retry_after) from None
                 raise GatewayError(
@@ -269,6 +275,8 @@ class Dispatcher:
                     ) from None
                 continue
             account = pick.account
+            if account.cooldowns and self.pool.forget_expired(account, time.time()):
+                self._persist_cooldowns(account)
             self.slots.take(account.project_id)
             self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
             return Lease(account, state.model, pick.probe, self._released)
@@ -344,8 +352,9 @@ class Dispatcher:
                 state.tried.add(account.project_id)
                 return _Retry(exc)  # never wait while another account is free
             return _Retry(exc, delay=delay)  # the same account, once its short limit passes
-        wait = min(delay if delay is not None else r.default_cooldown, r.max_cooldown)
-        self.pool.cool(account, lease.model, now + wait, reason)
+        wanted = delay if delay is not None else r.default_cooldown
+        wait = min(wanted, r.max_cooldown)
+        self.pool.cool(account, lease.model, now + wait, reason, probe=wanted > r.max_cooldown)
         self._persist_cooldowns(account)
         state.tried.add(account.project_id)
         return _Retry(exc)
@@ -416,13 +425,25 @@ def _no_release(lease: Lease, ok: bool) -> None:
     pass
 
 
+def _asked_delay(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    return exc.delay if isinstance(exc, _Retry) else 0.0
+
+
+def _stop_if_wait_exceeds(total: float) -> Callable[[RetryCallState], bool]:
+    """Stop now rather than sleep past the request's time budget."""
+
+    def stop(state: RetryCallState) -> bool:
+        return _asked_delay(state) > total - (state.seconds_since_start or 0.0)
+
+    return stop
+
+
 def _wait_within(total: float) -> Callable[[RetryCallState], float]:
-    """Sleep what the failed attempt asked for, never past the request's time budget."""
+    """Sleep what the failed attempt asked for (the stop rule keeps it inside the budget)."""
 
     def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = exc.delay if isinstance(exc, _Retry) else 0.0
-        return max(0.0, min(delay, total - state.seconds_since_start))
+        return max(0.0, min(_asked_delay(state), total - (state.seconds_since_start or 0.0)))
 
     return wait
 

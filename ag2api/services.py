@@ -17,6 +17,7 @@ from ag2api.catalog import ModelCatalog
 from ag2api.config.live import LiveConfig, Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.dispatch import Dispatcher, settings_for
+from ag2api.inflight import InFlight
 from ag2api.media import ImageFetcher
 from ag2api.translate.signatures import SignatureCache
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
@@ -36,8 +37,10 @@ class Services:
     catalog: ModelCatalog
     oauth: OAuthConfig | None
     signatures: SignatureCache = field(default_factory=SignatureCache)
+    in_flight: InFlight = field(default_factory=InFlight)
     images: ImageFetcher | None = None
     signatures: SignatureCache = field(default_factory=SignatureCache)
+    in_flight: InFlight = field(default_factory=InFlight)
     images: ImageFetcher | None = None
     started_at: float = field(default_factory=time.time)
     tokens_error: str | None = None

@@ -71,15 +71,23 @@ class AccountPool:
         return float(until) if isinstance(until, int | float) and until > now else None
 
     def _state(self, account: Account, model: str, now: float) -> str:
-        """ready, probe (cooldown over, first request tests it), busy_probe or cooling."""
+        """ready, probe (a capped cooldown is over: one request tests it), busy_probe, cooling."""
         if self.cooling_until(account, model, now) is not None:
             return "cooling"
-        if model in account.cooldowns:
+        entry = account.cooldowns.get(model)
+        if isinstance(entry, dict) and entry.get("probe"):
             return "busy_probe" if (account.project_id, model) in self._probing else "probe"
         return "ready"
 
-    def cool(self, account: Account, model: str, until: float, reason: str) -> None:
-        account.cooldowns[model] = {"until": round(until, 3), "reason": reason}
+    def cool(
+        self, account: Account, model: str, until: float, reason: str, probe: bool = False
+    ) -> None:
+        """Keep ``account`` away from ``model`` until ``until``; with ``probe`` (the cooldown was
+        capped short of the real reset) the first request after it tests the quota alone."""
+        entry: dict[str, Any] = {"until": round(until, 3), "reason": reason}
+        if probe:
+            entry["probe"] = True
+        account.cooldowns[model] = entry
         self._probing.discard((account.project_id, model))
         log.info(
             "project %s cooling for %s until %s (%s)",
@@ -100,6 +108,19 @@ class AccountPool:
             del account.cooldowns[model]
             return True
         return False
+
+    def forget_expired(self, account: Account, now: float) -> bool:
+        """Drop expired cooldowns that need no probe; True if any was dropped."""
+        stale = [
+            m
+            for m, e in account.cooldowns.items()
+            if isinstance(e, dict)
+            and not e.get("probe")
+            and self.cooling_until(account, m, now) is None
+        ]
+        for model in stale:
+            del account.cooldowns[model]
+        return bool(stale)
 
     def earliest_recovery(self, model: str, now: float) -> float | None:
         times = [

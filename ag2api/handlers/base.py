@@ -49,6 +49,7 @@ class ApiHandler(RequestHandler):
                 self.set_header("Access-Control-Expose-Headers", "x-request-id, Retry-After")
 
     def prepare(self) -> None:
+        self.services.in_flight.enter(self)
         self.cfg = self.services.config.current
         if self.request.method == "OPTIONS" or not self.auth_required:
             return
@@ -61,6 +62,15 @@ class ApiHandler(RequestHandler):
                 "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."
             )
         self.client_key = key
+
+    def on_finish(self) -> None:
+        self.services.in_flight.leave(self)
+
+    def on_connection_close(self) -> None:
+        self.services.in_flight.leave(self)
+
+    def abort_for_shutdown(self) -> None:
+        """The shutdown grace is over: end this request now (streams end with an error event)."""
 
     def options(self, *args: Any) -> None:
         """CORS preflight: allowed origins get the headers, others get none."""

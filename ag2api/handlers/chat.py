@@ -66,7 +66,14 @@ class ChatCompletionsHandler(ApiHandler):
     def _too_large_message(self) -> str:
         return f"The request body is larger than the gateway's limit of {self._limit} bytes."
 
+    def abort_for_shutdown(self) -> None:
+        if self._upstream is not None:
+            self._upstream.abort("the gateway is shutting down")
+        if self._work is not None:
+            self._work.cancel()
+
     def on_connection_close(self) -> None:
+        super().on_connection_close()
         self._client_gone = True
         if self._upstream is not None:
             self._upstream.abort("client disconnected")

@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -86,6 +87,8 @@ class FakeUpstream:
     token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
     codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # Called for requests no scripted step covers: a fault to inject, or None (soak tests).
+    chaos: Callable[[Any], Step | None] | None = None
     issued_signatures: set[str] = field(default_factory=set)
     onboard_polls: int = 1  # onboardUser answers done=false this many times first
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
@@ -222,7 +225,10 @@ class GenerateHandler(FakeHandler):
         account = self.check_auth(sse_type)
         if account is None:
             return None
-        step = fake.next_step(self.settings["host_label"]) or Step()
+        step = fake.next_step(self.settings["host_label"])
+        if step is None and fake.chaos is not None:
+            step = fake.chaos(body)
+        step = step or Step()
         if step.delay:
             await asyncio.sleep(step.delay)
         if step.status != 200:
@@ -236,7 +242,14 @@ class GenerateHandler(FakeHandler):
         if not fake.version_ok(self.request.headers.get("User-Agent", "")):
             if fake.version_mode == "error":
                 return self.fail(400, bodies.version_error(), sse_type=sse_type)
-            step = Step(text=bodies.VERSION_NOTICE)
+            # Seen in the wild as the whole answer, with no tokens counted (AM #2134).
+            notice = bodies.response_event(
+                [{"text": bodies.VERSION_NOTICE}],
+                model=model,
+                response_id="r-notice",
+                finish="STOP",
+            )
+            step = Step(events=[notice])
         if step.raw is not None:
             self.set_header("Content-Type", "text/event-stream")
             return self.finish(step.raw)
@@ -262,6 +275,7 @@ class GenerateHandler(FakeHandler):
         for i, event in enumerate(events):
             if step.drop_after is not None and i == step.drop_after:
                 self.request.connection.detach().close()  # type: ignore[union-attr]
+                self._finished = True  # nothing more can be written; don't let Tornado try
                 return
             if step.stall_after is not None and i == step.stall_after:
                 await self.gone.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
@@ -31,16 +32,29 @@ async def test_429_fails_over_to_the_next_account(
 async def test_every_account_429_gives_429_with_retry_after(
     client: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
 ) -> None:
+    thirty = json.loads(
+        json.dumps(bodies.RATE_LIMITED)
+        .replace("0.479417207s", "30s")
+        .replace("479.417207ms", "30s")
+    )
     fake.script(
         Step(status=429, body=bodies.QUOTA_EXHAUSTED),
-        Step(status=429, body=bodies.RATE_LIMITED),
+        Step(status=429, body=thirty),
         Step(status=429, body=bodies.QUOTA_EXHAUSTED),
     )
     with pytest.raises(openai.RateLimitError) as info:
         await chat_text(client, stream)
     assert info.value.code == "rate_limit_exceeded"
-    assert info.value.response.headers["Retry-After"] == "1"  # the shortest delay, 0.48 s
+    assert info.value.response.headers["Retry-After"] == "30"  # the earliest recovery
     assert len(calls(fake)) == 3
+
+
+async def test_short_limits_everywhere_wait_for_the_first_to_lift(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.script(*[Step(status=429, body=bodies.RATE_LIMITED)] * 3)
+    assert await chat_text(client)  # 0.48 s later the first account answers
+    assert len(calls(fake)) == 4
 
 
 @pytest.mark.parametrize("config_overrides", [{"retry": {"attempts": 2}}])

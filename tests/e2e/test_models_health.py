@@ -70,7 +70,7 @@ async def test_health_is_open_and_reports_state(
     assert response.code == 200
     body = json.loads(response.body)
     assert body["status"] == "ok"
-    assert body["accounts"] == {"enabled": 3, "disabled": 0}
+    assert body["accounts"] == {"enabled": 3, "disabled": 0, "disabled_reasons": [], "cooling": []}
     assert body["config"]["last_error"] is None and body["config"]["loaded_at"]
     assert body["version"]
     text = response.body.decode()
@@ -83,7 +83,7 @@ async def test_health_is_open_and_reports_state(
 async def test_health_says_no_accounts(base_url: str, accounts_spec: Any) -> None:
     body = json.loads((await fetch(base_url + "/health")).body)
     assert body["status"] == "no_accounts"
-    assert body["accounts"] == {"enabled": 0, "disabled": 0}
+    assert (body["accounts"]["enabled"], body["accounts"]["disabled"]) == (0, 0)
 
 
 @pytest.mark.parametrize("config_overrides", [{"server": {"cors_origins": ["http://ui.local"]}}])
