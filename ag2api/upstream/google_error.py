@@ -17,6 +17,9 @@ ACCOUNT_REASONS = (
 _TOS_RE = re.compile(r"disabled.{0,80}(terms of service|violation)", re.I | re.S)
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_MESSAGE_DELAY_RE = re.compile(
+    r"(?:reset after|resets in)\s+((?:\d+(?:\.\d+)?(?:h|ms|m|s))+)", re.I
+)
 VERSION_NOTICE = "no longer supported"
 
 
@@ -74,6 +77,8 @@ def parse_google_error(status: int, body: bytes | str) -> GoogleError:
             delay = parse_duration(detail.get("retryDelay"))
     if delay is None:
         delay = parse_duration(metadata.get("quotaResetDelay"))
+    if delay is None and (said := _MESSAGE_DELAY_RE.search(message)):
+        delay = parse_duration(said.group(1))  # "…reset after 161h39m41s" / "Resets in 1h2m3s"
     code = err.get("code") if isinstance(err.get("code"), int) else status
     return GoogleError(code, str(err.get("status", "")), message, tuple(reasons), delay, metadata)
 

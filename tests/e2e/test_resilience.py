@@ -268,3 +268,19 @@ async def test_disconnect_frees_the_slot(
     while services.dispatcher.slots.in_use:
         await asyncio.sleep(0)  # released in the same loop pass that closed the stream
     assert services.dispatcher.slots.in_use == 0 and len(services.in_flight) == 0
+
+
+async def test_bare_429_cools_for_the_default_time(
+    client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services
+) -> None:
+    bare = {
+        "error": {
+            "code": 429,
+            "message": "Resource has been exhausted (e.g. check quota).",
+            "status": "RESOURCE_EXHAUSTED",
+        }
+    }
+    fake.script(Step(status=429, body=bare))
+    assert await chat_text(client)
+    until = services.pool.cooling_until(services.pool.accounts[0], MODEL, time.time())
+    assert until is not None and 55 < until - time.time() <= 60  # retry.default_cooldown

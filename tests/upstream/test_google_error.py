@@ -84,3 +84,19 @@ def test_non_json_body_becomes_its_text() -> None:
 
 def test_version_notice_is_recognised() -> None:
     assert parse_google_error(400, json.dumps(b.version_error())).is_version_notice
+
+
+@pytest.mark.parametrize(
+    ("message", "seconds"),
+    [
+        (
+            "Individual quota reached. Contact your administrator. Resets in 108h48m29s.",
+            108 * 3600 + 48 * 60 + 29,
+        ),
+        ("You have exhausted your capacity on this model. Your quota will reset after 45s.", 45),
+        ("Resource has been exhausted (e.g. check quota).", None),
+    ],
+)
+def test_delay_read_from_the_message_when_no_details(message: str, seconds: float | None) -> None:
+    body = {"error": {"code": 429, "message": message, "status": "RESOURCE_EXHAUSTED"}}
+    assert parse_google_error(429, json.dumps(body)).retry_delay == seconds
