@@ -26,15 +26,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-)
-
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefresher
@@ -42,8 +33,10 @@ from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
+from ag2api.lease import Lease, no_release
 from ag2api.outcomes import final_error
 from ag2api.redact import mask
+from ag2api.retry_policy import RetryableFailure, attempts_policy, refresh_policy
 from ag2api.upstream.client import (
     AntigravityClient,
     CallSettings,
@@ -62,19 +55,6 @@ T = TypeVar("T")
 Call = Callable[[str, str, Account], Awaitable[T]]
 
 
-class _Retry(Exception):
-    """This attempt failed in a way another attempt may fix."""
-
-    def __init__(self, cause: BaseException, delay: float = 0.0) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.delay = delay
-
-
-def _needs_refresh(exc: BaseException) -> bool:
-    return isinstance(exc, UpstreamHTTPError) and exc.status in (401, 403)
-
-
 def settings_for(cfg: GatewayConfig) -> CallSettings:
     up = cfg.upstream
     return CallSettings(
@@ -88,22 +68,6 @@ class UpstreamNotices:
 
     version_notice: str | None = None
     version_notice_at: float | None = None
-
-
-@dataclass
-class Lease:
-    """An account and one of its concurrency slots, held for one upstream call."""
-
-    account: Account
-    model: str
-    probe: bool
-    _done: Callable[[Lease, bool], None]
-    released: bool = False
-
-    def release(self, ok: bool) -> None:
-        if not self.released:
-            self.released = True
-            self._done(self, ok)
 
 
 @dataclass
@@ -193,17 +157,8 @@ class Dispatcher:
     ) -> tuple[T, Lease]:
         """``call(base, token, account)`` until an attempt succeeds; the caller owns the lease."""
         state = _Attempts(model)
-        r = cfg.retry
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(r.attempts)
-            | stop_after_delay(r.total_seconds)
-            | _stop_if_wait_exceeds(r.total_seconds),
-            retry=retry_if_exception_type(_Retry),
-            wait=_wait_within(r.total_seconds),
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
+            async for attempt in attempts_policy(cfg.retry):
                 with attempt:
                     if state.failures and committed():
                         raise final_error(state.failures)  # headers are out: no retry now
@@ -212,7 +167,7 @@ class Dispatcher:
                         return await self._attempt(cfg, lease, call, state), lease
                     except BaseException as exc:
                         lease.release(ok=False)
-                        if isinstance(exc, _Retry):
+                        if isinstance(exc, RetryableFailure):
                             state.failures.append(exc.cause)
                             log.warning(
                                 "project %s failed, retrying: %s",
@@ -220,7 +175,7 @@ class Dispatcher:
                                 exc.cause,
                             )
                         raise
-        except _Retry:
+        except RetryableFailure:
             raise final_error(
                 state.failures, self.pool.earliest_recovery(model, time.time())
             ) from None
@@ -232,8 +187,8 @@ class Dispatcher:
         while (account := self.pool.peek(exclude=state.tried)) is not None:
             state.tried.add(account.project_id)
             try:
-                return await self._attempt(cfg, Lease(account, "", False, _no_release), call, state)
-            except _Retry as exc:
+                return await self._attempt(cfg, Lease(account, "", False, no_release), call, state)
+            except RetryableFailure as exc:
                 state.failures.append(exc.cause)
         if state.failures:
             raise final_error(state.failures)
@@ -292,17 +247,14 @@ class Dispatcher:
         account = lease.account
         try:
             token = await self.refresher.access_token(account)
-            refreshing = AsyncRetrying(
-                stop=stop_after_attempt(2), retry=retry_if_exception(_needs_refresh), reraise=True
-            )
-            async for attempt in refreshing:
+            async for attempt in refresh_policy():
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
                         token = await self.refresher.refresh(account, stale=token)
                     return await self._over_base_urls(cfg, token, account, call)
         except AccountRevoked as exc:
             self._disable(account, exc.reason, state)
-            raise _Retry(exc) from None
+            raise RetryableFailure(exc) from None
         except RefreshFailed as exc:
             raise self._transient(cfg, account, exc, state) from None
         except UpstreamHTTPError as exc:
@@ -322,24 +274,24 @@ class Dispatcher:
             self._disable(
                 account, f"upstream 401 after a token refresh: {err.message[:200]}", state
             )
-            return _Retry(exc)
+            return RetryableFailure(exc)
         if exc.status == 403:
             cause = err.account_cause()
             if cause is None:
                 return from_upstream(403, err.message, google_status=err.status)
             self._disable(account, cause, state)
-            return _Retry(exc)
+            return RetryableFailure(exc)
         if exc.status == 429 and lease.model:
             return self._rate_limited(cfg, lease, exc, state)
         if exc.status == 429:
-            return _Retry(exc)
+            return RetryableFailure(exc)
         if exc.status >= 500:
             return self._transient(cfg, account, exc, state)
         return from_upstream(exc.status, err.message, google_status=err.status)
 
     def _rate_limited(
         self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: _Attempts
-    ) -> _Retry:
+    ) -> RetryableFailure:
         r, account, err = cfg.retry, lease.account, exc.error
         reason = err.reasons[0] if err.reasons else "RESOURCE_EXHAUSTED"
         delay, now = err.retry_delay, time.time()
@@ -350,28 +302,29 @@ class Dispatcher:
             )
             if others:
                 state.tried.add(account.project_id)
-                return _Retry(exc)  # never wait while another account is free
-            return _Retry(exc, delay=delay)  # the same account, once its short limit passes
+                return RetryableFailure(exc)  # never wait while another account is free
+            # The same account, once its short limit passes.
+            return RetryableFailure(exc, delay=delay)
         wanted = delay if delay is not None else r.default_cooldown
         wait = min(wanted, r.max_cooldown)
         self.pool.cool(account, lease.model, now + wait, reason, probe=wanted > r.max_cooldown)
         self._persist_cooldowns(account)
         state.tried.add(account.project_id)
-        return _Retry(exc)
+        return RetryableFailure(exc)
 
     def _transient(
         self, cfg: GatewayConfig, account: Account, exc: BaseException, state: _Attempts
-    ) -> _Retry:
+    ) -> RetryableFailure:
         """5xx, capacity, network, timeouts: another account now, or the same after a backoff."""
         state.tried.add(account.project_id)
         if self.pool.has_other(state.model, state.tried, self.slots.has_room):
-            return _Retry(exc)
+            return RetryableFailure(exc)
         r = cfg.retry
         failed = sum(
             1 for f in state.failures if not isinstance(f, UpstreamHTTPError) or f.status != 429
         )
         backoff = min(r.backoff_max, r.backoff_base * 2**failed)
-        return _Retry(exc, delay=backoff * random.uniform(0.5, 1.0))
+        return RetryableFailure(exc, delay=backoff * random.uniform(0.5, 1.0))
 
     def _version_notice(self, cfg: GatewayConfig, message: str) -> GatewayError:
         first = self.notices.version_notice is None
@@ -419,33 +372,6 @@ class Dispatcher:
 
     def _persist_cooldowns(self, account: Account) -> None:
         self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))
-
-
-def _no_release(lease: Lease, ok: bool) -> None:
-    pass
-
-
-def _asked_delay(state: RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    return exc.delay if isinstance(exc, _Retry) else 0.0
-
-
-def _stop_if_wait_exceeds(total: float) -> Callable[[RetryCallState], bool]:
-    """Stop now rather than sleep past the request's time budget."""
-
-    def stop(state: RetryCallState) -> bool:
-        return _asked_delay(state) > total - (state.seconds_since_start or 0.0)
-
-    return stop
-
-
-def _wait_within(total: float) -> Callable[[RetryCallState], float]:
-    """Sleep what the failed attempt asked for (the stop rule keeps it inside the budget)."""
-
-    def wait(state: RetryCallState) -> float:
-        return max(0.0, min(_asked_delay(state), total - (state.seconds_since_start or 0.0)))
-
-    return wait
 
 
 def _notice_error(text: str) -> UpstreamHTTPError:

@@ -1,0 +1,73 @@
+"""The retry policies (tenacity) for serving a request upstream, and what they act on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from ag2api.config.schema import RetryConfig
+from ag2api.upstream.client import UpstreamHTTPError
+
+
+class RetryableFailure(Exception):
+    """This attempt failed in a way another attempt may fix."""
+
+    def __init__(self, cause: BaseException, delay: float = 0.0) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.delay = delay
+
+
+def needs_refresh(exc: BaseException) -> bool:
+    return isinstance(exc, UpstreamHTTPError) and exc.status in (401, 403)
+
+
+def attempts_policy(r: RetryConfig) -> AsyncRetrying:
+    """At most ``r.attempts`` attempts within ``r.total_seconds``, sleeping what each failure
+    asks for but never past the budget."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(r.attempts)
+        | stop_after_delay(r.total_seconds)
+        | _stop_if_wait_exceeds(r.total_seconds),
+        retry=retry_if_exception_type(RetryableFailure),
+        wait=_wait_within(r.total_seconds),
+        reraise=True,
+    )
+
+
+def refresh_policy() -> AsyncRetrying:
+    """One retry, after a token refresh, when the upstream answers 401/403."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(2), retry=retry_if_exception(needs_refresh), reraise=True
+    )
+
+
+def _asked_delay(state: RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    return exc.delay if isinstance(exc, RetryableFailure) else 0.0
+
+
+def _stop_if_wait_exceeds(total: float) -> Callable[[RetryCallState], bool]:
+    """Stop now rather than sleep past the request's time budget."""
+
+    def stop(state: RetryCallState) -> bool:
+        return _asked_delay(state) > total - (state.seconds_since_start or 0.0)
+
+    return stop
+
+
+def _wait_within(total: float) -> Callable[[RetryCallState], float]:
+    """Sleep what the failed attempt asked for (the stop rule keeps it inside the budget)."""
+
+    def wait(state: RetryCallState) -> float:
+        return max(0.0, min(_asked_delay(state), total - (state.seconds_since_start or 0.0)))
+
+    return wait
