@@ -16,7 +16,7 @@ from ag2api.config.live import Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.handlers import routes
 from ag2api.handlers.base import NotFoundHandler
-from ag2api.logs import log_request
+from ag2api.observe.report import report_request
 from ag2api.reload import Reloader
 from ag2api.services import Services, build_services
 from ag2api.watch import FileWatcher
@@ -30,7 +30,10 @@ class StartupError(Exception):
 
 def make_app(services: Services) -> Application:
     return Application(
-        routes(), services=services, default_handler_class=NotFoundHandler, log_function=log_request
+        routes(),
+        services=services,
+        default_handler_class=NotFoundHandler,
+        log_function=report_request,
     )
 
 

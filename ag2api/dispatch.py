@@ -34,6 +34,7 @@ from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.lease import Lease, no_release
+from ag2api.observe.trace import RequestTrace
 from ag2api.outcomes import final_error
 from ag2api.redact import mask
 from ag2api.retry_policy import RetryableFailure, attempts_policy, refresh_policy
@@ -111,6 +112,7 @@ class Dispatcher:
         *,
         image: bool = False,
         committed: Callable[[], bool] = lambda: False,
+        trace: RequestTrace | None = None,
     ) -> OpenedStream:
         settings = settings_for(cfg)
 
@@ -133,11 +135,17 @@ class Dispatcher:
                 raise _notice_error(notice)
             return first, upstream
 
-        (first, upstream), lease = await self.serve(cfg, model, call, committed)
+        (first, upstream), lease = await self.serve(cfg, model, call, committed, trace)
         return OpenedStream(lease, first, upstream)
 
     async def generate(
-        self, cfg: GatewayConfig, model: str, request: dict[str, Any], *, image: bool = False
+        self,
+        cfg: GatewayConfig,
+        model: str,
+        request: dict[str, Any],
+        *,
+        image: bool = False,
+        trace: RequestTrace | None = None,
     ) -> dict[str, Any]:
         settings = settings_for(cfg)
 
@@ -148,27 +156,43 @@ class Dispatcher:
                 raise _notice_error(notice)
             return response
 
-        response, lease = await self.serve(cfg, model, call, lambda: False)
+        response, lease = await self.serve(cfg, model, call, lambda: False, trace)
         lease.release(ok=True)
+        if trace is not None:
+            trace.upstream_ended = time.monotonic()
         return response
 
     async def serve(
-        self, cfg: GatewayConfig, model: str, call: Call[T], committed: Callable[[], bool]
+        self,
+        cfg: GatewayConfig,
+        model: str,
+        call: Call[T],
+        committed: Callable[[], bool],
+        trace: RequestTrace | None = None,
     ) -> tuple[T, Lease]:
         """``call(base, token, account)`` until an attempt succeeds; the caller owns the lease."""
         state = _Attempts(model)
+        trace = trace or RequestTrace("-", "-", "-")
+        trace.upstream_started = time.monotonic()
+        last_project: str | None = None
         try:
             async for attempt in attempts_policy(cfg.retry):
                 with attempt:
                     if state.failures and committed():
                         raise final_error(state.failures)  # headers are out: no retry now
                     lease = await self._lease(cfg, state)
+                    trace.attempts += 1
+                    trace.project = mask(lease.account.project_id)
+                    if last_project not in (None, lease.account.project_id):
+                        trace.failovers += 1
+                    last_project = lease.account.project_id
                     try:
                         return await self._attempt(cfg, lease, call, state), lease
                     except BaseException as exc:
                         lease.release(ok=False)
                         if isinstance(exc, RetryableFailure):
                             state.failures.append(exc.cause)
+                            trace.retry_reasons.append(retry_reason(exc.cause))
                             log.warning(
                                 "project %s failed, retrying: %s",
                                 mask(lease.account.project_id),
@@ -180,6 +204,15 @@ class Dispatcher:
                 state.failures, self.pool.earliest_recovery(model, time.time())
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def call_account(self, cfg: GatewayConfig, account: Account, call: Call[T]) -> T:
+        """A housekeeping call on one given account (refresh and base URLs, no retries)."""
+        try:
+            return await self._attempt(
+                cfg, Lease(account, "", False, no_release), call, _Attempts(model="")
+            )
+        except RetryableFailure as exc:
+            raise exc.cause from None
 
     async def any_account(self, cfg: GatewayConfig, call: Call[T]) -> T:
         """Housekeeping calls (the model list): enabled accounts in order, no rotation turn."""
@@ -372,6 +405,17 @@ class Dispatcher:
 
     def _persist_cooldowns(self, account: Account) -> None:
         self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))
+
+
+def retry_reason(cause: BaseException) -> str:
+    """A bounded label for why an attempt failed (metrics)."""
+    if isinstance(cause, UpstreamHTTPError):
+        return "429" if cause.status == 429 else "5xx" if cause.status >= 500 else "auth"
+    if isinstance(cause, UpstreamTimeoutError):
+        return "timeout"
+    if isinstance(cause, AccountRevoked | RefreshFailed):
+        return "token"
+    return "connection"
 
 
 def _notice_error(text: str) -> UpstreamHTTPError:

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from tornado.web import RequestHandler
-
-access_log = logging.getLogger("ag2api.access")
 
 
 def setup_logging(level: str) -> None:
@@ -22,22 +17,3 @@ def setup_logging(level: str) -> None:
     # At DEBUG the curl client turns on libcurl's verbose trace, which prints every request
     # header — Authorization: Bearer <access token> included. Never let it.
     logging.getLogger("tornado.curl_httpclient").setLevel(logging.INFO)
-
-
-def log_request(handler: RequestHandler) -> None:
-    """``log_function`` for the Application: status, method, path, time, request id, key label."""
-    status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    if not access_log.isEnabledFor(level):
-        return
-    key: Any = getattr(handler, "client_key", None)
-    access_log.log(
-        level,
-        "%d %s %s %.1fms id=%s key=%s",
-        status,
-        handler.request.method,
-        handler.request.path,
-        1000.0 * handler.request.request_time(),
-        getattr(handler, "request_id", "-"),
-        key.label if key is not None else "-",
-    )

@@ -37,6 +37,7 @@ class Reloader:
             new = read_config(live.current.path, overrides=live.overrides)
         except ConfigError as exc:
             live.record_error(exc)
+            self.services.metrics.reloads.labels("config", "refused").inc()
             return False
         old = live.current
         if new == old:
@@ -44,6 +45,7 @@ class Reloader:
             return False
         live.swap(new)
         self.config_reloads += 1
+        self.services.metrics.reloads.labels("config", "applied").inc()
         self._apply(old, new)
         changed = [
             f.name for f in fields(GatewayConfig) if getattr(old, f.name) != getattr(new, f.name)
@@ -97,6 +99,7 @@ class Reloader:
         s.tokens_error = s.tokens_error_at = None
         self._tokens_digest = digest
         self.tokens_reloads += 1
+        s.metrics.reloads.labels("tokens", "applied").inc()
         enabled, disabled = s.pool.counts()
         log.info("tokens reloaded from %s: %d enabled, %d disabled", path, enabled, disabled)
         return True
@@ -105,5 +108,6 @@ class Reloader:
         s = self.services
         if s.tokens_error != reason:
             log.error("tokens reload refused: %s", reason)
+            s.metrics.reloads.labels("tokens", "refused").inc()
         s.tokens_error, s.tokens_error_at = reason, time.time()
         return False

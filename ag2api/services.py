@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
 
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
@@ -19,6 +22,11 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.dispatch import Dispatcher, settings_for
 from ag2api.inflight import InFlight
 from ag2api.media import ImageFetcher
+from ag2api.observe.metrics import Metrics
+from ag2api.observe.quota import QuotaMonitor
+from ag2api.observe.requestlog import RequestLog
+from ag2api.observe.usage import UsageRecorder
+from ag2api.redact import mask
 from ag2api.translate.signatures import SignatureCache
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.transport import AbortableCurlClient, make_client
@@ -36,17 +44,36 @@ class Services:
     dispatcher: Dispatcher
     catalog: ModelCatalog
     oauth: OAuthConfig | None
+    images: ImageFetcher
+    usage: UsageRecorder
+    request_log: RequestLog
+    metrics: Metrics = field(init=False)
+    quota: QuotaMonitor = field(init=False)
     signatures: SignatureCache = field(default_factory=SignatureCache)
     in_flight: InFlight = field(default_factory=InFlight)
-    images: ImageFetcher | None = None
-    signatures: SignatureCache = field(default_factory=SignatureCache)
-    in_flight: InFlight = field(default_factory=InFlight)
-    images: ImageFetcher | None = None
     started_at: float = field(default_factory=time.time)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
 
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(self.live_gauges)
+        self.quota = QuotaMonitor(
+            self.fetch_account_models, self.enabled_projects, self.usage.save_quota
+        )
+
     async def fetch_models(self, cfg: GatewayConfig) -> dict[str, Any]:
+        """fetchAvailableModels through any enabled account (for /v1/models)."""
+        return await self.dispatcher.any_account(cfg, self._models_call(cfg))
+
+    async def fetch_account_models(self, project_id: str) -> dict[str, Any]:
+        """fetchAvailableModels for one account (its quota)."""
+        cfg = self.config.current
+        account = self.pool.get(project_id)
+        if account is None:
+            raise LookupError("the account is gone")
+        return await self.dispatcher.call_account(cfg, account, self._models_call(cfg))
+
+    def _models_call(self, cfg: GatewayConfig) -> Any:
         settings = settings_for(cfg)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
@@ -54,10 +81,51 @@ class Services:
                 base, MODELS_PATH, token, {"project": account.project_id}, settings
             )
 
-        return await self.dispatcher.any_account(cfg, call)
+        return call
+
+    def enabled_projects(self) -> list[str]:
+        return [a.project_id for a in self.pool.accounts if a.enabled]
+
+    def live_gauges(self) -> Iterator[GaugeMetricFamily]:
+        """Account states, cooldowns, slots and config health, read at scrape time."""
+        now = time.time()
+        enabled, disabled = self.pool.counts()
+        states = GaugeMetricFamily("ag2api_accounts", "Accounts by state", labels=["state"])
+        until = GaugeMetricFamily(
+            "ag2api_account_cooldown_until_seconds",
+            "When a cooling (account, model) recovers (epoch seconds)",
+            labels=["project", "model"],
+        )
+        cooling = set()
+        for account in self.pool.accounts:
+            for model, entry in account.cooldowns.items():
+                if self.pool.cooling_until(account, model, now) is not None:
+                    cooling.add(account.project_id)
+                    until.add_metric([mask(account.project_id), model], float(entry["until"]))
+        for state, count in (
+            ("enabled", enabled),
+            ("disabled", disabled),
+            ("cooling", len(cooling)),
+        ):
+            states.add_metric([state], count)
+        yield states
+        yield until
+        yield GaugeMetricFamily(
+            "ag2api_upstream_in_flight",
+            "Upstream calls in flight",
+            value=self.dispatcher.slots.in_use,
+        )
+        yield GaugeMetricFamily(
+            "ag2api_config_error",
+            "1 while the last config edit is refused",
+            value=1 if self.config.last_error else 0,
+        )
 
     async def aclose(self) -> None:
+        await self.quota.stop()
         await self.writer.aclose()
+        await self.usage.aclose()
+        self.request_log.close()
         self.http.close()
 
 
@@ -89,10 +157,15 @@ def build_services(
         )
 
     refresher = TokenRefresher(
-        http, lambda: services.oauth, refreshed, proxy=lambda: live.current.upstream.proxy
+        http,
+        lambda: services.oauth,
+        refreshed,
+        proxy=lambda: live.current.upstream.proxy,
+        observe=lambda result: services.metrics.refreshes.labels(result).inc(),
     )
     slots = SlotLimiter(cfg.limits.per_account, cfg.limits.total)
     dispatcher = Dispatcher(pool, slots, refresher, AntigravityClient(http), writer)
+    obs = cfg.observability
     services = Services(
         live,
         pool,
@@ -102,8 +175,12 @@ def build_services(
         dispatcher,
         ModelCatalog(lambda c: services.fetch_models(c)),
         tokens.oauth,
+        images=ImageFetcher(http),
+        usage=UsageRecorder(cfg.usage_db, obs.usage_flush_seconds),
+        request_log=RequestLog(
+            obs.request_log_file, obs.request_log_max_bytes, obs.request_log_backups
+        ),
         tokens_error=tokens_error,
         tokens_error_at=time.time() if tokens_error else None,
-        images=ImageFetcher(http),
     )
     return services

@@ -13,12 +13,14 @@
 * ``app`` — the gateway Application (pytest-tornasync serves it as ``http_server``).
 * ``client`` — ``openai.AsyncOpenAI`` against the gateway, strict validation on, no SDK retries.
 * ``base_url`` — the gateway's root URL, for raw HTTP checks.
+* ``request_lines`` — the JSON request-log lines written during the test, parsed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import yaml
 
 from ag2api.app import make_app
 from ag2api.config.live import read_config
+from ag2api.observe.requestlog import LOGGER as REQUEST_LOGGER
 from ag2api.reload import Reloader
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
@@ -155,6 +158,22 @@ def watcher(io_loop: Any, services: Services) -> Iterator[FileWatcher]:
     io_loop.run_sync(start)
     yield running
     io_loop.run_sync(running.stop)
+
+
+@pytest.fixture
+def request_lines() -> Iterator[list[dict[str, Any]]]:
+    """The JSON request-log lines written during the test, parsed."""
+    lines: list[dict[str, Any]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(record.getMessage()))
+
+    handler = Collect()
+    logger = logging.getLogger(REQUEST_LOGGER)
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
 
 
 @pytest.fixture

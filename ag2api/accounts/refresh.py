@@ -42,7 +42,9 @@ class TokenRefresher:
         *,
         proxy: Callable[[], str | None] = lambda: None,
         timeout: float = 30.0,
+        observe: Callable[[str], None] = lambda result: None,
     ) -> None:
+        self._observe = observe
         self._http = http
         self._oauth = oauth
         self._on_refreshed = on_refreshed
@@ -72,10 +74,22 @@ class TokenRefresher:
             return account.access_token
         pending = self._inflight.get(account.project_id)
         if pending is None:
-            pending = asyncio.ensure_future(self._refresh(account))
+            pending = asyncio.ensure_future(self._observed(account))
             self._inflight[account.project_id] = pending
             pending.add_done_callback(lambda _: self._inflight.pop(account.project_id, None))
         return await asyncio.shield(pending)
+
+    async def _observed(self, account: Account) -> str:
+        try:
+            token = await self._refresh(account)
+        except AccountRevoked:
+            self._observe("revoked")
+            raise
+        except RefreshFailed:
+            self._observe("failed")
+            raise
+        self._observe("ok")
+        return token
 
     async def _refresh(self, account: Account) -> str:
         oauth = self._oauth()

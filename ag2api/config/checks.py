@@ -87,3 +87,10 @@ def proxy(v: Any) -> str:
     if not s.startswith(PROXY_SCHEMES):
         raise ValueError(f"must start with one of {', '.join(PROXY_SCHEMES)}")
     return s
+
+
+def secret(v: Any) -> str:
+    s = text(v)
+    if len(s) < 8:
+        raise ValueError("must be at least 8 characters")
+    return s

@@ -28,6 +28,7 @@ PREFIXED_ENV = {
     "AG2API_UPSTREAM_PROXY": (("upstream", "proxy"), "str"),
     "AG2API_UPSTREAM_BASE_URLS": (("upstream", "base_urls"), "list"),
     "AG2API_UPSTREAM_USER_AGENT": (("upstream", "user_agent"), "str"),
+    "AG2API_ADMIN_KEY": (("admin_key",), "str"),
 }
 
 

@@ -21,6 +21,7 @@ from ag2api.config.schema import (
     LimitsConfig,
     ModelPolicy,
     ModelsConfig,
+    ObservabilityConfig,
     RetryConfig,
     RotationConfig,
     ServerConfig,
@@ -124,6 +125,8 @@ class _Reader:
                 "models",
                 "images",
                 "watch",
+                "observability",
+                "admin_key",
                 "log_level",
             ),
         )
@@ -159,6 +162,8 @@ class _Reader:
             models=self.models(),
             images=self.images(),
             watch=self.watch(),
+            observability=self.observability(),
+            admin_key=self.value(top, ("admin_key",), check.secret, None),
             log_level=self.value(
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
@@ -296,6 +301,52 @@ class _Reader:
             ),
             total=self.value(sec, (*p, "total"), check.int_range(1, 1_000_000), d.total),
             slot_wait=self.value(sec, (*p, "slot_wait"), check.non_negative, d.slot_wait),
+        )
+
+    def observability(self) -> ObservabilityConfig:
+        p = ("observability",)
+        sec = self.section(
+            p,
+            (
+                "request_log_file",
+                "request_log_max_bytes",
+                "request_log_backups",
+                "usage_db",
+                "usage_flush_seconds",
+                "metrics_require_admin",
+                "quota_refresh_seconds",
+            ),
+        )
+        d = ObservabilityConfig()
+
+        def path(key: str) -> Path | None:
+            raw = self.value(sec, (*p, key), check.text, None)
+            if raw is None:
+                return None
+            value = Path(raw)
+            return value if value.is_absolute() else self.path.parent / value
+
+        return ObservabilityConfig(
+            request_log_file=path("request_log_file"),
+            request_log_max_bytes=self.value(
+                sec,
+                (*p, "request_log_max_bytes"),
+                check.int_range(1024, 1 << 40),
+                d.request_log_max_bytes,
+            ),
+            request_log_backups=self.value(
+                sec, (*p, "request_log_backups"), check.int_range(0, 1000), d.request_log_backups
+            ),
+            usage_db=path("usage_db"),
+            usage_flush_seconds=self.value(
+                sec, (*p, "usage_flush_seconds"), check.positive, d.usage_flush_seconds
+            ),
+            metrics_require_admin=self.value(
+                sec, (*p, "metrics_require_admin"), check.boolean, d.metrics_require_admin
+            ),
+            quota_refresh_seconds=self.value(
+                sec, (*p, "quota_refresh_seconds"), check.positive, d.quota_refresh_seconds
+            ),
         )
 
     def watch(self) -> WatchConfig:

@@ -188,6 +188,24 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class ObservabilityConfig:
+    """Request log, usage statistics, metrics and the admin status page."""
+
+    # One JSON line per request also goes to this file (rotating); None: standard output only.
+    request_log_file: Path | None = None
+    request_log_max_bytes: int = 10 * MIB
+    request_log_backups: int = 5
+    # SQLite file for usage statistics; None: usage.sqlite3 beside the tokens file.
+    usage_db: Path | None = None
+    # Seconds between batched usage writes.
+    usage_flush_seconds: float = 2.0
+    # /metrics needs the admin key when true (it holds no secrets, so it is open by default).
+    metrics_require_admin: bool = False
+    # Seconds between per-account quota checks (fetchAvailableModels) for the admin views.
+    quota_refresh_seconds: float = 300.0
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -201,4 +219,11 @@ class GatewayConfig:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
+    # The admin key for /admin (API: Bearer; page: login form). None: admin endpoints are off.
+    admin_key: str | None = None
     log_level: str = "INFO"
+
+    @property
+    def usage_db(self) -> Path:
+        return self.observability.usage_db or self.tokens_file.parent / "usage.sqlite3"

@@ -18,6 +18,7 @@ from ag2api.errors import (
     InvalidRequest,
     NotFound,
 )
+from ag2api.observe.trace import RequestTrace
 from ag2api.services import Services
 
 log = logging.getLogger("ag2api.http")
@@ -29,6 +30,7 @@ class ApiHandler(RequestHandler):
     auth_required = True
     cfg: GatewayConfig
     client_key: ApiKey | None = None
+    trace: RequestTrace | None = None
 
     @property
     def services(self) -> Services:
@@ -50,6 +52,7 @@ class ApiHandler(RequestHandler):
 
     def prepare(self) -> None:
         self.services.in_flight.enter(self)
+        self.trace = RequestTrace(self.request_id, self.request.method or "-", self.request.path)
         self.cfg = self.services.config.current
         if self.request.method == "OPTIONS" or not self.auth_required:
             return
@@ -62,6 +65,7 @@ class ApiHandler(RequestHandler):
                 "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."
             )
         self.client_key = key
+        self.trace.key_label = key.label
 
     def on_finish(self) -> None:
         self.services.in_flight.leave(self)
@@ -113,6 +117,8 @@ class ApiHandler(RequestHandler):
                 exc = InvalidRequest(exc.log_message or self._reason)
             else:
                 exc = GatewayError("The gateway failed to handle this request.")
+        if getattr(self, "trace", None) is not None:
+            self.trace.error_type = exc.kind
         self.set_status(exc.status)
         for name, value in exc.headers().items():
             self.set_header(name, value)

@@ -96,9 +96,12 @@ class ChatCompletionsHandler(ApiHandler):
             raise InvalidRequest("'stream_options' must be an object", param="stream_options")
         include_usage = bool(options and options.get("include_usage"))
         name = body.get("model")
+        trace = self.trace
+        assert trace is not None
+        trace.stream = stream
         model = await services.catalog.resolve(cfg, name)
-        if services.images is not None:
-            await services.images.inline_remote_images(body, cfg.images, cfg.upstream.proxy)
+        trace.model = model
+        await services.images.inline_remote_images(body, cfg.images, cfg.upstream.proxy)
         policy = cfg.models.policy_for(model)
         thinking = policy.thinking.to_gemini() if policy and policy.thinking else None
         request = to_gemini(
@@ -110,7 +113,7 @@ class ChatCompletionsHandler(ApiHandler):
             await self._stream(call, include_usage)
             return
         response = await self._until_gone(
-            services.dispatcher.generate(cfg, model, request, image=call.image)
+            services.dispatcher.generate(cfg, model, request, image=call.image, trace=trace)
         )
         if response is None:
             return
@@ -123,6 +126,7 @@ class ChatCompletionsHandler(ApiHandler):
             calls=builder,
         )
         self._remember(builder)
+        trace.add_usage(completion.get("usage"))
         self.write_json(completion)
 
     async def _until_gone(self, work: Awaitable[T]) -> T | None:
@@ -156,6 +160,7 @@ class ChatCompletionsHandler(ApiHandler):
                     call.request,
                     image=call.image,
                     committed=lambda: relay.started,
+                    trace=self.trace,
                 )
             )
             if opened is None:
@@ -184,10 +189,15 @@ class ChatCompletionsHandler(ApiHandler):
                 is_claude=call.model.startswith("claude"), single=call.single_tool_call
             ),
         )
+        trace = self.trace
+        assert trace is not None
         try:
             await relay.send(translator.feed(opened.first))
+            trace.first_token_at = time.monotonic()
             async for event in opened.call:
                 await relay.send(translator.feed(event))
+            trace.upstream_ended = time.monotonic()
+            trace.add_usage(translator.usage())
             self._remember(translator.calls)
             await relay.send(translator.finish())
             await relay.done()
@@ -205,6 +215,9 @@ class ChatCompletionsHandler(ApiHandler):
         return False
 
     async def _fail_quietly(self, relay: SseRelay, error: GatewayError) -> None:
+        if self.trace is not None:
+            self.trace.error_type = error.kind
+            self.trace.upstream_ended = self.trace.upstream_ended or time.monotonic()
         with contextlib.suppress(ClientGone):
             await relay.fail(error)
 

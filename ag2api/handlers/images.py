@@ -19,11 +19,16 @@ class ImageGenerationsHandler(ApiHandler):
         body = self.parse_json_body(self.request.body)
         chat, n, fmt = chat_body_for(body)
         model = await services.catalog.resolve(cfg, body.get("model"))
+        assert self.trace is not None
+        self.trace.model, self.trace.stream = model, False
         if not is_image_model(model):
             raise InvalidRequest(f"'{body.get('model')}' is not an image model", param="model")
         request = to_gemini(chat, model=model, thinking=None)
         responses = await asyncio.gather(
-            *(services.dispatcher.generate(cfg, model, request, image=True) for _ in range(n))
+            *(
+                services.dispatcher.generate(cfg, model, request, image=True, trace=self.trace)
+                for _ in range(n)
+            )
         )
         self.write_json(to_images_response(list(responses), fmt, int(time.time())))
 

@@ -102,6 +102,10 @@ class ChatStreamTranslator:
                     out.append(self._chunk({key: text}))
         return out
 
+    def usage(self) -> dict[str, Any]:
+        """The OpenAI usage of what has been seen so far (for the request log)."""
+        return usage(self._meta)
+
     def finish(self) -> list[dict[str, Any]]:
         delta: dict[str, Any] = {} if self._started else {"role": "assistant", "content": ""}
         reason = "content_filter" if self._blocked else finish_reason(self._finish, self._calls > 0)

@@ -1,0 +1,112 @@
+"""Prometheus metrics, on the gateway's own registry (no process-global state).
+
+Labels stay bounded: routes are the gateway's own paths, models only ones the catalog resolved
+(else "unknown"), projects are masked and as many as the accounts; no request ids, no keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ag2api.observe.trace import RequestTrace
+
+LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+OVERHEAD = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+
+
+class Metrics:
+    def __init__(self, accounts: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "ag2api_requests", "Requests served", ["route", "model", "status", "stream"], registry=r
+        )
+        self.duration = Histogram(
+            "ag2api_request_seconds", "Whole request time", ["route"], buckets=LATENCY, registry=r
+        )
+        self.upstream = Histogram(
+            "ag2api_upstream_seconds",
+            "Time spent on the upstream",
+            ["model"],
+            buckets=LATENCY,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "ag2api_gateway_overhead_seconds",
+            "Request time not spent on the upstream",
+            ["route"],
+            buckets=OVERHEAD,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "ag2api_time_to_first_token_seconds",
+            "Time until the first streamed token",
+            ["model"],
+            buckets=LATENCY,
+            registry=r,
+        )
+        self.tokens = Counter("ag2api_tokens", "Tokens by kind", ["model", "kind"], registry=r)
+        self.retries = Counter(
+            "ag2api_upstream_retries",
+            "Upstream attempts that failed and were retried",
+            ["reason"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "ag2api_failovers", "Retries that moved to another account", registry=r
+        )
+        self.refreshes = Counter(
+            "ag2api_token_refreshes", "OAuth access-token refreshes", ["result"], registry=r
+        )
+        self.reloads = Counter(
+            "ag2api_reloads",
+            "Hot reloads of the config and tokens files",
+            ["file", "result"],
+            registry=r,
+        )
+        r.register(_Live(accounts))
+
+    def observe(self, trace: RequestTrace, route: str, status: int, known_model: bool) -> None:
+        model = trace.model if known_model and trace.model else "unknown"
+        total = time.monotonic() - trace.started
+        self.requests.labels(route, model, str(status), _flag(trace.stream)).inc()
+        self.duration.labels(route).observe(total)
+        upstream = trace.upstream_seconds()
+        if upstream is not None:
+            self.upstream.labels(model).observe(upstream)
+            self.overhead.labels(route).observe(max(0.0, total - upstream))
+        elif route != "other":
+            self.overhead.labels(route).observe(total)
+        ttft = trace.ttft_seconds()
+        if ttft is not None:
+            self.ttft.labels(model).observe(ttft)
+        for kind, count in (
+            ("prompt", trace.prompt_tokens),
+            ("completion", trace.completion_tokens),
+            ("reasoning", trace.reasoning_tokens),
+        ):
+            if count:
+                self.tokens.labels(model, kind).inc(count)
+        for reason in trace.retry_reasons:
+            self.retries.labels(reason).inc()
+        if trace.failovers:
+            self.failovers.inc(trace.failovers)
+
+
+def _flag(value: bool | None) -> str:
+    return "-" if value is None else str(value).lower()
+
+
+class _Live(Collector):
+    """Gauges read at scrape time (account states, cooldowns, slots in use)."""
+
+    def __init__(self, produce: Callable[[], Iterator[GaugeMetricFamily]]) -> None:
+        self._produce = produce
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._produce()

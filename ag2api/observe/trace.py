@@ -1,0 +1,72 @@
+"""Facts gathered about one request while it runs, reported once when it ends."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RequestTrace:
+    request_id: str
+    method: str
+    path: str
+    started: float = field(default_factory=time.monotonic)
+    wall_time: float = field(default_factory=time.time)
+    key_label: str | None = None
+    model: str | None = None
+    stream: bool | None = None
+    project: str | None = None  # masked
+    attempts: int = 0
+    failovers: int = 0
+    upstream_started: float | None = None
+    upstream_ended: float | None = None
+    first_token_at: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    error_type: str | None = None
+    retry_reasons: list[str] = field(default_factory=list)
+
+    def upstream_seconds(self) -> float | None:
+        if self.upstream_started is None:
+            return None
+        return (self.upstream_ended or time.monotonic()) - self.upstream_started
+
+    def ttft_seconds(self) -> float | None:
+        return None if self.first_token_at is None else self.first_token_at - self.started
+
+    def add_usage(self, usage: dict[str, Any] | None) -> None:
+        if not usage:
+            return
+        self.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        self.completion_tokens = int(usage.get("completion_tokens") or 0)
+        details = usage.get("completion_tokens_details") or {}
+        self.reasoning_tokens = int(details.get("reasoning_tokens") or 0)
+
+    def record(self, status: int, now: float | None = None) -> dict[str, Any]:
+        """The request-log line (no secret: the key appears by its label only)."""
+        total = (now or time.monotonic()) - self.started
+        upstream = self.upstream_seconds()
+        ttft = self.ttft_seconds()
+        return {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.wall_time))
+            + f".{int(self.wall_time % 1 * 1000):03d}Z",
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "key": self.key_label,
+            "model": self.model,
+            "project": self.project,
+            "stream": self.stream,
+            "status": status,
+            "attempts": self.attempts,
+            "duration_ms": round(total * 1000, 1),
+            "upstream_ms": None if upstream is None else round(upstream * 1000, 1),
+            "ttft_ms": None if ttft is None else round(ttft * 1000, 1),
+            "tokens_in": self.prompt_tokens,
+            "tokens_out": self.completion_tokens,
+            "tokens_reasoning": self.reasoning_tokens,
+            "error_type": self.error_type,
+        }

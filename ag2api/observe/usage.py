@@ -1,0 +1,172 @@
+"""Usage statistics per client key x model x project x day, in SQLite (stdlib sqlite3).
+
+Requests only bump in-memory counters; a flush every few seconds writes them in one transaction
+on a worker thread, so the event loop never waits on the database. The same file holds the last
+quota snapshot per account (for ``ag2api accounts`` and the status page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import sqlite3
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("ag2api.usage")
+
+COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "errors")
+GROUPS = ("day", "key", "model", "project")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    day TEXT NOT NULL, key TEXT NOT NULL, model TEXT NOT NULL, project TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, key, model, project));
+CREATE TABLE IF NOT EXISTS quota (
+    project TEXT PRIMARY KEY, checked_at REAL NOT NULL, models TEXT NOT NULL);
+"""
+Key = tuple[str, str, str, str]
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=10, check_same_thread=False)
+    db.executescript(SCHEMA)
+    return db
+
+
+def today(ts: float | None = None) -> str:
+    return datetime.datetime.fromtimestamp(ts or time.time(), datetime.UTC).strftime("%Y-%m-%d")
+
+
+def query_usage(
+    db: sqlite3.Connection,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    group_by: tuple[str, ...] = ("day", "key", "model"),
+) -> list[dict[str, Any]]:
+    """Summed counters, grouped by any of day, key, model, project (days are inclusive)."""
+    for group in group_by:
+        if group not in GROUPS:
+            raise ValueError(f"group_by takes {', '.join(GROUPS)}")
+    where, args = [], []
+    if since:
+        where.append("day >= ?")
+        args.append(since)
+    if until:
+        where.append("day <= ?")
+        args.append(until)
+    select = ", ".join([*group_by, *(f"SUM({c})" for c in COLUMNS)])
+    sql = f"SELECT {select} FROM usage"  # names come from the fixed lists above
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if group_by:
+        sql += f" GROUP BY {', '.join(group_by)} ORDER BY {', '.join(group_by)}"
+    return [
+        dict(zip((*group_by, *COLUMNS), row, strict=True))
+        for row in db.execute(sql, args).fetchall()
+        if row[len(group_by)] is not None
+    ]
+
+
+def read_quota(db: sqlite3.Connection) -> dict[str, tuple[float, dict[str, Any]]]:
+    return {
+        project: (checked, json.loads(models))
+        for project, checked, models in db.execute("SELECT project, checked_at, models FROM quota")
+    }
+
+
+class UsageRecorder:
+    def __init__(self, path: Path, flush_seconds: float) -> None:
+        self.path = path
+        self.flush_seconds = flush_seconds
+        self._pending: dict[Key, list[int]] = defaultdict(lambda: [0] * len(COLUMNS))
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ag2api-usage")
+        self._db: sqlite3.Connection | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Future[None] | None = None
+
+    def add(
+        self,
+        *,
+        key: str | None,
+        model: str | None,
+        project: str | None,
+        prompt: int,
+        completion: int,
+        reasoning: int,
+        error: bool,
+    ) -> None:
+        counts = self._pending[(today(), key or "-", model or "-", project or "-")]
+        counts[0] += 1
+        counts[1] += prompt
+        counts[2] += completion
+        counts[3] += reasoning
+        counts[4] += int(error)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.flush_seconds, self._kick)
+
+    def _kick(self) -> None:
+        self._timer = None
+        self._flushing = asyncio.ensure_future(self.flush())
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, defaultdict(lambda: [0] * len(COLUMNS))
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
+        except sqlite3.Error as exc:
+            log.error("could not write usage statistics to %s: %s", self.path, exc)
+
+    def _write(self, batch: dict[Key, list[int]]) -> None:
+        db = self._database()
+        with db:
+            db.executemany(
+                "INSERT INTO usage (day, key, model, project, requests, prompt_tokens, "
+                "completion_tokens, reasoning_tokens, errors) VALUES (?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (day, key, model, project) DO UPDATE SET "
+                + ", ".join(f"{c} = {c} + excluded.{c}" for c in COLUMNS),
+                [(*key, *counts) for key, counts in batch.items()],
+            )
+
+    def _database(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = connect(self.path)
+        return self._db
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(db, *args)`` on the database thread (queries from handlers)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: fn(self._database(), *args)
+        )
+
+    async def save_quota(self, project: str, models: dict[str, Any]) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute(
+                    "INSERT OR REPLACE INTO quota (project, checked_at, models) VALUES (?,?,?)",
+                    (project, time.time(), json.dumps(models)),
+                )
+
+        await self.run(write)
+
+    async def aclose(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._flushing is not None:
+            await self._flushing
+        await self.flush()
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=True)
