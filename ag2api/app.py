@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -34,6 +35,7 @@ def make_app(services: Services) -> Application:
         services=services,
         default_handler_class=NotFoundHandler,
         log_function=report_request,
+        template_path=str(Path(__file__).parent / "templates"),
     )
 
 
@@ -96,6 +98,7 @@ async def serve(
         log.warning("no api_keys configured: the gateway is open to every local client")
     if cfg.watch.enabled:
         watcher.start()
+    services.quota.start(lambda: services.config.current.observability.quota_refresh_seconds)
     try:
         if on_ready is not None:
             result = on_ready(services, port)

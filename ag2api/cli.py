@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ag2api import __version__
 from ag2api.accounts.admin import AccountNotFound, account_rows, format_table, set_enabled
@@ -16,6 +18,7 @@ from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import ConfigError
 from ag2api.config.schema import GatewayConfig
 from ag2api.logs import setup_logging
+from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
 
 DEFAULT_CONFIG = Path("conf/gateway.yaml")
 WHICH = "list number, project id, email or a unique part of the id"
@@ -51,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         "project", help="list number, project id, email or a unique part of the id"
     )
     disable.add_argument("--reason", default="disabled by hand", help="written as disabled_reason")
+    usage = commands.add_parser("usage", help="usage statistics per key, model, project, day")
+    usage.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="gateway YAML")
+    usage.add_argument("--since", help="first day, YYYY-MM-DD (default: 7 days ago)")
+    usage.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
+    usage.add_argument(
+        "--group-by",
+        default="day,key,model",
+        help="any of day,key,model,project (default: day,key,model)",
+    )
     return parser
 
 
@@ -70,7 +82,7 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
             if not path.exists():
                 print(f"{path} does not exist yet: add an account with scripts/oauth_server.py")
                 return 0
-            print(format_table(account_rows(path)))
+            print(format_table(account_rows(path, stored_quota(cfg.usage_db))))
             return 0
         enabled = args.action == "enable"
         masked = set_enabled(path, args.project, enabled, getattr(args, "reason", None))
@@ -78,6 +90,37 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         print(f"ag2api accounts: {exc}", file=sys.stderr)
         return 1
     print(f"project {masked} {'enabled' if enabled else 'disabled'} in {path}")
+    return 0
+
+
+def stored_quota(db_path: Path) -> dict[str, Any] | None:
+    if not db_path.exists():
+        return None
+    db = connect(db_path)
+    try:
+        return read_quota(db)
+    finally:
+        db.close()
+
+
+def run_usage(args: argparse.Namespace, cfg: GatewayConfig) -> int:
+    groups = tuple(g.strip() for g in args.group_by.split(",") if g.strip())
+    since = args.since or (datetime.date.today() - datetime.timedelta(days=6)).isoformat()
+    if not cfg.usage_db.exists():
+        print(f"no usage recorded yet ({cfg.usage_db} does not exist)")
+        return 0
+    db = connect(cfg.usage_db)
+    try:
+        rows = query_usage(db, since=since, until=args.until, group_by=groups)
+    except ValueError as exc:
+        print(f"ag2api usage: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.close()
+    head = [*groups, "REQUESTS", "PROMPT", "COMPLETION", "REASONING", "ERRORS"]
+    table = [[g.upper() for g in head[: len(groups)]] + head[len(groups) :]]
+    table += [[str(row[g]) for g in groups] + [str(row[c]) for c in COLUMNS] for row in rows]
+    print(format_table(table) if rows else f"no usage since {since}")
     return 0
 
 
@@ -89,7 +132,7 @@ async def _run(args: argparse.Namespace, cfg: GatewayConfig) -> int:
 
     demo_cfg, fake, key = await start_demo_upstream(cfg)
     try:
-        ready = print_banner(key, demo_cfg.server.host)
+        ready = print_banner(key, demo_cfg.admin_key or "", demo_cfg.server.host)
         return await serve(demo_cfg, on_ready=ready)  # type: ignore[arg-type]
     finally:
         await fake.stop()
@@ -104,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "accounts":
         return run_accounts(args, cfg)
+    if args.command == "usage":
+        return run_usage(args, cfg)
     setup_logging(cfg.log_level)
     try:
         return asyncio.run(_run(args, cfg))

@@ -45,9 +45,11 @@ async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUp
     tokens_file = folder / "tokens.json"
     write_atomic(tokens_file, json.dumps(tokens, indent=2))
     key = "sk-ag2api-demo-" + secrets.token_urlsafe(12)
+    admin_key = "admin-demo-" + secrets.token_urlsafe(12)
     demo_cfg = replace(
         cfg,
         api_keys=(ApiKey(key, "demo"),),
+        admin_key=admin_key,
         tokens_file=tokens_file,
         upstream=replace(cfg.upstream, base_urls=(fake.url,), proxy=None),
         # The demo's settings live in memory: re-reading the files would undo them.
@@ -56,7 +58,7 @@ async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUp
     return demo_cfg, fake, key
 
 
-def banner(key: str, port: int, host: str) -> str:
+def banner(key: str, admin_key: str, port: int, host: str) -> str:
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     return f"""
   ag2api demo is running on {base}, served by the built-in fake upstream (no Google account).
@@ -70,12 +72,14 @@ def banner(key: str, port: int, host: str) -> str:
 
   Python:  OpenAI(base_url="{base}/v1", api_key="{key}")
 
+  Status page: {base}/admin/  (admin key: {admin_key})
+
   Press Ctrl+C to stop. To use real accounts, run without --demo (see README, "Add an account").
 """
 
 
-def print_banner(key: str, host: str) -> object:
+def print_banner(key: str, admin_key: str, host: str) -> object:
     def ready(services: Services, port: int) -> None:
-        print(banner(key, port, host), flush=True)
+        print(banner(key, admin_key, port, host), flush=True)
 
     return ready

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.accounts.store import read_tokens, update_tokens
+from ag2api.observe.quota import reset_in
 from ag2api.redact import mask
 
 
@@ -17,8 +18,11 @@ class AccountNotFound(LookupError):
     pass
 
 
-def account_rows(path: Path) -> list[list[str]]:
-    rows = [["#", "PROJECT", "EMAIL", "STATE", "LAST USED", "REASON"]]
+def account_rows(
+    path: Path, quota: dict[str, tuple[float, list[dict[str, Any]]]] | None = None
+) -> list[list[str]]:
+    """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project."""
+    rows = [["#", "PROJECT", "EMAIL", "STATE", "LAST USED", "LOWEST QUOTA", "CHECKED", "REASON"]]
     for i, acc in enumerate(read_tokens(path).accounts, 1):
         last = (
             datetime.datetime.fromtimestamp(acc.last_used_at).isoformat(" ", "seconds")
@@ -26,6 +30,16 @@ def account_rows(path: Path) -> list[list[str]]:
             else "-"
         )
         reason = (acc.disabled_reason or "")[:70]
+        lowest, checked = "-", "-"
+        if quota and acc.project_id in quota:
+            at, models = quota[acc.project_id]
+            checked = datetime.datetime.fromtimestamp(at).strftime("%m-%d %H:%M")
+            if models:
+                worst = min(models, key=lambda m: m["remaining"])
+                lowest = (
+                    f"{worst['model']} {worst['remaining']:.0%} "
+                    f"(resets in {reset_in(worst.get('reset_time'))})"
+                )
         rows.append(
             [
                 str(i),
@@ -33,6 +47,8 @@ def account_rows(path: Path) -> list[list[str]]:
                 acc.email or "-",
                 "enabled" if acc.enabled else "disabled",
                 last,
+                lowest,
+                checked,
                 reason or "-",
             ]
         )

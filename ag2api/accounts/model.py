@@ -32,6 +32,7 @@ class Account:
     email: str | None = None
     last_used_at: float | None = None
     cooldowns: dict[str, Any] = field(default_factory=dict)
+    uses: int = 0  # requests served since the gateway started (not persisted)
 
     def token_is_fresh(self, skew: float, now: float | None = None) -> bool:
         if not self.access_token:

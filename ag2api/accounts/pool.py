@@ -161,6 +161,7 @@ class AccountPool:
                 if self._uses >= self.rotation_count:
                     self._advance()
                 account.last_used_at = now
+                account.uses += 1
                 if state == "probe":
                     self._probing.add((account.project_id, model))
                 return Pick(account, state == "probe")
@@ -225,6 +226,8 @@ class AccountPool:
         merged: list[Account] = []
         for new in accounts:
             old = current.get(new.project_id)
+            if old is not None:
+                new.uses = old.uses
             if (
                 old is not None
                 and old.refresh_token == new.refresh_token

@@ -135,10 +135,14 @@ class _Reader:
         tokens_path = Path(tokens) if tokens else d.tokens_file
         if not tokens_path.is_absolute():
             tokens_path = self.path.parent / tokens_path
+        admin_key = self.value(top, ("admin_key",), check.secret, None)
+        api_keys = self.api_keys(top)
+        if admin_key is not None and any(k.key == admin_key for k in api_keys):
+            raise self.fail(("admin_key",), "must differ from every client key in api_keys")
         return GatewayConfig(
             path=self.path,
             server=self.server(),
-            api_keys=self.api_keys(top),
+            api_keys=api_keys,
             tokens_file=tokens_path,
             rotation=RotationConfig(
                 count=self.value(
@@ -163,7 +167,7 @@ class _Reader:
             images=self.images(),
             watch=self.watch(),
             observability=self.observability(),
-            admin_key=self.value(top, ("admin_key",), check.secret, None),
+            admin_key=admin_key,
             log_level=self.value(
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),

@@ -6,6 +6,6 @@ from typing import Any
 
 
 def routes() -> list[Any]:
-    from ag2api.handlers import chat, health, images, models
+    from ag2api.handlers import admin, chat, health, images, models
 
-    return [*chat.ROUTES, *images.ROUTES, *models.ROUTES, *health.ROUTES]
+    return [*chat.ROUTES, *images.ROUTES, *models.ROUTES, *health.ROUTES, *admin.ROUTES]

@@ -6,9 +6,11 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ag2api.services import Services
 from ag2api.watch import FileWatcher
+from tests.helpers import chat_text
 
 
 async def accounts(*args: str) -> tuple[int, str]:
@@ -31,7 +33,18 @@ async def test_list_disable_enable_seen_live(
     code, out = await accounts("--tokens", str(tokens_path), "list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["#", "PROJECT", "EMAIL", "STATE", "LAST", "USED", "REASON"]
+    assert lines[0].split() == [
+        "#",
+        "PROJECT",
+        "EMAIL",
+        "STATE",
+        "LAST",
+        "USED",
+        "LOWEST",
+        "QUOTA",
+        "CHECKED",
+        "REASON",
+    ]
     assert "proj…0001" in lines[1] and "enabled" in lines[1]
     assert "proj-alpha-0001" not in out  # ids are masked
     code, out = await accounts(
@@ -56,3 +69,40 @@ async def test_unknown_or_ambiguous_project_is_an_error(tokens_path: Path) -> No
     code, out = await accounts("--tokens", str(tokens_path), "disable", "proj-")
     assert code == 1 and "matches 3 projects" in out
     assert tokens_path.read_bytes() == before
+
+
+async def test_usage_table_and_quota_columns(
+    client: Any, services: Services, config_path: Path
+) -> None:
+    for stream in (True, False):
+        await chat_text(client, stream=stream)
+    await services.usage.flush()
+    await services.quota.refresh()  # saved for the CLI in the usage database
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ag2api",
+        "--config",
+        str(config_path),
+        "usage",
+        "--group-by",
+        "key,model",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode == 0, out
+    header, row = out.splitlines()
+    assert header.split() == [
+        "KEY",
+        "MODEL",
+        "REQUESTS",
+        "PROMPT",
+        "COMPLETION",
+        "REASONING",
+        "ERRORS",
+    ]
+    assert row.split()[:3] == ["tests", "gemini-2.5-flash", "2"]
+    code, out = await accounts("--config", str(config_path), "list")
+    assert code == 0
+    assert "LOWEST QUOTA" in out and "claude-sonnet-4-5-thinking 0% (resets in" in out

@@ -1,0 +1,75 @@
+"""What the admin API and status page show, built from the live state (pure)."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+
+from ag2api.accounts.pool import AccountPool
+from ag2api.observe.quota import ModelQuota, reset_in
+from ag2api.redact import mask
+
+
+def iso(ts: float | None) -> str | None:
+    if not ts:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds")
+
+
+def accounts_view(
+    pool: AccountPool, quotas: dict[str, tuple[float, list[ModelQuota]]], in_flight: dict[str, int]
+) -> list[dict[str, Any]]:
+    now = time.time()
+    out: list[dict[str, Any]] = []
+    for i, account in enumerate(pool.accounts, 1):
+        cooling = [
+            {
+                "model": model,
+                "until": iso(float(entry["until"])),
+                "reason": entry.get("reason"),
+                "left": reset_in(iso(float(entry["until"])), now),
+            }
+            for model, entry in sorted(account.cooldowns.items())
+            if pool.cooling_until(account, model, now) is not None
+        ]
+        checked, models = quotas.get(account.project_id, (None, []))
+        out.append(
+            {
+                "number": i,
+                "project": mask(account.project_id),
+                "email": account.email,
+                "state": "disabled" if not account.enabled else "cooling" if cooling else "enabled",
+                "disabled_reason": account.disabled_reason,
+                "uses": account.uses,
+                "in_flight": in_flight.get(account.project_id, 0),
+                "last_used_at": iso(account.last_used_at),
+                "cooldowns": cooling,
+                "quota": {
+                    "checked_at": iso(checked),
+                    "models": [
+                        {**q.to_json(), "resets_in": reset_in(q.reset_time, now)} for q in models
+                    ],
+                },
+            }
+        )
+    return out
+
+
+def daily_series(rows: list[dict[str, Any]], days: int, today: str) -> list[dict[str, Any]]:
+    """One entry per day (oldest first) with requests and tokens, zeros for quiet days."""
+    end = datetime.date.fromisoformat(today)
+    by_day = {row["day"]: row for row in rows}
+    series = []
+    for back in range(days - 1, -1, -1):
+        day = (end - datetime.timedelta(days=back)).isoformat()
+        row = by_day.get(day, {})
+        series.append(
+            {
+                "day": day,
+                "requests": row.get("requests", 0),
+                "tokens": (row.get("prompt_tokens", 0) + row.get("completion_tokens", 0)),
+                "errors": row.get("errors", 0),
+            }
+        )
+    return series
