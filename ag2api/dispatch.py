@@ -59,7 +59,12 @@ Call = Callable[[str, str, Account], Awaitable[T]]
 def settings_for(cfg: GatewayConfig) -> CallSettings:
     up = cfg.upstream
     return CallSettings(
-        up.user_agent, up.proxy, up.timeouts.connect, up.timeouts.first_byte, up.timeouts.idle
+        up.user_agent,
+        up.proxy,
+        up.timeouts.connect,
+        up.timeouts.first_byte,
+        up.timeouts.idle,
+        str(up.ca_file) if up.ca_file else None,
     )
 
 

@@ -161,6 +161,9 @@ def build_services(
         lambda: services.oauth,
         refreshed,
         proxy=lambda: live.current.upstream.proxy,
+        ca_file=lambda: (
+            str(live.current.upstream.ca_file) if live.current.upstream.ca_file else None
+        ),
         observe=lambda result: services.metrics.refreshes.labels(result).inc(),
     )
     slots = SlotLimiter(cfg.limits.per_account, cfg.limits.total)

@@ -41,10 +41,12 @@ class TokenRefresher:
         on_refreshed: Callable[[Account], None],
         *,
         proxy: Callable[[], str | None] = lambda: None,
+        ca_file: Callable[[], str | None] = lambda: None,
         timeout: float = 30.0,
         observe: Callable[[str], None] = lambda result: None,
     ) -> None:
         self._observe = observe
+        self._ca_file = ca_file
         self._http = http
         self._oauth = oauth
         self._on_refreshed = on_refreshed
@@ -114,6 +116,7 @@ class TokenRefresher:
             connect_timeout=self._timeout,
             request_timeout=self._timeout,
             prepare_curl_callback=proxy_setter(self._proxy()),
+            ca_certs=self._ca_file(),
         )
         self.refresh_count += 1
         try:

@@ -225,7 +225,9 @@ class _Reader:
 
     def upstream(self) -> UpstreamConfig:
         p = ("upstream",)
-        sec = self.section(p, ("base_urls", "user_agent", "proxy", "timeouts", "max_connections"))
+        sec = self.section(
+            p, ("base_urls", "user_agent", "proxy", "timeouts", "max_connections", "ca_file")
+        )
         tsec = self.section((*p, "timeouts"), ("connect", "first_byte", "idle"))
         d, dt = UpstreamConfig(), TimeoutConfig()
         timeouts = TimeoutConfig(
@@ -243,7 +245,16 @@ class _Reader:
             max_connections=self.value(
                 sec, (*p, "max_connections"), check.int_range(1, 100_000), d.max_connections
             ),
+            ca_file=self._path(sec, (*p, "ca_file")),
         )
+
+    def _path(self, sec: dict[str, Any], keys: Path_) -> Path | None:
+        """An optional file path; relative ones resolve against the config file's folder."""
+        raw = self.value(sec, keys, check.text, None)
+        if raw is None:
+            return None
+        value = Path(raw)
+        return value if value.is_absolute() else self.path.parent / value
 
     def models(self) -> ModelsConfig:
         p = ("models",)
@@ -323,15 +334,8 @@ class _Reader:
         )
         d = ObservabilityConfig()
 
-        def path(key: str) -> Path | None:
-            raw = self.value(sec, (*p, key), check.text, None)
-            if raw is None:
-                return None
-            value = Path(raw)
-            return value if value.is_absolute() else self.path.parent / value
-
         return ObservabilityConfig(
-            request_log_file=path("request_log_file"),
+            request_log_file=self._path(sec, (*p, "request_log_file")),
             request_log_max_bytes=self.value(
                 sec,
                 (*p, "request_log_max_bytes"),
@@ -341,7 +345,7 @@ class _Reader:
             request_log_backups=self.value(
                 sec, (*p, "request_log_backups"), check.int_range(0, 1000), d.request_log_backups
             ),
-            usage_db=path("usage_db"),
+            usage_db=self._path(sec, (*p, "usage_db")),
             usage_flush_seconds=self.value(
                 sec, (*p, "usage_flush_seconds"), check.positive, d.usage_flush_seconds
             ),

@@ -63,6 +63,8 @@ class UpstreamConfig:
     timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
     # Size of the upstream connection pool (libcurl handles); requests beyond it queue.
     max_connections: int = 1000
+    # Extra CA bundle (PEM) to trust upstream: a TLS-inspecting proxy, or a test upstream.
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tornado.web import Application
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing import fake_model
 from ag2api.testing.fake_base import FakeHandler, Recorded
+from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
 from ag2api.testing.fake_google import (
     FileHandler,
     LoadCodeAssistHandler,
@@ -160,15 +161,25 @@ class FakeUpstream:
             r for r in self.requests if "GenerateContent" in r.path or "generateContent" in r.path
         ]
 
-    async def start(self, hosts: int = 1, address: str = "127.0.0.1") -> None:
+    async def start(
+        self,
+        hosts: int = 1,
+        address: str = "127.0.0.1",
+        port: int = 0,
+        bench: BenchAnswer | None = None,
+        ssl_options: Any = None,
+    ) -> None:
+        """Listen on ``hosts`` ports; with ``bench``, serve its fixed answer as fast as possible."""
+        scheme = "https" if ssl_options else "http"
         for i in range(hosts):
             label = chr(ord("a") + i)
-            app = Application(_routes(), fake=self, host_label=label)
-            sockets = bind_sockets(0, address)
-            server = HTTPServer(app)
+            routes = _bench_routes() if bench else _routes()
+            app = Application(routes, fake=self, host_label=label, bench=bench)
+            sockets = bind_sockets(port if i == 0 else 0, address)
+            server = HTTPServer(app, ssl_options=ssl_options)
             server.add_sockets(sockets)
             self._servers.append(server)
-            self.urls.append(f"http://{address}:{sockets[0].getsockname()[1]}")
+            self.urls.append(f"{scheme}://{address}:{sockets[0].getsockname()[1]}")
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -189,6 +200,15 @@ class FakeUpstream:
             return True
         match = _VERSION_RE.search(user_agent)
         return bool(match) and tuple(int(x) for x in match.groups()) >= self.min_version
+
+
+def _bench_routes() -> list[Any]:
+    return [
+        (r"/v1internal:streamGenerateContent", BenchGenerateHandler, {"stream": True}),
+        (r"/v1internal:generateContent", BenchGenerateHandler, {"stream": False}),
+        (r"/v1/chat/completions", DirectChatHandler),
+        *[r for r in _routes() if not r[0].endswith("GenerateContent")],
+    ]
 
 
 def _routes() -> list[Any]:

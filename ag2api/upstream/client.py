@@ -70,6 +70,7 @@ class CallSettings:
     connect_timeout: float
     first_byte_timeout: float
     idle_timeout: float
+    ca_file: str | None = None
 
 
 class Watchdog:
@@ -151,6 +152,7 @@ class UpstreamCall:
             decompress_response=True,
             streaming_callback=self._on_chunk,
             prepare_curl_callback=self._prepare_curl,
+            ca_certs=settings.ca_file,
         )
         self._proxy = settings.proxy
         self._curl: pycurl.Curl | None = None
