@@ -195,7 +195,10 @@ class ChatCompletionsHandler(ApiHandler):
             await relay.send(translator.feed(opened.first))
             trace.first_token_at = time.monotonic()
             async for event in opened.call:
-                await relay.send(translator.feed(event))
+                chunks = translator.feed(event)
+                for more in opened.call.take_ready():
+                    chunks += translator.feed(more)
+                await relay.send(chunks)
             trace.upstream_ended = time.monotonic()
             trace.add_usage(translator.usage())
             self._remember(translator.calls)

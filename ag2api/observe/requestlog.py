@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import logging.handlers
 import sys
 from pathlib import Path
 from typing import Any
+
+from ag2api.jsoncodec import dumps_bytes
 
 LOGGER = "ag2api.requests"
 
@@ -31,7 +32,7 @@ class RequestLog:
 
     def write(self, line: dict[str, Any]) -> None:
         if self.logger.isEnabledFor(logging.INFO):
-            self.logger.info("%s", json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+            self.logger.info("%s", dumps_bytes(line).decode("utf-8"))
 
     def close(self) -> None:
         for handler in self._handlers:
