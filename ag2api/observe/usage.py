@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
 import logging
 import sqlite3
@@ -43,7 +44,14 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def today(ts: float | None = None) -> str:
-    return datetime.datetime.fromtimestamp(ts or time.time(), datetime.UTC).strftime("%Y-%m-%d")
+    """The UTC day; computed once per minute (it runs for every request)."""
+    minute = int((ts or time.time()) // 60)
+    return _day_of_minute(minute)
+
+
+@functools.lru_cache(maxsize=4)
+def _day_of_minute(minute: int) -> str:
+    return datetime.datetime.fromtimestamp(minute * 60, datetime.UTC).strftime("%Y-%m-%d")
 
 
 def query_usage(
