@@ -18,7 +18,6 @@ is handed over as soon as its first event arrives.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -34,10 +33,11 @@ from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.lease import Lease, no_release
+from ag2api.notices import UpstreamNotices
 from ag2api.observe.trace import RequestTrace
 from ag2api.outcomes import final_error
 from ag2api.redact import mask
-from ag2api.retry_policy import RetryableFailure, attempts_policy, refresh_policy
+from ag2api.retry_policy import RetryableFailure, attempts_policy, refresh_policy, retry_reason
 from ag2api.upstream.client import (
     AntigravityClient,
     CallSettings,
@@ -66,14 +66,6 @@ def settings_for(cfg: GatewayConfig) -> CallSettings:
         up.timeouts.idle,
         str(up.ca_file) if up.ca_file else None,
     )
-
-
-@dataclass
-class UpstreamNotices:
-    """Upstream conditions an operator must act on, shown on /health."""
-
-    version_notice: str | None = None
-    version_notice_at: float | None = None
 
 
 @dataclass
@@ -137,7 +129,7 @@ class Dispatcher:
                 raise
             if (notice := version_notice_in(first)) is not None:
                 upstream.abort()
-                raise _notice_error(notice)
+                raise UpstreamHTTPError.notice(notice)
             return first, upstream
 
         (first, upstream), lease = await self.serve(cfg, model, call, committed, trace)
@@ -158,7 +150,7 @@ class Dispatcher:
             envelope = wrap(account.project_id, model, request, image=image)
             response = await self.client.generate(base, token, envelope, settings)
             if (notice := version_notice_in(response)) is not None:
-                raise _notice_error(notice)
+                raise UpstreamHTTPError.notice(notice)
             return response
 
         response, lease = await self.serve(cfg, model, call, lambda: False, trace)
@@ -307,7 +299,7 @@ class Dispatcher:
         """The exception to raise for an upstream HTTP error: a _Retry, or the client's error."""
         err, account = exc.error, lease.account
         if err.is_version_notice:
-            return self._version_notice(cfg, err.message)
+            return self.notices.client_outdated(cfg.upstream.user_agent, err.message)
         if exc.status == 401:
             self._disable(
                 account, f"upstream 401 after a token refresh: {err.message[:200]}", state
@@ -364,21 +356,6 @@ class Dispatcher:
         backoff = min(r.backoff_max, r.backoff_base * 2**failed)
         return RetryableFailure(exc, delay=backoff * random.uniform(0.5, 1.0))
 
-    def _version_notice(self, cfg: GatewayConfig, message: str) -> GatewayError:
-        first = self.notices.version_notice is None
-        self.notices.version_notice = (
-            f"{message.strip()[:200]} — raise upstream.user_agent "
-            f"(now {cfg.upstream.user_agent!r}) to a current Antigravity version"
-        )
-        self.notices.version_notice_at = time.time()
-        if first:
-            log.error("upstream refuses this client version: %s", self.notices.version_notice)
-        return GatewayError(
-            f"The upstream refuses the gateway's client version: {message[:200]}"
-            " (the operator must raise upstream.user_agent)",
-            kind="upstream_client_outdated",
-        )
-
     async def _over_base_urls(
         self, cfg: GatewayConfig, token: str, account: Account, call: Call[T]
     ) -> T:
@@ -410,19 +387,3 @@ class Dispatcher:
 
     def _persist_cooldowns(self, account: Account) -> None:
         self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))
-
-
-def retry_reason(cause: BaseException) -> str:
-    """A bounded label for why an attempt failed (metrics)."""
-    if isinstance(cause, UpstreamHTTPError):
-        return "429" if cause.status == 429 else "5xx" if cause.status >= 500 else "auth"
-    if isinstance(cause, UpstreamTimeoutError):
-        return "timeout"
-    if isinstance(cause, AccountRevoked | RefreshFailed):
-        return "token"
-    return "connection"
-
-
-def _notice_error(text: str) -> UpstreamHTTPError:
-    body = json.dumps({"error": {"code": 400, "message": text, "status": "FAILED_PRECONDITION"}})
-    return UpstreamHTTPError(400, body.encode())

@@ -13,8 +13,9 @@ from tenacity import (
     stop_after_delay,
 )
 
+from ag2api.accounts.refresh import AccountRevoked, RefreshFailed
 from ag2api.config.schema import RetryConfig
-from ag2api.upstream.client import UpstreamHTTPError
+from ag2api.upstream.client import UpstreamHTTPError, UpstreamTimeoutError
 
 
 class RetryableFailure(Exception):
@@ -71,3 +72,14 @@ def _wait_within(total: float) -> Callable[[RetryCallState], float]:
         return max(0.0, min(_asked_delay(state), total - (state.seconds_since_start or 0.0)))
 
     return wait
+
+
+def retry_reason(cause: BaseException) -> str:
+    """A bounded label for why an attempt failed (metrics)."""
+    if isinstance(cause, UpstreamHTTPError):
+        return "429" if cause.status == 429 else "5xx" if cause.status >= 500 else "auth"
+    if isinstance(cause, UpstreamTimeoutError):
+        return "timeout"
+    if isinstance(cause, AccountRevoked | RefreshFailed):
+        return "token"
+    return "connection"

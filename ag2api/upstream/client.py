@@ -42,6 +42,12 @@ class UpstreamHTTPError(UpstreamProblem):
         self.error: GoogleError = parse_google_error(status, body)
         super().__init__(f"HTTP {status}: {self.error.message[:300]}")
 
+    @classmethod
+    def notice(cls, text: str) -> UpstreamHTTPError:
+        """The "no longer supported" notice sent as answer text, as the error it really is."""
+        body = {"error": {"code": 400, "message": text, "status": "FAILED_PRECONDITION"}}
+        return cls(400, jsoncodec.dumps_bytes(body))
+
 
 class UpstreamConnectionError(UpstreamProblem):
     """No answer: DNS, refused, reset, TLS, proxy — anything before or instead of a status."""
