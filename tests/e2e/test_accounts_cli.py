@@ -13,18 +13,22 @@ from ag2api.watch import FileWatcher
 from tests.helpers import chat_text
 
 
-async def accounts(*args: str) -> tuple[int, str]:
+async def ag2api(*args: str) -> tuple[int, str]:
+    """Run the ``ag2api`` command; (exit code, output)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "ag2api",
-        "accounts",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
     out = (await proc.communicate())[0].decode()
     return proc.returncode or 0, out
+
+
+async def accounts(*args: str) -> tuple[int, str]:
+    return await ag2api("accounts", *args)
 
 
 async def test_list_disable_enable_seen_live(
@@ -78,20 +82,8 @@ async def test_usage_table_and_quota_columns(
         await chat_text(client, stream=stream)
     await services.usage.flush()
     await services.quota.refresh()  # saved for the CLI in the usage database
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ag2api",
-        "--config",
-        str(config_path),
-        "usage",
-        "--group-by",
-        "key,model",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await proc.communicate())[0].decode()
-    assert proc.returncode == 0, out
+    code, out = await ag2api("--config", str(config_path), "usage", "--group-by", "key,model")
+    assert code == 0, out
     header, row = out.splitlines()
     assert header.split() == [
         "KEY",
