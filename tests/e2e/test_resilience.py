@@ -33,7 +33,7 @@ async def test_short_rate_limit_fails_over_at_once(
     started = time.monotonic()
     assert await chat_text(client)
     assert projects(fake) == ["proj-alpha-0001", "proj-beta-0002"]
-    assert time.monotonic() - started < 0.4  # did not wait out the 0.48 s limit
+    assert time.monotonic() - started < 0.45  # did not wait out the 0.48 s limit
     assert services.pool.cooling_until(services.pool.accounts[0], MODEL, time.time())
 
 
@@ -145,7 +145,7 @@ async def test_retries_stop_at_the_time_budget(
     started = time.monotonic()
     with pytest.raises(openai.InternalServerError):
         await chat_text(client)
-    assert time.monotonic() - started < 1.6  # never sleeps past the budget
+    assert time.monotonic() - started < 2.2  # never sleeps past the 1.5 s budget (next: +1-2 s)
     assert 2 <= len(projects(fake)) < 10
 
 
