@@ -23,7 +23,6 @@ _INTERNAL_PREFIXES = ("chat_", "tab_")
 class ModelEntry:
     id: str
     owned_by: str
-    display_name: str | None = None
 
     def to_openai(self, created: int) -> dict[str, Any]:
         return {"id": self.id, "object": "model", "created": created, "owned_by": self.owned_by}
@@ -51,11 +50,7 @@ def parse_available_models(body: dict[str, Any]) -> tuple[ModelEntry, ...]:
             continue
         if info.get("apiProvider") == "API_PROVIDER_INTERNAL":
             continue
-        out.append(
-            ModelEntry(
-                model_id, owner_of(model_id, info.get("modelProvider")), info.get("displayName")
-            )
-        )
+        out.append(ModelEntry(model_id, owner_of(model_id, info.get("modelProvider"))))
     return tuple(out)
 
 

@@ -27,8 +27,6 @@ class Reloader:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._tokens_digest: str | None = None
-        self.config_reloads = 0
-        self.tokens_reloads = 0
 
     def reload_config(self) -> bool:
         """Re-read gateway.yaml; True when a new config is now in force."""
@@ -44,7 +42,6 @@ class Reloader:
             live.clear_error()
             return False
         live.swap(new)
-        self.config_reloads += 1
         self.services.metrics.reloads.labels("config", "applied").inc()
         self._apply(old, new)
         changed = [
@@ -98,7 +95,6 @@ class Reloader:
         s.pool.replace_accounts(parsed.accounts, s.writer.pending())
         s.tokens_error = s.tokens_error_at = None
         self._tokens_digest = digest
-        self.tokens_reloads += 1
         s.metrics.reloads.labels("tokens", "applied").inc()
         enabled, disabled = s.pool.counts()
         log.info("tokens reloaded from %s: %d enabled, %d disabled", path, enabled, disabled)

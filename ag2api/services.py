@@ -51,7 +51,6 @@ class Services:
     quota: QuotaMonitor = field(init=False)
     signatures: SignatureCache = field(default_factory=SignatureCache)
     in_flight: InFlight = field(default_factory=InFlight)
-    started_at: float = field(default_factory=time.time)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
 

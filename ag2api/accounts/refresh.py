@@ -13,7 +13,7 @@ from tornado.httpclient import HTTPRequest
 from ag2api import jsoncodec
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.redact import mask
-from ag2api.upstream.transport import AbortableCurlClient, proxy_setter
+from ag2api.upstream.transport import AbortableCurlClient, curl_preparer
 
 log = logging.getLogger("ag2api.accounts")
 
@@ -115,7 +115,7 @@ class TokenRefresher:
             },
             connect_timeout=self._timeout,
             request_timeout=self._timeout,
-            prepare_curl_callback=proxy_setter(self._proxy()),
+            prepare_curl_callback=curl_preparer(self._proxy()),
             ca_certs=self._ca_file(),
         )
         self.refresh_count += 1

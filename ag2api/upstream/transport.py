@@ -63,7 +63,7 @@ def no_header_trace(curl: pycurl.Curl) -> None:
     curl.setopt(pycurl.VERBOSE, 0)
 
 
-def proxy_setter(proxy: str | None) -> Any:
+def curl_preparer(proxy: str | None) -> Any:
     """A ``prepare_curl_callback``: no header trace; routes through ``proxy`` when set."""
 
     def prepare(curl: pycurl.Curl) -> None:
