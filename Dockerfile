@@ -7,13 +7,26 @@ WORKDIR /app
 # Install the package first (cached layer), then the default config.
 COPY pyproject.toml setup.cfg README.md ./
 COPY ag2api ./ag2api
-RUN pip install --no-cache-dir . && mkdir -p /app/data
+RUN pip install --no-cache-dir . \
+    && useradd --system --uid 10001 --user-group --no-create-home --home-dir /app ag2api \
+    && mkdir -p /app/data \
+    && chown ag2api:ag2api /app/data
 COPY conf ./conf
-COPY data/tokens.json.example ./data/
+# Only the OAuth client part: it holds no account, so nothing fake is ever loaded.
+COPY --chown=ag2api:ag2api data/tokens.json.example ./data/
 
 # In a container the gateway must listen on all interfaces; it then refuses to start without
 # api_keys (set API_KEYS in .env for docker compose, or AG2API_API_KEYS).
 ENV AG2API_HOST=0.0.0.0
 EXPOSE 8000
 VOLUME ["/app/conf", "/app/data"]
+
+# Never root. docker compose runs it as the host user instead (user: in docker-compose.yml), so
+# files in the bind-mounted data/ stay the host user's; any uid works, /app is world-readable.
+USER ag2api
+
+# /health needs no key and is always 200 while the gateway serves (AG2API_PORT if the port moved).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % (os.environ.get('AG2API_PORT') or '8000'), timeout=4)"]
+
 CMD ["ag2api", "--config", "/app/conf/gateway.yaml"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any
 
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import InvalidRequest, ModelNotFound
+from ag2api.models.aliases import pick, resolve
 
 log = logging.getLogger("ag2api.catalog")
 
@@ -26,6 +28,26 @@ class ModelEntry:
 
     def to_openai(self, created: int) -> dict[str, Any]:
         return {"id": self.id, "object": "model", "created": created, "owned_by": self.owned_by}
+
+    def to_anthropic(self, created: int) -> dict[str, Any]:
+        stamp = datetime.datetime.fromtimestamp(created, datetime.UTC)
+        return {
+            "type": "model",
+            "id": self.id,
+            "display_name": display_name(self.id),
+            "created_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+def display_name(model_id: str) -> str:
+    """``claude-opus-4-6-thinking`` → ``Claude Opus 4.6 Thinking`` (for model pickers)."""
+    words: list[str] = []
+    for word in model_id.split("-"):
+        if word.isdigit() and words and words[-1][-1:].isdigit():
+            words[-1] += "." + word
+        else:
+            words.append(word if word.isdigit() else word.capitalize())
+    return " ".join(words)
 
 
 def owner_of(model_id: str, provider: str | None = None) -> str:
@@ -96,9 +118,11 @@ class ModelCatalog:
         entries = await self.entries(cfg)
         owners = {e.id: e.owned_by for e in entries}
         aliases = tuple(
-            ModelEntry(alias, owners.get(target, owner_of(target)))
-            for alias, target in cfg.models.aliases
-            if alias not in owners
+            ModelEntry(alias.pattern, owners.get(target, owner_of(target)))
+            for alias in cfg.models.aliases
+            if alias.exact
+            and alias.pattern not in owners
+            and (target := pick(alias.targets, tuple(owners))) is not None
         )
         return entries + aliases
 
@@ -106,9 +130,12 @@ class ModelCatalog:
         """The upstream model id for ``name`` (an alias or a listed model), or ModelNotFound."""
         if not isinstance(name, str) or not name:
             raise InvalidRequest("'model' must be a non-empty string", param="model")
-        target = cfg.models.alias_target(name)
-        if target is not None:
-            return target
-        if any(entry.id == name for entry in await self.entries(cfg)):
-            return name
-        raise ModelNotFound(name)
+        models = cfg.models
+        exact = next((a for a in models.aliases if a.exact and a.pattern == name), None)
+        if exact is not None and (target := pick(exact.targets, ())) is not None:
+            return target  # a fixed alias needs no model list
+        listed = tuple(entry.id for entry in await self.entries(cfg))
+        target = resolve(name, listed, models.aliases, defaults=models.default_aliases)
+        if target is None:
+            raise ModelNotFound(name)
+        return target

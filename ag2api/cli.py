@@ -1,4 +1,4 @@
-"""``ag2api`` serves the gateway (``--demo``: from the built-in fake); ``ag2api accounts``."""
+"""The ``ag2api`` command: serve the gateway (or the demo), ``accounts``, ``usage``, ``login``."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ import argparse
 import asyncio
 import datetime
 import logging
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ag2api import __version__
 from ag2api.accounts.admin import AccountNotFound, account_rows, format_table, set_enabled
+from ag2api.accounts.login import add_arguments as add_login_arguments
+from ag2api.accounts.login import login
 from ag2api.app import StartupError, serve
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import ConfigError
@@ -20,17 +25,50 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.logs import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
 
-DEFAULT_CONFIG = Path("conf/gateway.yaml")
+# The built-in config (package data): every default, accounts in ~/.config/ag2api/tokens.json.
+PACKAGED_CONFIG = Path(__file__).resolve().parent / "defaults" / "gateway.yaml"
 WHICH = "list number, project id, email or a unique part of the id"
+DESCRIPTION = """\
+Serve the OpenAI-compatible gateway in front of Google's Antigravity backend
+(--demo: in front of the built-in fake upstream, no Google account needed)."""
+CONFIG_LOOKUP = """\
+The config file is the first of: --config PATH, $AG2API_CONFIG, ./conf/gateway.yaml,
+~/.config/ag2api/gateway.yaml, and the built-in default (all defaults; accounts in
+~/.config/ag2api/tokens.json)."""
+
+
+def config_candidates(cwd: Path, home: Path) -> list[Path]:
+    """The files tried in order when none is named (the last, built in, always exists)."""
+    return [
+        cwd / "conf" / "gateway.yaml",
+        home / ".config" / "ag2api" / "gateway.yaml",
+        PACKAGED_CONFIG,
+    ]
+
+
+def find_config(
+    explicit: Path | None, environ: Mapping[str, str], cwd: Path, home: Path
+) -> tuple[Path, bool]:
+    """The config to read, and whether it was named (--config, $AG2API_CONFIG) and so must exist."""
+    if explicit is not None:
+        return explicit, True
+    if environ.get("AG2API_CONFIG"):
+        return Path(environ["AG2API_CONFIG"]), True
+    return next(p for p in config_candidates(cwd, home) if p.is_file()), False
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ag2api", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="ag2api",
+        description=DESCRIPTION,
+        epilog=CONFIG_LOOKUP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--config",
         type=Path,
-        default=DEFAULT_CONFIG,
-        help="gateway YAML (default: conf/gateway.yaml)",
+        default=None,
+        help="gateway YAML (default: see below)",
     )
     parser.add_argument("--host", help="listen address (overrides server.host)")
     parser.add_argument("--port", type=int, help="listen port (overrides server.port)")
@@ -38,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="serve from the built-in fake upstream with a generated key",
+        help="serve from the built-in fake upstream (API key sk-change-me on loopback)",
     )
     parser.add_argument("--version", action="version", version=f"ag2api {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,9 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     enable = actions.add_parser("enable", help="put a project back in rotation")
     enable.add_argument("project", help=WHICH)
     disable = actions.add_parser("disable", help="take a project out of rotation")
-    disable.add_argument(
-        "project", help="list number, project id, email or a unique part of the id"
-    )
+    disable.add_argument("project", help=WHICH)
     disable.add_argument("--reason", default="disabled by hand", help="written as disabled_reason")
     usage = commands.add_parser("usage", help="usage statistics per key, model, project, day")
     usage.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="gateway YAML")
@@ -63,16 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
         default="day,key,model",
         help="any of day,key,model,project (default: day,key,model)",
     )
+    login = commands.add_parser(
+        "login",
+        help="add a Google account (OAuth in the browser) to tokens.json",
+        description="Sign in with a Google account in the browser and add its project to "
+        "tokens.json (the config's tokens_file unless --tokens is given).",
+    )
+    for flag, kind, text in (("--config", Path, "gateway YAML"), ("--tokens", Path, "tokens.json")):
+        login.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+    add_login_arguments(login)
     return parser
 
 
 def load_config(args: argparse.Namespace) -> GatewayConfig:
     overrides = Overrides(host=args.host, port=args.port, tokens_file=args.tokens)
-    # The demo, and `accounts --tokens FILE`, need no config file.
-    standalone = args.demo or (args.command == "accounts" and args.tokens is not None)
-    if standalone and not args.config.exists():
-        return overrides.apply(GatewayConfig(path=args.config.resolve()))
-    return read_config(args.config, overrides=overrides)
+    # expanduser never raises (Path.home() does for a uid without a passwd entry, e.g. Docker).
+    home = Path(os.path.expanduser("~"))
+    path, named = find_config(args.config, os.environ, Path.cwd(), home)
+    # The demo, and `accounts`/`login --tokens FILE`, need no config file.
+    standalone = args.demo or (args.command in ("accounts", "login") and args.tokens is not None)
+    if standalone and named and not path.exists():
+        return overrides.apply(GatewayConfig(path=path.resolve()))
+    return read_config(path, overrides=overrides)
 
 
 def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
@@ -80,7 +128,7 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     try:
         if args.action in (None, "list"):
             if not path.exists():
-                print(f"{path} does not exist yet: add an account with scripts/oauth_server.py")
+                print(f"{path} does not exist yet: add an account with `ag2api login`")
                 return 0
             print(format_table(account_rows(path, stored_quota(cfg.usage_db))))
             return 0
@@ -130,12 +178,21 @@ async def _run(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         return await serve(cfg, overrides=overrides)
     from ag2api.demo import print_banner, start_demo_upstream
 
-    demo_cfg, fake, key = await start_demo_upstream(cfg)
+    folder = Path(tempfile.mkdtemp(prefix="ag2api-demo-"))
     try:
-        ready = print_banner(key, demo_cfg.admin_key or "", demo_cfg.server.host)
-        return await serve(demo_cfg, on_ready=ready)  # type: ignore[arg-type]
+        demo_cfg, fake, key = await start_demo_upstream(cfg, folder)
+        try:
+            ready = print_banner(key, demo_cfg.admin_key or "", demo_cfg.server.host, cfg.path)
+            return await serve(demo_cfg, on_ready=ready)
+        finally:
+            await fake.stop()
     finally:
-        await fake.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_login(args: argparse.Namespace, cfg: GatewayConfig) -> int:
+    args.tokens = cfg.tokens_file
+    return login(args, "ag2api login")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_accounts(args, cfg)
     if args.command == "usage":
         return run_usage(args, cfg)
+    if args.command == "login":
+        return run_login(args, cfg)
     setup_logging(cfg.log_level)
     try:
         return asyncio.run(_run(args, cfg))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
-import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,12 +15,26 @@ from ag2api.services import Services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
+# The README's examples use this key, so they work as pasted against `ag2api --demo`.
+DEMO_KEY = "sk-change-me"
 
-async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUpstream, str]:
-    """Start the fake, write a throwaway tokens.json for it, and point ``cfg`` at both."""
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def start_demo_upstream(
+    cfg: GatewayConfig, folder: Path
+) -> tuple[GatewayConfig, FakeUpstream, str]:
+    """Start the fake, write a throwaway tokens.json for it in ``folder`` (the caller removes
+    it), and point ``cfg`` at both."""
     fake = FakeUpstream()
     await fake.start()
-    folder = Path(tempfile.mkdtemp(prefix="ag2api-demo-"))
     projects = []
     for i in (1, 2):
         refresh = f"demo-refresh-token-{i}"
@@ -44,7 +59,10 @@ async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUp
     }
     tokens_file = folder / "tokens.json"
     write_atomic(tokens_file, json.dumps(tokens, indent=2))
-    key = "sk-ag2api-demo-" + secrets.token_urlsafe(12)
+    # The well-known key only where nobody else can reach the demo.
+    key = (
+        DEMO_KEY if is_loopback(cfg.server.host) else "sk-ag2api-demo-" + secrets.token_urlsafe(12)
+    )
     admin_key = "admin-demo-" + secrets.token_urlsafe(12)
     demo_cfg = replace(
         cfg,
@@ -58,7 +76,7 @@ async def start_demo_upstream(cfg: GatewayConfig) -> tuple[GatewayConfig, FakeUp
     return demo_cfg, fake, key
 
 
-def banner(key: str, admin_key: str, port: int, host: str) -> str:
+def banner(key: str, admin_key: str, port: int, host: str, config: Path) -> str:
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     return f"""
   ag2api demo is running on {base}, served by the built-in fake upstream (no Google account).
@@ -74,12 +92,16 @@ def banner(key: str, admin_key: str, port: int, host: str) -> str:
 
   Status page: {base}/admin/  (admin key: {admin_key})
 
+  Config: {config} (read once: the demo does not watch it; restart to apply an edit)
+
   Press Ctrl+C to stop. To use real accounts, run without --demo (see README, "Add an account").
 """
 
 
-def print_banner(key: str, admin_key: str, host: str) -> object:
+def print_banner(
+    key: str, admin_key: str, host: str, config: Path
+) -> Callable[[Services, int], None]:
     def ready(services: Services, port: int) -> None:
-        print(banner(key, admin_key, port, host), flush=True)
+        print(banner(key, admin_key, port, host, config), flush=True)
 
     return ready

@@ -21,7 +21,8 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ from ag2api.observe.trace import RequestTrace
 from ag2api.outcomes import final_error
 from ag2api.redact import mask
 from ag2api.retry_policy import RetryableFailure, attempts_policy, refresh_policy, retry_reason
+from ag2api.translate.common import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
 from ag2api.upstream.client import (
     AntigravityClient,
     CallSettings,
@@ -70,11 +72,36 @@ def settings_for(cfg: GatewayConfig) -> CallSettings:
 
 @dataclass
 class OpenedStream:
-    """A stream whose first event has arrived; the rest is read from ``call``."""
+    """A stream whose first content has arrived; :meth:`batches` yields it and the rest."""
 
     lease: Lease
-    first: dict[str, Any]
+    pending: list[dict[str, Any]]  # read while checking the stream is not empty
     call: UpstreamCall
+
+    @property
+    def first(self) -> dict[str, Any]:
+        return self.pending[0]
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """Events in the batches they arrived in: whatever is already queued goes out in one
+        write instead of one per event."""
+        pending, self.pending = self.pending, []
+        yield pending
+        call = self.call
+        async for event in call:
+            ready = call.take_ready()
+            yield [event, *ready] if ready else [event]
+
+
+def has_content(event: dict[str, Any]) -> bool:
+    """Whether a stream event carries an answer: a part, a blocked prompt or a safety stop.
+    Events before such a one (usage only, empty candidates) are held back, so that a stream that
+    ends without content fails over like an error instead of reaching the client as an empty 200.
+    """
+    if prompt_blocked(event):
+        return True
+    parts, reason = candidate_parts(event)
+    return bool(parts) or reason in CONTENT_FILTER_REASONS
 
 
 @dataclass
@@ -100,6 +127,39 @@ class Dispatcher:
         self.client = client
         self.writer = writer
         self.notices = UpstreamNotices()
+        # Set when a shutdown begins: requests waiting for a slot then get 503 at once.
+        self.closing = asyncio.Event()
+
+    def begin_shutdown(self) -> None:
+        self.closing.set()
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        cfg: GatewayConfig,
+        model: str,
+        request: dict[str, Any],
+        *,
+        image: bool = False,
+        committed: Callable[[], bool] = lambda: False,
+        started: Callable[[], None] = lambda: None,
+        trace: RequestTrace | None = None,
+    ) -> AsyncIterator[OpenedStream]:
+        """The upstream stream for one client request, failed over until its first content.
+
+        Leaving the block, however it is left, aborts a transfer that is still running and gives
+        the account back (as a success only when the upstream stream ended normally).
+        """
+        opened = await self.open_stream(
+            cfg, model, request, image=image, committed=committed, started=started, trace=trace
+        )
+        try:
+            yield opened
+        finally:
+            ok = opened.call.succeeded
+            if not ok:
+                opened.call.abort("the client request ended")
+            opened.lease.release(ok=ok)
 
     async def open_stream(
         self,
@@ -109,31 +169,37 @@ class Dispatcher:
         *,
         image: bool = False,
         committed: Callable[[], bool] = lambda: False,
+        started: Callable[[], None] = lambda: None,
         trace: RequestTrace | None = None,
     ) -> OpenedStream:
+        """``started`` is called when an upstream call begins (a slot is held): only from then
+        may the caller's keepalive commit the response headers. The caller owns the lease."""
         settings = settings_for(cfg)
 
         async def call(
             base: str, token: str, account: Account
-        ) -> tuple[dict[str, Any], UpstreamCall]:
+        ) -> tuple[list[dict[str, Any]], UpstreamCall]:
+            started()
             envelope = wrap(account.project_id, model, request, image=image)
             upstream = self.client.stream(base, token, envelope, settings)
+            pending: list[dict[str, Any]] = []
             try:
-                first = await anext(upstream)
+                while True:
+                    event = await anext(upstream)
+                    if (notice := version_notice_in(event)) is not None:
+                        raise UpstreamHTTPError.notice(notice)
+                    pending.append(event)
+                    if has_content(event):
+                        return pending, upstream
             except StopAsyncIteration:
-                raise UpstreamProtocolError(
-                    "upstream stream ended before its first event"
-                ) from None
+                what = "any event" if not pending else "any content"
+                raise UpstreamProtocolError(f"upstream stream ended without {what}") from None
             except BaseException:
                 upstream.abort()
                 raise
-            if (notice := version_notice_in(first)) is not None:
-                upstream.abort()
-                raise UpstreamHTTPError.notice(notice)
-            return first, upstream
 
-        (first, upstream), lease = await self.serve(cfg, model, call, committed, trace)
-        return OpenedStream(lease, first, upstream)
+        (pending, upstream), lease = await self.serve(cfg, model, call, committed, trace)
+        return OpenedStream(lease, pending, upstream)
 
     async def generate(
         self,
@@ -251,9 +317,11 @@ class Dispatcher:
                 ) from None
             except NoRoom:
                 left = deadline - time.monotonic()
-                if left <= 0 or not await self.slots.wait_for_room(left):
+                if left <= 0 or not await self._wait_for_room(left):
                     raise GatewayError(
-                        "The gateway is at its concurrency limit (limits.per_account / "
+                        "The gateway is shutting down; retry shortly."
+                        if self.closing.is_set()
+                        else "The gateway is at its concurrency limit (limits.per_account / "
                         "limits.total); retry shortly.",
                         kind="server_busy",
                         retry_after=1.0,
@@ -265,6 +333,19 @@ class Dispatcher:
             self.slots.take(account.project_id)
             self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
             return Lease(account, state.model, pick.probe, self._released)
+
+    async def _wait_for_room(self, timeout: float) -> bool:
+        """True once a slot is given back; False after ``timeout`` or when a shutdown begins."""
+        if self.closing.is_set():
+            return False
+        room = asyncio.ensure_future(self.slots.wait_for_room(timeout))
+        closing = asyncio.ensure_future(self.closing.wait())
+        try:
+            await asyncio.wait((room, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            room.cancel()
+        return room.done() and not room.cancelled() and room.result() and not self.closing.is_set()
 
     def _released(self, lease: Lease, ok: bool) -> None:
         self.slots.give(lease.account.project_id)

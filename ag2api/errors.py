@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ag2api.redact import mask_projects
+
 
 @dataclass(frozen=True)
 class ErrorKind:
@@ -138,9 +140,9 @@ def from_upstream(
     """Map an upstream HTTP failure that no account or host could get past to a client error.
 
     Upstream 401/403 concern the gateway's Google accounts, never the client's own key, so they
-    become 502 (``upstream_account_error``), not 401/403.
+    become 502 (``upstream_account_error``), not 401/403. Project ids in ``message`` are masked.
     """
-    text = message or f"upstream answered HTTP {status}"
+    text = mask_projects(message) if message else f"upstream answered HTTP {status}"
     if status == 400:
         return GatewayError(
             f"Upstream rejected the request: {text}", kind="upstream_rejected_request"

@@ -1,5 +1,6 @@
 """What the client hears when the upstream failed: one place turning upstream problems into
-gateway errors (statuses and types come from the table in ``errors``)."""
+gateway errors (statuses and types come from the table in ``errors``). No message built here
+shows a project id: Google's are masked as they are parsed, the others through :func:`_said`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ag2api.errors import (
     UpstreamTimeout,
     from_upstream,
 )
+from ag2api.redact import mask_projects
 from ag2api.upstream.client import (
     UpstreamHTTPError,
     UpstreamProblem,
@@ -25,21 +27,21 @@ def final_error(failures: list[BaseException], cooling_for: float | None = None)
         delays = [f.error.retry_delay for f in limited if f.error.retry_delay is not None]
         if cooling_for is not None:
             delays.append(cooling_for)
-        last = limited[-1].error
+        error = limited[-1].error
         return from_upstream(
             429,
-            last.message,
-            google_status=last.status,
+            error.message,
+            google_status=error.status,
             retry_after=min(delays) if delays else None,
         )
     last = failures[-1]
     if isinstance(last, UpstreamHTTPError):
         return from_upstream(last.status, last.error.message, google_status=last.error.status)
     if isinstance(last, UpstreamTimeoutError):
-        return UpstreamTimeout(f"Upstream timed out: {last}")
+        return UpstreamTimeout(f"Upstream timed out: {_said(last)}")
     if isinstance(last, AccountRevoked | RefreshFailed):
-        return NoAvailableAccount(f"No account could be used: {last}")
-    return UpstreamFailure(f"Upstream unreachable: {last}")
+        return NoAvailableAccount(f"No account could be used: {_said(last)}")
+    return UpstreamFailure(f"Upstream unreachable: {_said(last)}")
 
 
 def error_for_problem(exc: UpstreamProblem) -> GatewayError:
@@ -47,5 +49,9 @@ def error_for_problem(exc: UpstreamProblem) -> GatewayError:
     if isinstance(exc, UpstreamHTTPError):
         return from_upstream(exc.status, exc.error.message, google_status=exc.error.status)
     if isinstance(exc, UpstreamTimeoutError):
-        return UpstreamTimeout(f"Upstream timed out: {exc}")
-    return UpstreamFailure(f"Upstream stream failed: {exc}")
+        return UpstreamTimeout(f"Upstream timed out: {_said(exc)}")
+    return UpstreamFailure(f"Upstream stream failed: {_said(exc)}")
+
+
+def _said(exc: BaseException) -> str:
+    return mask_projects(str(exc))

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
+# "project <id>", "projects/<id>", "?project=<id>", '"projectId": "<id>"' as Google writes them.
+_PROJECT_RE = re.compile(
+    r"\b(projects?(?:[_ ]?ids?)?['\"]?(?:/|=|\s*:\s*|\s+)['\"]?)([\w.:-]+)(…)?", re.I
+)
+# Shorter known ids are not replaced: they would hit ordinary words.
+_MIN_KNOWN = 4
+
 
 def mask(value: str | None, keep: int = 4) -> str:
     """``"helpful-perigee-2nnd9"`` → ``"help…nnd9"``; short values are fully hidden."""
@@ -10,3 +20,20 @@ def mask(value: str | None, keep: int = 4) -> str:
     if len(value) <= 2 * keep + 2:
         return "*" * min(len(value), 8)
     return f"{value[:keep]}…{value[-keep:]}"
+
+
+def mask_projects(text: str, known: Iterable[str] = ()) -> str:
+    """``text`` with project ids masked: every occurrence of a ``known`` id, and any id Google
+    names as ``project <id>`` / ``projects/<id>``. Masking masked text changes nothing."""
+    for project in sorted({p for p in known if p and len(p) >= _MIN_KNOWN}, key=len, reverse=True):
+        text = text.replace(project, mask(project))
+    return _PROJECT_RE.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    lead, raw, ellipsis = match.groups()
+    ident = raw.rstrip(".:-")
+    # An id has a digit or a hyphen ("the project is disabled" names none); "proj…0001" is done.
+    if ellipsis or not any(c.isdigit() or c == "-" for c in ident):
+        return match.group(0)
+    return f"{lead}{mask(ident)}{raw[len(ident) :]}"

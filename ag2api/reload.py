@@ -11,8 +11,8 @@ import logging
 import time
 from dataclasses import fields
 
-from ag2api.accounts.store import TokensFileError, parse_tokens
-from ag2api.config.live import read_config
+from ag2api.accounts.store import TokensFileError, parse_tokens, path_error
+from ag2api.config.live import exposure_problem, read_config
 from ag2api.config.load import ConfigError
 from ag2api.config.schema import GatewayConfig
 from ag2api.services import Services
@@ -20,7 +20,16 @@ from ag2api.services import Services
 log = logging.getLogger("ag2api.reload")
 
 # Settings read once at start: a change is logged as needing a restart.
-RESTART_ONLY = (("server", "host"), ("server", "port"), ("upstream", "max_connections"))
+RESTART_ONLY = (
+    ("server", "host"),
+    ("server", "port"),
+    ("server", "header_timeout"),
+    ("server", "body_timeout"),
+    ("server", "idle_timeout"),
+    ("server", "max_connections"),
+    ("upstream", "max_connections"),
+    ("images", "concurrency_total"),
+)
 
 
 class Reloader:
@@ -38,6 +47,12 @@ class Reloader:
             self.services.metrics.reloads.labels("config", "refused").inc()
             return False
         old = live.current
+        # host is read at start only: the address in use and the new one must both be safe.
+        problem = exposure_problem(new) or exposure_problem(new, old.server.host)
+        if problem is not None:
+            live.record_error(ConfigError(str(new.path), None, "api_keys", problem))
+            self.services.metrics.reloads.labels("config", "refused").inc()
+            return False
         if new == old:
             live.clear_error()
             return False
@@ -78,23 +93,28 @@ class Reloader:
         s = self.services
         path = s.config.current.tokens_file
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
-            # Kept: editors replace files, and a vanished file is no reason to drop the pool.
+            # Kept: editors replace files, and a vanished file is no reason to drop the pool (the
+            # writer recreates it from memory when it next has something to save).
             return self._tokens_failed(f"{path}: the file is missing; keeping the accounts in use")
-        except (OSError, UnicodeDecodeError) as exc:
-            return self._tokens_failed(f"{path}: cannot read: {exc}")
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        except OSError as exc:
+            return self._tokens_failed(f"{path_error(path, exc)}; keeping the accounts in use")
+        digest = hashlib.sha256(data).hexdigest()
         if digest == self._tokens_digest:
+            # The file as last applied (e.g. restored after a delete): nothing is wrong any more.
+            s.tokens_error = s.tokens_error_at = None
+            s.writer.file_changed()
             return False
         try:
-            parsed = parse_tokens(text, str(path))
+            parsed = parse_tokens(data, str(path))
         except TokensFileError as exc:
             return self._tokens_failed(f"{exc}; keeping the accounts in use")
         s.oauth = parsed.oauth
         s.pool.replace_accounts(parsed.accounts, s.writer.pending())
         s.tokens_error = s.tokens_error_at = None
         self._tokens_digest = digest
+        s.writer.file_changed()  # readable again: a write waiting to retry goes now
         s.metrics.reloads.labels("tokens", "applied").inc()
         enabled, disabled = s.pool.counts()
         log.info("tokens reloaded from %s: %d enabled, %d disabled", path, enabled, disabled)

@@ -14,19 +14,22 @@ from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
 from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.store import TokensFile, read_tokens
+from ag2api.accounts.store import TokensFile, TokensPathError, read_tokens, tokens_document
 from ag2api.accounts.writer import TokenWriter
+from ag2api.admin_sessions import AdminSessions
 from ag2api.catalog import ModelCatalog
 from ag2api.config.live import LiveConfig, Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.dispatch import Dispatcher, settings_for
 from ag2api.inflight import InFlight
+from ag2api.login_throttle import LoginThrottle
 from ag2api.media import ImageFetcher
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.quota import QuotaMonitor
 from ag2api.observe.requestlog import RequestLog
 from ag2api.observe.usage import UsageRecorder
 from ag2api.redact import mask
+from ag2api.token_counts import TokenCountCache
 from ag2api.translate.signatures import SignatureCache
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.transport import AbortableCurlClient, make_client
@@ -50,7 +53,11 @@ class Services:
     metrics: Metrics = field(init=False)
     quota: QuotaMonitor = field(init=False)
     signatures: SignatureCache = field(default_factory=SignatureCache)
+    token_counts: TokenCountCache = field(default_factory=TokenCountCache)
     in_flight: InFlight = field(default_factory=InFlight)
+    # The admin page's sign-in sessions and the throttle on admin key guesses (in memory).
+    admin_sessions: AdminSessions = field(default_factory=AdminSessions)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
 
@@ -126,6 +133,7 @@ class Services:
         await self.usage.aclose()
         self.request_log.close()
         self.http.close()
+        self.images.close()
 
 
 def build_services(
@@ -136,6 +144,11 @@ def build_services(
     if tokens is None:
         try:
             tokens = read_tokens(cfg.tokens_file)
+        except TokensPathError as exc:
+            # Not a file at all (often a Docker bind mount of a missing file): nothing to serve.
+            from ag2api.app import StartupError  # here: ag2api.app imports this module
+
+            raise StartupError(str(exc)) from exc
         except ValueError as exc:
             # Start anyway so /health can say what is wrong; nothing is written over the file.
             log.error("%s", exc)
@@ -143,7 +156,9 @@ def build_services(
     if not tokens.accounts and tokens_error is None:
         log.warning("no Google accounts in %s. %s", cfg.tokens_file, NO_ACCOUNT_HELP)
     http = make_client(cfg.upstream.max_connections)
-    writer = TokenWriter(cfg.tokens_file)
+    writer = TokenWriter(
+        cfg.tokens_file, snapshot=lambda: tokens_document(services.oauth, services.pool.accounts)
+    )
     pool = AccountPool(tokens.accounts, cfg.rotation.count)
     live = LiveConfig(cfg, overrides)
 
@@ -177,7 +192,8 @@ def build_services(
         dispatcher,
         ModelCatalog(lambda c: services.fetch_models(c)),
         tokens.oauth,
-        images=ImageFetcher(http),
+        # Image fetches get a client of their own: they never take the upstream's slots.
+        images=ImageFetcher(make_client(cfg.images.concurrency_total)),
         usage=UsageRecorder(cfg.usage_db, obs.usage_flush_seconds),
         request_log=RequestLog(
             obs.request_log_file, obs.request_log_max_bytes, obs.request_log_backups

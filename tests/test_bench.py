@@ -1,4 +1,8 @@
-"""scripts/bench.py --quick runs end to end (so the benchmark never rots) with zero errors."""
+"""scripts/bench.py --quick runs end to end (so the benchmark never rots) with zero errors.
+
+One quick run, over TLS when openssl can make a certificate (that path covers more: the upstream's
+ca_file and connection reuse over TLS); the full benchmark is never run by the suite.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["http", "tls"])
-def test_quick_benchmark_has_no_errors(tls: bool) -> None:
-    if tls and shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
+def test_quick_benchmark_has_no_errors() -> None:
     args = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--json"]
-    run = subprocess.run(
-        args + (["--tls"] if tls else []), cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
+    if shutil.which("openssl"):
+        args.append("--tls")
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(run.stdout)
     results = report["results"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.errors import NoAvailableAccount
-from ag2api.redact import mask
+from ag2api.redact import mask, mask_projects
 
 log = logging.getLogger("ag2api.accounts")
 
@@ -205,9 +205,11 @@ class AccountPool:
         self._uses = 0
 
     def disable(self, account: Account, reason: str) -> bool:
-        """Take ``account`` out of rotation; False when it already was."""
+        """Take ``account`` out of rotation; False when it already was. The reason is kept (and
+        logged) with its project id masked: /health and /admin show it."""
         if not account.enabled:
             return False
+        reason = mask_projects(reason, (account.project_id,))
         account.enabled = False
         account.disabled_reason = reason
         log.warning("project %s disabled: %s", mask(account.project_id), reason)

@@ -9,16 +9,22 @@ Format (the original antigravity2api-python's)::
 Every write takes ``tokens.json.lock``, re-reads the file, changes only the fields its writer
 owns (keyed by ``project_id``), and replaces the file atomically (temp file, fsync, rename, mode
 0600), so the gateway, ``scripts/oauth_server.py`` and a person with an editor never lose each
-other's changes.
+other's changes. An editor does not take the lock, so just before the rename the writer checks
+the file is still the one it read (inode, size, mtime, content hash) and starts over when it is
+not: the window left for an unlocked save to be overwritten is that check and the rename.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ from typing import Any
 from filelock import FileLock
 
 from ag2api.accounts.model import DEFAULT_TOKEN_URL, Account, OAuthConfig, epoch_seconds
+from ag2api.redact import mask
 
 # The fields the running gateway may change; everything else belongs to people and the script.
 GATEWAY_FIELDS = frozenset(
@@ -39,11 +46,31 @@ GATEWAY_FIELDS = frozenset(
         "cooldowns",
     }
 )
+# The fields an Account is built from; the rest of an entry is kept in ``Account.extra``.
+ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email"}
 LOCK_TIMEOUT = 10.0
+# Re-read and re-merge at most this many times when the file changes under a write.
+WRITE_ATTEMPTS = 5
+# How long an unparsable file is given to become whole (a save in progress) before it is refused.
+SAVE_SETTLE = 0.02
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
 class TokensFileError(ValueError):
     """tokens.json exists but cannot be used as it is."""
+
+
+class TokensPathError(TokensFileError):
+    """The path cannot be read as a file at all (a folder, no permission)."""
+
+
+class TokensFileMissing(TokensFileError):
+    """tokens.json does not exist (raised only to writers that must not create an empty one)."""
+
+
+class TokensFileBusy(TokensFileError):
+    """tokens.json kept changing while a write was being prepared."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +79,9 @@ class TokensFile:
     accounts: tuple[Account, ...]
 
 
-def parse_tokens(text: str, name: str = "tokens.json") -> TokensFile:
+def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
     """Parse the file's text; unknown fields are ignored here and kept on disk by writers."""
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise TokensFileError(f"{name}: invalid JSON: {exc}") from None
+    data = _load_json(text, name)
     if not isinstance(data, dict):
         raise TokensFileError(f"{name}: the top level must be an object")
     oauth = _parse_oauth(data.get("oauth_config"), name)
@@ -75,7 +99,7 @@ def parse_tokens(text: str, name: str = "tokens.json") -> TokensFile:
         if not isinstance(refresh, str) or not refresh:
             raise TokensFileError(f"{name}: projects[{i}].refresh_token must be a non-empty string")
         if pid in seen:
-            raise TokensFileError(f"{name}: project_id {pid!r} appears twice")
+            raise TokensFileError(f"{name}: project_id {mask(pid)!r} appears twice")
         seen.add(pid)
         access = raw.get("access_token")
         accounts.append(
@@ -89,9 +113,24 @@ def parse_tokens(text: str, name: str = "tokens.json") -> TokensFile:
                 email=_opt_str(raw.get("email")),
                 last_used_at=epoch_seconds(raw.get("last_used_at")) or None,
                 cooldowns=raw.get("cooldowns") if isinstance(raw.get("cooldowns"), dict) else {},
+                extra={k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS},
             )
         )
     return TokensFile(oauth, tuple(accounts))
+
+
+def _load_json(text: str | bytes, name: str) -> Any:
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TokensFileError(
+                f"{name}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+            ) from exc
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise TokensFileError(f"{name}: invalid JSON: {exc}") from exc
 
 
 def _parse_oauth(raw: Any, name: str) -> OAuthConfig | None:
@@ -115,42 +154,147 @@ def _opt_str(v: Any) -> str | None:
 def read_tokens(path: Path) -> TokensFile:
     """Read the file; a missing file is an empty pool, not an error."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return TokensFile(None, ())
-    return parse_tokens(text, str(path))
+    except OSError as exc:
+        raise path_error(path, exc) from exc
+    return parse_tokens(data, str(path))
+
+
+def path_error(path: Path, exc: OSError) -> TokensPathError:
+    """One line saying why ``path`` cannot be read as tokens.json."""
+    if isinstance(exc, IsADirectoryError):
+        return TokensPathError(
+            f"{path} is a folder, not a file (a Docker bind mount of a file that did not exist "
+            "creates one): remove it, or point tokens_file at a file"
+        )
+    return TokensPathError(f"{path}: cannot read: {exc.strerror or exc}")
+
+
+def tokens_document(oauth: OAuthConfig | None, accounts: Iterable[Account]) -> dict[str, Any]:
+    """A whole tokens.json from accounts in memory (to recreate a file that was deleted)."""
+    doc: dict[str, Any] = {}
+    if oauth is not None:
+        doc["oauth_config"] = {
+            "client_id": oauth.client_id,
+            "client_secret": oauth.client_secret,
+            "token_url": oauth.token_url,
+        }
+    projects = []
+    for a in accounts:
+        entry = {
+            **a.extra,
+            "project_id": a.project_id,
+            "refresh_token": a.refresh_token,
+            "access_token": a.access_token,
+            "expires_at": int(a.expires_at),
+            "enabled": a.enabled,
+            "disabled_reason": a.disabled_reason,
+        }
+        if a.email:
+            entry["email"] = a.email
+        if a.last_used_at:
+            entry["last_used_at"] = int(a.last_used_at)
+        if a.cooldowns:
+            entry["cooldowns"] = dict(a.cooldowns)
+        projects.append(entry)
+    doc["projects"] = projects
+    return doc
 
 
 def lock_for(path: Path) -> FileLock:
     return FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT)
 
 
-def update_tokens(path: Path, mutate: Callable[[dict[str, Any]], None]) -> str:
+def empty_document() -> dict[str, Any]:
+    return {"projects": []}
+
+
+def update_tokens(
+    path: Path,
+    mutate: Callable[[dict[str, Any]], None],
+    *,
+    create: Callable[[], dict[str, Any]] | None = empty_document,
+) -> str:
     """Re-read under the lock, let ``mutate`` change the raw document, write it back atomically.
 
     Returns the text written. A file that does not parse is never overwritten: the person editing
-    it would lose their work.
+    it would lose their work. A missing file starts from ``create()``; with ``create=None`` it
+    raises :class:`TokensFileMissing` instead. ``mutate`` may run more than once, each time on a
+    freshly read document: when the file changes between the read and the rename (someone saved
+    it without the lock), the write starts over rather than undo that save.
     """
     with lock_for(path):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            doc: dict[str, Any] = {"projects": []}
-        else:
-            try:
-                doc = json.loads(text)
-            except ValueError as exc:
-                raise TokensFileError(f"{path}: invalid JSON, not rewriting it: {exc}") from None
-            if not isinstance(doc, dict):
-                raise TokensFileError(f"{path}: the top level must be an object")
-        mutate(doc)
-        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-        write_atomic(path, text)
-        return text
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            seen, data = _read(path)
+            if data is None:
+                if create is None:
+                    raise TokensFileMissing(f"{path}: the file is missing")
+                doc = create()
+            else:
+                try:
+                    doc = _load_json(data, str(path))
+                except TokensFileError:
+                    # Half of someone's save (written in place)? Then it changes in a moment.
+                    if attempt < WRITE_ATTEMPTS and _changes_soon(path, seen):
+                        continue
+                    raise
+                if not isinstance(doc, dict):
+                    raise TokensFileError(f"{path}: the top level must be an object")
+            mutate(doc)
+            text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            if write_atomic(path, text, unless_changed_from=seen):
+                return text
+        raise TokensFileBusy(f"{path} kept changing while being written; not overwriting it")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same folder, mode 0600, fsync, rename over, fsync the folder."""
+@dataclass(frozen=True)
+class FileState:
+    """The file as read: (device, inode, size, mtime_ns) and a hash of its bytes; None: missing."""
+
+    key: tuple[int, int, int, int] | None
+    digest: bytes = b""
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _read(path: Path) -> tuple[FileState, bytes | None]:
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            data = fh.read()
+    except FileNotFoundError:
+        return FileState(None), None
+    except OSError as exc:
+        raise path_error(path, exc) from exc
+    return FileState(_stat_key(st), hashlib.sha256(data).digest()), data
+
+
+def _unchanged(path: Path | str, seen: FileState) -> bool:
+    """Is ``path`` still what was read? The content first, the (cheaper) stat last."""
+    try:
+        with open(path, "rb") as fh:
+            if hashlib.sha256(fh.read()).digest() != seen.digest:
+                return False
+        return _stat_key(os.stat(path)) == seen.key
+    except FileNotFoundError:
+        return seen.key is None
+
+
+def _changes_soon(path: Path, seen: FileState) -> bool:
+    time.sleep(SAVE_SETTLE)
+    return not _unchanged(path, seen)
+
+
+def write_atomic(path: Path, text: str, unless_changed_from: FileState | None = None) -> bool:
+    """Temp file in the same folder, mode 0600, fsync, rename over, fsync the folder.
+
+    With ``unless_changed_from``, the file is replaced only if it is still as it was read;
+    False when it was not, and then nothing was written.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
@@ -159,7 +303,11 @@ def write_atomic(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if unless_changed_from is None:
+            os.replace(tmp, path)
+        elif not _put_in_place(tmp, path, unless_changed_from):
+            os.unlink(tmp)
+            return False
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -169,6 +317,53 @@ def write_atomic(path: Path, text: str) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return True
+
+
+def _put_in_place(tmp: str, path: Path, seen: FileState) -> bool:
+    """Move ``tmp`` to ``path`` only if ``path`` is still ``seen``; False (tmp left) if not.
+
+    Someone saving without the lock between the last check and the rename would be overwritten.
+    Where the kernel can swap two names atomically (Linux), that save is not lost even then:
+    after the swap the replaced file is checked once more, and a save found there is swapped
+    back. Elsewhere the window is the check plus the rename.
+    """
+    if seen.key is None:
+        try:
+            os.link(tmp, path)  # created only if still missing (a link never replaces)
+        except FileExistsError:
+            return False
+        os.unlink(tmp)
+        return True
+    if not _unchanged(path, seen):
+        return False
+    if not _exchange(tmp, path):
+        os.replace(tmp, path)
+        return True
+    if _unchanged(tmp, seen):
+        os.unlink(tmp)  # what was replaced is what was read
+        return True
+    _exchange(tmp, path)  # a save landed just now: put it back, ours is redone
+    return False
+
+
+@functools.cache
+def _renameat2() -> Any:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _exchange(a: str | Path, b: str | Path) -> bool:
+    """Atomically swap two names (renameat2 RENAME_EXCHANGE); False where not supported."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    return fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
 def apply_gateway_changes(doc: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:

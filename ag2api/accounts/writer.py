@@ -5,43 +5,84 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ag2api.accounts.store import TokensFileError, apply_gateway_changes, update_tokens
+from ag2api.accounts.store import (
+    TokensFileError,
+    TokensFileMissing,
+    apply_gateway_changes,
+    update_tokens,
+)
 
 log = logging.getLogger("ag2api.accounts")
+
+# After a failed write the next try waits this long, doubling per failure up to the cap.
+RETRY_FIRST = 0.5
+RETRY_MAX = 30.0
 
 
 class TokenWriter:
     """Collects field changes per project and writes them at most about once per interval.
 
     Writes run on a single worker thread, so the event loop never blocks on the lock or fsync, and
-    two writes from this process never interleave.
+    two writes from this process never interleave. A write that fails (file unreadable, invalid,
+    locked) keeps its changes, shows the reason in ``last_error`` and is tried again with backoff,
+    or at once when the file changes (:meth:`file_changed`).
     """
 
-    def __init__(self, path: Path, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        interval: float = 1.0,
+        snapshot: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.path = path
         self.interval = interval
+        # The whole document from memory: recreates a deleted file (see _write_pending).
+        self.snapshot = snapshot
         self._pending: dict[str, dict[str, Any]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ag2api-tokens")
         self._timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_write = 0.0
+        self._failures = 0
+        self._closing = False
+        self._attempted = asyncio.Condition()
         self.writes = 0
+        self.last_error: str | None = None
+        self.last_error_at: float | None = None
 
     def pending(self) -> dict[str, dict[str, Any]]:
         """Changes recorded but not yet written (a reload must not undo them)."""
         return {pid: dict(fields) for pid, fields in self._pending.items()}
 
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
     def record(self, project_id: str, **fields: Any) -> None:
         """Remember new values for gateway-owned fields of ``project_id``; schedule a write."""
         self._pending.setdefault(project_id, {}).update(fields)
         if self._timer is None and self._task is None:
-            loop = asyncio.get_running_loop()
             delay = max(0.0, self._last_write + self.interval - time.monotonic())
-            self._timer = loop.call_later(delay, self._start_flush)
+            self._schedule(delay)
+
+    def file_changed(self) -> None:
+        """tokens.json was re-read fine: a write waiting to retry after a failure goes now.
+
+        The failure's reason is cleared meanwhile: it described a file that is gone (a new
+        failure sets it again).
+        """
+        if self._failures and self._timer is not None and self._task is None:
+            self.last_error = self.last_error_at = None
+            self._timer.cancel()
+            self._schedule(0.0)
+
+    def _schedule(self, delay: float) -> None:
+        self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
         self._timer = None
@@ -52,31 +93,84 @@ class TokenWriter:
             await self._write_pending()
         finally:
             self._task = None
-            if self._pending:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(self.interval, self._start_flush)
+            self._reschedule()
+
+    def _reschedule(self) -> None:
+        """Changes are left (recorded meanwhile, or a failed write): plan the next write."""
+        if not self._pending or self._closing or self._timer is not None or self._task:
+            return
+        if self._failures:
+            base = max(self.interval, RETRY_FIRST)
+            self._schedule(min(RETRY_MAX, base * 2 ** min(self._failures - 1, 8)))
+        else:
+            self._schedule(self.interval)
 
     async def _write_pending(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(
-                self._executor,
-                update_tokens,
-                self.path,
-                lambda doc: apply_gateway_changes(doc, batch),
-            )
-        except (OSError, TokensFileError, TimeoutError) as exc:
+            await self._write(batch)
+        except Exception as exc:
             # Keep the changes (newer values recorded meanwhile win) and try again later.
             for pid, fields in batch.items():
                 self._pending[pid] = {**fields, **self._pending.get(pid, {})}
-            log.error("could not write %s, will retry: %s", self.path, exc)
+            self._failures += 1
+            reason = str(exc) if isinstance(exc, OSError | TokensFileError | TimeoutError) else ""
+            if not reason:
+                log.exception("could not write %s, will retry", self.path)
+                reason = f"{self.path}: {type(exc).__name__}: {exc}"
+            elif reason != self.last_error:
+                log.error("could not write %s, will retry: %s", self.path, reason)
+            self.last_error, self.last_error_at = reason, time.time()
         else:
+            if self._failures:
+                log.info("%s written again after %d failed tries", self.path, self._failures)
+            self._failures = 0
+            self.last_error = self.last_error_at = None
             self.writes += 1
         finally:
             self._last_write = time.monotonic()
+            async with self._attempted:
+                self._attempted.notify_all()
+
+    async def _write(self, batch: dict[str, dict[str, Any]]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def apply(doc: dict[str, Any]) -> None:
+            apply_gateway_changes(doc, batch)
+
+        try:
+            await loop.run_in_executor(
+                self._executor, lambda: update_tokens(self.path, apply, create=None)
+            )
+            return
+        except TokensFileMissing:
+            # Deleted (by hand, or mid-way through an editor's save): an empty file would empty
+            # the pool at the next reload, so write back everything held in memory instead.
+            doc = self.snapshot() if self.snapshot is not None else {}
+        count = len(doc.get("projects") or ())
+        if not count:
+            log.info("%s is missing and no account is in memory: nothing to write", self.path)
+            return
+        recreated: list[bool] = []
+
+        def recreate() -> dict[str, Any]:
+            recreated.append(True)
+            return doc
+
+        await loop.run_in_executor(
+            self._executor, lambda: update_tokens(self.path, apply, create=recreate)
+        )
+        if recreated:
+            log.warning(
+                "%s was missing: recreated it from the %d accounts in memory", self.path, count
+            )
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds after a write attempt (used by tests)."""
+        async with self._attempted:
+            await asyncio.wait_for(self._attempted.wait_for(predicate), timeout)
 
     async def flush(self) -> None:
         """Write everything pending now (used at shutdown and by tests)."""
@@ -86,7 +180,16 @@ class TokenWriter:
             self._timer.cancel()
             self._timer = None
         await self._write_pending()
+        self._reschedule()
 
     async def aclose(self) -> None:
+        self._closing = True
         await self.flush()
+        if self._pending:
+            log.error(
+                "%d accounts' changes could not be written to %s: %s",
+                len(self._pending),
+                self.path,
+                self.last_error,
+            )
         self._executor.shutdown(wait=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ag2api.models.aliases import Alias
+
 PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks4a://", "socks5://", "socks5h://")
 
 
@@ -71,14 +73,21 @@ def url_list(v: Any) -> tuple[str, ...]:
     return tuple(url(x) for x in items)
 
 
-def aliases(v: Any) -> tuple[tuple[str, str], ...]:
+def aliases(v: Any) -> tuple[Alias, ...]:
     if not isinstance(v, dict):
-        raise ValueError("must be a mapping of alias: upstream model id")
+        raise ValueError("must be a mapping of alias: upstream model id (or a list of them)")
     out = []
     for alias, target in v.items():
-        if not isinstance(target, str) or not target.strip():
-            raise ValueError(f"alias {alias!r} must map to a model id")
-        out.append((alias.strip(), target.strip()))
+        targets = [target] if isinstance(target, str) else target
+        if (
+            not isinstance(alias, str)
+            or not alias.strip()
+            or not isinstance(targets, list)
+            or not targets
+            or not all(isinstance(t, str) and t.strip() for t in targets)
+        ):
+            raise ValueError(f"alias {alias!r} must map to a model id or a list of model ids")
+        out.append(Alias(alias.strip(), tuple(t.strip() for t in targets)))
     return tuple(out)
 
 

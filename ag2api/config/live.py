@@ -52,6 +52,19 @@ def read_config(
     return (overrides or Overrides()).apply(cfg)
 
 
+def exposure_problem(cfg: GatewayConfig, host: str | None = None) -> str | None:
+    """Why ``cfg`` must not be served on ``host`` (default its own): no api_keys on a
+    non-loopback address. One rule for the start and for every reload."""
+    server = cfg.server if host is None else replace(cfg.server, host=host)
+    if cfg.api_keys or server.is_loopback:
+        return None
+    return (
+        f"Refusing to listen on {server.host} with no api_keys configured: anyone who can "
+        "reach it could use your Google accounts. Add keys under 'api_keys' in "
+        f"{cfg.path} (or AG2API_API_KEYS), or listen on 127.0.0.1."
+    )
+
+
 class LiveConfig:
     """Holds the current config; a request reads ``.current`` once and keeps that snapshot."""
 

@@ -14,6 +14,7 @@ from ag2api.config import checks as check
 from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
 from ag2api.config.errors import ConfigError
 from ag2api.config.schema import (
+    AdminConfig,
     ApiKey,
     DefaultsConfig,
     GatewayConfig,
@@ -127,12 +128,13 @@ class _Reader:
                 "watch",
                 "observability",
                 "admin_key",
+                "admin",
                 "log_level",
             ),
         )
         d = GatewayConfig(path=self.path)
         tokens = self.value(top, ("tokens_file",), check.text, None)
-        tokens_path = Path(tokens) if tokens else d.tokens_file
+        tokens_path = Path(tokens).expanduser() if tokens else d.tokens_file
         if not tokens_path.is_absolute():
             tokens_path = self.path.parent / tokens_path
         admin_key = self.value(top, ("admin_key",), check.secret, None)
@@ -168,6 +170,7 @@ class _Reader:
             watch=self.watch(),
             observability=self.observability(),
             admin_key=admin_key,
+            admin=self.admin(),
             log_level=self.value(
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
@@ -176,7 +179,18 @@ class _Reader:
     def server(self) -> ServerConfig:
         sec = self.section(
             ("server",),
-            ("host", "port", "max_body_bytes", "cors_origins", "keepalive", "shutdown_grace"),
+            (
+                "host",
+                "port",
+                "max_body_bytes",
+                "cors_origins",
+                "keepalive",
+                "shutdown_grace",
+                "header_timeout",
+                "body_timeout",
+                "idle_timeout",
+                "max_connections",
+            ),
         )
         d = ServerConfig()
         return ServerConfig(
@@ -191,6 +205,21 @@ class _Reader:
             keepalive=self.value(sec, ("server", "keepalive"), check.positive, d.keepalive),
             shutdown_grace=self.value(
                 sec, ("server", "shutdown_grace"), check.non_negative, d.shutdown_grace
+            ),
+            header_timeout=self.value(
+                sec, ("server", "header_timeout"), check.positive, d.header_timeout
+            ),
+            body_timeout=self.value(
+                sec, ("server", "body_timeout"), check.positive, d.body_timeout
+            ),
+            idle_timeout=self.value(
+                sec, ("server", "idle_timeout"), check.positive, d.idle_timeout
+            ),
+            max_connections=self.value(
+                sec,
+                ("server", "max_connections"),
+                check.int_range(16, 1_000_000),
+                d.max_connections,
             ),
         )
 
@@ -258,7 +287,9 @@ class _Reader:
 
     def models(self) -> ModelsConfig:
         p = ("models",)
-        sec = self.section(p, ("policies", "fallback", "cache_ttl", "aliases"))
+        sec = self.section(
+            p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases")
+        )
         d = ModelsConfig()
         policies = d.policies
         if sec.get("policies") is not None:
@@ -271,11 +302,26 @@ class _Reader:
             fallback=self.value(sec, (*p, "fallback"), check.str_list, d.fallback),
             cache_ttl=self.value(sec, (*p, "cache_ttl"), check.non_negative, d.cache_ttl),
             aliases=self.value(sec, (*p, "aliases"), check.aliases, d.aliases),
+            default_aliases=self.value(
+                sec, (*p, "default_aliases"), check.boolean, d.default_aliases
+            ),
         )
 
     def images(self) -> ImagesConfig:
         p = ("images",)
-        sec = self.section(p, ("fetch_remote", "max_bytes", "timeout", "allow_private"))
+        sec = self.section(
+            p,
+            (
+                "fetch_remote",
+                "max_bytes",
+                "timeout",
+                "allow_private",
+                "max_images",
+                "max_total_bytes",
+                "concurrency",
+                "concurrency_total",
+            ),
+        )
         d = ImagesConfig()
         return ImagesConfig(
             fetch_remote=self.value(sec, (*p, "fetch_remote"), check.boolean, d.fetch_remote),
@@ -284,6 +330,14 @@ class _Reader:
             ),
             timeout=self.value(sec, (*p, "timeout"), check.positive, d.timeout),
             allow_private=self.value(sec, (*p, "allow_private"), check.boolean, d.allow_private),
+            max_images=self.value(sec, (*p, "max_images"), check.int_range(1, 1000), d.max_images),
+            max_total_bytes=self.value(
+                sec, (*p, "max_total_bytes"), check.int_range(1024, 1 << 32), d.max_total_bytes
+            ),
+            concurrency=self.value(sec, (*p, "concurrency"), check.int_range(1, 64), d.concurrency),
+            concurrency_total=self.value(
+                sec, (*p, "concurrency_total"), check.int_range(1, 256), d.concurrency_total
+            ),
         )
 
     def retry(self) -> RetryConfig:
@@ -355,6 +409,20 @@ class _Reader:
             quota_refresh_seconds=self.value(
                 sec, (*p, "quota_refresh_seconds"), check.positive, d.quota_refresh_seconds
             ),
+        )
+
+    def admin(self) -> AdminConfig:
+        p = ("admin",)
+        sec = self.section(p, ("session_lifetime", "login_max_failures", "login_window"))
+        d = AdminConfig()
+        return AdminConfig(
+            session_lifetime=self.value(
+                sec, (*p, "session_lifetime"), check.positive, d.session_lifetime
+            ),
+            login_max_failures=self.value(
+                sec, (*p, "login_max_failures"), check.int_range(1, 1_000_000), d.login_max_failures
+            ),
+            login_window=self.value(sec, (*p, "login_window"), check.positive, d.login_window),
         )
 
     def watch(self) -> WatchConfig:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from ag2api.models.aliases import Alias
+
 MIB = 1024 * 1024
 
 DEFAULT_BASE_URLS = (
@@ -35,6 +37,13 @@ class ServerConfig:
     keepalive: float = 10.0
     # On SIGTERM/SIGINT, open streams get this long to finish.
     shutdown_grace: float = 30.0
+    # Client connections (read at start): seconds a new connection has to send its headers,
+    # seconds to receive a whole request body, seconds an idle keep-alive connection is kept,
+    # and how many may be open at once (lowered to fit the open-file limit; more are closed).
+    header_timeout: float = 10.0
+    body_timeout: float = 120.0
+    idle_timeout: float = 120.0
+    max_connections: int = 2000
 
     @property
     def is_loopback(self) -> bool:
@@ -153,14 +162,11 @@ class ModelsConfig:
     fallback: tuple[str, ...] = DEFAULT_FALLBACK_MODELS
     # How long a live model list from fetchAvailableModels is reused.
     cache_ttl: float = 600.0
-    # Names clients hard-code (e.g. "gpt-4o") → upstream model ids; listed by /v1/models.
-    aliases: tuple[tuple[str, str], ...] = ()
-
-    def alias_target(self, name: str) -> str | None:
-        for alias, target in self.aliases:
-            if alias == name:
-                return target
-        return None
+    # Names clients hard-code (e.g. "gpt-4o", "claude-opus-*") → upstream model ids or globs over
+    # the listed models; exact names are listed by /v1/models.
+    aliases: tuple[Alias, ...] = ()
+    # The shipped aliases that map Claude Code's Anthropic ids (models/aliases.py), after these.
+    default_aliases: bool = True
 
     def policy_for(self, model: str) -> ModelPolicy | None:
         for policy in self.policies:
@@ -176,6 +182,12 @@ class ImagesConfig:
     fetch_remote: bool = True
     max_bytes: int = 10 * MIB
     timeout: float = 10.0
+    # One request may not fetch more than this many images, nor more bytes in total.
+    max_images: int = 32
+    max_total_bytes: int = 40 * MIB
+    # Fetches at once for one request, and for the whole gateway (its own connection pool).
+    concurrency: int = 4
+    concurrency_total: int = 16
     # Private, loopback and link-local addresses are refused unless this is true (SSRF guard).
     allow_private: bool = False
 
@@ -208,6 +220,18 @@ class ObservabilityConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    """Sign-in to the admin page and guessing of the admin key."""
+
+    # Seconds a page session lasts after sign-in (also ended by logout and by a new admin_key).
+    session_lifetime: float = 43200.0
+    # An address with this many wrong admin keys within login_window seconds gets 429 (its key
+    # is not checked) until the oldest of them is login_window old.
+    login_max_failures: int = 10
+    login_window: float = 300.0
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -224,6 +248,7 @@ class GatewayConfig:
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     # The admin key for /admin (API: Bearer; page: login form). None: admin endpoints are off.
     admin_key: str | None = None
+    admin: AdminConfig = field(default_factory=AdminConfig)
     log_level: str = "INFO"
 
     @property

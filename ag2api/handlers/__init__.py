@@ -6,6 +6,13 @@ from typing import Any
 
 
 def routes() -> list[Any]:
-    from ag2api.handlers import admin, chat, health, images, models
+    from ag2api.handlers import admin, anthropic, completion, health, images, models
 
-    return [*chat.ROUTES, *images.ROUTES, *models.ROUTES, *health.ROUTES, *admin.ROUTES]
+    return [
+        *completion.ROUTES,
+        *anthropic.ROUTES,
+        *images.ROUTES,
+        *models.ROUTES,
+        *health.ROUTES,
+        *admin.ROUTES,
+    ]

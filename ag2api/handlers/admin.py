@@ -1,32 +1,32 @@
 """Operators' endpoints: /admin (status page, usage and account APIs) and /metrics.
 
 The admin key (``admin_key`` in the config, distinct from client keys) is taken as a Bearer token
-by the APIs, and by the page through a login form that sets an HttpOnly, Secure, SameSite=Strict
-cookie. With no admin key configured, /admin does not exist.
+by the APIs, and by the page through a login form that opens a server-side session (a random
+token in an HttpOnly, Secure, SameSite=Strict cookie; see ``admin_sessions``). Wrong keys are
+throttled per client address (``login_throttle``). With no admin key configured, /admin does not
+exist.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import logging
+import math
 import re
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ag2api.auth import presented_key
-from ag2api.errors import AuthenticationError, InvalidRequest, NotFound
+from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
 from ag2api.handlers.base import ApiHandler
 from ag2api.observe.usage import GROUPS, query_usage, today
 from ag2api.observe.views import accounts_view, daily_series
 
+log = logging.getLogger("ag2api.admin")
+
 COOKIE = "ag2api_admin"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def session_token(admin_key: str) -> str:
-    """The cookie value: derived from the key, so changing the key ends every session."""
-    return hmac.new(admin_key.encode(), b"ag2api admin session v1", hashlib.sha256).hexdigest()
 
 
 class AdminHandler(ApiHandler):
@@ -38,16 +38,44 @@ class AdminHandler(ApiHandler):
             raise NotFound("Admin endpoints are off: set admin_key in the config.")
 
     def is_admin(self) -> bool:
+        """A signed-in session, or the admin key as a Bearer token (a guess: throttled)."""
         key = self.cfg.admin_key
         if not key:
             return False
-        given = presented_key(self.request.headers)
-        if given is not None and hmac.compare_digest(given.encode(), key.encode()):
-            return True
         cookie = self.get_cookie(COOKIE)
-        return cookie is not None and hmac.compare_digest(
-            cookie.encode(), session_token(key).encode()
+        if cookie and self.services.admin_sessions.valid(
+            cookie, key, self.cfg.admin.session_lifetime
+        ):
+            return True
+        given = presented_key(self.request.headers)
+        if given is None:
+            return False
+        wait = self.guess_wait()
+        if wait is not None:
+            raise GatewayError(
+                "Too many wrong admin keys from this address; retry later.",
+                kind="rate_limit_exceeded",
+                retry_after=wait,
+            )
+        return self.check_key(given, key)
+
+    def guess_wait(self) -> float | None:
+        """Seconds before this client's next key is checked, or None: it may try now."""
+        admin = self.cfg.admin
+        return self.services.login_throttle.wait(
+            self.request.remote_ip or "-", admin.login_max_failures, admin.login_window
         )
+
+    def check_key(self, given: str, key: str) -> bool:
+        """The constant-time comparison; a failure counts against the client's address."""
+        throttle, address = self.services.login_throttle, self.request.remote_ip or "-"
+        if hmac.compare_digest(given.encode(), key.encode()):
+            throttle.succeeded(address)
+            return True
+        throttle.failed(address, self.cfg.admin.login_max_failures)
+        if (wait := self.guess_wait()) is not None:  # that failure reached the limit
+            log.warning("too many wrong admin keys from %s: refused for %.0fs", address, wait)
+        return False
 
     def require_admin(self) -> None:
         if not self.is_admin():
@@ -125,25 +153,38 @@ class AdminLoginHandler(AdminHandler):
 
     def post(self) -> None:
         key = self.cfg.admin_key or ""
-        given = self.get_body_argument("key", "")
-        if not hmac.compare_digest(given.encode(), key.encode()):
+        wait = self.guess_wait()
+        if wait is not None:  # refused before the key is even looked at
+            seconds = max(1, math.ceil(wait))
+            self.set_status(429)
+            self.set_header("Retry-After", str(seconds))
+            self.render(
+                "login.html",
+                error=f"Too many wrong keys from your address; try again in {seconds} s.",
+            )
+            return
+        if not self.check_key(self.get_body_argument("key", ""), key):
             self.set_status(401)
             self.render("login.html", error="That is not the admin key.")
             return
+        lifetime = self.cfg.admin.session_lifetime
         self.set_cookie(
             COOKIE,
-            session_token(key),
+            self.services.admin_sessions.open(key),
             path="/admin",
             httponly=True,
             secure=True,
             samesite="Strict",
-            expires_days=7,
+            max_age=max(1, int(lifetime)),
         )
         self.redirect("/admin/")
 
 
 class AdminLogoutHandler(AdminHandler):
     def post(self) -> None:
+        cookie = self.get_cookie(COOKIE)
+        if cookie:
+            self.services.admin_sessions.close(cookie)  # the cookie is worthless from now on
         self.clear_cookie(COOKIE, path="/admin")
         self.redirect("/admin/login")
 

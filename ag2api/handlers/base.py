@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from tornado.web import HTTPError, RequestHandler
+from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ag2api import jsoncodec
 from ag2api.auth import find_key, presented_key
@@ -17,6 +17,7 @@ from ag2api.errors import (
     InvalidJson,
     InvalidRequest,
     NotFound,
+    PayloadTooLarge,
 )
 from ag2api.observe.trace import RequestTrace
 from ag2api.services import Services
@@ -24,17 +25,26 @@ from ag2api.services import Services
 log = logging.getLogger("ag2api.http")
 
 _TORNADO_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+_BODY_METHODS = ("post", "put", "patch", "delete")
 
 
+@stream_request_body
 class ApiHandler(RequestHandler):
+    """Every route streams its body, so auth, 404, 405 and 413 are decided from the headers in
+    prepare() before a body byte is read; the body is then buffered up to ``max_body`` and set
+    as ``request.body`` (form arguments parsed) before the HTTP method runs."""
+
     auth_required = True
+    # Largest body this route takes; a larger declared one gets 413 before it is read.
+    max_body = 1024 * 1024
     cfg: GatewayConfig
     client_key: ApiKey | None = None
     trace: RequestTrace | None = None
+    _body: list[bytes] | None = None
 
     @property
     def services(self) -> Services:
-        return self.settings["services"]  # type: ignore[no-any-return]
+        return self.settings["services"]
 
     def set_default_headers(self) -> None:
         # clear() (before write_error) calls this again: keep the same id, re-add CORS.
@@ -54,18 +64,63 @@ class ApiHandler(RequestHandler):
         self.services.in_flight.enter(self)
         self.trace = RequestTrace(self.request_id, self.request.method or "-", self.request.path)
         self.cfg = self.services.config.current
-        if self.request.method == "OPTIONS" or not self.auth_required:
+        try:
+            if self.request.method != "OPTIONS":
+                self.authorize()
+            self.admit_body()
+        except Exception:
+            # Refused from the headers: the body is never used, and Tornado closes the connection
+            # once the answer is out. No size limit may fire meanwhile (it would add a bare 400).
+            self.request.connection.set_max_body_size(1 << 62)  # type: ignore[union-attr]
+            raise
+
+    def authorize(self) -> None:
+        if not self.auth_required:
             return
         keys = self.cfg.api_keys
         if not keys:
-            return  # no keys configured: allowed only on loopback (checked at startup)
+            return  # no keys configured: allowed only on loopback (checked at start and reload)
         key = find_key(keys, presented_key(self.request.headers))
         if key is None:
             raise AuthenticationError(
                 "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."
             )
         self.client_key = key
+        assert self.trace is not None
         self.trace.key_label = key.label
+
+    def admit_body(self) -> None:
+        """405 for a method this route lacks and 413 for a declared body over ``max_body``, both
+        before the body is read; a longer chunked body makes Tornado drop the connection."""
+        method = (self.request.method or "").lower()
+        if method in _BODY_METHODS and getattr(type(self), method) is getattr(
+            RequestHandler, method
+        ):
+            raise HTTPError(405)
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise PayloadTooLarge(
+                f"The request body is larger than this endpoint's limit of {self.max_body} bytes."
+            )
+        self.request.connection.set_max_body_size(self.max_body)  # type: ignore[union-attr]
+        self._body = []
+        # Runs before the HTTP method (callbacks run in the order they were added), so handlers
+        # read request.body and body arguments as in Tornado's non-streaming mode.
+        self.request._body_future.add_done_callback(self._body_complete)
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._body is not None:
+            self._body.append(chunk)
+
+    def _body_complete(self, future: Any) -> None:
+        if self._body is None or future.cancelled() or future.exception() is not None:
+            return
+        self.request.body = b"".join(self._body)
+        self._body = None
+        try:
+            self.request._parse_body()
+        except Exception as exc:  # a malformed form: the handler sees no body arguments
+            log.info("%s %s: unparsable form body: %s", self.request.method, self.request.path, exc)
 
     def on_finish(self) -> None:
         self.services.in_flight.leave(self)
@@ -117,13 +172,19 @@ class ApiHandler(RequestHandler):
                 exc = InvalidRequest(exc.log_message or self._reason)
             else:
                 exc = GatewayError("The gateway failed to handle this request.")
-        if getattr(self, "trace", None) is not None:
-            self.trace.error_type = exc.kind
-        self.set_status(exc.status)
+        trace = getattr(self, "trace", None)
+        if trace is not None:
+            trace.error_type = exc.kind
+        status, body = self.render_error(exc)
+        self.set_status(status)
         for name, value in exc.headers().items():
             self.set_header(name, value)
         self.set_header("Content-Type", "application/json")
-        self.finish(jsoncodec.dumps_bytes(exc.to_openai()))
+        self.finish(jsoncodec.dumps_bytes(body))
+
+    def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body of an error answer, in this route's client dialect."""
+        return exc.status, exc.to_openai()
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, GatewayError):
@@ -144,7 +205,5 @@ class NotFoundHandler(ApiHandler):
 
     auth_required = False
 
-    def prepare(self) -> None:
-        super().prepare()
-        if self.request.method != "OPTIONS":
-            raise NotFound(f"Unknown path {self.request.path}")
+    def authorize(self) -> None:
+        raise NotFound(f"Unknown path {self.request.path}")

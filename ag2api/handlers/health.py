@@ -8,6 +8,7 @@ from typing import Any
 
 from ag2api import __version__
 from ag2api.handlers.base import ApiHandler
+from ag2api.observe.views import shown_reason
 from ag2api.redact import mask
 
 
@@ -19,7 +20,11 @@ class HealthHandler(ApiHandler):
         enabled, disabled = s.pool.counts()
         live = s.config
         notices = s.dispatcher.notices
-        problems = [p for p in (live.last_error, s.tokens_error, notices.version_notice) if p]
+        problems = [
+            p
+            for p in (live.last_error, s.tokens_error, s.writer.last_error, notices.version_notice)
+            if p
+        ]
         if enabled == 0:
             status = "no_accounts"
         elif disabled or problems:
@@ -45,7 +50,7 @@ class HealthHandler(ApiHandler):
                 "enabled": enabled,
                 "disabled": disabled,
                 "disabled_reasons": [
-                    {"project": mask(a.project_id), "reason": a.disabled_reason}
+                    {"project": mask(a.project_id), "reason": shown_reason(a)}
                     for a in s.pool.accounts
                     if not a.enabled
                 ],
@@ -61,6 +66,10 @@ class HealthHandler(ApiHandler):
                 "path": str(live.current.tokens_file),
                 "last_error": s.tokens_error,
                 "last_error_at": _iso(s.tokens_error_at),
+                # The gateway's own changes (tokens, last use) it could not save yet, and why.
+                "unsaved_changes": s.writer.pending_count,
+                "write_error": s.writer.last_error,
+                "write_error_at": _iso(s.writer.last_error_at),
             },
             "upstream": {
                 "version_notice": notices.version_notice,

@@ -4,14 +4,32 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+from tornado.httputil import HTTPHeaders
+
 from ag2api.errors import ModelNotFound
 from ag2api.handlers.base import ApiHandler
+
+
+def wants_anthropic(headers: HTTPHeaders) -> bool:
+    """Anthropic clients (Claude Code's model discovery) always send ``anthropic-version``."""
+    return "anthropic-version" in headers
 
 
 class ModelsHandler(ApiHandler):
     async def get(self) -> None:
         catalog = self.services.catalog
         entries = await catalog.listed(self.cfg)
+        if wants_anthropic(self.request.headers):
+            data = [e.to_anthropic(catalog.created) for e in entries]
+            self.write_json(
+                {
+                    "data": data,
+                    "has_more": False,
+                    "first_id": data[0]["id"] if data else None,
+                    "last_id": data[-1]["id"] if data else None,
+                }
+            )
+            return
         self.write_json({"object": "list", "data": [e.to_openai(catalog.created) for e in entries]})
 
 
@@ -22,7 +40,10 @@ class ModelHandler(ApiHandler):
         catalog = self.services.catalog
         for entry in await catalog.listed(self.cfg):
             if entry.id == model_id:
-                self.write_json(entry.to_openai(catalog.created))
+                if wants_anthropic(self.request.headers):
+                    self.write_json(entry.to_anthropic(catalog.created))
+                else:
+                    self.write_json(entry.to_openai(catalog.created))
                 return
         raise ModelNotFound(model_id)
 

@@ -13,7 +13,7 @@ EXACT_ROUTES = {
     "/health": "health",
     "/metrics": "metrics",
 }
-USAGE_ROUTES = ("chat", "images")
+USAGE_ROUTES = ("chat", "messages", "responses", "gemini", "images")
 
 
 def route_of(path: str) -> str:
@@ -33,7 +33,7 @@ def report_request(handler: RequestHandler) -> None:
         return
     services = handler.settings["services"]
     status = handler.get_status()
-    route = route_of(trace.path)
+    route = trace.route or route_of(trace.path)
     services.request_log.write(trace.record(status))
     services.metrics.observe(trace, route, status, known_model=trace.model is not None)
     if route in USAGE_ROUTES:

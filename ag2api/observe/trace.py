@@ -15,6 +15,7 @@ class RequestTrace:
     started: float = field(default_factory=time.monotonic)
     wall_time: float = field(default_factory=time.time)
     key_label: str | None = None
+    route: str | None = None  # the dialect's label (chat, messages…); else derived from the path
     model: str | None = None
     stream: bool | None = None
     project: str | None = None  # masked

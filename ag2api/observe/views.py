@@ -6,15 +6,23 @@ import datetime
 import time
 from typing import Any
 
+from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.observe.quota import ModelQuota, reset_in
-from ag2api.redact import mask
+from ag2api.redact import mask, mask_projects
 
 
 def iso(ts: float | None) -> str | None:
     if not ts:
         return None
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds")
+
+
+def shown_reason(account: Account) -> str | None:
+    """The disabled reason as /health and /admin show it: no project id, even in a reason that
+    an older version or a hand edit put in tokens.json."""
+    reason = account.disabled_reason
+    return mask_projects(reason, (account.project_id,)) if reason else reason
 
 
 def accounts_view(
@@ -40,7 +48,7 @@ def accounts_view(
                 "project": mask(account.project_id),
                 "email": account.email,
                 "state": "disabled" if not account.enabled else "cooling" if cooling else "enabled",
-                "disabled_reason": account.disabled_reason,
+                "disabled_reason": shown_reason(account),
                 "uses": account.uses,
                 "in_flight": in_flight.get(account.project_id, 0),
                 "last_used_at": iso(account.last_used_at),

@@ -1,7 +1,11 @@
-"""Run the fake upstream on its own: ``python -m ag2api.testing.run_fake --bench-chunks 20``.
+"""Run the fake upstream on its own: ``python -m ag2api.testing.run_fake --port 9100``.
 
 Prints one JSON line (its URL, token URL, OAuth client and accounts) once it listens; used by
-``scripts/bench.py``, handy for trying the gateway by hand.
+``scripts/bench.py``. To try the real gateway against it by hand (README, "Try the real gateway
+against the fake"), ``--tokens PATH`` also writes a tokens.json for its accounts:
+
+    python -m ag2api.testing.run_fake --port 9100 --tokens /tmp/fake-tokens.json &
+    AG2API_UPSTREAM_BASE_URLS=http://127.0.0.1:9100 ag2api --tokens /tmp/fake-tokens.json
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import asyncio
 import json
 import ssl
 import sys
+from pathlib import Path
+from typing import Any
 
+from ag2api.accounts.store import write_atomic
 from ag2api.testing.fake_bench import BenchAnswer
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
@@ -31,6 +38,8 @@ async def main(args: argparse.Namespace) -> None:
     await fake.start(port=args.port, bench=bench, ssl_options=ssl_options)
     if bench is not None:
         fake.requests = _Discard()  # recording off: a long benchmark must not grow memory
+    if args.tokens:
+        write_tokens(args.tokens, fake, accounts)
     print(
         json.dumps(
             {
@@ -46,13 +55,28 @@ async def main(args: argparse.Namespace) -> None:
     await asyncio.Event().wait()
 
 
-class _Discard(list):  # type: ignore[type-arg]
+def write_tokens(path: Path, fake: FakeUpstream, accounts: list[dict[str, Any]]) -> None:
+    """A tokens.json in the original format whose accounts and OAuth client are the fake's."""
+    doc = {
+        "oauth_config": {
+            "client_id": FAKE_CLIENT_ID,
+            "client_secret": FAKE_CLIENT_SECRET,
+            "token_url": fake.token_url,
+        },
+        "projects": [{**acc, "enabled": True} for acc in accounts],
+    }
+    write_atomic(path.resolve(), json.dumps(doc, indent=2))
+
+
+class _Discard(list[Any]):
     def append(self, item: object) -> None:
         pass
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--accounts", type=int, default=3)
     parser.add_argument(
@@ -64,6 +88,9 @@ if __name__ == "__main__":
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between chunks")
     parser.add_argument("--cert", help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--key", help="the certificate's private key (PEM)")
+    parser.add_argument(
+        "--tokens", type=Path, help="also write a tokens.json for the fake's accounts here"
+    )
     try:
         asyncio.run(main(parser.parse_args()))
     except KeyboardInterrupt:

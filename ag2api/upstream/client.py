@@ -26,6 +26,7 @@ from ag2api.upstream.transport import ABORTED, TIMED_OUT, AbortableCurlClient, n
 STREAM_PATH = "/v1internal:streamGenerateContent?alt=sse"
 GENERATE_PATH = "/v1internal:generateContent"
 MODELS_PATH = "/v1internal:fetchAvailableModels"
+COUNT_TOKENS_PATH = "/v1internal:countTokens"
 _ERROR_BODY_CAP = 1024 * 1024
 _RAW_HEAD_CAP = 64 * 1024
 
@@ -182,6 +183,11 @@ class UpstreamCall:
             finally:
                 self._waiter = None
         return self._items.popleft()
+
+    @property
+    def succeeded(self) -> bool:
+        """The transfer ended normally and every event was read."""
+        return self._finished and self._error is None and not self._items
 
     def take_ready(self) -> list[dict[str, Any]]:
         """Events that already arrived, without waiting (lets a fast upstream be relayed in one

@@ -1,4 +1,8 @@
-"""Reading Google RPC error bodies (protocol §5): status, reasons, retry delays, causes."""
+"""Reading Google RPC error bodies (protocol §5): status, reasons, retry delays, causes.
+
+Project ids in the message are masked as it is parsed: the message travels on to clients (error
+bodies), ``/health`` (disabled reasons), tokens.json and the log, none of which may show them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from ag2api.redact import mask_projects
 
 # 403 reasons that mean this account or project can no longer be used (protocol §5.1).
 ACCOUNT_REASONS = (
@@ -21,6 +27,8 @@ _MESSAGE_DELAY_RE = re.compile(
     r"(?:reset after|resets in)\s+((?:\d+(?:\.\d+)?(?:h|ms|m|s))+)", re.I
 )
 VERSION_NOTICE = "no longer supported"
+# ErrorInfo metadata that names the project the error is about ("consumer": "projects/<id>").
+_PROJECT_KEYS = ("containerInfo", "consumer", "project", "projectId", "project_id")
 
 
 @dataclass(frozen=True)
@@ -54,12 +62,12 @@ def parse_google_error(status: int, body: bytes | str) -> GoogleError:
     try:
         data = json.loads(text)
     except ValueError:
-        return GoogleError(status, "", text.strip()[:500])
+        return GoogleError(status, "", mask_projects(text.strip()[:500]))
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, list) and err:  # some proxies wrap errors in a list
         err = err[0]
     if not isinstance(err, dict):
-        return GoogleError(status, "", text.strip()[:500])
+        return GoogleError(status, "", mask_projects(text.strip()[:500]))
     message = _unwrap_claude(str(err.get("message", "")))
     reasons: list[str] = []
     metadata: dict[str, Any] = {}
@@ -79,8 +87,20 @@ def parse_google_error(status: int, body: bytes | str) -> GoogleError:
         delay = parse_duration(metadata.get("quotaResetDelay"))
     if delay is None and (said := _MESSAGE_DELAY_RE.search(message)):
         delay = parse_duration(said.group(1))  # "…reset after 161h39m41s" / "Resets in 1h2m3s"
-    code = err.get("code") if isinstance(err.get("code"), int) else status
+    raw_code = err.get("code")
+    code = raw_code if isinstance(raw_code, int) else status
+    message = mask_projects(message, _named_projects(metadata))
     return GoogleError(code, str(err.get("status", "")), message, tuple(reasons), delay, metadata)
+
+
+def _named_projects(metadata: dict[str, Any]) -> list[str]:
+    """The project ids the error's metadata names, so the message is masked in any form."""
+    out = []
+    for key in _PROJECT_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str) and value:
+            out.append(value.removeprefix("projects/"))
+    return out
 
 
 def version_notice_in(response: dict[str, Any]) -> str | None:

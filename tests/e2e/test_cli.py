@@ -1,4 +1,4 @@
-"""The `ag2api` command as a person runs it: --demo, config errors, the no-keys guard."""
+"""The `ag2api` command as a person runs it: --demo, config errors, the no-keys guard, --help."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -17,15 +18,26 @@ import openai
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without AG2API_* variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AG2API_")}
+    return {**env, **extra}
+
+
 class Cli:
     """`python -m ag2api ...` in a subprocess, its output collected by a reader thread."""
 
-    def __init__(self, *args: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AG2API_")}
+    def __init__(
+        self,
+        *args: str,
+        cwd: Path = ROOT,
+        env: dict[str, str] | None = None,
+        module: str = "ag2api",
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ag2api", *args],
-            cwd=ROOT,
-            env=env,
+            [sys.executable, "-m", module, *args],
+            cwd=cwd,
+            env=clean_env(**(env or {})),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -59,19 +71,24 @@ class Cli:
         return self.seen
 
 
-def test_demo_serves_the_openai_sdk_and_stops_cleanly() -> None:
-    cli = Cli("--demo", "--port", "0")
+def test_demo_serves_the_openai_sdk_and_stops_cleanly(tmp_path: Path) -> None:
+    cli = Cli("--demo", "--port", "0", env={"TMPDIR": str(tmp_path)})
     try:
-        text = cli.wait_for(r"API key:\s+\S+")
+        text = cli.wait_for(r"Press Ctrl\+C")
+        assert [p.name[:12] for p in tmp_path.iterdir()] == ["ag2api-demo-"]
         base = re.search(r"running on (http://\S+),", text).group(1)  # type: ignore[union-attr]
         key = re.search(r"API key:\s+(\S+)", text).group(1)  # type: ignore[union-attr]
+        # It names the config it read and says that edits to it are not applied.
+        assert (
+            f"Config: {ROOT / 'conf' / 'gateway.yaml'} (read once: the demo does not watch" in text
+        )
         with openai.OpenAI(
             base_url=base + "/v1", api_key=key, max_retries=0, _strict_response_validation=True
         ) as client:
             done = client.chat.completions.create(
                 model="gemini-2.5-flash", messages=[{"role": "user", "content": "demo?"}]
             )
-            assert done.choices[0].message.content.endswith("You said: demo?")
+            assert (done.choices[0].message.content or "").endswith("You said: demo?")
             assert done.choices[0].message.reasoning_content  # type: ignore[attr-defined]
             chunks = list(
                 client.chat.completions.create(
@@ -86,6 +103,27 @@ def test_demo_serves_the_openai_sdk_and_stops_cleanly() -> None:
     assert cli.proc.returncode == 0, out
     log_lines = [line for line in out.splitlines() if re.match(r"\d{4}-\d\d-\d\dT", line)]
     assert len(log_lines) >= 4 and not [line for line in log_lines if key in line]
+    assert list(tmp_path.iterdir()) == []  # its throwaway tokens.json is gone
+
+
+def test_demo_that_cannot_listen_leaves_nothing_behind(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cli = Cli("--demo", "--port", str(port), env={"TMPDIR": str(tmp_path)})
+        out = cli.finish()
+    assert cli.proc.returncode == 2 and f"Cannot listen on 127.0.0.1:{port}" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_is_plain_text() -> None:
+    cli = Cli("--help")
+    out = cli.finish()
+    assert cli.proc.returncode == 0
+    assert "usage: ag2api" in out and "login" in out and "$AG2API_CONFIG" in out
+    # No reStructuredText or Markdown markup from docstrings.
+    assert not re.search(r"``|:\w+:`|\*\*", out), out
 
 
 def test_config_errors_name_file_and_line(tmp_path: Path) -> None:

@@ -1,22 +1,27 @@
-"""scripts/oauth_server.py against the fake Google (authorization simulated by an HTTP GET)."""
+"""scripts/oauth_server.py and `ag2api login` (the same flow) against the fake Google
+(authorization simulated by an HTTP GET)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+import shutil
 import socket
 import stat
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "oauth_server.py"
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "oauth_server.py"
+COMMANDS = {"script": [str(SCRIPT)], "ag2api login": ["-m", "ag2api", "login"]}
 
 
 def free_port() -> int:
@@ -26,24 +31,27 @@ def free_port() -> int:
 
 
 async def run_script(
-    fake: FakeUpstream, tokens: Path, consent: Any, *extra: str, port: int | None = None
+    fake: FakeUpstream,
+    tokens: Path | None,
+    consent: Any,
+    *extra: str,
+    port: int | None = None,
+    command: str = "script",
+    client: bool = True,
 ) -> tuple[int, str]:
-    """Run the script; ``consent(auth_url)`` returns the redirect address the browser gets
-    (``None``: the person never comes back)."""
+    """Run the script (or `ag2api login`); ``consent(auth_url)`` returns the redirect address the
+    browser gets (``None``: the person never comes back). ``tokens`` None: the command's default;
+    ``client`` False: the OAuth client comes from tokens.json."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(SCRIPT),
-        "--tokens",
-        str(tokens),
+        *COMMANDS[command],
+        *(["--tokens", str(tokens)] if tokens is not None else []),
         "--port",
         str(port or free_port()),
         "--no-browser",
         "--timeout",
         "20",
-        "--client-id",
-        FAKE_CLIENT_ID,
-        "--client-secret",
-        FAKE_CLIENT_SECRET,
+        *(["--client-id", FAKE_CLIENT_ID, "--client-secret", FAKE_CLIENT_SECRET] if client else []),
         "--token-url",
         fake.token_url,
         "--userinfo-url",
@@ -73,10 +81,15 @@ async def run_script(
     return await proc.wait(), output
 
 
-async def test_adds_an_account_end_to_end(fake: FakeUpstream, tokens_path: Path) -> None:
+@pytest.mark.parametrize("command", list(COMMANDS))
+async def test_adds_an_account_end_to_end(
+    fake: FakeUpstream, tokens_path: Path, command: str
+) -> None:
     fake.add_account("rt-new", "proj-new-0004", "new@example.com")
     before = json.loads(tokens_path.read_text())
-    code, out = await run_script(fake, tokens_path, lambda url: fake.authorize(url, "rt-new"))
+    code, out = await run_script(
+        fake, tokens_path, lambda url: fake.authorize(url, "rt-new"), command=command
+    )
     assert code == 0, out
     assert "Added project proj…0004 (new@example.com)" in out
     doc = json.loads(tokens_path.read_text())
@@ -166,10 +179,13 @@ async def test_no_project_leaves_tokens_unchanged(fake: FakeUpstream, tokens_pat
     assert tokens_path.read_bytes() == before
 
 
-async def test_missing_oauth_client_is_explained(fake: FakeUpstream, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", list(COMMANDS))
+async def test_missing_oauth_client_is_explained(
+    fake: FakeUpstream, tmp_path: Path, command: str
+) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        str(SCRIPT),
+        *COMMANDS[command],
         "--tokens",
         str(tmp_path / "none.json"),
         stdout=asyncio.subprocess.PIPE,
@@ -179,3 +195,36 @@ async def test_missing_oauth_client_is_explained(fake: FakeUpstream, tmp_path: P
     out = (await proc.communicate())[0].decode()
     assert proc.returncode == 1 and "No OAuth client" in out
     assert not (tmp_path / "none.json").exists()
+
+
+async def test_ag2api_login_writes_the_tokens_file_of_the_config(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """Without --tokens, `ag2api login` adds to the tokens_file the gateway itself reads."""
+    fake.add_account("rt-cfg", "proj-cfg-0007", "cfg@example.com")
+    config = tmp_path / "gateway.yaml"
+    config.write_text("tokens_file: accounts/tokens.json\n")
+    code, out = await run_script(
+        fake,
+        None,
+        lambda url: fake.authorize(url, "rt-cfg"),
+        "--config",
+        str(config),
+        command="ag2api login",
+    )
+    assert code == 0, out
+    written = json.loads((tmp_path / "accounts" / "tokens.json").read_text())
+    assert [p["project_id"] for p in written["projects"]] == ["proj-cfg-0007"]
+
+
+async def test_the_example_client_placeholders_are_refused(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "tokens.json"
+    shutil.copy(ROOT / "data" / "tokens.json.example", tokens)
+    before = tokens.read_bytes()
+    code, out = await run_script(
+        fake, tokens, lambda url: None, command="ag2api login", client=False
+    )
+    assert code == 1 and "still holds the example's placeholders" in out
+    assert "tokens.json was not changed" in out and tokens.read_bytes() == before

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.common import new_tool_call_id
+from ag2api.translate.common import check_nesting, new_tool_call_id
 from ag2api.translate.signatures import SENTINEL, ThinkingRecord, decode_call_id
 
 SignatureLookup = Callable[[str], ThinkingRecord | None]
@@ -24,6 +24,8 @@ def convert_messages(
     system: list[dict[str, Any]] = []
     turns: list[dict[str, Any]] = []
     calls: dict[str, str] = {}  # tool_call_id → function name, for tool results
+    # Legacy function_call turns carry no id: name → ids given to calls not yet answered.
+    pending: dict[str, list[str]] = {}
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in ROLES:
             raise InvalidRequest(
@@ -37,9 +39,10 @@ def convert_messages(
             turns.append({"role": "user", "parts": _user_parts(msg.get("content"), i)})
         elif role == "assistant":
             parts = _assistant_parts(msg, i, calls, is_claude, signatures)
+            parts.extend(_legacy_call(msg, i, pending, is_claude))
             turns.append({"role": "model", "parts": parts})
         else:
-            turns.append({"role": "user", "parts": [_tool_result(msg, i, calls)]})
+            turns.append({"role": "user", "parts": [_tool_result(msg, i, calls, pending)]})
     contents = _merge([t for t in turns if t["parts"]])
     if not contents:
         raise InvalidRequest("'messages' has no user or assistant content", param="messages")
@@ -157,11 +160,12 @@ def _assistant_parts(
         client_id = client_id or new_tool_call_id()
         short_id, signature = decode_call_id(client_id)
         calls[client_id] = fn["name"]
+        where = f"messages[{i}].tool_calls[{k}].function.arguments"
         part: dict[str, Any] = {
             "functionCall": {
                 "id": short_id,
                 "name": fn["name"],
-                "args": parse_arguments(fn.get("arguments")),
+                "args": parse_arguments(fn.get("arguments"), where),
             }
         }
         if is_claude:
@@ -177,11 +181,42 @@ def _assistant_parts(
     return parts
 
 
-def _tool_result(msg: dict[str, Any], i: int, calls: dict[str, str]) -> dict[str, Any]:
+def _legacy_call(
+    msg: dict[str, Any], i: int, pending: dict[str, list[str]], is_claude: bool
+) -> list[dict[str, Any]]:
+    """An assistant's deprecated ``function_call`` → a ``functionCall`` part (it has no id: one
+    is made up, and the next ``role: "function"`` result with that name answers it)."""
+    legacy = msg.get("function_call")
+    if legacy is None:
+        return []
+    name = legacy.get("name") if isinstance(legacy, dict) else None
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest(
+            f"messages[{i}].function_call.name is required",
+            param=f"messages[{i}].function_call.name",
+        )
+    call_id = new_tool_call_id()
+    pending.setdefault(name, []).append(call_id)
+    args = parse_arguments(legacy.get("arguments"), f"messages[{i}].function_call.arguments")
+    part: dict[str, Any] = {"functionCall": {"id": call_id, "name": name, "args": args}}
+    if not is_claude:
+        part["thoughtSignature"] = SENTINEL  # the signature had nowhere to travel
+    return [part]
+
+
+def _tool_result(
+    msg: dict[str, Any], i: int, calls: dict[str, str], pending: dict[str, list[str]]
+) -> dict[str, Any]:
     call_id = msg.get("tool_call_id") if msg["role"] == "tool" else None
     name = calls.get(call_id) if isinstance(call_id, str) else None
     if msg["role"] == "function":
-        name = msg.get("name") if isinstance(msg.get("name"), str) else None
+        name = msg.get("name") if isinstance(msg.get("name"), str) and msg["name"] else None
+        if name is None:
+            raise InvalidRequest(
+                f"messages[{i}].name must name the function", param=f"messages[{i}].name"
+            )
+        waiting = pending.get(name)
+        call_id = waiting.pop(0) if waiting else None
     if name is None:
         raise InvalidRequest(
             f"messages[{i}].tool_call_id {call_id!r} matches no earlier assistant tool call",
@@ -190,31 +225,45 @@ def _tool_result(msg: dict[str, Any], i: int, calls: dict[str, str]) -> dict[str
     content = msg.get("content")
     if isinstance(content, list):
         content = "".join(p["text"] for p in _text_parts(content, i))
-    result = _maybe_json(content if isinstance(content, str) else "")
+    elif content is not None and not isinstance(content, str):
+        raise InvalidRequest(
+            f"messages[{i}].content must be a string or an array", param=f"messages[{i}].content"
+        )
+    result = _maybe_json(content or "", f"messages[{i}].content")
     response: dict[str, Any] = {"name": name, "response": {"result": result}}
     if call_id:
         response["id"] = decode_call_id(call_id)[0]
     return {"functionResponse": response}
 
 
-def _maybe_json(text: str) -> Any:
+def _maybe_json(text: str, param: str) -> Any:
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
         try:
-            return json.loads(stripped)
+            value = _loads(stripped, param)
         except ValueError:
-            pass
+            return text
+        check_nesting(value, param)
+        return value
     return text
 
 
-def parse_arguments(raw: Any) -> dict[str, Any]:
+def _loads(text: str, param: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise InvalidRequest(f"'{param}' is nested too deeply", param=param) from exc
+
+
+def parse_arguments(raw: Any, param: str = "arguments") -> dict[str, Any]:
     """Tool-call ``arguments`` (a JSON string) → the ``args`` object Gemini wants."""
     if isinstance(raw, dict):
         return raw
     if not isinstance(raw, str) or not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = _loads(raw, param)
     except ValueError:
         return {"params": raw}
+    check_nesting(value, param)
     return value if isinstance(value, dict) else {"value": value}

@@ -9,10 +9,13 @@ import hashlib
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.gemini_schema import clean_schema
+from ag2api.translate.common import check_nesting
+from ag2api.translate.gemini_schema import clean_schema, clean_schema_typed
 from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
+from ag2api.translate.openai_chat.reply import ReplyPlan
 from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
 from ag2api.translate.reasoning import requested_effort, thinking_for_effort
+from ag2api.translate.typed_args import ArgFix
 
 CLAUDE_MAX_OUTPUT = 64000
 MIN_CLAUDE_THINKING_BUDGET = 1024
@@ -34,12 +37,24 @@ def to_gemini(
     ``reasoning_effort`` overrides the policy. ``signatures`` finds Claude thinking blocks for
     replayed tool calls (Gemini signatures travel inside the tool-call ids).
     """
+    return translate_chat(body, model=model, thinking=thinking, signatures=signatures)[0]
+
+
+def translate_chat(
+    body: dict[str, Any],
+    *,
+    model: str,
+    thinking: dict[str, Any] | None,
+    signatures: SignatureLookup | None = None,
+) -> tuple[dict[str, Any], ReplyPlan]:
+    """:func:`to_gemini`, and the :class:`ReplyPlan` the answer translators need for it."""
+    check_nesting(body)
     is_claude = model.startswith("claude")
     system_parts, contents = convert_messages(
         body.get("messages"), is_claude=is_claude, signatures=signatures
     )
     if is_image_model(model):
-        return image_request(body, contents)
+        return image_request(body, contents), ReplyPlan()
     request: dict[str, Any] = {"contents": contents}
     if system_parts:
         request["systemInstruction"] = {"role": "user", "parts": system_parts}
@@ -58,15 +73,22 @@ def to_gemini(
     generation = generation_config(body, model=model, thinking=thinking)
     if generation:
         request["generationConfig"] = generation
-    tools, choice = declared_tools(body)
-    declarations = function_declarations(tools, is_claude=is_claude)
+    tools, choice, legacy = declared_tools(body)
+    fixes: dict[str, ArgFix] = {}
+    declarations = function_declarations(tools, is_claude=is_claude, fixes=fixes, legacy=legacy)
     if declarations:
         request["tools"] = [{"functionDeclarations": declarations}]
         request["toolConfig"] = tool_config(choice, declarations, is_claude=is_claude)
     elif choice not in (None, "none", "auto"):
-        raise InvalidRequest("'tool_choice' needs 'tools' to be declared", param="tool_choice")
+        param = "function_call" if legacy else "tool_choice"
+        raise InvalidRequest(f"'{param}' needs functions to be declared", param=param)
     request["sessionId"] = session_id(contents)
-    return request
+    reply = ReplyPlan(
+        legacy_functions=legacy and bool(declarations),
+        tools=fixes,
+        content=_response_fix(body.get("response_format")),
+    )
+    return request, reply
 
 
 def _claude_thinking_lost(contents: list[dict[str, Any]]) -> bool:
@@ -93,14 +115,24 @@ ASPECT_RATIOS = {
 
 def image_request(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[str, Any]:
     """The image-model shape (protocol §7.5): no system prompt, no tools, image config."""
-    options = body.get("image_config") if isinstance(body.get("image_config"), dict) else {}
+    options = body.get("image_config")
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise InvalidRequest("'image_config' must be an object", param="image_config")
     size = body.get("size")
-    if size is not None and size not in ASPECT_RATIOS:
+    if size is not None and (not isinstance(size, str) or size not in ASPECT_RATIOS):
         raise InvalidRequest(f"'size' must be one of {', '.join(ASPECT_RATIOS)}", param="size")
     aspect = options.get("aspect_ratio") or ASPECT_RATIOS.get(size or "auto", "1:1")
+    if not isinstance(aspect, str):
+        raise InvalidRequest(
+            "'image_config.aspect_ratio' must be a string", param="image_config.aspect_ratio"
+        )
     image_size = options.get("image_size") or ("2K" if body.get("quality") == "hd" else "1K")
-    if image_size not in ("1K", "2K", "4K"):
-        raise InvalidRequest("'image_config.image_size' must be 1K, 2K or 4K", param="image_config")
+    if not isinstance(image_size, str) or image_size not in ("1K", "2K", "4K"):
+        raise InvalidRequest(
+            "'image_config.image_size' must be 1K, 2K or 4K", param="image_config.image_size"
+        )
     return {
         "contents": contents,
         "generationConfig": {
@@ -193,12 +225,31 @@ def _response_format(fmt: Any, gen: dict[str, Any]) -> None:
     gen["responseMimeType"] = "application/json"
     if fmt["type"] == "json_schema":
         spec = fmt.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
+        if not isinstance(spec, dict):
             raise InvalidRequest(
-                "'response_format.json_schema.schema' must be an object", param="response_format"
+                "'response_format.json_schema' must be an object",
+                param="response_format.json_schema",
+            )
+        if not isinstance(spec.get("schema", {}), dict):
+            raise InvalidRequest(
+                "'response_format.json_schema.schema' must be an object",
+                param="response_format.json_schema.schema",
             )
         if spec.get("schema"):
-            gen["responseSchema"] = clean_schema(spec["schema"])
+            gen["responseSchema"] = clean_schema(
+                spec["schema"], "response_format.json_schema.schema"
+            )
+
+
+def _response_fix(fmt: Any) -> ArgFix | None:
+    """Where structured output must get typed enum members back (None: nowhere).
+
+    Called after :func:`_response_format` accepted ``fmt``, so its shape is known to be valid.
+    """
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    schema = fmt["json_schema"].get("schema")
+    return clean_schema_typed(schema, "response_format.json_schema.schema")[1] if schema else None
 
 
 def session_id(contents: list[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ from ag2api.translate.common import (
     prompt_blocked,
     usage,
 )
+from ag2api.translate.openai_chat.reply import ReplyPlan
 from ag2api.translate.signatures import ThinkingRecord, encode_call_id
 
 
@@ -24,11 +25,15 @@ class ToolCallBuilder:
     the first are dropped — the backend has no switch for it, so this is enforced here.
     """
 
-    __slots__ = ("_count", "_is_claude", "_signature", "_single", "_thought", "records")
+    __slots__ = ("_count", "_is_claude", "_signature", "_single", "_thought", "records", "reply")
 
-    def __init__(self, *, is_claude: bool, single: bool = False) -> None:
+    def __init__(
+        self, *, is_claude: bool, single: bool = False, reply: ReplyPlan | None = None
+    ) -> None:
         self._is_claude = is_claude
-        self._single = single
+        self.reply = reply or ReplyPlan()
+        # A legacy function_call answer holds one call.
+        self._single = single or self.reply.legacy_functions
         self._count = 0
         self._thought: list[str] = []
         self._signature: str | None = None
@@ -48,7 +53,8 @@ class ToolCallBuilder:
             return None
         self._count += 1
         fc = part["functionCall"]
-        args = fc.get("args")
+        name = str(fc.get("name", ""))
+        args = self.reply.call_args(name, fc.get("args"))
         upstream_id = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
         if self._is_claude:
             call_id = upstream_id or new_tool_call_id()
@@ -60,7 +66,7 @@ class ToolCallBuilder:
             "id": call_id,
             "type": "function",
             "function": {
-                "name": str(fc.get("name", "")),
+                "name": name,
                 "arguments": json.dumps(
                     args if isinstance(args, dict) else {},
                     ensure_ascii=False,
@@ -118,20 +124,25 @@ def to_chat_completion(
             )
         elif isinstance(part.get("text"), str):
             (thoughts if part.get("thought") else text).append(part["text"])
+    reply = builder.reply
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": "".join(text) if text or not tool_calls else None,
+        "content": reply.content_text("".join(text)) if text or not tool_calls else None,
         "refusal": None,
     }
     if thoughts:
         message["reasoning_content"] = "".join(thoughts)
-    if tool_calls:
+    if tool_calls and reply.legacy_functions:
+        message["function_call"] = tool_calls[0]["function"]
+    elif tool_calls:
         message["tool_calls"] = tool_calls
     if images:
         message["images"] = images
     finish = (
         "content_filter" if prompt_blocked(response) else finish_reason(reason, bool(tool_calls))
     )
+    if finish == "tool_calls" and reply.legacy_functions:
+        finish = "function_call"
     return {
         "id": completion_id,
         "object": "chat.completion",

@@ -25,6 +25,7 @@ class ChatStreamTranslator:
         "_blocked",
         "_calls",
         "_finish",
+        "_held",
         "_images",
         "_include_usage",
         "_meta",
@@ -55,6 +56,9 @@ class ChatStreamTranslator:
         self._blocked = False
         self._images = 0
         self.calls = calls or ToolCallBuilder(is_claude=model.startswith("claude"))
+        # Structured output whose schema had typed enum members is held back and sent whole at
+        # the end, once it can be parsed and given its types back (None: stream as it comes).
+        self._held: list[str] | None = [] if self.calls.reply.content is not None else None
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         chunk = {
@@ -84,7 +88,10 @@ class ChatStreamTranslator:
             self.calls.observe(part)
             if "functionCall" in part:
                 built = self.calls.call(part)
-                if built is not None:
+                if built is not None and self.calls.reply.legacy_functions:
+                    out.append(self._chunk({"function_call": built["function"]}))
+                    self._calls += 1
+                elif built is not None:
                     out.append(self._chunk({"tool_calls": [{"index": self._calls, **built}]}))
                     self._calls += 1
             elif (data := inline_image(part)) is not None:
@@ -98,6 +105,9 @@ class ChatStreamTranslator:
             else:
                 text = part.get("text")
                 if isinstance(text, str) and text:
+                    if self._held is not None and not part.get("thought"):
+                        self._held.append(text)
+                        continue
                     key = "reasoning_content" if part.get("thought") else "content"
                     out.append(self._chunk({key: text}))
         return out
@@ -107,9 +117,17 @@ class ChatStreamTranslator:
         return usage(self._meta)
 
     def finish(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
         delta: dict[str, Any] = {} if self._started else {"role": "assistant", "content": ""}
+        if self._held:
+            text = self.calls.reply.content_text("".join(self._held))
+            self._held = []
+            out.append(self._chunk({**delta, "content": text}))
+            delta = {}
         reason = "content_filter" if self._blocked else finish_reason(self._finish, self._calls > 0)
-        out = [self._chunk(delta, reason)]
+        if reason == "tool_calls" and self.calls.reply.legacy_functions:
+            reason = "function_call"
+        out.append(self._chunk(delta, reason))
         if self._include_usage:
             out.append({**self._base, "choices": [], "usage": usage(self._meta)})
         return out

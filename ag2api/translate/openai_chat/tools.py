@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.gemini_schema import clean_schema
+from ag2api.translate.gemini_schema import clean_schema_typed
+from ag2api.translate.typed_args import ArgFix, fill_empty_objects, merge
 
 # Claude's VALIDATED mode rejects object schemas without properties (protocol §7.4).
 PLACEHOLDER = {
@@ -16,23 +17,44 @@ PLACEHOLDER = {
 }
 
 
-def declared_tools(body: dict[str, Any]) -> tuple[Any, Any]:
-    """(tools, tool_choice), mapping the deprecated ``functions``/``function_call`` pair."""
+def declared_tools(body: dict[str, Any]) -> tuple[Any, Any, bool]:
+    """(tools, tool_choice, legacy): the deprecated ``functions``/``function_call`` pair is mapped
+    to tools (``legacy`` is then True: the answer uses ``function_call`` too)."""
     tools, choice = body.get("tools"), body.get("tool_choice")
     functions = body.get("functions")
-    if tools is None and functions is not None:
-        if not isinstance(functions, list):
-            raise InvalidRequest("'functions' must be a list", param="functions")
-        tools = [{"type": "function", "function": f} for f in functions]
-        legacy = body.get("function_call")
-        if isinstance(legacy, dict):
-            choice = {"type": "function", "function": {"name": legacy.get("name")}}
-        elif legacy is not None:
-            choice = legacy
-    return tools, choice
+    if tools is not None or functions is None:
+        return tools, choice, False
+    if not isinstance(functions, list):
+        raise InvalidRequest("'functions' must be a list", param="functions")
+    for i, fn in enumerate(functions):
+        if not isinstance(fn, dict):
+            raise InvalidRequest(f"functions[{i}] must be an object", param=f"functions[{i}]")
+    tools = [{"type": "function", "function": f} for f in functions]
+    legacy = body.get("function_call")
+    if isinstance(legacy, dict):
+        if not isinstance(legacy.get("name"), str):
+            raise InvalidRequest(
+                "'function_call.name' must be a string", param="function_call.name"
+            )
+        choice = {"type": "function", "function": {"name": legacy["name"]}}
+    elif legacy in (None, "none", "auto"):
+        choice = legacy
+    else:
+        raise InvalidRequest(
+            "'function_call' must be none, auto or {\"name\": ...}", param="function_call"
+        )
+    return tools, choice, True
 
 
-def function_declarations(tools: Any, *, is_claude: bool) -> list[dict[str, Any]]:
+def function_declarations(
+    tools: Any,
+    *,
+    is_claude: bool,
+    fixes: dict[str, ArgFix] | None = None,
+    legacy: bool = False,
+) -> list[dict[str, Any]]:
+    """Gemini declarations; ``fixes`` (when given) receives, per tool name, what the schema
+    adaptations changed, to undo them in the calls that come back (see ``typed_args``)."""
     if tools is None:
         return []
     if not isinstance(tools, list):
@@ -40,34 +62,32 @@ def function_declarations(tools: Any, *, is_claude: bool) -> list[dict[str, Any]
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, tool in enumerate(tools):
+        where = f"functions[{i}]" if legacy else f"tools[{i}].function"
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             raise InvalidRequest(
-                f"tools[{i}]: only type 'function' tools are supported", param="tools"
+                f"tools[{i}]: only type 'function' tools are supported", param=f"tools[{i}]"
             )
         fn = tool.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
-            raise InvalidRequest(f"tools[{i}].function.name is required", param="tools")
+            raise InvalidRequest(f"{where}.name is required", param=f"{where}.name")
         if fn["name"] in seen:
             continue
         seen.add(fn["name"])
-        params = clean_schema(fn.get("parameters"))
+        params, fix = clean_schema_typed(fn.get("parameters"), f"{where}.parameters")
         if is_claude:
-            _fill_empty_objects(params)
+            fix = merge(fix, fill_empty_objects(params, PLACEHOLDER))
+        if fix is not None and fixes is not None:
+            fixes[fn["name"]] = fix
         decl: dict[str, Any] = {"name": fn["name"], "parameters": params}
-        if isinstance(fn.get("description"), str) and fn["description"]:
-            decl["description"] = fn["description"]
+        description = fn.get("description")
+        if description is not None and not isinstance(description, str):
+            raise InvalidRequest(
+                f"'{where}.description' must be a string", param=f"{where}.description"
+            )
+        if description:
+            decl["description"] = description
         out.append(decl)
     return out
-
-
-def _fill_empty_objects(schema: dict[str, Any]) -> None:
-    if schema.get("type") == "object" and not schema.get("properties"):
-        schema["properties"] = dict(PLACEHOLDER)
-    for sub in (schema.get("properties") or {}).values():
-        if isinstance(sub, dict):
-            _fill_empty_objects(sub)
-    if isinstance(schema.get("items"), dict):
-        _fill_empty_objects(schema["items"])
 
 
 def tool_config(choice: Any, tools: list[dict[str, Any]], *, is_claude: bool) -> dict[str, Any]:
@@ -81,6 +101,10 @@ def tool_config(choice: Any, tools: list[dict[str, Any]], *, is_claude: bool) ->
         config = {"mode": "ANY"}
     elif isinstance(choice, dict) and isinstance(choice.get("function"), dict):
         name = choice["function"].get("name")
+        if not isinstance(name, str):
+            raise InvalidRequest(
+                "'tool_choice.function.name' must be a string", param="tool_choice.function.name"
+            )
         if name not in names:
             raise InvalidRequest(
                 f"tool_choice names '{name}', which is not in 'tools'", param="tool_choice"

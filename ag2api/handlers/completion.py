@@ -1,0 +1,219 @@
+"""One handler for every completion dialect: body limits, model resolution, dispatch, relay,
+client disconnect. What differs per client API is an entry of the dialect table
+(``translate/dialects.py``), passed in by the route."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from tornado.web import stream_request_body
+
+from ag2api.dispatch import OpenedStream
+from ag2api.errors import GatewayError, PayloadTooLarge
+from ag2api.handlers.base import ApiHandler
+from ag2api.handlers.sse import ClientGone, SseStream
+from ag2api.outcomes import error_for_problem
+from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
+from ag2api.translate.dialects import CallContext, Dialect, Translation
+from ag2api.translate.openai_chat.dialect import OPENAI_CHAT
+from ag2api.upstream.client import UpstreamProblem
+
+log = logging.getLogger("ag2api.completion")
+T = TypeVar("T")
+
+# Bodies over the limit are read and discarded up to this size, so the client gets its 413
+# (refusing mid-upload would reset the connection before the client reads the answer).
+DISCARD_CAP = 1024 * 1024 * 1024
+
+
+@stream_request_body
+class CompletionHandler(ApiHandler):
+    dialect: Dialect
+
+    max_body = DISCARD_CAP  # larger declared bodies: 413 before reading; see data_received
+
+    def initialize(self, dialect: Dialect) -> None:
+        # Set before auth can fail: on_connection_close reads them after a rejected request.
+        self.dialect = dialect
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._limit = 0
+        self._work: asyncio.Future[Any] | None = None
+        self._client_gone = False
+        self._shutting_down = False
+
+    def prepare(self) -> None:
+        super().prepare()
+        assert self.trace is not None
+        self.trace.route = self.dialect.name
+        self._limit = self.cfg.server.max_body_bytes
+        self.request.connection.set_max_body_size(max(self._limit, DISCARD_CAP))  # type: ignore[union-attr]
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            self._chunks = []
+        else:
+            self._chunks.append(chunk)
+
+    def _too_large_message(self) -> str:
+        return f"The request body is larger than the gateway's limit of {self._limit} bytes."
+
+    def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
+        return self.dialect.status(exc), self.dialect.error(exc)
+
+    def abort_for_shutdown(self) -> None:
+        self._shutting_down = True
+        if self._work is not None:
+            self._work.cancel()
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._client_gone = True
+        if self._work is not None:
+            self._work.cancel()
+
+    async def post(self, *_: str) -> None:
+        if self._size > self._limit:
+            raise PayloadTooLarge(self._too_large_message())
+        body = self.parse_json_body(b"".join(self._chunks))
+        self._chunks = []
+        cfg, services, trace = self.cfg, self.services, self.trace
+        assert trace is not None
+        call = self.dialect.read(body, cfg.defaults.stream)
+        trace.stream = call.stream
+        model = await services.catalog.resolve(cfg, call.model)
+        trace.model = model
+        images = self.dialect.remote_images(body)
+        if images:
+            # Cancelled with the request when the client leaves (the fetches stop at once).
+            fetched = self._cancel_when_client_leaves(
+                services.images.inline(images, cfg.images, cfg.upstream.proxy)
+            )
+            if await fetched is None:
+                return
+        policy = cfg.models.policy_for(model)
+        ctx = CallContext(
+            name=call.model,
+            model=model,
+            thinking=policy.thinking.to_gemini() if policy and policy.thinking else None,
+            signatures=services.signatures.get,
+            created=int(time.time()),
+        )
+        translation = self.dialect.translate(body, ctx)
+        if call.stream:
+            await self._cancel_when_client_leaves(self._stream(translation, model))
+            return
+        response = await self._cancel_when_client_leaves(
+            services.dispatcher.generate(
+                cfg, model, translation.request, image=translation.image, trace=trace
+            )
+        )
+        if response is None:
+            return
+        answer = translation.answer.whole(response)
+        self._remember(translation)
+        trace.add_usage(translation.answer.usage())
+        self.write_json(answer)
+
+    async def _cancel_when_client_leaves(self, work: Awaitable[T]) -> T | None:
+        """Await ``work``; when the client disconnects it is cancelled (None is returned), which
+        aborts its upstream transfer and gives its account slot back."""
+        task = asyncio.ensure_future(work)
+        self._work = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self._client_gone:
+                return None
+            if self._shutting_down:
+                raise GatewayError(
+                    "The gateway is shutting down; retry shortly.",
+                    kind="server_busy",
+                    retry_after=1.0,
+                ) from None
+            raise
+        finally:
+            self._work = None
+
+    def _remember(self, translation: Translation) -> None:
+        for call_id, record in translation.answer.thinking_records().items():
+            self.services.signatures.remember(call_id, record)
+
+    async def _stream(self, translation: Translation, model: str) -> None:
+        sse = SseStream(self, self.dialect, self.cfg.server.keepalive)
+        sse.start_heartbeat()
+        try:
+            # Leaving the block releases the account and aborts the transfer, however it ends.
+            async with self.services.dispatcher.stream(
+                self.cfg,
+                model,
+                translation.request,
+                image=translation.image,
+                committed=lambda: sse.started,
+                started=sse.arm,
+                trace=self.trace,
+            ) as opened:
+                await self._relay(translation, opened, sse)
+        except asyncio.CancelledError:
+            if self._client_gone:
+                return
+            if not self._shutting_down or not sse.started:
+                raise
+            await self._fail_quietly(sse, GatewayError("The gateway is shutting down."))
+        except GatewayError as exc:
+            if not sse.started:
+                raise  # still a real HTTP status
+            await self._fail_quietly(sse, exc)  # the keepalive already sent the headers
+        finally:
+            sse.stop_heartbeat()
+
+    async def _relay(self, translation: Translation, opened: OpenedStream, sse: SseStream) -> None:
+        """Forward the stream until it ends, the client leaves or the upstream fails."""
+        answer, trace = translation.answer, self.trace
+        assert trace is not None
+        try:
+            first = True
+            async for batch in opened.batches():
+                events = []
+                for chunk in batch:
+                    events += answer.feed(chunk)
+                await sse.send(events)
+                if first:
+                    trace.first_token_at = time.monotonic()
+                    first = False
+            trace.upstream_ended = time.monotonic()
+            trace.add_usage(answer.usage())
+            self._remember(translation)
+            await sse.send(answer.finish())
+            await sse.done()
+        except ClientGone:
+            self._client_gone = True
+        except UpstreamProblem as exc:
+            if not self._client_gone:
+                log.warning("stream %s failed after it started: %s", self.request_id, exc)
+                trace.add_usage(answer.usage())
+                await self._fail_quietly(sse, error_for_problem(exc))
+        except Exception:
+            log.exception("stream %s failed inside the gateway", self.request_id)
+            await self._fail_quietly(sse, GatewayError("The gateway failed mid-stream."))
+
+    async def _fail_quietly(self, sse: SseStream, error: GatewayError) -> None:
+        if self.trace is not None:
+            self.trace.error_type = error.kind
+            self.trace.upstream_ended = self.trace.upstream_ended or time.monotonic()
+        with contextlib.suppress(ClientGone):
+            await sse.fail(error)
+
+
+# The dialect table: a client API is a row here plus its package under translate/.
+DIALECT_ROUTES = (
+    (r"/v1/chat/completions", OPENAI_CHAT),
+    (r"/v1/messages", ANTHROPIC_MESSAGES),
+)
+ROUTES = [(path, CompletionHandler, {"dialect": dialect}) for path, dialect in DIALECT_ROUTES]

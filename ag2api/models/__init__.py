@@ -1,0 +1,1 @@
+"""Model-family rules shared by every client dialect."""

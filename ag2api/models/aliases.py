@@ -1,0 +1,105 @@
+"""Which upstream model a client's model name means: configured aliases (exact or glob), the
+listed models, then the shipped defaults that let an unconfigured Claude Code work.
+
+Pure: names in, a name (or None) out. A target without glob characters is used as is; a glob
+target picks the best listed model it matches (highest version; plain before lite, image or
+preview variants), and several targets are tried in order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+_GLOB = re.compile(r"[*?\[]")
+_NUMBER = re.compile(r"\d+")
+# Claude Code may leak its 1M-context marker into the id (sometimes twice).
+_CONTEXT_SUFFIX = re.compile(r"(\[1m\])+$", re.IGNORECASE)
+_LESSER = ("lite", "image", "preview", "exp")
+
+
+@dataclass(frozen=True)
+class Alias:
+    pattern: str  # an exact client name or a glob
+    targets: tuple[str, ...]  # model ids or globs over the listed models, tried in order
+
+    def matches(self, name: str) -> bool:
+        if _GLOB.search(self.pattern):
+            return fnmatchcase(name, self.pattern)
+        return name == self.pattern
+
+    @property
+    def exact(self) -> bool:
+        return not _GLOB.search(self.pattern)
+
+
+# Claude Code sends Anthropic ids (dated, undated, and ids newer than any listed model): opus and
+# sonnet go to the best Claude model the accounts list, haiku-class background work to a fast
+# Gemini model. User aliases are tried first; `models.default_aliases: false` turns these off.
+DEFAULT_ALIASES = (
+    Alias("claude-*haiku*", ("gemini-*-flash", "gemini-*flash*", "claude-sonnet-*", "claude-*")),
+    Alias(
+        "claude-*opus*",
+        (
+            "claude-opus-*-thinking",
+            "claude-opus-*",
+            "claude-sonnet-*-thinking",
+            "claude-sonnet-*",
+            "claude-*",
+        ),
+    ),
+    Alias(
+        "claude-*sonnet*",
+        (
+            "claude-sonnet-*-thinking",
+            "claude-sonnet-*",
+            "claude-opus-*-thinking",
+            "claude-opus-*",
+            "claude-*",
+        ),
+    ),
+    Alias("claude-*", ("claude-*-thinking", "claude-*")),
+)
+
+
+def strip_context_suffix(name: str) -> str:
+    return _CONTEXT_SUFFIX.sub("", name)
+
+
+def _rank(model: str) -> tuple[tuple[int, ...], int, int]:
+    """Sort key, larger is better: version numbers, then fewer lesser-variant words, shorter."""
+    lesser = sum(1 for word in _LESSER if word in model)
+    return tuple(int(n) for n in _NUMBER.findall(model)), -lesser, -len(model)
+
+
+def best_match(pattern: str, listed: Sequence[str]) -> str | None:
+    found = [m for m in listed if fnmatchcase(m, pattern)]
+    return max(found, key=_rank) if found else None
+
+
+def pick(targets: Sequence[str], listed: Sequence[str]) -> str | None:
+    for target in targets:
+        if not _GLOB.search(target):
+            return target
+        if (found := best_match(target, listed)) is not None:
+            return found
+    return None
+
+
+def resolve(
+    name: str, listed: Sequence[str], aliases: Sequence[Alias], *, defaults: bool = True
+) -> str | None:
+    """The upstream model for ``name``, or None when nothing matches."""
+    name = strip_context_suffix(name)
+    for alias in aliases:
+        if alias.matches(name) and (target := pick(alias.targets, listed)) is not None:
+            return target
+    if name in listed:
+        return name
+    if defaults:
+        for alias in DEFAULT_ALIASES:
+            if alias.matches(name) and (target := pick(alias.targets, listed)) is not None:
+                return target
+    return None

@@ -1,0 +1,53 @@
+"""The Anthropic Messages API as a dialect entry: `/v1/messages` (Claude Code)."""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+from typing import Any
+
+from ag2api.errors import InvalidRequest
+from ag2api.models.families import is_image_model
+from ag2api.translate.anthropic_messages import errors
+from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
+from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
+from ag2api.translate.dialects import CallContext, ClientCall, Dialect, RemoteImage, Translation
+
+
+def read(body: dict[str, Any], default_stream: bool) -> ClientCall:
+    # The Messages API streams only when asked; the gateway's default is for OpenAI clients.
+    stream = body.get("stream", False)
+    if stream is None:
+        stream = False
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be true or false", param="stream")
+    model = body.get("model")
+    return ClientCall(client_model(model) if isinstance(model, str) else model, stream)
+
+
+def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
+    return [
+        RemoteImage(where, source.get("url", ""), partial(inline_source, source))
+        for where, source in remote_images(body)
+    ]
+
+
+def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+    request, info = to_gemini(body, model=ctx.model, thinking_default=ctx.thinking)
+    answer = MessagesAnswer(ctx.name, info, f"msg_{uuid.uuid4().hex[:24]}")
+    return Translation(request, is_image_model(ctx.model), answer)
+
+
+ANTHROPIC_MESSAGES = Dialect(
+    name="messages",
+    read=read,
+    remote_images=images_by_url,
+    translate=translate,
+    error=errors.body,
+    error_event=errors.stream_error,
+    keepalive=b'event: ping\ndata: {"type":"ping"}\n\n',
+    terminator=None,
+    # Claude Code waits 5 minutes for a first byte: the status stays real until the first event.
+    commit_on_keepalive=False,
+    status=errors.status_of,
+)

@@ -1,0 +1,38 @@
+"""Claude's open-tool-loop rule, and closing the loop when its thinking cannot be replayed.
+
+With thinking on, Claude rejects a request whose open tool loop (the trailing model turns that
+called tools, each answered by tool results) has a turn that does not start with its signed
+thinking block ("Expected `thinking` or `redacted_thinking`, but found `tool_use`"). After a
+``/model`` switch or a direct-Anthropic history those blocks are foreign and were dropped, and a
+Claude signature is never fabricated. So the loop is closed instead (badri's
+``closeToolLoopForThinking``, anthropic-messages.md §8.1): a short model turn acknowledges the
+results and a user turn asks to continue, and the model starts a fresh turn — thinking first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CLOSED = "[Tool execution completed.]"
+CONTINUE = "[Continue]"
+
+
+def open_loop_unsigned(contents: list[dict[str, Any]]) -> bool:
+    """Whether a model turn of the open tool loop lacks a leading thought part."""
+    for turn in reversed(contents):
+        parts = turn.get("parts") or []
+        if turn.get("role") == "user":
+            if not any("functionResponse" in p for p in parts):
+                return False
+        elif any("functionCall" in p for p in parts):
+            if not parts[0].get("thought"):
+                return True
+        else:
+            return False
+    return False
+
+
+def close_loop(contents: list[dict[str, Any]]) -> None:
+    """Append the acknowledging model turn and the user's go-on (in place)."""
+    contents.append({"role": "model", "parts": [{"text": CLOSED}]})
+    contents.append({"role": "user", "parts": [{"text": CONTINUE}]})

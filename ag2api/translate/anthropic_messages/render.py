@@ -1,0 +1,74 @@
+"""Shared rendering rules of the non-stream and stream answers: stop reason, usage, blocks."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ag2api.models.families import is_claude, strip_placeholder
+from ag2api.translate.anthropic_messages.signatures import (
+    new_tool_use_id,
+    pack_tool_use_id,
+    wrap_thinking,
+)
+from ag2api.translate.common import CONTENT_FILTER_REASONS
+from ag2api.translate.gemini_events import Image, ToolCall, Usage, output_tokens
+
+if TYPE_CHECKING:  # avoids an import cycle
+    from ag2api.translate.anthropic_messages.request import RequestInfo
+
+
+def stop_reason(finish: str | None, *, saw_tool_use: bool, blocked: bool) -> str:
+    """Gemini's finishReason → Anthropic's ``stop_reason``.
+
+    Gemini reports a hit stop sequence as plain ``STOP``, so ``stop_sequence`` cannot be told
+    apart from ``end_turn`` and is never produced.
+    """
+    if blocked or finish in CONTENT_FILTER_REASONS:
+        return "refusal"
+    if saw_tool_use:
+        return "tool_use"
+    if finish == "MAX_TOKENS":
+        return "max_tokens"
+    return "end_turn"
+
+
+def usage(u: Usage | None) -> dict[str, int]:
+    """Anthropic usage: uncached input, cache reads, no cache writes, output incl. thinking."""
+    if u is None:
+        u = Usage(0, 0, 0, 0, 0)
+    cached = min(u.cached, u.prompt)
+    return {
+        "input_tokens": u.prompt - cached,
+        "output_tokens": output_tokens(u),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+    }
+
+
+def tool_use_block(call: ToolCall, info: RequestInfo) -> dict[str, Any]:
+    """Claude keeps its ``toolu_`` id; a Gemini call's signature is packed into the id."""
+    if is_claude(info.model):
+        call_id = call.id or new_tool_use_id()
+    else:
+        call_id = pack_tool_use_id(new_tool_use_id(), call.signature)
+    return {
+        "type": "tool_use",
+        "id": call_id,
+        "name": info.tool_names.get(call.name, call.name),
+        "input": strip_placeholder(call.name, call.args, info.placeholders),
+    }
+
+
+def thinking_signature(model: str, upstream: str | None) -> str:
+    """What the client gets as the block's signature ("" when the upstream sent none)."""
+    return wrap_thinking(model, upstream) if upstream else ""
+
+
+def image_markdown(image: Image) -> str:
+    """Anthropic has no image output block: the image goes as a data-URL markdown text."""
+    return f"![image](data:{image.mime_type};base64,{image.data})"
+
+
+def input_json(value: dict[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,272 @@
+"""Anthropic Messages request body → Gemini ``generateContent`` request + what the answer needs.
+
+Pure: dicts in, dicts out; every problem is an ``InvalidRequest`` naming the parameter. Fields
+the upstream would reject (``cache_control``, ``context_management``, ``metadata``,
+``output_config`` once read, ``container``, ``mcp_servers``, betas …) are consumed, never
+forwarded — the request is built field by field from what is understood.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ag2api.errors import InvalidRequest
+from ag2api.models import families
+from ag2api.translate.anthropic_messages.loop import close_loop, open_loop_unsigned
+from ag2api.translate.anthropic_messages.messages import convert_messages, system_parts
+from ag2api.translate.anthropic_messages.tools import ToolSet, convert_tools, tool_config
+from ag2api.translate.reasoning import EFFORTS, thinking_for_effort
+
+MAX_STOP_SEQUENCES = 5  # Gemini's limit
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What rendering the answer needs to know about the request."""
+
+    model: str
+    thinking: bool = False  # thoughts were asked of the upstream
+    tool_names: dict[str, str] = field(default_factory=dict)  # declared name → client name
+    placeholders: frozenset[str] = frozenset()  # declared names given the placeholder property
+    dropped_thinking: int = 0  # thinking blocks not replayable to this model
+    closed_loop: bool = False  # an open tool loop was closed (its thinking was foreign)
+
+
+def to_gemini(
+    body: Any, *, model: str, thinking_default: dict[str, Any] | None
+) -> tuple[dict[str, Any], RequestInfo]:
+    """Translate ``body`` for upstream ``model``; ``thinking_default`` is the model policy's
+    ``thinkingConfig``, used when the body has no ``thinking`` field."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object", param=None)
+    gen = generation_config(body, model=model, thinking_default=thinking_default)
+    thinking = gen.get("thinkingConfig") or {}
+    keep_thinking = bool(thinking.get("includeThoughts"))
+    tools = convert_tools(body.get("tools"), model=model)
+    converted = convert_messages(
+        body.get("messages"),
+        model=model,
+        keep_thinking=keep_thinking,
+        tool_name=tools.upstream_name,
+    )
+    request: dict[str, Any] = {"contents": converted.contents}
+    system = system_parts(body.get("system")) + converted.system
+    if system:
+        request["systemInstruction"] = {"role": "user", "parts": system}
+    if gen:
+        request["generationConfig"] = gen
+    _add_tools(request, body.get("tool_choice"), tools)
+    request["sessionId"] = session_id(converted.contents)
+    placeholders = families.apply_family_rules(request, model)
+    thinking_on = bool(
+        ((request.get("generationConfig") or {}).get("thinkingConfig") or {}).get("includeThoughts")
+    )
+    closed = False
+    contents = request["contents"]
+    if (
+        families.is_claude(model)
+        and thinking_on
+        and contents[-1]["role"] == "user"
+        and open_loop_unsigned(contents)
+    ):
+        close_loop(contents)
+        closed = True
+    return request, RequestInfo(
+        model=model,
+        thinking=thinking_on,
+        tool_names=tools.to_client(),
+        placeholders=frozenset(placeholders),
+        dropped_thinking=converted.dropped_thinking,
+        closed_loop=closed,
+    )
+
+
+def _add_tools(request: dict[str, Any], choice: Any, tools: ToolSet) -> None:
+    config = tool_config(choice, tools)
+    if tools.declarations:
+        request["tools"] = [{"functionDeclarations": tools.declarations}]
+        if config:
+            request["toolConfig"] = config
+    elif tools.search:
+        request["tools"] = [{"googleSearch": {}}]
+
+
+def remote_images(body: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(where, the ``source`` object) of every URL image in user turns, tool results included.
+
+    The handler fetches each (``ImageFetcher.fetch``) and calls :func:`inline_source`; the
+    translation itself never does I/O, and refuses URL sources still left.
+    """
+    found: list[tuple[str, dict[str, Any]]] = []
+    messages = body.get("messages") if isinstance(body, dict) else None
+    for i, msg in enumerate(messages if isinstance(messages, list) else ()):
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if not isinstance(content, list) or msg.get("role") != "user":
+            continue
+        for j, block in enumerate(content):
+            if not isinstance(block, dict):
+                continue
+            inner = block.get("content") if block.get("type") == "tool_result" else [block]
+            for k, sub in enumerate(inner if isinstance(inner, list) else ()):
+                source = sub.get("source") if isinstance(sub, dict) else None
+                if (
+                    isinstance(sub, dict)
+                    and sub.get("type") == "image"
+                    and isinstance(source, dict)
+                    and source.get("type") == "url"
+                    and isinstance(source.get("url"), str)
+                ):
+                    where = f"messages.{i}.content.{j}" + (
+                        f".content.{k}" if block is not sub else ""
+                    )
+                    found.append((where, source))
+    return found
+
+
+def inline_source(source: dict[str, Any], data_url: str) -> None:
+    """Turn a fetched URL ``source`` into a base64 one, in place (``data:<mime>;base64,<data>``)."""
+    head, _, data = data_url.partition(",")
+    mime = head.removeprefix("data:").split(";")[0]
+    source.clear()
+    source.update({"type": "base64", "media_type": mime, "data": data})
+
+
+def generation_config(
+    body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
+) -> dict[str, Any]:
+    gen: dict[str, Any] = {}
+    _number(body, "temperature", 0, 1, gen, "temperature")
+    _number(body, "top_p", 0, 1, gen, "topP")
+    top_k = _integer(body, "top_k", 0, 1_000_000)
+    if top_k:
+        gen["topK"] = top_k
+    max_tokens = _integer(body, "max_tokens", 1, 10_000_000)
+    if max_tokens is not None:
+        # Claude Code asks 128000 of every model; the backend 400s above the family's cap.
+        gen["maxOutputTokens"] = min(max_tokens, families.max_output_cap(model))
+    stops = body.get("stop_sequences")
+    if stops is not None:
+        if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):
+            raise InvalidRequest(
+                "'stop_sequences' must be an array of non-empty strings", param="stop_sequences"
+            )
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise InvalidRequest(
+                f"'stop_sequences' takes at most {MAX_STOP_SEQUENCES} sequences here",
+                param="stop_sequences",
+            )
+        if stops:
+            gen["stopSequences"] = list(stops)
+    thinking = thinking_config(body, model, thinking_default)
+    if thinking:
+        gen["thinkingConfig"] = thinking
+        if families.is_claude(model) and thinking.get("includeThoughts"):
+            _claude_thinking_sampling(gen)
+    if families.is_claude(model):
+        families.claude_output_limit(gen)
+    return gen
+
+
+def _claude_thinking_sampling(gen: dict[str, Any]) -> None:
+    # Claude with thinking takes no top_k, temperature 1 only and top_p >= 0.95 (Anthropic's
+    # rule; antigravity2api drops topP for the same reason): drop rather than 400.
+    gen.pop("topK", None)
+    if gen.get("temperature", 1) != 1:
+        del gen["temperature"]
+    if gen.get("topP", 1) < 0.95:
+        del gen["topP"]
+
+
+def thinking_config(
+    body: dict[str, Any], model: str, default: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``thinking`` + ``output_config.effort`` → ``thinkingConfig`` (None: send none).
+
+    ``display: "omitted"`` is not honoured: the thinking text is always sent, because the
+    client replays it with the signature and the backend checks the two together.
+    """
+    effort = _effort(body)
+    thinking = body.get("thinking")
+    if thinking is None:
+        if effort is not None:
+            return thinking_for_effort(model, effort)
+        return dict(default) if default else None
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind == "disabled":
+        return thinking_for_effort(model, "none")
+    if kind == "adaptive":
+        return thinking_for_effort(model, effort or "high")
+    if kind != "enabled" or not isinstance(thinking, dict):
+        raise InvalidRequest(
+            "'thinking.type' must be enabled, adaptive or disabled", param="thinking"
+        )
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise InvalidRequest(
+            "'thinking.budget_tokens' must be a positive integer", param="thinking"
+        )
+    if families.is_gemini3(model):
+        return {"includeThoughts": True, "thinkingLevel": _level_for_budget(model, budget)}
+    if model.startswith(("gemini", "claude")):
+        return {"includeThoughts": True, "thinkingBudget": budget}
+    return None
+
+
+def _level_for_budget(model: str, budget: int) -> str:
+    """Gemini 3 thinks in levels; a budget picks the nearest one."""
+    if budget <= 1024:
+        return "low"
+    if "flash" in model and budget <= 8192:
+        return "medium"
+    return "high"
+
+
+def _effort(body: dict[str, Any]) -> str | None:
+    config = body.get("output_config")
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise InvalidRequest("'output_config' must be an object", param="output_config")
+    effort = config.get("effort")
+    if effort is None:
+        return None
+    if effort not in EFFORTS[1:]:
+        raise InvalidRequest(
+            f"'output_config.effort' must be one of {', '.join(EFFORTS[1:])}",
+            param="output_config",
+        )
+    return str(effort)
+
+
+def session_id(contents: list[dict[str, Any]]) -> str:
+    """A stable negative int64 from the first user text, as the IDE keys its sessions."""
+    first = ""
+    for turn in contents:
+        if turn.get("role") == "user":
+            first = next((p["text"] for p in turn["parts"] if "text" in p), "")
+            if first:
+                break
+    digest = hashlib.sha256(first.encode("utf-8")).digest()
+    return "-" + str(int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def _number(
+    body: dict[str, Any], key: str, lo: float, hi: float, gen: dict[str, Any], target: str
+) -> None:
+    value = body.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise InvalidRequest(f"'{key}' must be a number from {lo} to {hi}", param=key)
+    gen[target] = value
+
+
+def _integer(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InvalidRequest(f"'{key}' must be an integer from {lo} to {hi}", param=key)
+    return value

@@ -1,0 +1,99 @@
+"""What a client dialect is: one entry of the table the completion handler runs.
+
+A dialect turns a client body into a Gemini ``generateContent`` request and Gemini responses back
+into the client's answer, stream events and errors. Everything here is pure (dicts and bytes in,
+dicts and bytes out); the handler (``handlers/completion.py``) does the I/O, the same way for all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ag2api.errors import GatewayError
+from ag2api.translate.signatures import ThinkingRecord
+
+# One server-sent event: (event name, or None for a bare ``data:`` line; JSON payload).
+SseEvent = tuple[str | None, dict[str, Any]]
+SignatureLookup = Callable[[str], ThinkingRecord | None]
+
+
+@dataclass(frozen=True)
+class RemoteImage:
+    """An image the client gave by URL: the gateway fetches it and ``place``s the data URL."""
+
+    where: str  # the field, for error messages
+    url: str
+    place: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ClientCall:
+    """What the handler needs from a body before the model is resolved."""
+
+    model: Any  # as the client sent it (normalised by the dialect); the catalog validates it
+    stream: bool
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What translation needs beyond the body: the resolved model and the gateway's defaults."""
+
+    name: str  # what the client asked for: echoed in the answer
+    model: str  # the upstream model id
+    thinking: dict[str, Any] | None  # the model policy's thinkingConfig, if any
+    signatures: SignatureLookup | None  # Claude thinking blocks the gateway issued (OpenAI path)
+    created: int  # unix time, for answers that carry one
+
+
+class Answer(Protocol):
+    """Per request: Gemini responses (unwrapped from the envelope) → the client's dialect."""
+
+    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
+        """Events to send now for one upstream stream chunk."""
+
+    def finish(self) -> list[SseEvent]:
+        """The closing events once the upstream stream ended normally."""
+
+    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
+        """The non-stream answer body."""
+
+    def usage(self) -> dict[str, Any]:
+        """OpenAI-shaped usage of what was seen (for the request log, metrics and statistics)."""
+
+    def thinking_records(self) -> dict[str, ThinkingRecord]:
+        """Claude thinking blocks to remember under the ids handed out (empty when stateless)."""
+
+
+@dataclass(frozen=True)
+class Translation:
+    request: dict[str, Any]  # plain Gemini generateContent request
+    image: bool  # an image model (the envelope says so)
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One client API: how to read it, translate it and speak its errors and stream framing."""
+
+    name: str  # route label in metrics and statistics
+    read: Callable[[dict[str, Any], bool], ClientCall]  # (body, default stream) → ClientCall
+    remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
+    translate: Callable[[dict[str, Any], CallContext], Translation]
+    error: Callable[[GatewayError], dict[str, Any]]  # the JSON body of an error answer
+    error_event: Callable[[GatewayError], SseEvent]  # an error after the first byte
+    keepalive: bytes  # written after ``server.keepalive`` seconds of silence
+    terminator: bytes | None  # written after the closing events (OpenAI's [DONE])
+    # Whether a keepalive may send the 200 headers before the first upstream event arrives (no
+    # failover after that). Claude Code waits 5 minutes for a first byte, so Anthropic need not.
+    commit_on_keepalive: bool = True
+    # Status of an error answer; dialects with their own codes (Anthropic's 529) override it.
+    status: Callable[[GatewayError], int] = lambda exc: exc.status
+
+
+def encode_event(event: SseEvent, dumps: Callable[[Any], bytes]) -> bytes:
+    name, payload = event
+    if name is None:
+        return b"data: " + dumps(payload) + b"\n\n"
+    return b"event: " + name.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
