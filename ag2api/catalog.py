@@ -13,6 +13,7 @@ from typing import Any
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import InvalidRequest, ModelNotFound
 from ag2api.models.aliases import pick, resolve
+from ag2api.models.families import is_claude
 
 log = logging.getLogger("ag2api.catalog")
 
@@ -53,7 +54,7 @@ def display_name(model_id: str) -> str:
 def owner_of(model_id: str, provider: str | None = None) -> str:
     if provider:
         return provider.removeprefix("MODEL_PROVIDER_").lower()
-    if model_id.startswith("claude"):
+    if is_claude(model_id):
         return "anthropic"
     if model_id.startswith("gpt"):
         return "openai"

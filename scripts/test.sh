@@ -32,4 +32,5 @@ fi
 python3 -m venv .venv
 export PIP_ROOT_USER_ACTION=ignore  # CI runs as root
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-exec .venv/bin/python -m pytest "$@"
+# One worker per core: the suite is CPU-bound (every test starts a gateway and a fake upstream).
+exec .venv/bin/python -m pytest -n auto "$@"

@@ -182,6 +182,27 @@ def validated_mode(request: dict[str, Any]) -> None:
         config["mode"] = "VALIDATED"
 
 
+def claude_generation_limits(gen: dict[str, Any], model: str) -> None:
+    """Claude's rules for a ``generationConfig`` whose thinking is settled (nothing for other
+    families): thinking on takes only its sampling, and the output must exceed the budget."""
+    if not is_claude(model):
+        return
+    if (gen.get("thinkingConfig") or {}).get("includeThoughts"):
+        claude_thinking_sampling(gen)
+    claude_output_limit(gen)
+
+
+def claude_thinking_sampling(gen: dict[str, Any]) -> None:
+    """Claude with thinking takes no top_k, temperature 1 only and top_p >= 0.95 (Anthropic's
+    rule; antigravity2api drops topP for the same reason): drop them rather than 400 (Gemini
+    CLI, for one, always sends topK 64)."""
+    gen.pop("topK", None)
+    if gen.get("temperature", 1) != 1:
+        del gen["temperature"]
+    if gen.get("topP", 1) < 0.95:
+        del gen["topP"]
+
+
 def claude_output_limit(gen: dict[str, Any]) -> None:
     """Keep ``maxOutputTokens`` above ``thinkingBudget`` (Claude rejects it otherwise).
 

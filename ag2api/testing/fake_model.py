@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ag2api.models.families import is_claude, is_gemini3
 from ag2api.testing import fake_bodies as bodies
 
 SENTINEL = "skip_thought_signature_validator"
@@ -56,7 +57,7 @@ def _bad_request(message: str, claude: bool) -> ModelError:
 
 def validate(model: str, request: dict[str, Any], issued: set[str]) -> None:
     """Raise ModelError where the real backend would answer 400."""
-    claude = model.startswith("claude")
+    claude = is_claude(model)
     thinking = (request.get("generationConfig") or {}).get("thinkingConfig") or {}
     for decl in _declarations(request):
         if claude and not (decl.get("parameters") or {}).get("properties"):
@@ -80,7 +81,7 @@ def validate(model: str, request: dict[str, Any], issued: set[str]) -> None:
             sig = _canonical(part.get("thoughtSignature"))
             if "functionCall" in part:
                 call_ids.add(str(part["functionCall"].get("id")))
-                if model.startswith("gemini-3") and sig is None:
+                if is_gemini3(model) and sig is None:
                     raise _bad_request(
                         "Function call is missing a thought_signature in functionCall parts. "
                         "This is required for tools to work correctly, and missing "
@@ -130,9 +131,9 @@ def answer(model: str, request: dict[str, Any], text: str | None, issued: set[st
     if calls:
         out.calls = calls
         for i, call in enumerate(out.calls):
-            if model.startswith("claude"):
+            if is_claude(model):
                 call["id"] = f"toolu_{uuid.uuid4().hex[:20]}"
-            elif i == 0 and model.startswith("gemini-3"):
+            elif i == 0 and is_gemini3(model):
                 call["signature"] = new_signature(issued)
         return out
     if results:
@@ -215,7 +216,7 @@ def events(
     """The answer as stream events: thoughts, calls or text, images, finish with usage."""
     rid = uuid.uuid4().hex[:22]
     prompt = max(1, len(json.dumps(request.get("contents", []))) // 16)
-    claude = model.startswith("claude")
+    claude = is_claude(model)
     out: list[dict[str, Any]] = []
 
     def emit(parts: list[dict[str, Any]], **extra: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ag2api.errors import GatewayError
+from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.translate.signatures import ThinkingRecord
 
 # One server-sent event: (event name, or None for a bare ``data:`` line; JSON payload).
@@ -145,6 +145,16 @@ class Dialect:
     # None: ``error_event``.
     stream_error: Callable[[Answer, GatewayError], list[SseEvent]] | None = None
     memory: Memory | None = None  # server-side conversation state; None: stateless
+
+
+def stream_flag(body: dict[str, Any], default: bool) -> bool:
+    """The body's ``stream``, ``default`` when absent or null; anything but a boolean is a 400."""
+    stream = body.get("stream")
+    if stream is None:
+        return default
+    if not isinstance(stream, bool):
+        raise InvalidRequest("'stream' must be true or false", param="stream")
+    return stream
 
 
 def encode_event(event: SseEvent, dumps: Callable[[Any], bytes]) -> bytes:

@@ -9,6 +9,7 @@ from ag2api.errors import InvalidRequest
 # Deeper client JSON is refused: the upstream encoder stops near 254 levels, the gateway wraps
 # what it forwards in about ten more, and no real request comes close.
 MAX_NESTING = 100
+MAX_DEPTH = 64  # tool inputs, results and schemas nested deeper than this are refused
 
 
 def check_nesting(value: Any, param: str = "", limit: int = MAX_NESTING) -> None:
@@ -42,3 +43,18 @@ def _path(param: str, link: tuple[Any, ...] | None, keep: int = 4) -> str:
     for key in reversed(steps[-keep:] if len(steps) > keep else steps):
         out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
     return out
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests deeper than ``limit``; iterative, so a hostile body cannot
+    exhaust the stack."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return False

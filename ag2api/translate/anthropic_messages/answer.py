@@ -14,7 +14,8 @@ from ag2api.translate import gemini
 from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.anthropic_messages.stream import MessagesStreamTranslator, SseEvent
-from ag2api.translate.gemini import Usage, output_tokens
+from ag2api.translate.gemini import Usage
+from ag2api.translate.openai_usage import openai_usage
 from ag2api.translate.signatures import ThinkingRecord
 
 # Claude Code's 1M-context marker leaks into model names on some paths, sometimes twice.
@@ -51,15 +52,7 @@ class MessagesAnswer:
 
     def usage(self) -> dict[str, Any]:
         """OpenAI-shaped usage (the log, metrics and statistics speak it for every dialect)."""
-        u = self._usage or Usage(0, 0, 0, 0, 0)
-        completion = output_tokens(u)
-        return {
-            "prompt_tokens": u.prompt,
-            "completion_tokens": completion,
-            "total_tokens": u.prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": u.cached},
-            "completion_tokens_details": {"reasoning_tokens": u.thoughts},
-        }
+        return openai_usage(self._usage)
 
     def thinking_records(self) -> dict[str, ThinkingRecord]:
         return {}

@@ -6,7 +6,6 @@ import uuid
 from functools import partial
 from typing import Any
 
-from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
 from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
@@ -18,16 +17,13 @@ from ag2api.translate.dialects import (
     RemoteImage,
     RouteInfo,
     Translation,
+    stream_flag,
 )
 
 
 def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
     # The Messages API streams only when asked; the gateway's default is for OpenAI clients.
-    stream = body.get("stream", False)
-    if stream is None:
-        stream = False
-    if not isinstance(stream, bool):
-        raise InvalidRequest("'stream' must be true or false", param="stream")
+    stream = stream_flag(body, default=False)
     model = body.get("model")
     return ClientCall(client_model(model) if isinstance(model, str) else model, stream)
 

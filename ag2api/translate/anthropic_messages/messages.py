@@ -18,11 +18,12 @@ from ag2api.translate.anthropic_messages.signatures import (
     unpack_tool_use_id,
     unwrap_thinking,
 )
+from ag2api.translate.nesting import too_deep
+from ag2api.translate.turns import merge_turns
 
 # Claude Code's per-request attribution block; it changes per version and would bust caching.
 ATTRIBUTION = "x-anthropic-billing-header:"
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
-MAX_DEPTH = 64  # tool inputs and results nested deeper than this are refused
 
 
 @dataclass
@@ -75,7 +76,7 @@ def convert_messages(
         else:
             parts = _model_parts(blocks, i, calls, model, keep_thinking, tool_name, out)
             turns.append({"role": "model", "parts": parts})
-    out.contents = _merge([t for t in turns if t["parts"]])
+    out.contents = merge_turns([t for t in turns if t["parts"]])
     if not out.contents:
         raise InvalidRequest("'messages' has no user or assistant content", param="messages")
     if out.contents[0]["role"] == "model":
@@ -249,30 +250,3 @@ def _call(
     if signature and not claude:
         part["thoughtSignature"] = signature
     return part
-
-
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Iterative, so a hostile body cannot exhaust the stack."""
-    stack = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-    return False
-
-
-def _merge(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive same-role turns fold together (Gemini wants alternation); results first."""
-    out: list[dict[str, Any]] = []
-    for turn in turns:
-        if out and out[-1]["role"] == turn["role"]:
-            out[-1]["parts"].extend(turn["parts"])
-            if turn["role"] == "user":
-                out[-1]["parts"].sort(key=lambda p: "functionResponse" not in p)
-        else:
-            out.append({"role": turn["role"], "parts": list(turn["parts"])})
-    return out

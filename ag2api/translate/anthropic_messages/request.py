@@ -8,17 +8,19 @@ forwarded — the request is built field by field from what is understood.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
-from ag2api.translate.anthropic_messages.loop import close_loop, open_loop_unsigned
 from ag2api.translate.anthropic_messages.messages import convert_messages, system_parts
-from ag2api.translate.anthropic_messages.tools import ToolSet, convert_tools, tool_config
+from ag2api.translate.anthropic_messages.tools import convert_tools, tool_config
+from ag2api.translate.body_fields import integer, number, put
+from ag2api.translate.claude_loop import close_unsigned_loop, thinking_on
+from ag2api.translate.gemini_tools import add_tools
 from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.sessions import session_id
 from ag2api.translate.typed_args import ArgFix
 
 MAX_STOP_SEQUENCES = 5  # Gemini's limit
@@ -68,41 +70,21 @@ def to_gemini(
         request["systemInstruction"] = {"role": "user", "parts": system}
     if gen:
         request["generationConfig"] = gen
-    _add_tools(request, body.get("tool_choice"), tools)
+    add_tools(
+        request, tools.declarations, tools.search, tool_config(body.get("tool_choice"), tools)
+    )
     request["sessionId"] = session_id(converted.contents)
     fixes = families.apply_family_rules(request, model, tools.fixes)
-    thinking_on = bool(
-        ((request.get("generationConfig") or {}).get("thinkingConfig") or {}).get("includeThoughts")
-    )
-    closed = False
-    contents = request["contents"]
-    if (
-        families.is_claude(model)
-        and thinking_on
-        and contents[-1]["role"] == "user"
-        and open_loop_unsigned(contents)
-    ):
-        close_loop(contents)
-        closed = True
+    closed = close_unsigned_loop(request, model)
     return request, RequestInfo(
         model=model,
-        thinking=thinking_on,
+        thinking=thinking_on(request),
         tool_names=tools.to_client(),
         placeholders=families.top_level_placeholders(fixes),
         arg_fixes=fixes,
         dropped_thinking=converted.dropped_thinking,
         closed_loop=closed,
     )
-
-
-def _add_tools(request: dict[str, Any], choice: Any, tools: ToolSet) -> None:
-    config = tool_config(choice, tools)
-    if tools.declarations:
-        request["tools"] = [{"functionDeclarations": tools.declarations}]
-        if config:
-            request["toolConfig"] = config
-    elif tools.search:
-        request["tools"] = [{"googleSearch": {}}]
 
 
 def remote_images(body: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -149,12 +131,12 @@ def generation_config(
     body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
 ) -> dict[str, Any]:
     gen: dict[str, Any] = {}
-    _number(body, "temperature", 0, 1, gen, "temperature")
-    _number(body, "top_p", 0, 1, gen, "topP")
-    top_k = _integer(body, "top_k", 0, 1_000_000)
+    put(gen, "temperature", number(body, "temperature", 0, 1))
+    put(gen, "topP", number(body, "top_p", 0, 1))
+    top_k = integer(body, "top_k", 0, 1_000_000)
     if top_k:
         gen["topK"] = top_k
-    max_tokens = _integer(body, "max_tokens", 1, 10_000_000)
+    max_tokens = integer(body, "max_tokens", 1, 10_000_000)
     if max_tokens is not None:
         # Claude Code asks 128000 of every model; the backend 400s above the family's cap.
         gen["maxOutputTokens"] = min(max_tokens, families.max_output_cap(model))
@@ -174,21 +156,8 @@ def generation_config(
     thinking = thinking_config(body, model, thinking_default)
     if thinking:
         gen["thinkingConfig"] = thinking
-        if families.is_claude(model) and thinking.get("includeThoughts"):
-            _claude_thinking_sampling(gen)
-    if families.is_claude(model):
-        families.claude_output_limit(gen)
+    families.claude_generation_limits(gen, model)
     return gen
-
-
-def _claude_thinking_sampling(gen: dict[str, Any]) -> None:
-    # Claude with thinking takes no top_k, temperature 1 only and top_p >= 0.95 (Anthropic's
-    # rule; antigravity2api drops topP for the same reason): drop rather than 400.
-    gen.pop("topK", None)
-    if gen.get("temperature", 1) != 1:
-        del gen["temperature"]
-    if gen.get("topP", 1) < 0.95:
-        del gen["topP"]
 
 
 def thinking_config(
@@ -237,35 +206,3 @@ def _effort(body: dict[str, Any]) -> str | None:
             param="output_config",
         )
     return str(effort)
-
-
-def session_id(contents: list[dict[str, Any]]) -> str:
-    """A stable negative int64 from the first user text, as the IDE keys its sessions."""
-    first = ""
-    for turn in contents:
-        if turn.get("role") == "user":
-            first = next((p["text"] for p in turn["parts"] if "text" in p), "")
-            if first:
-                break
-    digest = hashlib.sha256(first.encode("utf-8")).digest()
-    return "-" + str(int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF)
-
-
-def _number(
-    body: dict[str, Any], key: str, lo: float, hi: float, gen: dict[str, Any], target: str
-) -> None:
-    value = body.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise InvalidRequest(f"'{key}' must be a number from {lo} to {hi}", param=key)
-    gen[target] = value
-
-
-def _integer(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidRequest(f"'{key}' must be an integer from {lo} to {hi}", param=key)
-    return value

@@ -17,9 +17,7 @@ from ag2api.models.families import is_claude
 from ag2api.translate.anthropic_messages import render
 from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.gemini import (
-    Blocked,
     Event,
-    Finish,
     Image,
     Signature,
     Text,
@@ -27,6 +25,7 @@ from ag2api.translate.gemini import (
     ToolCall,
     Usage,
 )
+from ag2api.translate.outcome import Outcome
 
 # (event name, payload); the name is optional in the dialect table's type, always set here.
 SseEvent = tuple[str | None, dict[str, Any]]
@@ -43,9 +42,8 @@ class MessagesStreamTranslator:
     """``feed(events)`` → SSE events to send now; ``finish()`` → the closing ones."""
 
     __slots__ = (
-        "_blocked",
         "_claude",
-        "_finish",
+        "_end",
         "_index",
         "_info",
         "_message_id",
@@ -54,7 +52,6 @@ class MessagesStreamTranslator:
         "_signature",
         "_started",
         "_tool_use",
-        "_usage",
     )
 
     def __init__(self, model: str, info: RequestInfo, message_id: str) -> None:
@@ -66,9 +63,7 @@ class MessagesStreamTranslator:
         self._index = -1  # index of the last block started
         self._open: str | None = None  # "thinking" | "text" while a block is open
         self._signature: str | None = None
-        self._finish: str | None = None
-        self._usage: Usage | None = None
-        self._blocked = False
+        self._end = Outcome()
         self._tool_use = False
 
     @property
@@ -80,7 +75,7 @@ class MessagesStreamTranslator:
         events = list(events)
         if not self._started:
             # The first upstream chunk's usage, when it has one, fills message_start.
-            self._usage = next((e for e in events if isinstance(e, Usage)), None)
+            self._end.usage = next((e for e in events if isinstance(e, Usage)), None)
             out.append(self._message_start())
         for event in events:
             if isinstance(event, Text):
@@ -121,12 +116,8 @@ class MessagesStreamTranslator:
                     self._delta({"type": "text_delta", "text": render.image_markdown(event)})
                 )
                 out.append(self._stop())
-            elif isinstance(event, Finish):
-                self._finish = event.reason
-            elif isinstance(event, Usage):
-                self._usage = event
-            elif isinstance(event, Blocked):
-                self._blocked = True
+            else:
+                self._end.note(event)
         return out
 
     def finish(self) -> list[SseEvent]:
@@ -135,7 +126,7 @@ class MessagesStreamTranslator:
             out.append(self._message_start())
         self._close(out)
         reason = render.stop_reason(
-            self._finish, saw_tool_use=self._tool_use, blocked=self._blocked
+            self._end.finish, saw_tool_use=self._tool_use, blocked=self._end.blocked
         )
         out.append(
             (
@@ -143,7 +134,7 @@ class MessagesStreamTranslator:
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": reason, "stop_sequence": None},
-                    "usage": render.usage(self._usage),
+                    "usage": render.usage(self._end.usage),
                 },
             )
         )
@@ -152,13 +143,13 @@ class MessagesStreamTranslator:
 
     def usage(self) -> dict[str, int]:
         """The Anthropic usage of what has been seen so far (for the request log)."""
-        return render.usage(self._usage)
+        return render.usage(self._end.usage)
 
     # -- blocks ------------------------------------------------------------------------
 
     def _message_start(self) -> SseEvent:
         self._started = True
-        usage = render.usage(self._usage)
+        usage = render.usage(self._end.usage)
         usage["output_tokens"] = 0
         message: dict[str, Any] = {
             "id": self._message_id,

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
-from ag2api.translate.anthropic_messages.messages import too_deep
 from ag2api.translate.gemini_schema import clean_schema_typed
+from ag2api.translate.nesting import too_deep
+from ag2api.translate.tool_names import safe_name, unique_name
 from ag2api.translate.typed_args import ArgFix
-
-_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
-MAX_NAME = 64
 
 
 @dataclass
@@ -31,14 +28,6 @@ class ToolSet:
     def to_client(self) -> dict[str, str]:
         """declared name → client name, only where they differ."""
         return {up: client for client, up in self.to_upstream.items() if up != client}
-
-
-def safe_name(name: str) -> str:
-    """A name both Gemini and Claude accept: ``[A-Za-z0-9_-]``, starts with a letter or ``_``."""
-    out = _NAME_BAD.sub("_", name) or "_"
-    if not (out[0].isalpha() or out[0] == "_"):
-        out = "_" + out
-    return out[:MAX_NAME]
 
 
 def convert_tools(tools: Any, *, model: str) -> ToolSet:
@@ -72,7 +61,7 @@ def convert_tools(tools: Any, *, model: str) -> ToolSet:
             raise InvalidRequest(f"tools.{i}.input_schema must be an object", param="tools")
         if too_deep(schema):  # the schema cleaner copies recursively
             raise InvalidRequest(f"tools.{i}.input_schema is nested too deeply", param="tools")
-        declared = _unique(safe_name(name), taken)
+        declared = unique_name(safe_name(name), taken)
         out.to_upstream[name] = declared
         params, fix = clean_schema_typed(schema, f"tools.{i}.input_schema")
         if fix is not None:
@@ -85,15 +74,6 @@ def convert_tools(tools: Any, *, model: str) -> ToolSet:
     if out.declarations or is_claude(model) or is_image_model(model):
         out.search = False
     return out
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        suffix = f"_{n}"
-        candidate, n = name[: MAX_NAME - len(suffix)] + suffix, n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def tool_config(choice: Any, tools: ToolSet) -> dict[str, Any] | None:

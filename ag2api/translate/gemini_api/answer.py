@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ag2api.translate import gemini
 from ag2api.translate.dialects import SseEvent
+from ag2api.translate.openai_usage import openai_usage
 from ag2api.translate.signatures import ThinkingRecord
 from ag2api.translate.typed_args import ArgFix, restore_args
 
@@ -35,15 +35,7 @@ class GeminiAnswer:
     def usage(self) -> dict[str, Any]:
         """OpenAI-shaped usage of the last ``usageMetadata`` seen (it is cumulative): the log,
         metrics and statistics speak it for every dialect."""
-        u = gemini.usage(self._usage or {})
-        completion = gemini.output_tokens(u)
-        return {
-            "prompt_tokens": u.prompt,
-            "completion_tokens": completion,
-            "total_tokens": u.prompt + completion,
-            "prompt_tokens_details": {"cached_tokens": u.cached},
-            "completion_tokens_details": {"reasoning_tokens": u.thoughts},
-        }
+        return openai_usage(self._usage)
 
     def thinking_records(self) -> dict[str, ThinkingRecord]:
         return {}  # stateless: signatures travel in the parts

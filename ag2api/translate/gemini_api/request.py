@@ -16,10 +16,10 @@ from typing import Any
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import thinking_for_effort
-from ag2api.translate.anthropic_messages.request import session_id
 from ag2api.translate.gemini_schema import clean_schema, clean_schema_typed
 from ag2api.translate.nesting import check_nesting
 from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.sessions import session_id
 from ag2api.translate.typed_args import ArgFix, merge
 
 # generationConfig fields the backend takes (protocol §2.2); others (logprobs, speechConfig,
@@ -291,7 +291,7 @@ def generation_config(
         else:
             gen["thinkingConfig"] = fitted
     if families.is_claude(model) and (gen.get("thinkingConfig") or {}).get("includeThoughts"):
-        _claude_thinking_sampling(gen)
+        families.claude_thinking_sampling(gen)
     return gen
 
 
@@ -318,16 +318,6 @@ def fit_thinking(config: dict[str, Any], model: str) -> dict[str, Any] | None:
     if fitted is not None and "includeThoughts" in config:
         fitted["includeThoughts"] = bool(config["includeThoughts"])
     return fitted
-
-
-def _claude_thinking_sampling(gen: dict[str, Any]) -> None:
-    # Claude thinking takes no top_k, temperature 1 only and top_p >= 0.95 (as the Messages
-    # dialect does): Gemini CLI always sends topK 64, so drop rather than 400.
-    gen.pop("topK", None)
-    if gen.get("temperature", 1) != 1:
-        del gen["temperature"]
-    if gen.get("topP", 1) < 0.95:
-        del gen["topP"]
 
 
 def remote_file_parts(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:

@@ -13,6 +13,7 @@ from ag2api.translate.dialects import (
     RouteInfo,
     SseEvent,
     Translation,
+    stream_flag,
 )
 from ag2api.translate.openai_chat.remote_images import openai_remote_images
 from ag2api.translate.openai_chat.render import new_completion_id
@@ -23,11 +24,7 @@ from ag2api.translate.signatures import ThinkingRecord
 
 
 def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
-    stream = body.get("stream")
-    if stream is None:
-        stream = route.default_stream
-    if not isinstance(stream, bool):
-        raise InvalidRequest("'stream' must be true or false", param="stream")
+    stream = stream_flag(body, route.default_stream)
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest("'stream_options' must be an object", param="stream_options")

@@ -5,18 +5,19 @@ Pure: dicts in, dict out; every problem is an ``InvalidRequest`` naming the para
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import is_image_model
+from ag2api.translate.body_fields import integer, number, put
 from ag2api.translate.gemini_schema import clean_schema, clean_schema_typed
 from ag2api.translate.nesting import check_nesting
 from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
 from ag2api.translate.openai_chat.reply import ReplyPlan
 from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
 from ag2api.translate.reasoning import requested_effort
+from ag2api.translate.sessions import session_id
 from ag2api.translate.typed_args import ArgFix
 
 __all__ = ["to_gemini", "translate_chat"]
@@ -144,16 +145,16 @@ def generation_config(
     body: dict[str, Any], *, model: str, thinking: dict[str, Any] | None
 ) -> dict[str, Any]:
     gen: dict[str, Any] = {}
-    _number(body, "temperature", 0, 2, gen, "temperature")
-    _number(body, "top_p", 0, 1, gen, "topP")
-    _integer(body, "top_k", 1, 1000, gen, "topK")
-    _integer(body, "max_tokens", 1, 10_000_000, gen, "maxOutputTokens")
+    put(gen, "temperature", number(body, "temperature", 0, 2))
+    put(gen, "topP", number(body, "top_p", 0, 1))
+    put(gen, "topK", integer(body, "top_k", 1, 1000))
+    put(gen, "maxOutputTokens", integer(body, "max_tokens", 1, 10_000_000))
     # max_completion_tokens is the current name; it wins when both are sent.
-    _integer(body, "max_completion_tokens", 1, 10_000_000, gen, "maxOutputTokens")
+    put(gen, "maxOutputTokens", integer(body, "max_completion_tokens", 1, 10_000_000))
     _unsupported_knobs(body, model)
-    _number(body, "presence_penalty", -2, 2, gen, "presencePenalty")
-    _number(body, "frequency_penalty", -2, 2, gen, "frequencyPenalty")
-    _integer(body, "seed", -(2**63), 2**63 - 1, gen, "seed")
+    put(gen, "presencePenalty", number(body, "presence_penalty", -2, 2))
+    put(gen, "frequencyPenalty", number(body, "frequency_penalty", -2, 2))
+    put(gen, "seed", integer(body, "seed", -(2**63), 2**63 - 1))
     for key in ("presencePenalty", "frequencyPenalty"):
         if gen.get(key) == 0:
             del gen[key]  # the neutral value some clients always send
@@ -233,37 +234,3 @@ def _response_fix(fmt: Any) -> ArgFix | None:
         return None
     schema = fmt["json_schema"].get("schema")
     return clean_schema_typed(schema, "response_format.json_schema.schema")[1] if schema else None
-
-
-def session_id(contents: list[dict[str, Any]]) -> str:
-    """A stable negative int64 from the first user text, as the IDE keys its sessions."""
-    first = ""
-    for turn in contents:
-        if turn.get("role") == "user":
-            first = next((p["text"] for p in turn["parts"] if "text" in p), "")
-            if first:
-                break
-    digest = hashlib.sha256(first.encode("utf-8")).digest()
-    return "-" + str(int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF)
-
-
-def _number(
-    body: dict[str, Any], key: str, lo: float, hi: float, gen: dict[str, Any], target: str
-) -> None:
-    value = body.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise InvalidRequest(f"'{key}' must be a number from {lo} to {hi}", param=key)
-    gen[target] = value
-
-
-def _integer(
-    body: dict[str, Any], key: str, lo: int, hi: int, gen: dict[str, Any], target: str
-) -> None:
-    value = body.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InvalidRequest(f"'{key}' must be an integer from {lo} to {hi}", param=key)
-    gen[target] = value

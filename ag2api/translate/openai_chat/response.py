@@ -19,8 +19,9 @@ from ag2api.translate.gemini import (
     Usage,
     read,
 )
-from ag2api.translate.openai_chat.render import finish_reason, new_tool_call_id, usage
+from ag2api.translate.openai_chat.render import finish_reason, new_tool_call_id
 from ag2api.translate.openai_chat.reply import ReplyPlan
+from ag2api.translate.openai_usage import openai_usage
 from ag2api.translate.signatures import ThinkingRecord, encode_call_id
 
 
@@ -169,5 +170,5 @@ def events_to_completion(
         "created": created,
         "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": usage(meta),
+        "usage": openai_usage(meta),
     }

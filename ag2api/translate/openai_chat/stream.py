@@ -19,8 +19,9 @@ from ag2api.translate.gemini import (
     Usage,
     read,
 )
-from ag2api.translate.openai_chat.render import finish_reason, usage
+from ag2api.translate.openai_chat.render import finish_reason
 from ag2api.translate.openai_chat.response import ToolCallBuilder, image_markdown, image_url
+from ag2api.translate.openai_usage import openai_usage
 
 
 class ChatStreamTranslator:
@@ -122,7 +123,7 @@ class ChatStreamTranslator:
 
     def usage(self) -> dict[str, Any]:
         """The OpenAI usage of what has been seen so far (for the request log)."""
-        return usage(self._usage)
+        return openai_usage(self._usage)
 
     def finish(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -137,5 +138,5 @@ class ChatStreamTranslator:
             reason = "function_call"
         out.append(self._chunk(delta, reason))
         if self._include_usage:
-            out.append({**self._base, "choices": [], "usage": usage(self._usage)})
+            out.append({**self._base, "choices": [], "usage": openai_usage(self._usage)})
         return out

@@ -17,10 +17,12 @@ from ag2api.translate.dialects import (
     RouteInfo,
     SseEvent,
     Translation,
+    stream_flag,
 )
 from ag2api.translate.openai_responses import errors, memory
 from ag2api.translate.openai_responses.request import RequestInfo, remote_images, to_gemini
-from ag2api.translate.openai_responses.stream import ResponsesStream, new_id, usage_object
+from ag2api.translate.openai_responses.stream import ResponsesStream, new_id
+from ag2api.translate.openai_usage import openai_usage
 from ag2api.translate.signatures import ThinkingRecord
 
 # Request fields echoed in the response object (what the SDK's Response model expects there).
@@ -39,11 +41,7 @@ _ECHO = (
 
 
 def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
-    stream = body.get("stream")
-    if stream is None:
-        stream = route.default_stream
-    if not isinstance(stream, bool):
-        raise InvalidRequest("'stream' must be true or false", param="stream")
+    stream = stream_flag(body, route.default_stream)
     for key, kind in (("store", bool), ("metadata", dict), ("include", list)):
         value = body.get(key)
         if value is not None and not isinstance(value, kind):
@@ -104,14 +102,7 @@ class ResponsesAnswer:
 
     def usage(self) -> dict[str, Any]:
         """OpenAI chat-shaped usage (the log, metrics and statistics speak it for every dialect)."""
-        u = usage_object(self._stream.usage)
-        return {
-            "prompt_tokens": u["input_tokens"],
-            "completion_tokens": u["output_tokens"],
-            "total_tokens": u["total_tokens"],
-            "prompt_tokens_details": {"cached_tokens": u["input_tokens_details"]["cached_tokens"]},
-            "completion_tokens_details": u["output_tokens_details"],
-        }
+        return openai_usage(self._stream.usage)
 
     def thinking_records(self) -> dict[str, ThinkingRecord]:
         return {}  # stateless: signatures ride in reasoning items' encrypted_content

@@ -13,9 +13,10 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude
-from ag2api.translate.anthropic_messages.messages import too_deep
+from ag2api.translate.nesting import too_deep
 from ag2api.translate.openai_responses import carrier
 from ag2api.translate.openai_responses.tools import CUSTOM_PARAM, ToolSet
+from ag2api.translate.turns import merge_turns
 
 SYSTEM_ROLES = ("system", "developer")
 PARAM = "input"
@@ -85,7 +86,7 @@ def convert(
                 param=PARAM,
             )
         # other item types: nothing to send upstream
-    out.contents = _merge([t for t in turns if t["parts"]])
+    out.contents = merge_turns([t for t in turns if t["parts"]])
     if not out.contents:
         raise InvalidRequest("'input' has no user or assistant content", param=PARAM)
     if out.contents[0]["role"] == "model":
@@ -215,16 +216,3 @@ def _output(item: dict[str, Any], where: str, names: dict[str, str]) -> list[dic
         raise InvalidRequest(f"{where}.output must be a string or an array", param=PARAM)
     response = {"id": call_id, "name": names[call_id], "response": {"result": "\n".join(texts)}}
     return [{"functionResponse": response}, *extra]
-
-
-def _merge(turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Consecutive same-role turns fold together (Gemini wants alternation); results first."""
-    out: list[dict[str, Any]] = []
-    for turn in turns:
-        if out and out[-1]["role"] == turn["role"]:
-            out[-1]["parts"].extend(turn["parts"])
-            if turn["role"] == "user":
-                out[-1]["parts"].sort(key=lambda p: "functionResponse" not in p)
-        else:
-            out.append({"role": turn["role"], "parts": list(turn["parts"])})
-    return out

@@ -8,21 +8,22 @@ the request is built field by field from what is understood.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import thinking_for_effort
-from ag2api.translate.anthropic_messages.loop import close_loop, open_loop_unsigned
-from ag2api.translate.anthropic_messages.request import session_id as first_text_session
+from ag2api.translate.body_fields import number, put
+from ag2api.translate.claude_loop import close_unsigned_loop, thinking_on
 from ag2api.translate.dialects import RemoteImage
 from ag2api.translate.gemini_schema import clean_schema_typed
+from ag2api.translate.gemini_tools import add_tools
 from ag2api.translate.nesting import check_nesting
 from ag2api.translate.openai_responses import items as input_items
 from ag2api.translate.openai_responses.tools import ToolSet, convert_tools, tool_config
 from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.sessions import session_id
 from ag2api.translate.typed_args import ArgFix, merge
 
 SUMMARIES = ("auto", "concise", "detailed", "none")
@@ -64,54 +65,29 @@ def to_gemini(
         request["systemInstruction"] = {"role": "user", "parts": converted.system}
     if gen:
         request["generationConfig"] = gen
-    if tools.declarations:
-        request["tools"] = [{"functionDeclarations": tools.declarations}]
-        if config:
-            request["toolConfig"] = config
-    elif tools.search:
-        request["tools"] = [{"googleSearch": {}}]
-    request["sessionId"] = session_id(body.get("prompt_cache_key"), converted.contents)
+    add_tools(request, tools.declarations, tools.search, config)
+    request["sessionId"] = session_id(converted.contents, key=body.get("prompt_cache_key"))
     for name, fix in families.apply_family_rules(request, model).items():
         merged = merge(tools.fixes.get(name), fix)  # Claude's placeholders
         if merged is not None:
             tools.fixes[name] = merged
-    thinking_on = bool(
-        ((request.get("generationConfig") or {}).get("thinkingConfig") or {}).get("includeThoughts")
-    )
-    closed = False
-    contents = request["contents"]
-    if (
-        families.is_claude(model)
-        and thinking_on
-        and contents[-1]["role"] == "user"
-        and open_loop_unsigned(contents)
-    ):
-        close_loop(contents)  # never a forged signature: the model starts a fresh turn
-        closed = True
+    closed = close_unsigned_loop(request, model)
     return request, RequestInfo(
         model=model,
         tools=tools,
         text_fix=_text_fix(body),
-        thinking=thinking_on,
+        thinking=thinking_on(request),
         dropped_thinking=converted.dropped_thinking,
         closed_loop=closed,
     )
-
-
-def session_id(key: Any, contents: list[dict[str, Any]]) -> str:
-    """``prompt_cache_key`` (Codex: the conversation id) keys the session; else the first text."""
-    if isinstance(key, str) and key:
-        digest = hashlib.sha256(key.encode("utf-8")).digest()
-        return "-" + str(int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF)
-    return first_text_session(contents)
 
 
 def generation_config(
     body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
 ) -> dict[str, Any]:
     gen: dict[str, Any] = {}
-    _number(body, "temperature", 0, 2, gen, "temperature")
-    _number(body, "top_p", 0, 1, gen, "topP")
+    put(gen, "temperature", number(body, "temperature", 0, 2))
+    put(gen, "topP", number(body, "top_p", 0, 1))
     limit = body.get("max_output_tokens")
     if limit is not None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -123,14 +99,7 @@ def generation_config(
     thinking = thinking_config(body.get("reasoning"), model, thinking_default)
     if thinking:
         gen["thinkingConfig"] = thinking
-        if families.is_claude(model) and thinking.get("includeThoughts"):
-            # Claude with thinking takes temperature 1 only and top_p >= 0.95: drop, not 400.
-            if gen.get("temperature", 1) != 1:
-                del gen["temperature"]
-            if gen.get("topP", 1) < 0.95:
-                del gen["topP"]
-    if families.is_claude(model):
-        families.claude_output_limit(gen)
+    families.claude_generation_limits(gen, model)
     return gen
 
 
@@ -154,7 +123,7 @@ def thinking_config(
         )
     config = thinking_for_effort(model, effort) if effort else (dict(default) if default else None)
     if summary in ("auto", "concise", "detailed") and effort != "none":
-        if config is None and model.startswith("gemini"):
+        if config is None and families.is_gemini(model):
             config = {"includeThoughts": True}
         elif config is not None and not config.get("includeThoughts") and _thinks(config):
             config = {**config, "includeThoughts": True}
@@ -234,14 +203,3 @@ def _placer(block: dict[str, Any]) -> Any:
         block["image_url"] = data_url
 
     return place
-
-
-def _number(
-    body: dict[str, Any], key: str, lo: float, hi: float, gen: dict[str, Any], target: str
-) -> None:
-    value = body.get(key)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise InvalidRequest(f"'{key}' must be a number from {lo} to {hi}", param=key)
-    gen[target] = value

@@ -19,9 +19,7 @@ from typing import Any
 from ag2api.models.families import is_claude
 from ag2api.translate.gemini import (
     CONTENT_FILTER_REASONS,
-    Blocked,
     Event,
-    Finish,
     Image,
     Signature,
     Text,
@@ -33,6 +31,7 @@ from ag2api.translate.gemini import (
 from ag2api.translate.openai_responses import carrier
 from ag2api.translate.openai_responses.request import RequestInfo
 from ag2api.translate.openai_responses.tools import CUSTOM_PARAM
+from ag2api.translate.outcome import Outcome
 from ag2api.translate.typed_args import restore_args, restore_json_text
 
 SseEvent = tuple[str | None, dict[str, Any]]
@@ -70,15 +69,13 @@ class ResponsesStream:
     """``feed(events)`` → events to send now; ``finish()`` / ``fail(error)`` → the closing ones."""
 
     __slots__ = (
-        "_blocked",
         "_claude",
-        "_finish",
+        "_end",
         "_info",
         "_open",
         "_output",
         "_seq",
         "_shell",
-        "_usage",
         "final",
         "started",
     )
@@ -90,15 +87,13 @@ class ResponsesStream:
         self._seq = 0
         self._output: list[dict[str, Any]] = []  # finished items
         self._open: _Open | None = None
-        self._finish: str | None = None
-        self._usage: Usage | None = None
-        self._blocked = False
+        self._end = Outcome()
         self.started = False
         self.final: dict[str, Any] | None = None  # the response once finished (or failed)
 
     @property
     def usage(self) -> Usage | None:
-        return self._usage
+        return self._end.usage
 
     # -- the public steps ----------------------------------------------------------------
 
@@ -117,21 +112,17 @@ class ResponsesStream:
                 self._signature(out, event.value)
             elif isinstance(event, Image):
                 self._text(out, f"![image](data:{event.mime_type};base64,{event.data})")
-            elif isinstance(event, Finish):
-                self._finish = event.reason
-            elif isinstance(event, Usage):
-                self._usage = event
-            elif isinstance(event, Blocked):
-                self._blocked = True
+            else:
+                self._end.note(event)
         return out
 
     def finish(self) -> list[SseEvent]:
         out: list[SseEvent] = []
         self._begin(out)
         reason = None
-        if self._blocked or self._finish in CONTENT_FILTER_REASONS:
+        if self._end.blocked or self._end.finish in CONTENT_FILTER_REASONS:
             reason = "content_filter"
-        elif self._finish == "MAX_TOKENS":
+        elif self._end.finish == "MAX_TOKENS":
             reason = "max_output_tokens"
         self._close(out, "incomplete" if reason else "completed")
         if reason is None:
@@ -169,7 +160,7 @@ class ResponsesStream:
             **self._shell,
             "status": status,
             "output": list(self._output),
-            "usage": usage_object(self._usage),
+            "usage": usage_object(self._end.usage),
             **extra,
         }
 

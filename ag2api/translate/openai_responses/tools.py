@@ -20,9 +20,9 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
-from ag2api.translate.anthropic_messages.messages import too_deep
-from ag2api.translate.anthropic_messages.tools import MAX_NAME, safe_name
 from ag2api.translate.gemini_schema import clean_schema_typed
+from ag2api.translate.nesting import too_deep
+from ag2api.translate.tool_names import safe_name, unique_name
 from ag2api.translate.typed_args import ArgFix
 
 CUSTOM_PARAM = "input"
@@ -127,7 +127,7 @@ def _declare(
             )
         # Claude's placeholders are added (and tracked) by the family rules afterwards.
         params, fix = clean_schema_typed(schema, f"{where}.parameters")
-    declared = _unique(safe_name(f"{namespace}__{name}" if namespace else name), taken)
+    declared = unique_name(safe_name(f"{namespace}__{name}" if namespace else name), taken)
     out.to_upstream[(namespace, name)] = declared
     out.by_upstream[declared] = ToolRef(name, namespace, custom)
     if fix is not None:
@@ -150,15 +150,6 @@ def _format_hint(tool: dict[str, Any]) -> str:
                 + definition[:MAX_GRAMMAR_HINT]
             )
     return "The raw tool input (free text)."
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        suffix = f"_{n}"
-        candidate, n = name[: MAX_NAME - len(suffix)] + suffix, n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def tool_config(choice: Any, tools: ToolSet) -> dict[str, Any] | None:

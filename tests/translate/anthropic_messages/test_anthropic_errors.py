@@ -14,6 +14,7 @@ from ag2api.errors import (
     PayloadTooLarge,
     from_upstream,
 )
+from ag2api.translate import gemini_count
 from ag2api.translate.anthropic_messages import count, errors
 from ag2api.translate.anthropic_messages.request import to_gemini
 
@@ -104,16 +105,16 @@ def test_count_body_is_exactly_a_request_of_what_counts() -> None:
     }
     request, _ = to_gemini(body, model="claude-sonnet-4-5-thinking", thinking_default=None)
     out = count.count_body(body, model="claude-sonnet-4-5-thinking")
-    assert out == count.count_request(request)
+    assert out == gemini_count.count_request(request)
     assert list(out) == ["request"]
     assert set(out["request"]) == {"contents", "systemInstruction", "tools"}
     assert out["request"]["contents"] == request["contents"]
 
 
 def test_count_response_and_estimate() -> None:
-    assert count.count_from_response({"totalTokens": 42}) == 42
-    assert count.count_from_response({"totalTokens": "42"}) is None
-    assert count.count_from_response([]) is None
+    assert gemini_count.count_from_response({"totalTokens": 42}) == 42
+    assert gemini_count.count_from_response({"totalTokens": "42"}) is None
+    assert gemini_count.count_from_response([]) is None
     request = {
         "systemInstruction": {"parts": [{"text": "x" * 40}]},
         "contents": [
@@ -127,7 +128,7 @@ def test_count_response_and_estimate() -> None:
             {"role": "model", "parts": [{"functionCall": {"name": "f", "args": {}}}]},
         ],
     }
-    estimate = count.estimate(request)
+    estimate = gemini_count.estimate(request)
     assert 1600 + 110 <= estimate < 1600 + 130  # the image counts once, not by its base64 size
-    assert count.estimate({"contents": []}) == 1
-    assert count.estimate_tokens({"request": request}) == estimate
+    assert gemini_count.estimate({"contents": []}) == 1
+    assert gemini_count.estimate({"request": request}) == estimate

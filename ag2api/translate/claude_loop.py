@@ -13,8 +13,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from ag2api.models import families
+
 CLOSED = "[Tool execution completed.]"
 CONTINUE = "[Continue]"
+
+
+def thinking_on(request: dict[str, Any]) -> bool:
+    """Whether the finished Gemini request asks the upstream for thoughts."""
+    gen = request.get("generationConfig") or {}
+    return bool((gen.get("thinkingConfig") or {}).get("includeThoughts"))
+
+
+def close_unsigned_loop(request: dict[str, Any], model: str) -> bool:
+    """Close the open tool loop (in place) where Claude, thinking, would refuse it; whether it
+    was closed."""
+    contents = request["contents"]
+    if (
+        families.is_claude(model)
+        and thinking_on(request)
+        and contents[-1]["role"] == "user"
+        and open_loop_unsigned(contents)
+    ):
+        close_loop(contents)  # never a forged signature: the model starts a fresh turn
+        return True
+    return False
 
 
 def open_loop_unsigned(contents: list[dict[str, Any]]) -> bool:
