@@ -14,6 +14,7 @@ from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
 from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
+from ag2api.accounts.state import AccountState, make_state
 from ag2api.accounts.store import TokensFile, TokensPathError, read_tokens, tokens_document
 from ag2api.accounts.writer import TokenWriter
 from ag2api.admin_sessions import AdminSessions
@@ -89,13 +90,16 @@ class Services:
 
         return call
 
+    @property
+    def state(self) -> AccountState:
+        return self.dispatcher.state
+
     def enabled_projects(self) -> list[str]:
-        return [a.project_id for a in self.pool.accounts if a.enabled]
+        return self.state.enabled_projects()
 
     def live_gauges(self) -> Iterator[GaugeMetricFamily]:
         """Account states, cooldowns, slots and config health, read at scrape time."""
-        now = time.time()
-        enabled, disabled = self.pool.counts()
+        snap = self.state.snapshot()
         states = GaugeMetricFamily("ag2api_accounts", "Accounts by state", labels=["state"])
         until = GaugeMetricFamily(
             "ag2api_account_cooldown_until_seconds",
@@ -103,14 +107,13 @@ class Services:
             labels=["project", "model"],
         )
         cooling = set()
-        for account in self.pool.accounts:
-            for model, entry in account.cooldowns.items():
-                if self.pool.cooling_until(account, model, now) is not None:
-                    cooling.add(account.project_id)
-                    until.add_metric([mask(account.project_id), model], float(entry["until"]))
+        for view in snap.accounts:
+            for c in view.cooling:
+                cooling.add(view.project_id)
+                until.add_metric([mask(view.project_id), c.model], c.until)
         for state, count in (
-            ("enabled", enabled),
-            ("disabled", disabled),
+            ("enabled", snap.enabled),
+            ("disabled", snap.disabled),
             ("cooling", len(cooling)),
         ):
             states.add_metric([state], count)
@@ -119,7 +122,13 @@ class Services:
         yield GaugeMetricFamily(
             "ag2api_upstream_in_flight",
             "Upstream calls in flight",
-            value=self.dispatcher.slots.in_use,
+            value=snap.in_flight,
+        )
+        health = snap.health
+        yield GaugeMetricFamily(
+            "ag2api_state_backend_ok",
+            "1 while the live-state backend answers (always 1 for memory)",
+            value=1 if health.ok else 0,
         )
         yield GaugeMetricFamily(
             "ag2api_config_error",
@@ -129,6 +138,7 @@ class Services:
 
     async def aclose(self) -> None:
         await self.quota.stop()
+        await self.state.aclose()
         await self.writer.aclose()
         await self.usage.aclose()
         self.request_log.close()
@@ -170,6 +180,7 @@ def build_services(
             refresh_token=account.refresh_token,
         )
 
+    state = make_state(cfg, pool, SlotLimiter(cfg.limits.per_account, cfg.limits.total), writer)
     refresher = TokenRefresher(
         http,
         lambda: services.oauth,
@@ -179,9 +190,9 @@ def build_services(
             str(live.current.upstream.ca_file) if live.current.upstream.ca_file else None
         ),
         observe=lambda result: services.metrics.refreshes.labels(result).inc(),
+        state=state,
     )
-    slots = SlotLimiter(cfg.limits.per_account, cfg.limits.total)
-    dispatcher = Dispatcher(pool, slots, refresher, AntigravityClient(http), writer)
+    dispatcher = Dispatcher(state, refresher, AntigravityClient(http), writer)
     obs = cfg.observability
     services = Services(
         live,

@@ -26,6 +26,7 @@ from ag2api.config.schema import (
     RetryConfig,
     RotationConfig,
     ServerConfig,
+    StateConfig,
     ThinkingConfig,
     TimeoutConfig,
     UpstreamConfig,
@@ -130,6 +131,7 @@ class _Reader:
                 "admin_key",
                 "admin",
                 "log_level",
+                "state",
             ),
         )
         d = GatewayConfig(path=self.path)
@@ -174,6 +176,28 @@ class _Reader:
             log_level=self.value(
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
+            state=self.state(),
+        )
+
+    def state(self) -> StateConfig:
+        p = ("state",)
+        sec = self.section(
+            p, ("backend", "redis_url", "key_prefix", "timeout", "lease_seconds", "sync_seconds")
+        )
+        d = StateConfig()
+        backend = self.value(sec, (*p, "backend"), check.choice(("memory", "redis")), d.backend)
+        redis_url = self.value(sec, (*p, "redis_url"), check.text, None)
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise self.fail((*p, "redis_url"), "must start with redis://, rediss:// or unix://")
+        if backend == "redis" and not redis_url:
+            raise self.fail((*p, "redis_url"), "is required when state.backend is redis")
+        return StateConfig(
+            backend=backend,
+            redis_url=redis_url,
+            key_prefix=self.value(sec, (*p, "key_prefix"), check.text, d.key_prefix),
+            timeout=self.value(sec, (*p, "timeout"), check.positive, d.timeout),
+            lease_seconds=self.value(sec, (*p, "lease_seconds"), check.positive, d.lease_seconds),
+            sync_seconds=self.value(sec, (*p, "sync_seconds"), check.positive, d.sync_seconds),
         )
 
     def server(self) -> ServerConfig:

@@ -232,6 +232,25 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    """Where the live account state (rotation, cooldowns, slots, tokens) lives."""
+
+    # memory: in this process (one process; nothing to run). redis: shared by every worker and
+    # replica on the same tokens.json (needs redis_url).
+    backend: str = "memory"
+    # redis://[:password@]host:6379/0, or rediss:// for TLS. Never logged with its password.
+    redis_url: str | None = None
+    # Prepended to every key, so several gateways (or tests) can share one Redis.
+    key_prefix: str = "ag:v1:"
+    # Seconds one Redis call may take before this process falls back to its local state.
+    timeout: float = 0.5
+    # Seconds a slot lease lives without renewal (a replica that dies frees its slots then).
+    lease_seconds: float = 60.0
+    # Seconds between reads of the shared cooldowns and disables into the local view.
+    sync_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -250,6 +269,7 @@ class GatewayConfig:
     admin_key: str | None = None
     admin: AdminConfig = field(default_factory=AdminConfig)
     log_level: str = "INFO"
+    state: StateConfig = field(default_factory=StateConfig)
 
     @property
     def usage_db(self) -> Path:

@@ -109,10 +109,7 @@ class AdminAccountsHandler(AdminHandler):
 
     def _accounts(self) -> list[dict[str, Any]]:
         s = self.services
-        in_flight = {
-            a.project_id: s.dispatcher.slots.used_by(a.project_id) for a in s.pool.accounts
-        }
-        return accounts_view(s.pool, s.quota.snapshots, in_flight)
+        return accounts_view(s.state.snapshot(), s.quota.snapshots)
 
 
 class AdminPageHandler(AdminAccountsHandler):
@@ -137,10 +134,10 @@ class AdminPageHandler(AdminAccountsHandler):
 
     def _health(self) -> dict[str, Any]:
         s = self.services
-        enabled, disabled = s.pool.counts()
+        snap = s.state.snapshot()
         return {
-            "enabled": enabled,
-            "disabled": disabled,
+            "enabled": snap.enabled,
+            "disabled": snap.disabled,
             "config_error": s.config.last_error,
             "tokens_error": s.tokens_error,
             "version_notice": s.dispatcher.notices.version_notice,
