@@ -730,15 +730,10 @@ class RedisState(AccountState):
                 elif account.enabled:
                     self.pool.disable(account, reason or "disabled by another replica")
                     self._changed(account, enabled=False, disabled_reason=account.disabled_reason)
-            mirrored = cooling.get(acct, {})
-            if mirrored != _active(account.cooldowns, local_now, mirrored):
-                kept = {
-                    m: e
-                    for m, e in account.cooldowns.items()
-                    if m not in mirrored and not _live(e, local_now)
-                }
-                account.cooldowns = {**kept, **mirrored}
-                self._changed(account, cooldowns=dict(account.cooldowns))
+            merged = _merge(account.cooldowns, cooling.get(acct, {}), local_now)
+            if merged is not None:
+                account.cooldowns = merged
+                self._changed(account, cooldowns=dict(merged))
 
     async def _forget_disable(self, acct: str) -> None:
         await self._call(lambda: self.redis.hdel(self.k("dis"), acct))
@@ -760,22 +755,22 @@ def _live(entry: Any, now: float) -> bool:
     return isinstance(until, int | float) and until > now
 
 
-def _active(
-    cooldowns: dict[str, Any], now: float, mirrored: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """The local entries comparable with the mirrored ones (within 50 ms of each other)."""
-    out: dict[str, Any] = {}
-    for model, entry in cooldowns.items():
-        if not isinstance(entry, dict):
-            continue
-        if model in mirrored:
-            other = mirrored[model]
-            same = (
-                abs(float(entry.get("until", 0)) - float(other["until"])) < 0.05
-                and entry.get("reason") == other.get("reason")
-                and bool(entry.get("probe")) == bool(other.get("probe"))
-            )
-            out[model] = other if same else entry
-        elif _live(entry, now):
+def _merge(
+    local: dict[str, Any], shared: dict[str, dict[str, Any]], now: float
+) -> dict[str, Any] | None:
+    """The local cooldowns after a read of the shared ones, or None when nothing changes.
+
+    Extend-only like the shared ones: a live local cooldown Redis does not know yet (its write
+    is on the way) is kept; an entry that is over locally and gone from Redis (a probe that
+    succeeded on another replica) is dropped; of two, the later end wins.
+    """
+    out: dict[str, Any] = {m: e for m, e in local.items() if _live(e, now)}
+    for model, entry in shared.items():
+        mine = out.get(model)
+        if mine is None or float(entry["until"]) > float(mine.get("until", 0)) + 0.05:
             out[model] = entry
+        elif abs(float(entry["until"]) - float(mine.get("until", 0))) <= 0.05:
+            out[model] = {**mine, "probe": True} if entry.get("probe") else mine
+    if out.keys() == local.keys() and all(out[m] is local[m] or out[m] == local[m] for m in out):
+        return None
     return out
