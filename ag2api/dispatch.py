@@ -285,7 +285,7 @@ class Dispatcher:
     async def any_account(self, cfg: GatewayConfig, call: Call[T]) -> T:
         """Housekeeping calls (the model list): enabled accounts in order, no rotation turn."""
         state = _Attempts(model="")
-        while (account := self.state.pool.peek(exclude=state.tried)) is not None:
+        while (account := await self.state.peek(exclude=state.tried)) is not None:
             state.tried.add(account.project_id)
             try:
                 return await self._attempt(cfg, Lease(account, "", False, no_release), call, state)

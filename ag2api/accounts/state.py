@@ -130,6 +130,10 @@ class AccountState:
     def get(self, project_id: str) -> Account | None:
         return self.pool.get(project_id)
 
+    async def peek(self, exclude: frozenset[str] | set[str] = frozenset()) -> Account | None:
+        """An enabled account for housekeeping calls (model list), without taking a turn."""
+        return self.pool.peek(exclude)
+
     def enabled_projects(self) -> list[str]:
         return [a.project_id for a in self.pool.accounts if a.enabled]
 
@@ -279,6 +283,7 @@ def make_state(
     )
     writer.gate = state.is_writer
     state.on_change = lambda account, fields: writer.record(account.project_id, **fields)
+    state.start_soon()
     return state
 
 

@@ -316,6 +316,14 @@ class RedisState(AccountState):
     async def start(self) -> None:
         self._ensure_loop()
 
+    def start_soon(self) -> None:
+        """Start the background work now when an event loop runs (else on first use)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._ensure_loop()
+
     def _ensure_loop(self) -> None:
         if self._loop_task is None and not self._closing:
             self._loop_task = asyncio.ensure_future(self._maintain())
@@ -435,6 +443,21 @@ class RedisState(AccountState):
         lease_id = str(args[4])
         self._leases[lease_id] = self.k("slots", _text(res[1]))
         return Grant(account, model, probe, lease_id, shared=True, cooldowns_changed=forgot)
+
+    async def peek(self, exclude: frozenset[str] | set[str] = frozenset()) -> Account | None:
+        skip = set(exclude)
+        try:
+            disables = await self._call(lambda: self.redis.hgetall(self.k("dis")))
+        except _Down:
+            disables = {}
+        for field, value in disables.items():
+            acct, overlay = _text(field), _text(value)
+            for account in self.pool.accounts:
+                if account_key(account.project_id) == acct and overlay.startswith(
+                    token_digest(account.refresh_token) + "|"
+                ):
+                    skip.add(account.project_id)
+        return self.pool.peek(skip)
 
     def _none_left(self) -> str:
         accounts = self.pool.accounts

@@ -1,6 +1,6 @@
 """A private ``redis-server`` on a free loopback port, started and stopped by the tests.
 
-The binary comes from the Debian package (``apt-get install redis-server``; the README's test
+The binary comes from the Debian package redis-server (scripts/test.sh, the README's test
 command installs it). Without it the tests that need it are skipped with that reason.
 """
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 BINARY = shutil.which("redis-server") or "/usr/sbin/redis-server"
-MISSING = "redis-server is not installed (apt-get install redis-server)"
+MISSING = "redis-server is not installed (scripts/test.sh installs the Debian package)"
 
 
 def available() -> bool:
