@@ -556,7 +556,9 @@ class RedisState(AccountState):
             me = uuid.uuid4().hex
             held = False
             deadline = time.monotonic() + LOCK_SECONDS
+            tok = self.k("tok", account_key(account.project_id))
             try:
+                seen = await self._call(lambda: self._scripts["token"](keys=[tok]))
                 while time.monotonic() < deadline:
                     held = bool(
                         await self._call(
@@ -565,8 +567,12 @@ class RedisState(AccountState):
                     )
                     if held:
                         break
-                    # Another replica is refreshing: its token is read once the lock is gone.
+                    # Another replica is refreshing: no event crosses replicas, so look again
+                    # shortly; its new token (read by the caller) ends the wait too.
                     await asyncio.sleep(0.05)
+                    now = await self._call(lambda: self._scripts["token"](keys=[tok]))
+                    if now and (not seen or _text(now[0]) != _text(seen[0])):
+                        break
             except _Down:
                 pass
             try:

@@ -55,6 +55,8 @@ class RedisServer:
                 str(self.directory),
                 "--maxmemory-policy",
                 "volatile-lru",
+                "--enable-debug-command",  # DEBUG SLEEP plays a slow server
+                "local",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
