@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from ag2api import jsoncodec
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
 from ag2api.accounts.refresh import TokenRefresher
@@ -31,11 +33,12 @@ from ag2api.observe.requestlog import RequestLog
 from ag2api.observe.usage import UsageRecorder
 from ag2api.redact import mask
 from ag2api.token_counts import TokenCountCache
-from ag2api.translate.signatures import SignatureCache
+from ag2api.translate.signatures import SignatureCache, ThinkingRecord
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.transport import AbortableCurlClient, make_client
 
 log = logging.getLogger("ag2api")
+SIGNATURES = "thinking"  # the state's record kind for Claude thinking blocks
 
 
 @dataclass
@@ -93,6 +96,34 @@ class Services:
     @property
     def state(self) -> AccountState:
         return self.dispatcher.state
+
+    # Claude thinking records made on one replica are replayed by any (shared backends only).
+    def share_signature(self, call_id: str, record: ThinkingRecord) -> None:
+        if self.state.backend != "memory":
+            value = jsoncodec.dumps_bytes({"text": record.text, "signature": record.signature})
+            self.state.spawn(self.state.remember(SIGNATURES, call_id, value.decode(), 7200))
+
+    def signature_lookup(self, missing: list[str]) -> Callable[[str], ThinkingRecord | None]:
+        """The cache's lookup, noting the ids it lacks in ``missing``."""
+
+        def get(call_id: str) -> ThinkingRecord | None:
+            record = self.signatures.get(call_id)
+            if record is None:
+                missing.append(call_id)
+            return record
+
+        return get
+
+    async def recall_signatures(self, call_ids: list[str]) -> bool:
+        """Fetch records this replica lacks into its cache; True when any was found."""
+        if self.state.backend == "memory":
+            return False
+        found = await asyncio.gather(*(self.state.recall(SIGNATURES, c) for c in call_ids))
+        for call_id, value in zip(call_ids, found, strict=True):
+            if value is not None:
+                data = jsoncodec.loads(value)
+                self.signatures.remember(call_id, ThinkingRecord(data["text"], data["signature"]))
+        return any(v is not None for v in found)
 
     def enabled_projects(self) -> list[str]:
         return self.state.enabled_projects()

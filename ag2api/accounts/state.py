@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -109,6 +109,7 @@ class AccountState:
         self._inflight_refresh: dict[str, asyncio.Lock] = {}
         self._records: dict[tuple[str, str], tuple[float, str]] = {}
         self._usage: dict[tuple[str, str, str], dict[str, int]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -116,9 +117,17 @@ class AccountState:
 
     async def settle(self) -> None:
         """Wait until background writes to the shared backend are done."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def spawn(self, work: Awaitable[Any]) -> None:
+        """Run ``work`` in the background (awaited by :meth:`settle` and on close)."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
-        pass
+        await self.settle()
 
     def health(self) -> BackendHealth:
         return BackendHealth(self.backend, True)

@@ -303,7 +303,6 @@ class RedisState(AccountState):
         self._leader_until = 0.0
         self._on_leader_change = on_leader_change
         self._leases: dict[str, str] = {}  # lease id → slots key, renewed while held
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
         self._first_seen: dict[str, tuple[int, bool]] = {}  # project → (id(account), enabled)
@@ -327,10 +326,6 @@ class RedisState(AccountState):
     def _ensure_loop(self) -> None:
         if self._loop_task is None and not self._closing:
             self._loop_task = asyncio.ensure_future(self._maintain())
-
-    async def settle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def aclose(self) -> None:
         self._closing = True
@@ -383,9 +378,7 @@ class RedisState(AccountState):
             with suppress(_Down):
                 await coro
 
-        task = asyncio.ensure_future(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.spawn(run())
 
     # -- picking and slots --------------------------------------------------------------
     async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:

@@ -26,9 +26,11 @@ from tornado.netutil import bind_sockets
 
 from ag2api.app import make_app
 from ag2api.config.live import read_config
+from ag2api.reload import Reloader
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
+from ag2api.watch import FileWatcher
 from tests.conftest import API_KEY
 from tests.helpers import chat_text
 from tests.state.redis_server import RedisServer
@@ -347,6 +349,7 @@ import asyncio, sys
 from pathlib import Path
 from ag2api.app import serve
 from ag2api.config.live import read_config
+from ag2api.reload import Reloader
 
 async def main():
     cfg = read_config(Path(sys.argv[1]), environ={})
@@ -356,3 +359,77 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+async def test_the_leader_persists_a_disable_and_a_file_edit_reaches_every_replica(
+    fake: FakeUpstream, config_path: Path, tokens_path: Path
+) -> None:
+    fake.accounts["rt-one"].revoked = True
+    async with replicas(config_path) as group:
+        watchers = [FileWatcher(r.services.config, Reloader(r.services)) for r in group]
+        for w in watchers:
+            w.start()
+            await asyncio.wait_for(w.ready.wait(), 10)
+        try:
+            await chat_text(group[1].client)  # B meets the dead token; the leader writes it
+            await eventually(lambda: not file_projects(tokens_path)[ALPHA]["enabled"])
+            assert "invalid_grant" in file_projects(tokens_path)[ALPHA]["disabled_reason"]
+            # A person logs in again: a new refresh token, enabled.
+            fake.add_account("rt-one-new", ALPHA)
+            doc = json.loads(tokens_path.read_text())
+            for entry in doc["projects"]:
+                if entry["project_id"] == ALPHA:
+                    entry.update(refresh_token="rt-one-new", enabled=True, disabled_reason=None)
+            tokens_path.write_text(json.dumps(doc, indent=2))
+            edited = time.monotonic()
+            for r in group:
+                await eventually(lambda r=r: r.services.pool.accounts[0].enabled, within=3)
+            assert time.monotonic() - edited < 1.5
+            for r in group:
+                r.services.pool.rotation_count = 1
+            for i in range(6):
+                await chat_text(group[i % 2].client)
+            assert ALPHA in projects(fake)
+        finally:
+            for w in watchers:
+                await w.stop()
+
+
+def file_projects(path: Path) -> dict[str, dict[str, Any]]:
+    return {p["project_id"]: p for p in json.loads(path.read_text())["projects"]}
+
+
+async def test_claude_thinking_made_on_a_is_replayed_through_b(
+    fake: FakeUpstream, config_path: Path
+) -> None:
+    model = "claude-sonnet-4-5-thinking"
+    weather = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    async with replicas(config_path) as (a, b):
+        asked = [{"role": "user", "content": "use get_weather for Paris"}]
+        done = await a.client.chat.completions.create(
+            model=model,
+            messages=asked,  # type: ignore[arg-type]
+            tools=[weather],  # type: ignore[list-item]
+        )
+        (call,) = done.choices[0].message.tool_calls or []
+        await a.services.state.settle()
+        history = [
+            *asked,
+            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": '{"temp_c": 18}'},
+        ]
+        assert len(b.services.signatures) == 0
+        await b.client.chat.completions.create(
+            model=model,
+            messages=history,  # type: ignore[arg-type]
+            tools=[weather],  # type: ignore[list-item]
+        )
+    model_turn = fake.generate_requests()[-1].body["request"]["contents"][1]["parts"]
+    assert model_turn[0]["thought"] is True  # B replayed the thinking block A saw
+    assert model_turn[0]["thoughtSignature"] in fake.issued_signatures
