@@ -26,11 +26,11 @@ def test_memory_is_the_default(tmp_path: Path) -> None:
 
 
 def test_redis_needs_a_url(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="state.redis_url: is required"):
+    with pytest.raises(ConfigError, match=r"state\.redis_url: is required"):
         load(tmp_path, "state: {backend: redis}\n")
     with pytest.raises(ConfigError, match="must start with redis://"):
         load(tmp_path, "state: {backend: redis, redis_url: 'http://x'}\n")
-    with pytest.raises(ConfigError, match="state.backend: must be one of memory, redis"):
+    with pytest.raises(ConfigError, match=r"state\.backend: must be one of memory, redis"):
         load(tmp_path, "state: {backend: etcd}\n")
 
 
