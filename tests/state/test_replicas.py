@@ -26,6 +26,7 @@ from tornado.netutil import bind_sockets
 
 from ag2api.app import make_app
 from ag2api.config.live import read_config
+from ag2api.observe.usage import connect, query_usage
 from ag2api.reload import Reloader
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
@@ -349,6 +350,7 @@ import asyncio, sys
 from pathlib import Path
 from ag2api.app import serve
 from ag2api.config.live import read_config
+from ag2api.observe.usage import connect, query_usage
 from ag2api.reload import Reloader
 
 async def main():
@@ -433,3 +435,19 @@ async def test_claude_thinking_made_on_a_is_replayed_through_b(
     model_turn = fake.generate_requests()[-1].body["request"]["contents"][1]["parts"]
     assert model_turn[0]["thought"] is True  # B replayed the thinking block A saw
     assert model_turn[0]["thoughtSignature"] in fake.issued_signatures
+
+
+async def test_usage_of_replicas_sharing_one_store_adds_up(
+    fake: FakeUpstream, config_path: Path, tokens_path: Path
+) -> None:
+    """Replicas on one machine share usage.sqlite3: each adds its own requests (an UPSERT
+    increment), a graceful stop flushes what is pending, nothing is counted twice."""
+    async with replicas(config_path, 3) as group:
+        for i in range(12):
+            await chat_text(group[i % 3].client, stream=bool(i % 2))
+    db = connect(tokens_path.parent / "usage.sqlite3")
+    try:
+        rows = query_usage(db, group_by=("model",))
+    finally:
+        db.close()
+    assert [(r["model"], r["requests"]) for r in rows] == [(MODEL, 12)]
