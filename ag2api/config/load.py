@@ -38,6 +38,9 @@ __all__ = ["ConfigError", "parse_config", "parse_dotenv"]
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+WORKERS_NEED_REDIS = (
+    "more than 1 worker needs state.backend: redis (workers share the pool's live state there)"
+)
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 
@@ -143,7 +146,7 @@ class _Reader:
         api_keys = self.api_keys(top)
         if admin_key is not None and any(k.key == admin_key for k in api_keys):
             raise self.fail(("admin_key",), "must differ from every client key in api_keys")
-        return GatewayConfig(
+        cfg = GatewayConfig(
             path=self.path,
             server=self.server(),
             api_keys=api_keys,
@@ -178,6 +181,9 @@ class _Reader:
             ),
             state=self.state(),
         )
+        if cfg.server.workers > 1 and cfg.state.backend != "redis":
+            raise self.fail(("server", "workers"), WORKERS_NEED_REDIS)
+        return cfg
 
     def state(self) -> StateConfig:
         p = ("state",)
@@ -214,6 +220,7 @@ class _Reader:
                 "body_timeout",
                 "idle_timeout",
                 "max_connections",
+                "workers",
             ),
         )
         d = ServerConfig()
@@ -245,6 +252,7 @@ class _Reader:
                 check.int_range(16, 1_000_000),
                 d.max_connections,
             ),
+            workers=self.value(sec, ("server", "workers"), check.int_range(1, 256), d.workers),
         )
 
     def api_keys(self, top: dict[str, Any]) -> tuple[ApiKey, ...]:

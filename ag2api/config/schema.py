@@ -44,6 +44,8 @@ class ServerConfig:
     body_timeout: float = 120.0
     idle_timeout: float = 120.0
     max_connections: int = 2000
+    # Processes serving the same port (pre-forked); more than 1 needs state.backend: redis.
+    workers: int = 1
 
     @property
     def is_loopback(self) -> bool:

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ag2api.auth import presented_key
 from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
@@ -196,7 +196,7 @@ class MetricsHandler(AdminHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest(self.services.metrics.registry))
+        self.finish(self.services.metrics.exposition())
 
 
 ROUTES = [
