@@ -274,13 +274,17 @@ class RedisState(AccountState):
         self.lease_ms = int(lease_seconds * 1000)
         self.sync_seconds = sync_seconds
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+        # One client per process; a burst waits for one of its connections (at most ``timeout``)
+        # instead of failing on "too many connections".
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=64,
+            timeout=timeout,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
-            max_connections=64,
             retry=Retry(NoBackoff(), 0),  # one bounded try, then the local state
         )
+        self.redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
         self._scripts = {
             name: self.redis.register_script(body)
             for name, body in (
@@ -340,6 +344,7 @@ class RedisState(AccountState):
                     lambda: self._scripts["unlock"](keys=[self.k("leader")], args=[self.replica])
                 )
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()
 
     def health(self) -> BackendHealth:
         return BackendHealth(self.backend, self.ok, self.last_error, self.last_error_at)
