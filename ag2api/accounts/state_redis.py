@@ -276,7 +276,7 @@ class RedisState(AccountState):
         self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         # One client per process; a burst waits for one of its connections (at most ``timeout``)
         # instead of failing on "too many connections".
-        pool = aioredis.BlockingConnectionPool.from_url(
+        connections = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=64,
             timeout=timeout,
@@ -284,7 +284,7 @@ class RedisState(AccountState):
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # one bounded try, then the local state
         )
-        self.redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self.redis: aioredis.Redis = aioredis.Redis(connection_pool=connections)
         self._scripts = {
             name: self.redis.register_script(body)
             for name, body in (
