@@ -319,7 +319,9 @@ class _Reader:
 
     def models(self) -> ModelsConfig:
         p = ("models",)
-        sec = self.section(p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases"))
+        sec = self.section(
+            p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases")
+        )
         d = ModelsConfig()
         policies = d.policies
         if sec.get("policies") is not None:
