@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -29,6 +30,7 @@ from ag2api.config.schema import GatewayConfig
 
 log = logging.getLogger("ag2api")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PR_SET_PDEATHSIG = 1
 
 
 def run_workers(cfg: GatewayConfig, workers: int, overrides: Overrides | None = None) -> int:
@@ -87,6 +89,17 @@ def _kill(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
+def _end_with_parent() -> None:  # pragma: no cover - runs in the child
+    """Linux: SIGTERM this worker when the supervisor dies, even by SIGKILL (no orphans)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the supervisor died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker(
     cfg: GatewayConfig, overrides: Overrides | None, sockets: list[socket.socket]
 ) -> int:  # pragma: no cover - runs in the child
@@ -95,6 +108,7 @@ def _worker(
     from ag2api.app import StartupError, serve
 
     values.ValueClass = values.MultiProcessValue()  # chosen at import, before this fork
+    _end_with_parent()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     try:

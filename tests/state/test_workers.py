@@ -107,3 +107,31 @@ async def test_workers_need_the_redis_backend(config_path: Path, fake: Any) -> N
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"more than 1 worker needs state.backend: redis" in err
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_workers_end_when_the_supervisor_is_killed(
+    fake: FakeUpstream, config_path: Path, redis_server: RedisServer, key_prefix: str
+) -> None:
+    port = free_port()
+    doc = yaml.safe_load(config_path.read_text())
+    doc.update(state_config(redis_server.url, key_prefix))
+    doc["server"] = {"port": port}
+    config_path.write_text(yaml.safe_dump(doc))
+    proc = await start(config_path, "--workers", "2")
+    try:
+        await eventually(lambda: len(children(proc.pid)) == 2, within=20)
+        workers = children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        # No orphans: each worker got SIGTERM (PR_SET_PDEATHSIG) and stopped gracefully.
+        await eventually(
+            lambda: all(
+                not Path(f"/proc/{pid}").exists() or "zombie" in _status(pid) for pid in workers
+            ),
+            within=20,
+        )
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
