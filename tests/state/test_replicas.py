@@ -451,3 +451,26 @@ async def test_usage_of_replicas_sharing_one_store_adds_up(
     finally:
         db.close()
     assert [(r["model"], r["requests"]) for r in rows] == [(MODEL, 12)]
+
+
+async def test_redis_can_be_flushed_without_losing_anything(
+    fake: FakeUpstream, config_path: Path, tokens_path: Path, key_prefix: str
+) -> None:
+    """Redis holds runtime overlays only: wiping every key mid-run loses nothing tokens.json
+    does not hold, and the replicas carry on (a new leader, new leases, tokens fetched again)."""
+    doc = json.loads(tokens_path.read_text())
+    doc["projects"][0].update(enabled=False, disabled_reason="kept for the IDE")
+    tokens_path.write_text(json.dumps(doc))
+    async with replicas(config_path) as (a, b):
+        for r in (a, b):
+            r.services.pool.rotation_count = 1
+            await chat_text(r.client)
+        redis = a.services.state.redis  # type: ignore[attr-defined]
+        keys = [k async for k in redis.scan_iter(match=key_prefix + "*")]
+        assert keys
+        await redis.delete(*keys)
+        for i in range(6):
+            assert (await chat_text((a, b)[i % 2].client, stream=bool(i % 2))).endswith("hi")
+        assert ALPHA not in projects(fake)  # the file's disable still holds
+        await eventually(lambda: sum(r.services.state.is_writer() for r in (a, b)) == 1)  # type: ignore[attr-defined]
+        assert a.services.state.health().ok and b.services.state.health().ok
