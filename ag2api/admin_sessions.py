@@ -61,6 +61,11 @@ class AdminSessions:
     def close(self, token: str) -> None:
         self._sessions.pop(_digest(token), None)
 
+    def close_all(self) -> None:
+        """The admin key changed: nobody signed in under the old one stays signed in (even if the
+        key is changed back before their next request)."""
+        self._sessions.clear()
+
     def _print(self, admin_key: str) -> bytes:
         return hmac.new(self._salt, admin_key.encode(), hashlib.sha256).digest()
 

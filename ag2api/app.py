@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import copy
-import errno
 import logging
-import resource
 import signal
 import socket
-import time
-import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from tornado.http1connection import HTTP1ServerConnection
-from tornado.httpserver import HTTPServer
-from tornado.httputil import HTTPConnection, HTTPMessageDelegate
-from tornado.ioloop import IOLoop
-from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from ag2api import __version__
+from ag2api.accounts.store import TokensPathError
 from ag2api.config.live import Overrides, exposure_problem
-from ag2api.config.schema import GatewayConfig, ServerConfig
+from ag2api.config.schema import GatewayConfig
 from ag2api.handlers import routes
 from ag2api.handlers.base import NotFoundHandler
 from ag2api.observe.report import report_request
 from ag2api.reload import Reloader
+from ag2api.server import connection_cap, make_server, raise_open_file_limit
 from ag2api.services import Services, build_services
 from ag2api.watch import FileWatcher
 
@@ -38,171 +29,6 @@ log = logging.getLogger("ag2api")
 
 class StartupError(Exception):
     """A reason the gateway refuses to start, already phrased for the operator."""
-
-
-# accept() failures that mean "out of descriptors or memory": retrying at once only spins.
-ACCEPT_EXHAUSTED = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-ACCEPT_PAUSE = 0.1  # seconds accepting is paused after such a failure
-REPORT_EVERY = 10.0  # seconds between two log lines about refused or failed accepts
-
-
-class RateLimitedLog:
-    """At most one warning per ``interval``; the ones held back are counted in the next."""
-
-    def __init__(
-        self, logger: logging.Logger, interval: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._log, self._interval, self._clock = logger, interval, clock
-        self._next: float | None = None
-        self.held_back = 0
-
-    def warning(self, msg: str, *args: Any) -> bool:
-        now = self._clock()
-        if self._next is not None and now < self._next:
-            self.held_back += 1
-            return False
-        self._next = now + self._interval
-        if self.held_back:
-            msg, args = msg + " (%d more since the last report)", (*args, self.held_back)
-            self.held_back = 0
-        self._log.warning(msg, *args)
-        return True
-
-
-def raise_open_file_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit (each connection is a descriptor)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError) as exc:
-            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
-            return soft
-        log.info("open-file limit raised from %d to %d", soft, hard)
-        return hard
-    log.info("open-file limit: %d", soft)
-    return soft
-
-
-def connection_cap(cfg: GatewayConfig, fd_limit: int) -> int:
-    """``server.max_connections``, lowered so client sockets leave room for upstream ones."""
-    reserve = min(cfg.upstream.max_connections, fd_limit // 2) + 64
-    cap = min(cfg.server.max_connections, max(16, fd_limit - reserve))
-    if cap < cfg.server.max_connections:
-        log.warning(
-            "server.max_connections lowered from %d to %d to fit the open-file limit (%d)",
-            cfg.server.max_connections,
-            cap,
-            fd_limit,
-        )
-    return cap
-
-
-def accept_guarded(
-    sock: socket.socket,
-    callback: Callable[[socket.socket, Any], None],
-    failures: RateLimitedLog,
-    pause: float = ACCEPT_PAUSE,
-) -> Callable[[], None]:
-    """Tornado's accept loop (netutil.add_accept_handler), except that running out of
-    descriptors pauses accepting for ``pause`` seconds and is logged at most once per interval,
-    instead of raising on every readiness event (a busy loop writing a traceback each time)."""
-    io_loop = IOLoop.current()
-    removed = False
-
-    def on_readable(fd: Any, events: int) -> None:
-        for _ in range(128):
-            if removed:
-                return
-            try:
-                connection, address = sock.accept()
-            except BlockingIOError:
-                return
-            except ConnectionAbortedError:
-                continue
-            except OSError as exc:
-                if exc.errno not in ACCEPT_EXHAUSTED:
-                    raise
-                failures.warning("cannot accept connections (%s): pausing accept", exc.strerror)
-                io_loop.remove_handler(sock)
-                io_loop.call_later(pause, resume)
-                return
-            callback(connection, address)
-
-    def resume() -> None:
-        if not removed:
-            io_loop.add_handler(sock, on_readable, IOLoop.READ)
-
-    def remove() -> None:
-        nonlocal removed
-        removed = True
-        io_loop.remove_handler(sock)
-
-    io_loop.add_handler(sock, on_readable, IOLoop.READ)
-    return remove
-
-
-class GatewayServer(HTTPServer):
-    """Tornado's HTTPServer with client-connection limits.
-
-    A new connection has ``header_timeout`` for its first request's headers; on a kept-alive
-    connection the wait for the next request (headers included) is ``idle_timeout``. Bodies get
-    ``body_timeout``. Beyond ``max_connections`` open connections, new ones are closed at once.
-    """
-
-    def setup(self, server: ServerConfig, max_connections: int) -> None:
-        self.idle_timeout = server.idle_timeout
-        self.max_connections = max_connections
-        self.open_connections = 0
-        self._served: weakref.WeakSet[HTTP1ServerConnection] = weakref.WeakSet()
-        self._refused = RateLimitedLog(log, REPORT_EVERY)
-        self._accept_failures = RateLimitedLog(log, REPORT_EVERY)
-
-    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        for sock in sockets:  # as TCPServer.add_sockets, with the guarded accept loop
-            self._sockets[sock.fileno()] = sock
-            self._handlers[sock.fileno()] = accept_guarded(
-                sock, self._handle_connection, self._accept_failures
-            )
-
-    def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
-        if self.open_connections >= self.max_connections:
-            self._refused.warning(
-                "%d client connections open (server.max_connections): closing new ones",
-                self.open_connections,
-            )
-            stream.close()
-            return
-        self.open_connections += 1
-        shared = self.conn_params
-        self.conn_params = copy.copy(shared)  # this connection's own: its header timeout changes
-        try:
-            super().handle_stream(stream, address)
-        finally:
-            self.conn_params = shared
-
-    def start_request(
-        self, server_conn: object, request_conn: HTTPConnection
-    ) -> HTTPMessageDelegate:
-        assert isinstance(server_conn, HTTP1ServerConnection)
-        if server_conn in self._served:
-            server_conn.params.header_timeout = self.idle_timeout
-        else:
-            self._served.add(server_conn)
-        return super().start_request(server_conn, request_conn)
-
-    def on_close(self, server_conn: object) -> None:
-        self.open_connections -= 1
-        super().on_close(server_conn)
-
-
-def make_server(app: Application, cfg: GatewayConfig, max_connections: int) -> GatewayServer:
-    s = cfg.server
-    server = GatewayServer(
-        app, idle_connection_timeout=s.header_timeout, body_timeout=s.body_timeout
-    )
-    server.setup(s, max_connections)
-    return server
 
 
 def make_app(services: Services) -> Application:
@@ -255,7 +81,10 @@ async def serve(
     listening (a worker of :mod:`ag2api.workers`)."""
     check_startup(cfg)
     fd_limit = raise_open_file_limit()
-    services = build_services(cfg, overrides=overrides)
+    try:
+        services = build_services(cfg, overrides=overrides)
+    except TokensPathError as exc:
+        raise StartupError(str(exc)) from exc
     reloader = Reloader(services)
     watcher = FileWatcher(services.config, reloader)
     try:

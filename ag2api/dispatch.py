@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ag2api.accounts.model import Account
@@ -38,9 +38,9 @@ from ag2api.lease import Lease, no_release
 from ag2api.notices import UpstreamNotices
 from ag2api.observe.trace import RequestTrace
 from ag2api.outcomes import final_error
-from ag2api.redact import mask
+from ag2api.redact import mask, mask_projects
 from ag2api.retry_policy import RetryableFailure, attempts_policy, refresh_policy, retry_reason
-from ag2api.translate.common import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
+from ag2api.translate.gemini import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
 from ag2api.upstream.client import (
     AntigravityClient,
     CallSettings,
@@ -224,6 +224,8 @@ class Dispatcher:
             response = await self.client.generate(base, token, envelope, settings)
             if (notice := version_notice_in(response)) is not None:
                 raise UpstreamHTTPError.notice(notice)
+            if not has_content(response):  # like an empty stream: another account, not a 200
+                raise UpstreamProtocolError("upstream answered without any content")
             return response
 
         response, lease = await self.serve(cfg, model, call, lambda: False, trace)
@@ -293,6 +295,23 @@ class Dispatcher:
                 state.failures.append(exc.cause)
         if state.failures:
             raise final_error(state.failures)
+        raise NoAvailableAccount("No enabled Google account is available.")
+
+    async def side_call(self, cfg: GatewayConfig, call: Call[T], tries: int = 2) -> T:
+        """A call that must never change an account's health (count_tokens): up to ``tries``
+        enabled accounts, no cooldown, no disable, no refresh-and-retry; the first failure of
+        each account moves on, and the last one is raised."""
+        tried: set[str] = set()
+        last: BaseException | None = None
+        while len(tried) < tries and (account := await self.state.peek(exclude=tried)) is not None:
+            tried.add(account.project_id)
+            try:
+                token = await self.refresher.access_token(account)
+                return await self._over_base_urls(cfg, token, account, call)
+            except (UpstreamProblem, RefreshFailed, AccountRevoked) as exc:
+                last = exc
+        if last is not None:
+            raise last
         raise NoAvailableAccount("No enabled Google account is available.")
 
     async def _lease(self, cfg: GatewayConfig, state: _Attempts) -> Lease:
@@ -370,6 +389,10 @@ class Dispatcher:
         except RefreshFailed as exc:
             raise self._transient(cfg, account, exc, state) from None
         except UpstreamHTTPError as exc:
+            # Google may name the project in its message; clients and logs see it masked.
+            exc.error = replace(
+                exc.error, message=mask_projects(exc.error.message, (account.project_id,))
+            )
             raise self._judge(cfg, lease, exc, state) from None
         except (UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError) as exc:
             raise self._transient(cfg, account, exc, state) from None
@@ -463,7 +486,9 @@ class Dispatcher:
         state.dead.add(account.project_id)
         state.tried.add(account.project_id)
         if self.state.disable(account, reason):
-            self.writer.record(account.project_id, enabled=False, disabled_reason=reason)
+            self.writer.record(
+                account.project_id, enabled=False, disabled_reason=account.disabled_reason
+            )
 
     def _persist_cooldowns(self, account: Account) -> None:
         self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))

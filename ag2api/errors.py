@@ -31,6 +31,9 @@ KINDS: dict[str, ErrorKind] = {
     ),
     "invalid_api_key": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),
     "not_found": ErrorKind(404, "invalid_request_error", "not_found", False),
+    "previous_response_not_found": ErrorKind(
+        400, "invalid_request_error", "previous_response_not_found", False
+    ),
     "model_not_found": ErrorKind(404, "invalid_request_error", "model_not_found", False),
     "method_not_allowed": ErrorKind(405, "invalid_request_error", "method_not_allowed", False),
     "request_too_large": ErrorKind(413, "invalid_request_error", "request_too_large", False),
@@ -134,6 +137,11 @@ class UpstreamFailure(GatewayError):
     kind = "upstream_error"
 
 
+# Prefix of an upstream 400's message; the Anthropic dialect drops it so that Claude's own
+# wording (which Claude Code's recovery matches) reaches the client unchanged.
+UPSTREAM_REJECTED = "Upstream rejected the request: "
+
+
 def from_upstream(
     status: int, message: str, *, google_status: str = "", retry_after: float | None = None
 ) -> GatewayError:
@@ -144,9 +152,7 @@ def from_upstream(
     """
     text = mask_projects(message) if message else f"upstream answered HTTP {status}"
     if status == 400:
-        return GatewayError(
-            f"Upstream rejected the request: {text}", kind="upstream_rejected_request"
-        )
+        return GatewayError(UPSTREAM_REJECTED + text, kind="upstream_rejected_request")
     if status == 404 or google_status == "NOT_FOUND":
         return GatewayError(
             f"Upstream has no such model: {text}", param="model", kind="model_not_found"

@@ -8,6 +8,7 @@ orjson when it is installed (it is a dependency): about 4x faster to parse an up
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
@@ -20,6 +21,8 @@ def stdlib_dumps_bytes(value: Any) -> bytes:
 
 stdlib_loads = json.loads
 
+loads: Callable[[bytes | str], Any]
+dumps_bytes: Callable[[Any], bytes]
 try:
     import orjson
 except ImportError:  # pragma: no cover - exercised by tests through the stdlib_* names

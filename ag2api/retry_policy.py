@@ -12,6 +12,7 @@ from tenacity import (
     stop_after_attempt,
     stop_after_delay,
 )
+from tenacity.stop import stop_base
 
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed
 from ag2api.config.schema import RetryConfig
@@ -56,13 +57,14 @@ def _asked_delay(state: RetryCallState) -> float:
     return exc.delay if isinstance(exc, RetryableFailure) else 0.0
 
 
-def _stop_if_wait_exceeds(total: float) -> Callable[[RetryCallState], bool]:
+class _stop_if_wait_exceeds(stop_base):
     """Stop now rather than sleep past the request's time budget."""
 
-    def stop(state: RetryCallState) -> bool:
-        return _asked_delay(state) > total - (state.seconds_since_start or 0.0)
+    def __init__(self, total: float) -> None:
+        self.total = total
 
-    return stop
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return _asked_delay(retry_state) > self.total - (retry_state.seconds_since_start or 0.0)
 
 
 def _wait_within(total: float) -> Callable[[RetryCallState], float]:

@@ -32,7 +32,8 @@ from ag2api.observe.quota import QuotaMonitor
 from ag2api.observe.requestlog import RequestLog
 from ag2api.observe.usage import UsageRecorder
 from ag2api.redact import mask
-from ag2api.token_counts import TokenCountCache
+from ag2api.responses_store import MemoryResponseStore, ResponseStore, SharedResponseStore
+from ag2api.token_counts import TokenCounter
 from ag2api.translate.signatures import SignatureCache, ThinkingRecord
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.transport import AbortableCurlClient, make_client
@@ -56,8 +57,10 @@ class Services:
     request_log: RequestLog
     metrics: Metrics = field(init=False)
     quota: QuotaMonitor = field(init=False)
+    # Stored Responses API answers (previous_response_id, GET/DELETE /v1/responses/{id}).
+    responses: ResponseStore = field(init=False)
     signatures: SignatureCache = field(default_factory=SignatureCache)
-    token_counts: TokenCountCache = field(default_factory=TokenCountCache)
+    token_counter: TokenCounter = field(init=False)
     in_flight: InFlight = field(default_factory=InFlight)
     # The admin page's sign-in sessions and the throttle on admin key guesses (in memory).
     admin_sessions: AdminSessions = field(default_factory=AdminSessions)
@@ -67,6 +70,8 @@ class Services:
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.live_gauges)
+        self.token_counter = TokenCounter(self.dispatcher)
+        self.responses = self._response_store()
         self.quota = QuotaMonitor(
             self.fetch_account_models, self.enabled_projects, self.usage.save_quota
         )
@@ -96,6 +101,15 @@ class Services:
     @property
     def state(self) -> AccountState:
         return self.dispatcher.state
+
+    def _response_store(self) -> ResponseStore:
+        settings = lambda: self.config.current.responses  # noqa: E731 - read per call (reloads)
+        if self.state.backend == "redis":
+            from ag2api.accounts.state_redis import RedisState, StateUnavailable
+
+            assert isinstance(self.state, RedisState)
+            return SharedResponseStore(self.state, settings, StateUnavailable)
+        return MemoryResponseStore(settings)
 
     # Claude thinking records made on one replica are replayed by any (shared backends only).
     def share_signature(self, call_id: str, record: ThinkingRecord) -> None:
@@ -185,11 +199,8 @@ def build_services(
     if tokens is None:
         try:
             tokens = read_tokens(cfg.tokens_file)
-        except TokensPathError as exc:
-            # Not a file at all (often a Docker bind mount of a missing file): nothing to serve.
-            from ag2api.app import StartupError  # here: ag2api.app imports this module
-
-            raise StartupError(str(exc)) from exc
+        except TokensPathError:
+            raise  # not a file at all (often a Docker bind mount gone wrong): app.serve refuses
         except ValueError as exc:
             # Start anyway so /health can say what is wrong; nothing is written over the file.
             log.error("%s", exc)

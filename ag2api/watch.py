@@ -75,10 +75,16 @@ class FileWatcher:
             self._restart = asyncio.Event()
             seen = {path: stat_key(path) for path in files}
             log.info("watching %s for changes", ", ".join(sorted(files)))
+
+            def ours(
+                _change: watchfiles.Change, path: str, names: frozenset[str] = frozenset(files)
+            ) -> bool:
+                return real(path) in names
+
             try:
                 async for changes in watchfiles.awatch(
                     *folders,
-                    watch_filter=lambda _change, path, files=files: real(path) in files,
+                    watch_filter=ours,
                     debounce=200,
                     step=50,
                     stop_event=self._restart,

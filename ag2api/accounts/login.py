@@ -251,11 +251,11 @@ def save_account(
             ),
             None,
         )
+        # mutate may run again when the file changed under the writer: decide afresh each time.
+        added["new"] = entry is None
         if entry is None:
             entry = {"project_id": project}
             projects.append(entry)
-        else:
-            added["new"] = False
         entry.update(
             {
                 "project_id": project,

@@ -15,9 +15,8 @@ from ag2api.redact import mask, mask_projects
 log = logging.getLogger("ag2api.accounts")
 
 NO_ACCOUNT_HELP = (
-    "Add a Google account with `python scripts/oauth_server.py` (or copy "
-    "data/tokens.json.example to data/tokens.json and fill it in); re-enable disabled ones in "
-    "tokens.json."
+    "Add a Google account with `ag2api login` (or `python scripts/oauth_server.py` in a "
+    "clone); re-enable disabled ones in tokens.json."
 )
 
 

@@ -85,6 +85,10 @@ class StateSnapshot:
         return len(self.accounts) - self.enabled
 
 
+# Records (Claude thinking blocks) kept in process at most; the oldest go first.
+MAX_RECORDS = 50_000
+
+
 @dataclass(eq=False)
 class Grant:
     """An account picked for one upstream call, with the slot it holds."""
@@ -226,8 +230,16 @@ class AccountState:
     # -- records (thinking signatures, stored responses) --------------------------------
     async def remember(self, kind: str, key: str, value: str, ttl: float) -> None:
         now = time.monotonic()
-        self._records = {k: v for k, v in self._records.items() if v[0] > now}
-        self._records[(kind, _digest(key))] = (now + ttl, value)
+        records, name = self._records, (kind, _digest(key))
+        records.pop(name, None)
+        records[name] = (now + ttl, value)
+        # Oldest first (insertion order): drop expired ones and keep the count bounded, without
+        # scanning every record on each call (this runs per answered tool call).
+        while records:
+            first, (expiry, _) = next(iter(records.items()))
+            if expiry > now and len(records) <= MAX_RECORDS:
+                break
+            del records[first]
 
     async def recall(self, kind: str, key: str) -> str | None:
         entry = self._records.get((kind, _digest(key)))

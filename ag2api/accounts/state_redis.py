@@ -240,6 +240,10 @@ class _Down(Exception):
     """Redis did not answer; the caller uses the local view."""
 
 
+class StateUnavailable(Exception):
+    """The shared backend is not answering (callers fall back to what this process has)."""
+
+
 def redact_url(url: str) -> str:
     """The Redis URL without its password (for logs and /health)."""
     scheme, sep, rest = url.partition("://")
@@ -593,6 +597,35 @@ class RedisState(AccountState):
         except _Down:
             return await super().recall(kind, key)
         return None if value is None else _text(value)
+
+    # -- opaque shared values (stored Responses API answers) ------------------------------
+    def _blob_key(self, name: str) -> str:
+        return self.k("blob", hashlib.sha256(name.encode()).hexdigest())
+
+    async def put_blob(self, name: str, value: bytes, ttl: float) -> bool:
+        """Keep ``value`` under ``name`` for ``ttl`` seconds; False when Redis is not answering."""
+        try:
+            await self._call(
+                lambda: self.redis.set(self._blob_key(name), value, px=max(1, int(ttl * 1000)))
+            )
+        except _Down:
+            return False
+        return True
+
+    async def get_blob(self, name: str) -> bytes | None:
+        """The value (None when unknown or expired); raises StateUnavailable when Redis is down."""
+        try:
+            value = await self._call(lambda: self.redis.get(self._blob_key(name)))
+        except _Down as exc:
+            raise StateUnavailable(self.last_error or "Redis is not answering") from exc
+        return None if value is None else (value if isinstance(value, bytes) else value.encode())
+
+    async def delete_blob(self, name: str) -> bool:
+        """Whether a value was deleted; raises StateUnavailable when Redis is down."""
+        try:
+            return bool(await self._call(lambda: self.redis.delete(self._blob_key(name))))
+        except _Down as exc:
+            raise StateUnavailable(self.last_error or "Redis is not answering") from exc
 
     def _usage_key(self, key: str, day: str) -> str:
         return self.k("use", hashlib.sha256(key.encode()).hexdigest()[:24], day)

@@ -101,7 +101,7 @@ def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
         if pid in seen:
             raise TokensFileError(f"{name}: project_id {mask(pid)!r} appears twice")
         seen.add(pid)
-        access = raw.get("access_token")
+        access, cooldowns = raw.get("access_token"), raw.get("cooldowns")
         accounts.append(
             Account(
                 project_id=pid,
@@ -112,7 +112,7 @@ def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
                 disabled_reason=_opt_str(raw.get("disabled_reason")),
                 email=_opt_str(raw.get("email")),
                 last_used_at=epoch_seconds(raw.get("last_used_at")) or None,
-                cooldowns=raw.get("cooldowns") if isinstance(raw.get("cooldowns"), dict) else {},
+                cooldowns=cooldowns if isinstance(cooldowns, dict) else {},
                 extra={k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS},
             )
         )
@@ -306,7 +306,8 @@ def write_atomic(path: Path, text: str, unless_changed_from: FileState | None = 
         if unless_changed_from is None:
             os.replace(tmp, path)
         elif not _put_in_place(tmp, path, unless_changed_from):
-            os.unlink(tmp)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
             return False
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -321,7 +322,7 @@ def write_atomic(path: Path, text: str, unless_changed_from: FileState | None = 
 
 
 def _put_in_place(tmp: str, path: Path, seen: FileState) -> bool:
-    """Move ``tmp`` to ``path`` only if ``path`` is still ``seen``; False (tmp left) if not.
+    """Move ``tmp`` to ``path`` only if ``path`` is still ``seen``; False (ours not written) if not.
 
     Someone saving without the lock between the last check and the rename would be overwritten.
     Where the kernel can swap two names atomically (Linux), that save is not lost even then:
@@ -333,6 +334,9 @@ def _put_in_place(tmp: str, path: Path, seen: FileState) -> bool:
             os.link(tmp, path)  # created only if still missing (a link never replaces)
         except FileExistsError:
             return False
+        except OSError:  # no hard links on this file system
+            os.replace(tmp, path)
+            return True
         os.unlink(tmp)
         return True
     if not _unchanged(path, seen):
@@ -343,7 +347,8 @@ def _put_in_place(tmp: str, path: Path, seen: FileState) -> bool:
     if _unchanged(tmp, seen):
         os.unlink(tmp)  # what was replaced is what was read
         return True
-    _exchange(tmp, path)  # a save landed just now: put it back, ours is redone
+    if not _exchange(tmp, path):  # a save landed just now: put it back, ours is redone
+        os.replace(tmp, path)
     return False
 
 

@@ -23,6 +23,7 @@ from ag2api.config.schema import (
     ModelPolicy,
     ModelsConfig,
     ObservabilityConfig,
+    ResponsesConfig,
     RetryConfig,
     RotationConfig,
     ServerConfig,
@@ -133,6 +134,7 @@ class _Reader:
                 "observability",
                 "admin_key",
                 "admin",
+                "responses",
                 "log_level",
                 "state",
             ),
@@ -176,6 +178,7 @@ class _Reader:
             observability=self.observability(),
             admin_key=admin_key,
             admin=self.admin(),
+            responses=self.responses(),
             log_level=self.value(
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
@@ -319,9 +322,7 @@ class _Reader:
 
     def models(self) -> ModelsConfig:
         p = ("models",)
-        sec = self.section(
-            p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases")
-        )
+        sec = self.section(p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases"))
         d = ModelsConfig()
         policies = d.policies
         if sec.get("policies") is not None:
@@ -455,6 +456,17 @@ class _Reader:
                 sec, (*p, "login_max_failures"), check.int_range(1, 1_000_000), d.login_max_failures
             ),
             login_window=self.value(sec, (*p, "login_window"), check.positive, d.login_window),
+        )
+
+    def responses(self) -> ResponsesConfig:
+        p = ("responses",)
+        sec = self.section(p, ("store_ttl", "store_max_bytes"))
+        d = ResponsesConfig()
+        return ResponsesConfig(
+            store_ttl=self.value(sec, (*p, "store_ttl"), check.non_negative, d.store_ttl),
+            store_max_bytes=self.value(
+                sec, (*p, "store_max_bytes"), check.int_range(0, 1 << 40), d.store_max_bytes
+            ),
         )
 
     def watch(self) -> WatchConfig:

@@ -253,6 +253,16 @@ class StateConfig:
 
 
 @dataclass(frozen=True)
+class ResponsesConfig:
+    """Responses kept for ``previous_response_id`` and ``GET /v1/responses/{id}`` (in memory)."""
+
+    # Seconds a stored response is kept; 0: none is stored (``store`` is then ignored).
+    store_ttl: float = 3600.0
+    # The stored responses' total size (serialized); the oldest go first beyond it.
+    store_max_bytes: int = 64 * MIB
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -270,6 +280,7 @@ class GatewayConfig:
     # The admin key for /admin (API: Bearer; page: login form). None: admin endpoints are off.
     admin_key: str | None = None
     admin: AdminConfig = field(default_factory=AdminConfig)
+    responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log_level: str = "INFO"
     state: StateConfig = field(default_factory=StateConfig)
 

@@ -6,12 +6,23 @@ from typing import Any
 
 
 def routes() -> list[Any]:
-    from ag2api.handlers import admin, anthropic, completion, health, images, models
+    from ag2api.handlers import (
+        admin,
+        anthropic,
+        completion,
+        gemini,
+        health,
+        images,
+        models,
+        responses,
+    )
 
     return [
         *completion.ROUTES,
+        *responses.ROUTES,
         *anthropic.ROUTES,
         *images.ROUTES,
+        *gemini.ROUTES,  # before models: its /v1/models rules match only Gemini requests
         *models.ROUTES,
         *health.ROUTES,
         *admin.ROUTES,

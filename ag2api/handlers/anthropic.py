@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 from typing import Any
 
-from ag2api import jsoncodec
-from ag2api.accounts.model import Account
-from ag2api.dispatch import settings_for
 from ag2api.errors import GatewayError
 from ag2api.handlers.base import ApiHandler
-from ag2api.translate.anthropic_messages.count import count_body, estimate_tokens
+from ag2api.translate.anthropic_messages.count import count_body
 from ag2api.translate.anthropic_messages.errors import render_error
-from ag2api.upstream.client import COUNT_TOKENS_PATH
 
 log = logging.getLogger("ag2api.anthropic")
 
@@ -40,33 +34,8 @@ class CountTokensHandler(AnthropicHandler):
         if self.trace is not None:
             self.trace.model = model
         request = count_body(body, model=model)
-        key = hashlib.blake2b(jsoncodec.dumps_bytes(request), digest_size=16).digest()
-        cache = services.token_counts
-        now = time.monotonic()
-        counted = cache.get(key, now)
-        if counted is None:
-            counted = await self._count(request)
-            cache.put(key, counted, now)
+        counted = await services.token_counter.count(cfg, request)
         self.write_json({"input_tokens": counted})
-
-    async def _count(self, request: dict[str, Any]) -> int:
-        cfg, dispatcher = self.cfg, self.services.dispatcher
-        settings = settings_for(cfg)
-
-        async def call(base: str, token: str, account: Account) -> dict[str, Any]:
-            return await dispatcher.client.post_json(
-                base, COUNT_TOKENS_PATH, token, request, settings
-            )
-
-        try:
-            answer = await dispatcher.side_call(cfg, call)
-        except Exception as exc:  # any failure: the estimate answers instead
-            log.info("count_tokens upstream failed, answering an estimate: %s", exc)
-        else:
-            total = answer.get("totalTokens")
-            if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
-                return total
-        return estimate_tokens(request)
 
 
 class HelloHandler(ApiHandler):

@@ -9,7 +9,7 @@ from typing import Any
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ag2api import jsoncodec
-from ag2api.auth import find_key, presented_key
+from ag2api.auth import find_key, presented_key, take_query_key
 from ag2api.config.schema import ApiKey, GatewayConfig
 from ag2api.errors import (
     AuthenticationError,
@@ -35,6 +35,8 @@ class ApiHandler(RequestHandler):
     as ``request.body`` (form arguments parsed) before the HTTP method runs."""
 
     auth_required = True
+    # The Gemini API's routes also take the key as ``?key=`` (removed from the request once read).
+    key_in_query = False
     # Largest body this route takes; a larger declared one gets 413 before it is read.
     max_body = 1024 * 1024
     cfg: GatewayConfig
@@ -75,15 +77,17 @@ class ApiHandler(RequestHandler):
             raise
 
     def authorize(self) -> None:
+        query_key = take_query_key(self.request) if self.key_in_query else None
         if not self.auth_required:
             return
         keys = self.cfg.api_keys
         if not keys:
             return  # no keys configured: allowed only on loopback (checked at start and reload)
-        key = find_key(keys, presented_key(self.request.headers))
+        key = find_key(keys, presented_key(self.request.headers, query_key))
         if key is None:
             raise AuthenticationError(
-                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'."
+                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>' (or "
+                "'x-api-key' / 'x-goog-api-key')."
             )
         self.client_key = key
         assert self.trace is not None
@@ -134,7 +138,7 @@ class ApiHandler(RequestHandler):
     def options(self, *args: Any) -> None:
         """CORS preflight: allowed origins get the headers, others get none."""
         if self._headers.get("Access-Control-Allow-Origin"):
-            self.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+            self.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
             self.set_header(
                 "Access-Control-Allow-Headers",
                 self.request.headers.get(

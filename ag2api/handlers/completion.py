@@ -19,8 +19,18 @@ from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.outcomes import error_for_problem
 from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
-from ag2api.translate.dialects import CallContext, Dialect, Translation
+from ag2api.translate.dialects import (
+    Answer,
+    CallContext,
+    ClientCall,
+    Dialect,
+    Memory,
+    RouteInfo,
+    Translation,
+)
+from ag2api.translate.gemini_api.dialect import GEMINI_API
 from ag2api.translate.openai_chat.dialect import OPENAI_CHAT
+from ag2api.translate.openai_responses.dialect import OPENAI_RESPONSES
 from ag2api.upstream.client import UpstreamProblem
 
 log = logging.getLogger("ag2api.completion")
@@ -40,12 +50,16 @@ class CompletionHandler(ApiHandler):
     def initialize(self, dialect: Dialect) -> None:
         # Set before auth can fail: on_connection_close reads them after a rejected request.
         self.dialect = dialect
+        self.key_in_query = dialect.key_in_query
         self._chunks: list[bytes] = []
         self._size = 0
         self._limit = 0
         self._work: asyncio.Future[Any] | None = None
         self._client_gone = False
         self._shutting_down = False
+        # For stateful dialects (Dialect.memory) and answer-rendered stream errors.
+        self._request_body: dict[str, Any] | None = None
+        self._answer: Answer | None = None
 
     def prepare(self) -> None:
         super().prepare()
@@ -78,15 +92,22 @@ class CompletionHandler(ApiHandler):
         if self._work is not None:
             self._work.cancel()
 
-    async def post(self, *_: str) -> None:
+    async def post(self, *path_args: str) -> None:
         if self._size > self._limit:
             raise PayloadTooLarge(self._too_large_message())
         body = self.parse_json_body(b"".join(self._chunks))
         self._chunks = []
         cfg, services, trace = self.cfg, self.services, self.trace
         assert trace is not None
-        call = self.dialect.read(body, cfg.defaults.stream)
+        route = RouteInfo(
+            cfg.defaults.stream,
+            path_args,
+            {name: self.get_query_argument(name) for name in self.request.query_arguments},
+        )
+        call = self.dialect.read(body, route)
         trace.stream = call.stream
+        if self.dialect.memory is not None:
+            body = await self._recall(self.dialect.memory, body)
         model = await services.catalog.resolve(cfg, call.model)
         trace.model = model
         images = self.dialect.remote_images(body)
@@ -109,8 +130,9 @@ class CompletionHandler(ApiHandler):
         translation = self.dialect.translate(body, ctx)
         if missing and await services.recall_signatures(missing):
             translation = self.dialect.translate(body, ctx)  # with another replica's records
+        self._request_body, self._answer = body, translation.answer
         if call.stream:
-            await self._cancel_when_client_leaves(self._stream(translation, model))
+            await self._cancel_when_client_leaves(self._stream(translation, model, call))
             return
         response = await self._cancel_when_client_leaves(
             services.dispatcher.generate(
@@ -121,6 +143,7 @@ class CompletionHandler(ApiHandler):
             return
         answer = translation.answer.whole(response)
         self._remember(translation)
+        await self._keep(translation.answer)
         trace.add_usage(translation.answer.usage())
         self.write_json(answer)
 
@@ -149,8 +172,8 @@ class CompletionHandler(ApiHandler):
             self.services.signatures.remember(call_id, record)
             self.services.share_signature(call_id, record)
 
-    async def _stream(self, translation: Translation, model: str) -> None:
-        sse = SseStream(self, self.dialect, self.cfg.server.keepalive)
+    async def _stream(self, translation: Translation, model: str, call: ClientCall) -> None:
+        sse = SseStream(self, self.dialect, self.cfg.server.keepalive, call.framing)
         sse.start_heartbeat()
         try:
             # Leaving the block releases the account and aborts the transfer, however it ends.
@@ -194,7 +217,9 @@ class CompletionHandler(ApiHandler):
             trace.upstream_ended = time.monotonic()
             trace.add_usage(answer.usage())
             self._remember(translation)
-            await sse.send(answer.finish())
+            closing = answer.finish()
+            await self._keep(answer)  # before the client can read the id and ask for it
+            await sse.send(closing)
             await sse.done()
         except ClientGone:
             self._client_gone = True
@@ -211,13 +236,44 @@ class CompletionHandler(ApiHandler):
         if self.trace is not None:
             self.trace.error_type = error.kind
             self.trace.upstream_ended = self.trace.upstream_ended or time.monotonic()
+        events = None
+        if self.dialect.stream_error is not None and self._answer is not None:
+            events = self.dialect.stream_error(self._answer, error)
         with contextlib.suppress(ClientGone):
-            await sse.fail(error)
+            await sse.fail(error, events)
+
+    def _owner(self) -> str | None:
+        return self.client_key.label if self.client_key is not None else None
+
+    async def _recall(self, memory: Memory, body: dict[str, Any]) -> dict[str, Any]:
+        """The body with the stored state it continues merged in (another key's is unknown)."""
+        ref = memory.recall(body)
+        stored = await self.services.responses.get(ref) if ref is not None else None
+        if stored is not None and stored.get("owner") != self._owner():
+            stored = None
+        return memory.expand(body, stored)
+
+    async def _keep(self, answer: Answer) -> None:
+        """Store what a stateful dialect keeps; a store failure never fails the answer."""
+        memory, body = self.dialect.memory, self._request_body
+        if memory is None or body is None:
+            return
+        kept = memory.keep(body, answer)
+        if kept is None:
+            return
+        response_id, record = kept
+        try:
+            await self.services.responses.put(response_id, {**record, "owner": self._owner()})
+        except Exception:
+            log.exception("could not store response %s", response_id)
 
 
 # The dialect table: a client API is a row here plus its package under translate/.
 DIALECT_ROUTES = (
     (r"/v1/chat/completions", OPENAI_CHAT),
     (r"/v1/messages", ANTHROPIC_MESSAGES),
+    (r"/v1/responses", OPENAI_RESPONSES),
+    # The model may hold dots and dashes (gemini-2.5-flash); the method picks stream or not.
+    (r"/(?:v1beta|v1)/models/([^/:]+):(generateContent|streamGenerateContent)", GEMINI_API),
 )
 ROUTES = [(path, CompletionHandler, {"dialect": dialect}) for path, dialect in DIALECT_ROUTES]

@@ -10,7 +10,7 @@ from tornado.web import RequestHandler
 
 from ag2api.errors import GatewayError
 from ag2api.jsoncodec import dumps_bytes
-from ag2api.translate.dialects import Dialect, SseEvent, encode_event
+from ag2api.translate.dialects import SSE, Dialect, Framing, SseEvent, encode_event
 
 
 class ClientGone(Exception):
@@ -30,18 +30,26 @@ class SseStream:
     __slots__ = (
         "_commit",
         "_dialect",
+        "_framing",
         "_handler",
         "_interval",
+        "_keepalive",
         "_last",
         "_loop",
         "_timer",
+        "_wrote",
         "armed",
         "started",
     )
 
-    def __init__(self, handler: RequestHandler, dialect: Dialect, interval: float) -> None:
+    def __init__(
+        self, handler: RequestHandler, dialect: Dialect, interval: float, framing: Framing = SSE
+    ) -> None:
         self._handler = handler
         self._dialect = dialect
+        self._framing = framing
+        self._keepalive = framing.keepalive if framing.keepalive is not None else dialect.keepalive
+        self._wrote = False  # an event is out (JSON framing: the next needs a separator)
         self._interval = interval
         self._commit = dialect.commit_on_keepalive
         self._loop = asyncio.get_running_loop()
@@ -53,7 +61,7 @@ class SseStream:
     def _start(self) -> None:
         h = self._handler
         h.set_status(200)
-        h.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        h.set_header("Content-Type", self._framing.content_type)
         h.set_header("Cache-Control", "no-cache")
         h.set_header("X-Accel-Buffering", "no")
         self.started = True
@@ -80,7 +88,7 @@ class SseStream:
             if not self.started and self._commit:
                 self._start()
             if self.started:
-                self._handler.write(self._dialect.keepalive)
+                self._handler.write(self._keepalive)
                 self._handler.flush()  # a closed stream fails this future; Tornado retrieves it
             self._last = now
         self._timer = self._loop.call_later(self._last + self._interval - now, self._beat)
@@ -92,27 +100,49 @@ class SseStream:
         if not self.started:
             self._start()
         self._last = self._loop.time()
-        if len(events) == 1:
-            self._handler.write(encode_event(events[0], dumps_bytes))
-        else:
-            self._handler.write(b"".join([encode_event(e, dumps_bytes) for e in events]))
+        self._handler.write(self._encode(events))
         try:
             await self._handler.flush()
         except StreamClosedError:
             raise ClientGone from None
 
+    def _encode(self, events: list[SseEvent]) -> bytes:
+        framing = self._framing
+        if framing.sse:
+            if len(events) == 1:
+                return encode_event(events[0], dumps_bytes)
+            return b"".join([encode_event(e, dumps_bytes) for e in events])
+        # A JSON array written as it comes: "[" first, "," between elements.
+        out = [framing.separator if self._wrote else framing.opening]
+        for i, (_, payload) in enumerate(events):
+            if i:
+                out.append(framing.separator)
+            out.append(dumps_bytes(payload))
+        self._wrote = True
+        return b"".join(out)
+
+    def _close_framing(self) -> None:
+        framing = self._framing
+        if not framing.sse:
+            self._handler.write(
+                framing.closing if self._wrote else framing.opening + framing.closing
+            )
+
     async def done(self) -> None:
         if not self.started:
             self._start()
+        self._close_framing()
         if self._dialect.terminator:
             self._handler.write(self._dialect.terminator)
         await self._finish()
 
-    async def fail(self, error: GatewayError) -> None:
-        """One error event, then close without the terminator so every SDK raises."""
+    async def fail(self, error: GatewayError, events: list[SseEvent] | None = None) -> None:
+        """One error event (or the dialect's ``events`` for it), then close without the
+        terminator so every SDK raises."""
         if not self.started:
             self._start()
-        self._handler.write(encode_event(self._dialect.error_event(error), dumps_bytes))
+        self._handler.write(self._encode(events or [self._dialect.error_event(error)]))
+        self._close_framing()
         await self._finish()
 
     async def _finish(self) -> None:

@@ -48,9 +48,7 @@ class ImageFetcher:
         """Replace http(s) image URLs in an OpenAI chat ``body`` (in place) by data URLs."""
         return await self.inline(openai_remote_images(body), cfg, proxy)
 
-    async def inline(
-        self, images: list[RemoteImage], cfg: ImagesConfig, proxy: str | None
-    ) -> int:
+    async def inline(self, images: list[RemoteImage], cfg: ImagesConfig, proxy: str | None) -> int:
         """Fetch every image (bounded, all cancelled when one fails) and ``place`` each data URL;
         how many there were. With ``fetch_remote`` off nothing is fetched and the translation
         refuses the URLs."""

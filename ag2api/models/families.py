@@ -1,27 +1,31 @@
-"""What each model family needs in a Gemini request, as pure functions over request dicts.
+"""What each model family needs in a Gemini request, for every dialect (pure, over request dicts).
 
-The OpenAI path grew these inside ``translate/openai_chat/`` (request.py, messages.py, tools.py);
-they are the same for every dialect, so they live here with the same behaviour:
+Each dialect builds a plain Gemini request and then calls :func:`apply_family_rules`:
 
 * Claude (protocol §7.4): ``functionCallingConfig.mode`` ``VALIDATED`` instead of ``AUTO``; an
-  object schema without properties gets a placeholder property (VALIDATED rejects empty ones);
+  object schema without properties gets a placeholder property (VALIDATED rejects empty ones),
+  recorded as an :class:`~ag2api.translate.typed_args.ArgFix` so answers drop it again;
   ``maxOutputTokens`` must stay above ``thinkingBudget``.
 * Gemini (protocol §7.3): a replayed ``functionCall`` needs a ``thoughtSignature``; when the real
   one is unknown the backend accepts a sentinel.
 * Image models (protocol §7.5): no system prompt, tools or thinking; TEXT+IMAGE modalities.
+
+and, for building the request: the ``thinkingConfig`` for an effort or a budget (budgets for
+Gemini 2.5 and Claude, levels for Gemini 3), the output caps and the knobs a family refuses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ag2api.translate.signatures import SENTINEL
+from ag2api.translate.typed_args import ArgFix, fill_empty_objects, merge
 
 CLAUDE_MAX_OUTPUT = 64000
 GEMINI_MAX_OUTPUT = 65536
 MIN_CLAUDE_THINKING_BUDGET = 1024
+# The backend accepts this for Gemini when the real signature is unknown (protocol §7.3).
+SENTINEL = "skip_thought_signature_validator"
 PLACEHOLDER_NAME = "reason"
 PLACEHOLDER = {
     PLACEHOLDER_NAME: {
@@ -43,25 +47,105 @@ def is_image_model(model: str) -> bool:
     return model.endswith("-image") or "-image-" in model
 
 
-def apply_family_rules(request: dict[str, Any], model: str) -> set[str]:
+def is_gemini(model: str) -> bool:
+    return model.startswith("gemini")
+
+
+def takes_penalties(model: str) -> bool:
+    """Claude and Gemini 3 refuse ``presencePenalty`` / ``frequencyPenalty``."""
+    return not (is_claude(model) or is_gemini3(model))
+
+
+def takes_seed(model: str) -> bool:
+    return not is_claude(model)
+
+
+_EFFORT_BUDGETS = {
+    "minimal": 128,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32768,
+    "max": 32768,
+}
+_CLAUDE_BUDGETS = {
+    "minimal": 1024,
+    "low": 2048,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 32000,
+    "max": 48000,
+}
+
+
+def thinking_for_effort(model: str, effort: str) -> dict[str, Any] | None:
+    """The ``thinkingConfig`` for ``effort`` on ``model`` (None: send no thinking config)."""
+    if is_gemini3(model):
+        flash = "flash" in model
+        level = {
+            "none": "minimal" if flash else "low",
+            "minimal": "minimal" if flash else "low",
+            "low": "low",
+            "medium": "medium" if flash else "high",
+        }.get(effort, "high")
+        return {"includeThoughts": effort != "none", "thinkingLevel": level}
+    if is_gemini(model):
+        if effort == "none":
+            # 2.5 Pro cannot switch thinking off; the smallest budget is the nearest.
+            return {"includeThoughts": False, "thinkingBudget": 128 if "pro" in model else 0}
+        return {"includeThoughts": True, "thinkingBudget": _EFFORT_BUDGETS[effort]}
+    if is_claude(model):
+        if effort == "none":
+            return (
+                None
+                if model.endswith("-thinking")
+                else {"includeThoughts": False, "thinkingBudget": 0}
+            )
+        return {"includeThoughts": True, "thinkingBudget": _CLAUDE_BUDGETS[effort]}
+    return None
+
+
+def thinking_for_budget(model: str, budget: int) -> dict[str, Any] | None:
+    """The ``thinkingConfig`` for a token budget (None: the model does not think)."""
+    if is_gemini3(model):
+        return {"includeThoughts": True, "thinkingLevel": _level_for_budget(model, budget)}
+    if is_gemini(model) or is_claude(model):
+        return {"includeThoughts": True, "thinkingBudget": budget}
+    return None
+
+
+def _level_for_budget(model: str, budget: int) -> str:
+    """Gemini 3 thinks in levels; a budget picks the nearest one."""
+    if budget <= 1024:
+        return "low"
+    if "flash" in model and budget <= 8192:
+        return "medium"
+    return "high"
+
+
+def apply_family_rules(
+    request: dict[str, Any], model: str, fixes: Mapping[str, ArgFix] | None = None
+) -> dict[str, ArgFix]:
     """Apply the family's rules to ``request`` in place.
 
-    Returns the names of the tools whose top-level schema got the placeholder property, so the
-    answer can strip it from the call arguments (:func:`strip_placeholder`).
+    ``fixes``: what the schema cleaning already changed, per declared tool name. Returns them
+    with the family's own changes merged in (where placeholder properties were added), so
+    answers can undo both (``typed_args.restore_args``).
     """
+    merged = dict(fixes or {})
     if is_image_model(model):
         image_shape(request)
-        return set()
-    placeholders: set[str] = set()
-    if is_claude(model):
-        placeholders = fill_placeholders(declarations(request))
-        validated_mode(request)
-        gen = request.get("generationConfig")
-        if isinstance(gen, dict):
-            claude_output_limit(gen)
-    else:
+        return merged
+    if not is_claude(model):
         sign_replayed_calls(request.get("contents") or ())
-    return placeholders
+        return merged
+    for name, fix in fill_placeholders(declarations(request)).items():
+        merged[name] = merge(merged.get(name), fix) or fix
+    validated_mode(request)
+    gen = request.get("generationConfig")
+    if isinstance(gen, dict):
+        claude_output_limit(gen)
+    return merged
 
 
 def declarations(request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -74,34 +158,19 @@ def declarations(request: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def fill_placeholders(decls: Iterable[dict[str, Any]]) -> set[str]:
-    """Give every property-less object schema the placeholder; the names filled at top level."""
-    top: set[str] = set()
+def fill_placeholders(decls: Iterable[dict[str, Any]]) -> dict[str, ArgFix]:
+    """Give every property-less object schema the placeholder; where, per declaration name."""
+    fixes: dict[str, ArgFix] = {}
     for decl in decls:
         params = decl.setdefault("parameters", {"type": "object", "properties": {}})
-        if params.get("type") == "object" and not params.get("properties"):
-            top.add(str(decl.get("name")))
-        _fill_empty_objects(params)
-    return top
+        if (fix := fill_empty_objects(params, PLACEHOLDER)) is not None:
+            fixes[str(decl.get("name"))] = fix
+    return fixes
 
 
-def _fill_empty_objects(schema: dict[str, Any]) -> None:
-    if schema.get("type") == "object" and not schema.get("properties"):
-        schema["properties"] = dict(PLACEHOLDER)
-    for sub in (schema.get("properties") or {}).values():
-        if isinstance(sub, dict):
-            _fill_empty_objects(sub)
-    if isinstance(schema.get("items"), dict):
-        _fill_empty_objects(schema["items"])
-
-
-def strip_placeholder(
-    name: str, args: dict[str, Any], placeholders: AbstractSet[str]
-) -> dict[str, Any]:
-    """The call arguments without the placeholder the gateway invented for ``name``."""
-    if name in placeholders and PLACEHOLDER_NAME in args:
-        return {k: v for k, v in args.items() if k != PLACEHOLDER_NAME}
-    return args
+def top_level_placeholders(fixes: Mapping[str, ArgFix]) -> frozenset[str]:
+    """The tool names whose arguments themselves got the placeholder."""
+    return frozenset(name for name, fix in fixes.items() if PLACEHOLDER_NAME in fix.added)
 
 
 def validated_mode(request: dict[str, Any]) -> None:
@@ -138,11 +207,6 @@ def claude_output_limit(gen: dict[str, Any]) -> None:
 def max_output_cap(model: str) -> int:
     """The largest ``maxOutputTokens`` the family accepts (AM clamps to these to avoid 400s)."""
     return CLAUDE_MAX_OUTPUT if is_claude(model) else GEMINI_MAX_OUTPUT
-
-
-def replay_signature(signature: str | None) -> str:
-    """The ``thoughtSignature`` to send with a replayed Gemini call: its own or the sentinel."""
-    return signature or SENTINEL
 
 
 def sign_replayed_calls(contents: Iterable[dict[str, Any]]) -> None:

@@ -157,7 +157,7 @@ class UsageRecorder:
             self._executor, lambda: fn(self._database(), *args)
         )
 
-    async def save_quota(self, project: str, models: dict[str, Any]) -> None:
+    async def save_quota(self, project: str, models: list[dict[str, Any]]) -> None:
         def write(db: sqlite3.Connection) -> None:
             with db:
                 db.execute(

@@ -27,7 +27,7 @@ class Recorded:
 class FakeHandler(RequestHandler):
     @property
     def fake(self) -> FakeUpstream:
-        return self.settings["fake"]  # type: ignore[no-any-return]
+        return self.settings["fake"]
 
     def record(self) -> Any:
         try:

@@ -68,21 +68,25 @@ class TokenHandler(FakeHandler):
             or form.get("client_secret") != FAKE_CLIENT_SECRET
         ):
             self.set_status(401)
-            return self.finish({"error": "invalid_client", "error_description": "Unauthorized"})
+            self.finish({"error": "invalid_client", "error_description": "Unauthorized"})
+            return
         grant = form.get("grant_type")
         if grant == "authorization_code":
-            return self._exchange_code(form)
+            self._exchange_code(form)
+            return
         if grant != "refresh_token":
             self.set_status(400)
-            return self.finish({"error": "unsupported_grant_type"})
+            self.finish({"error": "unsupported_grant_type"})
+            return
         refresh = form.get("refresh_token", "")
         self.fake.refresh_calls[refresh] += 1
         account = self.fake.accounts.get(refresh)
         if account is None or account.revoked:
             self.set_status(400)
-            return self.finish(bodies.INVALID_GRANT)
+            self.finish(bodies.INVALID_GRANT)
+            return
         token = self.fake.issue_token(refresh)
-        return self.finish(
+        self.finish(
             {
                 "access_token": token,
                 "expires_in": self.fake.token_ttl,
@@ -90,6 +94,7 @@ class TokenHandler(FakeHandler):
                 "scope": "https://www.googleapis.com/auth/cloud-platform",
             }
         )
+        return
 
     def _exchange_code(self, form: dict[str, str]) -> None:
         grant = self.fake.codes.pop(form.get("code", ""), None)
@@ -97,8 +102,9 @@ class TokenHandler(FakeHandler):
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
         if grant is None or challenge.decode() != grant[1] or form.get("redirect_uri") != grant[2]:
             self.set_status(400)
-            return self.finish({"error": "invalid_grant", "error_description": "Bad Request"})
-        return self.finish(
+            self.finish({"error": "invalid_grant", "error_description": "Bad Request"})
+            return
+        self.finish(
             {
                 "access_token": self.fake.issue_token(grant[0]),
                 "refresh_token": grant[0],
@@ -107,6 +113,7 @@ class TokenHandler(FakeHandler):
                 "scope": "openid",
             }
         )
+        return
 
 
 class UserInfoHandler(FakeHandler):

@@ -4,7 +4,7 @@ Deterministic so tests can assert exact output: thoughts when asked, tool calls 
 names a declared function (or ``ANY`` mode), JSON for JSON mode, truncation at
 ``maxOutputTokens``, stop sequences, a PNG for image models. Follow-up turns are validated as the
 real backend does: Gemini 3 calls need a thought signature it issued (or the sentinel), Claude
-needs paired call ids and, with thinking on, the thinking block it issued before its calls.
+needs paired call ids (its thinking rules are ``fake_claude_rules``).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def validate(model: str, request: dict[str, Any], issued: set[str]) -> None:
     for n, turn in enumerate(request.get("contents") or []):
         parts = turn.get("parts") or []
         for part in parts:
-            sig = part.get("thoughtSignature")
+            sig = _canonical(part.get("thoughtSignature"))
             if "functionCall" in part:
                 call_ids.add(str(part["functionCall"].get("id")))
                 if model.startswith("gemini-3") and sig is None:
@@ -96,18 +96,16 @@ def validate(model: str, request: dict[str, Any], issued: set[str]) -> None:
             response_id = str((part.get("functionResponse") or {}).get("id"))
             if claude and "functionResponse" in part and response_id not in call_ids:
                 raise _bad_request("unexpected `tool_use_id` found in `tool_result` blocks", claude)
-        if (
-            claude
-            and thinking.get("includeThoughts")
-            and turn.get("role") == "model"
-            and any("functionCall" in p for p in parts)
-            and not parts[0].get("thought")
-        ):
-            raise _bad_request(
-                f"messages.{n}.content.0.type: Expected `thinking` or "
-                "`redacted_thinking`, but found `tool_use`.",
-                claude,
-            )
+    # Claude's thinking rule (only the open tool loop needs its signed thinking) is
+    # fake_claude_rules.check, run by the fake upstream after this.
+
+
+def _canonical(sig: Any) -> Any:
+    """A signature is proto ``bytes``: the backend takes it in either base64 alphabet
+    (google-genai sends back the URL-safe one)."""
+    if isinstance(sig, str) and sig != SENTINEL:
+        return sig.replace("-", "+").replace("_", "/")
+    return sig
 
 
 def _declarations(request: dict[str, Any]) -> list[dict[str, Any]]:

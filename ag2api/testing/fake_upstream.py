@@ -24,7 +24,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from ag2api.testing import fake_bodies as bodies
-from ag2api.testing import fake_model
+from ag2api.testing import fake_claude_rules, fake_model
 from ag2api.testing.fake_base import FakeHandler, Recorded
 from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
 from ag2api.testing.fake_google import (
@@ -84,6 +84,7 @@ class FakeUpstream:
     refresh_calls: Counter[str] = field(default_factory=Counter)
     requests: list[Recorded] = field(default_factory=list)
     steps: deque[Step] = field(default_factory=deque)
+    count_steps: deque[Step] = field(default_factory=deque)  # countTokens: error answers to give
     token_gate: asyncio.Event | None = None
     token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
@@ -91,6 +92,8 @@ class FakeUpstream:
     # Called for requests no scripted step covers: a fault to inject, or None (soak tests).
     chaos: Callable[[Any], Step | None] | None = None
     issued_signatures: set[str] = field(default_factory=set)
+    # Claude thinking the fake issued: signature → thinking text (fake_claude_rules).
+    claude_thinking: dict[str, str] = field(default_factory=dict)
     onboard_polls: int = 1  # onboardUser answers done=false this many times first
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     closed_streams: int = 0
@@ -199,7 +202,9 @@ class FakeUpstream:
         if self.min_version is None:
             return True
         match = _VERSION_RE.search(user_agent)
-        return bool(match) and tuple(int(x) for x in match.groups()) >= self.min_version
+        if match is None:
+            return False
+        return tuple(int(x) for x in match.groups()) >= self.min_version
 
 
 def _bench_routes() -> list[Any]:
@@ -241,7 +246,8 @@ class GenerateHandler(FakeHandler):
         body = self.record()
         fake, sse_type = self.fake, self.stream
         if self.stream and self.get_query_argument("alt", None) != "sse":
-            return self.fail(400, bodies.INVALID_ARGUMENT, sse_type=sse_type)
+            self.fail(400, bodies.INVALID_ARGUMENT, sse_type=sse_type)
+            return
         account = self.check_auth(sse_type)
         if account is None:
             return None
@@ -252,16 +258,20 @@ class GenerateHandler(FakeHandler):
         if step.delay:
             await asyncio.sleep(step.delay)
         if step.status != 200:
-            return self.fail(step.status, step.body, sse_type=sse_type)
+            self.fail(step.status, step.body, sse_type=sse_type)
+            return
         if not isinstance(body, dict) or body.get("project") != account.project_id:
             project = body.get("project") if isinstance(body, dict) else "?"
-            return self.fail(403, bodies.consumer_invalid(str(project)), sse_type=sse_type)
+            self.fail(403, bodies.consumer_invalid(str(project)), sse_type=sse_type)
+            return
         model = str(body.get("model"))
         if model not in fake.models:
-            return self.fail(404, bodies.NOT_FOUND, sse_type=sse_type)
+            self.fail(404, bodies.NOT_FOUND, sse_type=sse_type)
+            return
         if not fake.version_ok(self.request.headers.get("User-Agent", "")):
             if fake.version_mode == "error":
-                return self.fail(400, bodies.version_error(), sse_type=sse_type)
+                self.fail(400, bodies.version_error(), sse_type=sse_type)
+                return
             # Seen in the wild as the whole answer, with no tokens counted (AM #2134).
             notice = bodies.response_event(
                 [{"text": bodies.VERSION_NOTICE}],
@@ -272,21 +282,28 @@ class GenerateHandler(FakeHandler):
             step = Step(events=[notice])
         if step.raw is not None:
             self.set_header("Content-Type", "text/event-stream")
-            return self.finish(step.raw)
+            self.finish(step.raw)
+            return
         request = body.get("request") or {}
         if step.events is None:
             try:
                 fake_model.validate(model, request, fake.issued_signatures)
             except fake_model.ModelError as exc:
-                return self.fail(exc.status, exc.body, sse_type=sse_type)
+                self.fail(exc.status, exc.body, sse_type=sse_type)
+                return
+            if (p := fake_claude_rules.check(model, request, fake.claude_thinking)) is not None:
+                self.fail(400, fake_claude_rules.error_body(p), sse_type=sse_type)
+                return
         events = step.events or fake_model.events(
             model,
             request,
             fake_model.answer(model, request, step.text, fake.issued_signatures),
             fake.issued_signatures,
         )
+        fake_claude_rules.remember(model, events, fake.claude_thinking)
         if not self.stream:
-            return self.finish(json.dumps(fake_model.merge(events)))
+            self.finish(json.dumps(fake_model.merge(events)))
+            return
         await self._stream(events, step)
         return None
 
@@ -325,5 +342,14 @@ class CountTokensHandler(FakeHandler):
         body = self.record()
         if self.check_auth() is None:
             return
-        request = body.get("request", {}) if isinstance(body, dict) else {}
+        step = self.fake.count_steps.popleft() if self.fake.count_steps else None
+        if step is not None and step.status != 200:
+            self.fail(step.status, step.body)
+            return
+        if (problem := fake_claude_rules.count_tokens_problem(body)) is not None:
+            self.fail(
+                400, {"error": {"code": 400, "message": problem, "status": "INVALID_ARGUMENT"}}
+            )
+            return
+        request = body["request"]
         self.finish({"totalTokens": max(1, len(json.dumps(request.get("contents", []))) // 16)})

@@ -8,7 +8,7 @@ dicts and bytes out); the handler (``handlers/completion.py``) does the I/O, the
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ag2api.errors import GatewayError
@@ -17,6 +17,39 @@ from ag2api.translate.signatures import ThinkingRecord
 # One server-sent event: (event name, or None for a bare ``data:`` line; JSON payload).
 SseEvent = tuple[str | None, dict[str, Any]]
 SignatureLookup = Callable[[str], ThinkingRecord | None]
+
+
+@dataclass(frozen=True)
+class Framing:
+    """How a streamed answer goes on the wire: server-sent events (every dialect), or one JSON
+    array whose elements are written as they come (the Gemini API without ``?alt=sse``)."""
+
+    content_type: str
+    sse: bool
+    opening: bytes = b""  # before the first event
+    separator: bytes = b""  # between two events
+    closing: bytes = b""  # after the last event, before the dialect's terminator
+    keepalive: bytes | None = None  # instead of the dialect's keepalive (JSON: whitespace)
+
+
+SSE = Framing("text/event-stream; charset=utf-8", sse=True)
+JSON_ARRAY = Framing(
+    "application/json; charset=utf-8",
+    sse=False,
+    opening=b"[",
+    separator=b",\r\n",
+    closing=b"]",
+    keepalive=b"\n",
+)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """What the route and query add to the body (the Gemini API puts the model in the path)."""
+
+    default_stream: bool  # the gateway's `defaults.stream`
+    path_args: tuple[str, ...] = ()
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -34,6 +67,7 @@ class ClientCall:
 
     model: Any  # as the client sent it (normalised by the dialect); the catalog validates it
     stream: bool
+    framing: Framing = SSE
 
 
 @dataclass(frozen=True)
@@ -74,11 +108,25 @@ class Translation:
 
 
 @dataclass(frozen=True)
+class Memory:
+    """Conversation state a dialect keeps on the gateway (the Responses API's
+    ``previous_response_id`` and ``store``). Pure like the rest: the handler does the store I/O
+    (``Services.responses``) around these."""
+
+    recall: Callable[[dict[str, Any]], str | None]  # the stored id the body continues, if any
+    # The body with the recalled record merged in (called with None when nothing was recalled
+    # or the id is unknown: the dialect decides whether that is an error).
+    expand: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]]
+    # (id, record) to store once the answer is complete, or None (``store: false``).
+    keep: Callable[[dict[str, Any], Answer], tuple[str, dict[str, Any]] | None]
+
+
+@dataclass(frozen=True)
 class Dialect:
     """One client API: how to read it, translate it and speak its errors and stream framing."""
 
     name: str  # route label in metrics and statistics
-    read: Callable[[dict[str, Any], bool], ClientCall]  # (body, default stream) → ClientCall
+    read: Callable[[dict[str, Any], RouteInfo], ClientCall]
     remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
     translate: Callable[[dict[str, Any], CallContext], Translation]
     error: Callable[[GatewayError], dict[str, Any]]  # the JSON body of an error answer
@@ -90,6 +138,13 @@ class Dialect:
     commit_on_keepalive: bool = True
     # Status of an error answer; dialects with their own codes (Anthropic's 529) override it.
     status: Callable[[GatewayError], int] = lambda exc: exc.status
+    # The API key may come as ``?key=`` (the Gemini API); it is taken out of the request then.
+    key_in_query: bool = False
+    # An error after the first byte rendered by the answer itself, which knows the stream's state
+    # (the Responses API's ``response.failed`` carries the response id and sequence numbers);
+    # None: ``error_event``.
+    stream_error: Callable[[Answer, GatewayError], list[SseEvent]] | None = None
+    memory: Memory | None = None  # server-side conversation state; None: stateless
 
 
 def encode_event(event: SseEvent, dumps: Callable[[Any], bytes]) -> bytes:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest, UpstreamFailure
-from ag2api.translate.common import candidate_parts
-from ag2api.translate.openai_chat.response import image_url, inline_image
+from ag2api.translate.gemini import Image, Text, read
+from ag2api.translate.openai_chat.response import image_url
 
 MAX_IMAGES = 4
 
@@ -32,21 +32,15 @@ def chat_body_for(body: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
 def to_images_response(responses: list[dict[str, Any]], fmt: str, created: int) -> dict[str, Any]:
     data: list[dict[str, Any]] = []
     for response in responses:
-        parts, _ = candidate_parts(response)
-        text = "".join(
-            p["text"]
-            for p in parts
-            if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
-        )
-        images = [img for p in parts if isinstance(p, dict) and (img := inline_image(p))]
+        events = read(response)
+        text = "".join(e.text for e in events if isinstance(e, Text))
+        images = [e for e in events if isinstance(e, Image)]
         if not images:
             said = f": {text[:300]}" if text else ""
             raise UpstreamFailure(f"The model returned no image{said}")
         for image in images:
             item: dict[str, Any] = (
-                {"b64_json": image.get("data", "")}
-                if fmt == "b64_json"
-                else {"url": image_url(image)}
+                {"b64_json": image.data} if fmt == "b64_json" else {"url": image_url(image)}
             )
             if text:
                 item["revised_prompt"] = text

@@ -2,10 +2,14 @@
 
 Gemini 3 rejects a replayed ``functionCall`` without the ``thoughtSignature`` it was issued with
 (protocol §7.3). The gateway therefore puts the signature *inside the tool-call id it issues*:
-``call_<12 hex>~<signature as unpadded base64url>``. Whatever the client echoes back carries the
-real signature again — across a gateway restart or another replica, with no shared state. Claude
-keeps its own ``toolu_…`` ids; its thinking block (text + signature) is remembered per call id in
-:class:`SignatureCache` and replayed before the calls, since Claude rejects foreign signatures.
+``call_<hex>~~<signature bytes as unpadded base64url>`` (``~.`` + the UTF-8 text when the
+signature is not base64). ``~`` and ``.`` are outside the base64url alphabet, so the kind of
+payload is never guessed. Whatever the client echoes back carries the real signature again —
+across a gateway restart or another replica, with no shared state. Ids issued before this form
+(``~<payload>`` for base64, ``~t<payload>`` for text, which a payload starting with ``t`` made
+ambiguous) still decode: see :func:`_legacy`. Claude keeps its own ``toolu_…`` ids; its thinking
+block (text + signature) is remembered per call id in :class:`SignatureCache` and replayed before
+the calls, since Claude rejects foreign signatures.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 SEPARATOR = "~"
-# The backend accepts this for Gemini when the real signature is unknown (protocol §7.3).
-SENTINEL = "skip_thought_signature_validator"
+BINARY = SEPARATOR + "~"  # the payload is the signature's bytes
+TEXT = SEPARATOR + "."  # the payload is the signature's UTF-8 text (it was not base64)
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -28,9 +32,8 @@ def encode_call_id(base: str, signature: str | None) -> str:
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
-        raw = signature.encode("utf-8")  # not base64: carry the text itself, still recoverable
-        return f"{base}{SEPARATOR}t{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}"
-    return f"{base}{SEPARATOR}{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}"
+        return f"{base}{TEXT}{_b64url(signature.encode('utf-8'))}"
+    return f"{base}{BINARY}{_b64url(raw)}"
 
 
 def decode_call_id(call_id: str) -> tuple[str, str | None]:
@@ -38,17 +41,56 @@ def decode_call_id(call_id: str) -> tuple[str, str | None]:
     base, sep, packed = call_id.partition(SEPARATOR)
     if not sep or not packed:
         return call_id, None
-    text = packed.startswith("t")
-    body = packed[1:] if text else packed
-    if not _B64URL.match(body):
-        return call_id, None
+    if packed[0] in "~.":
+        raw = _unb64url(packed[1:])
+        if raw is None:
+            return call_id, None
+        if packed[0] == ".":
+            return base, raw.decode("utf-8", "replace")
+        return base, base64.b64encode(raw).decode()
+    signature = _legacy(packed)
+    return (base, signature) if signature is not None else (call_id, None)
+
+
+def _legacy(packed: str) -> str | None:
+    """An id of the first form: ``<bytes>`` or ``t<text>``, both unpadded base64url.
+
+    A leading ``t`` is read as the text form only when that reading is consistent: the length
+    fits, the text is UTF-8, and it is not base64 (base64 text was always packed as bytes).
+    Anything else is the bytes form — real Gemini signatures are base64, so that is the rule.
+    """
+    if packed.startswith("t"):
+        raw = _unb64url(packed[1:])
+        if raw is not None:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            if text is not None and not _is_base64(text):
+                return text
+    raw = _unb64url(packed)
+    return None if raw is None else base64.b64encode(raw).decode()
+
+
+def _is_base64(text: str) -> bool:
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        return call_id, None
-    if text:
-        return base, raw.decode("utf-8", "replace")
-    return base, base64.b64encode(raw).decode()
+        return False
+    return True
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64url(body: str) -> bytes | None:
+    if not _B64URL.match(body) or len(body) % 4 == 1:
+        return None
+    try:
+        return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def test_an_unlocked_editor_in_a_loop_loses_no_edit(tmp_path: Path) -> None:
     lost = sorted(set(range(EDITS)) - set(entry["edits"]))
     assert lost == [], f"{len(lost)} of {EDITS} edits lost ({written} gateway writes)"
     assert (entry["access_token"], entry["last_used_at"]) == ("tok-10000", 10_000)
-    assert written >= 10, (written, refused)  # the two really did write at the same time
+    assert written >= 5, (written, refused)  # the two really did write at the same time
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.json", "tokens.json.lock"]
 

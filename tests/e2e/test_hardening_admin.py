@@ -131,6 +131,22 @@ async def test_a_new_admin_key_ends_every_session(
     assert await signed_in(base_url, session_of(await sign_in(base_url)))
 
 
+@pytest.mark.parametrize("config_overrides", [WITH_ADMIN])
+async def test_a_key_changed_and_back_unseen_still_ends_sessions(
+    base_url: str,
+    services: Services,
+    watcher: FileWatcher,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    config_overrides: dict[str, Any],
+) -> None:
+    cookie = session_of(await sign_in(base_url))
+    for key in ("an-interim-admin-key", ADMIN):  # no admin request sees the interim key
+        config_path.write_text(yaml.safe_dump({**config_doc, "admin_key": key}))
+        await watcher.wait_for(lambda k=key: services.config.current.admin_key == k)
+    assert not await signed_in(base_url, cookie)
+
+
 @pytest.mark.parametrize("config_overrides", [{**WITH_ADMIN, "admin": {"session_lifetime": 60}}])
 async def test_sessions_end_after_their_lifetime(
     base_url: str, services: Services, config_overrides: dict[str, Any]

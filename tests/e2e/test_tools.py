@@ -9,9 +9,9 @@ from typing import Any
 import openai
 import pytest
 
+from ag2api.models.families import SENTINEL
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
-from ag2api.translate.signatures import SENTINEL
 
 WEATHER = {
     "type": "function",

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from ag2api.models import families
-from ag2api.translate.signatures import SENTINEL
+from ag2api.models.families import SENTINEL
+from ag2api.translate.typed_args import ArgFix, restore
 
 
 @pytest.mark.parametrize(
@@ -59,9 +60,14 @@ def tools_request(**extra: Any) -> dict[str, Any]:
 
 def test_claude_rules() -> None:
     request = tools_request(generationConfig={"thinkingConfig": {"thinkingBudget": 2048}})
-    placeholders = families.apply_family_rules(request, "claude-opus-4-6-thinking")
+    fixes = families.apply_family_rules(request, "claude-opus-4-6-thinking")
     decls = request["tools"][0]["functionDeclarations"]
-    assert placeholders == {"a", "c"}
+    assert families.top_level_placeholders(fixes) == {"a", "c"}
+    assert set(fixes) == {"a", "b", "c"}  # b: nested, dropped from answers too
+    assert restore(fixes["b"], {"o": {"reason": "x"}, "reason": "kept"}) == {
+        "o": {},
+        "reason": "kept",
+    }
     assert decls[0]["parameters"]["properties"] == families.PLACEHOLDER
     assert decls[1]["parameters"]["properties"]["o"]["properties"] == families.PLACEHOLDER
     assert request["toolConfig"] == {"functionCallingConfig": {"mode": "VALIDATED"}}
@@ -100,7 +106,7 @@ def test_claude_output_limit(
 
 def test_gemini_rules_sign_replayed_calls() -> None:
     request = tools_request()
-    assert families.apply_family_rules(request, "gemini-3-pro-high") == set()
+    assert families.apply_family_rules(request, "gemini-3-pro-high") == {}
     parts = request["contents"][1]["parts"]
     assert [p["thoughtSignature"] for p in parts] == [SENTINEL, "real"]
     assert "toolConfig" not in request
@@ -121,11 +127,45 @@ def test_image_model_shape() -> None:
     }
 
 
-def test_strip_placeholder() -> None:
-    args = {"reason": "because", "x": 1}
-    assert families.strip_placeholder("a", args, {"a"}) == {"x": 1}
-    assert families.strip_placeholder("b", args, {"a"}) is args
-    assert families.replay_signature(None) == SENTINEL
-    assert families.replay_signature("s") == "s"
+def test_family_limits() -> None:
     assert families.max_output_cap("claude-x") == 64000
     assert families.max_output_cap("gemini-2.5-pro") == 65536
+
+
+@pytest.mark.parametrize(
+    ("model", "penalties", "seed"),
+    [
+        ("claude-sonnet-4-5", False, False),
+        ("gemini-3-flash", False, True),
+        ("gemini-2.5-pro", True, True),
+    ],
+)
+def test_knobs(model: str, penalties: bool, seed: bool) -> None:
+    assert families.takes_penalties(model) is penalties
+    assert families.takes_seed(model) is seed
+
+
+def test_rules_merge_into_the_schema_fixes() -> None:
+    enum_fix = ArgFix(values={"1": 1})
+    request = tools_request()
+    fixes = families.apply_family_rules(request, "claude-sonnet-4-5", {"a": enum_fix})
+    assert restore(fixes["a"], {"reason": "r", "n": "1"}) == {"n": "1"}
+    assert restore(fixes["a"], "1") == 1
+    assert families.apply_family_rules(tools_request(), "gemini-2.5-flash", {"a": enum_fix}) == {
+        "a": enum_fix
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "budget", "expected"),
+    [
+        ("gemini-3-flash", 1024, {"includeThoughts": True, "thinkingLevel": "low"}),
+        ("gemini-3-flash", 8192, {"includeThoughts": True, "thinkingLevel": "medium"}),
+        ("gemini-3-pro-high", 8192, {"includeThoughts": True, "thinkingLevel": "high"}),
+        ("gemini-2.5-pro", 5000, {"includeThoughts": True, "thinkingBudget": 5000}),
+        ("claude-opus-4-6-thinking", 5000, {"includeThoughts": True, "thinkingBudget": 5000}),
+        ("gpt-oss-120b-medium", 5000, None),
+    ],
+)
+def test_thinking_for_budget(model: str, budget: int, expected: dict[str, Any] | None) -> None:
+    assert families.thinking_for_budget(model, budget) == expected

@@ -474,3 +474,21 @@ async def test_redis_can_be_flushed_without_losing_anything(
         assert ALPHA not in projects(fake)  # the file's disable still holds
         await eventually(lambda: sum(r.services.state.is_writer() for r in (a, b)) == 1)  # type: ignore[attr-defined]
         assert a.services.state.health().ok and b.services.state.health().ok
+
+
+async def test_a_stored_response_made_on_a_is_continued_and_deleted_through_b(
+    fake: FakeUpstream, config_path: Path
+) -> None:
+    async with replicas(config_path) as (a, b):
+        first = await a.client.responses.create(model=MODEL, input="Say hello.")
+        seen = await b.client.responses.retrieve(first.id)  # stored in Redis, not only on A
+        assert seen.id == first.id and seen.output_text == first.output_text
+        follow = await b.client.responses.create(
+            model=MODEL, input="And again.", previous_response_id=first.id
+        )
+        contents = fake.generate_requests()[-1].body["request"]["contents"]
+        assert len(contents) == 3  # A's turn (question and answer) came back through B
+        assert follow.previous_response_id == first.id
+        await b.client.responses.delete(first.id)
+        with pytest.raises(openai.NotFoundError):
+            await a.client.responses.retrieve(first.id)

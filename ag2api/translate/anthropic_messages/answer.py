@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ag2api.translate import gemini_events
+from ag2api.translate import gemini
 from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.anthropic_messages.stream import MessagesStreamTranslator, SseEvent
-from ag2api.translate.gemini_events import Usage, output_tokens
+from ag2api.translate.gemini import Usage, output_tokens
 from ag2api.translate.signatures import ThinkingRecord
 
 # Claude Code's 1M-context marker leaks into model names on some paths, sometimes twice.
@@ -37,7 +37,7 @@ class MessagesAnswer:
         self._usage: Usage | None = None
 
     def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
-        events = gemini_events.read(chunk)
+        events = gemini.read(chunk)
         self._note_usage(events)
         return self._stream.feed(events)
 
@@ -45,7 +45,7 @@ class MessagesAnswer:
         return self._stream.finish()
 
     def whole(self, response: dict[str, Any]) -> dict[str, Any]:
-        events = gemini_events.read(response)
+        events = gemini.read(response)
         self._note_usage(events)
         return to_message(events, model=self._name, info=self._info, message_id=self._message_id)
 
@@ -64,7 +64,7 @@ class MessagesAnswer:
     def thinking_records(self) -> dict[str, ThinkingRecord]:
         return {}
 
-    def _note_usage(self, events: list[gemini_events.Event]) -> None:
+    def _note_usage(self, events: list[gemini.Event]) -> None:
         for event in events:
             if isinstance(event, Usage):
                 self._usage = event

@@ -11,10 +11,17 @@ from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
 from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
-from ag2api.translate.dialects import CallContext, ClientCall, Dialect, RemoteImage, Translation
+from ag2api.translate.dialects import (
+    CallContext,
+    ClientCall,
+    Dialect,
+    RemoteImage,
+    RouteInfo,
+    Translation,
+)
 
 
-def read(body: dict[str, Any], default_stream: bool) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
     # The Messages API streams only when asked; the gateway's default is for OpenAI clients.
     stream = body.get("stream", False)
     if stream is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ag2api.errors import GatewayError
+from ag2api.errors import UPSTREAM_REJECTED, GatewayError
 
 TYPES = {
     400: "invalid_request_error",
@@ -50,7 +50,11 @@ def body(err: GatewayError) -> dict[str, Any]:
     inner = unwrap_claude_error(err.message) if err.status == 400 else None
     if inner is not None:
         return inner
-    return {"type": "error", "error": {"type": error_type(status_of(err)), "message": err.message}}
+    message = err.message
+    if err.kind == "upstream_rejected_request":
+        # The upstream's (for Claude: Claude's own, already out of Google's envelope) wording.
+        message = message.removeprefix(UPSTREAM_REJECTED)
+    return {"type": "error", "error": {"type": error_type(status_of(err)), "message": message}}
 
 
 def render(err: GatewayError) -> tuple[int, dict[str, Any], dict[str, str]]:

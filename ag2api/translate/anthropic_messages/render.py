@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ag2api.models.families import is_claude, strip_placeholder
+from ag2api.models.families import is_claude
 from ag2api.translate.anthropic_messages.signatures import (
     new_tool_use_id,
     pack_tool_use_id,
     wrap_thinking,
 )
-from ag2api.translate.common import CONTENT_FILTER_REASONS
-from ag2api.translate.gemini_events import Image, ToolCall, Usage, output_tokens
+from ag2api.translate.gemini import (
+    CONTENT_FILTER_REASONS,
+    Image,
+    ToolCall,
+    Usage,
+    output_tokens,
+)
+from ag2api.translate.typed_args import restore_args
 
 if TYPE_CHECKING:  # avoids an import cycle
     from ag2api.translate.anthropic_messages.request import RequestInfo
@@ -56,7 +62,7 @@ def tool_use_block(call: ToolCall, info: RequestInfo) -> dict[str, Any]:
         "type": "tool_use",
         "id": call_id,
         "name": info.tool_names.get(call.name, call.name),
-        "input": strip_placeholder(call.name, call.args, info.placeholders),
+        "input": restore_args(info.arg_fixes, call.name, call.args),
     }
 
 

@@ -9,6 +9,7 @@ forwarded — the request is built field by field from what is understood.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,8 @@ from ag2api.models import families
 from ag2api.translate.anthropic_messages.loop import close_loop, open_loop_unsigned
 from ag2api.translate.anthropic_messages.messages import convert_messages, system_parts
 from ag2api.translate.anthropic_messages.tools import ToolSet, convert_tools, tool_config
-from ag2api.translate.reasoning import EFFORTS, thinking_for_effort
+from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.typed_args import ArgFix
 
 MAX_STOP_SEQUENCES = 5  # Gemini's limit
 
@@ -30,8 +32,17 @@ class RequestInfo:
     thinking: bool = False  # thoughts were asked of the upstream
     tool_names: dict[str, str] = field(default_factory=dict)  # declared name → client name
     placeholders: frozenset[str] = frozenset()  # declared names given the placeholder property
+    # declared name → what to undo in its calls' input (typed enum members, placeholders)
+    arg_fixes: Mapping[str, ArgFix] = field(default_factory=dict)
     dropped_thinking: int = 0  # thinking blocks not replayable to this model
     closed_loop: bool = False  # an open tool loop was closed (its thinking was foreign)
+
+    def __post_init__(self) -> None:
+        # ``placeholders`` alone (no fix recorded for the name) still means "drop it at the top".
+        missing = self.placeholders - set(self.arg_fixes)
+        if missing:
+            top = ArgFix(added=frozenset(families.PLACEHOLDER))
+            object.__setattr__(self, "arg_fixes", {**self.arg_fixes, **dict.fromkeys(missing, top)})
 
 
 def to_gemini(
@@ -59,7 +70,7 @@ def to_gemini(
         request["generationConfig"] = gen
     _add_tools(request, body.get("tool_choice"), tools)
     request["sessionId"] = session_id(converted.contents)
-    placeholders = families.apply_family_rules(request, model)
+    fixes = families.apply_family_rules(request, model, tools.fixes)
     thinking_on = bool(
         ((request.get("generationConfig") or {}).get("thinkingConfig") or {}).get("includeThoughts")
     )
@@ -77,7 +88,8 @@ def to_gemini(
         model=model,
         thinking=thinking_on,
         tool_names=tools.to_client(),
-        placeholders=frozenset(placeholders),
+        placeholders=families.top_level_placeholders(fixes),
+        arg_fixes=fixes,
         dropped_thinking=converted.dropped_thinking,
         closed_loop=closed,
     )
@@ -191,13 +203,13 @@ def thinking_config(
     thinking = body.get("thinking")
     if thinking is None:
         if effort is not None:
-            return thinking_for_effort(model, effort)
+            return families.thinking_for_effort(model, effort)
         return dict(default) if default else None
     kind = thinking.get("type") if isinstance(thinking, dict) else None
     if kind == "disabled":
-        return thinking_for_effort(model, "none")
+        return families.thinking_for_effort(model, "none")
     if kind == "adaptive":
-        return thinking_for_effort(model, effort or "high")
+        return families.thinking_for_effort(model, effort or "high")
     if kind != "enabled" or not isinstance(thinking, dict):
         raise InvalidRequest(
             "'thinking.type' must be enabled, adaptive or disabled", param="thinking"
@@ -207,20 +219,7 @@ def thinking_config(
         raise InvalidRequest(
             "'thinking.budget_tokens' must be a positive integer", param="thinking"
         )
-    if families.is_gemini3(model):
-        return {"includeThoughts": True, "thinkingLevel": _level_for_budget(model, budget)}
-    if model.startswith(("gemini", "claude")):
-        return {"includeThoughts": True, "thinkingBudget": budget}
-    return None
-
-
-def _level_for_budget(model: str, budget: int) -> str:
-    """Gemini 3 thinks in levels; a budget picks the nearest one."""
-    if budget <= 1024:
-        return "low"
-    if "flash" in model and budget <= 8192:
-        return "medium"
-    return "high"
+    return families.thinking_for_budget(model, budget)
 
 
 def _effort(body: dict[str, Any]) -> str | None:

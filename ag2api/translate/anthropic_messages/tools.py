@@ -9,7 +9,8 @@ from typing import Any
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
 from ag2api.translate.anthropic_messages.messages import too_deep
-from ag2api.translate.gemini_schema import clean_schema
+from ag2api.translate.gemini_schema import clean_schema_typed
+from ag2api.translate.typed_args import ArgFix
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
 MAX_NAME = 64
@@ -20,6 +21,8 @@ class ToolSet:
     declarations: list[dict[str, Any]] = field(default_factory=list)
     to_upstream: dict[str, str] = field(default_factory=dict)  # client name → declared name
     search: bool = False  # a web_search server tool asked for Google Search
+    # declared name → where the schema's enum/const members had to become strings
+    fixes: dict[str, ArgFix] = field(default_factory=dict)
 
     def upstream_name(self, client: str) -> str:
         """The declared name for ``client`` (history may name tools no longer declared)."""
@@ -71,7 +74,10 @@ def convert_tools(tools: Any, *, model: str) -> ToolSet:
             raise InvalidRequest(f"tools.{i}.input_schema is nested too deeply", param="tools")
         declared = _unique(safe_name(name), taken)
         out.to_upstream[name] = declared
-        decl: dict[str, Any] = {"name": declared, "parameters": clean_schema(schema)}
+        params, fix = clean_schema_typed(schema, f"tools.{i}.input_schema")
+        if fix is not None:
+            out.fixes[declared] = fix
+        decl: dict[str, Any] = {"name": declared, "parameters": params}
         description = tool.get("description")
         if isinstance(description, str) and description:
             decl["description"] = description

@@ -5,19 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import GatewayError, InvalidRequest
-from ag2api.translate.common import new_completion_id
-from ag2api.translate.dialects import CallContext, ClientCall, Dialect, SseEvent, Translation
+from ag2api.models.families import is_claude, is_image_model
+from ag2api.translate.dialects import (
+    CallContext,
+    ClientCall,
+    Dialect,
+    RouteInfo,
+    SseEvent,
+    Translation,
+)
 from ag2api.translate.openai_chat.remote_images import openai_remote_images
-from ag2api.translate.openai_chat.request import is_image_model, translate_chat
+from ag2api.translate.openai_chat.render import new_completion_id
+from ag2api.translate.openai_chat.request import translate_chat
 from ag2api.translate.openai_chat.response import ToolCallBuilder, to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
 from ag2api.translate.signatures import ThinkingRecord
 
 
-def read(body: dict[str, Any], default_stream: bool) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
     stream = body.get("stream")
     if stream is None:
-        stream = default_stream
+        stream = route.default_stream
     if not isinstance(stream, bool):
         raise InvalidRequest("'stream' must be true or false", param="stream")
     options = body.get("stream_options")
@@ -72,7 +80,7 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
         body, model=ctx.model, thinking=ctx.thinking, signatures=ctx.signatures
     )
     calls = ToolCallBuilder(
-        is_claude=ctx.model.startswith("claude"),
+        is_claude=is_claude(ctx.model),
         single=body.get("parallel_tool_calls") is False,
         reply=reply,
     )

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.common import check_nesting, new_tool_call_id
-from ag2api.translate.signatures import SENTINEL, ThinkingRecord, decode_call_id
+from ag2api.translate.nesting import check_nesting
+from ag2api.translate.openai_chat.render import new_tool_call_id
+from ag2api.translate.signatures import ThinkingRecord, decode_call_id
 
 SignatureLookup = Callable[[str], ThinkingRecord | None]
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)(?:;[\w=.+-]+)*;base64,([A-Za-z0-9+/=\s]+)$")
@@ -39,7 +40,7 @@ def convert_messages(
             turns.append({"role": "user", "parts": _user_parts(msg.get("content"), i)})
         elif role == "assistant":
             parts = _assistant_parts(msg, i, calls, is_claude, signatures)
-            parts.extend(_legacy_call(msg, i, pending, is_claude))
+            parts.extend(_legacy_call(msg, i, pending))
             turns.append({"role": "model", "parts": parts})
         else:
             turns.append({"role": "user", "parts": [_tool_result(msg, i, calls, pending)]})
@@ -73,6 +74,7 @@ def _text_parts(content: Any, i: int) -> list[dict[str, Any]]:
         )
     parts: list[dict[str, Any]] = []
     for j, part in enumerate(content):
+        text: Any
         if isinstance(part, str):
             text = part
         elif isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
@@ -175,17 +177,18 @@ def _assistant_parts(
                 parts.insert(
                     0, {"text": record.text, "thought": True, "thoughtSignature": record.signature}
                 )
-        else:
-            part["thoughtSignature"] = signature or SENTINEL
+        elif signature:
+            part["thoughtSignature"] = signature  # others get the sentinel (models.families)
         parts.append(part)
     return parts
 
 
 def _legacy_call(
-    msg: dict[str, Any], i: int, pending: dict[str, list[str]], is_claude: bool
+    msg: dict[str, Any], i: int, pending: dict[str, list[str]]
 ) -> list[dict[str, Any]]:
     """An assistant's deprecated ``function_call`` → a ``functionCall`` part (it has no id: one
-    is made up, and the next ``role: "function"`` result with that name answers it)."""
+    is made up, and the next ``role: "function"`` result with that name answers it; its
+    signature had nowhere to travel, so Gemini gets the sentinel, see ``models.families``)."""
     legacy = msg.get("function_call")
     if legacy is None:
         return []
@@ -198,10 +201,7 @@ def _legacy_call(
     call_id = new_tool_call_id()
     pending.setdefault(name, []).append(call_id)
     args = parse_arguments(legacy.get("arguments"), f"messages[{i}].function_call.arguments")
-    part: dict[str, Any] = {"functionCall": {"id": call_id, "name": name, "args": args}}
-    if not is_claude:
-        part["thoughtSignature"] = SENTINEL  # the signature had nowhere to travel
-    return [part]
+    return [{"functionCall": {"id": call_id, "name": name, "args": args}}]
 
 
 def _tool_result(

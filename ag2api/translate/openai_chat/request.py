@@ -9,20 +9,17 @@ import hashlib
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.common import check_nesting
+from ag2api.models import families
+from ag2api.models.families import is_image_model
 from ag2api.translate.gemini_schema import clean_schema, clean_schema_typed
+from ag2api.translate.nesting import check_nesting
 from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
 from ag2api.translate.openai_chat.reply import ReplyPlan
 from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
-from ag2api.translate.reasoning import requested_effort, thinking_for_effort
+from ag2api.translate.reasoning import requested_effort
 from ag2api.translate.typed_args import ArgFix
 
-CLAUDE_MAX_OUTPUT = 64000
-MIN_CLAUDE_THINKING_BUDGET = 1024
-
-
-def is_image_model(model: str) -> bool:
-    return model.endswith("-image") or "-image-" in model
+__all__ = ["to_gemini", "translate_chat"]
 
 
 def to_gemini(
@@ -49,7 +46,7 @@ def translate_chat(
 ) -> tuple[dict[str, Any], ReplyPlan]:
     """:func:`to_gemini`, and the :class:`ReplyPlan` the answer translators need for it."""
     check_nesting(body)
-    is_claude = model.startswith("claude")
+    is_claude = families.is_claude(model)
     system_parts, contents = convert_messages(
         body.get("messages"), is_claude=is_claude, signatures=signatures
     )
@@ -60,7 +57,7 @@ def translate_chat(
         request["systemInstruction"] = {"role": "user", "parts": system_parts}
     effort = requested_effort(body)
     if effort is not None:
-        thinking = thinking_for_effort(model, effort)
+        thinking = families.thinking_for_effort(model, effort)
     if (
         is_claude
         and thinking
@@ -75,14 +72,15 @@ def translate_chat(
         request["generationConfig"] = generation
     tools, choice, legacy = declared_tools(body)
     fixes: dict[str, ArgFix] = {}
-    declarations = function_declarations(tools, is_claude=is_claude, fixes=fixes, legacy=legacy)
+    declarations = function_declarations(tools, fixes=fixes, legacy=legacy)
     if declarations:
         request["tools"] = [{"functionDeclarations": declarations}]
-        request["toolConfig"] = tool_config(choice, declarations, is_claude=is_claude)
+        request["toolConfig"] = tool_config(choice, declarations)
     elif choice not in (None, "none", "auto"):
         param = "function_call" if legacy else "tool_choice"
         raise InvalidRequest(f"'{param}' needs functions to be declared", param=param)
     request["sessionId"] = session_id(contents)
+    fixes = families.apply_family_rules(request, model, fixes)
     reply = ReplyPlan(
         legacy_functions=legacy and bool(declarations),
         tools=fixes,
@@ -133,21 +131,18 @@ def image_request(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[
         raise InvalidRequest(
             "'image_config.image_size' must be 1K, 2K or 4K", param="image_config.image_size"
         )
-    return {
+    request = {
         "contents": contents,
-        "generationConfig": {
-            "candidateCount": 1,
-            "responseModalities": ["TEXT", "IMAGE"],
-            "imageConfig": {"aspectRatio": aspect, "imageSize": image_size},
-        },
+        "generationConfig": {"imageConfig": {"aspectRatio": aspect, "imageSize": image_size}},
         "sessionId": session_id(contents),
     }
+    families.image_shape(request)
+    return request
 
 
 def generation_config(
     body: dict[str, Any], *, model: str, thinking: dict[str, Any] | None
 ) -> dict[str, Any]:
-    is_claude = model.startswith("claude")
     gen: dict[str, Any] = {}
     _number(body, "temperature", 0, 2, gen, "temperature")
     _number(body, "top_p", 0, 1, gen, "topP")
@@ -173,7 +168,9 @@ def generation_config(
             gen["stopSequences"] = stops
     _response_format(body.get("response_format"), gen)
     if thinking:
-        _apply_thinking(gen, dict(thinking), is_claude)
+        gen["thinkingConfig"] = dict(thinking)
+    if families.is_claude(model):
+        families.claude_output_limit(gen)
     return gen
 
 
@@ -190,26 +187,12 @@ def _unsupported_knobs(body: dict[str, Any], model: str) -> None:
     modalities = body.get("modalities")
     if isinstance(modalities, list) and "audio" in modalities:
         raise InvalidRequest("Audio output is not supported", param="modalities")
-    penalties_ok = not (model.startswith(("claude", "gemini-3")))
+    penalties_ok = families.takes_penalties(model)
     for key in ("presence_penalty", "frequency_penalty"):
         if body.get(key) not in (None, 0) and not penalties_ok:
             raise InvalidRequest(f"'{key}' is not supported by {model}", param=key)
-    if body.get("seed") is not None and model.startswith("claude"):
+    if body.get("seed") is not None and not families.takes_seed(model):
         raise InvalidRequest(f"'seed' is not supported by {model}", param="seed")
-
-
-def _apply_thinking(gen: dict[str, Any], thinking: dict[str, Any], is_claude: bool) -> None:
-    budget = thinking.get("thinkingBudget")
-    if is_claude and isinstance(budget, int) and budget > 0:
-        # Claude requires maxOutputTokens > thinkingBudget (protocol §7.4).
-        limit = gen.get("maxOutputTokens")
-        if limit is None:
-            gen["maxOutputTokens"] = CLAUDE_MAX_OUTPUT
-        elif limit <= budget:
-            if limit - 1 < MIN_CLAUDE_THINKING_BUDGET:
-                return  # too small a budget to think with: answer without thinking
-            thinking["thinkingBudget"] = limit - 1
-    gen["thinkingConfig"] = thinking
 
 
 def _response_format(fmt: Any, gen: dict[str, Any]) -> None:

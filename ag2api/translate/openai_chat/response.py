@@ -1,23 +1,31 @@
-"""Gemini ``generateContent`` response → OpenAI ``chat.completion`` (non-stream)."""
+"""Typed Gemini events (``translate/gemini``) → OpenAI ``chat.completion`` (non-stream)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from ag2api.translate.common import (
-    candidate_parts,
-    finish_reason,
-    new_tool_call_id,
-    prompt_blocked,
-    usage,
+from ag2api.models.families import is_claude
+from ag2api.translate.gemini import (
+    Blocked,
+    Event,
+    Finish,
+    Image,
+    Signature,
+    Text,
+    Thought,
+    ToolCall,
+    Usage,
+    read,
 )
+from ag2api.translate.openai_chat.render import finish_reason, new_tool_call_id, usage
 from ag2api.translate.openai_chat.reply import ReplyPlan
 from ag2api.translate.signatures import ThinkingRecord, encode_call_id
 
 
 class ToolCallBuilder:
-    """Turns ``functionCall`` parts into OpenAI tool calls with ids that carry the signatures.
+    """Turns tool-call events into OpenAI tool calls with ids that carry the signatures.
 
     Gemini: a call's ``thoughtSignature`` is packed into the id it gets (see ``signatures``).
     Claude: the thinking text and signature seen before a call are kept in ``records`` under the
@@ -39,60 +47,48 @@ class ToolCallBuilder:
         self._signature: str | None = None
         self.records: dict[str, ThinkingRecord] = {}
 
-    def observe(self, part: dict[str, Any]) -> None:
-        """Note thinking text and signatures from any part (only Claude needs them)."""
-        if self._is_claude:
-            if part.get("thought") and isinstance(part.get("text"), str):
-                self._thought.append(part["text"])
-            signature = part_signature(part)
-            if signature:
-                self._signature = signature
+    def thought(self, text: str) -> None:
+        if self._is_claude:  # only Claude's thinking is replayed, from the cache
+            self._thought.append(text)
 
-    def call(self, part: dict[str, Any]) -> dict[str, Any] | None:
+    def signature(self, value: str) -> None:
+        if self._is_claude:
+            self._signature = value
+
+    def call(self, event: ToolCall) -> dict[str, Any] | None:
+        if self._is_claude and event.signature:
+            self._signature = event.signature  # Claude may sign the call part itself
         if self._single and self._count:
             return None
         self._count += 1
-        fc = part["functionCall"]
-        name = str(fc.get("name", ""))
-        args = self.reply.call_args(name, fc.get("args"))
-        upstream_id = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else None
         if self._is_claude:
-            call_id = upstream_id or new_tool_call_id()
+            call_id = event.id or new_tool_call_id()
             if self._signature:
                 self.records[call_id] = ThinkingRecord("".join(self._thought), self._signature)
         else:
-            call_id = encode_call_id(upstream_id or new_tool_call_id(), part_signature(part))
+            call_id = encode_call_id(event.id or new_tool_call_id(), event.signature)
         return {
             "id": call_id,
             "type": "function",
             "function": {
-                "name": name,
-                "arguments": json.dumps(
-                    args if isinstance(args, dict) else {},
-                    ensure_ascii=False,
-                    separators=(",", ":"),
-                ),
+                "name": event.name,
+                "arguments": arguments_json(self.reply.call_args(event.name, event.args)),
             },
         }
 
 
-def part_signature(part: dict[str, Any]) -> str | None:
-    sig = part.get("thoughtSignature") or part.get("thought_signature")
-    return sig if isinstance(sig, str) and sig else None
+def arguments_json(args: Any) -> str:
+    return json.dumps(
+        args if isinstance(args, dict) else {}, ensure_ascii=False, separators=(",", ":")
+    )
 
 
-def inline_image(part: dict[str, Any]) -> dict[str, Any] | None:
-    data = part.get("inlineData") or part.get("inline_data")
-    return data if isinstance(data, dict) else None
+def image_url(image: Image) -> str:
+    return f"data:{image.mime_type};base64,{image.data}"
 
 
-def image_url(data: dict[str, Any]) -> str:
-    mime = data.get("mimeType") or data.get("mime_type") or "image/png"
-    return f"data:{mime};base64,{data.get('data', '')}"
-
-
-def image_markdown(data: dict[str, Any]) -> str:
-    return f"![image]({image_url(data)})"
+def image_markdown(image: Image) -> str:
+    return f"![image]({image_url(image)})"
 
 
 def to_chat_completion(
@@ -104,27 +100,53 @@ def to_chat_completion(
     calls: ToolCallBuilder | None = None,
 ) -> dict[str, Any]:
     """One ``chat.completion``; ``calls`` (pass one to read its ``records``) builds tool calls."""
-    builder = calls or ToolCallBuilder(is_claude=model.startswith("claude"))
-    parts, reason = candidate_parts(response)
+    return events_to_completion(
+        read(response),
+        completion_id=completion_id,
+        model=model,
+        created=created,
+        calls=calls or ToolCallBuilder(is_claude=is_claude(model)),
+    )
+
+
+def events_to_completion(
+    events: Iterable[Event],
+    *,
+    completion_id: str,
+    model: str,
+    created: int,
+    calls: ToolCallBuilder,
+) -> dict[str, Any]:
     text: list[str] = []
     thoughts: list[str] = []
     tool_calls: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []
-    for part in parts:
-        if not isinstance(part, dict):
-            continue
-        builder.observe(part)
-        if "functionCall" in part:
-            if (call := builder.call(part)) is not None:
+    reason: str | None = None
+    meta: Usage | None = None
+    blocked = False
+    for event in events:
+        if isinstance(event, Text):
+            text.append(event.text)
+        elif isinstance(event, Thought):
+            thoughts.append(event.text)
+            calls.thought(event.text)
+        elif isinstance(event, ToolCall):
+            if (call := calls.call(event)) is not None:
                 tool_calls.append(call)
-        elif (data := inline_image(part)) is not None:
-            text.append(image_markdown(data))
+        elif isinstance(event, Signature):
+            calls.signature(event.value)
+        elif isinstance(event, Image):
+            text.append(image_markdown(event))
             images.append(
-                {"type": "image_url", "index": len(images), "image_url": {"url": image_url(data)}}
+                {"type": "image_url", "index": len(images), "image_url": {"url": image_url(event)}}
             )
-        elif isinstance(part.get("text"), str):
-            (thoughts if part.get("thought") else text).append(part["text"])
-    reply = builder.reply
+        elif isinstance(event, Finish):
+            reason = event.reason
+        elif isinstance(event, Usage):
+            meta = event
+        elif isinstance(event, Blocked):
+            blocked = True
+    reply = calls.reply
     message: dict[str, Any] = {
         "role": "assistant",
         "content": reply.content_text("".join(text)) if text or not tool_calls else None,
@@ -138,9 +160,7 @@ def to_chat_completion(
         message["tool_calls"] = tool_calls
     if images:
         message["images"] = images
-    finish = (
-        "content_filter" if prompt_blocked(response) else finish_reason(reason, bool(tool_calls))
-    )
+    finish = "content_filter" if blocked else finish_reason(reason, bool(tool_calls))
     if finish == "tool_calls" and reply.legacy_functions:
         finish = "function_call"
     return {
@@ -149,5 +169,5 @@ def to_chat_completion(
         "created": created,
         "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": usage(response.get("usageMetadata")),
+        "usage": usage(meta),
     }

@@ -1,23 +1,33 @@
-"""Gemini stream events → OpenAI ``chat.completion.chunk`` dicts, one translator per stream."""
+"""Gemini stream chunks → OpenAI ``chat.completion.chunk`` dicts, one translator per stream.
+
+Each chunk is read once into typed events (``translate/gemini``); this module only renders them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ag2api.translate.common import candidate_parts, finish_reason, prompt_blocked, usage
-from ag2api.translate.openai_chat.response import (
-    ToolCallBuilder,
-    image_markdown,
-    image_url,
-    inline_image,
+from ag2api.models.families import is_claude
+from ag2api.translate.gemini import (
+    Blocked,
+    Finish,
+    Image,
+    Signature,
+    Text,
+    Thought,
+    ToolCall,
+    Usage,
+    read,
 )
+from ag2api.translate.openai_chat.render import finish_reason, usage
+from ag2api.translate.openai_chat.response import ToolCallBuilder, image_markdown, image_url
 
 
 class ChatStreamTranslator:
-    """``feed(event)`` → chunks to send now; ``finish()`` → the closing chunk(s).
+    """``feed(chunk)`` → chunks to send now; ``finish()`` → the closing chunk(s).
 
-    Holds what must cross events: whether the role was sent, tool-call indexes, the upstream
-    finish reason (Gemini may send it before a usage-only event) and the latest cumulative usage.
+    Holds what must cross chunks: whether the role was sent, tool-call indexes, the upstream
+    finish reason (Gemini may send it before a usage-only chunk) and the latest cumulative usage.
     """
 
     __slots__ = (
@@ -28,8 +38,8 @@ class ChatStreamTranslator:
         "_held",
         "_images",
         "_include_usage",
-        "_meta",
         "_started",
+        "_usage",
         "calls",
     )
 
@@ -52,10 +62,10 @@ class ChatStreamTranslator:
         self._started = False
         self._calls = 0
         self._finish: str | None = None
-        self._meta: dict[str, Any] | None = None
+        self._usage: Usage | None = None
         self._blocked = False
         self._images = 0
-        self.calls = calls or ToolCallBuilder(is_claude=model.startswith("claude"))
+        self.calls = calls or ToolCallBuilder(is_claude=is_claude(model))
         # Structured output whose schema had typed enum members is held back and sent whole at
         # the end, once it can be parsed and given its types back (None: stream as it comes).
         self._held: list[str] | None = [] if self.calls.reply.content is not None else None
@@ -69,52 +79,50 @@ class ChatStreamTranslator:
             chunk["usage"] = None
         return chunk
 
-    def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         if not self._started:
             self._started = True
             out.append(self._chunk({"role": "assistant", "content": ""}))
-        parts, reason = candidate_parts(event)
-        if reason:
-            self._finish = reason
-        meta = event.get("usageMetadata")
-        if isinstance(meta, dict):
-            self._meta = meta
-        if prompt_blocked(event):
-            self._blocked = True
-        for part in parts:
-            if not isinstance(part, dict):
-                continue
-            self.calls.observe(part)
-            if "functionCall" in part:
-                built = self.calls.call(part)
-                if built is not None and self.calls.reply.legacy_functions:
+        for event in read(chunk):
+            if type(event) is Text:
+                if self._held is not None:
+                    self._held.append(event.text)
+                else:
+                    out.append(self._chunk({"content": event.text}))
+            elif type(event) is Usage:
+                self._usage = event
+            elif type(event) is Thought:
+                self.calls.thought(event.text)
+                out.append(self._chunk({"reasoning_content": event.text}))
+            elif type(event) is ToolCall:
+                built = self.calls.call(event)
+                if built is None:
+                    continue
+                if self.calls.reply.legacy_functions:
                     out.append(self._chunk({"function_call": built["function"]}))
-                    self._calls += 1
-                elif built is not None:
+                else:
                     out.append(self._chunk({"tool_calls": [{"index": self._calls, **built}]}))
-                    self._calls += 1
-            elif (data := inline_image(part)) is not None:
+                self._calls += 1
+            elif type(event) is Finish:
+                self._finish = event.reason
+            elif type(event) is Signature:
+                self.calls.signature(event.value)
+            elif type(event) is Image:
                 image = {
                     "type": "image_url",
                     "index": self._images,
-                    "image_url": {"url": image_url(data)},
+                    "image_url": {"url": image_url(event)},
                 }
                 self._images += 1
-                out.append(self._chunk({"content": image_markdown(data), "images": [image]}))
-            else:
-                text = part.get("text")
-                if isinstance(text, str) and text:
-                    if self._held is not None and not part.get("thought"):
-                        self._held.append(text)
-                        continue
-                    key = "reasoning_content" if part.get("thought") else "content"
-                    out.append(self._chunk({key: text}))
+                out.append(self._chunk({"content": image_markdown(event), "images": [image]}))
+            elif type(event) is Blocked:
+                self._blocked = True
         return out
 
     def usage(self) -> dict[str, Any]:
         """The OpenAI usage of what has been seen so far (for the request log)."""
-        return usage(self._meta)
+        return usage(self._usage)
 
     def finish(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -129,5 +137,5 @@ class ChatStreamTranslator:
             reason = "function_call"
         out.append(self._chunk(delta, reason))
         if self._include_usage:
-            out.append({**self._base, "choices": [], "usage": usage(self._meta)})
+            out.append({**self._base, "choices": [], "usage": usage(self._usage)})
         return out

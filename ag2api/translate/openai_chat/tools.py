@@ -6,15 +6,7 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.translate.gemini_schema import clean_schema_typed
-from ag2api.translate.typed_args import ArgFix, fill_empty_objects, merge
-
-# Claude's VALIDATED mode rejects object schemas without properties (protocol §7.4).
-PLACEHOLDER = {
-    "reason": {
-        "type": "string",
-        "description": "Brief explanation of why you are calling this tool",
-    }
-}
+from ag2api.translate.typed_args import ArgFix
 
 
 def declared_tools(body: dict[str, Any]) -> tuple[Any, Any, bool]:
@@ -49,12 +41,12 @@ def declared_tools(body: dict[str, Any]) -> tuple[Any, Any, bool]:
 def function_declarations(
     tools: Any,
     *,
-    is_claude: bool,
     fixes: dict[str, ArgFix] | None = None,
     legacy: bool = False,
 ) -> list[dict[str, Any]]:
     """Gemini declarations; ``fixes`` (when given) receives, per tool name, what the schema
-    adaptations changed, to undo them in the calls that come back (see ``typed_args``)."""
+    adaptations changed, to undo them in the calls that come back (see ``typed_args``). Family
+    rules (Claude's placeholders) are added later by ``models.families.apply_family_rules``."""
     if tools is None:
         return []
     if not isinstance(tools, list):
@@ -74,8 +66,6 @@ def function_declarations(
             continue
         seen.add(fn["name"])
         params, fix = clean_schema_typed(fn.get("parameters"), f"{where}.parameters")
-        if is_claude:
-            fix = merge(fix, fill_empty_objects(params, PLACEHOLDER))
         if fix is not None and fixes is not None:
             fixes[fn["name"]] = fix
         decl: dict[str, Any] = {"name": fn["name"], "parameters": params}
@@ -90,11 +80,12 @@ def function_declarations(
     return out
 
 
-def tool_config(choice: Any, tools: list[dict[str, Any]], *, is_claude: bool) -> dict[str, Any]:
+def tool_config(choice: Any, tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """``AUTO`` becomes Claude's ``VALIDATED`` later, in ``models.families``."""
     names = {t["name"] for t in tools}
     config: dict[str, Any]
     if choice is None or choice == "auto":
-        config = {"mode": "VALIDATED" if is_claude else "AUTO"}
+        config = {"mode": "AUTO"}
     elif choice == "none":
         config = {"mode": "NONE"}
     elif choice == "required":

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ag2api.testing import fake_claude_rules, fake_model
-from ag2api.translate import gemini_events
+from ag2api.translate import gemini
 from ag2api.translate.anthropic_messages.request import to_gemini
 from ag2api.translate.anthropic_messages.response import to_message
 from tests.translate.anthropic_messages.claude_code_fixtures import first_request
@@ -46,7 +46,7 @@ class Fake:
         answer = fake_model.answer(model, request, None, self.issued)
         events = fake_model.events(model, request, answer, self.issued)
         fake_claude_rules.remember(model, events, self.ledger)
-        typed = [e for ev in events for e in gemini_events.read(ev["response"])]
+        typed = [e for ev in events for e in gemini.read(ev["response"])]
         return to_message(typed, model=body["model"], info=info, message_id="msg_x")
 
 

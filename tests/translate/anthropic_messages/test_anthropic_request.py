@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from ag2api.errors import InvalidRequest
+from ag2api.models.families import SENTINEL
 from ag2api.translate.anthropic_messages.request import (
     RequestInfo,
     inline_source,
     remote_images,
     to_gemini,
 )
-from ag2api.translate.signatures import SENTINEL
 from tests.translate.anthropic_messages.claude_code_fixtures import (
     ATTRIBUTION,
     ENVIRONMENT,

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from ag2api.models.families import SENTINEL
 from ag2api.testing import fake_claude_rules
-from ag2api.translate import gemini_events
+from ag2api.translate import gemini
 from ag2api.translate.anthropic_messages.loop import CLOSED, CONTINUE
 from ag2api.translate.anthropic_messages.request import RequestInfo, to_gemini
 from ag2api.translate.anthropic_messages.response import to_message
@@ -18,7 +19,6 @@ from ag2api.translate.anthropic_messages.signatures import (
     unwrap_thinking,
     wrap_thinking,
 )
-from ag2api.translate.signatures import SENTINEL
 from tests.translate.anthropic_messages.claude_code_fixtures import BASH, tool_result_request
 
 CLAUDE = "claude-sonnet-4-5-thinking"
@@ -37,7 +37,7 @@ def answer(model: str, *chunks: dict[str, Any]) -> tuple[dict[str, Any], Request
     """The non-stream message the client gets for ``chunks`` on ``model``."""
     body = {"messages": [{"role": "user", "content": "go"}], "tools": [BASH]}
     _, info = to_gemini(body, model=model, thinking_default=None)
-    events = [e for c in chunks for e in gemini_events.read(c)]
+    events = [e for c in chunks for e in gemini.read(c)]
     return to_message(events, model="claude-opus-5-5", info=info, message_id="msg_1"), info
 
 

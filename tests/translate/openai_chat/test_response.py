@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ag2api.translate.common import finish_reason, usage
+from ag2api.translate.openai_chat.render import finish_reason, usage
 from ag2api.translate.openai_chat.response import to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
 

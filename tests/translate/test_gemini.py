@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ag2api.translate.gemini_events import (
+from ag2api.translate.gemini import (
     Blocked,
     Finish,
     Image,

@@ -1,0 +1,284 @@
+"""Reading Gemini answers: one response (or stream chunk, out of the Antigravity envelope) → typed
+events.
+
+Every dialect renders the same few things — text, thoughts, signatures, tool calls, images, the
+finish reason, usage — so the part-shape quirks (``thought_signature`` spelling, ``inline_data``,
+missing candidates) are read once here. Runs per stream chunk: no copies beyond the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+CONTENT_FILTER_REASONS = frozenset(
+    {
+        "SAFETY",
+        "RECITATION",
+        "BLOCKLIST",
+        "PROHIBITED_CONTENT",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+        "LANGUAGE",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thought:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """A ``thoughtSignature`` on a part that is not a call (Claude's trailing empty-text part)."""
+
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    name: str
+    args: dict[str, Any]
+    id: str | None
+    signature: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    mime_type: str
+    data: str  # base64
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str  # the raw Gemini finishReason
+
+
+_USAGE_KEYS = {
+    "prompt": "promptTokenCount",
+    "cached": "cachedContentTokenCount",
+    "candidates": "candidatesTokenCount",
+    "thoughts": "thoughtsTokenCount",
+    "total": "totalTokenCount",
+}
+
+
+class Usage:
+    """``usageMetadata`` as sent (cumulative over a stream), read when asked.
+
+    One arrives with every stream chunk and only the last is looked at, so :func:`read` keeps
+    the upstream dict (:meth:`of`) instead of parsing it; the fields count a missing, boolean
+    or non-integer value as 0. Immutable and compared by value, like the other events.
+    """
+
+    __slots__ = ("_meta",)
+    _meta: Mapping[str, Any]
+
+    def __init__(
+        self,
+        prompt: int = 0,
+        cached: int = 0,
+        candidates: int = 0,
+        thoughts: int = 0,
+        total: int = 0,
+    ) -> None:
+        values = (prompt, cached, candidates, thoughts, total)
+        _set_meta(self, dict(zip(_USAGE_KEYS.values(), values, strict=True)))
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any]) -> Usage:
+        usage = _new_object(cls)
+        _set_meta(usage, meta)
+        return usage
+
+    def _count(self, field: str) -> int:
+        value = self._meta.get(_USAGE_KEYS[field])
+        return value if type(value) is int else 0  # not bool, not float
+
+    @property
+    def prompt(self) -> int:
+        return self._count("prompt")
+
+    @property
+    def cached(self) -> int:
+        return self._count("cached")
+
+    @property
+    def candidates(self) -> int:
+        return self._count("candidates")
+
+    @property
+    def thoughts(self) -> int:
+        return self._count("thoughts")
+
+    @property
+    def total(self) -> int:
+        return self._count("total")
+
+    def _values(self) -> tuple[int, ...]:
+        return tuple(self._count(field) for field in _USAGE_KEYS)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Usage is immutable: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Usage) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f}={self._count(f)}" for f in _USAGE_KEYS)
+        return f"Usage({fields})"
+
+
+_new_object = object.__new__
+_set_meta = Usage.__dict__["_meta"].__set__  # past the immutability guard, for construction
+
+
+@dataclass(frozen=True, slots=True)
+class Blocked:
+    reason: str  # promptFeedback.blockReason
+
+
+# Text(t) / Thought(t) at half the cost, for the parts of every stream chunk: a frozen
+# dataclass's __init__ goes through object.__setattr__; setting the slot makes the same object.
+_set_text = Text.__dict__["text"].__set__
+_set_thought = Thought.__dict__["text"].__set__
+
+
+def _text(text: str) -> Text:
+    event = _new_object(Text)
+    _set_text(event, text)
+    return event
+
+
+def _thought(text: str) -> Thought:
+    event = _new_object(Thought)
+    _set_thought(event, text)
+    return event
+
+
+Event = Text | Thought | Signature | ToolCall | Image | Finish | Usage | Blocked
+
+
+def read(chunk: dict[str, Any]) -> list[Event]:
+    """The events of one response/chunk, in part order, then finish, usage and block verdict.
+
+    The hot path of every stream: :func:`candidate_parts` is inlined, usage is kept unparsed
+    (:class:`Usage`), and a part that is nothing but text skips the checks for other kinds.
+    """
+    out: list[Event] = []
+    candidates = chunk.get("candidates")
+    if candidates and isinstance(candidates, list) and isinstance(candidates[0], dict):
+        candidate = candidates[0]
+        try:
+            parts = candidate["content"]["parts"]
+        except (KeyError, TypeError):  # no content (a finish-only chunk), or not objects
+            parts = None
+        if isinstance(parts, list):
+            for part in parts:
+                if not isinstance(part, dict):
+                    continue
+                # Most parts are {"text"} or {"text", "thought"}: no other kind to look for.
+                text = part.get("text")
+                size = len(part)
+                if (
+                    text
+                    and isinstance(text, str)
+                    and (size == 1 or (size == 2 and "thought" in part))
+                ):
+                    # _text / _thought inlined
+                    if size == 2 and part["thought"]:
+                        event: Event = _new_object(Thought)
+                        _set_thought(event, text)
+                    else:
+                        event = _new_object(Text)
+                        _set_text(event, text)
+                    out.append(event)
+                else:
+                    _read_part(part, out)
+        reason = candidate.get("finishReason")
+        if reason and isinstance(reason, str):
+            out.append(Finish(reason))
+    meta = chunk.get("usageMetadata")
+    if meta is not None and isinstance(meta, dict):
+        usage = _new_object(Usage)  # Usage.of(meta), without the call
+        _set_meta(usage, meta)
+        out.append(usage)
+    feedback = chunk.get("promptFeedback")
+    if feedback is not None and isinstance(feedback, dict) and feedback.get("blockReason"):
+        out.append(Blocked(str(feedback["blockReason"])))
+    return out
+
+
+def _read_part(part: dict[str, Any], out: list[Event]) -> None:
+    signature = None
+    if "thoughtSignature" in part or "thought_signature" in part:
+        sig = part.get("thoughtSignature") or part.get("thought_signature")
+        signature = sig if isinstance(sig, str) and sig else None
+    if "functionCall" in part or "function_call" in part:
+        call = part.get("functionCall") or part.get("function_call")
+        if isinstance(call, dict):
+            args = call.get("args")
+            call_id = call.get("id")
+            out.append(
+                ToolCall(
+                    name=str(call.get("name") or ""),
+                    args=args if isinstance(args, dict) else {},
+                    id=call_id if isinstance(call_id, str) and call_id else None,
+                    signature=signature,
+                )
+            )
+            return
+    data = (
+        part.get("inlineData") or part.get("inline_data")
+        if "inlineData" in part or "inline_data" in part
+        else None
+    )
+    if isinstance(data, dict):
+        mime = data.get("mimeType") or data.get("mime_type") or "image/png"
+        out.append(Image(str(mime), str(data.get("data") or "")))
+    else:
+        text = part.get("text")
+        if text and isinstance(text, str):
+            out.append(_thought(text) if part.get("thought") else _text(text))
+    # After the text so a signature closes the thought it came with.
+    if signature is not None:
+        out.append(Signature(signature))
+
+
+def usage(meta: Mapping[str, Any]) -> Usage:
+    return Usage.of(meta)
+
+
+def output_tokens(u: Usage) -> int:
+    """Candidates + thoughts, unless the counts show candidates already include the thoughts."""
+    if u.thoughts and u.total and u.prompt + u.candidates == u.total:
+        return u.candidates
+    return u.candidates + u.thoughts
+
+
+def candidate_parts(response: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The parts and finishReason of the first candidate (tolerating missing pieces)."""
+    candidates = response.get("candidates")
+    if not isinstance(candidates, list) or not candidates or not isinstance(candidates[0], dict):
+        return [], None
+    cand = candidates[0]
+    content = cand.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    reason = cand.get("finishReason")
+    return (parts if isinstance(parts, list) else []), (reason if isinstance(reason, str) else None)
+
+
+def prompt_blocked(response: dict[str, Any]) -> bool:
+    feedback = response.get("promptFeedback")
+    return isinstance(feedback, dict) and bool(feedback.get("blockReason"))

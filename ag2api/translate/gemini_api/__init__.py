@@ -1,0 +1,1 @@
+"""The Gemini API (``/v1beta/models/{model}:generateContent`` …): Gemini CLI and google-genai."""

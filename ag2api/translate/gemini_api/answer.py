@@ -1,0 +1,65 @@
+"""The Gemini API answer: the upstream responses themselves, chunk by chunk.
+
+Each upstream chunk (already out of the envelope: candidates, usageMetadata, modelVersion,
+responseId …) goes to the client as it is — thought parts and signatures included, the client
+owns them. The one change: where the gateway adapted a tool's schema (Claude's placeholder
+property, enum members the backend takes only as strings) the call arguments are restored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ag2api.translate import gemini
+from ag2api.translate.dialects import SseEvent
+from ag2api.translate.signatures import ThinkingRecord
+from ag2api.translate.typed_args import ArgFix, restore_args
+
+
+class GeminiAnswer:
+    __slots__ = ("_fixes", "_usage")
+
+    def __init__(self, fixes: dict[str, ArgFix]) -> None:
+        self._fixes = fixes
+        self._usage: dict[str, Any] | None = None
+
+    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
+        return [(None, self._pass(chunk))]
+
+    def finish(self) -> list[SseEvent]:
+        return []
+
+    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
+        return self._pass(response)
+
+    def usage(self) -> dict[str, Any]:
+        """OpenAI-shaped usage of the last ``usageMetadata`` seen (it is cumulative): the log,
+        metrics and statistics speak it for every dialect."""
+        u = gemini.usage(self._usage or {})
+        completion = gemini.output_tokens(u)
+        return {
+            "prompt_tokens": u.prompt,
+            "completion_tokens": completion,
+            "total_tokens": u.prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": u.cached},
+            "completion_tokens_details": {"reasoning_tokens": u.thoughts},
+        }
+
+    def thinking_records(self) -> dict[str, ThinkingRecord]:
+        return {}  # stateless: signatures travel in the parts
+
+    def _pass(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        meta = chunk.get("usageMetadata")
+        if isinstance(meta, dict):
+            self._usage = meta
+        if self._fixes:
+            self._restore(chunk)
+        return chunk
+
+    def _restore(self, chunk: dict[str, Any]) -> None:
+        for cand in chunk.get("candidates") or ():
+            content = cand.get("content") if isinstance(cand, dict) else None
+            for part in (content.get("parts") if isinstance(content, dict) else None) or ():
+                call = part.get("functionCall") if isinstance(part, dict) else None
+                if isinstance(call, dict) and isinstance(call.get("args"), dict):
+                    call["args"] = restore_args(self._fixes, str(call.get("name")), call["args"])

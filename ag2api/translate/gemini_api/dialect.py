@@ -1,0 +1,68 @@
+"""The Gemini API as a dialect entry: ``/v1beta/models/{model}:generateContent`` and
+``:streamGenerateContent`` (also under ``/v1``), for Gemini CLI and the google-genai SDKs.
+
+The model and the method come from the path; ``?alt=sse`` asks for server-sent events, without
+it a stream is the JSON array Google's REST API sends.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+from urllib.parse import unquote
+
+from ag2api.models.families import is_image_model
+from ag2api.translate.dialects import (
+    JSON_ARRAY,
+    SSE,
+    CallContext,
+    ClientCall,
+    Dialect,
+    RemoteImage,
+    RouteInfo,
+    Translation,
+)
+from ag2api.translate.gemini_api import errors
+from ag2api.translate.gemini_api.answer import GeminiAnswer
+from ag2api.translate.gemini_api.request import inline_file, remote_file_parts, to_gemini
+
+STREAM_METHOD = "streamGenerateContent"
+
+
+def model_from_path(raw: str) -> str:
+    """``gemini-2.5-flash`` from the path segment (``models/`` once more is tolerated)."""
+    return unquote(raw).removeprefix("models/")
+
+
+def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+    raw_model, method = route.path_args
+    stream = method == STREAM_METHOD
+    framing = SSE if route.query.get("alt") == "sse" else JSON_ARRAY
+    return ClientCall(model_from_path(raw_model), stream, framing)
+
+
+def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
+    return [
+        RemoteImage(where, part["fileData"]["fileUri"], partial(inline_file, part))
+        for where, part in remote_file_parts(body)
+    ]
+
+
+def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+    request, fixes = to_gemini(body, model=ctx.model, thinking_default=ctx.thinking)
+    return Translation(request, is_image_model(ctx.model), GeminiAnswer(fixes))
+
+
+GEMINI_API = Dialect(
+    name="gemini",
+    read=read,
+    remote_images=images_by_url,
+    translate=translate,
+    error=errors.body,
+    error_event=errors.stream_error,
+    # Whitespace, not an SSE comment: google-genai (Python) fails to parse a ": …" line, and
+    # the JS SDK skips blank events.
+    keepalive=b"\n",
+    terminator=None,
+    key_in_query=True,
+)

@@ -1,0 +1,360 @@
+"""Gemini API request body → the Gemini request Antigravity takes: almost the same.
+
+Pure: dicts in, dicts out; every problem is an ``InvalidRequest`` naming the field. The body is
+rebuilt from the fields the backend accepts (unknown ones — ``cachedContent`` aside, which is
+refused — are dropped, as the backend 400s on unknown names), with what it rejects cleaned as for
+the other dialects: JSON Schemas (``parametersJsonSchema``/``responseJsonSchema`` become cleaned
+``parameters``/``responseSchema``), the model family's rules (``models/families.py``), thinking
+fitted to the family. Contents pass as they are: thought signatures belong to the client.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ag2api.errors import InvalidRequest
+from ag2api.models import families
+from ag2api.models.families import thinking_for_effort
+from ag2api.translate.anthropic_messages.request import session_id
+from ag2api.translate.gemini_schema import clean_schema, clean_schema_typed
+from ag2api.translate.nesting import check_nesting
+from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.typed_args import ArgFix, merge
+
+# generationConfig fields the backend takes (protocol §2.2); others (logprobs, speechConfig,
+# enableEnhancedCivicAnswers …) have no upstream meaning and are dropped.
+GENERATION_FIELDS = frozenset(
+    {
+        "temperature",
+        "topP",
+        "topK",
+        "candidateCount",
+        "maxOutputTokens",
+        "stopSequences",
+        "thinkingConfig",
+        "responseMimeType",
+        "responseSchema",
+        "responseModalities",
+        "imageConfig",
+        "presencePenalty",
+        "frequencyPenalty",
+        "seed",
+        "mediaResolution",
+    }
+)
+NUMBERS = ("temperature", "topP", "topK", "presencePenalty", "frequencyPenalty", "seed")
+SERVER_TOOLS = ("googleSearch", "codeExecution", "urlContext")
+ROLES = {"user": "user", "model": "model", "function": "user"}  # "function": the old API's role
+_SNAKE = re.compile(r"_([a-z])")
+
+
+def camel(value: dict[str, Any]) -> dict[str, Any]:
+    """Keys in camelCase (the Gemini API accepts snake_case too: ``generation_config``)."""
+    if not any("_" in key for key in value):
+        return value
+    return {_SNAKE.sub(lambda m: m.group(1).upper(), key): v for key, v in value.items()}
+
+
+def to_gemini(
+    body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, ArgFix]]:
+    """The upstream request for ``body`` on upstream ``model``, and per declared tool where the
+    gateway changed its schema (non-string enum members made strings, Claude's placeholder
+    property): the answer undoes that in the tool's call arguments.
+
+    ``thinking_default`` is the model policy's ``thinkingConfig``: used only when the client set
+    none. The body's parts are reused, not copied (it belongs to this request).
+    """
+    check_nesting(body)
+    body = camel(body)
+    if body.get("cachedContent") is not None:
+        raise InvalidRequest(
+            "'cachedContent' is not supported: the Antigravity backend has no context cache; "
+            "send the cached contents in the request instead.",
+            param="cachedContent",
+        )
+    request: dict[str, Any] = {"contents": contents(body.get("contents"))}
+    system = system_instruction(body.get("systemInstruction"))
+    if system is not None:
+        request["systemInstruction"] = system
+    fixes: dict[str, ArgFix] = {}
+    tool_list = tools(body.get("tools"), model, fixes)
+    if tool_list:
+        request["tools"] = tool_list
+        config = body.get("toolConfig")
+        if config is not None:
+            if not isinstance(config, dict):
+                raise InvalidRequest("'toolConfig' must be an object", param="toolConfig")
+            if tool_config := _tool_config(camel(config)):
+                request["toolConfig"] = tool_config
+    gen = generation_config(body.get("generationConfig"), model, thinking_default)
+    if gen:
+        request["generationConfig"] = gen
+    safety = body.get("safetySettings")
+    if safety is not None:
+        if not isinstance(safety, list):
+            raise InvalidRequest("'safetySettings' must be an array", param="safetySettings")
+        request["safetySettings"] = safety
+    request["sessionId"] = session_id(request["contents"])
+    for name, fix in families.apply_family_rules(request, model).items():
+        fixes[name] = merge(fixes.get(name), fix) or fix
+    return request, fixes
+
+
+def contents(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest("'contents' must be a non-empty array of turns", param="contents")
+    out: list[dict[str, Any]] = []
+    for i, turn in enumerate(value):
+        where = f"contents[{i}]"
+        if not isinstance(turn, dict):
+            raise InvalidRequest(f"'{where}' must be an object", param=where)
+        raw_role = turn.get("role") or "user"
+        role = ROLES.get(raw_role) if isinstance(raw_role, str) else None
+        if role is None:
+            raise InvalidRequest(f"'{where}.role' must be user or model", param=f"{where}.role")
+        kept = parts(turn.get("parts"), f"{where}.parts")
+        if kept:  # the backend refuses a turn without parts
+            out.append({"role": role, "parts": kept})
+    if not out:
+        raise InvalidRequest("'contents' has no non-empty part", param="contents")
+    return out
+
+
+def parts(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise InvalidRequest(f"'{where}' must be an array of parts", param=where)
+    for j, part in enumerate(value):
+        if not isinstance(part, dict):
+            raise InvalidRequest(f"'{where}[{j}]' must be an object", param=f"{where}[{j}]")
+    # An empty text part alone is refused upstream (Claude: "text content blocks must be
+    # non-empty"); one carrying a signature is the client's and stays.
+    return [p for p in value if p != {"text": ""}]
+
+
+def system_instruction(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # tolerated: a bare string
+        value = {"parts": [{"text": value}]}
+    if not isinstance(value, dict):
+        raise InvalidRequest(
+            "'systemInstruction' must be a Content object", param="systemInstruction"
+        )
+    kept = parts(value.get("parts"), "systemInstruction.parts")
+    return {"role": "user", "parts": kept} if kept else None  # every peer sends role "user"
+
+
+def tools(value: Any, model: str, fixes: dict[str, ArgFix]) -> list[dict[str, Any]]:
+    """Function declarations (deduplicated, schemas cleaned; their fixes into ``fixes``) in one
+    tool; server tools kept only where the backend takes them: not for Claude or image models,
+    nor next to functions."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidRequest("'tools' must be an array", param="tools")
+    declarations: list[dict[str, Any]] = []
+    names: set[str] = set()
+    server: dict[str, Any] = {}
+    for i, tool in enumerate(value):
+        if not isinstance(tool, dict):
+            raise InvalidRequest(f"'tools[{i}]' must be an object", param=f"tools[{i}]")
+        tool = camel(tool)
+        decls = tool.get("functionDeclarations") or []
+        if not isinstance(decls, list):
+            raise InvalidRequest(
+                f"'tools[{i}].functionDeclarations' must be an array",
+                param=f"tools[{i}].functionDeclarations",
+            )
+        for j, decl in enumerate(decls):
+            out, fix = declaration(decl, f"tools[{i}].functionDeclarations[{j}]")
+            if out["name"] not in names:  # "Tool names must be unique" upstream
+                names.add(out["name"])
+                declarations.append(out)
+                if fix is not None:
+                    fixes[out["name"]] = fix
+        for key in SERVER_TOOLS:
+            if key in tool:
+                server[key] = tool[key] if isinstance(tool[key], dict) else {}
+        if "googleSearchRetrieval" in tool:  # the Gemini 1.5 spelling
+            server["googleSearch"] = {}
+    out_tools: list[dict[str, Any]] = []
+    if declarations:
+        out_tools.append({"functionDeclarations": declarations})
+    elif not (families.is_claude(model) or families.is_image_model(model)):
+        out_tools.extend({key: config} for key, config in server.items())
+    return out_tools
+
+
+def declaration(decl: Any, where: str) -> tuple[dict[str, Any], ArgFix | None]:
+    if not isinstance(decl, dict):
+        raise InvalidRequest(f"'{where}' must be an object", param=where)
+    decl = camel(decl)
+    name = decl.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidRequest(f"'{where}.name' must be a non-empty string", param=f"{where}.name")
+    out: dict[str, Any] = {"name": name}
+    description = decl.get("description")
+    if isinstance(description, str) and description:
+        out["description"] = description
+    # Gemini CLI sends JSON Schema as parametersJsonSchema; the backend gets the cleaned subset.
+    key = "parametersJsonSchema" if "parametersJsonSchema" in decl else "parameters"
+    schema, fix = clean_schema_typed(decl.get(key), f"{where}.{key}")
+    out["parameters"] = lower_types(schema)
+    return out, fix
+
+
+def lower_types(schema: Any) -> Any:
+    """``"type": "OBJECT"`` (the Gemini API's enum spelling) → ``"object"``, in place, so the
+    family rules (Claude's placeholder for property-less objects) recognise it."""
+    if isinstance(schema, dict):
+        kind = schema.get("type")
+        if isinstance(kind, str):
+            schema["type"] = kind.lower()
+        for key in ("properties",):
+            for sub in (schema.get(key) or {}).values():
+                lower_types(sub)
+        for key in ("items",):
+            lower_types(schema.get(key))
+        for sub in schema.get("anyOf") or ():
+            lower_types(sub)
+    return schema
+
+
+def _tool_config(config: dict[str, Any]) -> dict[str, Any]:
+    calling = config.get("functionCallingConfig")
+    if calling is None:
+        return {}
+    if not isinstance(calling, dict):
+        raise InvalidRequest(
+            "'toolConfig.functionCallingConfig' must be an object",
+            param="toolConfig.functionCallingConfig",
+        )
+    calling = camel(calling)
+    mode = calling.get("mode")
+    if mode is not None and (not isinstance(mode, str) or mode.upper() not in _MODES):
+        raise InvalidRequest(
+            f"'toolConfig.functionCallingConfig.mode' must be one of {', '.join(_MODES)}",
+            param="toolConfig.functionCallingConfig.mode",
+        )
+    out = {k: v for k, v in calling.items() if k in ("mode", "allowedFunctionNames")}
+    if mode is not None:
+        out["mode"] = mode.upper()
+    return {"functionCallingConfig": out}
+
+
+_MODES = ("AUTO", "ANY", "NONE", "VALIDATED")
+
+
+def generation_config(
+    value: Any, model: str, thinking_default: dict[str, Any] | None
+) -> dict[str, Any]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise InvalidRequest("'generationConfig' must be an object", param="generationConfig")
+    value = camel(value)
+    gen = {k: v for k, v in value.items() if k in GENERATION_FIELDS}
+    for key in NUMBERS:
+        number = gen.get(key)
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)):
+            raise InvalidRequest(
+                f"'generationConfig.{key}' must be a number", param=f"generationConfig.{key}"
+            )
+    limit = gen.get("maxOutputTokens")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidRequest(
+                "'generationConfig.maxOutputTokens' must be a positive integer",
+                param="generationConfig.maxOutputTokens",
+            )
+        gen["maxOutputTokens"] = min(limit, families.max_output_cap(model))
+    schema_key = "responseSchema" if "responseSchema" in value else "responseJsonSchema"
+    if value.get(schema_key) is not None:
+        gen["responseSchema"] = lower_types(
+            clean_schema(value[schema_key], f"generationConfig.{schema_key}")
+        )
+    thinking = value.get("thinkingConfig")
+    if thinking is None:
+        if thinking_default:
+            gen["thinkingConfig"] = dict(thinking_default)
+    else:
+        if not isinstance(thinking, dict):
+            raise InvalidRequest(
+                "'generationConfig.thinkingConfig' must be an object",
+                param="generationConfig.thinkingConfig",
+            )
+        fitted = fit_thinking(camel(thinking), model)
+        if fitted is None:
+            gen.pop("thinkingConfig", None)
+        else:
+            gen["thinkingConfig"] = fitted
+    if families.is_claude(model) and (gen.get("thinkingConfig") or {}).get("includeThoughts"):
+        _claude_thinking_sampling(gen)
+    return gen
+
+
+def fit_thinking(config: dict[str, Any], model: str) -> dict[str, Any] | None:
+    """The client's thinking config, made acceptable to the family: only Gemini 3 takes a
+    ``thinkingLevel`` (for others it becomes the matching budget) and Claude takes no dynamic
+    budget (-1). What the client chose (``includeThoughts``) is kept."""
+    level = config.get("thinkingLevel")
+    budget = config.get("thinkingBudget")
+    effort: str | None = None
+    if level is not None and not families.is_gemini3(model):
+        effort = str(level).lower()
+        if effort not in EFFORTS:
+            raise InvalidRequest(
+                "'generationConfig.thinkingConfig.thinkingLevel' must be one of "
+                "MINIMAL, LOW, MEDIUM or HIGH",
+                param="generationConfig.thinkingConfig.thinkingLevel",
+            )
+    elif families.is_claude(model) and budget == -1:
+        effort = "high"
+    if effort is None:
+        return config
+    fitted = thinking_for_effort(model, effort)
+    if fitted is not None and "includeThoughts" in config:
+        fitted["includeThoughts"] = bool(config["includeThoughts"])
+    return fitted
+
+
+def _claude_thinking_sampling(gen: dict[str, Any]) -> None:
+    # Claude thinking takes no top_k, temperature 1 only and top_p >= 0.95 (as the Messages
+    # dialect does): Gemini CLI always sends topK 64, so drop rather than 400.
+    gen.pop("topK", None)
+    if gen.get("temperature", 1) != 1:
+        del gen["temperature"]
+    if gen.get("topP", 1) < 0.95:
+        del gen["topP"]
+
+
+def remote_file_parts(body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(where, part) of every image ``fileData`` part with an http(s) URL in user turns: fetched
+    and inlined by the handler before translation (the backend cannot fetch URLs)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    turns = body.get("contents")
+    for i, turn in enumerate(turns if isinstance(turns, list) else ()):
+        if not isinstance(turn, dict) or (turn.get("role") or "user") != "user":
+            continue
+        turn_parts = turn.get("parts")
+        for j, part in enumerate(turn_parts if isinstance(turn_parts, list) else ()):
+            data = part.get("fileData") if isinstance(part, dict) else None
+            uri = data.get("fileUri") if isinstance(data, dict) else None
+            mime = str(data.get("mimeType") or "image/") if isinstance(data, dict) else ""
+            if (
+                isinstance(uri, str)
+                and uri.startswith(("http://", "https://"))
+                and mime.startswith("image/")
+            ):
+                found.append((f"contents[{i}].parts[{j}].fileData", part))
+    return found
+
+
+def inline_file(part: dict[str, Any], data_url: str) -> None:
+    """A fetched ``fileData`` part becomes ``inlineData`` (``data:<mime>;base64,<data>``)."""
+    head, _, data = data_url.partition(",")
+    mime = head.removeprefix("data:").split(";")[0]
+    part.pop("fileData", None)
+    part["inlineData"] = {"mimeType": mime, "data": data}

@@ -1,0 +1,247 @@
+"""Responses request body → Gemini ``generateContent`` request + what the answer needs.
+
+Pure: dicts in, dicts out; a problem is an ``InvalidRequest`` naming the parameter. Fields with no
+upstream meaning (``store``, ``include``, ``metadata``, ``truncation``, ``user``,
+``service_tier``, ``text.verbosity``, ``client_metadata`` …) are accepted and never forwarded:
+the request is built field by field from what is understood.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ag2api.errors import InvalidRequest
+from ag2api.models import families
+from ag2api.models.families import thinking_for_effort
+from ag2api.translate.anthropic_messages.loop import close_loop, open_loop_unsigned
+from ag2api.translate.anthropic_messages.request import session_id as first_text_session
+from ag2api.translate.dialects import RemoteImage
+from ag2api.translate.gemini_schema import clean_schema_typed
+from ag2api.translate.nesting import check_nesting
+from ag2api.translate.openai_responses import items as input_items
+from ag2api.translate.openai_responses.tools import ToolSet, convert_tools, tool_config
+from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.typed_args import ArgFix, merge
+
+SUMMARIES = ("auto", "concise", "detailed", "none")
+VERBOSITIES = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What rendering the answer needs to know about the request."""
+
+    model: str  # the upstream model
+    tools: ToolSet = field(default_factory=ToolSet)
+    text_fix: ArgFix | None = None  # structured output: typed enum members to restore
+    thinking: bool = False  # thoughts were asked of the upstream
+    dropped_thinking: int = 0
+    closed_loop: bool = False  # an open Claude tool loop was closed (its thinking was lost)
+
+
+def to_gemini(
+    body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
+) -> tuple[dict[str, Any], RequestInfo]:
+    """``thinking_default``: the model policy's ``thinkingConfig`` (used without ``reasoning``)."""
+    check_nesting(body)
+    gen = generation_config(body, model=model, thinking_default=thinking_default)
+    thinking = bool((gen.get("thinkingConfig") or {}).get("includeThoughts"))
+    tools = convert_tools(body.get("tools"), model=model)
+    config = tool_config(body.get("tool_choice"), tools)
+    if body.get("parallel_tool_calls") not in (None, True, False):
+        raise InvalidRequest("'parallel_tool_calls' must be a boolean", param="parallel_tool_calls")
+    converted = input_items.convert(
+        body.get("instructions"),
+        input_items.as_items(body.get("input")),
+        model=model,
+        tools=tools,
+        thinking=thinking,
+    )
+    request: dict[str, Any] = {"contents": converted.contents}
+    if converted.system:
+        request["systemInstruction"] = {"role": "user", "parts": converted.system}
+    if gen:
+        request["generationConfig"] = gen
+    if tools.declarations:
+        request["tools"] = [{"functionDeclarations": tools.declarations}]
+        if config:
+            request["toolConfig"] = config
+    elif tools.search:
+        request["tools"] = [{"googleSearch": {}}]
+    request["sessionId"] = session_id(body.get("prompt_cache_key"), converted.contents)
+    for name, fix in families.apply_family_rules(request, model).items():
+        merged = merge(tools.fixes.get(name), fix)  # Claude's placeholders
+        if merged is not None:
+            tools.fixes[name] = merged
+    thinking_on = bool(
+        ((request.get("generationConfig") or {}).get("thinkingConfig") or {}).get("includeThoughts")
+    )
+    closed = False
+    contents = request["contents"]
+    if (
+        families.is_claude(model)
+        and thinking_on
+        and contents[-1]["role"] == "user"
+        and open_loop_unsigned(contents)
+    ):
+        close_loop(contents)  # never a forged signature: the model starts a fresh turn
+        closed = True
+    return request, RequestInfo(
+        model=model,
+        tools=tools,
+        text_fix=_text_fix(body),
+        thinking=thinking_on,
+        dropped_thinking=converted.dropped_thinking,
+        closed_loop=closed,
+    )
+
+
+def session_id(key: Any, contents: list[dict[str, Any]]) -> str:
+    """``prompt_cache_key`` (Codex: the conversation id) keys the session; else the first text."""
+    if isinstance(key, str) and key:
+        digest = hashlib.sha256(key.encode("utf-8")).digest()
+        return "-" + str(int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF)
+    return first_text_session(contents)
+
+
+def generation_config(
+    body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
+) -> dict[str, Any]:
+    gen: dict[str, Any] = {}
+    _number(body, "temperature", 0, 2, gen, "temperature")
+    _number(body, "top_p", 0, 1, gen, "topP")
+    limit = body.get("max_output_tokens")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidRequest(
+                "'max_output_tokens' must be a positive integer", param="max_output_tokens"
+            )
+        gen["maxOutputTokens"] = min(limit, families.max_output_cap(model))
+    _text_format(body.get("text"), gen)
+    thinking = thinking_config(body.get("reasoning"), model, thinking_default)
+    if thinking:
+        gen["thinkingConfig"] = thinking
+        if families.is_claude(model) and thinking.get("includeThoughts"):
+            # Claude with thinking takes temperature 1 only and top_p >= 0.95: drop, not 400.
+            if gen.get("temperature", 1) != 1:
+                del gen["temperature"]
+            if gen.get("topP", 1) < 0.95:
+                del gen["topP"]
+    if families.is_claude(model):
+        families.claude_output_limit(gen)
+    return gen
+
+
+def thinking_config(
+    reasoning: Any, model: str, default: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``reasoning.effort`` → the family's thinking config; a ``summary`` asks for the thoughts."""
+    if reasoning is None:
+        return dict(default) if default else None
+    if not isinstance(reasoning, dict):
+        raise InvalidRequest("'reasoning' must be an object", param="reasoning")
+    effort, summary = reasoning.get("effort"), reasoning.get("summary")
+    if effort is not None and effort not in EFFORTS:
+        raise InvalidRequest(
+            f"'reasoning.effort' must be one of {', '.join(EFFORTS)}", param="reasoning.effort"
+        )
+    if summary is not None and summary not in SUMMARIES:
+        raise InvalidRequest(
+            f"'reasoning.summary' must be one of {', '.join(SUMMARIES)}",
+            param="reasoning.summary",
+        )
+    config = thinking_for_effort(model, effort) if effort else (dict(default) if default else None)
+    if summary in ("auto", "concise", "detailed") and effort != "none":
+        if config is None and model.startswith("gemini"):
+            config = {"includeThoughts": True}
+        elif config is not None and not config.get("includeThoughts") and _thinks(config):
+            config = {**config, "includeThoughts": True}
+    return config
+
+
+def _thinks(config: dict[str, Any]) -> bool:
+    budget = config.get("thinkingBudget")
+    return "thinkingLevel" in config or (isinstance(budget, int) and budget != 0)
+
+
+def _text_format(text: Any, gen: dict[str, Any]) -> None:
+    if text is None:
+        return
+    if not isinstance(text, dict):
+        raise InvalidRequest("'text' must be an object", param="text")
+    verbosity = text.get("verbosity")
+    if verbosity is not None and verbosity not in VERBOSITIES:
+        raise InvalidRequest(
+            f"'text.verbosity' must be one of {', '.join(VERBOSITIES)}", param="text.verbosity"
+        )
+    fmt = text.get("format")
+    if fmt is None:
+        return
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise InvalidRequest(
+            "'text.format.type' must be text, json_object or json_schema", param="text.format"
+        )
+    if kind == "text":
+        return
+    gen["responseMimeType"] = "application/json"
+    if kind == "json_schema":
+        schema = fmt.get("schema")
+        if not isinstance(schema, dict):
+            raise InvalidRequest(
+                "'text.format.schema' must be an object", param="text.format.schema"
+            )
+        if schema:
+            gen["responseSchema"] = clean_schema_typed(schema, "text.format.schema")[0]
+
+
+def _text_fix(body: dict[str, Any]) -> ArgFix | None:
+    """Where structured output needs typed enum members back (the format was checked)."""
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not fmt.get("schema"):
+        return None
+    return clean_schema_typed(fmt["schema"], "text.format.schema")[1]
+
+
+def remote_images(body: dict[str, Any]) -> list[RemoteImage]:
+    """http(s) ``input_image`` URLs in user messages and tool outputs, for the handler to fetch."""
+    found: list[RemoteImage] = []
+    value = body.get("input")
+    for n, item in enumerate(value if isinstance(value, list) else ()):
+        if not isinstance(item, dict):
+            continue
+        if item.get("role") == "user":
+            blocks, where = item.get("content"), f"input[{n}].content"
+        else:
+            blocks, where = item.get("output"), f"input[{n}].output"
+        for j, block in enumerate(blocks if isinstance(blocks, list) else ()):
+            url = block.get("image_url") if isinstance(block, dict) else None
+            if (
+                isinstance(block, dict)
+                and block.get("type") == "input_image"
+                and isinstance(url, str)
+                and url.startswith(("http://", "https://"))
+            ):
+                found.append(RemoteImage(f"{where}[{j}]", url, _placer(block)))
+    return found
+
+
+def _placer(block: dict[str, Any]) -> Any:
+    def place(data_url: str) -> None:
+        block["image_url"] = data_url
+
+    return place
+
+
+def _number(
+    body: dict[str, Any], key: str, lo: float, hi: float, gen: dict[str, Any], target: str
+) -> None:
+    value = body.get(key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise InvalidRequest(f"'{key}' must be a number from {lo} to {hi}", param=key)
+    gen[target] = value
