@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -74,8 +75,10 @@ async def serve(
     overrides: Overrides | None = None,
     on_ready: Callable[[Services, int], Awaitable[None] | None] | None = None,
     stop: asyncio.Event | None = None,
+    sockets: list[socket.socket] | None = None,
 ) -> int:
-    """Run until SIGINT/SIGTERM (or ``stop``); returns the exit code."""
+    """Run until SIGINT/SIGTERM (or ``stop``); returns the exit code. ``sockets``: already
+    listening (a worker of :mod:`ag2api.workers`)."""
     check_startup(cfg)
     fd_limit = raise_open_file_limit()
     try:
@@ -85,7 +88,7 @@ async def serve(
     reloader = Reloader(services)
     watcher = FileWatcher(services.config, reloader)
     try:
-        sockets = bind_sockets(cfg.server.port, cfg.server.host)
+        sockets = sockets or bind_sockets(cfg.server.port, cfg.server.host)
     except OSError as exc:
         await services.aclose()
         raise StartupError(f"Cannot listen on {cfg.server.host}:{cfg.server.port}: {exc}") from exc

@@ -20,7 +20,7 @@ from ag2api.accounts.login import add_arguments as add_login_arguments
 from ag2api.accounts.login import login
 from ag2api.app import StartupError, serve
 from ag2api.config.live import Overrides, read_config
-from ag2api.config.load import ConfigError
+from ag2api.config.load import WORKERS_NEED_REDIS, ConfigError
 from ag2api.config.schema import GatewayConfig
 from ag2api.logs import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help="listen address (overrides server.host)")
     parser.add_argument("--port", type=int, help="listen port (overrides server.port)")
     parser.add_argument("--tokens", type=Path, help="tokens.json (overrides tokens_file)")
+    parser.add_argument(
+        "--workers", type=int, help="processes on the port (overrides server.workers; >1: redis)"
+    )
     parser.add_argument(
         "--demo",
         action="store_true",
@@ -209,6 +212,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "login":
         return run_login(args, cfg)
     setup_logging(cfg.log_level)
+    workers = args.workers or cfg.server.workers
+    if workers > 1 and not args.demo:
+        if cfg.state.backend != "redis":
+            print(f"ag2api: configuration error: --workers: {WORKERS_NEED_REDIS}", file=sys.stderr)
+            return 2
+        from ag2api.workers import run_workers
+
+        try:
+            return run_workers(cfg, workers, Overrides(args.host, args.port, args.tokens))
+        except StartupError as exc:
+            logging.getLogger("ag2api").error("%s", exc)
+            return 2
     try:
         return asyncio.run(_run(args, cfg))
     except StartupError as exc:

@@ -30,6 +30,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
+from ag2api.accounts.state import AccountState, Grant
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
@@ -115,20 +116,26 @@ class _Attempts:
 class Dispatcher:
     def __init__(
         self,
-        pool: AccountPool,
-        slots: SlotLimiter,
+        state: AccountState,
         refresher: TokenRefresher,
         client: AntigravityClient,
         writer: TokenWriter,
     ) -> None:
-        self.pool = pool
-        self.slots = slots
+        self.state = state
         self.refresher = refresher
         self.client = client
         self.writer = writer
         self.notices = UpstreamNotices()
         # Set when a shutdown begins: requests waiting for a slot then get 503 at once.
         self.closing = asyncio.Event()
+
+    @property
+    def pool(self) -> AccountPool:
+        return self.state.pool
+
+    @property
+    def slots(self) -> SlotLimiter:
+        return self.state.slots
 
     def begin_shutdown(self) -> None:
         self.closing.set()
@@ -265,9 +272,7 @@ class Dispatcher:
                             )
                         raise
         except RetryableFailure:
-            raise final_error(
-                state.failures, self.pool.earliest_recovery(model, time.time())
-            ) from None
+            raise final_error(state.failures, self.state.earliest_recovery(model)) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_account(self, cfg: GatewayConfig, account: Account, call: Call[T]) -> T:
@@ -282,7 +287,7 @@ class Dispatcher:
     async def any_account(self, cfg: GatewayConfig, call: Call[T]) -> T:
         """Housekeeping calls (the model list): enabled accounts in order, no rotation turn."""
         state = _Attempts(model="")
-        while (account := self.pool.peek(exclude=state.tried)) is not None:
+        while (account := await self.state.peek(exclude=state.tried)) is not None:
             state.tried.add(account.project_id)
             try:
                 return await self._attempt(cfg, Lease(account, "", False, no_release), call, state)
@@ -298,7 +303,7 @@ class Dispatcher:
         each account moves on, and the last one is raised."""
         tried: set[str] = set()
         last: BaseException | None = None
-        while len(tried) < tries and (account := self.pool.peek(exclude=tried)) is not None:
+        while len(tried) < tries and (account := await self.state.peek(exclude=tried)) is not None:
             tried.add(account.project_id)
             try:
                 token = await self.refresher.access_token(account)
@@ -313,9 +318,7 @@ class Dispatcher:
         deadline = time.monotonic() + cfg.limits.slot_wait
         while True:
             try:
-                pick = self.pool.acquire(
-                    state.model, exclude=state.tried, has_room=self.slots.has_room
-                )
+                grant = await self.state.pick(state.model, exclude=state.tried)
             except NoAvailableAccount:
                 if state.tried - state.dead:  # everyone left failed once: try them again
                     state.tried = set(state.dead)
@@ -346,18 +349,17 @@ class Dispatcher:
                         retry_after=1.0,
                     ) from None
                 continue
-            account = pick.account
-            if account.cooldowns and self.pool.forget_expired(account, time.time()):
+            account = grant.account
+            if grant.cooldowns_changed:
                 self._persist_cooldowns(account)
-            self.slots.take(account.project_id)
             self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
-            return Lease(account, state.model, pick.probe, self._released)
+            return Lease(account, state.model, grant.probe, self._released, grant=grant)
 
     async def _wait_for_room(self, timeout: float) -> bool:
         """True once a slot is given back; False after ``timeout`` or when a shutdown begins."""
         if self.closing.is_set():
             return False
-        room = asyncio.ensure_future(self.slots.wait_for_room(timeout))
+        room = asyncio.ensure_future(self.state.wait_for_room(timeout))
         closing = asyncio.ensure_future(self.closing.wait())
         try:
             await asyncio.wait((room, closing), return_when=asyncio.FIRST_COMPLETED)
@@ -367,8 +369,7 @@ class Dispatcher:
         return room.done() and not room.cancelled() and room.result() and not self.closing.is_set()
 
     def _released(self, lease: Lease, ok: bool) -> None:
-        self.slots.give(lease.account.project_id)
-        if lease.probe and self.pool.end_probe(lease.account, lease.model, ok):
+        if isinstance(lease.grant, Grant) and self.state.release(lease.grant, ok):
             self._persist_cooldowns(lease.account)
 
     async def _attempt(
@@ -428,12 +429,10 @@ class Dispatcher:
     ) -> RetryableFailure:
         r, account, err = cfg.retry, lease.account, exc.error
         reason = err.reasons[0] if err.reasons else "RESOURCE_EXHAUSTED"
-        delay, now = err.retry_delay, time.time()
+        delay = err.retry_delay
         if reason == "RATE_LIMIT_EXCEEDED" and delay is not None and delay <= r.short_rate_limit:
-            self.pool.cool(account, lease.model, now + delay, reason)
-            others = self.pool.has_other(
-                lease.model, state.tried | {account.project_id}, self.slots.has_room
-            )
+            self.state.cool(account, lease.model, delay, reason)
+            others = self.state.has_other(lease.model, state.tried | {account.project_id})
             if others:
                 state.tried.add(account.project_id)
                 return RetryableFailure(exc)  # never wait while another account is free
@@ -441,8 +440,8 @@ class Dispatcher:
             return RetryableFailure(exc, delay=delay)
         wanted = delay if delay is not None else r.default_cooldown
         wait = min(wanted, r.max_cooldown)
-        self.pool.cool(account, lease.model, now + wait, reason, probe=wanted > r.max_cooldown)
-        self._persist_cooldowns(account)
+        if self.state.cool(account, lease.model, wait, reason, probe=wanted > r.max_cooldown):
+            self._persist_cooldowns(account)
         state.tried.add(account.project_id)
         return RetryableFailure(exc)
 
@@ -451,7 +450,7 @@ class Dispatcher:
     ) -> RetryableFailure:
         """5xx, capacity, network, timeouts: another account now, or the same after a backoff."""
         state.tried.add(account.project_id)
-        if self.pool.has_other(state.model, state.tried, self.slots.has_room):
+        if self.state.has_other(state.model, state.tried):
             return RetryableFailure(exc)
         r = cfg.retry
         failed = sum(
@@ -486,7 +485,7 @@ class Dispatcher:
     def _disable(self, account: Account, reason: str, state: _Attempts) -> None:
         state.dead.add(account.project_id)
         state.tried.add(account.project_id)
-        if self.pool.disable(account, reason):
+        if self.state.disable(account, reason):
             self.writer.record(
                 account.project_id, enabled=False, disabled_reason=account.disabled_reason
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ag2api.accounts.model import Account
 
@@ -17,6 +18,7 @@ class Lease:
     probe: bool
     _done: Callable[[Lease, bool], None]
     released: bool = False
+    grant: Any = None  # the AccountState's Grant behind this lease (its slot and probe)
 
     def release(self, ok: bool) -> None:
         if not self.released:

@@ -87,3 +87,56 @@ class MemoryResponseStore:
             if expiry > now and self._bytes <= limit:
                 break
             self._drop(oldest)
+
+
+class SharedBlobs(Protocol):
+    """What a shared backend offers (``accounts.state_redis.RedisState``)."""
+
+    async def put_blob(self, name: str, value: bytes, ttl: float) -> bool: ...
+
+    async def get_blob(self, name: str) -> bytes | None: ...
+
+    async def delete_blob(self, name: str) -> bool: ...
+
+
+class SharedResponseStore:
+    """Stored responses every replica sees (Redis), with this process's copy as the fallback
+    while the backend does not answer. ``store_max_bytes`` bounds the local copy and the size of
+    one record; Redis bounds the rest (its ``maxmemory``, README "Scaling out")."""
+
+    def __init__(
+        self,
+        shared: SharedBlobs,
+        settings: Callable[[], ResponsesConfig],
+        unavailable: type[Exception],
+    ) -> None:
+        self._shared = shared
+        self._settings = settings
+        self._unavailable = unavailable
+        self.local = MemoryResponseStore(settings)
+
+    async def get(self, response_id: str) -> dict[str, Any] | None:
+        try:
+            raw = await self._shared.get_blob(response_id)
+        except self._unavailable:
+            return await self.local.get(response_id)
+        if raw is None:
+            return None  # unknown, expired, or deleted through another replica
+        value = jsoncodec.loads(raw)
+        return value if isinstance(value, dict) else None
+
+    async def put(self, response_id: str, record: dict[str, Any]) -> None:
+        settings = self._settings()
+        if settings.store_ttl <= 0:
+            return
+        await self.local.put(response_id, record)
+        raw = jsoncodec.dumps_bytes(record)
+        if len(raw) <= settings.store_max_bytes:
+            await self._shared.put_blob(response_id, raw, settings.store_ttl)
+
+    async def delete(self, response_id: str) -> bool:
+        here = await self.local.delete(response_id)
+        try:
+            return await self._shared.delete_blob(response_id) or here
+        except self._unavailable:
+            return here

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from ag2api import jsoncodec
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
 from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
+from ag2api.accounts.state import AccountState, make_state
 from ag2api.accounts.store import TokensFile, TokensPathError, read_tokens, tokens_document
 from ag2api.accounts.writer import TokenWriter
 from ag2api.admin_sessions import AdminSessions
@@ -29,13 +32,14 @@ from ag2api.observe.quota import QuotaMonitor
 from ag2api.observe.requestlog import RequestLog
 from ag2api.observe.usage import UsageRecorder
 from ag2api.redact import mask
-from ag2api.responses_store import MemoryResponseStore, ResponseStore
+from ag2api.responses_store import MemoryResponseStore, ResponseStore, SharedResponseStore
 from ag2api.token_counts import TokenCounter
-from ag2api.translate.signatures import SignatureCache
+from ag2api.translate.signatures import SignatureCache, ThinkingRecord
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.transport import AbortableCurlClient, make_client
 
 log = logging.getLogger("ag2api")
+SIGNATURES = "thinking"  # the state's record kind for Claude thinking blocks
 
 
 @dataclass
@@ -67,7 +71,7 @@ class Services:
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.live_gauges)
         self.token_counter = TokenCounter(self.dispatcher)
-        self.responses = MemoryResponseStore(lambda: self.config.current.responses)
+        self.responses = self._response_store()
         self.quota = QuotaMonitor(
             self.fetch_account_models, self.enabled_projects, self.usage.save_quota
         )
@@ -94,13 +98,53 @@ class Services:
 
         return call
 
+    @property
+    def state(self) -> AccountState:
+        return self.dispatcher.state
+
+    def _response_store(self) -> ResponseStore:
+        settings = lambda: self.config.current.responses  # noqa: E731 - read per call (reloads)
+        if self.state.backend == "redis":
+            from ag2api.accounts.state_redis import RedisState, StateUnavailable
+
+            assert isinstance(self.state, RedisState)
+            return SharedResponseStore(self.state, settings, StateUnavailable)
+        return MemoryResponseStore(settings)
+
+    # Claude thinking records made on one replica are replayed by any (shared backends only).
+    def share_signature(self, call_id: str, record: ThinkingRecord) -> None:
+        if self.state.backend != "memory":
+            value = jsoncodec.dumps_bytes({"text": record.text, "signature": record.signature})
+            self.state.spawn(self.state.remember(SIGNATURES, call_id, value.decode(), 7200))
+
+    def signature_lookup(self, missing: list[str]) -> Callable[[str], ThinkingRecord | None]:
+        """The cache's lookup, noting the ids it lacks in ``missing``."""
+
+        def get(call_id: str) -> ThinkingRecord | None:
+            record = self.signatures.get(call_id)
+            if record is None:
+                missing.append(call_id)
+            return record
+
+        return get
+
+    async def recall_signatures(self, call_ids: list[str]) -> bool:
+        """Fetch records this replica lacks into its cache; True when any was found."""
+        if self.state.backend == "memory":
+            return False
+        found = await asyncio.gather(*(self.state.recall(SIGNATURES, c) for c in call_ids))
+        for call_id, value in zip(call_ids, found, strict=True):
+            if value is not None:
+                data = jsoncodec.loads(value)
+                self.signatures.remember(call_id, ThinkingRecord(data["text"], data["signature"]))
+        return any(v is not None for v in found)
+
     def enabled_projects(self) -> list[str]:
-        return [a.project_id for a in self.pool.accounts if a.enabled]
+        return self.state.enabled_projects()
 
     def live_gauges(self) -> Iterator[GaugeMetricFamily]:
         """Account states, cooldowns, slots and config health, read at scrape time."""
-        now = time.time()
-        enabled, disabled = self.pool.counts()
+        snap = self.state.snapshot()
         states = GaugeMetricFamily("ag2api_accounts", "Accounts by state", labels=["state"])
         until = GaugeMetricFamily(
             "ag2api_account_cooldown_until_seconds",
@@ -108,14 +152,13 @@ class Services:
             labels=["project", "model"],
         )
         cooling = set()
-        for account in self.pool.accounts:
-            for model, entry in account.cooldowns.items():
-                if self.pool.cooling_until(account, model, now) is not None:
-                    cooling.add(account.project_id)
-                    until.add_metric([mask(account.project_id), model], float(entry["until"]))
+        for view in snap.accounts:
+            for c in view.cooling:
+                cooling.add(view.project_id)
+                until.add_metric([mask(view.project_id), c.model], c.until)
         for state, count in (
-            ("enabled", enabled),
-            ("disabled", disabled),
+            ("enabled", snap.enabled),
+            ("disabled", snap.disabled),
             ("cooling", len(cooling)),
         ):
             states.add_metric([state], count)
@@ -124,7 +167,13 @@ class Services:
         yield GaugeMetricFamily(
             "ag2api_upstream_in_flight",
             "Upstream calls in flight",
-            value=self.dispatcher.slots.in_use,
+            value=snap.in_flight,
+        )
+        health = snap.health
+        yield GaugeMetricFamily(
+            "ag2api_state_backend_ok",
+            "1 while the live-state backend answers (always 1 for memory)",
+            value=1 if health.ok else 0,
         )
         yield GaugeMetricFamily(
             "ag2api_config_error",
@@ -134,6 +183,7 @@ class Services:
 
     async def aclose(self) -> None:
         await self.quota.stop()
+        await self.state.aclose()
         await self.writer.aclose()
         await self.usage.aclose()
         self.request_log.close()
@@ -172,6 +222,7 @@ def build_services(
             refresh_token=account.refresh_token,
         )
 
+    state = make_state(cfg, pool, SlotLimiter(cfg.limits.per_account, cfg.limits.total), writer)
     refresher = TokenRefresher(
         http,
         lambda: services.oauth,
@@ -181,9 +232,9 @@ def build_services(
             str(live.current.upstream.ca_file) if live.current.upstream.ca_file else None
         ),
         observe=lambda result: services.metrics.refreshes.labels(result).inc(),
+        state=state,
     )
-    slots = SlotLimiter(cfg.limits.per_account, cfg.limits.total)
-    dispatcher = Dispatcher(pool, slots, refresher, AntigravityClient(http), writer)
+    dispatcher = Dispatcher(state, refresher, AntigravityClient(http), writer)
     obs = cfg.observability
     services = Services(
         live,

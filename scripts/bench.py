@@ -5,6 +5,7 @@
     python scripts/bench.py --quick    # a few seconds; the test suite runs this
     python scripts/bench.py --json     # machine-readable results
     python scripts/bench.py --tls      # the fake upstream serves HTTPS (self-signed)
+    python scripts/bench.py --redis    # also: the redis state backend, server.workers 1 vs 2
 
 Each part runs in its own process on loopback: the fake upstream (recording off) serving one
 fixed 20-chunk answer, the real gateway with a real config in front of it, and an async load
@@ -60,6 +61,10 @@ class Result:
     cpu_ms_per_request: float | None
     rss_mib: float | None
     rss_growth_kib_per_stream: float | None = None
+    # The redis backend's cost per request: round trips (scripts), commands Redis ran, its CPU.
+    redis_round_trips_per_request: float | None = None
+    redis_commands_per_request: float | None = None
+    redis_cpu_ms_per_request: float | None = None
 
 
 FULL = [
@@ -178,8 +183,63 @@ def raise_file_limit() -> None:
 
 
 def cpu_ticks(pid: int) -> int:
+    """CPU of ``pid`` and its child processes (the workers of server.workers)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    return int(fields[11]) + int(fields[12]) + sum(cpu_ticks(k) for k in kids)
+
+
+class RedisStats:
+    """A private redis-server for the redis scenarios, and its counters."""
+
+    def __init__(self, folder: Path) -> None:
+        import redis
+
+        binary = shutil.which("redis-server") or "/usr/sbin/redis-server"
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--dir", str(folder), "--appendonly", "no"),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        self.client = redis.Redis(port=self.port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def counters(self) -> tuple[int, int, float]:
+        """(round trips, commands, CPU seconds) so far. The gateway's hot path talks to Redis
+        only through scripts (EVALSHA), so those are its round trips; commands count the ones
+        inside the scripts too."""
+        stats = self.client.info("commandstats")
+        trips = sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_eval"))
+        info = self.client.info()
+        commands = int(info["total_commands_processed"]) - 2  # minus these INFOs
+        return trips, commands, float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -250,7 +310,14 @@ def make_cert(folder: Path) -> tuple[str, str]:
 class Stack:
     """A fake upstream and a gateway in front of it, each its own process."""
 
-    def __init__(self, folder: Path, interval: float, cert: tuple[str, str] | None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        interval: float,
+        cert: tuple[str, str] | None,
+        redis_url: str | None = None,
+        workers: int = 1,
+    ) -> None:
         fake_args = [
             sys.executable,
             "-m",
@@ -282,13 +349,18 @@ class Stack:
         config.write_text(
             json.dumps(
                 {
-                    "server": {"port": 0, "keepalive": 30},
+                    "server": {"port": 0, "keepalive": 30, "workers": workers},
                     "api_keys": [API_KEY],
                     "tokens_file": str(tokens),
                     "upstream": {"base_urls": [info["url"]], "ca_file": cert[0] if cert else None},
                     "limits": {"per_account": 1000, "total": 5000},
                     "watch": {"enabled": False},
                     "log_level": "WARNING",
+                    "state": (
+                        {"backend": "redis", "redis_url": redis_url, "key_prefix": f"b{workers}:"}
+                        if redis_url
+                        else {"backend": "memory"}
+                    ),
                     "observability": {
                         "usage_db": str(folder / "usage.sqlite3"),
                         "quota_refresh_seconds": 86400,
@@ -330,10 +402,18 @@ def run_load(url: str, s: Scenario, cafile: str | None) -> dict[str, Any]:
     return json.loads(out)
 
 
-def measure(s: Scenario, target: str, url: str, pid: int, cafile: str | None) -> Result:
+def measure(
+    s: Scenario,
+    target: str,
+    url: str,
+    pid: int,
+    cafile: str | None,
+    redis: RedisStats | None = None,
+) -> Result:
     # Warm up (connections, token refresh, model list) so the run measures steady state.
     run_load(url, Scenario(s.name, s.stream, min(s.concurrency, 20), 40), cafile)
     base_rss, ticks = rss_kib(pid), cpu_ticks(pid)
+    before = redis.counters() if redis else (0, 0, 0.0)
     peak = [base_rss]
     if s.interval:
         # Sample the RSS while the slow streams are all open.
@@ -352,8 +432,9 @@ def measure(s: Scenario, target: str, url: str, pid: int, cafile: str | None) ->
         stats = run_load(url, s, cafile)
     used = (cpu_ticks(pid) - ticks) * 1000 / CLOCK
     done = max(1, stats["done"])
+    after = redis.counters() if redis else (0, 0, 0.0)
     growth = (max(peak) - base_rss) / s.concurrency if s.interval else None
-    return Result(
+    result = Result(
         s.name,
         target,
         s.requests,
@@ -366,6 +447,11 @@ def measure(s: Scenario, target: str, url: str, pid: int, cafile: str | None) ->
         round(max(peak) / 1024, 1),
         None if growth is None else round(growth, 1),
     )
+    if redis:
+        result.redis_round_trips_per_request = round((after[0] - before[0]) / done, 2)
+        result.redis_commands_per_request = round((after[1] - before[1]) / done, 2)
+        result.redis_cpu_ms_per_request = round((after[2] - before[2]) * 1000 / done, 3)
+    return result
 
 
 def targets(results: list[Result]) -> list[tuple[str, str, bool | None]]:
@@ -414,6 +500,8 @@ def table(results: list[Result]) -> str:
         "errors",
         "vs direct",
     ]
+    if any(r.redis_commands_per_request is not None for r in results):
+        head += ["Redis trips/req", "Redis cmds/req", "Redis CPU ms/req"]
     rows = [head]
     direct = {r.scenario: r for r in results if r.target == "direct"}
     for r in results:
@@ -432,6 +520,15 @@ def table(results: list[Result]) -> str:
                 str(r.errors),
                 vs,
             ]
+            + (
+                [
+                    f"{r.redis_round_trips_per_request}",
+                    f"{r.redis_commands_per_request}",
+                    f"{r.redis_cpu_ms_per_request}",
+                ]
+                if len(head) > 9
+                else []
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join(
@@ -439,11 +536,51 @@ def table(results: list[Result]) -> str:
     )
 
 
+REDIS_SCENARIOS = [Scenario("stream, concurrency 50", True, 50, 3000)]
+REDIS_QUICK = [Scenario("stream, concurrency 50", True, 50, 200)]
+
+
+def redis_scenarios(folder: Path, cert: tuple[str, str] | None, quick: bool) -> list[Result]:
+    """The same load on the memory backend, then on Redis with 1 and with 2 workers."""
+    redis = RedisStats(folder)
+    out: list[Result] = []
+    try:
+        for s in REDIS_QUICK if quick else REDIS_SCENARIOS:
+            for label, url, workers in (
+                ("memory, 1 worker", None, 1),
+                ("redis, 1 worker", redis.url, 1),
+                ("redis, 2 workers", redis.url, 2),
+            ):
+                stack = Stack(folder, 0.0, cert, url, workers)
+                try:
+                    named = Scenario(f"{label}: {s.name}", s.stream, s.concurrency, s.requests)
+                    out.append(
+                        measure(
+                            named,
+                            "gateway",
+                            stack.gateway_url,
+                            stack.gateway.pid,
+                            stack.cafile,
+                            redis if url else None,
+                        )
+                    )
+                finally:
+                    stack.close()
+    finally:
+        redis.close()
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a few seconds; fails on any error")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--tls", action="store_true", help="the fake upstream serves HTTPS")
+    p.add_argument(
+        "--redis",
+        action="store_true",
+        help="also measure state.backend redis with server.workers 1 and 2 (needs redis-server)",
+    )
     p.add_argument("--loadgen", help=argparse.SUPPRESS)
     p.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--requests", type=int, default=1, help=argparse.SUPPRESS)
@@ -478,6 +615,8 @@ def main() -> int:
         finally:
             for stack in stacks.values():
                 stack.close()
+        if args.redis:
+            results += redis_scenarios(folder, cert, args.quick)
     checks = targets(results)
     if args.json:
         print(

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from tornado.httpclient import HTTPRequest
@@ -14,6 +15,9 @@ from ag2api import jsoncodec
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.redact import mask
 from ag2api.upstream.transport import AbortableCurlClient, curl_preparer
+
+if TYPE_CHECKING:
+    from ag2api.accounts.state import AccountState
 
 log = logging.getLogger("ag2api.accounts")
 
@@ -44,7 +48,9 @@ class TokenRefresher:
         ca_file: Callable[[], str | None] = lambda: None,
         timeout: float = 30.0,
         observe: Callable[[str], None] = lambda result: None,
+        state: AccountState | None = None,
     ) -> None:
+        self._state = state
         self._observe = observe
         self._ca_file = ca_file
         self._http = http
@@ -57,7 +63,11 @@ class TokenRefresher:
 
     async def access_token(self, account: Account) -> str:
         """A token valid for at least five more minutes, refreshing first if needed."""
-        if account.token_is_fresh(EXPIRY_SKEW) and account.access_token:
+        if self._state is not None:
+            current = await self._state.token(account)
+            if current is not None and current[1] - time.time() > EXPIRY_SKEW:
+                return current[0]
+        elif account.token_is_fresh(EXPIRY_SKEW) and account.access_token:
             return account.access_token
         return await self.refresh(account)
 
@@ -76,14 +86,14 @@ class TokenRefresher:
             return account.access_token
         pending = self._inflight.get(account.project_id)
         if pending is None:
-            pending = asyncio.ensure_future(self._observed(account))
+            pending = asyncio.ensure_future(self._observed(account, stale))
             self._inflight[account.project_id] = pending
             pending.add_done_callback(lambda _: self._inflight.pop(account.project_id, None))
         return await asyncio.shield(pending)
 
-    async def _observed(self, account: Account) -> str:
+    async def _observed(self, account: Account, stale: str | None = None) -> str:
         try:
-            token = await self._refresh(account)
+            token = await self._single_flight(account, stale)
         except AccountRevoked:
             self._observe("revoked")
             raise
@@ -92,6 +102,21 @@ class TokenRefresher:
             raise
         self._observe("ok")
         return token
+
+    async def _single_flight(self, account: Account, stale: str | None) -> str:
+        """One refresh per account in the whole pool: under the state's refresh lock, a token
+        someone else stored meanwhile (not the ``stale`` one) is reused instead."""
+        state = self._state
+        if state is None:
+            return await self._refresh(account)
+        async with state.refresh_lock(account):
+            current = await state.token(account, cached_ok=False)
+            need = EXPIRY_SKEW if stale is None else 0.0
+            if current is not None and current[0] != stale and current[1] - time.time() > need:
+                return current[0]
+            token = await self._refresh(account)
+            await state.store_token(account, token, account.expires_at)
+            return token
 
     async def _refresh(self, account: Account) -> str:
         oauth = self._oauth()

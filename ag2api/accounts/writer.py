@@ -54,6 +54,8 @@ class TokenWriter:
         self.writes = 0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        # False while another process owns the file's runtime fields (ag2api.accounts.state).
+        self.gate: Callable[[], bool] = lambda: True
 
     def pending(self) -> dict[str, dict[str, Any]]:
         """Changes recorded but not yet written (a reload must not undo them)."""
@@ -65,6 +67,8 @@ class TokenWriter:
 
     def record(self, project_id: str, **fields: Any) -> None:
         """Remember new values for gateway-owned fields of ``project_id``; schedule a write."""
+        if not self.gate():
+            return
         self._pending.setdefault(project_id, {}).update(fields)
         if self._timer is None and self._task is None:
             delay = max(0.0, self._last_write + self.interval - time.monotonic())

@@ -29,6 +29,9 @@ PREFIXED_ENV = {
     "AG2API_UPSTREAM_BASE_URLS": (("upstream", "base_urls"), "list"),
     "AG2API_UPSTREAM_USER_AGENT": (("upstream", "user_agent"), "str"),
     "AG2API_ADMIN_KEY": (("admin_key",), "str"),
+    "AG2API_STATE_BACKEND": (("state", "backend"), "str"),
+    "AG2API_STATE_REDIS_URL": (("state", "redis_url"), "str"),
+    "AG2API_STATE_KEY_PREFIX": (("state", "key_prefix"), "str"),
 }
 
 

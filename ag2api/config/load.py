@@ -27,6 +27,7 @@ from ag2api.config.schema import (
     RetryConfig,
     RotationConfig,
     ServerConfig,
+    StateConfig,
     ThinkingConfig,
     TimeoutConfig,
     UpstreamConfig,
@@ -38,6 +39,9 @@ __all__ = ["ConfigError", "parse_config", "parse_dotenv"]
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+WORKERS_NEED_REDIS = (
+    "more than 1 worker needs state.backend: redis (workers share the pool's live state there)"
+)
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
 
 
@@ -132,6 +136,7 @@ class _Reader:
                 "admin",
                 "responses",
                 "log_level",
+                "state",
             ),
         )
         d = GatewayConfig(path=self.path)
@@ -143,7 +148,7 @@ class _Reader:
         api_keys = self.api_keys(top)
         if admin_key is not None and any(k.key == admin_key for k in api_keys):
             raise self.fail(("admin_key",), "must differ from every client key in api_keys")
-        return GatewayConfig(
+        cfg = GatewayConfig(
             path=self.path,
             server=self.server(),
             api_keys=api_keys,
@@ -177,6 +182,31 @@ class _Reader:
             log_level=self.value(
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
+            state=self.state(),
+        )
+        if cfg.server.workers > 1 and cfg.state.backend != "redis":
+            raise self.fail(("server", "workers"), WORKERS_NEED_REDIS)
+        return cfg
+
+    def state(self) -> StateConfig:
+        p = ("state",)
+        sec = self.section(
+            p, ("backend", "redis_url", "key_prefix", "timeout", "lease_seconds", "sync_seconds")
+        )
+        d = StateConfig()
+        backend = self.value(sec, (*p, "backend"), check.choice(("memory", "redis")), d.backend)
+        redis_url = self.value(sec, (*p, "redis_url"), check.text, None)
+        if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise self.fail((*p, "redis_url"), "must start with redis://, rediss:// or unix://")
+        if backend == "redis" and not redis_url:
+            raise self.fail((*p, "redis_url"), "is required when state.backend is redis")
+        return StateConfig(
+            backend=backend,
+            redis_url=redis_url,
+            key_prefix=self.value(sec, (*p, "key_prefix"), check.text, d.key_prefix),
+            timeout=self.value(sec, (*p, "timeout"), check.positive, d.timeout),
+            lease_seconds=self.value(sec, (*p, "lease_seconds"), check.positive, d.lease_seconds),
+            sync_seconds=self.value(sec, (*p, "sync_seconds"), check.positive, d.sync_seconds),
         )
 
     def server(self) -> ServerConfig:
@@ -193,6 +223,7 @@ class _Reader:
                 "body_timeout",
                 "idle_timeout",
                 "max_connections",
+                "workers",
             ),
         )
         d = ServerConfig()
@@ -224,6 +255,7 @@ class _Reader:
                 check.int_range(16, 1_000_000),
                 d.max_connections,
             ),
+            workers=self.value(sec, ("server", "workers"), check.int_range(1, 256), d.workers),
         )
 
     def api_keys(self, top: dict[str, Any]) -> tuple[ApiKey, ...]:

@@ -44,6 +44,8 @@ class ServerConfig:
     body_timeout: float = 120.0
     idle_timeout: float = 120.0
     max_connections: int = 2000
+    # Processes serving the same port (pre-forked); more than 1 needs state.backend: redis.
+    workers: int = 1
 
     @property
     def is_loopback(self) -> bool:
@@ -232,6 +234,25 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class StateConfig:
+    """Where the live account state (rotation, cooldowns, slots, tokens) lives."""
+
+    # memory: in this process (one process; nothing to run). redis: shared by every worker and
+    # replica on the same tokens.json (needs redis_url).
+    backend: str = "memory"
+    # redis://[:password@]host:6379/0, or rediss:// for TLS. Never logged with its password.
+    redis_url: str | None = None
+    # Prepended to every key, so several gateways (or tests) can share one Redis.
+    key_prefix: str = "ag:v1:"
+    # Seconds one Redis call may take before this process falls back to its local state.
+    timeout: float = 0.5
+    # Seconds a slot lease lives without renewal (a replica that dies frees its slots then).
+    lease_seconds: float = 60.0
+    # Seconds between reads of the shared cooldowns and disables into the local view.
+    sync_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
 class ResponsesConfig:
     """Responses kept for ``previous_response_id`` and ``GET /v1/responses/{id}`` (in memory)."""
 
@@ -261,6 +282,7 @@ class GatewayConfig:
     admin: AdminConfig = field(default_factory=AdminConfig)
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log_level: str = "INFO"
+    state: StateConfig = field(default_factory=StateConfig)
 
     @property
     def usage_db(self) -> Path:

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ag2api.auth import presented_key
 from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
@@ -109,10 +109,7 @@ class AdminAccountsHandler(AdminHandler):
 
     def _accounts(self) -> list[dict[str, Any]]:
         s = self.services
-        in_flight = {
-            a.project_id: s.dispatcher.slots.used_by(a.project_id) for a in s.pool.accounts
-        }
-        return accounts_view(s.pool, s.quota.snapshots, in_flight)
+        return accounts_view(s.state.snapshot(), s.quota.snapshots)
 
 
 class AdminPageHandler(AdminAccountsHandler):
@@ -137,10 +134,10 @@ class AdminPageHandler(AdminAccountsHandler):
 
     def _health(self) -> dict[str, Any]:
         s = self.services
-        enabled, disabled = s.pool.counts()
+        snap = s.state.snapshot()
         return {
-            "enabled": enabled,
-            "disabled": disabled,
+            "enabled": snap.enabled,
+            "disabled": snap.disabled,
             "config_error": s.config.last_error,
             "tokens_error": s.tokens_error,
             "version_notice": s.dispatcher.notices.version_notice,
@@ -199,7 +196,7 @@ class MetricsHandler(AdminHandler):
 
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
-        self.finish(generate_latest(self.services.metrics.registry))
+        self.finish(self.services.metrics.exposition())
 
 
 ROUTES = [

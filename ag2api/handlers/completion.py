@@ -119,14 +119,17 @@ class CompletionHandler(ApiHandler):
             if await fetched is None:
                 return
         policy = cfg.models.policy_for(model)
+        missing: list[str] = []
         ctx = CallContext(
             name=call.model,
             model=model,
             thinking=policy.thinking.to_gemini() if policy and policy.thinking else None,
-            signatures=services.signatures.get,
+            signatures=services.signature_lookup(missing),
             created=int(time.time()),
         )
         translation = self.dialect.translate(body, ctx)
+        if missing and await services.recall_signatures(missing):
+            translation = self.dialect.translate(body, ctx)  # with another replica's records
         self._request_body, self._answer = body, translation.answer
         if call.stream:
             await self._cancel_when_client_leaves(self._stream(translation, model, call))
@@ -167,6 +170,7 @@ class CompletionHandler(ApiHandler):
     def _remember(self, translation: Translation) -> None:
         for call_id, record in translation.answer.thinking_records().items():
             self.services.signatures.remember(call_id, record)
+            self.services.share_signature(call_id, record)
 
     async def _stream(self, translation: Translation, model: str, call: ClientCall) -> None:
         sse = SseStream(self, self.dialect, self.cfg.server.keepalive, call.framing)

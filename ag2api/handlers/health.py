@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import time
 from typing import Any
 
 from ag2api import __version__
@@ -17,7 +16,8 @@ class HealthHandler(ApiHandler):
 
     def get(self) -> None:
         s = self.services
-        enabled, disabled = s.pool.counts()
+        snap = s.state.snapshot()
+        enabled, disabled = snap.enabled, snap.disabled
         live = s.config
         notices = s.dispatcher.notices
         problems = [
@@ -25,23 +25,23 @@ class HealthHandler(ApiHandler):
             for p in (live.last_error, s.tokens_error, s.writer.last_error, notices.version_notice)
             if p
         ]
+        if not snap.health.ok:
+            problems.append(snap.health.last_error or "the state backend is not answering")
         if enabled == 0:
             status = "no_accounts"
         elif disabled or problems:
             status = "degraded"
         else:
             status = "ok"
-        now = time.time()
         cooling = [
             {
                 "project": mask(a.project_id),
-                "model": model,
-                "until": _iso(float(entry["until"])),
-                "reason": entry.get("reason"),
+                "model": c.model,
+                "until": _iso(c.until),
+                "reason": c.reason,
             }
-            for a in s.pool.accounts
-            for model, entry in a.cooldowns.items()
-            if s.pool.cooling_until(a, model, now) is not None
+            for a in snap.accounts
+            for c in a.cooling
         ]
         body: dict[str, Any] = {
             "status": status,
@@ -51,7 +51,7 @@ class HealthHandler(ApiHandler):
                 "disabled": disabled,
                 "disabled_reasons": [
                     {"project": mask(a.project_id), "reason": shown_reason(a)}
-                    for a in s.pool.accounts
+                    for a in snap.accounts
                     if not a.enabled
                 ],
                 "cooling": cooling,
@@ -74,9 +74,10 @@ class HealthHandler(ApiHandler):
             "upstream": {
                 "version_notice": notices.version_notice,
                 "version_notice_at": _iso(notices.version_notice_at),
-                "in_flight": s.dispatcher.slots.in_use,
+                "in_flight": snap.in_flight,
             },
             "models": {"source": s.catalog.source},
+            "state": snap.health.to_json(),
         }
         self.write_json(body)
 

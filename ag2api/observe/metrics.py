@@ -6,11 +6,12 @@ Labels stay bounded: routes are the gateway's own paths, models only ones the ca
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -69,7 +70,17 @@ class Metrics:
             ["file", "result"],
             registry=r,
         )
-        r.register(_Live(accounts))
+        self.live = _Live(accounts)
+        r.register(self.live)
+
+    def exposition(self) -> bytes:
+        """The /metrics text; with several workers (ag2api.workers) their counters added up."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(self.live)
+        return generate_latest(registry)
 
     def observe(self, trace: RequestTrace, route: str, status: int, known_model: bool) -> None:
         model = trace.model if known_model and trace.model else "unknown"

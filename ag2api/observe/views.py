@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.pool import AccountPool
+from ag2api.accounts.state import AccountView, StateSnapshot
 from ag2api.observe.quota import ModelQuota, reset_in
 from ag2api.redact import mask, mask_projects
 
@@ -18,7 +18,7 @@ def iso(ts: float | None) -> str | None:
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds")
 
 
-def shown_reason(account: Account) -> str | None:
+def shown_reason(account: Account | AccountView) -> str | None:
     """The disabled reason as /health and /admin show it: no project id, even in a reason that
     an older version or a hand edit put in tokens.json."""
     reason = account.disabled_reason
@@ -26,20 +26,19 @@ def shown_reason(account: Account) -> str | None:
 
 
 def accounts_view(
-    pool: AccountPool, quotas: dict[str, tuple[float, list[ModelQuota]]], in_flight: dict[str, int]
+    snapshot: StateSnapshot, quotas: dict[str, tuple[float, list[ModelQuota]]]
 ) -> list[dict[str, Any]]:
     now = time.time()
     out: list[dict[str, Any]] = []
-    for i, account in enumerate(pool.accounts, 1):
+    for i, account in enumerate(snapshot.accounts, 1):
         cooling = [
             {
-                "model": model,
-                "until": iso(float(entry["until"])),
-                "reason": entry.get("reason"),
-                "left": reset_in(iso(float(entry["until"])), now),
+                "model": c.model,
+                "until": iso(c.until),
+                "reason": c.reason,
+                "left": reset_in(iso(c.until), now),
             }
-            for model, entry in sorted(account.cooldowns.items())
-            if pool.cooling_until(account, model, now) is not None
+            for c in account.cooling
         ]
         checked, models = quotas.get(account.project_id, (None, []))
         out.append(
@@ -50,7 +49,7 @@ def accounts_view(
                 "state": "disabled" if not account.enabled else "cooling" if cooling else "enabled",
                 "disabled_reason": shown_reason(account),
                 "uses": account.uses,
-                "in_flight": in_flight.get(account.project_id, 0),
+                "in_flight": account.in_flight,
                 "last_used_at": iso(account.last_used_at),
                 "cooldowns": cooling,
                 "quota": {

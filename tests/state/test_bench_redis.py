@@ -1,0 +1,35 @@
+"""scripts/bench.py --quick --redis runs end to end with no errors (the scenarios never rot)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.state.redis_server import MISSING, available
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(not available(), reason=MISSING)
+def test_quick_redis_benchmark_has_no_errors() -> None:
+    args = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--redis", "--json"]
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = {r["scenario"]: r for r in json.loads(run.stdout)["results"]}
+    names = [n for n in results if "worker" in n]
+    assert names == [
+        "memory, 1 worker: stream, concurrency 50",
+        "redis, 1 worker: stream, concurrency 50",
+        "redis, 2 workers: stream, concurrency 50",
+    ]
+    for name in names:
+        assert results[name]["errors"] == 0 and results[name]["rps"] > 0
+    for name in names[1:]:
+        # Each request picks and gives back its account in Redis: two scripts, a few more for
+        # the background sync; never one per streamed chunk.
+        assert 2 <= results[name]["redis_round_trips_per_request"] < 4
+    assert results[names[0]]["redis_round_trips_per_request"] is None

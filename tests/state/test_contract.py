@@ -1,0 +1,254 @@
+"""The AccountState contract, run against both backends (memory, and a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+
+from ag2api.accounts.model import Account
+from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
+from ag2api.accounts.slots import SlotLimiter
+from ag2api.accounts.state import AccountState, MemoryState
+from ag2api.errors import NoAvailableAccount
+
+MODEL = "gemini-2.5-flash"
+PROJECTS = ("proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003")
+
+Factory = Callable[..., Any]
+
+
+def accounts(n: int = 3) -> list[Account]:
+    return [Account(project_id=p, refresh_token=f"rt-{i}") for i, p in enumerate(PROJECTS[:n])]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def factory(request: pytest.FixtureRequest) -> Factory:
+    """``async with factory(accounts, rotation=, per_account=) as state``."""
+    backend = request.param
+    url = prefix = None
+    if backend == "redis":
+        url = request.getfixturevalue("redis_server").url
+        prefix = request.getfixturevalue("key_prefix")
+
+    @asynccontextmanager
+    async def make(
+        accts: list[Account] | None = None, rotation: int = 1, per_account: int = 8, total: int = 64
+    ) -> AsyncIterator[AccountState]:
+        pool = AccountPool(accts if accts is not None else accounts(), rotation)
+        slots = SlotLimiter(per_account, total)
+        state: AccountState
+        if backend == "memory":
+            state = MemoryState(pool, slots)
+        else:
+            from ag2api.accounts.state_redis import RedisState
+
+            assert url is not None and prefix is not None
+            state = RedisState(pool, slots, url, prefix=prefix, timeout=2.0)
+        try:
+            yield state
+        finally:
+            await state.aclose()
+
+    return make
+
+
+async def picks(state: AccountState, n: int, model: str = MODEL) -> list[str]:
+    out = []
+    for _ in range(n):
+        grant = await state.pick(model)
+        out.append(grant.account.project_id)
+        state.release(grant, ok=True)
+    await state.settle()
+    return out
+
+
+async def test_rotation_switches_after_count_uses(factory: Factory) -> None:
+    async with factory(rotation=2) as state:
+        assert await picks(state, 7) == [
+            PROJECTS[0],
+            PROJECTS[0],
+            PROJECTS[1],
+            PROJECTS[1],
+            PROJECTS[2],
+            PROJECTS[2],
+            PROJECTS[0],
+        ]
+
+
+async def test_pick_skips_excluded_accounts(factory: Factory) -> None:
+    async with factory() as state:
+        grant = await state.pick(MODEL, exclude={PROJECTS[0], PROJECTS[1]})
+        assert grant.account.project_id == PROJECTS[2]
+        state.release(grant, ok=True)
+        with pytest.raises(NoAvailableAccount):
+            await state.pick(MODEL, exclude=set(PROJECTS))
+
+
+async def test_a_cooling_account_is_skipped_for_that_model_only(factory: Factory) -> None:
+    async with factory(accounts(2)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        assert state.cool(alpha, MODEL, 100, "QUOTA_EXHAUSTED")
+        await state.settle()
+        assert set(await picks(state, 3)) == {PROJECTS[1]}
+        assert PROJECTS[0] in await picks(state, 2, model="other-model")
+        until = state.cooling_until(alpha, MODEL)
+        assert until is not None and 95 < until - time.time() <= 100.5
+
+
+async def test_a_cooldown_is_only_ever_extended(factory: Factory) -> None:
+    async with factory(accounts(1)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        assert state.cool(alpha, MODEL, 100, "QUOTA_EXHAUSTED")
+        assert not state.cool(alpha, MODEL, 1, "RATE_LIMIT_EXCEEDED")  # would shorten it
+        await state.settle()
+        with pytest.raises(AllCooling) as caught:
+            await state.pick(MODEL)
+        assert caught.value.retry_after > 95
+        assert state.cool(alpha, MODEL, 200, "QUOTA_EXHAUSTED")
+        await state.settle()
+        with pytest.raises(AllCooling) as caught:
+            await state.pick(MODEL)
+        assert caught.value.retry_after > 195
+        snap = state.snapshot()
+        assert [c.reason for c in snap.accounts[0].cooling] == ["QUOTA_EXHAUSTED"]
+
+
+async def test_one_half_open_probe_after_a_capped_cooldown(factory: Factory) -> None:
+    async with factory(accounts(1)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        state.cool(alpha, MODEL, 0.001, "QUOTA_EXHAUSTED", probe=True)
+        await state.settle()
+        deadline = time.monotonic() + 2
+        while state.cooling_until(alpha, MODEL) is not None and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)  # a 1 ms cooldown: nothing to await but the clock
+        await asyncio.sleep(0.005)
+        probe = await state.pick(MODEL)
+        assert probe.probe
+        with pytest.raises(AllCooling):  # the one probe is in flight
+            await state.pick(MODEL)
+        state.release(probe, ok=True)  # it worked: the cooldown is over
+        await state.settle()
+        grant = await state.pick(MODEL)
+        assert not grant.probe
+        state.release(grant, ok=True)
+
+
+async def test_a_failed_probe_keeps_the_account_waiting_for_the_next(factory: Factory) -> None:
+    async with factory(accounts(1)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        state.cool(alpha, MODEL, 0.001, "QUOTA_EXHAUSTED", probe=True)
+        await state.settle()
+        await asyncio.sleep(0.01)
+        probe = await state.pick(MODEL)
+        assert probe.probe
+        state.release(probe, ok=False)
+        await state.settle()
+        again = await state.pick(MODEL)
+        assert again.probe  # the next request probes again
+        state.release(again, ok=False)
+
+
+async def test_disable_keeps_the_reason_and_takes_the_account_out(factory: Factory) -> None:
+    async with factory(accounts(2)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        assert state.disable(alpha, "token refresh failed: invalid_grant")
+        assert not state.disable(alpha, "again")
+        await state.settle()
+        assert set(await picks(state, 3)) == {PROJECTS[1]}
+        snap = state.snapshot()
+        assert (snap.enabled, snap.disabled) == (1, 1)
+        assert snap.accounts[0].disabled_reason == "token refresh failed: invalid_grant"
+        beta = state.get(PROJECTS[1])
+        assert beta is not None
+        state.disable(beta, "ToS")
+        await state.settle()
+        with pytest.raises(NoAvailableAccount, match="disabled"):
+            await state.pick(MODEL)
+
+
+async def test_slots_per_account_are_limited_and_given_back(factory: Factory) -> None:
+    async with factory(accounts(1), per_account=2) as state:
+        first, second = await state.pick(MODEL), await state.pick(MODEL)
+        assert state.snapshot().in_flight == 2
+        with pytest.raises(NoRoom):
+            await state.pick(MODEL)
+        state.release(first, ok=True)
+        state.release(first, ok=True)  # twice is once
+        await state.settle()
+        third = await state.pick(MODEL)
+        for grant in (second, third):
+            state.release(grant, ok=True)
+        assert state.snapshot().in_flight == 0
+
+
+async def test_tokens_are_stored_and_read(factory: Factory) -> None:
+    async with factory(accounts(1)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        assert await state.token(alpha) is None
+        expires = time.time() + 3000
+        await state.store_token(alpha, "ya29.one", expires)
+        found = await state.token(alpha, cached_ok=False)
+        assert found is not None and found[0] == "ya29.one" and abs(found[1] - expires) < 1
+
+
+async def test_the_refresh_lock_lets_one_holder_in_at_a_time(factory: Factory) -> None:
+    async with factory(accounts(1)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        order: list[str] = []
+        inside = asyncio.Event()
+        leave = asyncio.Event()
+
+        async def first() -> None:
+            async with state.refresh_lock(alpha):
+                order.append("first in")
+                inside.set()
+                await leave.wait()
+                order.append("first out")
+
+        async def second() -> None:
+            await inside.wait()
+            async with state.refresh_lock(alpha):
+                order.append("second in")
+
+        tasks = [asyncio.ensure_future(first()), asyncio.ensure_future(second())]
+        await inside.wait()
+        await asyncio.sleep(0.1)  # give the second a chance to (wrongly) get in
+        leave.set()
+        await asyncio.gather(*tasks)
+        assert order == ["first in", "first out", "second in"]
+
+
+async def test_records_and_usage_counters(factory: Factory) -> None:
+    async with factory(accounts(1)) as state:
+        await state.remember("sig", "toolu_1", "thinking+signature", 60)
+        assert await state.recall("sig", "toolu_1") == "thinking+signature"
+        assert await state.recall("sig", "toolu_2") is None
+        for _ in range(3):
+            await state.count_usage("sk-key", MODEL, "2026-12-01", {"requests": 1, "in": 10})
+        assert await state.usage("sk-key", MODEL, "2026-12-01") == {"requests": 3, "in": 30}
+
+
+async def test_snapshot_for_health_and_metrics(factory: Factory) -> None:
+    async with factory(accounts(2)) as state:
+        grant = await state.pick(MODEL)
+        beta = state.get(PROJECTS[1])
+        assert beta is not None
+        state.cool(beta, MODEL, 50, "QUOTA_EXHAUSTED")
+        snap = state.snapshot()
+        assert snap.in_flight == 1
+        assert [a.in_flight for a in snap.accounts] == [1, 0]
+        assert [c.model for c in snap.accounts[1].cooling] == [MODEL]
+        assert snap.health.ok and snap.health.backend in ("memory", "redis")
+        state.release(grant, ok=True)

@@ -1,0 +1,137 @@
+"""``server.workers``: several processes on one port, one gateway (a real Redis, real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+from tornado.httpclient import AsyncHTTPClient
+
+from ag2api.testing.fake_upstream import FakeUpstream
+from tests.conftest import API_KEY
+from tests.helpers import chat_text
+from tests.state.redis_server import RedisServer, free_port
+from tests.state.test_replicas import eventually, projects, state_config
+
+ROOT = Path(__file__).parents[2]
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+async def start(config_path: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ag2api",
+        "--config",
+        str(config_path),
+        *args,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_two_workers_serve_one_port_as_one_gateway(
+    fake: FakeUpstream, config_path: Path, redis_server: RedisServer, key_prefix: str
+) -> None:
+    port = free_port()
+    doc = yaml.safe_load(config_path.read_text())
+    doc.update(state_config(redis_server.url, key_prefix))
+    doc["rotation"] = {"count": 2}
+    doc["server"] = {"port": port}
+    config_path.write_text(yaml.safe_dump(doc))
+    proc = await start(config_path, "--workers", "2")
+    url = f"http://127.0.0.1:{port}"
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0)
+    try:
+
+        async def up() -> bool:
+            try:
+                await AsyncHTTPClient().fetch(url + "/health")
+            except OSError:
+                return False
+            return True
+
+        await eventually(up, within=20)
+        workers = children(proc.pid)
+        assert len(workers) == 2
+        for i in range(8):  # a connection each: the kernel hands it to either worker
+            once = openai.AsyncOpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0)
+            assert (await chat_text(once, stream=bool(i % 2))).endswith("hi")
+            await once.close()
+        # One rotation whichever worker served: two uses per account, pool-wide.
+        assert projects(fake)[:6] == [p for p in projects(fake)[:6:2] for _ in range(2)]
+        metrics = (await AsyncHTTPClient().fetch(url + "/metrics")).body.decode()
+        served = sum(
+            float(m)
+            for m in re.findall(
+                r'^ag2api_requests_total\{[^}]*route="chat"[^}]*status="200"[^}]*\} (\S+)$',
+                metrics,
+                re.M,
+            )
+        )
+        assert served == 8  # both workers' counters, added up
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+        for pid in workers:  # stopped as one
+            assert not Path(f"/proc/{pid}").exists() or "zombie" in _status(pid)
+    finally:
+        await client.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return "zombie"
+
+
+async def test_workers_need_the_redis_backend(config_path: Path, fake: Any) -> None:
+    proc = await start(config_path, "--workers", "2")
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert b"more than 1 worker needs state.backend: redis" in err
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_workers_end_when_the_supervisor_is_killed(
+    fake: FakeUpstream, config_path: Path, redis_server: RedisServer, key_prefix: str
+) -> None:
+    port = free_port()
+    doc = yaml.safe_load(config_path.read_text())
+    doc.update(state_config(redis_server.url, key_prefix))
+    doc["server"] = {"port": port}
+    config_path.write_text(yaml.safe_dump(doc))
+    proc = await start(config_path, "--workers", "2")
+    try:
+        await eventually(lambda: len(children(proc.pid)) == 2, within=20)
+        workers = children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        # No orphans: each worker got SIGTERM (PR_SET_PDEATHSIG) and stopped gracefully.
+        await eventually(
+            lambda: all(
+                not Path(f"/proc/{pid}").exists() or "zombie" in _status(pid) for pid in workers
+            ),
+            within=20,
+        )
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
