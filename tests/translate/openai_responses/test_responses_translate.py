@@ -3,7 +3,6 @@ the signature carrier, error codes, the memory hooks and the in-memory store (is
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -339,25 +338,23 @@ def test_memory_expands_resolves_references_and_keeps() -> None:
     assert shell({"store": False}, ctx("m"))["store"] is False
 
 
-def test_memory_store_ttl_and_size() -> None:
+async def test_memory_store_ttl_and_size() -> None:
+    # async (run on the test's IOLoop): asyncio.run here would drop the thread's default loop
+    # unclosed and fail a later test with a ResourceWarning.
     now = [0.0]
     settings = ResponsesConfig(store_ttl=10, store_max_bytes=100)
     store = MemoryResponseStore(lambda: settings, clock=lambda: now[0])
-
-    async def run() -> None:
-        await store.put("a", {"x": "a" * 40})
-        await store.put("b", {"x": "b" * 40})
-        assert await store.get("a") == {"x": "a" * 40}
-        await store.put("c", {"x": "c" * 40})  # over 100 bytes: the oldest goes
-        assert await store.get("a") is None and await store.get("b") is not None
-        await store.put("huge", {"x": "h" * 200})  # larger than the store: not kept
-        assert await store.get("huge") is None
-        now[0] = 11.0
-        assert await store.get("b") is None  # expired
-        assert await store.get("c") is None and len(store) == 0 and store.size == 0
-        assert await store.delete("c") is False
-
-    asyncio.run(run())
+    await store.put("a", {"x": "a" * 40})
+    await store.put("b", {"x": "b" * 40})
+    assert await store.get("a") == {"x": "a" * 40}
+    await store.put("c", {"x": "c" * 40})  # over 100 bytes: the oldest goes
+    assert await store.get("a") is None and await store.get("b") is not None
+    await store.put("huge", {"x": "h" * 200})  # larger than the store: not kept
+    assert await store.get("huge") is None
+    now[0] = 11.0
+    assert await store.get("b") is None  # expired
+    assert await store.get("c") is None and len(store) == 0 and store.size == 0
+    assert await store.delete("c") is False
 
 
 def test_store_settings_are_read_and_checked() -> None:
