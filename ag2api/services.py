@@ -30,7 +30,7 @@ from ag2api.media import ImageFetcher
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.quota import QuotaMonitor
 from ag2api.observe.requestlog import RequestLog
-from ag2api.observe.usage import UsageRecorder
+from ag2api.observe.usage import SharedCounters, UsageRecorder
 from ag2api.redact import mask
 from ag2api.responses_store import MemoryResponseStore, ResponseStore, SharedResponseStore
 from ag2api.token_counts import TokenCounter
@@ -183,12 +183,22 @@ class Services:
 
     async def aclose(self) -> None:
         await self.quota.stop()
+        await self.usage.aclose()  # pushes and drains through the state backend: before it closes
         await self.state.aclose()
         await self.writer.aclose()
-        await self.usage.aclose()
         self.request_log.close()
         self.http.close()
         self.images.close()
+
+
+def shared_counters(state: AccountState) -> SharedCounters | None:
+    """The Redis backend's usage counters (the leader drains them); None keeps one file each."""
+    if state.backend != "redis":
+        return None
+    from ag2api.accounts.state_redis import RedisState
+
+    assert isinstance(state, RedisState)
+    return state
 
 
 def build_services(
@@ -247,7 +257,7 @@ def build_services(
         tokens.oauth,
         # Image fetches get a client of their own: they never take the upstream's slots.
         images=ImageFetcher(make_client(cfg.images.concurrency_total)),
-        usage=UsageRecorder(cfg.usage_db, obs.usage_flush_seconds),
+        usage=UsageRecorder(cfg.usage_db, obs.usage_flush_seconds, shared_counters(state)),
         request_log=RequestLog(
             obs.request_log_file, obs.request_log_max_bytes, obs.request_log_backups
         ),

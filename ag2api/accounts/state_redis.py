@@ -18,6 +18,8 @@ backend) that it uses when Redis does not answer within ``state.timeout``. Keys,
 ``leader``                  the replica that writes runtime changes to tokens.json
 ``rec:<kind>:<sha256>``     records (thinking signatures, stored responses), ``PX``
 ``use:<sha256>:<day>``      hash ``<model>|<counter>`` → count, 40 days
+``usage:pending``           hash ``[day, key label, model, project, column]`` (JSON) → count: the
+                            replicas' usage statistics until the leader drains them into its store
 ==========================  =====================================================================
 
 Times are Redis ``TIME`` inside scripts or relative TTLs, so the replicas' clocks do not matter.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -41,6 +44,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ag2api.accounts.model import Account
@@ -48,6 +52,7 @@ from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool, AllCooling, NoRoo
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.state import AccountState, BackendHealth, Grant, account_key
 from ag2api.errors import NoAvailableAccount
+from ag2api.observe.usage import COLUMNS as USAGE_COLUMNS
 from ag2api.redact import mask
 
 log = logging.getLogger("ag2api.state")
@@ -229,6 +234,13 @@ end
 return 0
 """
 
+# Usage statistics: read and delete in one step, so a count is drained once and never lost between.
+DRAIN_USAGE = """
+local counts = redis.call('HGETALL', KEYS[1])
+if #counts > 0 then redis.call('DEL', KEYS[1]) end
+return counts
+"""
+
 TOKEN = """
 local t = redis.call('GET', KEYS[1])
 if not t then return nil end
@@ -318,6 +330,7 @@ class RedisState(AccountState):
         self.on_sync: Callable[[], None] = lambda: None
         # A mirrored change to an account (the tokens.json writer records it when leader).
         self.on_change: Callable[[Account, dict[str, Any]], None] = lambda account, fields: None
+        self._drain_usage: AsyncScript | None = None  # registered on first use
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -656,6 +669,49 @@ class RedisState(AccountState):
             if m == model:
                 out[name] = int(value)
         return out
+
+    # -- usage statistics: every replica pushes, the leader drains into its usage_db -------
+    async def push_usage(self, batch: dict[tuple[str, str, str, str], list[int]]) -> bool:
+        """Add a batch of (day, key label, model, project) counters in one MULTI/EXEC; False
+        when Redis does not answer (the caller then writes the batch to its own store)."""
+        key = self.k("usage", "pending")
+
+        async def write() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            for row, counts in batch.items():
+                for column, value in zip(USAGE_COLUMNS, counts, strict=True):
+                    if value:
+                        pipe.hincrby(key, json.dumps([*row, column]), value)
+            pipe.expire(key, USAGE_DAYS * 86400)
+            await pipe.execute()
+
+        try:
+            await self._call(write)
+        except _Down:
+            return False
+        return True
+
+    async def drain_usage(self) -> dict[tuple[str, str, str, str], list[int]] | None:
+        """Every pushed counter, read and deleted atomically; None when Redis does not answer."""
+        if self._drain_usage is None:
+            self._drain_usage = self.redis.register_script(DRAIN_USAGE)
+        script = self._drain_usage
+        try:
+            flat = await self._call(lambda: script(keys=[self.k("usage", "pending")]))
+        except _Down:
+            return None
+        out: dict[tuple[str, str, str, str], list[int]] = {}
+        for field, value in _pairs(flat).items():
+            day, label, model, project, column = json.loads(field)
+            row = out.setdefault((day, label, model, project), [0] * len(USAGE_COLUMNS))
+            row[USAGE_COLUMNS.index(column)] += int(value)
+        return out
+
+    async def claim_writer(self) -> bool:
+        """Become the leader if none is elected (a replica stopping last drains the counters)."""
+        with suppress(_Down):
+            await self._lead()
+        return self.is_writer()
 
     # -- the background work: leader, leases, the local mirror, recovery ----------------
     def is_writer(self) -> bool:

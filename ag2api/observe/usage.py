@@ -3,11 +3,17 @@
 Requests only bump in-memory counters; a flush every few seconds writes them in one transaction
 on a worker thread, so the event loop never waits on the database. The same file holds the last
 quota snapshot per account (for ``ag2api accounts`` and the status page).
+
+With a shared state backend (``state.backend: redis``) a flush adds the batch to counters in
+Redis instead, and only the elected leader drains those counters into its own file, so replicas
+on separate hosts count every request once. While Redis does not answer, a replica writes its
+batch to its own file as without Redis (nothing is lost; the totals are then split by host).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import json
@@ -17,7 +23,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("ag2api.usage")
 
@@ -34,6 +40,27 @@ CREATE TABLE IF NOT EXISTS quota (
     project TEXT PRIMARY KEY, checked_at REAL NOT NULL, models TEXT NOT NULL);
 """
 Key = tuple[str, str, str, str]
+Batch = dict[Key, list[int]]
+
+
+class SharedCounters(Protocol):
+    """Usage counters shared by the replicas (:class:`ag2api.accounts.state_redis.RedisState`)."""
+
+    def is_writer(self) -> bool:
+        """Whether this replica is the elected leader (it alone drains into its store)."""
+        ...
+
+    async def push_usage(self, batch: Batch) -> bool:
+        """Add ``batch`` to the shared counters atomically; False when the backend is down."""
+        ...
+
+    async def drain_usage(self) -> Batch | None:
+        """Read and delete every shared counter at once; None when the backend is down."""
+        ...
+
+    async def claim_writer(self) -> bool:
+        """Become the leader when none is elected (a replica that stops last flushes)."""
+        ...
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -93,14 +120,23 @@ def read_quota(db: sqlite3.Connection) -> dict[str, tuple[float, dict[str, Any]]
 
 
 class UsageRecorder:
-    def __init__(self, path: Path, flush_seconds: float) -> None:
+    def __init__(
+        self, path: Path, flush_seconds: float, shared: SharedCounters | None = None
+    ) -> None:
         self.path = path
         self.flush_seconds = flush_seconds
-        self._pending: dict[Key, list[int]] = defaultdict(lambda: [0] * len(COLUMNS))
+        self.shared = shared
+        self._pending: Batch = defaultdict(lambda: [0] * len(COLUMNS))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ag2api-usage")
         self._db: sqlite3.Connection | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._flushing: asyncio.Future[None] | None = None
+        self._closed = False
+        self._local_fallback = False  # logged once per Redis outage
+        if shared is not None:
+            # The leader drains the shared counters even when it serves no request itself.
+            with contextlib.suppress(RuntimeError):  # no running loop: the first add() arms it
+                self._arm()
 
     def add(
         self,
@@ -119,23 +155,68 @@ class UsageRecorder:
         counts[2] += completion
         counts[3] += reasoning
         counts[4] += int(error)
-        if self._timer is None:
+        self._arm()
+
+    def _arm(self) -> None:
+        if self._timer is None and not self._closed:
             self._timer = asyncio.get_running_loop().call_later(self.flush_seconds, self._kick)
 
     def _kick(self) -> None:
         self._timer = None
-        self._flushing = asyncio.ensure_future(self.flush())
+        self._flushing = asyncio.ensure_future(self._tick())
+
+    async def _tick(self) -> None:
+        await self.flush()
+        if self.shared is not None:
+            self._arm()
 
     async def flush(self) -> None:
-        if not self._pending:
-            return
+        """Write (or, with shared counters, push) what is pending; the leader also drains."""
         batch, self._pending = self._pending, defaultdict(lambda: [0] * len(COLUMNS))
+        if self.shared is not None:
+            batch = await self._push(self.shared, batch)
+            if self.shared.is_writer():
+                batch = await self._drained(self.shared, batch)
+        await self._store(batch)
+
+    async def _store(self, batch: Batch) -> None:
+        if not batch:
+            return
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batch)
         except sqlite3.Error as exc:
             log.error("could not write usage statistics to %s: %s", self.path, exc)
 
-    def _write(self, batch: dict[Key, list[int]]) -> None:
+    async def _push(self, shared: SharedCounters, batch: Batch) -> Batch:
+        """What is left to write here: nothing once Redis took it, all of it while Redis is down."""
+        if not batch:
+            return batch
+        if await shared.push_usage(batch):
+            if self._local_fallback:
+                self._local_fallback = False
+                log.warning("usage statistics go to the shared counters again")
+            return {}
+        if not self._local_fallback:
+            self._local_fallback = True
+            log.error(
+                "the shared usage counters are not answering: this replica writes its usage "
+                "statistics to %s until they return",
+                self.path,
+            )
+        return batch
+
+    @staticmethod
+    async def _drained(shared: SharedCounters, batch: Batch) -> Batch:
+        drained = await shared.drain_usage()
+        if not drained:
+            return batch
+        for key, counts in batch.items():  # only when the push failed: Redis just answered
+            row = drained.setdefault(key, [0] * len(COLUMNS))
+            for i, value in enumerate(counts):
+                row[i] += value
+        return drained
+
+    def _write(self, batch: Batch) -> None:
         db = self._database()
         with db:
             db.executemany(
@@ -168,12 +249,23 @@ class UsageRecorder:
         await self.run(write)
 
     async def aclose(self) -> None:
+        """A graceful stop: nothing pending is lost (call before the state backend closes)."""
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._flushing is not None:
             await self._flushing
-        await self.flush()
+        if self.shared is None:
+            await self.flush()
+        else:
+            batch, self._pending = self._pending, defaultdict(lambda: [0] * len(COLUMNS))
+            batch = await self._push(self.shared, batch)
+            # The leader, or the last replica to stop (no leader left), drains the rest;
+            # otherwise the counts wait in Redis for the leader's next flush.
+            if self.shared.is_writer() or await self.shared.claim_writer():
+                batch = await self._drained(self.shared, batch)
+            await self._store(batch)
         if self._db is not None:
             db, self._db = self._db, None
             await asyncio.get_running_loop().run_in_executor(self._executor, db.close)

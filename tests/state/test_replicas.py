@@ -296,7 +296,7 @@ async def test_a_killed_replica_frees_its_slots_when_the_lease_ends(
     accounts_spec: Any,
 ) -> None:
     doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(redis_server.url, key_prefix, lease_seconds=2))
+    doc.update(state_config(redis_server.url, key_prefix, lease_seconds=2, timeout=1.5))
     doc["limits"] = {"per_account": 1, "slot_wait": 0.2}
     doc["server"] = {"port": 0}
     config_path.write_text(yaml.safe_dump(doc))
@@ -440,8 +440,9 @@ async def test_claude_thinking_made_on_a_is_replayed_through_b(
 async def test_usage_of_replicas_sharing_one_store_adds_up(
     fake: FakeUpstream, config_path: Path, tokens_path: Path
 ) -> None:
-    """Replicas on one machine share usage.sqlite3: each adds its own requests (an UPSERT
-    increment), a graceful stop flushes what is pending, nothing is counted twice."""
+    """Replicas on one machine share usage.sqlite3: their counts go through Redis and the
+    leader writes them (test_usage_replicas.py), a graceful stop flushes what is pending,
+    nothing is counted twice."""
     async with replicas(config_path, 3) as group:
         for i in range(12):
             await chat_text(group[i % 3].client, stream=bool(i % 2))
