@@ -20,6 +20,7 @@ from ag2api.errors import (
     PayloadTooLarge,
 )
 from ag2api.observe.trace import RequestTrace
+from ag2api.policies import check_key
 from ag2api.services import Services
 
 log = logging.getLogger("ag2api.http")
@@ -42,6 +43,8 @@ class ApiHandler(RequestHandler):
     cfg: GatewayConfig
     client_key: ApiKey | None = None
     trace: RequestTrace | None = None
+    # The key's x-ratelimit-* headers, on every answer (set again after clear() for errors).
+    rate_headers: dict[str, str] | None = None
     _body: list[bytes] | None = None
 
     @property
@@ -54,6 +57,8 @@ class ApiHandler(RequestHandler):
             self.request_id = f"req_{uuid.uuid4().hex}"
         self.set_header("x-request-id", self.request_id)
         self.set_header("Server", "ag2api")
+        for name, value in (self.rate_headers or {}).items():
+            self.set_header(name, value)
         origin = self.request.headers.get("Origin")
         if origin:
             allowed = self.services.config.current.server.cors_origins
@@ -92,6 +97,19 @@ class ApiHandler(RequestHandler):
         self.client_key = key
         assert self.trace is not None
         self.trace.key_label = key.label
+        try:
+            check_key(self.cfg.policy_of(key), key.label)
+        except GatewayError as exc:
+            self.services.metrics.key_rejections.labels(key.label, exc.kind[4:]).inc()
+            raise
+
+    async def listed_models(self) -> list[Any]:
+        """The catalog's model list, less the models the key's policy does not allow."""
+        entries = await self.services.catalog.listed(self.cfg)
+        policy = self.cfg.policy_of(self.client_key)
+        if policy.models is None:
+            return list(entries)
+        return [e for e in entries if policy.allows(e.id)]
 
     def admit_body(self) -> None:
         """405 for a method this route lacks and 413 for a declared body over ``max_body``, both
