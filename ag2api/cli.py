@@ -7,9 +7,9 @@ import argparse
 import asyncio
 import datetime
 import hashlib
-import secrets
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -24,7 +24,7 @@ from ag2api.accounts.login import login
 from ag2api.app import StartupError, serve
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import WORKERS_NEED_REDIS, ConfigError
-from ag2api.config.schema import GatewayConfig
+from ag2api.config.schema import NO_POLICY, GatewayConfig
 from ag2api.logs import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
 
@@ -184,7 +184,7 @@ def run_usage(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     table = [[g.upper() for g in head[: len(groups)]] + head[len(groups) :]]
     table += [[str(row[g]) for g in groups] + [str(row[c]) for c in COLUMNS] for row in rows]
     print(format_table(table) if rows else f"no usage since {since}")
-    if cfg.api_keys:
+    if any(cfg.policy_of(k) != NO_POLICY for k in cfg.api_keys):
         print()
         print("Keys against their limits (tokens: UTC today and this month):")
         print(format_table(key_limit_rows(cfg, rows_today, rows_month)))

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, Pick
 from ag2api.accounts.slots import SlotLimiter
-
 from ag2api.policies import Admission, KeyUse, MemoryLimiter
 
 if TYPE_CHECKING:

@@ -777,7 +777,7 @@ class RedisState(AccountState):
     async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:
         keys = self._key_keys(ident, day, month)
         lease = uuid.uuid4().hex
-        args = [
+        args: list[str | int] = [
             policy.rpm or 0,
             policy.tpm or 0,
             policy.max_concurrent or 0,
@@ -814,7 +814,13 @@ class RedisState(AccountState):
         if tokens <= 0:
             return
         keys = self._key_keys(ident, day, month)
-        args = [tokens, uuid.uuid4().hex[:12], int(KEY_WINDOW * 1000), DAY_TTL, MONTH_TTL]
+        args: list[str | int] = [
+            tokens,
+            uuid.uuid4().hex[:12],
+            int(KEY_WINDOW * 1000),
+            DAY_TTL,
+            MONTH_TTL,
+        ]
         try:
             await self._call(
                 lambda: self._scripts["key_charge"](keys=[keys[1], *keys[3:]], args=args)

@@ -18,10 +18,10 @@ from ag2api.config import checks as check
 from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
 from ag2api.config.errors import ConfigError
 from ag2api.config.schema import (
+    HASH_PREFIX,
     AdminConfig,
     ApiKey,
     DefaultsConfig,
-    HASH_PREFIX,
     GatewayConfig,
     ImagesConfig,
     KeyPolicy,
@@ -75,10 +75,10 @@ def expiry(v: object) -> float:
         except ValueError:
             raise ValueError("must be a date (2026-12-31) or a date-time (ISO 8601)") from None
     if isinstance(v, dt.datetime):
-        when = v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
+        when = v if v.tzinfo else v.replace(tzinfo=dt.UTC)
         return when.timestamp()
     if isinstance(v, dt.date):
-        end = dt.datetime(v.year, v.month, v.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+        end = dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
         return end.timestamp()
     raise ValueError("must be a date (2026-12-31) or a date-time (ISO 8601)")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import openai
-import pytest
 import yaml
 
 from ag2api.policies import periods
