@@ -20,7 +20,8 @@ backend) that it uses when Redis does not answer within ``state.timeout``. Keys,
 ``use:<sha256>:<day>``      hash ``<model>|<counter>`` → count, 40 days
 ``kl:{<key id>}:req``       zset request id → ms: a client key's requests in the last minute
 ``kl:{<key id>}:tok``       zset ``<id>|<tokens>`` → ms: its tokens in the last minute
-``kl:{<key id>}:lease``     zset lease id → expiry (ms): its requests in flight
+``kl:{<key id>}:lease``     zset lease id → expiry (ms): its requests in flight (renewed like
+                            ``slots:``)
 ``kl:{<key id>}:d:<day>``   its tokens that UTC day (``m:<month>``: that month)
 ==========================  =====================================================================
 
@@ -54,7 +55,6 @@ from ag2api.accounts.state import AccountState, BackendHealth, Grant, account_ke
 from ag2api.config.schema import KeyPolicy
 from ag2api.errors import NoAvailableAccount
 from ag2api.policies import DAY_TTL, MONTH_TTL, Admission, KeyUse
-from ag2api.policies import LEASE_SECONDS as KEY_LEASE_SECONDS
 from ag2api.policies import WINDOW as KEY_WINDOW
 from ag2api.redact import mask
 
@@ -784,7 +784,7 @@ class RedisState(AccountState):
             policy.daily_tokens or 0,
             policy.monthly_tokens or 0,
             lease,
-            int(KEY_LEASE_SECONDS * 1000),
+            self.lease_ms,  # renewed while held, like the account slots (a dead replica's lapse)
             int(KEY_WINDOW * 1000),
         ]
         try:
@@ -792,6 +792,8 @@ class RedisState(AccountState):
         except _Down:
             return await super().key_admit(ident, policy, day, month)
         reason = _text(res[0]) or None
+        if reason is None and policy.max_concurrent:
+            self._leases[lease] = keys[2]
         return Admission(
             reason=reason,
             retry_after=int(res[1]) / 1000,
@@ -806,6 +808,8 @@ class RedisState(AccountState):
 
     async def key_release(self, ident: str, lease: str) -> None:
         await super().key_release(ident, lease)  # a lease taken while Redis was down
+        if self._leases.pop(lease, None) is None:
+            return
         tag = "{" + ident + "}"
         with suppress(_Down):
             await self._call(lambda: self.redis.zrem(self.k("kl", tag, "lease"), lease))
