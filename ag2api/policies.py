@@ -100,6 +100,19 @@ class KeyUse:
     in_flight: int = 0
     day_tokens: int = 0
     month_tokens: int = 0
+    requests_reset: float = 0.0  # seconds until the oldest counted request leaves the window
+    tokens_reset: float = 0.0  # seconds until the tokens fall below ``tpm`` (0: they are)
+
+    def admission(self) -> Admission:
+        """The same facts as an :class:`Admission` (for the ``x-ratelimit-*`` headers)."""
+        return Admission(
+            requests_used=self.requests_minute,
+            tokens_used=self.tokens_minute,
+            requests_reset=self.requests_reset,
+            tokens_reset=self.tokens_reset,
+            day_used=self.day_tokens,
+            month_used=self.month_tokens,
+        )
 
 
 def refusal(
@@ -176,7 +189,12 @@ class MemoryLimiter:
 
     def __init__(self) -> None:
         self._keys: dict[str, _KeyWindows] = {}
-        self._budgets: dict[str, int] = {}  # "<ident>:d:<day>" / "<ident>:m:<month>" → tokens
+        # "<ident>:d" / "<ident>:m" → (the day or month, its tokens): only the current period.
+        self._budgets: dict[str, tuple[str, int]] = {}
+
+    def _spent(self, ident: str, kind: str, period: str) -> int:
+        held = self._budgets.get(f"{ident}:{kind}")
+        return held[1] if held is not None and held[0] == period else 0
 
     def _prune(self, ident: str, now: float) -> _KeyWindows:
         w = self._keys.setdefault(ident, _KeyWindows())
@@ -197,8 +215,8 @@ class MemoryLimiter:
         adm = Admission(
             requests_used=len(w.requests),
             tokens_used=sum(n for _, n in w.tokens),
-            day_used=self._budgets.get(f"{ident}:d:{day}", 0),
-            month_used=self._budgets.get(f"{ident}:m:{month}", 0),
+            day_used=self._spent(ident, "d", day),
+            month_used=self._spent(ident, "m", month),
         )
         adm.tokens_reset = _tokens_reset(list(w.tokens), policy.tpm, now)
         if policy.daily_tokens is not None and adm.day_used >= policy.daily_tokens:
@@ -233,18 +251,27 @@ class MemoryLimiter:
         if tokens <= 0:
             return
         self._prune(ident, now).tokens.append((now, tokens))
-        for name in (f"{ident}:d:{day}", f"{ident}:m:{month}"):
-            self._budgets[name] = self._budgets.get(name, 0) + tokens
+        for kind, period in (("d", day), ("m", month)):
+            self._budgets[f"{ident}:{kind}"] = (period, self._spent(ident, kind, period) + tokens)
 
-    def use(self, ident: str, day: str, month: str, now: float | None = None) -> KeyUse:
+    def use(
+        self,
+        ident: str,
+        day: str,
+        month: str,
+        tpm: int | None = None,
+        now: float | None = None,
+    ) -> KeyUse:
         now = time.time() if now is None else now
         w = self._prune(ident, now)
         return KeyUse(
             len(w.requests),
             sum(n for _, n in w.tokens),
             len(w.leases),
-            self._budgets.get(f"{ident}:d:{day}", 0),
-            self._budgets.get(f"{ident}:m:{month}", 0),
+            self._spent(ident, "d", day),
+            self._spent(ident, "m", month),
+            w.requests[0] + WINDOW - now if w.requests else 0.0,
+            _tokens_reset(list(w.tokens), tpm, now),
         )
 
 

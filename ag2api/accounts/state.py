@@ -270,8 +270,9 @@ class AccountState:
         """Add an answer's tokens to the key's minute window and day and month budgets."""
         self.limiter.charge(ident, tokens, day, month)
 
-    async def key_use(self, ident: str, day: str, month: str) -> KeyUse:
-        return self.limiter.use(ident, day, month)
+    async def key_use(self, ident: str, day: str, month: str, tpm: int | None = None) -> KeyUse:
+        """A key's current use, without counting anything (``tpm``: for the tokens' reset)."""
+        return self.limiter.use(ident, day, month, tpm)
 
     # -- the read-only view -------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:

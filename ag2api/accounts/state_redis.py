@@ -149,22 +149,33 @@ return 1
 """
 )
 
-# KEYS: requests zset, tokens zset, leases zset, day, month. ARGV: window ms.
+# KEYS: requests zset, tokens zset, leases zset, day, month. ARGV: window ms, tpm (0: none).
+# Read-only: {requests, tokens, in flight, day, month, requests reset ms, tokens reset ms}.
 KEY_USE = (
     _NOW
     + """
-local win = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - win)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-local items = redis.call('ZRANGE', KEYS[2], 0, -1)
+local win, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local items = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (now - win), '+inf', 'WITHSCORES')
 local tused = 0
-for i = 1, #items do
+for i = 1, #items, 2 do
   local s = items[i]
   tused = tused + tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
 end
-return {redis.call('ZCARD', KEYS[1]), tused, redis.call('ZCARD', KEYS[3]),
-        tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(redis.call('GET', KEYS[5]) or '0')}
+local treset = 0
+if tpm > 0 and tused >= tpm then
+  local left = tused
+  for i = 1, #items, 2 do
+    local s = items[i]
+    left = left - tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
+    if left < tpm then treset = tonumber(items[i + 1]) + win - now break end
+  end
+end
+local reqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - win), '+inf', 'WITHSCORES')
+local rreset = 0
+if #reqs > 0 then rreset = tonumber(reqs[2]) + win - now end
+return {#reqs / 2, tused, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'),
+        tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(redis.call('GET', KEYS[5]) or '0'),
+        rreset, treset}
 """
 )
 
@@ -832,15 +843,15 @@ class RedisState(AccountState):
         except _Down:
             await super().key_charge(ident, tokens, day, month)
 
-    async def key_use(self, ident: str, day: str, month: str) -> KeyUse:
+    async def key_use(self, ident: str, day: str, month: str, tpm: int | None = None) -> KeyUse:
         keys = self._key_keys(ident, day, month)
+        args = [int(KEY_WINDOW * 1000), tpm or 0]
         try:
-            res = await self._call(
-                lambda: self._scripts["key_use"](keys=keys, args=[int(KEY_WINDOW * 1000)])
-            )
+            res = await self._call(lambda: self._scripts["key_use"](keys=keys, args=args))
         except _Down:
-            return await super().key_use(ident, day, month)
-        return KeyUse(*(int(v) for v in res))
+            return await super().key_use(ident, day, month, tpm)
+        n = [int(v) for v in res]
+        return KeyUse(n[0], n[1], n[2], n[3], n[4], n[5] / 1000, n[6] / 1000)
 
     # -- the background work: leader, leases, the local mirror, recovery ----------------
     def is_writer(self) -> bool:

@@ -18,7 +18,7 @@ from ag2api.errors import GatewayError, PayloadTooLarge
 from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.outcomes import error_for_problem
-from ag2api.policies import check_model, periods, rate_headers, refusal
+from ag2api.policies import periods, rate_headers, refusal
 from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
 from ag2api.translate.dialects import (
     Answer,
@@ -262,11 +262,7 @@ class CompletionHandler(ApiHandler):
             return
         policy = self.cfg.policy_of(key)
         metrics = self.services.metrics
-        try:
-            check_model(policy, key.label, model, asked)
-        except GatewayError:
-            metrics.key_rejections.labels(key.label, "model").inc()
-            raise
+        self.allow_model(model, asked)
         if not policy.has_limits:
             return
         day, month = periods()

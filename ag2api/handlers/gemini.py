@@ -108,6 +108,8 @@ class GeminiCountTokensHandler(GeminiHandler):
         model = await services.catalog.resolve(cfg, model_from_path(raw_model))
         if self.trace is not None:
             self.trace.model = model
+        self.allow_model(model, model_from_path(raw_model))
+        await self.add_limit_headers()
         source = body.get("generateContentRequest", body)
         if not isinstance(source, dict):
             raise InvalidRequest(

@@ -287,3 +287,32 @@ async def test_live_edit_lowers_a_limit(
         assert await chat_text(other)  # a key without a policy is not limited
     finally:
         await other.close()
+
+
+@pytest.mark.parametrize("config_overrides", [keys({"rpm": 5, "models": ["gemini-*"]})])
+async def test_limit_headers_on_model_lists_and_token_counts(
+    config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, base_url: str
+) -> None:
+    await chat_text(alice)
+    listed = await alice.models.with_raw_response.list()
+    assert listed.headers["x-ratelimit-remaining-requests"] == "4"  # read, not counted
+    assert listed.headers["x-ratelimit-limit-requests"] == "5"
+    claude = claude_sdk(base_url)
+    try:
+        counted = await claude.messages.with_raw_response.count_tokens(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert counted.headers["x-ratelimit-remaining-requests"] == "4"
+        with pytest.raises(anthropic.PermissionDeniedError):
+            await claude.messages.count_tokens(
+                model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}]
+            )
+    finally:
+        await claude.close()
+    counted_g = await fetch(
+        f"{base_url}/v1beta/models/claude-sonnet-4-5:countTokens",
+        method="POST",
+        headers={"x-goog-api-key": ALICE, "Content-Type": "application/json"},
+        body=json.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+    )
+    assert counted_g.code == 403
