@@ -65,7 +65,7 @@ def test_periods_resets_and_durations() -> None:
     assert periods(T0) == ("20270115", "202701")
     assert budget_reset("daily", T0) == 1_800_057_600.0  # 2027-01-16T00:00:00Z
     assert budget_reset("monthly", 1_796_083_200.0 + 100) == 1_798_761_600.0  # Dec → Jan
-    assert [duration(x) for x in (0.02, 1, 59.2, 360)] == ["20ms", "1s", "60s", "6m0s"]
+    assert [duration(x) for x in (0.02, 1, 59.2, 360)] == ["20ms", "1s", "1m0s", "6m0s"]
 
 
 def test_pure_checks() -> None:
