@@ -124,3 +124,21 @@ async def test_a_budget_is_not_exceeded_by_two_racing_replicas(
     assert results.count("ok") == 5
     assert use.day_tokens == 5 * cost  # the budget is never passed by more than one answer
     assert use.day_tokens < budget + cost
+
+
+async def test_limits_hold_per_replica_while_redis_is_down(
+    fake: FakeUpstream, config_path: Path, own_redis: RedisServer, key_prefix: str
+) -> None:
+    with_policy(config_path, own_redis.url, key_prefix, {"rpm": 2})
+    async with replicas(config_path, 1) as (a,):
+        client = alice(a.url)
+        try:
+            assert await attempt(client, stream=False) == "ok"  # counted in Redis
+            own_redis.stop()
+            # Redis gone: this replica counts on its own (fail-open to the local limiter).
+            assert await attempt(client, stream=True) == "ok"
+            assert await attempt(client, stream=False) == "ok"
+            assert await attempt(client, stream=False) == "requests"
+            assert a.services.state.health().ok is False
+        finally:
+            await client.close()
