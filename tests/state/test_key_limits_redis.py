@@ -19,9 +19,13 @@ from tests.state.test_replicas import replicas, state_config
 ALICE = "sk-alice-0123456789"
 
 
-def with_policy(config_path: Path, url: str, prefix: str, policy: dict[str, Any]) -> None:
+def with_policy(
+    config_path: Path, url: str, prefix: str, policy: dict[str, Any], timeout: float = 5.0
+) -> None:
     doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(url, prefix))
+    # A loaded test machine must not push a replica into its local fallback mid-race (that is
+    # the split-brain mode, tested on its own below).
+    doc.update(state_config(url, prefix, timeout=timeout))
     doc["api_keys"] = [
         {"key": API_KEY, "label": "tests"},
         {"key": ALICE, "label": "alice", "policy": policy},
@@ -54,6 +58,7 @@ async def test_rpm_is_exact_across_racing_replicas(
         finally:
             for c in clients:
                 await c.close()
+        assert a.services.state.health().ok and b.services.state.health().ok
     assert results.count("ok") == 7  # not 7 per replica
     assert results.count("requests") == 17
 
@@ -78,6 +83,7 @@ async def test_tokens_charged_by_racing_replicas_are_all_counted(
                 await c.close()
         total = sum(x.usage.total_tokens for x in answers if x.usage)
         assert total > 0
+        assert a.services.state.health().ok and b.services.state.health().ok
         ident = a.services.config.current.api_keys[1].ident
         for r in (a, b):
             use = await r.services.state.key_use(ident, *periods())
@@ -119,6 +125,7 @@ async def test_a_budget_is_not_exceeded_by_two_racing_replicas(
         finally:
             for c in clients:
                 await c.close()
+        assert a.services.state.health().ok and b.services.state.health().ok
         ident = a.services.config.current.api_keys[1].ident
         use = await b.services.state.key_use(ident, *periods())
     assert results.count("ok") == 5
@@ -129,7 +136,7 @@ async def test_a_budget_is_not_exceeded_by_two_racing_replicas(
 async def test_limits_hold_per_replica_while_redis_is_down(
     fake: FakeUpstream, config_path: Path, own_redis: RedisServer, key_prefix: str
 ) -> None:
-    with_policy(config_path, own_redis.url, key_prefix, {"rpm": 2})
+    with_policy(config_path, own_redis.url, key_prefix, {"rpm": 2}, timeout=0.3)
     async with replicas(config_path, 1) as (a,):
         client = alice(a.url)
         try:
