@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 from urllib.parse import urlencode
@@ -40,12 +41,15 @@ def take_query_key(request: HTTPServerRequest) -> str | None:
 
 
 def find_key(keys: tuple[ApiKey, ...], presented: str | None) -> ApiKey | None:
-    """The configured key equal to ``presented``; every key is compared, in constant time."""
+    """The configured key equal to ``presented``; every key is compared, in constant time.
+
+    Keys are compared by their sha256 digests, so plain and hashed (``sha256:<hex>``) entries
+    take the same path and the same time."""
     if presented is None:
         return None
-    given = presented.encode("utf-8")
+    given = hashlib.sha256(presented.encode("utf-8")).hexdigest().encode()
     found: ApiKey | None = None
     for key in keys:
-        if hmac.compare_digest(key.key.encode("utf-8"), given):
+        if hmac.compare_digest(key.digest.encode(), given):
             found = key
     return found

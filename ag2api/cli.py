@@ -1,12 +1,15 @@
-"""The ``ag2api`` command: serve the gateway (or the demo), ``accounts``, ``usage``, ``login``."""
+"""The ``ag2api`` command: serve the gateway (or the demo), ``accounts``, ``usage``, ``keys``,
+``login``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import datetime
+import hashlib
 import logging
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -21,7 +24,7 @@ from ag2api.accounts.login import login
 from ag2api.app import StartupError, serve
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import WORKERS_NEED_REDIS, ConfigError
-from ag2api.config.schema import GatewayConfig
+from ag2api.config.schema import NO_POLICY, GatewayConfig
 from ag2api.logs import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
 
@@ -102,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="day,key,model",
         help="any of day,key,model,project (default: day,key,model)",
     )
+    keys = commands.add_parser("keys", help="make a client API key (stored hashed)")
+    key_actions = keys.add_subparsers(dest="action", metavar="ACTION")
+    new = key_actions.add_parser(
+        "new", help="print a new key once, and the api_keys line (its hash) to paste"
+    )
+    new.add_argument("--label", default=None, help="the key's label (logs, usage, metrics)")
     login = commands.add_parser(
         "login",
         help="add a Google account (OAuth in the browser) to tokens.json",
@@ -163,6 +172,9 @@ def run_usage(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     db = connect(cfg.usage_db)
     try:
         rows = query_usage(db, since=since, until=args.until, group_by=groups)
+        day = datetime.datetime.now(datetime.UTC).date()
+        rows_today = query_usage(db, since=day.isoformat(), group_by=("key",))
+        rows_month = query_usage(db, since=day.replace(day=1).isoformat(), group_by=("key",))
     except ValueError as exc:
         print(f"ag2api usage: {exc}", file=sys.stderr)
         return 1
@@ -172,6 +184,10 @@ def run_usage(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     table = [[g.upper() for g in head[: len(groups)]] + head[len(groups) :]]
     table += [[str(row[g]) for g in groups] + [str(row[c]) for c in COLUMNS] for row in rows]
     print(format_table(table) if rows else f"no usage since {since}")
+    if any(cfg.policy_of(k) != NO_POLICY for k in cfg.api_keys):
+        print()
+        print("Keys against their limits (tokens: UTC today and this month):")
+        print(format_table(key_limit_rows(cfg, rows_today, rows_month)))
     return 0
 
 
@@ -193,6 +209,69 @@ async def _run(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+KEY_PREFIX = "sk-ag-"
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    """``ag2api keys new``: the key is printed once and never stored; the YAML gets its hash."""
+    if args.action != "new":
+        print("usage: ag2api keys new [--label L]", file=sys.stderr)
+        return 2
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    label = args.label or f"key-{digest[:6]}"
+    if not label.strip() or any(c in label for c in '"\n'):
+        print("ag2api keys new: --label must be a non-empty single-line text", file=sys.stderr)
+        return 2
+    print("New API key (shown this once; only its hash goes into the config):")
+    print(f"  {key}")
+    print()
+    print("Add this entry under api_keys: in gateway.yaml (applied within a second):")
+    print(f'  - {{key: "sha256:{digest}", label: "{label}"}}')
+    return 0
+
+
+def key_limit_rows(
+    cfg: GatewayConfig, rows_today: list[dict[str, Any]], rows_month: list[dict[str, Any]]
+) -> list[list[str]]:
+    """Each key's policy against its use today and this month (from the usage database)."""
+
+    def tokens(rows: list[dict[str, Any]], label: str) -> int:
+        return sum(
+            int(r["prompt_tokens"] or 0) + int(r["completion_tokens"] or 0)
+            for r in rows
+            if r["key"] == label
+        )
+
+    def show(limit: int | None, used: int | None = None) -> str:
+        if limit is None:
+            return "-" if used is None else str(used)
+        return f"{used}/{limit}" if used is not None else str(limit)
+
+    table = [["KEY", "STATE", "MODELS", "RPM", "TPM", "CONCURRENT", "TODAY", "MONTH"]]
+    now = datetime.datetime.now(datetime.UTC).timestamp()
+    for key in cfg.api_keys:
+        p = cfg.policy_of(key)
+        state = (
+            "disabled"
+            if not p.enabled
+            else ("expired" if p.expires is not None and now >= p.expires else "active")
+        )
+        table.append(
+            [
+                key.label,
+                state,
+                ",".join(p.models) if p.models is not None else "all",
+                show(p.rpm),
+                show(p.tpm),
+                show(p.max_concurrent),
+                show(p.daily_tokens, tokens(rows_today, key.label)),
+                show(p.monthly_tokens, tokens(rows_month, key.label)),
+            ]
+        )
+    return table
+
+
 def run_login(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     args.tokens = cfg.tokens_file
     return login(args, "ag2api login")
@@ -200,6 +279,8 @@ def run_login(args: argparse.Namespace, cfg: GatewayConfig) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "keys":
+        return run_keys(args)
     try:
         cfg = load_config(args)
     except ConfigError as exc:

@@ -30,6 +30,9 @@ KINDS: dict[str, ErrorKind] = {
         400, "invalid_request_error", "upstream_invalid_argument", False
     ),
     "invalid_api_key": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),
+    "key_expired": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),
+    "key_disabled": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),
+    "model_not_allowed": ErrorKind(403, "invalid_request_error", "model_not_allowed", False),
     "not_found": ErrorKind(404, "invalid_request_error", "not_found", False),
     "previous_response_not_found": ErrorKind(
         400, "invalid_request_error", "previous_response_not_found", False
@@ -38,6 +41,11 @@ KINDS: dict[str, ErrorKind] = {
     "method_not_allowed": ErrorKind(405, "invalid_request_error", "method_not_allowed", False),
     "request_too_large": ErrorKind(413, "invalid_request_error", "request_too_large", False),
     "rate_limit_exceeded": ErrorKind(429, "rate_limit_error", "rate_limit_exceeded"),
+    # A client key over its own requests / tokens per minute or concurrency (key policies).
+    "key_rate_limited": ErrorKind(429, "requests", "rate_limit_exceeded"),
+    "key_tokens_limited": ErrorKind(429, "tokens", "rate_limit_exceeded"),
+    # A client key over its daily or monthly token budget (not retried: it lasts until reset).
+    "insufficient_quota": ErrorKind(429, "insufficient_quota", "insufficient_quota", False),
     "internal_error": ErrorKind(500, "server_error", "internal_error", False),
     "upstream_error": ErrorKind(502, "upstream_error", "upstream_error"),
     "upstream_account_error": ErrorKind(502, "upstream_error", "upstream_account_error", False),

@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, Pick
 from ag2api.accounts.slots import SlotLimiter
+from ag2api.policies import Admission, KeyUse, MemoryLimiter
 
 if TYPE_CHECKING:
     from ag2api.accounts.writer import TokenWriter
-    from ag2api.config.schema import GatewayConfig
+    from ag2api.config.schema import GatewayConfig, KeyPolicy
 
 
 def account_key(project_id: str) -> str:
@@ -114,6 +115,7 @@ class AccountState:
         self._records: dict[tuple[str, str], tuple[float, str]] = {}
         self._usage: dict[tuple[str, str, str], dict[str, int]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.limiter = MemoryLimiter()
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -253,6 +255,24 @@ class AccountState:
 
     async def usage(self, key: str, model: str, day: str) -> dict[str, int]:
         return dict(self._usage.get((key, model, day), {}))
+
+    # -- per-key limits (ag2api/policies.py) ----------------------------------------------
+    async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:
+        """Check a key's limits and, when they allow it, count the request and hold a
+        concurrency lease (``Admission.lease``) — one atomic step."""
+        return self.limiter.admit(ident, policy, day, month)
+
+    async def key_release(self, ident: str, lease: str) -> None:
+        """Give back a lease taken by :meth:`key_admit`."""
+        self.limiter.release(ident, lease)
+
+    async def key_charge(self, ident: str, tokens: int, day: str, month: str) -> None:
+        """Add an answer's tokens to the key's minute window and day and month budgets."""
+        self.limiter.charge(ident, tokens, day, month)
+
+    async def key_use(self, ident: str, day: str, month: str, tpm: int | None = None) -> KeyUse:
+        """A key's current use, without counting anything (``tpm``: for the tokens' reset)."""
+        return self.limiter.use(ident, day, month, tpm)
 
     # -- the read-only view -------------------------------------------------------------
     def snapshot(self) -> StateSnapshot:

@@ -20,6 +20,11 @@ backend) that it uses when Redis does not answer within ``state.timeout``. Keys,
 ``use:<sha256>:<day>``      hash ``<model>|<counter>`` → count, 40 days
 ``usage:pending``           hash ``[day, key label, model, project, column]`` (JSON) → count: the
                             replicas' usage statistics until the leader drains them into its store
+``kl:{<key id>}:req``       zset request id → ms: a client key's requests in the last minute
+``kl:{<key id>}:tok``       zset ``<id>|<tokens>`` → ms: its tokens in the last minute
+``kl:{<key id>}:lease``     zset lease id → expiry (ms): its requests in flight (renewed like
+                            ``slots:``)
+``kl:{<key id>}:d:<day>``   its tokens that UTC day (``m:<month>``: that month)
 ==========================  =====================================================================
 
 Times are Redis ``TIME`` inside scripts or relative TTLs, so the replicas' clocks do not matter.
@@ -51,8 +56,11 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.state import AccountState, BackendHealth, Grant, account_key
+from ag2api.config.schema import KeyPolicy
 from ag2api.errors import NoAvailableAccount
 from ag2api.observe.usage import COLUMNS as USAGE_COLUMNS
+from ag2api.policies import DAY_TTL, MONTH_TTL, Admission, KeyUse
+from ag2api.policies import WINDOW as KEY_WINDOW
 from ag2api.redact import mask
 
 log = logging.getLogger("ag2api.state")
@@ -69,6 +77,112 @@ _NOW = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
+
+# Per-key limits (ag2api/policies.py). KEYS: requests zset (lease id → ms), tokens zset
+# ("<id>|<tokens>" → ms), leases zset (lease id → expiry ms), day and month token counters.
+# ARGV: rpm, tpm, max_concurrent, daily, monthly (0: none), lease id, lease ms, window ms.
+# Returns {reason, retry ms, requests used, tokens used, requests reset ms, tokens reset ms,
+# day used, month used}; reason '' when admitted (the request is counted and the lease held).
+KEY_ADMIT = (
+    _NOW
+    + """
+local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local daily, monthly = tonumber(ARGV[4]), tonumber(ARGV[5])
+local lease, lease_ms, win = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - win)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local rused = redis.call('ZCARD', KEYS[1])
+local items = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local tused = 0
+for i = 1, #items, 2 do
+  local s = items[i]
+  tused = tused + tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
+end
+local treset = 0
+if tpm > 0 and tused >= tpm then
+  local left = tused
+  for i = 1, #items, 2 do
+    local s = items[i]
+    left = left - tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
+    if left < tpm then treset = tonumber(items[i + 1]) + win - now break end
+  end
+end
+local dused = tonumber(redis.call('GET', KEYS[4]) or '0')
+local mused = tonumber(redis.call('GET', KEYS[5]) or '0')
+local function oldest()
+  local o = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if #o == 0 then return 0 end
+  return tonumber(o[2]) + win - now
+end
+local reason, retry = '', 0
+if daily > 0 and dused >= daily then reason = 'daily'
+elseif monthly > 0 and mused >= monthly then reason = 'monthly'
+elseif tpm > 0 and tused >= tpm then reason, retry = 'tpm', treset
+elseif rpm > 0 and rused >= rpm then reason, retry = 'rpm', oldest()
+elseif conc > 0 and redis.call('ZCARD', KEYS[3]) >= conc then reason, retry = 'concurrency', 1000
+end
+if reason ~= '' then
+  return {reason, retry, rused, tused, oldest(), treset, dused, mused}
+end
+if rpm > 0 then
+  redis.call('ZADD', KEYS[1], now, lease)
+  redis.call('PEXPIRE', KEYS[1], win)
+  rused = rused + 1
+end
+if conc > 0 then
+  redis.call('ZADD', KEYS[3], now + lease_ms, lease)
+  redis.call('PEXPIRE', KEYS[3], lease_ms)
+end
+return {'', 0, rused, tused, oldest(), treset, dused, mused}
+"""
+)
+
+# KEYS: tokens zset, day counter, month counter. ARGV: tokens, entry id, window ms, day ttl s,
+# month ttl s.
+KEY_CHARGE = (
+    _NOW
+    + """
+local n = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[1], now, ARGV[2] .. '|' .. ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('INCRBY', KEYS[2], n)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+redis.call('INCRBY', KEYS[3], n)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[5]))
+return 1
+"""
+)
+
+# KEYS: requests zset, tokens zset, leases zset, day, month. ARGV: window ms, tpm (0: none).
+# Read-only: {requests, tokens, in flight, day, month, requests reset ms, tokens reset ms}.
+KEY_USE = (
+    _NOW
+    + """
+local win, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local items = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (now - win), '+inf', 'WITHSCORES')
+local tused = 0
+for i = 1, #items, 2 do
+  local s = items[i]
+  tused = tused + tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
+end
+local treset = 0
+if tpm > 0 and tused >= tpm then
+  local left = tused
+  for i = 1, #items, 2 do
+    local s = items[i]
+    left = left - tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
+    if left < tpm then treset = tonumber(items[i + 1]) + win - now break end
+  end
+end
+local reqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - win), '+inf', 'WITHSCORES')
+local rreset = 0
+if #reqs > 0 then rreset = tonumber(reqs[2]) + win - now end
+return {#reqs / 2, tused, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'),
+        tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(redis.call('GET', KEYS[5]) or '0'),
+        rreset, treset}
+"""
+)
 
 PICK = (
     _NOW
@@ -312,6 +426,9 @@ class RedisState(AccountState):
                 ("unlock", UNLOCK),
                 ("lead", LEAD),
                 ("token", TOKEN),
+                ("key_admit", KEY_ADMIT),
+                ("key_charge", KEY_CHARGE),
+                ("key_use", KEY_USE),
             )
         }
         self.ok = True
@@ -712,6 +829,85 @@ class RedisState(AccountState):
         with suppress(_Down):
             await self._lead()
         return self.is_writer()
+
+    # -- per-key limits (ag2api/policies.py), pool-wide --------------------------------
+    def _key_keys(self, ident: str, day: str, month: str) -> list[str]:
+        tag = "{" + ident + "}"  # one hash slot per client key
+        return [
+            self.k("kl", tag, "req"),
+            self.k("kl", tag, "tok"),
+            self.k("kl", tag, "lease"),
+            self.k("kl", tag, "d", day),
+            self.k("kl", tag, "m", month),
+        ]
+
+    async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:
+        keys = self._key_keys(ident, day, month)
+        lease = uuid.uuid4().hex
+        args: list[str | int] = [
+            policy.rpm or 0,
+            policy.tpm or 0,
+            policy.max_concurrent or 0,
+            policy.daily_tokens or 0,
+            policy.monthly_tokens or 0,
+            lease,
+            self.lease_ms,  # renewed while held, like the account slots (a dead replica's lapse)
+            int(KEY_WINDOW * 1000),
+        ]
+        try:
+            res = await self._call(lambda: self._scripts["key_admit"](keys=keys, args=args))
+        except _Down:
+            return await super().key_admit(ident, policy, day, month)
+        reason = _text(res[0]) or None
+        if reason is None and policy.max_concurrent:
+            self._leases[lease] = keys[2]
+        return Admission(
+            reason=reason,
+            retry_after=int(res[1]) / 1000,
+            lease=None if reason else lease,
+            requests_used=int(res[2]),
+            tokens_used=int(res[3]),
+            requests_reset=max(0, int(res[4])) / 1000,
+            tokens_reset=max(0, int(res[5])) / 1000,
+            day_used=int(res[6]),
+            month_used=int(res[7]),
+        )
+
+    async def key_release(self, ident: str, lease: str) -> None:
+        await super().key_release(ident, lease)  # a lease taken while Redis was down
+        if self._leases.pop(lease, None) is None:
+            return
+        tag = "{" + ident + "}"
+        with suppress(_Down):
+            await self._call(lambda: self.redis.zrem(self.k("kl", tag, "lease"), lease))
+
+    async def key_charge(self, ident: str, tokens: int, day: str, month: str) -> None:
+        if tokens <= 0:
+            return
+        keys = self._key_keys(ident, day, month)
+        args: list[str | int] = [
+            tokens,
+            uuid.uuid4().hex[:12],
+            int(KEY_WINDOW * 1000),
+            DAY_TTL,
+            MONTH_TTL,
+        ]
+        try:
+            await self._call(
+                lambda: self._scripts["key_charge"](keys=[keys[1], *keys[3:]], args=args)
+            )
+        except _Down:
+            await super().key_charge(ident, tokens, day, month)
+
+    async def key_use(self, ident: str, day: str, month: str, tpm: int | None = None) -> KeyUse:
+        keys = self._key_keys(ident, day, month)
+        args = [int(KEY_WINDOW * 1000), tpm or 0]
+        try:
+            res = await self._call(lambda: self._scripts["key_use"](keys=keys, args=args))
+        except _Down:
+            return await super().key_use(ident, day, month, tpm)
+        n = [int(v) for v in res]
+        return KeyUse(n[0], n[1], n[2], n[3], n[4], n[5] / 1000, n[6] / 1000)
 
     # -- the background work: leader, leases, the local mirror, recovery ----------------
     def is_writer(self) -> bool:

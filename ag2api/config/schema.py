@@ -5,8 +5,10 @@ Every default here is also written, commented, in ``conf/gateway.yaml``.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
 
 from ag2api.models.aliases import Alias
@@ -21,10 +23,67 @@ DEFAULT_USER_AGENT = "antigravity/hub/2.9.1 darwin/arm64"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+HASH_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True)
+class KeyPolicy:
+    """What one client key may do (``api_keys[].policy``, or ``defaults.policy``). None: no
+    limit. Tokens are input + output tokens as the upstream reports them."""
+
+    # Model name globs the key may use (and sees in the model lists); None: every model.
+    models: tuple[str, ...] | None = None
+    rpm: int | None = None  # requests per minute (sliding 60 s window)
+    tpm: int | None = None  # tokens per minute (sliding 60 s window)
+    max_concurrent: int | None = None  # requests in flight at once
+    daily_tokens: int | None = None  # per UTC day
+    monthly_tokens: int | None = None  # per UTC calendar month
+    # Epoch seconds from which the key is refused (a date means: valid through that UTC day).
+    expires: float | None = None
+    enabled: bool = True
+
+    @property
+    def has_limits(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.rpm,
+                self.tpm,
+                self.max_concurrent,
+                self.daily_tokens,
+                self.monthly_tokens,
+            )
+        )
+
+    def allows(self, model: str) -> bool:
+        return self.models is None or any(fnmatchcase(model, glob) for glob in self.models)
+
+
+NO_POLICY = KeyPolicy()
+
+
 @dataclass(frozen=True)
 class ApiKey:
+    # The key itself, or ``sha256:<64 hex>`` of it (the config file then holds no usable secret).
     key: str
     label: str
+    policy: KeyPolicy | None = None  # None: ``defaults.policy`` applies
+
+    @property
+    def hashed(self) -> bool:
+        return self.key.startswith(HASH_PREFIX)
+
+    @cached_property
+    def digest(self) -> str:
+        """The sha256 hex of the key: what shared state and comparisons name it by."""
+        if self.hashed:
+            return self.key[len(HASH_PREFIX) :]
+        return hashlib.sha256(self.key.encode("utf-8")).hexdigest()
+
+    @cached_property
+    def ident(self) -> str:
+        """A stable, non-reversible id for shared-state key names (never the key)."""
+        return hashlib.sha256(b"ag2api-key:" + self.digest.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -110,6 +169,8 @@ class LimitsConfig:
 @dataclass(frozen=True)
 class DefaultsConfig:
     stream: bool = False
+    # The policy of every api_keys entry that has none of its own.
+    policy: KeyPolicy = NO_POLICY
 
 
 @dataclass(frozen=True)
@@ -283,6 +344,12 @@ class GatewayConfig:
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log_level: str = "INFO"
     state: StateConfig = field(default_factory=StateConfig)
+
+    def policy_of(self, key: ApiKey | None) -> KeyPolicy:
+        """The policy that applies to ``key`` (its own, else ``defaults.policy``)."""
+        if key is None:
+            return NO_POLICY
+        return key.policy if key.policy is not None else self.defaults.policy
 
     @property
     def usage_db(self) -> Path:

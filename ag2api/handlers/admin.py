@@ -21,7 +21,7 @@ from ag2api.auth import presented_key
 from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
 from ag2api.handlers.base import ApiHandler
 from ag2api.observe.usage import GROUPS, query_usage, today
-from ag2api.observe.views import accounts_view, daily_series
+from ag2api.observe.views import accounts_view, daily_series, keys_view
 
 log = logging.getLogger("ag2api.admin")
 
@@ -100,6 +100,14 @@ class AdminUsageHandler(AdminHandler):
         self.write_json({"since": since, "until": until, "group_by": list(groups), "data": rows})
 
 
+class AdminKeysHandler(AdminHandler):
+    """Each client key's policy and its live use against it (labels only, never keys)."""
+
+    async def get(self) -> None:
+        self.require_admin()
+        self.write_json({"keys": await keys_view(self.cfg, self.services.state)})
+
+
 class AdminAccountsHandler(AdminHandler):
     async def get(self) -> None:
         self.require_admin()
@@ -130,6 +138,7 @@ class AdminPageHandler(AdminAccountsHandler):
             days=days,
             peak=max([d["tokens"] for d in days] + [1]),
             health=self._health(),
+            keys=await keys_view(self.cfg, self.services.state),
         )
 
     def _health(self) -> dict[str, Any]:
@@ -206,4 +215,5 @@ ROUTES = [
     (r"/admin/logout", AdminLogoutHandler),
     (r"/admin/usage", AdminUsageHandler),
     (r"/admin/accounts", AdminAccountsHandler),
+    (r"/admin/keys", AdminKeysHandler),
 ]

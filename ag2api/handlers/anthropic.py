@@ -33,6 +33,9 @@ class CountTokensHandler(AnthropicHandler):
         model = await services.catalog.resolve(cfg, body.get("model"))
         if self.trace is not None:
             self.trace.model = model
+        asked = body.get("model")
+        self.allow_model(model, asked if isinstance(asked, str) else None)
+        await self.add_limit_headers()
         request = count_body(body, model=model)
         counted = await services.token_counter.count(cfg, request)
         self.write_json({"input_tokens": counted})

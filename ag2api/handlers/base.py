@@ -20,6 +20,7 @@ from ag2api.errors import (
     PayloadTooLarge,
 )
 from ag2api.observe.trace import RequestTrace
+from ag2api.policies import check_key, check_model, periods, rate_headers
 from ag2api.services import Services
 
 log = logging.getLogger("ag2api.http")
@@ -42,6 +43,8 @@ class ApiHandler(RequestHandler):
     cfg: GatewayConfig
     client_key: ApiKey | None = None
     trace: RequestTrace | None = None
+    # The key's x-ratelimit-* headers, on every answer (set again after clear() for errors).
+    rate_headers: dict[str, str] | None = None
     _body: list[bytes] | None = None
 
     @property
@@ -54,6 +57,8 @@ class ApiHandler(RequestHandler):
             self.request_id = f"req_{uuid.uuid4().hex}"
         self.set_header("x-request-id", self.request_id)
         self.set_header("Server", "ag2api")
+        for name, value in (self.rate_headers or {}).items():
+            self.set_header(name, value)
         origin = self.request.headers.get("Origin")
         if origin:
             allowed = self.services.config.current.server.cors_origins
@@ -92,6 +97,45 @@ class ApiHandler(RequestHandler):
         self.client_key = key
         assert self.trace is not None
         self.trace.key_label = key.label
+        try:
+            check_key(self.cfg.policy_of(key), key.label)
+        except GatewayError as exc:
+            self.services.metrics.key_rejections.labels(key.label, exc.kind[4:]).inc()
+            raise
+
+    def allow_model(self, model: str, asked: str | None = None) -> None:
+        """403 when the key's policy does not allow the model (resolved, or as asked)."""
+        key = self.client_key
+        if key is None:
+            return
+        try:
+            check_model(self.cfg.policy_of(key), key.label, model, *([asked] if asked else []))
+        except GatewayError:
+            self.services.metrics.key_rejections.labels(key.label, "model").inc()
+            raise
+
+    async def add_limit_headers(self) -> None:
+        """The key's ``x-ratelimit-*`` headers on an answer that counts nothing (model lists,
+        token counts): its current use, read from the state backend."""
+        key = self.client_key
+        if key is None:
+            return
+        policy = self.cfg.policy_of(key)
+        if policy.rpm is None and policy.tpm is None:
+            return
+        use = await self.services.state.key_use(key.ident, *periods(), policy.tpm)
+        self.rate_headers = rate_headers(policy, use.admission())
+        for name, value in self.rate_headers.items():
+            self.set_header(name, value)
+
+    async def listed_models(self) -> list[Any]:
+        """The catalog's model list, less the models the key's policy does not allow."""
+        entries = await self.services.catalog.listed(self.cfg)
+        await self.add_limit_headers()
+        policy = self.cfg.policy_of(self.client_key)
+        if policy.models is None:
+            return list(entries)
+        return [e for e in entries if policy.allows(e.id)]
 
     def admit_body(self) -> None:
         """405 for a method this route lacks and 413 for a declared body over ``max_body``, both

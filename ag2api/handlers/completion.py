@@ -18,6 +18,7 @@ from ag2api.errors import GatewayError, PayloadTooLarge
 from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.outcomes import error_for_problem
+from ag2api.policies import periods, rate_headers, refusal
 from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
 from ag2api.translate.dialects import (
     Answer,
@@ -60,6 +61,9 @@ class CompletionHandler(ApiHandler):
         # For stateful dialects (Dialect.memory) and answer-rendered stream errors.
         self._request_body: dict[str, Any] | None = None
         self._answer: Answer | None = None
+        # The key's admission (key policies): lease to give back, tokens still to charge.
+        self._key_lease: tuple[str, str] | None = None  # (key ident, lease id)
+        self._key_charge: tuple[str, str, str] | None = None  # (key ident, day, month)
 
     def prepare(self) -> None:
         super().prepare()
@@ -86,8 +90,13 @@ class CompletionHandler(ApiHandler):
         if self._work is not None:
             self._work.cancel()
 
+    def on_finish(self) -> None:
+        super().on_finish()
+        self._end_admission()
+
     def on_connection_close(self) -> None:
         super().on_connection_close()
+        self._end_admission()
         self._client_gone = True
         if self._work is not None:
             self._work.cancel()
@@ -110,6 +119,7 @@ class CompletionHandler(ApiHandler):
             body = await self._recall(self.dialect.memory, body)
         model = await services.catalog.resolve(cfg, call.model)
         trace.model = model
+        await self._admit(model, call.model)
         images = self.dialect.remote_images(body)
         if images:
             # Cancelled with the request when the client leaves (the fetches stop at once).
@@ -145,6 +155,7 @@ class CompletionHandler(ApiHandler):
         self._remember(translation)
         await self._keep(translation.answer)
         trace.add_usage(translation.answer.usage())
+        await self._settle_key()
         self.write_json(answer)
 
     async def _cancel_when_client_leaves(self, work: Awaitable[T]) -> T | None:
@@ -219,6 +230,7 @@ class CompletionHandler(ApiHandler):
             self._remember(translation)
             closing = answer.finish()
             await self._keep(answer)  # before the client can read the id and ask for it
+            await self._settle_key()  # charged before the client can send its next request
             await sse.send(closing)
             await sse.done()
         except ClientGone:
@@ -241,6 +253,48 @@ class CompletionHandler(ApiHandler):
             events = self.dialect.stream_error(self._answer, error)
         with contextlib.suppress(ClientGone):
             await sse.fail(error, events)
+
+    async def _admit(self, model: str, asked: str) -> None:
+        """The key's policy: 403 for a model it may not use, 429 over a limit or budget; when
+        admitted, the request is counted and a concurrency lease held until it ends."""
+        key = self.client_key
+        if key is None:
+            return
+        policy = self.cfg.policy_of(key)
+        metrics = self.services.metrics
+        self.allow_model(model, asked)
+        if not policy.has_limits:
+            return
+        day, month = periods()
+        adm = await self.services.state.key_admit(key.ident, policy, day, month)
+        self.rate_headers = rate_headers(policy, adm)
+        for name, value in self.rate_headers.items():
+            self.set_header(name, value)
+        if not adm.ok:
+            metrics.key_rejections.labels(key.label, adm.reason or "rpm").inc()
+            raise refusal(policy, key.label, adm)
+        assert adm.lease is not None
+        self._key_lease = (key.ident, adm.lease)
+        self._key_charge = (key.ident, day, month)
+
+    async def _settle_key(self) -> None:
+        """Charge the answer's tokens and give the lease back (before the last byte goes out)."""
+        charge, lease = self._key_charge, self._key_lease
+        self._key_charge = self._key_lease = None
+        state, trace = self.services.state, self.trace
+        try:
+            if charge is not None and trace is not None:
+                tokens = trace.prompt_tokens + trace.completion_tokens
+                await state.key_charge(charge[0], tokens, charge[1], charge[2])
+            if lease is not None:
+                await state.key_release(*lease)
+        except Exception:
+            log.exception("could not settle the key's limits for %s", self.request_id)
+
+    def _end_admission(self) -> None:
+        """Whatever way the request ended: charge what was used and give the lease back."""
+        if self._key_charge is not None or self._key_lease is not None:
+            self.services.state.spawn(self._settle_key())
 
     def _owner(self) -> str | None:
         return self.client_key.label if self.client_key is not None else None

@@ -77,7 +77,7 @@ class GeminiModelsHandler(GeminiHandler):
     async def get(self) -> None:
         if self.trace is not None:
             self.trace.route = "models"
-        entries = await self.services.catalog.listed(self.cfg)
+        entries = await self.listed_models()
         # One page holds them all: no nextPageToken, so the SDK pagers stop here.
         self.write_json({"models": [gemini_model(e.id) for e in entries]})
 
@@ -87,7 +87,7 @@ class GeminiModelHandler(GeminiHandler):
         if self.trace is not None:
             self.trace.route = "model"
         model = model_from_path(raw_model)
-        for entry in await self.services.catalog.listed(self.cfg):
+        for entry in await self.listed_models():
             if entry.id == model:
                 self.write_json(gemini_model(entry.id))
                 return
@@ -108,6 +108,8 @@ class GeminiCountTokensHandler(GeminiHandler):
         model = await services.catalog.resolve(cfg, model_from_path(raw_model))
         if self.trace is not None:
             self.trace.model = model
+        self.allow_model(model, model_from_path(raw_model))
+        await self.add_limit_headers()
         source = body.get("generateContentRequest", body)
         if not isinstance(source, dict):
             raise InvalidRequest(

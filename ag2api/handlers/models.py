@@ -18,7 +18,7 @@ def wants_anthropic(headers: HTTPHeaders) -> bool:
 class ModelsHandler(ApiHandler):
     async def get(self) -> None:
         catalog = self.services.catalog
-        entries = await catalog.listed(self.cfg)
+        entries = await self.listed_models()
         if wants_anthropic(self.request.headers):
             data = [e.to_anthropic(catalog.created) for e in entries]
             self.write_json(
@@ -38,7 +38,7 @@ class ModelHandler(ApiHandler):
         # openai-python v3 sends "/" inside an id as %2F; Tornado leaves it encoded.
         model_id = unquote(model_id)
         catalog = self.services.catalog
-        for entry in await catalog.listed(self.cfg):
+        for entry in await self.listed_models():
             if entry.id == model_id:
                 if wants_anthropic(self.request.headers):
                     self.write_json(entry.to_anthropic(catalog.created))

@@ -70,6 +70,14 @@ class Metrics:
             ["file", "result"],
             registry=r,
         )
+        # Labels stay bounded: the key's label from gateway.yaml (never the key) and a reason
+        # of ag2api.policies.REASONS.
+        self.key_rejections = Counter(
+            "ag2api_key_rejections",
+            "Requests refused by a client key's policy",
+            ["key", "reason"],
+            registry=r,
+        )
         self.live = _Live(accounts)
         r.register(self.live)
 

@@ -7,8 +7,10 @@ import time
 from typing import Any
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.state import AccountView, StateSnapshot
+from ag2api.accounts.state import AccountState, AccountView, StateSnapshot
+from ag2api.config.schema import GatewayConfig
 from ag2api.observe.quota import ModelQuota, reset_in
+from ag2api.policies import periods
 from ag2api.redact import mask, mask_projects
 
 
@@ -80,3 +82,41 @@ def daily_series(rows: list[dict[str, Any]], days: int, today: str) -> list[dict
             }
         )
     return series
+
+
+async def keys_view(cfg: GatewayConfig, state: AccountState) -> list[dict[str, Any]]:
+    """Each client key (by label, never the key) with its policy and its use against it: live
+    counts from the state backend (pool-wide with Redis) for keys with limits."""
+    day, month = periods()
+    out = []
+    for key in cfg.api_keys:
+        policy = cfg.policy_of(key)
+        use = await state.key_use(key.ident, day, month) if policy.has_limits else None
+        expires = policy.expires
+        out.append(
+            {
+                "label": key.label,
+                "hashed": key.hashed,
+                "policy": "own" if key.policy is not None else "defaults",
+                "enabled": policy.enabled,
+                "expires": iso(expires),
+                "expired": expires is not None and time.time() >= expires,
+                "models": list(policy.models) if policy.models is not None else None,
+                "limits": {
+                    "rpm": _against(policy.rpm, use.requests_minute if use else None),
+                    "tpm": _against(policy.tpm, use.tokens_minute if use else None),
+                    "max_concurrent": _against(
+                        policy.max_concurrent, use.in_flight if use else None
+                    ),
+                    "daily_tokens": _against(policy.daily_tokens, use.day_tokens if use else None),
+                    "monthly_tokens": _against(
+                        policy.monthly_tokens, use.month_tokens if use else None
+                    ),
+                },
+            }
+        )
+    return out
+
+
+def _against(limit: int | None, used: int | None) -> dict[str, int | None]:
+    return {"limit": limit, "used": used}

@@ -66,7 +66,7 @@ def state_config(url: str, prefix: str, **extra: Any) -> dict[str, Any]:
             "redis_url": url,
             "key_prefix": prefix,
             "sync_seconds": 0.1,
-            "timeout": 0.3,
+            "timeout": 1.0,  # generous: a loaded CI machine must not fall back by accident
             **extra,
         }
     }
