@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from tests.anthropic_sse_rules import parse as named_frames
+
 Events = list[tuple[str | None, dict[str, Any]]]
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 USAGE_KEYS = ("input_tokens", "output_tokens", "total_tokens")
@@ -36,19 +38,11 @@ CONTENT = {
 
 
 def parse(raw: bytes | str) -> Events:
-    """SSE frames → (event, data); each frame has one ``event:`` line naming ``data.type``."""
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    out: Events = []
-    for frame in text.replace("\r\n", "\n").split("\n\n"):
-        lines = [line for line in frame.split("\n") if line and not line.startswith(":")]
-        if not lines:
-            continue
-        names = [line[6:].strip() for line in lines if line.startswith("event:")]
-        data = "\n".join(line[5:].lstrip() for line in lines if line.startswith("data:"))
-        assert len(names) == 1, f"frame without exactly one event: line: {frame!r}"
-        payload = json.loads(data)  # "[DONE]" fails here: the Responses API sends none
-        assert payload.get("type") == names[0], f"event {names[0]} carries type {payload}"
-        out.append((names[0], payload))
+    """SSE frames → (event, data); each frame has one ``event:`` line naming ``data.type``
+    (the framing Anthropic uses too), and there is no ``[DONE]`` (json fails on it)."""
+    out = named_frames(raw)
+    for name, payload in out:
+        assert payload.get("type") == name, f"event {name} carries type {payload}"
     return out
 
 

@@ -218,10 +218,10 @@ class CompletionHandler(ApiHandler):
         try:
             first = True
             async for batch in opened.batches():
-                events = []
-                for chunk in batch:
-                    events += answer.feed(chunk)
-                await sse.send(events)
+                if len(batch) == 1:  # the usual case: no list to build
+                    await sse.send(answer.feed(batch[0]))
+                else:
+                    await sse.send([e for chunk in batch for e in answer.feed(chunk)])
                 if first:
                     trace.first_token_at = time.monotonic()
                     first = False

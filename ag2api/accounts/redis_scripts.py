@@ -1,0 +1,290 @@
+"""The Lua scripts of the Redis state backend (``state_redis``), each run with EVALSHA.
+
+Times come from Redis ``TIME`` (``_NOW``), so the replicas' clocks do not matter.
+"""
+
+from __future__ import annotations
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# A key's tokens in the window ("<id>|<tokens>" members with their ms scores, oldest first), and
+# how long until it is back under ``tpm`` (0 when it is not over).
+_TOKEN_WINDOW = """
+local function token_window(items, tpm, win, now)
+  local used = 0
+  for i = 1, #items, 2 do
+    local s = items[i]
+    used = used + tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
+  end
+  if tpm <= 0 or used < tpm then return used, 0 end
+  local left = used
+  for i = 1, #items, 2 do
+    local s = items[i]
+    left = left - tonumber(string.sub(s, string.find(s, '|', 1, true) + 1))
+    if left < tpm then return used, tonumber(items[i + 1]) + win - now end
+  end
+  return used, 0
+end
+"""
+
+# Per-key limits (ag2api/policies.py). KEYS: requests zset (lease id → ms), tokens zset
+# ("<id>|<tokens>" → ms), leases zset (lease id → expiry ms), day and month token counters.
+# ARGV: rpm, tpm, max_concurrent, daily, monthly (0: none), lease id, lease ms, window ms.
+# Returns {reason, retry ms, requests used, tokens used, requests reset ms, tokens reset ms,
+# day used, month used}; reason '' when admitted (the request is counted and the lease held).
+KEY_ADMIT = (
+    _NOW
+    + _TOKEN_WINDOW
+    + """
+local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local daily, monthly = tonumber(ARGV[4]), tonumber(ARGV[5])
+local lease, lease_ms, win = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - win)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local rused = redis.call('ZCARD', KEYS[1])
+local items = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+local tused, treset = token_window(items, tpm, win, now)
+local dused = tonumber(redis.call('GET', KEYS[4]) or '0')
+local mused = tonumber(redis.call('GET', KEYS[5]) or '0')
+local function oldest()
+  local o = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if #o == 0 then return 0 end
+  return tonumber(o[2]) + win - now
+end
+local reason, retry = '', 0
+if daily > 0 and dused >= daily then reason = 'daily'
+elseif monthly > 0 and mused >= monthly then reason = 'monthly'
+elseif tpm > 0 and tused >= tpm then reason, retry = 'tpm', treset
+elseif rpm > 0 and rused >= rpm then reason, retry = 'rpm', oldest()
+elseif conc > 0 and redis.call('ZCARD', KEYS[3]) >= conc then reason, retry = 'concurrency', 1000
+end
+if reason ~= '' then
+  return {reason, retry, rused, tused, oldest(), treset, dused, mused}
+end
+if rpm > 0 then
+  redis.call('ZADD', KEYS[1], now, lease)
+  redis.call('PEXPIRE', KEYS[1], win)
+  rused = rused + 1
+end
+if conc > 0 then
+  redis.call('ZADD', KEYS[3], now + lease_ms, lease)
+  redis.call('PEXPIRE', KEYS[3], lease_ms)
+end
+return {'', 0, rused, tused, oldest(), treset, dused, mused}
+"""
+)
+
+# KEYS: tokens zset, day counter, month counter. ARGV: tokens, entry id, window ms, day ttl s,
+# month ttl s.
+KEY_CHARGE = (
+    _NOW
+    + """
+local n = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[1], now, ARGV[2] .. '|' .. ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('INCRBY', KEYS[2], n)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+redis.call('INCRBY', KEYS[3], n)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[5]))
+return 1
+"""
+)
+
+# KEYS: requests zset, tokens zset, leases zset, day, month. ARGV: window ms, tpm (0: none).
+# Read-only: {requests, tokens, in flight, day, month, requests reset ms, tokens reset ms}.
+KEY_USE = (
+    _NOW
+    + _TOKEN_WINDOW
+    + """
+local win, tpm = tonumber(ARGV[1]), tonumber(ARGV[2])
+local items = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (now - win), '+inf', 'WITHSCORES')
+local tused, treset = token_window(items, tpm, win, now)
+local reqs = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - win), '+inf', 'WITHSCORES')
+local rreset = 0
+if #reqs > 0 then rreset = tonumber(reqs[2]) + win - now end
+return {#reqs / 2, tused, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'),
+        tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(redis.call('GET', KEYS[5]) or '0'),
+        rreset, treset}
+"""
+)
+
+PICK = (
+    _NOW
+    + """
+local model, count, per = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, lease, sp, n = tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
+local ids, usable, rts = {}, {}, {}
+for i = 1, n do
+  local b = 7 + 3 * (i - 1)
+  ids[i], usable[i], rts[i] = ARGV[b + 1], ARGV[b + 2] == '1', ARGV[b + 3]
+end
+local cur = redis.call('HGET', KEYS[1], 'cur')
+local uses = tonumber(redis.call('HGET', KEYS[1], 'uses') or '0')
+local idx = 0
+for i = 1, n do if ids[i] == cur then idx = i break end end
+if idx == 0 then idx, uses = 1, 0 end
+local saw_cooling, saw_full, earliest = false, false, nil
+for step = 1, n do
+  local id = ids[idx]
+  local ok = usable[idx]
+  if ok then
+    local d = redis.call('HGET', KEYS[2], id)
+    if d and string.sub(d, 1, string.len(rts[idx]) + 1) == rts[idx] .. '|' then ok = false end
+  end
+  local state = 'ready'
+  if ok and model ~= '' then
+    local u = tonumber(redis.call('ZSCORE', KEYS[3], id) or '0')
+    if u > now then
+      state = 'cooling'
+      if earliest == nil or u < earliest then earliest = u end
+    else
+      local meta = redis.call('HGET', KEYS[4], id)
+      if meta and string.sub(meta, 1, 1) == 'p' then
+        if tonumber(redis.call('HGET', KEYS[5], id) or '0') > now then
+          state = 'busy_probe'
+        else
+          state = 'probe'
+        end
+      end
+    end
+  end
+  if ok and (state == 'ready' or state == 'probe') then
+    local sk = sp .. id
+    redis.call('ZREMRANGEBYSCORE', sk, '-inf', now)
+    if redis.call('ZCARD', sk) < per then
+      redis.call('ZADD', sk, now + ttl, lease)
+      redis.call('PEXPIRE', sk, ttl * 2)
+      uses = uses + 1
+      if uses >= count then
+        redis.call('HSET', KEYS[1], 'cur', ids[idx % n + 1], 'uses', 0)
+      else
+        redis.call('HSET', KEYS[1], 'cur', id, 'uses', uses)
+      end
+      local probe = 0
+      if state == 'probe' then
+        redis.call('HSET', KEYS[5], id, now + ttl)
+        probe = 1
+      end
+      return {'ok', id, probe, uses}
+    end
+    saw_full = true
+  elseif ok then
+    saw_cooling = true
+  end
+  idx = idx % n + 1
+  uses = 0
+end
+if saw_full then return {'full'} end
+if saw_cooling then
+  if earliest == nil then return {'cooling', 1000} end
+  return {'cooling', earliest - now}
+end
+return {'none'}
+"""
+)
+
+COOL = (
+    _NOW
+    + """
+local u = now + tonumber(ARGV[2])
+local old = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '0')
+if u <= old then return {0, old - now} end
+redis.call('ZADD', KEYS[1], u, ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[4])
+local keep = tonumber(ARGV[2]) + 86400000
+for _, k in ipairs({KEYS[1], KEYS[2]}) do
+  if redis.call('PTTL', k) < keep then redis.call('PEXPIRE', k, keep) end
+end
+return {1, u - now}
+"""
+)
+
+RELEASE = (
+    _NOW
+    + """
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  if ARGV[4] == '1' then
+    local u = tonumber(redis.call('ZSCORE', KEYS[3], ARGV[2]) or '-1')
+    if u >= 0 and u <= now then
+      redis.call('ZREM', KEYS[3], ARGV[2])
+      redis.call('HDEL', KEYS[4], ARGV[2])
+      return 1
+    end
+  end
+end
+return 0
+"""
+)
+
+RENEW = (
+    _NOW
+    + """
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('ZSCORE', KEYS[i], ARGV[i + 1]) then
+    redis.call('ZADD', KEYS[i], 'XX', now + tonumber(ARGV[1]), ARGV[i + 1])
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[1]) * 2)
+    n = n + 1
+  end
+end
+return n
+"""
+)
+
+# Everything the local view mirrors, in one round trip: [now, disables, {model, cd, cdm}...].
+SYNC = (
+    _NOW
+    + """
+local out = {now, redis.call('HGETALL', KEYS[1])}
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local cd = ARGV[1] .. 'cd:' .. m
+  redis.call('ZREMRANGEBYSCORE', cd, '-inf', now - 86400000)
+  local scores = redis.call('ZRANGE', cd, 0, -1, 'WITHSCORES')
+  if #scores == 0 then
+    redis.call('SREM', KEYS[2], m)
+  else
+    table.insert(out, {m, scores, redis.call('HGETALL', ARGV[1] .. 'cdm:' .. m)})
+  end
+end
+return out
+"""
+)
+
+UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+LEAD = """
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+# Usage statistics: read and delete in one step, so a count is drained once and never lost between.
+DRAIN_USAGE = """
+local counts = redis.call('HGETALL', KEYS[1])
+if #counts > 0 then redis.call('DEL', KEYS[1]) end
+return counts
+"""
+
+TOKEN = """
+local t = redis.call('GET', KEYS[1])
+if not t then return nil end
+return {t, redis.call('PTTL', KEYS[1])}
+"""
