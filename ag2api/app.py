@@ -16,6 +16,7 @@ from ag2api import __version__
 from ag2api.accounts.store import TokensPathError
 from ag2api.config.live import Overrides, exposure_problem
 from ag2api.config.schema import GatewayConfig
+from ag2api.gc_tuning import tune_gc
 from ag2api.handlers import routes
 from ag2api.handlers.base import NotFoundHandler
 from ag2api.observe.report import report_request
@@ -100,6 +101,7 @@ async def serve(
     server = make_server(make_app(services), cfg, connection_cap(cfg, fd_limit))
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
+    tune_gc()
     log.info(
         "ag2api %s listening on http://%s:%d (config %s)",
         __version__,

@@ -292,7 +292,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_usage(args, cfg)
     if args.command == "login":
         return run_login(args, cfg)
-    setup_logging(cfg.log_level)
+    log_writer = setup_logging(cfg.log_level)
+    try:
+        return run_gateway(args, cfg)
+    finally:
+        log_writer.close()  # the last lines reach standard error before the process ends
+
+
+def run_gateway(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     workers = args.workers or cfg.server.workers
     if workers > 1 and not args.demo:
         if cfg.state.backend != "redis":

@@ -1,19 +1,44 @@
-"""Logging set-up and the one access-log line per request (no secrets, ever)."""
+"""Logging set-up: operational messages to standard error through an off-loop writer (no
+secrets, ever)."""
 
 from __future__ import annotations
 
 import logging
+import sys
+
+from ag2api.logwriter import LogWriter, writers
+from ag2api.observe.requestlog import LOGGER as REQUEST_LOGGER
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+DATEFMT = "%Y-%m-%dT%H:%M:%S"
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%S",
-    )
-    logging.getLogger().setLevel(level)
+def setup_logging(level: str) -> LogWriter:
+    """Root handler: standard error, written by a thread of its own. Close the returned writer
+    when the process stops (it writes out what is queued). Called again in a forked worker, it
+    leaves the parent's writer to the parent and starts the worker's own."""
+    root = logging.getLogger()
+    for old in writers(root):
+        old.close()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter(FORMAT, DATEFMT))
+    writer = LogWriter(root, [stderr])
+    root.setLevel(level)
     # Tornado's own access log would repeat ours.
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     # At DEBUG the curl client turns on libcurl's verbose trace, which prints every request
     # header — Authorization: Bearer <access token> included. Never let it.
     logging.getLogger("tornado.curl_httpclient").setLevel(logging.INFO)
+    return writer
+
+
+def flush_logs(timeout: float = 5.0) -> None:
+    """Wait until the root writer is idle (before a fork: no write in progress to inherit)."""
+    for writer in writers(logging.getLogger()):
+        writer.flush(timeout)
+
+
+def dropped_log_lines() -> int:
+    """Log lines lost to a full queue while a sink was blocked (root and request log)."""
+    loggers = (logging.getLogger(), logging.getLogger(REQUEST_LOGGER))
+    return sum(writer.dropped for writer in writers(*loggers))

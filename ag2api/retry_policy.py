@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from tenacity import (
@@ -10,7 +11,6 @@ from tenacity import (
     retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
-    stop_after_delay,
 )
 from tenacity.stop import stop_base
 
@@ -32,15 +32,15 @@ def needs_refresh(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamHTTPError) and exc.status in (401, 403)
 
 
-def attempts_policy(r: RetryConfig) -> AsyncRetrying:
-    """At most ``r.attempts`` attempts within ``r.total_seconds``, sleeping what each failure
-    asks for but never past the budget."""
+def attempts_policy(r: RetryConfig, started: float) -> AsyncRetrying:
+    """At most ``r.attempts`` attempts within ``r.total_seconds`` of ``started`` (a
+    ``time.monotonic()``), sleeping what each failure asks for but never past the budget."""
     return AsyncRetrying(
         stop=stop_after_attempt(r.attempts)
-        | stop_after_delay(r.total_seconds)
-        | _stop_if_wait_exceeds(r.total_seconds),
+        | _stop_after(r.total_seconds, started)
+        | _stop_if_wait_exceeds(r.total_seconds, started),
         retry=retry_if_exception_type(RetryableFailure),
-        wait=_wait_within(r.total_seconds),
+        wait=_wait_within(r.total_seconds, started),
         reraise=True,
     )
 
@@ -57,21 +57,31 @@ def _asked_delay(state: RetryCallState) -> float:
     return exc.delay if isinstance(exc, RetryableFailure) else 0.0
 
 
+class _stop_after(stop_base):
+    """Stop once the request's time budget is spent (counted from its first attempt)."""
+
+    def __init__(self, total: float, started: float) -> None:
+        self.total, self.started = total, started
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.monotonic() - self.started >= self.total
+
+
 class _stop_if_wait_exceeds(stop_base):
     """Stop now rather than sleep past the request's time budget."""
 
-    def __init__(self, total: float) -> None:
-        self.total = total
+    def __init__(self, total: float, started: float) -> None:
+        self.total, self.started = total, started
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return _asked_delay(retry_state) > self.total - (retry_state.seconds_since_start or 0.0)
+        return _asked_delay(retry_state) > self.total - (time.monotonic() - self.started)
 
 
-def _wait_within(total: float) -> Callable[[RetryCallState], float]:
+def _wait_within(total: float, started: float) -> Callable[[RetryCallState], float]:
     """Sleep what the failed attempt asked for (the stop rule keeps it inside the budget)."""
 
     def wait(state: RetryCallState) -> float:
-        return max(0.0, min(_asked_delay(state), total - (state.seconds_since_start or 0.0)))
+        return max(0.0, min(_asked_delay(state), total - (time.monotonic() - started)))
 
     return wait
 

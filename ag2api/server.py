@@ -127,6 +127,20 @@ def accept_guarded(
     return remove
 
 
+def keep_nodelay(stream: IOStream) -> None:
+    """TCP_NODELAY on for the connection's whole life. Tornado turns it on at the end of every
+    response and off again afterwards: two setsockopt calls per request (5 % of a streamed
+    request's CPU in the profile). A gateway wants it on anyway: each stream event is a small
+    write that must leave at once, not wait for Nagle's algorithm."""
+    stream.set_nodelay(True)
+    # The instance attribute shadows IOStream.set_nodelay for Tornado's later calls.
+    setattr(stream, "set_nodelay", _nodelay_stays_on)  # noqa: B010
+
+
+def _nodelay_stays_on(value: bool) -> None:
+    return None
+
+
 class GatewayServer(HTTPServer):
     """Tornado's HTTPServer with client-connection limits.
 
@@ -159,6 +173,7 @@ class GatewayServer(HTTPServer):
             stream.close()
             return
         self.open_connections += 1
+        keep_nodelay(stream)
         shared = self.conn_params
         self.conn_params = copy.copy(shared)  # this connection's own: its header timeout changes
         try:

@@ -36,9 +36,11 @@ from ag2api.responses_store import MemoryResponseStore, ResponseStore, SharedRes
 from ag2api.token_counts import TokenCounter
 from ag2api.translate.signatures import SignatureCache, ThinkingRecord
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
+from ag2api.upstream.curl_multi import CurlMulti
 from ag2api.upstream.transport import AbortableCurlClient, make_client
 
 log = logging.getLogger("ag2api")
+OAUTH_CONNECTIONS = 16
 SIGNATURES = "thinking"  # the state's record kind for Claude thinking blocks
 
 
@@ -188,6 +190,7 @@ class Services:
         await self.writer.aclose()
         self.request_log.close()
         self.http.close()
+        self.dispatcher.client.close()
         self.images.close()
 
 
@@ -217,7 +220,9 @@ def build_services(
             tokens, tokens_error = TokensFile(None, ()), str(exc)
     if not tokens.accounts and tokens_error is None:
         log.warning("no Google accounts in %s. %s", cfg.tokens_file, NO_ACCOUNT_HELP)
-    http = make_client(cfg.upstream.max_connections)
+    # Tornado's client now only carries OAuth refreshes (single-flight per account); it builds
+    # all its curl handles up front, so a few, not upstream.max_connections of them.
+    http = make_client(OAUTH_CONNECTIONS)
     writer = TokenWriter(
         cfg.tokens_file, snapshot=lambda: tokens_document(services.oauth, services.pool.accounts)
     )
@@ -244,7 +249,8 @@ def build_services(
         observe=lambda result: services.metrics.refreshes.labels(result).inc(),
         state=state,
     )
-    dispatcher = Dispatcher(state, refresher, AntigravityClient(http), writer)
+    upstream = AntigravityClient(CurlMulti(cfg.upstream.max_connections))
+    dispatcher = Dispatcher(state, refresher, upstream, writer)
     obs = cfg.observability
     services = Services(
         live,

@@ -27,6 +27,7 @@ from tornado.netutil import bind_sockets
 
 from ag2api.config.live import Overrides
 from ag2api.config.schema import GatewayConfig
+from ag2api.logs import flush_logs, setup_logging
 
 log = logging.getLogger("ag2api")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -44,6 +45,7 @@ def run_workers(cfg: GatewayConfig, workers: int, overrides: Overrides | None = 
     metrics_dir = tempfile.mkdtemp(prefix="ag2api-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir
     children: dict[int, int] = {}
+    flush_logs()  # no log write in progress for the workers to inherit
     for number in range(workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child (tests watch it from outside)
@@ -107,6 +109,8 @@ def _worker(
 
     from ag2api.app import StartupError, serve
 
+    # The supervisor's log writer thread did not survive the fork: this worker needs its own.
+    log_writer = setup_logging(cfg.log_level)
     values.ValueClass = values.MultiProcessValue()  # chosen at import, before this fork
     _end_with_parent()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -125,3 +129,4 @@ def _worker(
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(os.getpid())
+        log_writer.close()  # before os._exit: the worker's last lines are written

@@ -1,33 +1,253 @@
-"""scripts/bench.py --quick runs end to end (so the benchmark never rots) with zero errors.
+"""scripts/bench.py and its fake upstream.
 
-One quick run, over TLS when openssl can make a certificate (that path covers more: the upstream's
-ca_file and connection reuse over TLS); the full benchmark is never run by the suite.
+* ``--quick`` runs end to end (so the benchmark never rots) with zero errors and prints the stable
+  JSON (schema 2); one run, over TLS when openssl can make a certificate (that path covers more:
+  the upstream's ca_file and connection reuse over TLS). The full benchmark is never run here.
+* The external-upstream mode drives the gateway in front of a separately started
+  ``python -m ag2api.testing.run_fake`` with a pre-issued token, reading that process's CPU.
+* The fake's benchmark answer looks like Google's: running usageMetadata on every event, gzip
+  when (and only when) the request accepts it, each streamed event sync-flushed on its own.
 """
 
 from __future__ import annotations
 
+import argparse
+import gzip
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from ag2api.testing.fake_bench import BenchAnswer, accepts_gzip
+from ag2api.testing.fake_upstream import FakeUpstream
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH = str(ROOT / "scripts" / "bench.py")
+RESULT_FIELDS = {
+    "scenario",
+    "target",
+    "requests",
+    "errors",
+    "seconds",
+    "rps",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "cpu_ms_per_request",
+    "rss_mib",
+    "rss_growth_kib_per_stream",
+    "redis_round_trips_per_request",
+    "redis_commands_per_request",
+    "redis_cpu_ms_per_request",
+    "upstream_cpu_ms_per_request",
+    "open_streams_peak",
+    "rounds",
+    "rps_runs",
+    "rps_spread_pct",
+}
+
+
+def run_bench(*args: str) -> dict:
+    run = subprocess.run(
+        [sys.executable, BENCH, "--quick", "--json", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads(run.stdout)
 
 
 def test_quick_benchmark_has_no_errors() -> None:
-    args = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--json"]
-    if shutil.which("openssl"):
-        args.append("--tls")
-    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
-    report = json.loads(run.stdout)
+    report = run_bench(*(["--tls"] if shutil.which("openssl") else []))
+    assert report["schema"] == 2
+    meta = report["meta"]
+    assert meta["cpus"] >= 1 and len(meta["loadavg_start"]) == 3 and len(meta["loadavg_end"]) == 3
+    assert meta["python"] == sys.version.split()[0]
+    assert meta["settings"]["upstream"] == "fake"
+    assert meta["settings"]["gzip"] is True and meta["settings"]["usage_every_event"] is True
+    assert meta["settings"]["rounds"] == 1
     results = report["results"]
-    assert {(r["scenario"], r["target"]) for r in results} >= {
+    assert {(r["scenario"], r["target"]) for r in results} == {
+        ("stream, concurrency 50", "gateway"),
+        ("stream, concurrency 50", "direct"),
+        ("non-stream, concurrency 50", "gateway"),
+        ("non-stream, concurrency 50", "direct"),
+    }
+    for r in results:
+        assert set(r) == RESULT_FIELDS
+        assert r["errors"] == 0 and r["rps"] > 0 and r["ttft_p50_ms"] is not None, r
+        assert r["rounds"] == 1 and r["rps_runs"] == [r["rps"]] and r["rps_spread_pct"] is None
+        # The fake's CPU while it served the gateway: the "gateway ≤ upstream CPU" target's input.
+        assert (r["upstream_cpu_ms_per_request"] is not None) == (r["target"] == "gateway")
+    stream = next(r for r in results if r["scenario"].startswith("stream"))
+    assert 1 <= stream["open_streams_peak"] <= 50
+    checks = {t["target"]: t for t in report["targets"]}
+    assert "(target ≥ 0.7x)" in checks["streamed throughput, concurrency 50"]["value"]
+    assert "(target ≥ 0.5x)" in checks["non-stream throughput, concurrency 50"]["value"]
+    cpu = checks["gateway CPU per streamed request, concurrency 50"]
+    assert cpu["met"] is not None and "the upstream's" in cpu["value"]
+    assert report["backend"] is None
+
+
+@pytest.fixture
+def external_fake() -> Iterator[dict]:
+    """``python -m ag2api.testing.run_fake`` as a separate process, accepting a known token."""
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "ag2api.testing.run_fake", "--bench-chunks", "5"),
+            *("--access-token", "ya29.external-test"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        assert info["pid"] == proc.pid
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def test_external_upstream_mode(external_fake: dict) -> None:
+    url, pid = external_fake["url"], str(external_fake["pid"])
+    report = run_bench(
+        *("--upstream", url, "--upstream-pid", pid, "--direct", url + "/v1/chat/completions"),
+        *("--access-token", "ya29.external-test", "--project", "bench-project-1"),
+        *("--requests", "20", "--only", "stream, concurrency 50"),
+    )
+    assert report["meta"]["settings"]["upstream"] == url
+    rows = {(r["scenario"], r["target"]): r for r in report["results"]}
+    assert set(rows) == {
         ("stream, concurrency 50", "gateway"),
         ("stream, concurrency 50", "direct"),
     }
-    assert all(r["errors"] == 0 and r["rps"] > 0 for r in results), results
-    assert all(r["ttft_p50_ms"] is not None for r in results)
-    names = {t["target"] for t in report["targets"]}
-    assert "streamed throughput, concurrency 50" in names
+    gateway, direct = (
+        rows["stream, concurrency 50", "gateway"],
+        rows["stream, concurrency 50", "direct"],
+    )
+    assert gateway["errors"] == direct["errors"] == 0 and gateway["requests"] == 20
+    # The external process's CPU is read from /proc: for the direct runs and during the gateway's.
+    assert direct["cpu_ms_per_request"] is not None
+    assert gateway["upstream_cpu_ms_per_request"] is not None
+    checks = {t["target"]: t for t in report["targets"]}
+    assert checks["streamed throughput, concurrency 50"]["met"] is not None
+    assert checks["non-stream throughput, concurrency 50"]["value"] == "not measured"
+
+
+def test_accept_encoding_decides_gzip() -> None:
+    assert accepts_gzip("gzip") and accepts_gzip("deflate, gzip") and accepts_gzip("*")
+    assert accepts_gzip("br;q=1.0, gzip;q=0.5")
+    assert not accepts_gzip("") and not accepts_gzip("identity")
+    assert not accepts_gzip("gzip;q=0") and not accepts_gzip("*, gzip;q=0")
+    assert not accepts_gzip("deflate, *;q=0")
+
+
+async def test_fake_gzips_each_event_when_asked() -> None:
+    answer = BenchAnswer(4, interval=0.001)
+    fake = FakeUpstream()
+    fake.add_account("rt", "proj")
+    token = fake.issue_token("rt")
+    await fake.start(bench=answer)
+    http = AsyncHTTPClient(force_instance=True)
+    try:
+
+        async def fetch(path: str, encoding: str) -> tuple[str | None, list[bytes]]:
+            pieces: list[bytes] = []
+            response = await http.fetch(
+                HTTPRequest(
+                    fake.url + path,
+                    method="POST",
+                    body=b"{}",
+                    headers={"Authorization": f"Bearer {token}", "Accept-Encoding": encoding},
+                    decompress_response=False,
+                    streaming_callback=pieces.append,
+                )
+            )
+            return response.headers.get("Content-Encoding"), pieces
+
+        stream = "/v1internal:streamGenerateContent?alt=sse"
+        encoding, pieces = await fetch(stream, "gzip, deflate")
+        assert encoding == "gzip"
+        decoder = zlib.decompressobj(wbits=31)
+        # Each piece (the fake waits between events) decodes at once to exactly its event.
+        assert [decoder.decompress(p) for p in pieces] == answer.upstream_events
+        assert decoder.eof
+        events = [json.loads(e[len(b"data: ") :]) for e in answer.upstream_events]
+        assert [e["response"]["usageMetadata"]["candidatesTokenCount"] for e in events] == [
+            1,
+            2,
+            3,
+            4,
+        ]
+        assert events[-1]["response"]["candidates"][0]["finishReason"] == "STOP"
+
+        encoding, pieces = await fetch(stream, "identity")
+        assert encoding is None and b"".join(pieces) == b"".join(answer.upstream_events)
+
+        encoding, pieces = await fetch("/v1internal:generateContent", "gzip")
+        assert encoding == "gzip" and gzip.decompress(b"".join(pieces)) == answer.upstream_body
+        encoding, pieces = await fetch("/v1internal:generateContent", "identity")
+        assert encoding is None and b"".join(pieces) == answer.upstream_body
+
+        # The direct OpenAI answer is never compressed.
+        encoding, pieces = await fetch("/v1/chat/completions", "gzip")
+        assert encoding is None and b"".join(pieces) == answer.direct_body
+    finally:
+        http.close()
+        await fake.stop()
+
+
+def test_lighter_fake_without_usage_or_gzip() -> None:
+    answer = BenchAnswer(3, usage_every_event=False, gzip_upstream=False)
+    events = [json.loads(e[len(b"data: ") :]) for e in answer.upstream_events]
+    assert ["usageMetadata" in e["response"] for e in events] == [False, False, True]
+    assert not answer.gzip
+
+
+def load_bench() -> Any:
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench"] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rounds_combine_into_medians_and_spread() -> None:
+    bench = load_bench()
+
+    def run(rps: float, cpu: float, errors: int, opened: int) -> Any:
+        return bench.Result(
+            *("stream, concurrency 50", "gateway", 100, errors, 1.0, rps, 5.0, 9.0, cpu, 50.0),
+            upstream_cpu_ms_per_request=cpu / 2,
+            open_streams_peak=opened,
+            rps_runs=[rps],
+        )
+
+    row = bench.combine([run(100, 3.0, 0, 50), run(300, 1.0, 2, 40), run(200, 2.0, 0, 50)])
+    assert (row.rps, row.cpu_ms_per_request, row.upstream_cpu_ms_per_request) == (200, 2.0, 1.0)
+    assert row.errors == 2 and row.open_streams_peak == 40 and row.rounds == 3
+    assert row.rps_runs == [100, 300, 200] and row.rps_spread_pct == 100.0
+
+
+def test_profile_without_py_spy_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bench = load_bench()
+    monkeypatch.setattr(bench, "find_py_spy", lambda: None)
+    assert bench.profile(argparse.Namespace(), None, tmp_path) == 2
+    assert "pip install py-spy" in capsys.readouterr().err

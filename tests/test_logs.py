@@ -10,9 +10,10 @@ from ag2api.logs import setup_logging
 def test_debug_level_keeps_libcurl_header_trace_off() -> None:
     root = logging.getLogger()
     saved = root.level
+    writer = setup_logging("DEBUG")
     try:
-        setup_logging("DEBUG")
         assert logging.getLogger("ag2api").isEnabledFor(logging.DEBUG)
         assert not logging.getLogger("tornado.curl_httpclient").isEnabledFor(logging.DEBUG)
     finally:
+        writer.close()
         root.setLevel(saved)

@@ -151,7 +151,7 @@ class AccountPool:
             usable = account.enabled and account.project_id not in exclude
             if usable and state in ("ready", "probe") and has_room(account.project_id):
                 self._uses += 1
-                log.info(
+                log.debug(
                     "project %s use %d/%d",
                     mask(account.project_id),
                     self._uses,

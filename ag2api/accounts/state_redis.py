@@ -287,7 +287,7 @@ class RedisState(AccountState):
             raise NoAvailableAccount(self._none_left())
         account = by_key[_text(res[1])]
         probe, uses = bool(int(res[2])), int(res[3])
-        log.info(
+        log.debug(  # one per request: DEBUG, like the memory pool's
             "project %s use %d/%d (pool-wide)",
             mask(account.project_id),
             uses or self.pool.rotation_count,

@@ -372,7 +372,8 @@ class _Reader:
     def upstream(self) -> UpstreamConfig:
         p = ("upstream",)
         sec = self.section(
-            p, ("base_urls", "user_agent", "proxy", "timeouts", "max_connections", "ca_file")
+            p,
+            ("base_urls", "user_agent", "proxy", "timeouts", "max_connections", "ca_file", "gzip"),
         )
         tsec = self.section((*p, "timeouts"), ("connect", "first_byte", "idle"))
         d, dt = UpstreamConfig(), TimeoutConfig()
@@ -392,6 +393,7 @@ class _Reader:
                 sec, (*p, "max_connections"), check.int_range(1, 100_000), d.max_connections
             ),
             ca_file=self._path(sec, (*p, "ca_file")),
+            gzip=self.value(sec, (*p, "gzip"), check.boolean, d.gzip),
         )
 
     def _path(self, sec: dict[str, Any], keys: Path_) -> Path | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
@@ -19,6 +18,7 @@ from ag2api.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from ag2api.ids import random_hex
 from ag2api.observe.trace import RequestTrace
 from ag2api.policies import check_key, check_model, periods, rate_headers
 from ag2api.services import Services
@@ -54,7 +54,7 @@ class ApiHandler(RequestHandler):
     def set_default_headers(self) -> None:
         # clear() (before write_error) calls this again: keep the same id, re-add CORS.
         if not hasattr(self, "request_id"):
-            self.request_id = f"req_{uuid.uuid4().hex}"
+            self.request_id = f"req_{random_hex()}"
         self.set_header("x-request-id", self.request_id)
         self.set_header("Server", "ag2api")
         for name, value in (self.rate_headers or {}).items():

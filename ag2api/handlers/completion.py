@@ -231,8 +231,7 @@ class CompletionHandler(ApiHandler):
             closing = answer.finish()
             await self._keep(answer)  # before the client can read the id and ask for it
             await self._settle_key()  # charged before the client can send its next request
-            await sse.send(closing)
-            await sse.done()
+            await sse.done(closing)
         except ClientGone:
             self._client_gone = True
         except UpstreamProblem as exc:

@@ -128,9 +128,12 @@ class SseStream:
                 framing.closing if self._wrote else framing.opening + framing.closing
             )
 
-    async def done(self) -> None:
+    async def done(self, events: list[SseEvent] | None = None) -> None:
+        """The last ``events``, the terminator and the end of the response, in one write."""
         if not self.started:
             self._start()
+        if events:
+            self._handler.write(self._encode(events))
         self._close_framing()
         if self._dialect.terminator:
             self._handler.write(self._dialect.terminator)

@@ -78,6 +78,7 @@ class Metrics:
             ["key", "reason"],
             registry=r,
         )
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.live = _Live(accounts)
         r.register(self.live)
 
@@ -93,28 +94,38 @@ class Metrics:
     def observe(self, trace: RequestTrace, route: str, status: int, known_model: bool) -> None:
         model = trace.model if known_model and trace.model else "unknown"
         total = time.monotonic() - trace.started
-        self.requests.labels(route, model, str(status), _flag(trace.stream)).inc()
-        self.duration.labels(route).observe(total)
+        child = self._child
+        child(self.requests, route, model, str(status), _flag(trace.stream)).inc()
+        child(self.duration, route).observe(total)
         upstream = trace.upstream_seconds()
         if upstream is not None:
-            self.upstream.labels(model).observe(upstream)
-            self.overhead.labels(route).observe(max(0.0, total - upstream))
+            child(self.upstream, model).observe(upstream)
+            child(self.overhead, route).observe(max(0.0, total - upstream))
         elif route != "other":
-            self.overhead.labels(route).observe(total)
+            child(self.overhead, route).observe(total)
         ttft = trace.ttft_seconds()
         if ttft is not None:
-            self.ttft.labels(model).observe(ttft)
+            child(self.ttft, model).observe(ttft)
         for kind, count in (
             ("prompt", trace.prompt_tokens),
             ("completion", trace.completion_tokens),
             ("reasoning", trace.reasoning_tokens),
         ):
             if count:
-                self.tokens.labels(model, kind).inc(count)
+                child(self.tokens, model, kind).inc(count)
         for reason in trace.retry_reasons:
-            self.retries.labels(reason).inc()
+            child(self.retries, reason).inc()
         if trace.failovers:
             self.failovers.inc(trace.failovers)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once: labels() validates and locks on every
+        call, and a request makes about eight of them. The label sets are bounded (see above)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 def _flag(value: bool | None) -> str:

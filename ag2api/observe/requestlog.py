@@ -1,4 +1,5 @@
-"""One JSON line per request, to standard output and optionally a rotating file."""
+"""One JSON line per request, to standard output and optionally a rotating file, written off the
+event loop (:mod:`ag2api.logwriter`)."""
 
 from __future__ import annotations
 
@@ -9,32 +10,47 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.jsoncodec import dumps_bytes
+from ag2api.logwriter import QUEUE_CAPACITY, LogWriter, report_to_log
 
 LOGGER = "ag2api.requests"
 
 
 class RequestLog:
-    def __init__(self, file: Path | None, max_bytes: int, backups: int) -> None:
+    def __init__(
+        self, file: Path | None, max_bytes: int, backups: int, *, capacity: int = QUEUE_CAPACITY
+    ) -> None:
         self.logger = logging.getLogger(LOGGER)
         self.logger.propagate = False  # its own lines, not repeated by the root handler
         self.logger.setLevel(logging.INFO)
-        self._handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+        handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
-            self._handlers.append(
+            handlers.append(
                 logging.handlers.RotatingFileHandler(
                     file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
                 )
             )
-        for handler in self._handlers:
+        for handler in handlers:
             handler.setFormatter(logging.Formatter("%(message)s"))
-            self.logger.addHandler(handler)
+        # Drops are reported on standard error: a text line would break the JSON lines.
+        self.writer = LogWriter(self.logger, handlers, capacity=capacity, report=report_to_log)
+
+    @property
+    def dropped(self) -> int:
+        """Request-log lines lost to a full queue while standard output or the file was stuck."""
+        return self.writer.dropped
 
     def write(self, line: dict[str, Any]) -> None:
-        if self.logger.isEnabledFor(logging.INFO):
-            self.logger.info("%s", dumps_bytes(line).decode("utf-8"))
+        logger = self.logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        text = dumps_bytes(line).decode("utf-8")
+        if len(logger.handlers) == 1:
+            # Only the writer listens: hand it the line; the record is built on its thread.
+            self.writer.put(text)
+        else:
+            logger.info("%s", text)  # other handlers too (tests, an embedding program)
 
     def close(self) -> None:
-        for handler in self._handlers:
-            self.logger.removeHandler(handler)
-            handler.close()
+        """Writes out every queued line, then closes stdout's handler and the file."""
+        self.writer.close()

@@ -3,13 +3,23 @@
 The same answer is served two ways: as the Antigravity upstream would (Gemini events in the
 v1internal envelope) for the gateway, and directly in OpenAI format at ``/v1/chat/completions``
 — the no-gateway limit the benchmark compares the gateway against.
+
+By default the v1internal side costs what Google's does: every event carries the running
+``usageMetadata`` (Google sends cumulative counts on every chunk), and the answer is gzipped when
+the request's ``Accept-Encoding`` allows it — one gzip stream per response, each event
+sync-flushed so it leaves at once, as a compressing server does; a non-stream body gzipped whole.
+``usage_every_event=False`` / ``gzip_upstream=False`` turn either off. The direct OpenAI answer is
+never compressed (the load generator does not speak gzip, and a zero-cost gateway would pass the
+bytes on as they are).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
+import zlib
 from typing import Any
 
 from tornado.iostream import StreamClosedError
@@ -21,16 +31,27 @@ from ag2api.testing import fake_bodies as bodies
 class BenchAnswer:
     """``chunks`` text chunks, ``interval`` seconds apart."""
 
-    def __init__(self, chunks: int = 20, interval: float = 0.0, model: str = "gemini-2.5-flash"):
+    def __init__(
+        self,
+        chunks: int = 20,
+        interval: float = 0.0,
+        model: str = "gemini-2.5-flash",
+        *,
+        usage_every_event: bool = True,
+        gzip_upstream: bool = True,
+    ):
         self.interval = interval
+        self.gzip = gzip_upstream
         texts = [f"token{i} " for i in range(chunks)]
-        usage = {
-            "promptTokenCount": 8,
-            "candidatesTokenCount": chunks,
-            "totalTokenCount": 8 + chunks,
-        }
+        usage = _usage(chunks)
         gemini = [
-            bodies.response_event([{"text": t}], model=model, response_id="bench") for t in texts
+            bodies.response_event(
+                [{"text": t}],
+                model=model,
+                response_id="bench",
+                usage=_usage(i + 1) if usage_every_event else None,
+            )
+            for i, t in enumerate(texts)
         ]
         gemini[-1]["response"]["candidates"][0]["finishReason"] = "STOP"
         gemini[-1]["response"]["usageMetadata"] = usage
@@ -50,6 +71,7 @@ class BenchAnswer:
             "traceId": "bench",
         }
         self.upstream_body = json.dumps(whole).encode()
+        self.upstream_body_gzip = gzip.compress(self.upstream_body, mtime=0)
         base = {
             "id": "chatcmpl-bench",
             "object": "chat.completion.chunk",
@@ -96,19 +118,59 @@ class BenchAnswer:
         ).encode()
 
 
+def _usage(candidates: int) -> dict[str, int]:
+    return {
+        "promptTokenCount": 8,
+        "candidatesTokenCount": candidates,
+        "totalTokenCount": 8 + candidates,
+    }
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value lets the answer be gzipped (RFC 9110 12.5.3)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        name, _, params = item.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[name.strip().lower()] = weight
+    for name in ("gzip", "x-gzip"):
+        if name in weights:
+            return weights[name] > 0
+    return weights.get("*", 0.0) > 0
+
+
 class _BenchHandler(RequestHandler):
-    async def relay(self, events: list[bytes]) -> None:
+    async def relay(self, events: list[bytes], compress: bool = False) -> None:
         answer: BenchAnswer = self.settings["bench"]
         self.set_header("Content-Type", "text/event-stream")
+        # One gzip stream per response, sync-flushed per event: each event leaves whole, at once.
+        gz = zlib.compressobj(wbits=31) if compress else None
+        if gz is not None:
+            self.set_header("Content-Encoding", "gzip")
         for i, event in enumerate(events):
             if i and answer.interval:
                 await asyncio.sleep(answer.interval)  # the pace of a slow model
+            if gz is not None:
+                event = gz.compress(event) + gz.flush(zlib.Z_SYNC_FLUSH)
+                if i == len(events) - 1:
+                    event += gz.flush()  # the gzip trailer
             self.write(event)
             try:
                 await self.flush()
             except StreamClosedError:
                 return
         self.finish()
+
+    def compress(self) -> bool:
+        answer: BenchAnswer = self.settings["bench"]
+        return answer.gzip and accepts_gzip(self.request.headers.get("Accept-Encoding", ""))
 
 
 class BenchGenerateHandler(_BenchHandler):
@@ -122,11 +184,14 @@ class BenchGenerateHandler(_BenchHandler):
             self.finish(json.dumps(bodies.UNAUTHENTICATED))
             return
         answer: BenchAnswer = self.settings["bench"]
+        compress = self.compress()
         if self.stream:
-            await self.relay(answer.upstream_events)
+            await self.relay(answer.upstream_events, compress)
         else:
             self.set_header("Content-Type", "application/json")
-            self.finish(answer.upstream_body)
+            if compress:
+                self.set_header("Content-Encoding", "gzip")
+            self.finish(answer.upstream_body_gzip if compress else answer.upstream_body)
 
 
 class DirectChatHandler(_BenchHandler):

@@ -1,11 +1,20 @@
 """Run the fake upstream on its own: ``python -m ag2api.testing.run_fake --port 9100``.
 
-Prints one JSON line (its URL, token URL, OAuth client and accounts) once it listens; used by
-``scripts/bench.py``. To try the real gateway against it by hand (README, "Try the real gateway
-against the fake"), ``--tokens PATH`` also writes a tokens.json for its accounts:
+Prints one JSON line (its URL, token URL, OAuth client, accounts and process id) once it
+listens; used by ``scripts/bench.py``. To try the real gateway against it by hand (README, "Try
+the real gateway against the fake"), ``--tokens PATH`` also writes a tokens.json for its accounts:
 
     python -m ag2api.testing.run_fake --port 9100 --tokens /tmp/fake-tokens.json &
     AG2API_UPSTREAM_BASE_URLS=http://127.0.0.1:9100 ag2api --tokens /tmp/fake-tokens.json
+
+Benchmark mode (``--bench-chunks N``) serves one fixed answer like Google does — running
+``usageMetadata`` on every event, gzip when the request accepts it; ``--no-usage`` and
+``--no-gzip`` make it lighter. ``--access-token TOKEN`` also accepts a pre-issued bearer token
+(no OAuth refresh), which is how ``scripts/bench.py --upstream`` uses it as an external upstream:
+
+    python -m ag2api.testing.run_fake --bench-chunks 20 --port 9100 --access-token ya29.bench &
+    python scripts/bench.py --upstream http://127.0.0.1:9100 --upstream-pid $! \\
+        --access-token ya29.bench --direct http://127.0.0.1:9100/v1/chat/completions
 """
 
 from __future__ import annotations
@@ -13,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import ssl
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +45,19 @@ async def main(args: argparse.Namespace) -> None:
     if args.cert:
         ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_options.load_cert_chain(args.cert, args.key)
-    bench = BenchAnswer(args.bench_chunks, args.interval) if args.bench_chunks else None
+    if args.access_token:
+        # Pre-issued to the first account, valid for years: the caller needs no refresh.
+        fake.tokens[args.access_token] = ("bench-refresh-0", time.time() + 10 * 365 * 86400)
+    bench = (
+        BenchAnswer(
+            args.bench_chunks,
+            args.interval,
+            usage_every_event=not args.no_usage,
+            gzip_upstream=not args.no_gzip,
+        )
+        if args.bench_chunks
+        else None
+    )
     await fake.start(port=args.port, bench=bench, ssl_options=ssl_options)
     if bench is not None:
         fake.requests = _Discard()  # recording off: a long benchmark must not grow memory
@@ -48,6 +71,7 @@ async def main(args: argparse.Namespace) -> None:
                 "accounts": accounts,
                 "client_id": FAKE_CLIENT_ID,
                 "client_secret": FAKE_CLIENT_SECRET,
+                "pid": os.getpid(),
             }
         ),
         flush=True,
@@ -86,6 +110,20 @@ if __name__ == "__main__":
         help="serve one fixed answer of this many chunks (benchmark mode)",
     )
     parser.add_argument("--interval", type=float, default=0.0, help="seconds between chunks")
+    parser.add_argument(
+        "--no-gzip",
+        action="store_true",
+        help="benchmark mode: never gzip (default: gzip when Accept-Encoding allows it)",
+    )
+    parser.add_argument(
+        "--no-usage",
+        action="store_true",
+        help="benchmark mode: usageMetadata on the last event only (default: on every event)",
+    )
+    parser.add_argument(
+        "--access-token",
+        help="also accept this bearer token (for the first account, no expiry in practice)",
+    )
     parser.add_argument("--cert", help="serve HTTPS with this certificate (PEM)")
     parser.add_argument("--key", help="the certificate's private key (PEM)")
     parser.add_argument(

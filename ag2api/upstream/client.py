@@ -1,27 +1,24 @@
 """Requests to the Antigravity backend and the decoded answers.
 
-Every call goes through the one shared :class:`AbortableCurlClient` with a ``streaming_callback``,
-so each upstream chunk is decoded (:class:`SseDecoder`) the moment it arrives and the transfer can
-be aborted at any time (client gone, first-byte or idle timeout).
+Every call goes through the one shared :class:`CurlMulti` (a thin libcurl driver), so each upstream
+chunk is decoded (:class:`SseDecoder`) the moment it arrives and the transfer can be aborted at any
+time (client gone, first-byte or idle timeout).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pycurl
-from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
 
 from ag2api import jsoncodec
+from ag2api.upstream.curl_multi import ABORTED, TIMED_OUT, CurlMulti, Transfer
 from ag2api.upstream.envelope import unwrap
 from ag2api.upstream.google_error import GoogleError, parse_google_error
 from ag2api.upstream.sse import SseDecoder
-from ag2api.upstream.transport import ABORTED, TIMED_OUT, AbortableCurlClient, no_header_trace
 
 STREAM_PATH = "/v1internal:streamGenerateContent?alt=sse"
 GENERATE_PATH = "/v1internal:generateContent"
@@ -29,6 +26,7 @@ MODELS_PATH = "/v1internal:fetchAvailableModels"
 COUNT_TOKENS_PATH = "/v1internal:countTokens"
 _ERROR_BODY_CAP = 1024 * 1024
 _RAW_HEAD_CAP = 64 * 1024
+_BODY_CAP = 512 * 1024 * 1024
 
 
 class UpstreamProblem(Exception):
@@ -78,6 +76,8 @@ class CallSettings:
     first_byte_timeout: float
     idle_timeout: float
     ca_file: str | None = None
+    # The Accept-Encoding header; libcurl decodes whatever encoding comes back.
+    accept_encoding: str = "identity"
 
 
 class Watchdog:
@@ -125,7 +125,7 @@ class UpstreamCall:
 
     def __init__(
         self,
-        http: AbortableCurlClient,
+        transport: CurlMulti,
         url: str,
         body: bytes,
         token: str,
@@ -133,39 +133,36 @@ class UpstreamCall:
         *,
         sse: bool,
     ) -> None:
-        self._http = http
+        self._transport = transport
         self._sse = sse
         self._decoder = SseDecoder()
-        self._items: deque[dict[str, Any]] = deque()
+        # Arrived, not yet read (a list: a deque's first block alone is 600 bytes per stream).
+        self._items: list[dict[str, Any]] = []
         self._waiter: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
         self._finished = False
         self._status = 0
         self._body = bytearray()
         self._abort_error: UpstreamProblem | None = None
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream" if sse else "application/json",
-        }
-        self.request = HTTPRequest(
-            url,
-            method="POST",
-            body=body,
-            headers=headers,
-            user_agent=settings.user_agent,
-            connect_timeout=settings.connect_timeout,
-            request_timeout=0,
-            decompress_response=True,
-            streaming_callback=self._on_chunk,
-            prepare_curl_callback=self._prepare_curl,
-            ca_certs=settings.ca_file,
-        )
-        self._proxy = settings.proxy
-        self._curl: pycurl.Curl | None = None
+        self._connect_timeout = settings.connect_timeout
         self._watchdog = Watchdog(settings.first_byte_timeout, settings.idle_timeout, self._timeout)
-        future = http.fetch(self.request, raise_error=False)
-        future.add_done_callback(self._on_done)
+        self._transfer: Transfer = transport.start(
+            url,
+            body,
+            [
+                f"Authorization: Bearer {token}",
+                "Content-Type: application/json",
+                "Accept: text/event-stream" if sse else "Accept: application/json",
+                f"User-Agent: {settings.user_agent}",
+                "Expect:",  # no 100-continue round trip before a large body
+            ],
+            on_data=self._on_chunk,
+            on_done=self._on_done,
+            connect_timeout=settings.connect_timeout,
+            accept_encoding=settings.accept_encoding,
+            proxy=settings.proxy,
+            ca_file=settings.ca_file,
+        )
 
     # -- consumer side -------------------------------------------------------------------
     def __aiter__(self) -> UpstreamCall:
@@ -182,7 +179,7 @@ class UpstreamCall:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.popleft()
+        return self._items.pop(0)
 
     @property
     def succeeded(self) -> bool:
@@ -192,44 +189,46 @@ class UpstreamCall:
     def take_ready(self) -> list[dict[str, Any]]:
         """Events that already arrived, without waiting (lets a fast upstream be relayed in one
         write instead of one per event)."""
-        if not self._items:
+        items = self._items
+        if not items:
             return []
-        items = list(self._items)
-        self._items.clear()
+        self._items = []
         return items
 
     def abort(self, reason: str = "cancelled by the gateway") -> None:
         """Stop the transfer now; iteration ends with :class:`UpstreamAborted`."""
-        if not self._finished and self._abort_error is None:
-            self._abort_error = UpstreamAborted(reason)
-            self._http.abort(self.request, reason)
+        self._stop(UpstreamAborted(reason))
 
-    # -- producer side (IOLoop callbacks) ------------------------------------------------
-    def _prepare_curl(self, curl: pycurl.Curl) -> None:
-        self._curl = curl
-        no_header_trace(curl)
-        # libcurl's upload buffer defaults to 64 KiB per transfer; request bodies are small, and
-        # at 1000 open streams that is 48 MiB for nothing (README "Performance").
-        curl.setopt(pycurl.UPLOAD_BUFFERSIZE, 16 * 1024)
-        if self._proxy:
-            curl.setopt(pycurl.PROXY, self._proxy)
-
-    def _on_chunk(self, chunk: bytes) -> None:
+    def _stop(self, error: UpstreamProblem) -> None:
         if self._finished or self._abort_error is not None:
             return
+        self._abort_error = error
+        self._transport.abort(self._transfer)
+        self._finish(error)
+
+    # -- producer side (libcurl's callbacks, inside the event loop) ------------------------
+    def _on_chunk(self, chunk: bytes) -> bool:
+        """A piece of the (decoded) body; False stops the transfer."""
+        if self._finished or self._abort_error is not None:
+            return False
         self._watchdog.touch()
-        if not self._status and self._curl is not None:
-            # Tornado delivers header callbacks after body chunks, so ask libcurl directly; the
-            # handle still belongs to this transfer whenever a chunk is delivered.
-            self._status = self._curl.getinfo(pycurl.RESPONSE_CODE)
+        if not self._status:
+            self._status = self._transfer.status  # its status line came before any body
         if self._status != 200 or not self._sse:
-            if len(self._body) < _ERROR_BODY_CAP or self._status == 200:
+            if len(self._body) < _ERROR_BODY_CAP or (
+                self._status == 200 and len(self._body) < _BODY_CAP
+            ):
                 self._body += chunk
-            return
+                return True
+            if self._status == 200:
+                self._fail(UpstreamProtocolError("upstream answer larger than 512 MiB"))
+                return False
+            return True
         if not self._decoder.seen_data and len(self._body) < _RAW_HEAD_CAP:
             self._body += chunk
         for payload in self._decoder.feed(chunk):
             self._on_payload(payload)
+        return self._abort_error is None
 
     def _on_payload(self, payload: bytes) -> None:
         if payload == b"[DONE]" or self._finished:
@@ -249,30 +248,24 @@ class UpstreamCall:
         self._items.append(unwrap(obj))
         self._wake()
 
-    def _on_done(self, future: asyncio.Future[HTTPResponse]) -> None:
+    def _on_done(self, errno: int, message: str, status: int, header_lines: list[bytes]) -> None:
         self._watchdog.cancel()
-        # raise_error=False still raises for 599 (no HTTP answer at all); always retrieve it.
-        failure = future.exception()
         if self._finished:
             return
         if self._abort_error is not None:
             self._finish(self._abort_error)
             return
-        if failure is not None:
-            exc = failure
-            errno = getattr(exc, "errno", None)
-            message = str(exc)
+        if errno:
             if errno == TIMED_OUT:
-                self._finish(UpstreamTimeoutError("connection", self.request.connect_timeout or 0))
+                self._finish(UpstreamTimeoutError("connection", self._connect_timeout))
             elif errno == ABORTED:
                 self._finish(UpstreamAborted(message))
             else:
-                self._finish(UpstreamConnectionError(message))
+                self._finish(UpstreamConnectionError(f"{message} (curl error {errno})"))
             return
-        response = future.result()
-        status = response.code
         if status != 200:
-            self._finish(UpstreamHTTPError(status, bytes(self._body), response.headers))
+            headers = _parse_headers(header_lines)
+            self._finish(UpstreamHTTPError(status, bytes(self._body), headers))
             return
         if not self._sse:
             self._on_whole_body()
@@ -295,15 +288,13 @@ class UpstreamCall:
         self._on_payload(text)
 
     def _timeout(self, phase: str, seconds: float) -> None:
-        if not self._finished and self._abort_error is None:
-            self._abort_error = UpstreamTimeoutError(phase, seconds)
-            self._http.abort(self.request, str(self._abort_error))
+        self._stop(UpstreamTimeoutError(phase, seconds))
 
     def _fail(self, error: UpstreamProblem) -> None:
         """An error found in the body: stop the transfer and report it after queued items."""
         if self._abort_error is None:
             self._abort_error = error
-            self._http.abort(self.request, str(error))
+            self._transport.abort(self._transfer)
         self._finish(error)
 
     def _finish(self, error: BaseException | None) -> None:
@@ -319,17 +310,33 @@ class UpstreamCall:
             self._waiter.set_result(None)
 
 
+def _parse_headers(lines: list[bytes]) -> HTTPHeaders:
+    """The raw header lines of an error answer (kept for Retry-After and friends)."""
+    headers = HTTPHeaders()
+    for raw in lines[1:]:
+        line = raw.decode("latin-1").rstrip("\r\n")
+        if line:
+            try:
+                headers.parse_line(line)
+            except Exception:  # a malformed line from the upstream is not worth failing for
+                continue
+    return headers
+
+
 class AntigravityClient:
     """Builds v1internal calls on the shared transport."""
 
-    def __init__(self, http: AbortableCurlClient) -> None:
-        self.http = http
+    def __init__(self, transport: CurlMulti) -> None:
+        self.transport = transport
+
+    def close(self) -> None:
+        self.transport.close()
 
     def stream(
         self, base_url: str, token: str, envelope: dict[str, Any], settings: CallSettings
     ) -> UpstreamCall:
         return UpstreamCall(
-            self.http,
+            self.transport,
             base_url + STREAM_PATH,
             jsoncodec.dumps_bytes(envelope),
             token,
@@ -350,7 +357,9 @@ class AntigravityClient:
     async def _one(
         self, url: str, token: str, body: dict[str, Any], settings: CallSettings
     ) -> dict[str, Any]:
-        call = UpstreamCall(self.http, url, jsoncodec.dumps_bytes(body), token, settings, sse=False)
+        call = UpstreamCall(
+            self.transport, url, jsoncodec.dumps_bytes(body), token, settings, sse=False
+        )
         try:
             return await anext(call)
         except BaseException:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
+
+from ag2api.ids import uuid4_text
 
 
 def wrap(
@@ -12,7 +13,7 @@ def wrap(
     """``{project, requestId, model, userAgent, requestType, request}`` as the IDE sends it."""
     return {
         "project": project,
-        "requestId": f"agent-{uuid.uuid4()}",
+        "requestId": f"agent-{uuid4_text()}",
         "model": model,
         "userAgent": "antigravity",
         "requestType": "image_gen" if image else "agent",

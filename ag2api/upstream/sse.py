@@ -19,6 +19,17 @@ class SseDecoder:
         self.seen_data = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if (
+            not self._buf
+            and not self._data
+            and chunk.startswith(b"data: ")
+            and chunk.endswith(b"\n\n")
+            and chunk.find(b"\n", 6) == len(chunk) - 2
+            and chunk[-3] != 13  # not "\r\n\n": the slow path strips the CR
+        ):
+            # The usual shape: libcurl hands over one whole single-line event per HTTP chunk.
+            self.seen_data = True
+            return [chunk[6:-2]]
         buf = self._buf + chunk if self._buf else chunk
         events: list[bytes] = []
         start = 0

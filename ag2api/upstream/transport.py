@@ -1,19 +1,16 @@
-"""The one HTTP client for every outbound call (Antigravity, the OAuth token endpoint).
+"""Tornado's curl client for the occasional outbound calls (the OAuth token endpoint; remote
+images use one of their own). Calls to Antigravity itself go through the leaner
+:mod:`ag2api.upstream.curl_multi`.
 
 Why ``CurlAsyncHTTPClient`` and not Tornado's default ``SimpleAsyncHTTPClient`` (facts measured in
-architecture.md §5): the simple client sends ``Connection: close`` (a new TLS handshake to Google
-for every request) and has no outbound proxy support; libcurl keeps connections alive across
-requests and speaks HTTP and SOCKS proxies. Its two gaps are closed here:
+architecture.md §5): the simple client sends ``Connection: close`` and has no outbound proxy
+support; libcurl keeps connections alive across requests and speaks HTTP and SOCKS proxies. Its
+two gaps are closed here:
 
-* ``max_clients`` is fixed at construction, so it is sized from ``upstream.max_connections``
-  (default 1000) instead of the default 10 that would queue the eleventh stream.
+* ``max_clients`` is fixed at construction (and that many curl handles are built up front), so
+  each user sizes it for its own load.
 * libcurl offers no public way to abort a running transfer. :meth:`AbortableCurlClient.abort`
-  removes the transfer from the multi handle at once (even while the upstream is silent), which
-  closes the connection so Google stops generating.
-
-``request_timeout`` covers the whole response in both clients, so it is disabled (0) and the
-first-byte and idle limits are enforced by :class:`ag2api.upstream.client.Watchdog` instead: a long
-answer is never cut while it is still flowing.
+  removes the transfer from the multi handle at once (even while the server is silent).
 """
 
 from __future__ import annotations

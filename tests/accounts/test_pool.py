@@ -33,7 +33,7 @@ def test_disabled_projects_are_skipped() -> None:
 
 def test_use_is_logged_with_masked_project(caplog: pytest.LogCaptureFixture) -> None:
     p = AccountPool([Account("helpful-perigee-2nnd9", "r")], 3)
-    with caplog.at_level(logging.INFO, "ag2api.accounts"):
+    with caplog.at_level(logging.DEBUG, "ag2api.accounts"):
         take(p, 2)
     assert "project help…nnd9 use 2/3" in caplog.text
     assert "helpful-perigee-2nnd9" not in caplog.text

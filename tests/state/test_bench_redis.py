@@ -19,7 +19,8 @@ def test_quick_redis_benchmark_has_no_errors() -> None:
     args = [sys.executable, str(ROOT / "scripts" / "bench.py"), "--quick", "--redis", "--json"]
     run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert run.returncode == 0, run.stdout + run.stderr
-    results = {r["scenario"]: r for r in json.loads(run.stdout)["results"]}
+    report = json.loads(run.stdout)
+    results = {r["scenario"]: r for r in report["results"]}
     names = [n for n in results if "worker" in n]
     assert names == [
         "memory, 1 worker: stream, concurrency 50",
@@ -33,3 +34,13 @@ def test_quick_redis_benchmark_has_no_errors() -> None:
         # the background sync; never one per streamed chunk.
         assert 2 <= results[name]["redis_round_trips_per_request"] < 4
     assert results[names[0]]["redis_round_trips_per_request"] is None
+    # The summary: how 1 → 2 workers scales, and what the redis backend adds per request.
+    backend = report["backend"]
+    assert backend["workers_1_to_2_rps"] == round(
+        results[names[2]]["rps"] / results[names[1]]["rps"], 2
+    )
+    assert backend["redis_added_cpu_ms_per_request"] == round(
+        results[names[1]]["cpu_ms_per_request"] - results[names[0]]["cpu_ms_per_request"], 3
+    )
+    trips = results[names[1]]["redis_round_trips_per_request"]
+    assert backend["redis_round_trips_per_request"] == trips

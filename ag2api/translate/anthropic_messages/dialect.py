@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from typing import Any
 
+from ag2api.ids import random_hex
 from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
 from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
@@ -37,7 +37,7 @@ def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
 
 def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
     request, info = to_gemini(body, model=ctx.model, thinking_default=ctx.thinking)
-    answer = MessagesAnswer(ctx.name, info, f"msg_{uuid.uuid4().hex[:24]}")
+    answer = MessagesAnswer(ctx.name, info, f"msg_{random_hex(24)}")
     return Translation(request, is_image_model(ctx.model), answer)
 
 

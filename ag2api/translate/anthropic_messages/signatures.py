@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import uuid
 
+from ag2api.ids import random_hex
 from ag2api.models.families import is_claude
 
 PREFIX = "ag2:"
@@ -48,7 +48,7 @@ def unwrap_thinking(signature: object, model: str) -> str | None:
 
 
 def new_tool_use_id() -> str:
-    return f"toolu_{uuid.uuid4().hex[:24]}"
+    return f"toolu_{random_hex(24)}"
 
 
 def pack_tool_use_id(base: str, signature: str | None) -> str:

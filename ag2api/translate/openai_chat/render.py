@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
+from ag2api.ids import random_hex
 from ag2api.translate.gemini import CONTENT_FILTER_REASONS
 
 
@@ -19,8 +18,8 @@ def finish_reason(upstream: str | None, saw_tool_calls: bool) -> str:
 
 
 def new_completion_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex}"
+    return f"chatcmpl-{random_hex()}"
 
 
 def new_tool_call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
+    return f"call_{random_hex(24)}"

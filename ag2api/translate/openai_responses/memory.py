@@ -8,10 +8,10 @@ conversation of any length (bounded by the store's size, see ``ag2api/responses_
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Protocol
 
 from ag2api.errors import GatewayError, InvalidRequest
+from ag2api.ids import random_hex
 from ag2api.translate.openai_responses.items import as_items
 
 PARAM = "previous_response_id"
@@ -78,7 +78,7 @@ def with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if isinstance(item.get("id"), str):
             fixed = dict(item)
         else:
-            fixed = {**item, "id": f"{_ID_PREFIX.get(kind, 'item')}_{uuid.uuid4().hex[:24]}"}
+            fixed = {**item, "id": f"{_ID_PREFIX.get(kind, 'item')}_{random_hex(24)}"}
         fixed["type"] = kind
         if kind == "message" and isinstance(fixed.get("content"), str):
             part = "output_text" if fixed.get("role") == "assistant" else "input_text"

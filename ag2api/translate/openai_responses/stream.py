@@ -12,10 +12,10 @@ the same machine and returns :attr:`ResponsesStream.final`, so the two cannot di
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from ag2api.ids import random_hex
 from ag2api.models.families import is_claude
 from ag2api.translate.gemini import (
     CONTENT_FILTER_REASONS,
@@ -38,7 +38,7 @@ SseEvent = tuple[str | None, dict[str, Any]]
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+    return f"{prefix}_{random_hex(24)}"
 
 
 @dataclass
