@@ -420,6 +420,7 @@ class Upstream:
     cafile: str | None
     tokens: dict[str, Any]  # the gateway's tokens.json
     proc: subprocess.Popen[str] | None = None
+    ask_gzip: bool = False  # the gateway's upstream.gzip (--gateway-gzip)
 
     def close(self) -> None:
         if self.proc is not None:
@@ -519,6 +520,7 @@ class Gateway:
                         "base_urls": [upstream.url],
                         "ca_file": upstream.cafile,
                         "max_connections": UPSTREAM_CONNECTIONS,
+                        "gzip": upstream.ask_gzip,
                     },
                     "limits": LIMITS,
                     "watch": {"enabled": False},
@@ -980,6 +982,11 @@ def parse_args() -> argparse.Namespace:
     redis.add_argument("--no-redis", action="store_true", help="skip the redis/workers scenarios")
     fake = p.add_argument_group("the built-in fake upstream")
     fake.add_argument("--no-gzip", action="store_true", help="never gzip its answers")
+    p.add_argument(
+        "--gateway-gzip",
+        action="store_true",
+        help="the gateway asks for gzip (upstream.gzip: true) instead of identity",
+    )
     fake.add_argument(
         "--no-usage", action="store_true", help="usageMetadata on the last event only"
     )
@@ -1064,6 +1071,7 @@ def main() -> int:
         "tls": bool(args.tls and not args.upstream),
         "upstream": args.upstream or "fake",
         "gzip": None if args.upstream else not args.no_gzip,
+        "gateway_asks_gzip": args.gateway_gzip,
         "usage_every_event": None if args.upstream else not args.no_usage,
         "chunks": None if args.upstream else CHUNKS,
         "limits": LIMITS,
@@ -1082,6 +1090,7 @@ def main() -> int:
                     if args.upstream
                     else start_fake(interval, cert, not args.no_gzip, not args.no_usage)
                 )
+                upstreams[interval].ask_gzip = args.gateway_gzip
             return upstreams[interval]
 
         try:
