@@ -93,9 +93,10 @@ class OpenedStream:
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """Events in the batches they arrived in: whatever is already queued goes out in one
         write instead of one per event."""
-        pending, self.pending = self.pending, []
-        yield pending
         call = self.call
+        pending, self.pending = self.pending, []
+        pending += call.take_ready()  # what arrived with the first content: the same write
+        yield pending
         async for event in call:
             ready = call.take_ready()
             yield [event, *ready] if ready else [event]
