@@ -76,3 +76,22 @@ def test_comment_only_stream_has_no_events() -> None:
     assert decoder.feed(b": ping\n\n: ping\n\n") == []
     assert decoder.close() == []
     assert not decoder.seen_data
+
+
+@pytest.mark.parametrize(
+    ("chunks", "expected"),
+    [
+        # One whole single-line event per chunk (how libcurl hands over a chunked stream).
+        ([b"data: " + e + b"\n\n" for e in EVENTS], EVENTS),
+        # The same shapes that must not take the shortcut: CR before the blank line, two lines,
+        # a leftover from the chunk before, two events in one chunk, an empty payload.
+        ([b"data: x\r\n\n"], [b"x"]),
+        ([b"data: a\ndata: b\n\n"], [b"a\nb"]),
+        ([b"data: a", b"bc\n\n", b"data: d\n\n"], [b"abc", b"d"]),
+        ([b"data: a\n\ndata: b\n\n"], [b"a", b"b"]),
+        ([b"data: \n\n"], [b""]),
+    ],
+    ids=["whole", "cr", "multiline", "leftover", "two-in-one", "empty"],
+)
+def test_whole_event_chunks(chunks: list[bytes], expected: list[bytes]) -> None:
+    assert decode(chunks) == expected
