@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from tornado.iostream import IOStream
@@ -16,6 +17,7 @@ from tornado.iostream import IOStream
 from ag2api import dispatch, server
 from ag2api.gc_tuning import THRESHOLDS
 from ag2api.ids import random_hex, uuid4_text
+from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from tests.e2e.test_hardening_server import start
 from tests.helpers import chat_text
@@ -97,3 +99,13 @@ def test_ids_are_random_and_well_formed() -> None:
         assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
     assert len(random_hex()) == 32 and len(random_hex(24)) == 24
     assert int(random_hex(), 16) >= 0 and random_hex() != random_hex()
+
+
+async def test_health_shows_log_lines_lost_to_a_blocked_sink(
+    client: openai.AsyncOpenAI, services: Services, base_url: str
+) -> None:
+    services.request_log.writer.capacity = 0  # as if stdout had been stuck for 50,000 lines
+    assert await chat_text(client)
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(base_url + "/health")).json()
+    assert health["logs"] == {"dropped_lines": 1}
