@@ -8,14 +8,14 @@ gateway that makes one kind of call, that was ~20 % of the CPU of a streamed req
 (HTTP/1.1 keep-alive, HTTP/2 multiplexing to Google), proxies, TLS, content decoding — and per
 transfer sets only the URL, body, headers and callbacks on a reused easy handle:
 
-* handles are kept per (proxy, CA file), so those options are set once per handle;
-* the status comes from ``getinfo(RESPONSE_CODE)``; header lines are kept raw and parsed only
-  when the answer is an error (Retry-After and friends);
+* handles are kept per (proxy, CA file, Accept-Encoding), so those are set once per handle;
+* the status is read from the status line as it arrives (pycurl refuses ``getinfo`` while libcurl
+  runs); header lines are kept raw and parsed only when the answer is an error (Retry-After);
 * a body chunk goes straight to the transfer's ``on_data`` from inside libcurl's callback.
 
-libcurl forbids removing a handle from inside its own callbacks, so a transfer that wants to stop
-while it is being fed returns ``False`` from ``on_data`` (libcurl then ends it with a write
-error), and :meth:`CurlMulti.abort` from elsewhere removes the handle at once.
+libcurl forbids removing a handle from inside its own callbacks: a transfer stopped while it is
+being fed refuses the rest of its bytes (libcurl ends it with a write error) and is removed right
+after; :meth:`CurlMulti.abort` from anywhere else removes it at once.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ log = logging.getLogger("ag2api.upstream")
 
 ABORTED = pycurl.E_ABORTED_BY_CALLBACK
 TIMED_OUT = pycurl.E_OPERATION_TIMEDOUT
-WRITE_ERROR = pycurl.E_WRITE_ERROR
 
 # (errno, message, HTTP status, raw header lines) when a transfer ends; errno 0 means it
 # completed (whatever the status).
@@ -42,10 +41,6 @@ DataCallback = Callable[[bytes], bool]
 _EMPTY_BODY = b""
 # What is set once per easy handle: (proxy, CA file, Accept-Encoding).
 _HandleKey = tuple[str | None, str | None, str]
-
-
-def _ignore(_: bytes) -> None:
-    return None
 
 
 class Transfer:
