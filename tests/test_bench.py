@@ -238,7 +238,9 @@ def test_rounds_combine_into_medians_and_spread() -> None:
             rps_runs=[rps],
         )
 
-    row = bench.combine([run(100, 3.0, 0, 50), run(300, 1.0, 2, 40), run(200, 2.0, 0, 50)])
+    row = importlib.import_module("benchkit.measure").combine(
+        [run(100, 3.0, 0, 50), run(300, 1.0, 2, 40), run(200, 2.0, 0, 50)]
+    )
     assert (row.rps, row.cpu_ms_per_request, row.upstream_cpu_ms_per_request) == (200, 2.0, 1.0)
     assert row.errors == 2 and row.open_streams_peak == 40 and row.rounds == 3
     assert row.rps_runs == [100, 300, 200] and row.rps_spread_pct == 100.0
@@ -247,7 +249,8 @@ def test_rounds_combine_into_medians_and_spread() -> None:
 def test_profile_without_py_spy_says_how_to_get_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    bench = load_bench()
-    monkeypatch.setattr(bench, "find_py_spy", lambda: None)
-    assert bench.profile(argparse.Namespace(), None, tmp_path) == 2
+    load_bench()
+    profiling = importlib.import_module("benchkit.profile")
+    monkeypatch.setattr(profiling, "find_py_spy", lambda: None)
+    assert profiling.profile(argparse.Namespace(), None, tmp_path) == 2
     assert "pip install py-spy" in capsys.readouterr().err

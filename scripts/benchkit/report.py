@@ -1,0 +1,179 @@
+"""Targets, the text table, the backend summary and the run's metadata."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+from typing import Any
+
+from benchkit.model import BACKENDS, NON_STREAM_50, ROOT, SLOW, STREAM_1, STREAM_50, Result
+
+
+def targets(results: list[Result]) -> list[tuple[str, str, bool | None]]:
+    def pick(name: str, target: str) -> Result | None:
+        return next((r for r in results if r.scenario == name and r.target == target), None)
+
+    out: list[tuple[str, str, bool | None]] = []
+
+    def ratio(label: str, name: str, attr: str, bound: float, at_least: bool) -> None:
+        gw, direct = pick(name, "gateway"), pick(name, "direct")
+        if gw is None or direct is None or not getattr(direct, attr) or getattr(gw, attr) is None:
+            out.append((label, "not measured", None))
+            return
+        value = getattr(gw, attr) / getattr(direct, attr)
+        ok = value >= bound if at_least else value <= bound
+        out.append((label, f"{value:.2f}x (target {'≥' if at_least else '≤'} {bound}x)", ok))
+
+    ratio("streamed throughput, concurrency 50", STREAM_50, "rps", 0.7, True)
+    ratio("non-stream throughput, concurrency 50", NON_STREAM_50, "rps", 0.5, True)
+    gw = pick(STREAM_50, "gateway")
+    label = "gateway CPU per streamed request, concurrency 50"
+    if gw is None or gw.cpu_ms_per_request is None or gw.upstream_cpu_ms_per_request is None:
+        out.append((label, "not measured", None))
+    else:
+        mine, theirs = gw.cpu_ms_per_request, gw.upstream_cpu_ms_per_request
+        out.append(
+            (
+                label,
+                f"{mine} ms vs the upstream's {theirs} ms (target ≤ the upstream's)",
+                mine <= theirs,
+            )
+        )
+    ratio("p50 time to first token, concurrency 1", STREAM_1, "ttft_p50_ms", 1.5, False)
+    slow = pick(SLOW, "gateway")
+    if slow is not None:
+        opened = slow.open_streams_peak
+        all_open = opened is not None and opened >= slow.requests
+        out.append(
+            (
+                f"{slow.requests} slow streams: errors, open at once",
+                f"{slow.errors} errors, {opened} open at once",
+                slow.errors == 0 and all_open,
+            )
+        )
+        growth = slow.rss_growth_kib_per_stream
+        out.append(
+            (
+                "RSS growth per open slow stream",
+                f"{growth} KiB (target ≤ 60 KiB, all {slow.requests} in flight)",
+                growth is not None and growth <= 60 and all_open,
+            )
+        )
+    return out
+
+
+def backend_summary(results: list[Result]) -> dict[str, float | None] | None:
+    rows = {
+        r.scenario.split(":")[0]: r
+        for r in results
+        if r.scenario.startswith(("memory, ", "redis, "))
+    }
+    memory, one, two = (rows.get(label) for label, _, _ in BACKENDS)
+    if one is None:
+        return None
+
+    def diff(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None else round(a - b, 3)
+
+    return {
+        "workers_1_to_2_rps": round(two.rps / one.rps, 2) if two and one.rps else None,
+        "redis_added_cpu_ms_per_request": diff(
+            one.cpu_ms_per_request, memory.cpu_ms_per_request if memory else None
+        ),
+        "redis_round_trips_per_request": one.redis_round_trips_per_request,
+        "redis_cpu_ms_per_request": one.redis_cpu_ms_per_request,
+    }
+
+
+def backend_line(summary: dict[str, float | None]) -> str:
+    return (
+        f"workers 1→2 (redis backend): {summary['workers_1_to_2_rps']}x req/s; "
+        f"redis backend vs memory (1 worker): {summary['redis_added_cpu_ms_per_request']:+} ms "
+        f"gateway CPU/req, {summary['redis_round_trips_per_request']} round trips/req, "
+        f"Redis itself {summary['redis_cpu_ms_per_request']} ms CPU/req"
+        if summary["redis_added_cpu_ms_per_request"] is not None
+        else f"workers 1→2 (redis backend): {summary['workers_1_to_2_rps']}x req/s"
+    )
+
+
+def table(results: list[Result]) -> str:
+    direct = {r.scenario: r for r in results if r.target == "direct"}
+
+    def vs(r: Result) -> str:
+        d = direct.get(r.scenario)
+        return f"{r.rps / d.rps:.2f}x req/s" if r.target == "gateway" and d and d.rps else ""
+
+    def text(value: Any) -> str:
+        return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+    columns: list[tuple[str, Any]] = [
+        ("scenario", lambda r: r.scenario),
+        ("target", lambda r: r.target),
+        ("req/s", lambda r: text(r.rps)),
+        ("±%", lambda r: "" if r.rps_spread_pct is None else text(r.rps_spread_pct)),
+        ("TTFT p50 ms", lambda r: text(r.ttft_p50_ms)),
+        ("TTFT p99 ms", lambda r: text(r.ttft_p99_ms)),
+        ("CPU ms/req", lambda r: text(r.cpu_ms_per_request)),
+        ("upstream CPU ms/req", lambda r: text(r.upstream_cpu_ms_per_request)),
+        ("RSS MiB", lambda r: text(r.rss_mib)),
+        ("errors", lambda r: str(r.errors)),
+        ("vs direct", vs),
+    ]
+    if any(r.rss_growth_kib_per_stream is not None for r in results):
+        columns += [
+            ("KiB/stream", lambda r: text(r.rss_growth_kib_per_stream)),
+            ("open at once", lambda r: text(r.open_streams_peak)),
+        ]
+    if any(r.redis_commands_per_request is not None for r in results):
+        columns += [
+            ("Redis trips/req", lambda r: text(r.redis_round_trips_per_request)),
+            ("Redis cmds/req", lambda r: text(r.redis_commands_per_request)),
+            ("Redis CPU ms/req", lambda r: text(r.redis_cpu_ms_per_request)),
+        ]
+    rows = [[name for name, _ in columns]] + [[get(r) for _, get in columns] for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def meta(settings: dict[str, Any]) -> dict[str, Any]:
+    def git(*args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return subprocess.run(
+                ["git", *args],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},  # read-only: no index refresh
+                timeout=10,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    head = git("rev-parse", "HEAD")
+    commit = head.stdout.strip() if head and head.returncode == 0 else None
+    diff = git("diff", "--quiet", "HEAD", "--") if commit else None
+    try:
+        import pycurl
+
+        libcurl: str | None = pycurl.version_info()[1]
+    except ImportError:
+        libcurl = None
+    import tornado
+
+    return {
+        "commit": commit,
+        "dirty": None if diff is None else diff.returncode != 0,
+        "python": platform.python_version(),
+        "tornado": tornado.version,
+        "libcurl": libcurl,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+        "loadavg_end": None,
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "settings": settings,
+    }
