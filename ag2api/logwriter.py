@@ -17,12 +17,18 @@ import logging.handlers
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
+# A ready line waits this long (seconds) for others to share its write; at most this many per write.
+BATCH_WAIT = 0.05
+BATCH_LINES = 1000
 QUEUE_CAPACITY = 50_000  # ~ a few hundred bytes each: bounded memory while a sink is stuck
 CLOSE_TIMEOUT = 10.0  # a sink stuck at shutdown does not hold the process forever
 DROPPED = "%d log lines dropped while the log sink was blocked"
 LOGGER = "ag2api.logs"
+_NOTHING: Any = object()  # "no item taken yet" (None is the stop mark)
 
 
 class QueueFeed(logging.handlers.QueueHandler):
@@ -104,8 +110,8 @@ class LogWriter:
 
     def _run(self) -> None:
         get, empty = self.queue.get, self.queue.empty
+        item: logging.LogRecord | str | threading.Event | None = get()
         while True:
-            item = get()
             if item is None:
                 self._report_drops()
                 return
@@ -113,12 +119,42 @@ class LogWriter:
                 if empty():
                     self._report_drops()
                 item.set()
-                continue
-            if isinstance(item, str):
-                item = logging.LogRecord(self.logger.name, logging.INFO, "", 0, item, None, None)
-            self._handle(item)
+            elif isinstance(item, str):
+                item = self._write_lines(item)
+                continue  # the item that ended the batch, if any
+            else:
+                self._handle(item)
             if empty():  # drained: the sink keeps up again
                 self._report_drops()
+            item = get()
+
+    def _write_lines(self, first: str) -> logging.LogRecord | str | threading.Event | None:
+        """Ready lines (the request log) go out in batches: after the first, wait a moment for
+        the burst that usually follows, then write them as one record — one write and one flush
+        per sink, and one wake-up of this thread, for many requests (per line they had cost the
+        process about 0.3 ms of CPU per request). Returns the next item to process."""
+        lines = [first]
+        if BATCH_WAIT:
+            time.sleep(BATCH_WAIT)
+        get_nowait = self.queue.get_nowait
+        following: logging.LogRecord | str | threading.Event | None = _NOTHING
+        while len(lines) < BATCH_LINES:
+            try:
+                following = get_nowait()
+            except queue.Empty:
+                following = _NOTHING
+                break
+            if not isinstance(following, str):
+                break
+            lines.append(following)
+            following = _NOTHING
+        text = "\n".join(lines)
+        self._handle(logging.LogRecord(self.logger.name, logging.INFO, "", 0, text, None, None))
+        if following is _NOTHING:
+            if self.queue.empty():
+                self._report_drops()
+            return self.queue.get()
+        return following
 
     def _handle(self, record: logging.LogRecord) -> None:
         for handler in self.handlers:

@@ -24,6 +24,7 @@ from ag2api.app import serve
 from ag2api.config.live import read_config
 from ag2api.logs import dropped_log_lines, setup_logging
 from ag2api.logwriter import LogWriter
+from ag2api.observe.requestlog import LOGGER as REQUEST_LOGGER
 from ag2api.observe.requestlog import RequestLog
 from ag2api.services import Services
 from tests.conftest import API_KEY
@@ -234,3 +235,23 @@ def test_the_per_request_rotation_line_is_debug(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.DEBUG, "ag2api.accounts"):
         pool.acquire()
     assert [r.getMessage() for r in caplog.records] == ["project proj…0001 use 2/3"]
+
+
+def test_request_log_lines_are_written_in_batches(release: threading.Event) -> None:
+    """A burst of request-log lines costs a few writes, not one write and flush per line."""
+    release.set()  # this sink never blocks: it counts writes
+    sink = StuckSink(release)
+    logger = logging.getLogger(REQUEST_LOGGER)
+    others = logger.handlers[:]  # pytest's capture handlers: only the writer listens in production
+    logger.handlers.clear()
+    with mock.patch.object(sys, "stdout", sink):
+        requests = RequestLog(None, 0, 0)
+    try:
+        for n in range(200):
+            requests.write({"n": n})
+        assert requests.writer.flush(WAIT)
+        assert [json.loads(line) for line in sink.lines()] == [{"n": n} for n in range(200)]
+        assert len(sink._parts) <= 10  # per line it was 200 writes (and 200 flushes)
+    finally:
+        requests.close()
+        logger.handlers[:] = others
