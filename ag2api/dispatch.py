@@ -2,12 +2,8 @@
 
 The loops, outermost first (tenacity drives the first two):
 
-* **attempts** — at most ``retry.attempts`` upstream attempts within ``retry.total_seconds``.
-  A 429 cools that (account, model) down and moves on to another account at once (a short
-  RATE_LIMIT_EXCEEDED is retried on the same account only when no other is free). A 5xx, a
-  capacity error, a timeout or a connection failure moves on too, with exponential backoff and
-  jitter only when the next try must reuse an account that already failed. A dead refresh token
-  or a 401/403 naming the account disables it and moves on.
+* **attempts** — at most ``retry.attempts`` upstream attempts within ``retry.total_seconds``;
+  what each failure means for its account and whether to back off is :mod:`ag2api.verdicts`.
 * **refresh** — on an upstream 401/403 the access token is refreshed and the call retried once.
 * **base URLs** — tried in the configured order on 404, 5xx and connection failures.
 
@@ -19,11 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from ag2api.accounts.model import Account
@@ -59,6 +54,7 @@ from ag2api.upstream.client import (
 )
 from ag2api.upstream.envelope import wrap
 from ag2api.upstream.google_error import version_notice_in
+from ag2api.verdicts import Attempts, Verdicts
 
 log = logging.getLogger("ag2api.dispatch")
 T = TypeVar("T")
@@ -86,10 +82,6 @@ class OpenedStream:
     pending: list[dict[str, Any]]  # read while checking the stream is not empty
     call: UpstreamCall
 
-    @property
-    def first(self) -> dict[str, Any]:
-        return self.pending[0]
-
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """Events in the batches they arrived in: whatever is already queued goes out in one
         write instead of one per event."""
@@ -113,14 +105,6 @@ def has_content(event: dict[str, Any]) -> bool:
     return bool(parts) or reason in CONTENT_FILTER_REASONS
 
 
-@dataclass
-class _Attempts:
-    model: str
-    tried: set[str] = field(default_factory=set)  # failed this request; others go first
-    dead: set[str] = field(default_factory=set)  # never again for this request
-    failures: list[BaseException] = field(default_factory=list)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -134,6 +118,7 @@ class Dispatcher:
         self.client = client
         self.writer = writer
         self.notices = UpstreamNotices()
+        self.verdicts = Verdicts(state, writer, self.notices)
         # Set when a shutdown begins: requests waiting for a slot then get 503 at once.
         self.closing = asyncio.Event()
 
@@ -162,33 +147,11 @@ class Dispatcher:
     ) -> AsyncIterator[OpenedStream]:
         """The upstream stream for one client request, failed over until its first content.
 
-        Leaving the block, however it is left, aborts a transfer that is still running and gives
-        the account back (as a success only when the upstream stream ended normally).
+        ``started`` is called when an upstream call begins (a slot is held): only from then may
+        the caller's keepalive commit the response headers. Leaving the block, however it is
+        left, aborts a transfer that is still running and gives the account back (as a success
+        only when the upstream stream ended normally).
         """
-        opened = await self.open_stream(
-            cfg, model, request, image=image, committed=committed, started=started, trace=trace
-        )
-        try:
-            yield opened
-        finally:
-            ok = opened.call.succeeded
-            if not ok:
-                opened.call.abort("the client request ended")
-            opened.lease.release(ok=ok)
-
-    async def open_stream(
-        self,
-        cfg: GatewayConfig,
-        model: str,
-        request: dict[str, Any],
-        *,
-        image: bool = False,
-        committed: Callable[[], bool] = lambda: False,
-        started: Callable[[], None] = lambda: None,
-        trace: RequestTrace | None = None,
-    ) -> OpenedStream:
-        """``started`` is called when an upstream call begins (a slot is held): only from then
-        may the caller's keepalive commit the response headers. The caller owns the lease."""
         settings = settings_for(cfg)
 
         async def call(
@@ -214,7 +177,13 @@ class Dispatcher:
                 raise
 
         (pending, upstream), lease = await self.serve(cfg, model, call, committed, trace)
-        return OpenedStream(lease, pending, upstream)
+        try:
+            yield OpenedStream(lease, pending, upstream)
+        finally:
+            ok = upstream.succeeded
+            if not ok:
+                upstream.abort("the client request ended")
+            lease.release(ok=ok)
 
     async def generate(
         self,
@@ -251,7 +220,7 @@ class Dispatcher:
         trace: RequestTrace | None = None,
     ) -> tuple[T, Lease]:
         """``call(base, token, account)`` until an attempt succeeds; the caller owns the lease."""
-        state = _Attempts(model)
+        state = Attempts(model)
         trace = trace or RequestTrace("-", "-", "-")
         trace.upstream_started = started = time.monotonic()
         last_project: list[str] = []
@@ -298,14 +267,14 @@ class Dispatcher:
         """A housekeeping call on one given account (refresh and base URLs, no retries)."""
         try:
             return await self._attempt(
-                cfg, Lease(account, "", False, no_release), call, _Attempts(model="")
+                cfg, Lease(account, "", False, no_release), call, Attempts(model="")
             )
         except RetryableFailure as exc:
             raise exc.cause from None
 
     async def any_account(self, cfg: GatewayConfig, call: Call[T]) -> T:
         """Housekeeping calls (the model list): enabled accounts in order, no rotation turn."""
-        state = _Attempts(model="")
+        state = Attempts(model="")
         while (account := await self.state.peek(exclude=state.tried)) is not None:
             state.tried.add(account.project_id)
             try:
@@ -333,7 +302,7 @@ class Dispatcher:
             raise last
         raise NoAvailableAccount("No enabled Google account is available.")
 
-    async def _lease(self, cfg: GatewayConfig, state: _Attempts) -> Lease:
+    async def _lease(self, cfg: GatewayConfig, state: Attempts) -> Lease:
         deadline = time.monotonic() + cfg.limits.slot_wait
         while True:
             try:
@@ -370,7 +339,7 @@ class Dispatcher:
                 continue
             account = grant.account
             if grant.cooldowns_changed:
-                self._persist_cooldowns(account)
+                self.verdicts.persist_cooldowns(account)
             self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
             return Lease(account, state.model, grant.probe, self._released, grant=grant)
 
@@ -389,11 +358,9 @@ class Dispatcher:
 
     def _released(self, lease: Lease, ok: bool) -> None:
         if isinstance(lease.grant, Grant) and self.state.release(lease.grant, ok):
-            self._persist_cooldowns(lease.account)
+            self.verdicts.persist_cooldowns(lease.account)
 
-    async def _attempt(
-        self, cfg: GatewayConfig, lease: Lease, call: Call[T], state: _Attempts
-    ) -> T:
+    async def _attempt(self, cfg: GatewayConfig, lease: Lease, call: Call[T], state: Attempts) -> T:
         account = lease.account
         try:
             token = await self.refresher.access_token(account)
@@ -412,80 +379,19 @@ class Dispatcher:
                     token = await self.refresher.refresh(account, stale=token)
                     return await self._over_base_urls(cfg, token, account, call)
         except AccountRevoked as exc:
-            self._disable(account, exc.reason, state)
+            self.verdicts.disable(account, exc.reason, state)
             raise RetryableFailure(exc) from None
         except RefreshFailed as exc:
-            raise self._transient(cfg, account, exc, state) from None
+            raise self.verdicts.transient(cfg, account, exc, state) from None
         except UpstreamHTTPError as exc:
             # Google may name the project in its message; clients and logs see it masked.
             exc.error = replace(
                 exc.error, message=mask_projects(exc.error.message, (account.project_id,))
             )
-            raise self._judge(cfg, lease, exc, state) from None
+            raise self.verdicts.judge(cfg, lease, exc, state) from None
         except (UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError) as exc:
-            raise self._transient(cfg, account, exc, state) from None
+            raise self.verdicts.transient(cfg, account, exc, state) from None
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _judge(
-        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: _Attempts
-    ) -> BaseException:
-        """The exception to raise for an upstream HTTP error: a _Retry, or the client's error."""
-        err, account = exc.error, lease.account
-        if err.is_version_notice:
-            return self.notices.client_outdated(cfg.upstream.user_agent, err.message)
-        if exc.status == 401:
-            self._disable(
-                account, f"upstream 401 after a token refresh: {err.message[:200]}", state
-            )
-            return RetryableFailure(exc)
-        if exc.status == 403:
-            cause = err.account_cause()
-            if cause is None:
-                return from_upstream(403, err.message, google_status=err.status)
-            self._disable(account, cause, state)
-            return RetryableFailure(exc)
-        if exc.status == 429 and lease.model:
-            return self._rate_limited(cfg, lease, exc, state)
-        if exc.status == 429:
-            return RetryableFailure(exc)
-        if exc.status >= 500:
-            return self._transient(cfg, account, exc, state)
-        return from_upstream(exc.status, err.message, google_status=err.status)
-
-    def _rate_limited(
-        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: _Attempts
-    ) -> RetryableFailure:
-        r, account, err = cfg.retry, lease.account, exc.error
-        reason = err.reasons[0] if err.reasons else "RESOURCE_EXHAUSTED"
-        delay = err.retry_delay
-        if reason == "RATE_LIMIT_EXCEEDED" and delay is not None and delay <= r.short_rate_limit:
-            self.state.cool(account, lease.model, delay, reason)
-            others = self.state.has_other(lease.model, state.tried | {account.project_id})
-            if others:
-                state.tried.add(account.project_id)
-                return RetryableFailure(exc)  # never wait while another account is free
-            # The same account, once its short limit passes.
-            return RetryableFailure(exc, delay=delay)
-        wanted = delay if delay is not None else r.default_cooldown
-        wait = min(wanted, r.max_cooldown)
-        if self.state.cool(account, lease.model, wait, reason, probe=wanted > r.max_cooldown):
-            self._persist_cooldowns(account)
-        state.tried.add(account.project_id)
-        return RetryableFailure(exc)
-
-    def _transient(
-        self, cfg: GatewayConfig, account: Account, exc: BaseException, state: _Attempts
-    ) -> RetryableFailure:
-        """5xx, capacity, network, timeouts: another account now, or the same after a backoff."""
-        state.tried.add(account.project_id)
-        if self.state.has_other(state.model, state.tried):
-            return RetryableFailure(exc)
-        r = cfg.retry
-        failed = sum(
-            1 for f in state.failures if not isinstance(f, UpstreamHTTPError) or f.status != 429
-        )
-        backoff = min(r.backoff_max, r.backoff_base * 2**failed)
-        return RetryableFailure(exc, delay=backoff * random.uniform(0.5, 1.0))
 
     async def _over_base_urls(
         self, cfg: GatewayConfig, token: str, account: Account, call: Call[T]
@@ -509,14 +415,3 @@ class Dispatcher:
         if isinstance(last, UpstreamHTTPError) and last.status == 404:
             raise from_upstream(404, last.error.message, google_status=last.error.status)
         raise last
-
-    def _disable(self, account: Account, reason: str, state: _Attempts) -> None:
-        state.dead.add(account.project_id)
-        state.tried.add(account.project_id)
-        if self.state.disable(account, reason):
-            self.writer.record(
-                account.project_id, enabled=False, disabled_reason=account.disabled_reason
-            )
-
-    def _persist_cooldowns(self, account: Account) -> None:
-        self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))

@@ -1,0 +1,113 @@
+"""What a failed upstream attempt means: for its account (disable, cool down, persist) and for the
+request (retry now, retry after a backoff, or give the client an error).
+
+The rules (see :mod:`ag2api.dispatch` for the loops that apply them): a 429 cools that (account,
+model) down and moves on at once — a short RATE_LIMIT_EXCEEDED is retried on the same account only
+when no other is free; a 5xx, a capacity error, a timeout or a connection failure moves on too,
+with exponential backoff and jitter only when the next try must reuse an account that already
+failed; a dead refresh token or a 401/403 naming the account disables it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from ag2api.accounts.model import Account
+from ag2api.accounts.state import AccountState
+from ag2api.accounts.writer import TokenWriter
+from ag2api.config.schema import GatewayConfig
+from ag2api.errors import from_upstream
+from ag2api.lease import Lease
+from ag2api.notices import UpstreamNotices
+from ag2api.retry_policy import RetryableFailure
+from ag2api.upstream.client import UpstreamHTTPError
+
+
+@dataclass
+class Attempts:
+    """What one request learned from its failed attempts so far."""
+
+    model: str
+    tried: set[str] = field(default_factory=set)  # failed this request; others go first
+    dead: set[str] = field(default_factory=set)  # never again for this request
+    failures: list[BaseException] = field(default_factory=list)
+
+
+class Verdicts:
+    """Judges failed attempts on the shared account state, and saves what changed."""
+
+    def __init__(self, state: AccountState, writer: TokenWriter, notices: UpstreamNotices) -> None:
+        self.state = state
+        self.writer = writer
+        self.notices = notices
+
+    def judge(
+        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: Attempts
+    ) -> BaseException:
+        """The exception to raise for an upstream HTTP error: a retry, or the client's error."""
+        err, account = exc.error, lease.account
+        if err.is_version_notice:
+            return self.notices.client_outdated(cfg.upstream.user_agent, err.message)
+        if exc.status == 401:
+            self.disable(account, f"upstream 401 after a token refresh: {err.message[:200]}", state)
+            return RetryableFailure(exc)
+        if exc.status == 403:
+            cause = err.account_cause()
+            if cause is None:
+                return from_upstream(403, err.message, google_status=err.status)
+            self.disable(account, cause, state)
+            return RetryableFailure(exc)
+        if exc.status == 429 and lease.model:
+            return self._rate_limited(cfg, lease, exc, state)
+        if exc.status == 429:
+            return RetryableFailure(exc)
+        if exc.status >= 500:
+            return self.transient(cfg, account, exc, state)
+        return from_upstream(exc.status, err.message, google_status=err.status)
+
+    def _rate_limited(
+        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: Attempts
+    ) -> RetryableFailure:
+        r, account, err = cfg.retry, lease.account, exc.error
+        reason = err.reasons[0] if err.reasons else "RESOURCE_EXHAUSTED"
+        delay = err.retry_delay
+        if reason == "RATE_LIMIT_EXCEEDED" and delay is not None and delay <= r.short_rate_limit:
+            self.state.cool(account, lease.model, delay, reason)
+            others = self.state.has_other(lease.model, state.tried | {account.project_id})
+            if others:
+                state.tried.add(account.project_id)
+                return RetryableFailure(exc)  # never wait while another account is free
+            # The same account, once its short limit passes.
+            return RetryableFailure(exc, delay=delay)
+        wanted = delay if delay is not None else r.default_cooldown
+        wait = min(wanted, r.max_cooldown)
+        if self.state.cool(account, lease.model, wait, reason, probe=wanted > r.max_cooldown):
+            self.persist_cooldowns(account)
+        state.tried.add(account.project_id)
+        return RetryableFailure(exc)
+
+    def transient(
+        self, cfg: GatewayConfig, account: Account, exc: BaseException, state: Attempts
+    ) -> RetryableFailure:
+        """5xx, capacity, network, timeouts: another account now, or the same after a backoff."""
+        state.tried.add(account.project_id)
+        if self.state.has_other(state.model, state.tried):
+            return RetryableFailure(exc)
+        r = cfg.retry
+        failed = sum(
+            1 for f in state.failures if not isinstance(f, UpstreamHTTPError) or f.status != 429
+        )
+        backoff = min(r.backoff_max, r.backoff_base * 2**failed)
+        return RetryableFailure(exc, delay=backoff * random.uniform(0.5, 1.0))
+
+    def disable(self, account: Account, reason: str, state: Attempts) -> None:
+        state.dead.add(account.project_id)
+        state.tried.add(account.project_id)
+        if self.state.disable(account, reason):
+            self.writer.record(
+                account.project_id, enabled=False, disabled_reason=account.disabled_reason
+            )
+
+    def persist_cooldowns(self, account: Account) -> None:
+        self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))
