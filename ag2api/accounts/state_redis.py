@@ -35,215 +35,44 @@ build some key names from arguments, so this needs one Redis (or a primary), not
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
-import os
-import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool, AllCooling, NoRoom
-from ag2api.accounts.redis_scripts import (
-    COOL,
-    DRAIN_USAGE,
-    KEY_ADMIT,
-    KEY_CHARGE,
-    KEY_USE,
-    LEAD,
-    PICK,
-    RELEASE,
-    RENEW,
-    SYNC,
-    TOKEN,
-    UNLOCK,
+from ag2api.accounts.pool import NO_ACCOUNT_HELP, AllCooling, NoRoom
+from ag2api.accounts.redis_core import (
+    StateUnavailable,
+    _Down,
+    _pairs,
+    _text,
+    redact_url,
+    token_digest,
 )
-from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.state import AccountState, BackendHealth, Grant, account_key
-from ag2api.config.schema import KeyPolicy
+from ag2api.accounts.redis_data import RedisSharedData
+from ag2api.accounts.state import Grant, account_key
 from ag2api.errors import NoAvailableAccount
-from ag2api.observe.usage import COLUMNS as USAGE_COLUMNS
-from ag2api.policies import DAY_TTL, MONTH_TTL, Admission, KeyUse
-from ag2api.policies import WINDOW as KEY_WINDOW
 from ag2api.redact import mask
 
 log = logging.getLogger("ag2api.state")
-T = TypeVar("T")
 
 LOCK_SECONDS = 30.0  # longer than a token refresh, shorter than the access-token skew
 LEADER_SECONDS = 15.0
 # A local access token with more life than this is used without asking Redis (the refresher
 # renews five minutes before the end; in the last minute before that, Redis may know a newer one).
 LOCAL_TOKEN_SECONDS = 360.0
-USAGE_DAYS = 40
+
+__all__ = ["RedisState", "StateUnavailable", "redact_url", "token_digest"]
 
 
-class _Down(Exception):
-    """Redis did not answer; the caller uses the local view."""
-
-
-class StateUnavailable(Exception):
-    """The shared backend is not answering (callers fall back to what this process has)."""
-
-
-def redact_url(url: str) -> str:
-    """The Redis URL without its password (for logs and /health)."""
-    scheme, sep, rest = url.partition("://")
-    _creds, at, host = rest.rpartition("@")
-    return f"{scheme}{sep}{'***@' if at else ''}{host}"
-
-
-def token_digest(refresh_token: str) -> str:
-    return hashlib.sha256(refresh_token.encode()).hexdigest()[:12]
-
-
-class RedisState(AccountState):
-    backend = "redis"
-
-    def __init__(
-        self,
-        pool: AccountPool,
-        slots: SlotLimiter,
-        url: str,
-        *,
-        prefix: str = "ag:v1:",
-        timeout: float = 0.5,
-        lease_seconds: float = 60.0,
-        sync_seconds: float = 1.0,
-        replica: str | None = None,
-        on_leader_change: Callable[[AccountState], None] = lambda state: None,
-    ) -> None:
-        super().__init__(pool, slots)
-        self.url = url
-        self.prefix = prefix
-        self.timeout = timeout
-        self.lease_ms = int(lease_seconds * 1000)
-        self.sync_seconds = sync_seconds
-        self.replica = replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # One client per process; a burst waits for one of its connections (at most ``timeout``)
-        # instead of failing on "too many connections".
-        connections = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=64,
-            timeout=timeout,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),  # one bounded try, then the local state
-        )
-        self.redis: aioredis.Redis = aioredis.Redis(connection_pool=connections)
-        self._scripts = {
-            name: self.redis.register_script(body)
-            for name, body in (
-                ("pick", PICK),
-                ("cool", COOL),
-                ("release", RELEASE),
-                ("renew", RENEW),
-                ("sync", SYNC),
-                ("unlock", UNLOCK),
-                ("lead", LEAD),
-                ("token", TOKEN),
-                ("key_admit", KEY_ADMIT),
-                ("key_charge", KEY_CHARGE),
-                ("key_use", KEY_USE),
-            )
-        }
-        self.ok = True
-        self.last_error: str | None = None
-        self.last_error_at: float | None = None
-        self.fallbacks = 0  # calls answered from the local view because Redis did not
-        self.round_trips = 0
-        self.leader = False
-        self._leader_until = 0.0
-        self._on_leader_change = on_leader_change
-        self._leases: dict[str, str] = {}  # lease id → slots key, renewed while held
-        self._loop_task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._first_seen: dict[str, tuple[int, bool]] = {}  # project → (id(account), enabled)
-        self.synced = asyncio.Event()
-        self.on_sync: Callable[[], None] = lambda: None
-        # A mirrored change to an account (the tokens.json writer records it when leader).
-        self.on_change: Callable[[Account, dict[str, Any]], None] = lambda account, fields: None
-        self._drain_usage: AsyncScript | None = None  # registered on first use
-
-    # -- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
-        self._ensure_loop()
-
-    def start_soon(self) -> None:
-        """Start the background work now when an event loop runs (else on first use)."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._ensure_loop()
-
-    def _ensure_loop(self) -> None:
-        if self._loop_task is None and not self._closing:
-            self._loop_task = asyncio.ensure_future(self._maintain())
-
-    async def aclose(self) -> None:
-        self._closing = True
-        await self.settle()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await self._loop_task
-        if self.leader:
-            with suppress(_Down):
-                await self._call(
-                    lambda: self._scripts["unlock"](keys=[self.k("leader")], args=[self.replica])
-                )
-        await self.redis.aclose()
-        await self.redis.connection_pool.disconnect()
-
-    def health(self) -> BackendHealth:
-        return BackendHealth(self.backend, self.ok, self.last_error, self.last_error_at)
-
-    def k(self, *parts: str) -> str:
-        return self.prefix + ":".join(parts)
-
-    # -- one bounded call ---------------------------------------------------------------
-    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        self._ensure_loop()
-        if not self.ok:
-            self.fallbacks += 1
-            raise _Down()
-        try:
-            self.round_trips += 1
-            return await asyncio.wait_for(fn(), self.timeout)
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._went_down(exc)
-            raise _Down() from exc
-
-    def _went_down(self, exc: BaseException) -> None:
-        self.fallbacks += 1
-        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
-        self.last_error_at = time.time()
-        if self.ok:
-            self.ok = False
-            log.error(
-                "Redis at %s is not answering (%s): this replica uses its local state until it "
-                "returns",
-                redact_url(self.url),
-                self.last_error,
-            )
-
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        async def run() -> None:
-            with suppress(_Down):
-                await coro
-
-        self.spawn(run())
+class RedisState(RedisSharedData):
+    """The live account state on Redis: picking accounts and slots, cooldowns, disables, access
+    tokens and the refresh lock, and the background work (leader, leases, the local mirror)."""
 
     # -- picking and slots --------------------------------------------------------------
     async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:
@@ -439,201 +268,11 @@ class RedisState(AccountState):
                 if held:
                     self._spawn(self._call(lambda: self._scripts["unlock"](keys=[key], args=[me])))
 
-    # -- records and usage counters -----------------------------------------------------
-    async def remember(self, kind: str, key: str, value: str, ttl: float) -> None:
-        await super().remember(kind, key, value, ttl)
-        rkey = self.k("rec", kind, hashlib.sha256(key.encode()).hexdigest())
-        with suppress(_Down):
-            await self._call(lambda: self.redis.set(rkey, value, px=int(ttl * 1000)))
-
-    async def recall(self, kind: str, key: str) -> str | None:
-        rkey = self.k("rec", kind, hashlib.sha256(key.encode()).hexdigest())
-        try:
-            value = await self._call(lambda: self.redis.get(rkey))
-        except _Down:
-            return await super().recall(kind, key)
-        return None if value is None else _text(value)
-
-    # -- opaque shared values (stored Responses API answers) ------------------------------
-    def _blob_key(self, name: str) -> str:
-        return self.k("blob", hashlib.sha256(name.encode()).hexdigest())
-
-    async def put_blob(self, name: str, value: bytes, ttl: float) -> bool:
-        """Keep ``value`` under ``name`` for ``ttl`` seconds; False when Redis is not answering."""
-        try:
-            await self._call(
-                lambda: self.redis.set(self._blob_key(name), value, px=max(1, int(ttl * 1000)))
-            )
-        except _Down:
-            return False
-        return True
-
-    async def get_blob(self, name: str) -> bytes | None:
-        """The value (None when unknown or expired); raises StateUnavailable when Redis is down."""
-        try:
-            value = await self._call(lambda: self.redis.get(self._blob_key(name)))
-        except _Down as exc:
-            raise StateUnavailable(self.last_error or "Redis is not answering") from exc
-        return None if value is None else (value if isinstance(value, bytes) else value.encode())
-
-    async def delete_blob(self, name: str) -> bool:
-        """Whether a value was deleted; raises StateUnavailable when Redis is down."""
-        try:
-            return bool(await self._call(lambda: self.redis.delete(self._blob_key(name))))
-        except _Down as exc:
-            raise StateUnavailable(self.last_error or "Redis is not answering") from exc
-
-    def _usage_key(self, key: str, day: str) -> str:
-        return self.k("use", hashlib.sha256(key.encode()).hexdigest()[:24], day)
-
-    async def count_usage(self, key: str, model: str, day: str, counts: dict[str, int]) -> None:
-        rkey = self._usage_key(key, day)
-
-        async def write() -> None:
-            pipe = self.redis.pipeline(transaction=True)
-            for name, value in counts.items():
-                pipe.hincrby(rkey, f"{model}|{name}", value)
-            pipe.expire(rkey, USAGE_DAYS * 86400)
-            await pipe.execute()
-
-        try:
-            await self._call(write)
-        except _Down:
-            await super().count_usage(key, model, day, counts)
-
-    async def usage(self, key: str, model: str, day: str) -> dict[str, int]:
-        try:
-            raw = await self._call(lambda: self.redis.hgetall(self._usage_key(key, day)))
-        except _Down:
-            return await super().usage(key, model, day)
-        out = {}
-        for field, value in raw.items():
-            m, _, name = _text(field).rpartition("|")
-            if m == model:
-                out[name] = int(value)
-        return out
-
-    # -- usage statistics: every replica pushes, the leader drains into its usage_db -------
-    async def push_usage(self, batch: dict[tuple[str, str, str, str], list[int]]) -> bool:
-        """Add a batch of (day, key label, model, project) counters in one MULTI/EXEC; False
-        when Redis does not answer (the caller then writes the batch to its own store)."""
-        key = self.k("usage", "pending")
-
-        async def write() -> None:
-            pipe = self.redis.pipeline(transaction=True)
-            for row, counts in batch.items():
-                for column, value in zip(USAGE_COLUMNS, counts, strict=True):
-                    if value:
-                        pipe.hincrby(key, json.dumps([*row, column]), value)
-            pipe.expire(key, USAGE_DAYS * 86400)
-            await pipe.execute()
-
-        try:
-            await self._call(write)
-        except _Down:
-            return False
-        return True
-
-    async def drain_usage(self) -> dict[tuple[str, str, str, str], list[int]] | None:
-        """Every pushed counter, read and deleted atomically; None when Redis does not answer."""
-        if self._drain_usage is None:
-            self._drain_usage = self.redis.register_script(DRAIN_USAGE)
-        script = self._drain_usage
-        try:
-            flat = await self._call(lambda: script(keys=[self.k("usage", "pending")]))
-        except _Down:
-            return None
-        out: dict[tuple[str, str, str, str], list[int]] = {}
-        for field, value in _pairs(flat).items():
-            day, label, model, project, column = json.loads(field)
-            row = out.setdefault((day, label, model, project), [0] * len(USAGE_COLUMNS))
-            row[USAGE_COLUMNS.index(column)] += int(value)
-        return out
-
     async def claim_writer(self) -> bool:
         """Become the leader if none is elected (a replica stopping last drains the counters)."""
         with suppress(_Down):
             await self._lead()
         return self.is_writer()
-
-    # -- per-key limits (ag2api/policies.py), pool-wide --------------------------------
-    def _key_keys(self, ident: str, day: str, month: str) -> list[str]:
-        tag = "{" + ident + "}"  # one hash slot per client key
-        return [
-            self.k("kl", tag, "req"),
-            self.k("kl", tag, "tok"),
-            self.k("kl", tag, "lease"),
-            self.k("kl", tag, "d", day),
-            self.k("kl", tag, "m", month),
-        ]
-
-    async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:
-        keys = self._key_keys(ident, day, month)
-        lease = uuid.uuid4().hex
-        args: list[str | int] = [
-            policy.rpm or 0,
-            policy.tpm or 0,
-            policy.max_concurrent or 0,
-            policy.daily_tokens or 0,
-            policy.monthly_tokens or 0,
-            lease,
-            self.lease_ms,  # renewed while held, like the account slots (a dead replica's lapse)
-            int(KEY_WINDOW * 1000),
-        ]
-        try:
-            res = await self._call(lambda: self._scripts["key_admit"](keys=keys, args=args))
-        except _Down:
-            return await super().key_admit(ident, policy, day, month)
-        reason = _text(res[0]) or None
-        if reason is None and policy.max_concurrent:
-            self._leases[lease] = keys[2]
-        return Admission(
-            reason=reason,
-            retry_after=int(res[1]) / 1000,
-            lease=None if reason else lease,
-            requests_used=int(res[2]),
-            tokens_used=int(res[3]),
-            requests_reset=max(0, int(res[4])) / 1000,
-            tokens_reset=max(0, int(res[5])) / 1000,
-            day_used=int(res[6]),
-            month_used=int(res[7]),
-        )
-
-    async def key_release(self, ident: str, lease: str) -> None:
-        await super().key_release(ident, lease)  # a lease taken while Redis was down
-        if self._leases.pop(lease, None) is None:
-            return
-        tag = "{" + ident + "}"
-        with suppress(_Down):
-            await self._call(lambda: self.redis.zrem(self.k("kl", tag, "lease"), lease))
-
-    async def key_charge(self, ident: str, tokens: int, day: str, month: str) -> None:
-        if tokens <= 0:
-            return
-        keys = self._key_keys(ident, day, month)
-        args: list[str | int] = [
-            tokens,
-            uuid.uuid4().hex[:12],
-            int(KEY_WINDOW * 1000),
-            DAY_TTL,
-            MONTH_TTL,
-        ]
-        try:
-            await self._call(
-                lambda: self._scripts["key_charge"](keys=[keys[1], *keys[3:]], args=args)
-            )
-        except _Down:
-            await super().key_charge(ident, tokens, day, month)
-
-    async def key_use(self, ident: str, day: str, month: str, tpm: int | None = None) -> KeyUse:
-        keys = self._key_keys(ident, day, month)
-        args = [int(KEY_WINDOW * 1000), tpm or 0]
-        try:
-            res = await self._call(lambda: self._scripts["key_use"](keys=keys, args=args))
-        except _Down:
-            return await super().key_use(ident, day, month, tpm)
-        n = [int(v) for v in res]
-        return KeyUse(n[0], n[1], n[2], n[3], n[4], n[5] / 1000, n[6] / 1000)
 
     # -- the background work: leader, leases, the local mirror, recovery ----------------
     def is_writer(self) -> bool:
@@ -778,14 +417,6 @@ class RedisState(AccountState):
 
     def _changed(self, account: Account, **fields: Any) -> None:
         self.on_change(account, fields)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(flat: list[Any]) -> dict[str, str]:
-    return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
 
 
 def _live(entry: Any, now: float) -> bool:
