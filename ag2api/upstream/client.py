@@ -215,12 +215,10 @@ class UpstreamCall:
         if not self._status:
             self._status = self._transfer.status  # its status line came before any body
         if self._status != 200 or not self._sse:
-            if len(self._body) < _ERROR_BODY_CAP or (
-                self._status == 200 and len(self._body) < _BODY_CAP
-            ):
+            # A JSON answer is kept whole (up to 512 MiB); an error body only its first MiB.
+            if len(self._body) < (_BODY_CAP if self._status == 200 else _ERROR_BODY_CAP):
                 self._body += chunk
-                return True
-            if self._status == 200:
+            elif self._status == 200:
                 self._fail(UpstreamProtocolError("upstream answer larger than 512 MiB"))
                 return False
             return True
