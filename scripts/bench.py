@@ -38,32 +38,46 @@ The gateway's limits are raised so all 1000 slow streams are in flight at once (
 total 5000, slot_wait 30 s, 4000 client and 2000 upstream connections); with the defaults (32 per
 account) most of 1,000 simultaneous streams get 503 after ``limits.slot_wait`` — by design.
 
+The null relay (``--floor``; the full run measures it in the concurrency-50 scenarios): Tornado's
+HTTP server with a bare message delegate and the gateway's own libcurl driver, relaying the
+upstream's bytes untouched (``scripts/benchkit/floor.py``) — no auth, accounts, parsing,
+translation, log or metrics. It runs between direct and gateway in each round (A C B) and shows
+what this design (Python, Tornado, libcurl) costs before any work, and what the gateway's work
+adds above it.
+
 ``--profile OUT`` runs the stream c=50 load through the gateway while ``py-spy record`` samples
 the gateway process for ``--profile-seconds`` and writes OUT (``--profile-format``: flamegraph
 svg, speedscope or raw collapsed stacks; ``--profile-native`` adds native frames).
 
-``--json`` prints ``{"schema": 2, "meta", "results", "targets", "backend"}``, stable across commits:
+``--json`` prints ``{"schema": 2, "meta", "results", "targets", "backend", "floor"}``, stable
+across commits:
 
 * ``meta``: ``commit`` and ``dirty`` (git, or null), ``python``, ``tornado``, ``libcurl``,
   ``platform``, ``cpus``, ``loadavg_start``/``loadavg_end`` (1/5/15 min), ``started`` (UTC),
   ``settings`` (``rounds``, ``quick``, ``tls``, ``upstream`` ("fake" or the URL), ``gzip``,
   ``usage_every_event``, ``chunks``, ``limits``).
-* ``results``: one object per (scenario, target). ``scenario``; ``target`` ("direct" or
-  "gateway"); ``requests`` (per round); ``errors`` (all rounds); medians over the rounds of
-  ``seconds``, ``rps``, ``ttft_p50_ms``, ``ttft_p99_ms``, ``cpu_ms_per_request`` (the measured
-  process and its children: the gateway, or the upstream for "direct"), ``rss_mib`` (the same
+* ``results``: one object per (scenario, target). ``scenario``; ``target`` ("direct",
+  "floor" — the null relay — or "gateway"); ``requests`` (per round); ``errors`` (all
+  rounds); medians over the rounds of ``seconds``, ``rps``, ``ttft_p50_ms``, ``ttft_p99_ms``,
+  ``cpu_ms_per_request`` (the measured process and its children: the gateway, the null relay,
+  or the upstream for "direct"), ``rss_mib`` (the same
   processes, the highest seen), ``rss_growth_kib_per_stream`` (slow streams; a fresh gateway
   each round, the direct rows' from their first round),
   ``redis_round_trips_per_request``, ``redis_commands_per_request``,
   ``redis_cpu_ms_per_request`` (redis rows) and ``upstream_cpu_ms_per_request`` (the upstream's
-  CPU while it served the gateway run); ``open_streams_peak`` (streams open at once in the load
-  generator — first chunk in, last not yet — the fewest over the rounds); ``rounds``;
+  CPU while it served the gateway or null-relay run); ``open_streams_peak`` (streams open at
+  once in the load generator — first chunk in, last not yet — the fewest over the rounds);
+  ``rounds``;
   ``rps_runs`` (each round's req/s); ``rps_spread_pct`` ((max - min) / median; null for one
   round). Null means not measured.
 * ``targets``: ``[{"target", "value", "met"}]`` (``met`` null when not measured).
 * ``backend``: null, or with the redis scenarios ``workers_1_to_2_rps`` (redis, 2 workers ÷
   1 worker), ``redis_added_cpu_ms_per_request`` (gateway CPU, redis 1 worker - memory 1 worker),
   ``redis_round_trips_per_request``, ``redis_cpu_ms_per_request``.
+* ``floor``: one object per scenario with a null-relay row: ``scenario``,
+  ``floor_vs_direct_rps``, ``floor_cpu_ms_per_request``, ``upstream_cpu_ms_per_request`` (while
+  it served the relay), ``gateway_vs_floor_rps``, ``gateway_added_cpu_ms_per_request`` (gateway
+  minus floor); an empty list without one.
 """
 
 from __future__ import annotations
@@ -96,6 +110,7 @@ from benchkit.model import (
     Scenario,
 )
 from benchkit.procs import (
+    Floor,
     Gateway,
     Upstream,
     external_upstream,
@@ -105,7 +120,15 @@ from benchkit.procs import (
     start_fake,
 )
 from benchkit.profile import profile
-from benchkit.report import backend_line, backend_summary, meta, table, targets
+from benchkit.report import (
+    backend_line,
+    backend_summary,
+    floor_line,
+    floor_summary,
+    meta,
+    table,
+    targets,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -129,6 +152,14 @@ def parse_args() -> argparse.Namespace:
         "the full run does when it can, --quick only with this flag (then only those)",
     )
     redis.add_argument("--no-redis", action="store_true", help="skip the redis/workers scenarios")
+    null = p.add_mutually_exclusive_group()
+    null.add_argument(
+        "--floor",
+        action="store_true",
+        help="measure the null relay (scripts/benchkit/floor.py) in every fast scenario; "
+        "the full run does in the concurrency-50 ones",
+    )
+    null.add_argument("--no-floor", action="store_true", help="never measure the null relay")
     fake = p.add_argument_group("the built-in fake upstream")
     fake.add_argument("--no-gzip", action="store_true", help="never gzip its answers")
     p.add_argument(
@@ -189,7 +220,9 @@ def sized(scenarios: list[Scenario], requests: int | None) -> list[Scenario]:
     """``scenarios`` with ``--requests`` applied."""
     if not requests:
         return scenarios
-    return [Scenario(s.name, s.stream, s.concurrency, requests, s.interval) for s in scenarios]
+    return [
+        Scenario(s.name, s.stream, s.concurrency, requests, s.interval, s.floor) for s in scenarios
+    ]
 
 
 def main() -> int:
@@ -248,16 +281,22 @@ def main() -> int:
             # One gateway for the fast scenarios, as one would run it; the slow streams get a
             # fresh one per round (see measure_pair).
             shared: Gateway | None = None
+            floor: Floor | None = None
             try:
                 for s in scenarios:
                     upstream = upstream_for(s.interval)
                     if not s.interval and shared is None:
                         shared = Gateway(folder, upstream)
                     gateway = None if s.interval else shared
-                    results += measure_pair(s, upstream, gateway, rounds, folder)
+                    with_floor = not s.interval and not args.no_floor and (s.floor or args.floor)
+                    if with_floor and floor is None:
+                        floor = Floor(upstream)
+                    null = floor if with_floor else None
+                    results += measure_pair(s, upstream, gateway, rounds, folder, null)
             finally:
-                if shared is not None:
-                    shared.close()
+                for process in (shared, floor):
+                    if process is not None:
+                        process.close()
             if with_backends:
                 backends = sized(REDIS_QUICK if args.quick else REDIS_SCENARIOS, args.requests)
                 results += backend_scenarios(folder, upstream_for(0.0), backends, rounds)
@@ -267,6 +306,7 @@ def main() -> int:
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     checks = targets(results)
     backend = backend_summary(results)
+    floors = floor_summary(results)
     if args.json:
         print(
             json.dumps(
@@ -276,6 +316,7 @@ def main() -> int:
                     "results": [asdict(r) for r in results],
                     "targets": [{"target": t, "value": v, "met": ok} for t, v, ok in checks],
                     "backend": backend,
+                    "floor": floors,
                 },
                 indent=2,
             )
@@ -286,6 +327,8 @@ def main() -> int:
         for target, value, ok in checks:
             mark = "met" if ok else "not measured" if ok is None else "MISSED"
             print(f"  {target}: {value} — {mark}")
+        for row in floors:
+            print(f"  {floor_line(row)}")
         if backend:
             print(f"  {backend_line(backend)}")
         commit = (info["commit"] or "no git")[:12] + (" (dirty)" if info["dirty"] else "")

@@ -96,6 +96,27 @@ def test_quick_benchmark_has_no_errors() -> None:
     cpu = checks["gateway CPU per streamed request, concurrency 50"]
     assert cpu["met"] is not None and "the upstream's" in cpu["value"]
     assert report["backend"] is None
+    assert report["floor"] == []  # the null relay only with --floor or in the full run
+
+
+def test_null_relay_floor_beside_the_gateway() -> None:
+    """``--floor``: the null relay (Tornado + libcurl, bytes relayed untouched) measured in the
+    same rounds, with what the gateway's work adds above it."""
+    report = run_bench("--floor", "--requests", "60")
+    rows = {(r["scenario"], r["target"]): r for r in report["results"]}
+    for scenario in ("stream, concurrency 50", "non-stream, concurrency 50"):
+        null = rows[scenario, "floor"]
+        assert null["errors"] == 0 and null["rps"] > 0 and null["requests"] == 60, null
+        assert null["cpu_ms_per_request"] is not None
+        assert null["upstream_cpu_ms_per_request"] is not None  # the fake served the relay
+    summary = {row["scenario"]: row for row in report["floor"]}
+    assert set(summary) == {"stream, concurrency 50", "non-stream, concurrency 50"}
+    for scenario, row in summary.items():
+        null, gateway = rows[scenario, "floor"], rows[scenario, "gateway"]
+        assert row["floor_cpu_ms_per_request"] == null["cpu_ms_per_request"]
+        added = round(gateway["cpu_ms_per_request"] - null["cpu_ms_per_request"], 3)
+        assert row["gateway_added_cpu_ms_per_request"] == added
+        assert row["floor_vs_direct_rps"] == round(null["rps"] / rows[scenario, "direct"]["rps"], 2)
 
 
 @pytest.fixture
@@ -127,14 +148,16 @@ def test_external_upstream_mode(external_fake: dict) -> None:
     report = run_bench(
         *("--upstream", url, "--upstream-pid", pid, "--direct", url + "/v1/chat/completions"),
         *("--access-token", "ya29.external-test", "--project", "bench-project-1"),
-        *("--requests", "20", "--only", "stream, concurrency 50"),
+        *("--requests", "20", "--only", "stream, concurrency 50", "--floor"),
     )
     assert report["meta"]["settings"]["upstream"] == url
     rows = {(r["scenario"], r["target"]): r for r in report["results"]}
     assert set(rows) == {
         ("stream, concurrency 50", "gateway"),
+        ("stream, concurrency 50", "floor"),  # the null relay uses the pre-issued token too
         ("stream, concurrency 50", "direct"),
     }
+    assert rows["stream, concurrency 50", "floor"]["errors"] == 0
     gateway, direct = (
         rows["stream, concurrency 50", "gateway"],
         rows["stream, concurrency 50", "direct"],

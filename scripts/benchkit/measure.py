@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from benchkit.model import BACKENDS, BENCH_SCRIPT, CLOCK, ROOT, Result, Scenario
-from benchkit.procs import Gateway, RedisStats, Upstream, cpu_ticks, rss_kib
+from benchkit.procs import Floor, Gateway, RedisStats, Upstream, cpu_ticks, rss_kib
 
 
 def run_load(url: str, s: Scenario, cafile: str | None) -> dict[str, Any]:
@@ -136,13 +136,20 @@ def combine(runs: list[Result]) -> Result:
 
 
 def measure_pair(
-    s: Scenario, upstream: Upstream, gateway: Gateway | None, rounds: int, folder: Path
+    s: Scenario,
+    upstream: Upstream,
+    gateway: Gateway | None,
+    rounds: int,
+    folder: Path,
+    floor: Floor | None = None,
 ) -> list[Result]:
-    """Direct and gateway runs alternated (A B A B), then each one's medians.
+    """Direct and gateway runs alternated (A B A B), then each one's medians; with ``floor``,
+    the null relay between them (A C B A C B).
 
     ``gateway`` None: a fresh gateway for each round — for the RSS growth per open stream, which
     a gateway that already held the streams once would hide (its allocator keeps the memory)."""
     direct: list[Result] = []
+    null: list[Result] = []
     through: list[Result] = []
     for i in range(rounds):
         if upstream.direct_url:
@@ -156,6 +163,8 @@ def measure_pair(
                     warm=i == 0,
                 )
             )
+        if floor is not None:
+            null.append(measure(s, "floor", floor.url, floor.pid, None, upstream.pid, warm=i == 0))
         own = gateway or Gateway(folder, upstream)
         try:
             through.append(
@@ -168,7 +177,7 @@ def measure_pair(
                 own.close()
     for later in direct[1:]:
         later.rss_growth_kib_per_stream = None  # the fake keeps what it grew: first round only
-    return [combine(runs) for runs in (direct, through) if runs]
+    return [combine(runs) for runs in (direct, null, through) if runs]
 
 
 def backend_scenarios(

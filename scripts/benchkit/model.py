@@ -31,6 +31,7 @@ class Scenario:
     concurrency: int
     requests: int
     interval: float = 0.0  # seconds between upstream chunks (slow streams)
+    floor: bool = False  # also measure the null relay (scripts/benchkit/floor.py)
 
 
 @dataclass
@@ -60,9 +61,9 @@ class Result:
 
 FULL = [
     Scenario(STREAM_1, True, 1, 300),
-    Scenario(STREAM_50, True, 50, 3000),
+    Scenario(STREAM_50, True, 50, 3000, floor=True),
     Scenario("stream, concurrency 500", True, 500, 5000),
-    Scenario(NON_STREAM_50, False, 50, 3000),
+    Scenario(NON_STREAM_50, False, 50, 3000, floor=True),
     Scenario(SLOW, True, 1000, 1000, interval=0.5),  # 9.5 s each: all open at once
 ]
 # A smoke run (the test suite's): every path once, in a few seconds.

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchkit.model import API_KEY, CHUNKS, LIMITS, ROOT, SERVER_CONNECTIONS, UPSTREAM_CONNECTIONS
+from benchkit.model import (
+    ACCESS_TOKEN,
+    API_KEY,
+    CHUNKS,
+    LIMITS,
+    ROOT,
+    SERVER_CONNECTIONS,
+    UPSTREAM_CONNECTIONS,
+)
 
 
 def raise_file_limit() -> None:
@@ -171,6 +179,7 @@ class Upstream:
     direct_pid: int | None
     cafile: str | None
     tokens: dict[str, Any]  # the gateway's tokens.json
+    access_token: str  # one the upstream accepts as is (the null relay's)
     proc: subprocess.Popen[str] | None = None
     ask_gzip: bool = False  # the gateway's upstream.gzip (--gateway-gzip)
 
@@ -181,7 +190,7 @@ class Upstream:
 
 def start_fake(interval: float, cert: tuple[str, str] | None, gzip: bool, usage: bool) -> Upstream:
     args = [sys.executable, "-m", "ag2api.testing.run_fake", "--bench-chunks", str(CHUNKS)]
-    args += ["--interval", str(interval)]
+    args += ["--interval", str(interval), "--access-token", ACCESS_TOKEN]
     args += ([] if gzip else ["--no-gzip"]) + ([] if usage else ["--no-usage"])
     if cert:
         args += ["--cert", cert[0], "--key", cert[1]]
@@ -202,6 +211,7 @@ def start_fake(interval: float, cert: tuple[str, str] | None, gzip: bool, usage:
         direct_pid=proc.pid,
         cafile=cert[0] if cert else None,
         tokens=tokens,
+        access_token=ACCESS_TOKEN,
         proc=proc,
     )
 
@@ -240,6 +250,7 @@ def external_upstream(args: argparse.Namespace) -> Upstream:
         direct_pid=args.upstream_pid if same_process else None,
         cafile=args.upstream_ca,
         tokens=tokens,
+        access_token=args.access_token,
     )
 
 
@@ -294,6 +305,23 @@ class Gateway:
             "listening on",
             env={"AG2API_LOG_LEVEL": "INFO"},
         )
+        self.pid = self.proc.pid
+        self.url = line.split("listening on ")[1].split()[0] + "/v1/chat/completions"
+
+    def close(self) -> None:
+        stop(self.proc)
+
+
+class Floor:
+    """The null relay (``scripts/benchkit/floor.py``) in front of ``upstream``."""
+
+    def __init__(self, upstream: Upstream) -> None:
+        args = [sys.executable, str(ROOT / "scripts" / "benchkit" / "floor.py")]
+        args += ["--upstream", upstream.url, "--access-token", upstream.access_token]
+        args += ["--project", upstream.tokens["projects"][0]["project_id"]]
+        if upstream.cafile:
+            args += ["--ca-file", upstream.cafile]
+        self.proc, line = spawn(args, "listening on")
         self.pid = self.proc.pid
         self.url = line.split("listening on ")[1].split()[0] + "/v1/chat/completions"
 

@@ -87,6 +87,43 @@ def backend_summary(results: list[Result]) -> dict[str, float | None] | None:
     }
 
 
+def floor_summary(results: list[Result]) -> list[dict[str, Any]]:
+    """Per scenario with a null-relay row: what the design alone costs and what our work adds."""
+    out: list[dict[str, Any]] = []
+    for null in (r for r in results if r.target == "floor"):
+        rows = {r.target: r for r in results if r.scenario == null.scenario}
+        direct, gateway = rows.get("direct"), rows.get("gateway")
+
+        def over(a: float | None, b: float | None) -> float | None:
+            return None if a is None or not b else round(a / b, 2)
+
+        mine = gateway.cpu_ms_per_request if gateway else None
+        base = null.cpu_ms_per_request
+        out.append(
+            {
+                "scenario": null.scenario,
+                "floor_vs_direct_rps": over(null.rps, direct.rps if direct else None),
+                "floor_cpu_ms_per_request": base,
+                "upstream_cpu_ms_per_request": null.upstream_cpu_ms_per_request,
+                "gateway_vs_floor_rps": over(gateway.rps if gateway else None, null.rps),
+                "gateway_added_cpu_ms_per_request": (
+                    None if mine is None or base is None else round(mine - base, 3)
+                ),
+            }
+        )
+    return out
+
+
+def floor_line(row: dict[str, Any]) -> str:
+    return (
+        f"null relay, {row['scenario']}: {row['floor_vs_direct_rps']}x req/s, "
+        f"{row['floor_cpu_ms_per_request']} ms CPU/req (upstream "
+        f"{row['upstream_cpu_ms_per_request']} ms); the gateway's work adds "
+        f"{row['gateway_added_cpu_ms_per_request']} ms/req ({row['gateway_vs_floor_rps']}x "
+        "the floor's req/s)"
+    )
+
+
 def backend_line(summary: dict[str, float | None]) -> str:
     return (
         f"workers 1→2 (redis backend): {summary['workers_1_to_2_rps']}x req/s; "
@@ -103,7 +140,7 @@ def table(results: list[Result]) -> str:
 
     def vs(r: Result) -> str:
         d = direct.get(r.scenario)
-        return f"{r.rps / d.rps:.2f}x req/s" if r.target == "gateway" and d and d.rps else ""
+        return f"{r.rps / d.rps:.2f}x req/s" if r.target != "direct" and d and d.rps else ""
 
     def text(value: Any) -> str:
         return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
