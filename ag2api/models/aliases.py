@@ -1,9 +1,10 @@
 """Which upstream model a client's model name means: configured aliases (exact or glob), the
-listed models, then the shipped defaults that let an unconfigured Claude Code work.
+listed models, then the shipped defaults that let an unconfigured Claude Code or Gemini CLI work.
 
 Pure: names in, a name (or None) out. A target without glob characters is used as is; a glob
 target picks the best listed model it matches (highest version; plain before lite, image or
-preview variants), and several targets are tried in order.
+preview variants; an image model only when the target itself says "image"), and several targets
+are tried in order.
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ DEFAULT_ALIASES = (
         ),
     ),
     Alias("claude-*", ("claude-*-thinking", "claude-*")),
+    # Gemini CLI sends Gemini API names the backend does not list (its `auto` mode: a router call
+    # on gemini-3.5-flash-lite, then gemini-3.8-flash or gemini-3.1-pro-preview; `-m
+    # gemini-3-pro-preview` goes out as gemini-3.1-pro-preview): each to the best listed model of
+    # its class. Image names first, so no text name lands on an image model or back.
+    Alias("gemini-*image*", ("gemini-*image*",)),
+    Alias("gemini-*flash-lite*", ("gemini-*-flash-lite", "gemini-*-flash", "gemini-*flash*")),
+    Alias("gemini-*flash*", ("gemini-*-flash-high", "gemini-*-flash", "gemini-*flash*")),
+    Alias("gemini-*pro*", ("gemini-*-pro-high", "gemini-*-pro", "gemini-*pro*")),
 )
 
 
@@ -75,7 +84,10 @@ def _rank(model: str) -> tuple[tuple[int, ...], int, int]:
 
 
 def best_match(pattern: str, listed: Sequence[str]) -> str | None:
-    found = [m for m in listed if fnmatchcase(m, pattern)]
+    # An image model answers only image requests (requestType image_gen): a glob picks one
+    # only when it asks for images itself.
+    images = "image" in pattern
+    found = [m for m in listed if fnmatchcase(m, pattern) and (images or "image" not in m)]
     return max(found, key=_rank) if found else None
 
 

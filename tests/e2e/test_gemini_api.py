@@ -455,3 +455,74 @@ async def test_keepalive_mid_stream_is_whitespace_the_sdk_skips(
     rest = [c async for c in stream]
     text = "".join(c.text or "" for c in [first, *rest])
     assert text.endswith("You said: slow")
+
+
+async def test_gemini_cli_auto_model_names_resolve_without_configuration(
+    base_url: str, fake: FakeUpstream
+) -> None:
+    """Gemini CLI without ``-m`` (docs/clients/README.md): a JSON-mode router call on
+    gemini-3.5-flash-lite, then the turn on gemini-3.8-flash or gemini-3.1-pro-preview — names the
+    backend does not list; the shipped defaults send each to the best listed model of its class."""
+    router = {
+        "contents": [{"parts": [{"text": "classify: run ls"}], "role": "user"}],
+        "generationConfig": {
+            "temperature": 0,
+            "responseMimeType": "application/json",
+            "responseJsonSchema": {
+                "type": "object",
+                "properties": {
+                    "complexity_reasoning": {"type": "string"},
+                    "complexity_score": {"type": "integer"},
+                },
+                "required": ["complexity_reasoning", "complexity_score"],
+            },
+        },
+    }
+    routed = await fetch(
+        f"{base_url}/v1beta/models/gemini-3.5-flash-lite:generateContent",
+        method="POST",
+        body=json.dumps(router),
+        headers=CLI_HEADERS,
+    )
+    assert routed.code == 200, routed.body
+    parts = json.loads(routed.body)["candidates"][0]["content"]["parts"]
+    answer = "".join(p.get("text", "") for p in parts if not p.get("thought"))
+    assert isinstance(json.loads(answer), dict)  # JSON mode honoured: the router can parse it
+    assert fake.generate_requests()[-1].body["model"] == "gemini-2.5-flash"
+
+    thinking = {"includeThoughts": True, "thinkingLevel": "HIGH"}
+    for asked, upstream in (
+        ("gemini-3.8-flash", "gemini-2.5-flash"),
+        ("gemini-3.1-pro-preview", "gemini-3-pro-high"),  # what `-m gemini-3-pro-preview` sends
+    ):
+        turn = await fetch(
+            f"{base_url}/v1beta/models/{asked}:streamGenerateContent?alt=sse",
+            method="POST",
+            body=json.dumps(gemini_cli_body("hello", thinking)),
+            headers=CLI_HEADERS,
+        )
+        assert turn.code == 200, turn.body
+        assert sse_events(turn.body)[-1]["candidates"][0]["finishReason"] == "STOP"
+        assert fake.generate_requests()[-1].body["model"] == upstream
+    # An unknown class stays a Google-shaped 404, and no text name reaches the image model.
+    unknown = await fetch(
+        f"{base_url}/v1beta/models/gemini-9-ultra:generateContent",
+        method="POST",
+        body=json.dumps(router),
+        headers=CLI_HEADERS,
+    )
+    assert unknown.code == 404 and json.loads(unknown.body)["error"]["status"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("config_overrides", [{"models": {"default_aliases": False}}])
+async def test_gemini_cli_names_need_aliases_when_defaults_are_off(
+    base_url: str, fake: FakeUpstream, config_overrides: dict[str, Any]
+) -> None:
+    turn = await fetch(
+        f"{base_url}/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse",
+        method="POST",
+        body=json.dumps(gemini_cli_body("hello", {"thinkingLevel": "HIGH"})),
+        headers=CLI_HEADERS,
+    )
+    assert turn.code == 404 and json.loads(turn.body)["error"]["status"] == "NOT_FOUND"
+    assert not fake.generate_requests()

@@ -63,3 +63,50 @@ def test_best_match_prefers_newer_and_plain_variants() -> None:
     assert best_match("gemini-2.5-*", LISTED) == "gemini-2.5-flash"
     assert best_match("nothing-*", LISTED) is None
     assert strip_context_suffix("x[1M]") == "x"
+
+
+LISTED_2026 = (
+    "claude-opus-4-6-thinking",
+    "gemini-2.5-flash",
+    "gemini-2.5-pro",
+    "gemini-3-flash-agent",
+    "gemini-3.1-flash-image",
+    "gemini-3.1-flash-lite",
+    "gemini-3.1-pro-high",
+    "gemini-3.1-pro-low",
+    "gemini-3.7-flash-high",
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "listed", "expected"),
+    [
+        # Gemini CLI's `auto`: the router, then the flash or pro turn (docs/clients/README.md).
+        ("gemini-3.5-flash-lite", LISTED, "gemini-2.5-flash-lite"),
+        ("gemini-3.5-flash-lite", LISTED_2026, "gemini-3.1-flash-lite"),
+        ("gemini-3.8-flash", LISTED, "gemini-3-flash"),
+        ("gemini-3.8-flash", LISTED_2026, "gemini-3.7-flash-high"),
+        ("gemini-3.1-pro-preview", LISTED, "gemini-3-pro-high"),
+        ("gemini-3.1-pro-preview", LISTED_2026, "gemini-3.1-pro-high"),
+        ("gemini-2.5-pro", LISTED, "gemini-3-pro-high"),
+        ("gemini-2.5-pro", LISTED_2026, "gemini-2.5-pro"),  # listed: used as is
+        ("gemini-3-pro-image-preview", LISTED, "gemini-3-pro-image"),
+        ("gemini-3-pro-image-preview", LISTED_2026, "gemini-3.1-flash-image"),
+        ("gemini-3-flash-preview", ("gemini-3.1-flash-image",), None),  # never a text → image
+        ("gemini-9-ultra", LISTED_2026, None),
+    ],
+)
+def test_shipped_defaults_map_gemini_cli_names(
+    name: str, listed: tuple[str, ...], expected: str | None
+) -> None:
+    assert resolve(name, listed, ()) == expected
+    assert resolve(name, listed, (), defaults=False) == (name if name in listed else None)
+
+
+def test_a_glob_picks_an_image_model_only_when_it_asks_for_one() -> None:
+    listed = ("gemini-3-flash", "gemini-3.1-flash-image")
+    assert best_match("gemini-*flash*", listed) == "gemini-3-flash"  # (3, 1) would win by version
+    assert best_match("gemini-*image*", listed) == "gemini-3.1-flash-image"
+    assert resolve("claude-haiku-4-5", ("gemini-3.1-flash-image", "claude-sonnet-4-5"), ()) == (
+        "claude-sonnet-4-5"
+    )
