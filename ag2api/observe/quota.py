@@ -100,8 +100,10 @@ class QuotaMonitor:
         self._task = asyncio.ensure_future(loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        # The shielded run too: left going, it would save into a usage store closed after us.
+        for task in (self._task, self._running):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._running = None
