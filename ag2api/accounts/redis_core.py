@@ -26,6 +26,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.redis_scripts import (
     COOL,
+    HDEL_IF,
     KEY_ADMIT,
     KEY_CHARGE,
     KEY_USE,
@@ -111,6 +112,7 @@ class RedisCore(AccountState):
                 ("renew", RENEW),
                 ("sync", SYNC),
                 ("unlock", UNLOCK),
+                ("hdel_if", HDEL_IF),
                 ("lead", LEAD),
                 ("token", TOKEN),
                 ("key_admit", KEY_ADMIT),
@@ -130,6 +132,8 @@ class RedisCore(AccountState):
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
         self._first_seen: dict[str, tuple[int, bool]] = {}  # project → (id(account), enabled)
+        # Rotated refresh tokens Redis did not take (it was down): sent when it answers again.
+        self._unshared_rotations: dict[str, str] = {}  # account key → rtok entry
         self.synced = asyncio.Event()
         self.on_sync: Callable[[], None] = lambda: None
         # A mirrored change to an account (the tokens.json writer records it when leader).

@@ -243,7 +243,7 @@ return n
 SYNC = (
     _NOW
     + """
-local out = {now, redis.call('HGETALL', KEYS[1])}
+local out = {now, redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[3])}
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local cd = ARGV[1] .. 'cd:' .. m
   redis.call('ZREMRANGEBYSCORE', cd, '-inf', now - 86400000)
@@ -257,6 +257,14 @@ end
 return out
 """
 )
+
+# A hash field deleted only while it still holds the value read (no newer write is lost).
+HDEL_IF = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -114,8 +114,11 @@ class TokenRefresher:
             need = EXPIRY_SKEW if stale is None else 0.0
             if current is not None and current[0] != stale and current[1] - time.time() > need:
                 return current[0]
+            previous = account.refresh_token
             token = await self._refresh(account)
             await state.store_token(account, token, account.expires_at)
+            if account.refresh_token != previous:  # Google rotated it (rare): share the new one
+                await state.store_refresh_token(account, previous)
             return token
 
     async def _refresh(self, account: Account) -> str:

@@ -221,6 +221,10 @@ class AccountState:
     async def store_token(self, account: Account, token: str, expires_at: float) -> None:
         account.access_token, account.expires_at = token, expires_at
 
+    async def store_refresh_token(self, account: Account, previous: str) -> None:
+        """A refresh answered with a new refresh token (``account`` holds it; ``previous`` was
+        replaced). One process: the refresher's callback has recorded it for tokens.json."""
+
     @asynccontextmanager
     async def refresh_lock(self, account: Account) -> AsyncIterator[None]:
         """Held around one token refresh of ``account``; others wait for it, then re-read

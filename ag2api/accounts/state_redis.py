@@ -14,6 +14,8 @@ backend) that it uses when Redis does not answer within ``state.timeout``. Keys,
 ``slots:<account>``         zset lease id → lease end (ms): per-account slots, pool-wide
 ``dis``                     hash account → ``<refresh-token hash>|<reason>``: runtime disables
 ``tok:<account>``           string access token, ``PX`` its remaining life
+``rtok``                    hash account → ``<hash of the replaced refresh token>|<new one>``:
+                            a refresh token Google rotated on some replica, until a new login
 ``lock:refresh:<account>``  the single-flight refresh lock (``SET NX PX``, compare-and-delete)
 ``leader``                  the replica that writes runtime changes to tokens.json
 ``rec:<kind>:<sha256>``     records (thinking signatures, stored responses), ``PX``
@@ -227,6 +229,20 @@ class RedisState(RedisSharedData):
             return account.access_token, account.expires_at
         return None
 
+    async def store_refresh_token(self, account: Account, previous: str) -> None:
+        """Every replica adopts the new refresh token at its next sync and the leader writes it
+        to tokens.json: the replaced one may stop working, and a non-leader cannot write it."""
+        await super().store_refresh_token(account, previous)
+        value = f"{token_digest(previous)}|{account.refresh_token}"
+        acct = account_key(account.project_id)
+        try:
+            await self._share_rotation(acct, value)
+        except _Down:
+            self._unshared_rotations[acct] = value
+
+    async def _share_rotation(self, acct: str, value: str) -> None:
+        await self._call(lambda: self.redis.hset(self.k("rtok"), acct, value))
+
     async def store_token(self, account: Account, token: str, expires_at: float) -> None:
         await super().store_token(account, token, expires_at)
         ms = int((expires_at - time.time()) * 1000)
@@ -346,6 +362,9 @@ class RedisState(RedisSharedData):
         """After an outage: what this replica learnt meanwhile goes to Redis (extend-only)."""
         now = time.time()
         try:
+            for acct, value in list(self._unshared_rotations.items()):
+                await self._share_rotation(acct, value)
+                del self._unshared_rotations[acct]
             for account in self.pool.accounts:
                 for model, entry in list(account.cooldowns.items()):
                     until = entry.get("until") if isinstance(entry, dict) else None
@@ -370,14 +389,15 @@ class RedisState(RedisSharedData):
     async def _mirror(self) -> None:
         res = await self._call(
             lambda: self._scripts["sync"](
-                keys=[self.k("dis"), self.k("models")], args=[self.prefix]
+                keys=[self.k("dis"), self.k("models"), self.k("rtok")], args=[self.prefix]
             )
         )
         server_now = int(res[0])
         local_now = time.time()
         disables = _pairs(res[1])
+        rotated = _pairs(res[2])
         cooling: dict[str, dict[str, dict[str, Any]]] = {}
-        for item in res[2:]:
+        for item in res[3:]:
             model = _text(item[0])
             scores = _pairs(item[1])
             meta = _pairs(item[2])
@@ -399,6 +419,8 @@ class RedisState(RedisSharedData):
                     await self._forget_disable(acct)
                     disables.pop(acct, None)
                 self._first_seen[account.project_id] = (id(account), account.enabled)
+            if acct in rotated:
+                await self._adopt_refresh_token(account, acct, rotated[acct])
             overlay = disables.get(acct)
             if overlay is not None:
                 digest, _, reason = overlay.partition("|")
@@ -411,6 +433,21 @@ class RedisState(RedisSharedData):
             if merged is not None:
                 account.cooldowns = merged
                 self._changed(account, cooldowns=dict(merged))
+
+    async def _adopt_refresh_token(self, account: Account, acct: str, entry: str) -> None:
+        """A refresh token rotated on some replica replaces the one it replaced here (then the
+        leader's writer records it for tokens.json). When the leader's account holds neither (a
+        new login since: its file is the one kept up to date), the entry is void and removed;
+        another replica may just be reading an older copy of the file."""
+        replaced, _, new = entry.partition("|")
+        if not new or new == account.refresh_token:
+            return
+        if replaced == token_digest(account.refresh_token):
+            account.refresh_token = new
+            self._changed(account, refresh_token=new)
+        elif self.is_writer():
+            key = self.k("rtok")
+            await self._call(lambda: self._scripts["hdel_if"](keys=[key], args=[acct, entry]))
 
     async def _forget_disable(self, acct: str) -> None:
         await self._call(lambda: self.redis.hdel(self.k("dis"), acct))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -85,15 +86,17 @@ class TokenHandler(FakeHandler):
             self.set_status(400)
             self.finish(bodies.INVALID_GRANT)
             return
-        token = self.fake.issue_token(refresh)
-        self.finish(
-            {
-                "access_token": token,
-                "expires_in": self.fake.token_ttl,
-                "token_type": "Bearer",
-                "scope": "https://www.googleapis.com/auth/cloud-platform",
-            }
-        )
+        answer = {
+            "expires_in": self.fake.token_ttl,
+            "token_type": "Bearer",
+            "scope": "https://www.googleapis.com/auth/cloud-platform",
+        }
+        if self.fake.rotate_refresh_tokens:
+            rotated = f"{refresh}~{uuid.uuid4().hex[:8]}"
+            self.fake.add_account(rotated, account.project_id, account.email)
+            account.revoked = True  # the replaced token stops working at once
+            answer["refresh_token"] = refresh = rotated
+        self.finish({"access_token": self.fake.issue_token(refresh), **answer})
         return
 
     def _exchange_code(self, form: dict[str, str]) -> None:

@@ -78,6 +78,8 @@ class FakeUpstream:
     version_mode: str = "error"  # or "text": a 200 answer whose text is the notice
     crlf: bool = False
     token_ttl: int = 3599
+    # Refreshes answer with a new refresh token and revoke the old one (Google may rotate).
+    rotate_refresh_tokens: bool = False
     models: dict[str, dict[str, Any]] = field(default_factory=lambda: dict(bodies.DEFAULT_MODELS))
     accounts: dict[str, FakeAccount] = field(default_factory=dict)
     tokens: dict[str, tuple[str, float]] = field(default_factory=dict)

@@ -72,6 +72,24 @@ async def test_refreshed_tokens_are_written_back(
     assert entry["refresh_token"] == "rt-one"
 
 
+async def test_a_rotated_refresh_token_is_written_back_and_used(
+    client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services, tokens_path: Path
+) -> None:
+    """Google may answer a refresh with a new refresh token and retire the old one."""
+    fake.rotate_refresh_tokens = True
+    await chat_text(client)
+    fake.rotate_refresh_tokens = False
+    new = next(
+        t for t, a in fake.accounts.items() if a.project_id == "proj-alpha-0001" and not a.revoked
+    )
+    assert new != "rt-one" and fake.accounts["rt-one"].revoked
+    await services.writer.flush()
+    assert file_projects(tokens_path)["proj-alpha-0001"]["refresh_token"] == new
+    fake.revoke_tokens(new)  # the access token dies: the next refresh must use the new one
+    assert (await chat_text(client)).endswith("You said: hi")
+    assert fake.refresh_calls[new] == 1 and fake.refresh_calls["rt-one"] == 1
+
+
 async def test_upstream_401_refreshes_and_retries_once(
     client: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

@@ -401,6 +401,52 @@ def file_projects(path: Path) -> dict[str, dict[str, Any]]:
     return {p["project_id"]: p for p in json.loads(path.read_text())["projects"]}
 
 
+def _empty(redis: Any, key: str) -> Callable[[], Any]:
+    async def check() -> bool:
+        return int(await redis.hlen(key)) == 0
+
+    return check
+
+
+async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
+    fake: FakeUpstream, config_path: Path, tokens_path: Path, key_prefix: str
+) -> None:
+    """Google may answer a refresh with a new refresh token and retire the old one. Only the
+    leader writes tokens.json: a rotation on another replica reaches the file and every replica
+    through Redis, so no replica refreshes with the dead token and a restart loses nothing."""
+    async with replicas(config_path) as (a, b):
+        await eventually(lambda: a.services.state.is_writer() or b.services.state.is_writer())  # type: ignore[attr-defined]
+        leader, other = (a, b) if a.services.state.is_writer() else (b, a)  # type: ignore[attr-defined]
+        for r in (a, b):
+            r.services.pool.rotation_count = 1000  # every request on alpha
+        fake.rotate_refresh_tokens = True
+        assert (await chat_text(other.client)).endswith("You said: hi")  # refreshes, rotated
+        fake.rotate_refresh_tokens = False
+        assert fake.accounts["rt-one"].revoked
+        new = next(
+            t for t, acc in fake.accounts.items() if acc.project_id == ALPHA and not acc.revoked
+        )
+        assert new.startswith("rt-one~")
+        await eventually(lambda: leader.services.pool.accounts[0].refresh_token == new)
+        await asyncio.gather(*(r.services.writer.flush() for r in (a, b)))
+        await eventually(lambda: file_projects(tokens_path)[ALPHA]["refresh_token"] == new)
+        assert other.services.writer.writes == 0  # the leader wrote it
+        # The access token dies: the leader's refresh must use the new refresh token.
+        fake.revoke_tokens(new)
+        fake.refresh_calls.clear()
+        assert (await chat_text(leader.client)).endswith("You said: hi")
+        assert dict(fake.refresh_calls) == {new: 1}
+        assert all(r.services.pool.accounts[0].enabled for r in (a, b))
+        # A new login since (as a reload of the edited file sets it): the rotation is void, the
+        # leader removes it, and no replica goes back to the rotated token.
+        redis = leader.services.state.redis  # type: ignore[attr-defined]
+        assert await redis.hlen(key_prefix + "rtok") == 1
+        for r in (a, b):
+            r.services.pool.accounts[0].refresh_token = "rt-one-relogin"
+        await eventually(_empty(redis, key_prefix + "rtok"))
+        assert {r.services.pool.accounts[0].refresh_token for r in (a, b)} == {"rt-one-relogin"}
+
+
 async def test_claude_thinking_made_on_a_is_replayed_through_b(
     fake: FakeUpstream, config_path: Path
 ) -> None:
