@@ -266,6 +266,7 @@ class _Reader:
                 "idle_timeout",
                 "max_connections",
                 "workers",
+                "trusted_proxies",
             ),
         )
         d = ServerConfig()
@@ -298,6 +299,9 @@ class _Reader:
                 d.max_connections,
             ),
             workers=self.value(sec, ("server", "workers"), check.int_range(1, 256), d.workers),
+            trusted_proxies=self.value(
+                sec, ("server", "trusted_proxies"), check.ip_networks, d.trusted_proxies
+            ),
         )
 
     def api_keys(self, top: dict[str, Any]) -> tuple[ApiKey, ...]:

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from ag2api.models.aliases import Alias
@@ -105,6 +106,9 @@ class ServerConfig:
     max_connections: int = 2000
     # Processes serving the same port (pre-forked); more than 1 needs state.backend: redis.
     workers: int = 1
+    # Reverse proxies in front of the gateway (addresses or CIDR ranges): on connections from
+    # them the client's address is read from X-Forwarded-For (for the admin key throttle).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @property
     def is_loopback(self) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ag2api.auth import presented_key
+from ag2api.client_address import client_address
 from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
 from ag2api.handlers.base import ApiHandler
 from ag2api.observe.usage import GROUPS, query_usage, today
@@ -63,12 +64,21 @@ class AdminHandler(ApiHandler):
         """Seconds before this client's next key is checked, or None: it may try now."""
         admin = self.cfg.admin
         return self.services.login_throttle.wait(
-            self.request.remote_ip or "-", admin.login_max_failures, admin.login_window
+            self.client_address(), admin.login_max_failures, admin.login_window
+        )
+
+    def client_address(self) -> str:
+        """Who is guessing: the connection's address, or behind ``server.trusted_proxies`` the
+        client they forwarded."""
+        return client_address(
+            self.request.remote_ip,
+            self.request.headers.get_list("X-Forwarded-For"),
+            self.cfg.server.trusted_proxies,
         )
 
     def check_key(self, given: str, key: str) -> bool:
         """The constant-time comparison; a failure counts against the client's address."""
-        throttle, address = self.services.login_throttle, self.request.remote_ip or "-"
+        throttle, address = self.services.login_throttle, self.client_address()
         if hmac.compare_digest(given.encode(), key.encode()):
             throttle.succeeded(address)
             return True
