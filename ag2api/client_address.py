@@ -31,7 +31,7 @@ def client_address(
     address = peer or "-"
     if not proxies or not _trusted(address, proxies):
         return address
-    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    hops = [_host(hop) for header in forwarded_for for hop in header.split(",")]
     for hop in reversed(hops):
         if not hop:
             continue
@@ -43,3 +43,14 @@ def client_address(
             return hop
         address = hop
     return address
+
+
+def _host(hop: str) -> str:
+    """The address of one entry; some proxies add the port ("203.0.113.5:4711",
+    "[2001:db8::1]:4711")."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        return hop[1 : hop.find("]")] if "]" in hop else hop
+    if hop.count(":") == 1:
+        return hop.partition(":")[0]
+    return hop

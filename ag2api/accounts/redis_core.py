@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -34,6 +35,7 @@ from ag2api.accounts.redis_scripts import (
     PICK,
     RELEASE,
     RENEW,
+    ROTATE,
     SYNC,
     TOKEN,
     UNLOCK,
@@ -64,6 +66,27 @@ def redact_url(url: str) -> str:
 
 def token_digest(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()[:12]
+
+
+# Digests of replaced refresh tokens kept per rotated one (a chain of rotations between syncs).
+ROTATION_HISTORY = 32
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A rotated refresh token: ``first`` the token it replaced first (raw: the stored entry
+    whose token it is gets chained), ``replaced`` the digests of all it replaced, oldest first."""
+
+    first: str
+    replaced: str
+    new: str
+
+    def then(self, previous: str, new: str) -> Rotation:
+        """This rotation followed by ``previous`` → ``new`` (chained when ``previous`` is ours)."""
+        if previous != self.new:
+            return Rotation(previous, token_digest(previous), new)
+        digests = [*self.replaced.split(","), token_digest(previous)][-ROTATION_HISTORY:]
+        return Rotation(self.first, ",".join(digests), new)
 
 
 class RedisCore(AccountState):
@@ -113,6 +136,7 @@ class RedisCore(AccountState):
                 ("sync", SYNC),
                 ("unlock", UNLOCK),
                 ("hdel_if", HDEL_IF),
+                ("rotate", ROTATE),
                 ("lead", LEAD),
                 ("token", TOKEN),
                 ("key_admit", KEY_ADMIT),
@@ -133,7 +157,7 @@ class RedisCore(AccountState):
         self._closing = False
         self._first_seen: dict[str, tuple[int, bool]] = {}  # project → (id(account), enabled)
         # Rotated refresh tokens Redis did not take (it was down): sent when it answers again.
-        self._unshared_rotations: dict[str, str] = {}  # account key → rtok entry
+        self._unshared_rotations: dict[str, Rotation] = {}  # by account key
         self.synced = asyncio.Event()
         self.on_sync: Callable[[], None] = lambda: None
         # A mirrored change to an account (the tokens.json writer records it when leader).

@@ -258,6 +258,29 @@ return out
 """
 )
 
+# A rotated refresh token: ARGV account, the first token it replaced (raw), the digests of the
+# tokens it replaced (oldest first, comma-separated), the new token, how many digests to keep.
+# When the stored entry's token is the one replaced, its digests go first: a replica holding any
+# older token of the chain still recognises it.
+ROTATE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local replaced = ARGV[3]
+if cur then
+  local sep = string.find(cur, '|', 1, true)
+  if sep and string.sub(cur, sep + 1) == ARGV[2] then
+    replaced = string.sub(cur, 1, sep - 1) .. ',' .. replaced
+  end
+end
+local parts = {}
+for d in string.gmatch(replaced, '[^,]+') do table.insert(parts, d) end
+local cap = tonumber(ARGV[5])
+local first = math.max(1, #parts - cap + 1)
+local kept = {}
+for i = first, #parts do table.insert(kept, parts[i]) end
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(kept, ',') .. '|' .. ARGV[4])
+return 1
+"""
+
 # A hash field deleted only while it still holds the value read (no newer write is lost).
 HDEL_IF = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then

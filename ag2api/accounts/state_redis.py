@@ -14,7 +14,7 @@ backend) that it uses when Redis does not answer within ``state.timeout``. Keys,
 ``slots:<account>``         zset lease id → lease end (ms): per-account slots, pool-wide
 ``dis``                     hash account → ``<refresh-token hash>|<reason>``: runtime disables
 ``tok:<account>``           string access token, ``PX`` its remaining life
-``rtok``                    hash account → ``<hash of the replaced refresh token>|<new one>``:
+``rtok``                    hash account → ``<hashes of the refresh tokens it replaced>|<new one>``:
                             a refresh token Google rotated on some replica, until a new login
 ``lock:refresh:<account>``  the single-flight refresh lock (``SET NX PX``, compare-and-delete)
 ``leader``                  the replica that writes runtime changes to tokens.json
@@ -49,6 +49,8 @@ from redis.exceptions import RedisError
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AllCooling, NoRoom
 from ag2api.accounts.redis_core import (
+    ROTATION_HISTORY,
+    Rotation,
     StateUnavailable,
     _Down,
     _pairs,
@@ -233,15 +235,29 @@ class RedisState(RedisSharedData):
         """Every replica adopts the new refresh token at its next sync and the leader writes it
         to tokens.json: the replaced one may stop working, and a non-leader cannot write it."""
         await super().store_refresh_token(account, previous)
-        value = f"{token_digest(previous)}|{account.refresh_token}"
         acct = account_key(account.project_id)
+        waiting = self._unshared_rotations.get(acct)
+        rotation = (
+            waiting.then(previous, account.refresh_token)
+            if waiting is not None
+            else Rotation(previous, token_digest(previous), account.refresh_token)
+        )
         try:
-            await self._share_rotation(acct, value)
+            await self._share_rotation(acct, rotation)
         except _Down:
-            self._unshared_rotations[acct] = value
+            self._unshared_rotations[acct] = rotation  # chained onto one not yet shared
+        else:
+            self._unshared_rotations.pop(acct, None)
 
-    async def _share_rotation(self, acct: str, value: str) -> None:
-        await self._call(lambda: self.redis.hset(self.k("rtok"), acct, value))
+    async def _share_rotation(self, acct: str, rotation: Rotation) -> None:
+        args: list[str | int] = [
+            acct,
+            rotation.first,
+            rotation.replaced,
+            rotation.new,
+            ROTATION_HISTORY,
+        ]
+        await self._call(lambda: self._scripts["rotate"](keys=[self.k("rtok")], args=args))
 
     async def store_token(self, account: Account, token: str, expires_at: float) -> None:
         await super().store_token(account, token, expires_at)
@@ -362,9 +378,10 @@ class RedisState(RedisSharedData):
         """After an outage: what this replica learnt meanwhile goes to Redis (extend-only)."""
         now = time.time()
         try:
-            for acct, value in list(self._unshared_rotations.items()):
-                await self._share_rotation(acct, value)
-                del self._unshared_rotations[acct]
+            for acct, rotation in list(self._unshared_rotations.items()):
+                await self._share_rotation(acct, rotation)
+                if self._unshared_rotations.get(acct) is rotation:  # none came meanwhile
+                    del self._unshared_rotations[acct]
             for account in self.pool.accounts:
                 for model, entry in list(account.cooldowns.items()):
                     until = entry.get("until") if isinstance(entry, dict) else None
@@ -433,6 +450,12 @@ class RedisState(RedisSharedData):
             if merged is not None:
                 account.cooldowns = merged
                 self._changed(account, cooldowns=dict(merged))
+        if self.is_writer():
+            # A project gone from tokens.json takes its rotated refresh token with it.
+            known = {account_key(a.project_id) for a in self.pool.accounts}
+            for gone, value in rotated.items():
+                if gone not in known:
+                    await self._drop_rotation(gone, value)
 
     async def _adopt_refresh_token(self, account: Account, acct: str, entry: str) -> None:
         """A refresh token rotated on some replica replaces the one it replaced here (then the
@@ -442,12 +465,15 @@ class RedisState(RedisSharedData):
         replaced, _, new = entry.partition("|")
         if not new or new == account.refresh_token:
             return
-        if replaced == token_digest(account.refresh_token):
+        if token_digest(account.refresh_token) in replaced.split(","):
             account.refresh_token = new
             self._changed(account, refresh_token=new)
         elif self.is_writer():
-            key = self.k("rtok")
-            await self._call(lambda: self._scripts["hdel_if"](keys=[key], args=[acct, entry]))
+            await self._drop_rotation(acct, entry)
+
+    async def _drop_rotation(self, acct: str, entry: str) -> None:
+        key = self.k("rtok")
+        await self._call(lambda: self._scripts["hdel_if"](keys=[key], args=[acct, entry]))
 
     async def _forget_disable(self, acct: str) -> None:
         await self._call(lambda: self.redis.hdel(self.k("dis"), acct))

@@ -64,9 +64,15 @@ def ip_networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     out = []
     for item in str_list(v):
         try:
-            out.append(ipaddress.ip_network(item, strict=False))
+            # strict: "10.0.0.1/8" is refused rather than read as all of 10.0.0.0/8.
+            network = ipaddress.ip_network(item, strict=True)
         except ValueError:
-            raise ValueError(f"{item!r} is not an IP address or CIDR range") from None
+            raise ValueError(
+                f"{item!r} is not an IP address or CIDR range (with no host bits set)"
+            ) from None
+        if network.prefixlen == 0:
+            raise ValueError(f"{item!r} would trust every address")
+        out.append(network)
     return tuple(out)
 
 

@@ -111,7 +111,8 @@ def resolve(
     if name in listed:
         return name
     if defaults:
-        for alias in DEFAULT_ALIASES:
-            if alias.matches(name) and (target := pick(alias.targets, listed)) is not None:
-                return target
+        # The first shipped alias that matches decides (an image name that finds no image model
+        # must not fall through to the text classes).
+        shipped = next((a for a in DEFAULT_ALIASES if a.matches(name)), None)
+        return pick(shipped.targets, listed) if shipped is not None else None
     return None

@@ -104,6 +104,7 @@ class QuotaMonitor:
         for task in (self._task, self._running):
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                # Whatever the check ended with, the stop goes on.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._task = self._running = None

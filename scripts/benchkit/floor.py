@@ -81,7 +81,8 @@ class NullRelay(httputil.HTTPMessageDelegate):
         )
 
     def on_connection_close(self) -> None:
-        return None
+        if self.transfer is not None:  # the client left: stop the upstream transfer too
+            self.relay.multi.abort(self.transfer)
 
     def _on_data(self, data: bytes) -> bool:
         if self.transfer is None or self.transfer.status != 200:

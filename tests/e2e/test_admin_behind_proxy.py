@@ -69,6 +69,9 @@ PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
         ("::ffff:10.0.0.1", ["2001:db8::7"], "2001:db8::7"),  # dual-stack socket
         ("fd00::1", ["10.2.3.4"], "10.2.3.4"),
         ("10.0.0.1", ["not-an-ip"], "10.0.0.1"),
+        ("10.0.0.1", ["203.0.113.5:4711"], "203.0.113.5"),  # with the client's port
+        ("10.0.0.1", ["[2001:db8::7]:4711"], "2001:db8::7"),
+        ("10.0.0.1", ["[2001:db8::8]"], "2001:db8::8"),
         ("10.0.0.1", [], "10.0.0.1"),
         ("10.0.0.1", ["10.1.1.1, 10.2.2.2"], "10.1.1.1"),  # all proxies: the first of them
         ("203.0.113.9", ["198.51.100.1"], "203.0.113.9"),  # not a proxy: header ignored
@@ -88,3 +91,7 @@ def test_trusted_proxies_are_validated() -> None:
     assert "server.trusted_proxies" in str(info.value) and "'nope'" in str(info.value)
     with pytest.raises(ConfigError):
         parse_config("server: {trusted_proxies: 10.0.0.0/8}", path=Path("g.yaml"))
+    for wrong in ("10.0.0.1/8", "0.0.0.0/0", "::/0"):
+        with pytest.raises(ConfigError) as info:
+            parse_config(f"server: {{trusted_proxies: ['{wrong}']}}", path=Path("g.yaml"))
+        assert "server.trusted_proxies" in str(info.value)

@@ -93,6 +93,8 @@ LISTED_2026 = (
         ("gemini-3-pro-image-preview", LISTED, "gemini-3-pro-image"),
         ("gemini-3-pro-image-preview", LISTED_2026, "gemini-3.1-flash-image"),
         ("gemini-3-flash-preview", ("gemini-3.1-flash-image",), None),  # never a text → image
+        ("gemini-3-pro-image-preview", ("gemini-3-pro-high", "gemini-3-flash"), None),  # nor back
+        ("gemini-2.5-flash-image", ("gemini-3-flash",), None),
         ("gemini-9-ultra", LISTED_2026, None),
     ],
 )

@@ -24,6 +24,8 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
+from ag2api.accounts.redis_core import token_digest
+from ag2api.accounts.state import account_key
 from ag2api.app import make_app
 from ag2api.config.live import read_config
 from ag2api.observe.usage import connect, query_usage
@@ -399,6 +401,41 @@ async def test_the_leader_persists_a_disable_and_a_file_edit_reaches_every_repli
 
 def file_projects(path: Path) -> dict[str, dict[str, Any]]:
     return {p["project_id"]: p for p in json.loads(path.read_text())["projects"]}
+
+
+async def test_chained_rotations_and_removed_projects(
+    fake: FakeUpstream, config_path: Path, key_prefix: str
+) -> None:
+    """Two rotations before the leader syncs (or during a Redis outage) keep every replaced
+    token's digest, so a replica still holding the oldest one adopts the newest; a project gone
+    from tokens.json takes its entry with it."""
+    async with replicas(config_path) as (a, b):
+        await eventually(lambda: a.services.state.is_writer() or b.services.state.is_writer())  # type: ignore[attr-defined]
+        leader, other = (a, b) if a.services.state.is_writer() else (b, a)  # type: ignore[attr-defined]
+        redis = leader.services.state.redis  # type: ignore[attr-defined]
+        account = other.services.pool.accounts[0]
+        state = other.services.state
+        for token in ("rt-one~1", "rt-one~2"):  # as two refreshes on B would leave them
+            previous, account.refresh_token = account.refresh_token, token
+            await state.store_refresh_token(account, previous)
+        entry = (await redis.hget(key_prefix + "rtok", account_key(ALPHA))).decode()
+        assert entry == f"{token_digest('rt-one')},{token_digest('rt-one~1')}|rt-one~2"
+        await eventually(lambda: leader.services.pool.accounts[0].refresh_token == "rt-one~2")
+        # A host whose file still says the first token (or the one between) catches up too.
+        for older in ("rt-one", "rt-one~1"):
+            leader.services.pool.accounts[0].refresh_token = older
+            await eventually(lambda: leader.services.pool.accounts[0].refresh_token == "rt-one~2")
+        # An entry for a project no longer in tokens.json is removed by the leader.
+        await redis.hset(key_prefix + "rtok", "acct_0000000000000000", "abc|rt-gone")
+        await eventually(lambda: _missing(redis, key_prefix + "rtok", "acct_0000000000000000")())
+        assert await redis.hexists(key_prefix + "rtok", account_key(ALPHA))
+
+
+def _missing(redis: Any, key: str, field: str) -> Callable[[], Any]:
+    async def check() -> bool:
+        return not await redis.hexists(key, field)
+
+    return check
 
 
 def _empty(redis: Any, key: str) -> Callable[[], Any]:
