@@ -31,7 +31,7 @@ from ag2api.translate.dialects import (
 )
 from ag2api.translate.gemini_api.dialect import GEMINI_API
 from ag2api.translate.openai_chat.dialect import OPENAI_CHAT
-from ag2api.translate.openai_responses.dialect import OPENAI_RESPONSES
+from ag2api.translate.openai_responses.dialect import OPENAI_RESPONSES, OPENAI_RESPONSES_COMPACT
 from ag2api.upstream.client import UpstreamProblem
 
 log = logging.getLogger("ag2api.completion")
@@ -326,6 +326,7 @@ DIALECT_ROUTES = (
     (r"/v1/chat/completions", OPENAI_CHAT),
     (r"/v1/messages", ANTHROPIC_MESSAGES),
     (r"/v1/responses", OPENAI_RESPONSES),
+    (r"/v1/responses/compact", OPENAI_RESPONSES_COMPACT),
     # The model may hold dots and dashes (gemini-2.5-flash); the method picks stream or not.
     (r"/(?:v1beta|v1)/models/([^/:]+):(generateContent|streamGenerateContent)", GEMINI_API),
 )

@@ -23,6 +23,7 @@ from ag2api.config.live import read_config
 from ag2api.services import build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
+from ag2api.translate.openai_responses import compaction
 from tests.conftest import API_KEY
 from tests.responses_sse_rules import check, parse
 
@@ -276,3 +277,48 @@ async def test_errors_before_and_after_the_first_byte(
     assert late.code == 200 and b": keepalive" in late.body
     error = check(parse(late.body))["error"]
     assert error["code"] == "rate_limit_exceeded" and "try again in" in error["message"]
+
+
+async def test_compact_endpoint_with_the_sdk(
+    client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """``POST /v1/responses/compact`` (``client.responses.compact``; Codex for a provider named
+    "OpenAI"): the user messages, then one compaction item whose summary the next turn gets."""
+    history = [
+        {"role": "user", "content": "plan a trip to Lisbon"},
+        {"role": "assistant", "content": "Sure: three days, trams and pastries."},
+    ]
+    # OpenAI's compacted output starts with the user messages (input_text, role user), which
+    # the SDK's strict output types have no member for: read it as SDK users do, not strictly.
+    lenient = openai.AsyncOpenAI(base_url=str(client.base_url), api_key=API_KEY, max_retries=0)
+    try:
+        compacted = await lenient.responses.compact(model="gemini-2.5-flash", input=history)  # type: ignore[arg-type]
+    finally:
+        await lenient.close()
+    assert compacted.object == "response.compaction"
+    kinds = [item.type for item in compacted.output]
+    assert kinds == ["message", "compaction"]
+    assert compacted.output[0].role == "user"  # type: ignore[union-attr]
+    assert compacted.usage is not None and compacted.usage.input_tokens > 0
+    sent = upstream(fake, -1)
+    assert sent["contents"][-1]["parts"][-1] == {"text": compaction.PROMPT}
+    item = compacted.output[1].model_dump(exclude_none=True)
+    assert item["type"] == "compaction" and item["id"].startswith("cmp_")
+    summary = compaction.unpack(item["encrypted_content"])
+    assert summary is not None and "ag2api fake upstream" in summary
+    # The next turn continues from the compacted output.
+    follow = await client.responses.create(
+        model="gemini-2.5-flash",
+        input=[*as_input(compacted.output), {"role": "user", "content": "and the budget?"}],
+        store=False,
+    )
+    assert follow.status == "completed"
+    texts = [p.get("text", "") for c in upstream(fake, -1)["contents"] for p in c["parts"]]
+    assert compaction.SUMMARY_INTRO + summary in texts
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.post(
+            "/responses/compact",
+            body={"model": "gemini-2.5-flash", "input": history, "stream": True},
+            cast_to=dict,
+        )
+    assert info.value.body["param"] == "stream"  # type: ignore[index]

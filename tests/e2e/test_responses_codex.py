@@ -14,6 +14,7 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.testing.fake_upstream import FakeUpstream
+from ag2api.translate.openai_responses import compaction
 from tests.conftest import API_KEY
 from tests.responses_sse_rules import check, parse
 
@@ -188,3 +189,30 @@ async def test_codex_tool_loop_with_every_tool_type(base_url: str, fake: FakeUps
     patch = await post(base_url, codex_body("gemini-2.5-flash", "now call apply_patch"))
     assert patch["output"][-1]["type"] == "custom_tool_call"
     assert patch["output"][-1]["input"] == "input-value"
+
+
+async def test_codex_remote_compaction_v2(base_url: str, fake: FakeUpstream) -> None:
+    """Codex (x-codex-beta-features: remote_compaction_v2) compacts with an ordinary streamed
+    request ending in a compaction_trigger and fails the task unless exactly one compaction
+    item comes back; the item rides in the next turns' input."""
+    body = codex_body("gemini-3-pro-high", "fix the failing test")
+    body["input"].append({"type": "compaction_trigger"})
+    response = await post(base_url, body)
+    assert response["status"] == "completed"
+    assert [item["type"] for item in response["output"]] == ["compaction"]
+    summary = compaction.unpack(response["output"][0]["encrypted_content"])
+    assert summary is not None and "ag2api fake upstream" in summary
+    sent = fake.generate_requests()[-1].body["request"]
+    assert sent["toolConfig"]["functionCallingConfig"]["mode"] == "NONE"
+    assert sent["contents"][-1]["parts"][-1] == {"text": compaction.PROMPT}
+    # The next turn as Codex builds it: the compaction item among its retained items.
+    follow = codex_body("gemini-3-pro-high", "now run the tests")
+    follow["input"].insert(-1, response["output"][0])
+    answer = await post(base_url, follow)
+    assert answer["status"] == "completed"
+    texts = [
+        p.get("text", "")
+        for c in fake.generate_requests()[-1].body["request"]["contents"]
+        for p in c["parts"]
+    ]
+    assert compaction.SUMMARY_INTRO + summary in texts

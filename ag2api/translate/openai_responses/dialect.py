@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ag2api.errors import GatewayError, InvalidRequest
@@ -19,9 +20,10 @@ from ag2api.translate.dialects import (
     Translation,
     stream_flag,
 )
-from ag2api.translate.openai_responses import errors, memory
+from ag2api.translate.openai_responses import compaction, errors, memory
+from ag2api.translate.openai_responses.items import as_items
 from ag2api.translate.openai_responses.request import RequestInfo, remote_images, to_gemini
-from ag2api.translate.openai_responses.stream import ResponsesStream, new_id
+from ag2api.translate.openai_responses.stream import CompactionStream, ResponsesStream, new_id
 from ag2api.translate.openai_usage import openai_usage
 from ag2api.translate.signatures import ThinkingRecord
 
@@ -78,7 +80,8 @@ class ResponsesAnswer:
     __slots__ = ("_stream",)
 
     def __init__(self, response: dict[str, Any], info: RequestInfo) -> None:
-        self._stream = ResponsesStream(response, info)
+        machine = CompactionStream if info.compaction else ResponsesStream
+        self._stream = machine(response, info)
 
     @property
     def final(self) -> dict[str, Any] | None:
@@ -124,6 +127,66 @@ def keep(body: dict[str, Any], answer: Answer) -> tuple[str, dict[str, Any]] | N
     return memory.keep(body, answer) if isinstance(answer, ResponsesAnswer) else None
 
 
+# -- POST /v1/responses/compact (remote compaction v1: Codex for a provider named "OpenAI") -----
+
+
+class CompactAnswer(ResponsesAnswer):
+    """``/v1/responses/compact``: the compaction object — the input's user messages, then one
+    ``compaction`` item (non-stream only, as with OpenAI)."""
+
+    __slots__ = ("_kept", "_shell")
+
+    def __init__(
+        self, response: dict[str, Any], info: RequestInfo, kept: list[dict[str, Any]]
+    ) -> None:
+        super().__init__(response, info)
+        self._shell, self._kept = response, kept
+
+    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
+        final = super().whole(response)
+        if final["status"] != "completed":
+            raise GatewayError("The model wrote no summary to compact to.", kind="upstream_error")
+        return {
+            "id": self._shell["id"],
+            "object": "response.compaction",
+            "created_at": self._shell["created_at"],
+            "output": [*self._kept, *final["output"]],
+            "usage": final["usage"],
+        }
+
+
+def read_compact(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+    if body.get("stream") is True:
+        raise InvalidRequest("Streaming is not supported for compact responses", param="stream")
+    return ClientCall(read(body, route).model, False)
+
+
+def translate_compact(body: dict[str, Any], ctx: CallContext) -> Translation:
+    items = as_items(body.get("input"))
+    asked = {**body, "input": [*items, {"type": compaction.TRIGGER}]}
+    request, info = to_gemini(asked, model=ctx.model, thinking_default=ctx.thinking)
+    kept = [_user_message(i) for i in items if _is_user_message(i)]
+    answer = CompactAnswer(shell(body, ctx), info, kept)
+    return Translation(request, is_image_model(ctx.model), answer)
+
+
+def _is_user_message(item: dict[str, Any]) -> bool:
+    return (item.get("type") or "message") == "message" and item.get("role") == "user"
+
+
+def _user_message(item: dict[str, Any]) -> dict[str, Any]:
+    content = item.get("content")
+    if isinstance(content, str):
+        content = [{"type": "input_text", "text": content}]
+    return {
+        "id": new_id("msg"),
+        "type": "message",
+        "status": "completed",
+        "role": "user",
+        "content": content,
+    }
+
+
 OPENAI_RESPONSES = Dialect(
     name="responses",
     read=read,
@@ -135,4 +198,13 @@ OPENAI_RESPONSES = Dialect(
     terminator=None,
     stream_error=stream_error,
     memory=Memory(recall=memory.recall, expand=memory.expand, keep=keep),
+)
+
+OPENAI_RESPONSES_COMPACT = replace(
+    OPENAI_RESPONSES,
+    name="responses_compact",
+    read=read_compact,
+    translate=translate_compact,
+    stream_error=None,
+    memory=Memory(recall=memory.recall, expand=memory.expand, keep=lambda body, answer: None),
 )

@@ -1,8 +1,10 @@
 """Responses ``input`` (a string or items) + ``instructions`` → Gemini system parts and contents.
 
-Item types the gateway has no use for (``local_shell_call``, ``web_search_call``, ``compaction``,
+Item types the gateway has no use for (``local_shell_call``, ``web_search_call``,
 ``additional_tools`` …) are skipped; a known item with a wrong shape is a 400 naming ``input``.
-``reasoning`` items give back what their ``encrypted_content`` carries (``carrier``).
+``reasoning`` items give back what their ``encrypted_content`` carries (``carrier``); a
+``compaction`` item of ours gives back its summary and a ``compaction_trigger`` asks for one
+(``compaction``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude
 from ag2api.translate.nesting import too_deep
-from ag2api.translate.openai_responses import carrier
+from ag2api.translate.openai_responses import carrier, compaction
 from ag2api.translate.openai_responses.tools import CUSTOM_PARAM, ToolSet
 from ag2api.translate.turns import merge_turns
 
@@ -27,6 +29,7 @@ class Converted:
     system: list[dict[str, Any]] = field(default_factory=list)
     contents: list[dict[str, Any]] = field(default_factory=list)
     dropped_thinking: int = 0  # reasoning not replayable to this model (foreign or not ours)
+    compaction: bool = False  # a compaction_trigger: the answer is a summary of the history
 
 
 def as_items(value: Any) -> list[dict[str, Any]]:
@@ -79,6 +82,13 @@ def convert(
                 turns.append({"role": "model", "parts": [part]})
             elif claude or found is None:
                 out.dropped_thinking += 1
+        elif kind == compaction.ITEM:
+            summary = compaction.unpack(item.get("encrypted_content"))
+            if summary is not None:  # another server's compaction state means nothing here
+                text = compaction.SUMMARY_INTRO + summary
+                turns.append({"role": "user", "parts": [{"text": text}]})
+        elif kind == compaction.TRIGGER:
+            out.compaction = True
         elif kind == "item_reference":
             raise InvalidRequest(
                 f"{where}: item_reference {item.get('id')!r} names no item of the "
@@ -86,6 +96,8 @@ def convert(
                 param=PARAM,
             )
         # other item types: nothing to send upstream
+    if out.compaction:
+        turns.append({"role": "user", "parts": [{"text": compaction.PROMPT}]})
     out.contents = merge_turns([t for t in turns if t["parts"]])
     if not out.contents:
         raise InvalidRequest("'input' has no user or assistant content", param=PARAM)

@@ -40,6 +40,7 @@ class RequestInfo:
     thinking: bool = False  # thoughts were asked of the upstream
     dropped_thinking: int = 0
     closed_loop: bool = False  # an open Claude tool loop was closed (its thinking was lost)
+    compaction: bool = False  # Codex's compaction_trigger: the answer is one compaction item
 
 
 def to_gemini(
@@ -60,6 +61,10 @@ def to_gemini(
         tools=tools,
         thinking=thinking,
     )
+    if converted.compaction:
+        # The summary, not a next step: the tools stay declared (Claude needs them for the
+        # history's calls) but may not be called.
+        config = tool_config("none", tools)
     request: dict[str, Any] = {"contents": converted.contents}
     if converted.system:
         request["systemInstruction"] = {"role": "user", "parts": converted.system}
@@ -79,6 +84,7 @@ def to_gemini(
         thinking=thinking_on(request),
         dropped_thinking=converted.dropped_thinking,
         closed_loop=closed,
+        compaction=converted.compaction,
     )
 
 

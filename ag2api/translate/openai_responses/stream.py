@@ -28,7 +28,7 @@ from ag2api.translate.gemini import (
     Usage,
     output_tokens,
 )
-from ag2api.translate.openai_responses import carrier
+from ag2api.translate.openai_responses import carrier, compaction
 from ag2api.translate.openai_responses.request import RequestInfo
 from ag2api.translate.openai_responses.tools import CUSTOM_PARAM
 from ag2api.translate.outcome import Outcome
@@ -345,3 +345,39 @@ class ResponsesStream:
         self._emit(out, "response.custom_tool_call_input.delta", **where, delta=text)
         self._emit(out, "response.custom_tool_call_input.done", **where, input=text)
         self._done(out, index, {**item, "input": text})
+
+
+class CompactionStream(ResponsesStream):
+    """The answer to Codex's compaction request (``compaction.py``): the model's text (thoughts
+    and anything else left out) becomes one ``compaction`` item, sent whole at the end."""
+
+    __slots__ = ("_summary",)
+
+    def __init__(self, shell: dict[str, Any], info: RequestInfo) -> None:
+        super().__init__(shell, info)
+        self._summary: list[str] = []
+
+    def feed(self, events: list[Event]) -> list[SseEvent]:
+        out: list[SseEvent] = []
+        self._begin(out)
+        for event in events:
+            if isinstance(event, Text):
+                self._summary.append(event.text)
+            else:
+                self._end.note(event)  # usage, finish reason, block verdict; the rest is dropped
+        return out
+
+    def finish(self) -> list[SseEvent]:
+        summary = "".join(self._summary).strip()
+        if not summary or self._end.blocked:
+            return self.fail(
+                {"code": "server_error", "message": "The model wrote no summary to compact to."}
+            )
+        out: list[SseEvent] = []
+        self._begin(out)
+        packed = compaction.pack(summary)
+        item = {"id": new_id("cmp"), "type": compaction.ITEM, "encrypted_content": packed}
+        self._done(out, self._start(out, item), item)
+        self.final = self._response("completed")
+        self._emit(out, "response.completed", response=self.final)
+        return out
