@@ -151,7 +151,14 @@ class CompletionHandler(ApiHandler):
         )
         if response is None:
             return
-        answer = translation.answer.whole(response)
+        try:
+            answer = translation.answer.whole(response)
+        except GatewayError:
+            # Refused after the upstream answered (a compaction without a summary): its tokens
+            # were spent all the same.
+            trace.add_usage(translation.answer.usage())
+            await self._settle_key()
+            raise
         self._remember(translation)
         await self._keep(translation.answer)
         trace.add_usage(translation.answer.usage())

@@ -13,7 +13,7 @@ EXACT_ROUTES = {
     "/health": "health",
     "/metrics": "metrics",
 }
-USAGE_ROUTES = ("chat", "messages", "responses", "gemini", "images")
+USAGE_ROUTES = ("chat", "messages", "responses", "responses_compact", "gemini", "images")
 
 
 def route_of(path: str) -> str:

@@ -20,7 +20,8 @@ from tornado.netutil import bind_sockets
 
 from ag2api.app import make_app
 from ag2api.config.live import read_config
-from ag2api.services import build_services
+from ag2api.observe.usage import query_usage
+from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.translate.openai_responses import compaction
@@ -322,3 +323,23 @@ async def test_compact_endpoint_with_the_sdk(
             cast_to=dict,
         )
     assert info.value.body["param"] == "stream"  # type: ignore[index]
+
+
+async def test_compact_without_a_summary_is_a_502_and_still_counted(
+    client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services
+) -> None:
+    thought_only = bodies.response_event(
+        [{"text": "hmm", "thought": True}],
+        model="gemini-2.5-flash",
+        response_id="r-empty",
+        finish="STOP",
+        usage={"promptTokenCount": 40, "candidatesTokenCount": 0, "totalTokenCount": 40},
+    )
+    fake.script(Step(events=[thought_only]))
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.responses.compact(model="gemini-2.5-flash", input="a long story")
+    assert info.value.status_code == 502
+    assert info.value.body["code"] == "upstream_error"  # type: ignore[index]
+    await services.usage.flush()
+    rows = await services.usage.run(lambda db: query_usage(db, group_by=("model",)))
+    assert [(r["requests"], r["prompt_tokens"]) for r in rows] == [(1, 40)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from typing import Any
 
 TRIGGER = "compaction_trigger"
 ITEM = "compaction"
@@ -29,6 +30,15 @@ PROMPT = (
     "tool and do not continue the task: answer with the summary only."
 )
 SUMMARY_INTRO = "Summary of the earlier part of this conversation (it was compacted):\n\n"
+
+
+def ask_for_summary(contents: list[dict[str, Any]]) -> None:
+    """The prompt goes last, in a user turn of its own or after the last user turn's parts
+    (tool results included), once the request is otherwise complete."""
+    if contents and contents[-1].get("role") == "user":
+        contents[-1]["parts"].append({"text": PROMPT})
+    else:
+        contents.append({"role": "user", "parts": [{"text": PROMPT}]})
 
 
 def pack(summary: str) -> str:

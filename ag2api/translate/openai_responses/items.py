@@ -3,8 +3,7 @@
 Item types the gateway has no use for (``local_shell_call``, ``web_search_call``,
 ``additional_tools`` …) are skipped; a known item with a wrong shape is a 400 naming ``input``.
 ``reasoning`` items give back what their ``encrypted_content`` carries (``carrier``); a
-``compaction`` item of ours gives back its summary and a ``compaction_trigger`` asks for one
-(``compaction``).
+``compaction`` item of ours gives back its summary (``compaction``).
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ class Converted:
     system: list[dict[str, Any]] = field(default_factory=list)
     contents: list[dict[str, Any]] = field(default_factory=list)
     dropped_thinking: int = 0  # reasoning not replayable to this model (foreign or not ours)
-    compaction: bool = False  # a compaction_trigger: the answer is a summary of the history
 
 
 def as_items(value: Any) -> list[dict[str, Any]]:
@@ -87,8 +85,7 @@ def convert(
             if summary is not None:  # another server's compaction state means nothing here
                 text = compaction.SUMMARY_INTRO + summary
                 turns.append({"role": "user", "parts": [{"text": text}]})
-        elif kind == compaction.TRIGGER:
-            out.compaction = True
+        # a compaction_trigger: the request decides (only a last one counts; ``to_gemini``)
         elif kind == "item_reference":
             raise InvalidRequest(
                 f"{where}: item_reference {item.get('id')!r} names no item of the "
@@ -96,8 +93,6 @@ def convert(
                 param=PARAM,
             )
         # other item types: nothing to send upstream
-    if out.compaction:
-        turns.append({"role": "user", "parts": [{"text": compaction.PROMPT}]})
     out.contents = merge_turns([t for t in turns if t["parts"]])
     if not out.contents:
         raise InvalidRequest("'input' has no user or assistant content", param=PARAM)

@@ -67,7 +67,9 @@ def keep(body: dict[str, Any], answer: Finished) -> tuple[str, dict[str, Any]] |
     response = answer.final
     if body.get("store") is False or response is None or response.get("status") == "failed":
         return None
-    return response["id"], {"response": response, "input": with_ids(as_items(body.get("input")))}
+    # A compaction_trigger asked for this answer; continuing the conversation must not repeat it.
+    items = [i for i in as_items(body.get("input")) if i.get("type") != "compaction_trigger"]
+    return response["id"], {"response": response, "input": with_ids(items)}
 
 
 def with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from ag2api.translate.dialects import RemoteImage
 from ag2api.translate.gemini_schema import clean_schema_typed
 from ag2api.translate.gemini_tools import add_tools
 from ag2api.translate.nesting import check_nesting
+from ag2api.translate.openai_responses import compaction
 from ag2api.translate.openai_responses import items as input_items
 from ag2api.translate.openai_responses.tools import ToolSet, convert_tools, tool_config
 from ag2api.translate.reasoning import EFFORTS
@@ -48,23 +49,27 @@ def to_gemini(
 ) -> tuple[dict[str, Any], RequestInfo]:
     """``thinking_default``: the model policy's ``thinkingConfig`` (used without ``reasoning``)."""
     check_nesting(body)
+    items = input_items.as_items(body.get("input"))
+    # Codex's remote compaction: a last compaction_trigger asks for a summary of the history.
+    compacting = bool(items) and items[-1].get("type") == compaction.TRIGGER
     gen = generation_config(body, model=model, thinking_default=thinking_default)
+    if compacting and families.is_claude(model):
+        # No thinking to sign and replay: an open tool loop needs no closing "[Continue]".
+        gen.pop("thinkingConfig", None)
     thinking = bool((gen.get("thinkingConfig") or {}).get("includeThoughts"))
     tools = convert_tools(body.get("tools"), model=model)
-    config = tool_config(body.get("tool_choice"), tools)
+    if compacting:
+        # The summary, not a next step: the tools stay declared (Claude needs them for the
+        # history's calls) but may not be called, and no search runs.
+        config = tool_config("none", tools)
+        tools.search = False
+    else:
+        config = tool_config(body.get("tool_choice"), tools)
     if body.get("parallel_tool_calls") not in (None, True, False):
         raise InvalidRequest("'parallel_tool_calls' must be a boolean", param="parallel_tool_calls")
     converted = input_items.convert(
-        body.get("instructions"),
-        input_items.as_items(body.get("input")),
-        model=model,
-        tools=tools,
-        thinking=thinking,
+        body.get("instructions"), items, model=model, tools=tools, thinking=thinking
     )
-    if converted.compaction:
-        # The summary, not a next step: the tools stay declared (Claude needs them for the
-        # history's calls) but may not be called.
-        config = tool_config("none", tools)
     request: dict[str, Any] = {"contents": converted.contents}
     if converted.system:
         request["systemInstruction"] = {"role": "user", "parts": converted.system}
@@ -77,6 +82,8 @@ def to_gemini(
         if merged is not None:
             tools.fixes[name] = merged
     closed = close_unsigned_loop(request, model)
+    if compacting:
+        compaction.ask_for_summary(request["contents"])
     return request, RequestInfo(
         model=model,
         tools=tools,
@@ -84,7 +91,7 @@ def to_gemini(
         thinking=thinking_on(request),
         dropped_thinking=converted.dropped_thinking,
         closed_loop=closed,
-        compaction=converted.compaction,
+        compaction=compacting,
     )
 
 

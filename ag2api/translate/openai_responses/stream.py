@@ -369,7 +369,7 @@ class CompactionStream(ResponsesStream):
 
     def finish(self) -> list[SseEvent]:
         summary = "".join(self._summary).strip()
-        if not summary or self._end.blocked:
+        if not summary or self._end.blocked or self._end.finish in CONTENT_FILTER_REASONS:
             return self.fail(
                 {"code": "server_error", "message": "The model wrote no summary to compact to."}
             )

@@ -10,7 +10,7 @@ import pytest
 
 from ag2api.translate.dialects import CallContext
 from ag2api.translate.gemini import Finish, Text, Thought, ToolCall, Usage
-from ag2api.translate.openai_responses import compaction
+from ag2api.translate.openai_responses import compaction, memory
 from ag2api.translate.openai_responses.dialect import translate
 from tests.responses_sse_rules import check
 
@@ -119,3 +119,73 @@ def test_events_other_than_text_are_left_out() -> None:
     response = check(events + stream.finish())
     assert response["status"] == "completed"  # a cut summary still beats none
     assert compaction.unpack(response["output"][0]["encrypted_content"]) == "sum"
+
+
+def test_only_a_last_trigger_asks_and_a_stored_one_is_not_repeated() -> None:
+    # A trigger that is not the last item (replayed from a stored conversation) asks nothing.
+    body = {
+        "model": "m",
+        "input": [{"type": compaction.TRIGGER}, {"role": "user", "content": "hi"}],
+    }
+    t = translate(body, ctx("gemini-2.5-flash"))
+    assert "toolConfig" not in t.request and t.request["contents"][-1]["parts"] == [{"text": "hi"}]
+    assert type(t.answer._stream).__name__ == "ResponsesStream"
+    # What store keeps of a compaction request continues without the trigger.
+    asked = {**trigger_body(), "store": True}
+    answer = translate(asked, ctx("gemini-2.5-flash")).answer
+    answer.feed({"candidates": [{"content": {"parts": [{"text": "sum"}]}, "finishReason": "STOP"}]})
+    answer.finish()
+    kept = memory.keep(asked, answer)
+    assert kept is not None
+    assert [i["type"] for i in kept[1]["input"]] == [
+        "message",
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+    ]
+
+
+def test_claude_compacts_an_open_tool_loop_without_continuing_it() -> None:
+    """History ending in a tool result on a thinking Claude model: thinking is off for the
+    summary, so no unsigned loop is closed with "[Continue]"; the prompt comes last."""
+    body = {
+        **trigger_body(),
+        "reasoning": {"effort": "high", "summary": "auto"},
+        "input": [*HISTORY[:4], {"type": compaction.TRIGGER}],
+    }
+    t = translate(body, ctx("claude-sonnet-4-5-thinking"))
+    request = t.request
+    assert "thinkingConfig" not in request.get("generationConfig", {})
+    last = request["contents"][-1]
+    assert last["role"] == "user" and last["parts"][-1] == {"text": compaction.PROMPT}
+    assert "functionResponse" in last["parts"][0]  # the prompt follows the tool result
+    texts = [p.get("text") for c in request["contents"] for p in c["parts"]]
+    assert "[Continue]" not in texts
+
+
+def test_web_search_is_off_and_allowed_tools_keep_every_declaration() -> None:
+    body = {
+        **trigger_body(),
+        "tools": [FN, {"type": "function", "name": "other", "parameters": {"type": "object"}}],
+        "tool_choice": {
+            "type": "allowed_tools",
+            "mode": "auto",
+            "tools": [{"type": "function", "name": "other"}],
+        },
+    }
+    request = translate(body, ctx("gemini-2.5-flash")).request
+    names = [d["name"] for d in request["tools"][0]["functionDeclarations"]]
+    assert names == ["exec_command", "other"]
+    alone = {**trigger_body(), "tools": [{"type": "web_search"}]}
+    request = translate(alone, ctx("gemini-2.5-flash")).request
+    assert "googleSearch" not in str(request.get("tools"))
+
+
+def test_a_filtered_answer_is_no_compaction() -> None:
+    answer = translate(trigger_body(), ctx("gemini-2.5-flash")).answer
+    events = answer.feed(
+        {"candidates": [{"content": {"parts": [{"text": "partial"}]}, "finishReason": "SAFETY"}]}
+    )
+    response = check(events + answer.finish())
+    assert response["status"] == "failed" and response["output"] == []
