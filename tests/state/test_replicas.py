@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from ag2api.accounts.redis_core import token_digest
 from ag2api.accounts.state import account_key
 from ag2api.app import make_app
 from ag2api.config.live import read_config
+from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage
 from ag2api.reload import Reloader
 from ag2api.services import Services, build_services
@@ -80,12 +81,17 @@ def config_overrides(redis_server: RedisServer, key_prefix: str) -> dict[str, An
 
 
 @asynccontextmanager
-async def replicas(config_path: Path, n: int = 2) -> AsyncIterator[list[Replica]]:
+async def replicas(
+    config_path: Path,
+    n: int = 2,
+    host: Callable[[GatewayConfig, int], GatewayConfig] | None = None,
+) -> AsyncIterator[list[Replica]]:
+    """``n`` gateways on the config; ``host`` adapts it per replica (another host's files)."""
     cfg = read_config(config_path, environ={})
     out: list[Replica] = []
     try:
-        for _ in range(n):
-            services = build_services(cfg)
+        for i in range(n):
+            services = build_services(host(cfg, i) if host else cfg)
             sockets = bind_sockets(0, "127.0.0.1")
             server = HTTPServer(make_app(services))
             server.add_sockets(sockets)
@@ -106,6 +112,17 @@ async def eventually(check: Callable[[], Any], within: float = 5.0) -> None:
     while not await _true(check()):
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def leader_of(group: list[Replica]) -> tuple[Replica, Replica]:
+    """(the elected tokens.json writer, the other) of two replicas."""
+    await eventually(lambda: sum(r.services.state.is_writer() for r in group) == 1)  # type: ignore[attr-defined]
+    a, b = group
+    return (a, b) if a.services.state.is_writer() else (b, a)  # type: ignore[attr-defined]
+
+
+async def _not(value: Awaitable[Any]) -> bool:
+    return not await value
 
 
 async def _true(value: Any) -> bool:
@@ -409,9 +426,8 @@ async def test_chained_rotations_and_removed_projects(
     """Two rotations before the leader syncs (or during a Redis outage) keep every replaced
     token's digest, so a replica still holding the oldest one adopts the newest; a project gone
     from tokens.json takes its entry with it."""
-    async with replicas(config_path) as (a, b):
-        await eventually(lambda: a.services.state.is_writer() or b.services.state.is_writer())  # type: ignore[attr-defined]
-        leader, other = (a, b) if a.services.state.is_writer() else (b, a)  # type: ignore[attr-defined]
+    async with replicas(config_path) as group:
+        leader, other = await leader_of(group)
         redis = leader.services.state.redis  # type: ignore[attr-defined]
         account = other.services.pool.accounts[0]
         state = other.services.state
@@ -427,22 +443,8 @@ async def test_chained_rotations_and_removed_projects(
             await eventually(lambda: leader.services.pool.accounts[0].refresh_token == "rt-one~2")
         # An entry for a project no longer in tokens.json is removed by the leader.
         await redis.hset(key_prefix + "rtok", "acct_0000000000000000", "abc|rt-gone")
-        await eventually(lambda: _missing(redis, key_prefix + "rtok", "acct_0000000000000000")())
+        await eventually(lambda: _not(redis.hexists(key_prefix + "rtok", "acct_0000000000000000")))
         assert await redis.hexists(key_prefix + "rtok", account_key(ALPHA))
-
-
-def _missing(redis: Any, key: str, field: str) -> Callable[[], Any]:
-    async def check() -> bool:
-        return not await redis.hexists(key, field)
-
-    return check
-
-
-def _empty(redis: Any, key: str) -> Callable[[], Any]:
-    async def check() -> bool:
-        return int(await redis.hlen(key)) == 0
-
-    return check
 
 
 async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
@@ -451,10 +453,9 @@ async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
     """Google may answer a refresh with a new refresh token and retire the old one. Only the
     leader writes tokens.json: a rotation on another replica reaches the file and every replica
     through Redis, so no replica refreshes with the dead token and a restart loses nothing."""
-    async with replicas(config_path) as (a, b):
-        await eventually(lambda: a.services.state.is_writer() or b.services.state.is_writer())  # type: ignore[attr-defined]
-        leader, other = (a, b) if a.services.state.is_writer() else (b, a)  # type: ignore[attr-defined]
-        for r in (a, b):
+    async with replicas(config_path) as group:
+        leader, other = await leader_of(group)
+        for r in group:
             r.services.pool.rotation_count = 1000  # every request on alpha
         fake.rotate_refresh_tokens = True
         assert (await chat_text(other.client)).endswith("You said: hi")  # refreshes, rotated
@@ -465,7 +466,7 @@ async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
         )
         assert new.startswith("rt-one~")
         await eventually(lambda: leader.services.pool.accounts[0].refresh_token == new)
-        await asyncio.gather(*(r.services.writer.flush() for r in (a, b)))
+        await asyncio.gather(*(r.services.writer.flush() for r in group))
         await eventually(lambda: file_projects(tokens_path)[ALPHA]["refresh_token"] == new)
         assert other.services.writer.writes == 0  # the leader wrote it
         # The access token dies: the leader's refresh must use the new refresh token.
@@ -473,15 +474,15 @@ async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
         fake.refresh_calls.clear()
         assert (await chat_text(leader.client)).endswith("You said: hi")
         assert dict(fake.refresh_calls) == {new: 1}
-        assert all(r.services.pool.accounts[0].enabled for r in (a, b))
+        assert all(r.services.pool.accounts[0].enabled for r in group)
         # A new login since (as a reload of the edited file sets it): the rotation is void, the
         # leader removes it, and no replica goes back to the rotated token.
         redis = leader.services.state.redis  # type: ignore[attr-defined]
         assert await redis.hlen(key_prefix + "rtok") == 1
-        for r in (a, b):
+        for r in group:
             r.services.pool.accounts[0].refresh_token = "rt-one-relogin"
-        await eventually(_empty(redis, key_prefix + "rtok"))
-        assert {r.services.pool.accounts[0].refresh_token for r in (a, b)} == {"rt-one-relogin"}
+        await eventually(lambda: _not(redis.hlen(key_prefix + "rtok")))
+        assert {r.services.pool.accounts[0].refresh_token for r in group} == {"rt-one-relogin"}
 
 
 async def test_claude_thinking_made_on_a_is_replayed_through_b(

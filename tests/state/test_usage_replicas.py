@@ -8,25 +8,27 @@ stop pushes what is pending; while Redis is away each replica writes its own sto
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 import yaml
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
-from ag2api.app import make_app
-from ag2api.config.live import read_config
+from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage, today
-from ag2api.services import build_services
 from tests.conftest import API_KEY
 from tests.helpers import chat_text
 from tests.state.redis_server import RedisServer
-from tests.state.test_replicas import MODEL, Replica, eventually, state_config
+from tests.state.test_replicas import (
+    MODEL,
+    Replica,
+    eventually,
+    leader_of,
+    replicas,
+    state_config,
+)
 
 OTHER_KEY = "sk-other-0123456789abcdef"
 CLAUDE = "claude-sonnet-4-5"
@@ -42,24 +44,17 @@ def config_overrides(redis_server: RedisServer, key_prefix: str) -> dict[str, An
     }
 
 
-@asynccontextmanager
-async def hosts(config_path: Path, tmp_path: Path, n: int = 2) -> AsyncIterator[list[Replica]]:
-    """Like test_replicas.replicas(), but each replica has a usage_db of its own (another host).
-    A test may close a replica itself and take it out of the list."""
-    cfg = read_config(config_path, environ={})
-    out: list[Replica] = []
-    try:
-        for i in range(n):
-            obs = dataclasses.replace(cfg.observability, usage_db=tmp_path / f"host{i}.sqlite3")
-            services = build_services(dataclasses.replace(cfg, observability=obs))
-            sockets = bind_sockets(0, "127.0.0.1")
-            server = HTTPServer(make_app(services))
-            server.add_sockets(sockets)
-            out.append(Replica(services, sockets[0].getsockname()[1], server))
-        yield out
-    finally:
-        for replica in out:
-            await replica.close()
+def hosts(
+    config_path: Path, tmp_path: Path, n: int = 2
+) -> AbstractAsyncContextManager[list[Replica]]:
+    """``replicas()``, each with a usage_db of its own (another host). A test may close a replica
+    itself and take it out of the list."""
+
+    def own_store(cfg: GatewayConfig, i: int) -> GatewayConfig:
+        obs = dataclasses.replace(cfg.observability, usage_db=tmp_path / f"host{i}.sqlite3")
+        return dataclasses.replace(cfg, observability=obs)
+
+    return replicas(config_path, n, own_store)
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -104,12 +99,6 @@ async def serve_mixed(group: list[Replica], n: int) -> dict[tuple[str, str, str]
         old = expected.get((today(), label, model), (0,) * len(COUNTED))
         expected[(today(), label, model)] = tuple(a + b for a, b in zip(old, row, strict=True))
     return expected
-
-
-async def leader_of(group: list[Replica]) -> tuple[Replica, Replica]:
-    await eventually(lambda: sum(r.services.state.is_writer() for r in group) == 1)  # type: ignore[attr-defined]
-    a, b = group
-    return (a, b) if a.services.state.is_writer() else (b, a)  # type: ignore[attr-defined]
 
 
 async def test_the_leader_stores_every_replicas_usage_once(
