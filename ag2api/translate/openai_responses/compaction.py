@@ -29,6 +29,7 @@ PROMPT = (
     "the current state; and what remains to do next. Be complete but concise. Do not call any "
     "tool and do not continue the task: answer with the summary only."
 )
+NO_SUMMARY = "The model wrote no summary to compact to."
 SUMMARY_INTRO = "Summary of the earlier part of this conversation (it was compacted):\n\n"
 
 

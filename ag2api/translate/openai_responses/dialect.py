@@ -134,22 +134,22 @@ class CompactAnswer(ResponsesAnswer):
     """``/v1/responses/compact``: the compaction object — the input's user messages, then one
     ``compaction`` item (non-stream only, as with OpenAI)."""
 
-    __slots__ = ("_kept", "_shell")
+    __slots__ = ("_kept",)
 
     def __init__(
         self, response: dict[str, Any], info: RequestInfo, kept: list[dict[str, Any]]
     ) -> None:
         super().__init__(response, info)
-        self._shell, self._kept = response, kept
+        self._kept = kept
 
     def whole(self, response: dict[str, Any]) -> dict[str, Any]:
         final = super().whole(response)
         if final["status"] != "completed":
-            raise GatewayError("The model wrote no summary to compact to.", kind="upstream_error")
+            raise GatewayError(compaction.NO_SUMMARY, kind="upstream_error")
         return {
-            "id": self._shell["id"],
+            "id": final["id"],
             "object": "response.compaction",
-            "created_at": self._shell["created_at"],
+            "created_at": final["created_at"],
             "output": [*self._kept, *final["output"]],
             "usage": final["usage"],
         }

@@ -85,14 +85,13 @@ def convert(
             if summary is not None:  # another server's compaction state means nothing here
                 text = compaction.SUMMARY_INTRO + summary
                 turns.append({"role": "user", "parts": [{"text": text}]})
-        # a compaction_trigger: the request decides (only a last one counts; ``to_gemini``)
         elif kind == "item_reference":
             raise InvalidRequest(
                 f"{where}: item_reference {item.get('id')!r} names no item of the "
                 "previous_response_id conversation",
                 param=PARAM,
             )
-        # other item types: nothing to send upstream
+        # other item types (a compaction_trigger too: ``to_gemini`` reads it): nothing to send
     out.contents = merge_turns([t for t in turns if t["parts"]])
     if not out.contents:
         raise InvalidRequest("'input' has no user or assistant content", param=PARAM)

@@ -370,9 +370,7 @@ class CompactionStream(ResponsesStream):
     def finish(self) -> list[SseEvent]:
         summary = "".join(self._summary).strip()
         if not summary or self._end.blocked or self._end.finish in CONTENT_FILTER_REASONS:
-            return self.fail(
-                {"code": "server_error", "message": "The model wrote no summary to compact to."}
-            )
+            return self.fail({"code": "server_error", "message": compaction.NO_SUMMARY})
         out: list[SseEvent] = []
         self._begin(out)
         packed = compaction.pack(summary)
