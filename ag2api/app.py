@@ -14,16 +14,17 @@ from tornado.web import Application
 
 from ag2api import __version__
 from ag2api.accounts.store import TokensPathError
+from ag2api.admin.handlers import ROUTES as ADMIN_ROUTES
 from ag2api.config.live import Overrides, exposure_problem
 from ag2api.config.schema import GatewayConfig
-from ag2api.gc_tuning import tune_gc
 from ag2api.handlers import routes
 from ag2api.handlers.base import NotFoundHandler
-from ag2api.observe.report import report_request
-from ag2api.reload import Reloader
-from ag2api.server import connection_cap, make_server, raise_open_file_limit
+from ag2api.logs.report import report_request
+from ag2api.server.gc import tune_gc
+from ag2api.server.http import connection_cap, make_server, raise_open_file_limit
+from ag2api.server.reload import Reloader
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
-from ag2api.watch import FileWatcher
 
 log = logging.getLogger("ag2api")
 
@@ -34,11 +35,11 @@ class StartupError(Exception):
 
 def make_app(services: Services) -> Application:
     return Application(
-        routes(),
+        [*routes(), *ADMIN_ROUTES],
         services=services,
         default_handler_class=NotFoundHandler,
         log_function=report_request,
-        template_path=str(Path(__file__).parent / "templates"),
+        template_path=str(Path(__file__).parent / "admin" / "templates"),
     )
 
 
@@ -79,7 +80,7 @@ async def serve(
     sockets: list[socket.socket] | None = None,
 ) -> int:
     """Run until SIGINT/SIGTERM (or ``stop``); returns the exit code. ``sockets``: already
-    listening (a worker of :mod:`ag2api.workers`)."""
+    listening (a worker of :mod:`ag2api.server.workers`)."""
     check_startup(cfg)
     fd_limit = raise_open_file_limit()
     try:

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from ag2api import __version__
-from ag2api.accounts.admin import AccountNotFound, account_rows, format_table, set_enabled
+from ag2api.accounts.cli import AccountNotFound, account_rows, format_table, set_enabled
 from ag2api.accounts.login import add_arguments as add_login_arguments
 from ag2api.accounts.login import login
 from ag2api.app import StartupError, serve
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import WORKERS_NEED_REDIS, ConfigError
 from ag2api.config.schema import NO_POLICY, GatewayConfig
-from ag2api.logs import setup_logging
+from ag2api.logs.setup import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
 
 # The built-in config (package data): every default, accounts in ~/.config/ag2api/tokens.json.
@@ -305,7 +305,7 @@ def run_gateway(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         if cfg.state.backend != "redis":
             print(f"ag2api: configuration error: --workers: {WORKERS_NEED_REDIS}", file=sys.stderr)
             return 2
-        from ag2api.workers import run_workers
+        from ag2api.server.workers import run_workers
 
         try:
             return run_workers(cfg, workers, Overrides(args.host, args.port, args.tokens))

@@ -16,24 +16,24 @@ from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
 from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.state import AccountState, make_state
 from ag2api.accounts.store import TokensFile, TokensPathError, read_tokens, tokens_document
 from ag2api.accounts.writer import TokenWriter
-from ag2api.admin_sessions import AdminSessions
-from ag2api.catalog import ModelCatalog
+from ag2api.admin.sessions import AdminSessions
+from ag2api.admin.throttle import LoginThrottle
 from ag2api.config.live import LiveConfig, Overrides
 from ag2api.config.schema import GatewayConfig
-from ag2api.dispatch import Dispatcher, settings_for
-from ag2api.inflight import InFlight
-from ag2api.login_throttle import LoginThrottle
+from ag2api.failover.dispatcher import Dispatcher, settings_for
+from ag2api.failover.token_counts import TokenCounter
+from ag2api.logs.requestlog import RequestLog
 from ag2api.media import ImageFetcher
+from ag2api.models.catalog import ModelCatalog
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.quota import QuotaMonitor
-from ag2api.observe.requestlog import RequestLog
 from ag2api.observe.usage import SharedCounters, UsageRecorder
 from ag2api.redact import mask
-from ag2api.responses_store import MemoryResponseStore, ResponseStore, SharedResponseStore
-from ag2api.token_counts import TokenCounter
+from ag2api.server.inflight import InFlight
+from ag2api.state.base import AccountState, make_state
+from ag2api.state.records import MemoryResponseStore, ResponseStore, SharedResponseStore
 from ag2api.translate.signatures import SignatureCache, ThinkingRecord
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.curl_multi import CurlMulti
@@ -107,7 +107,7 @@ class Services:
     def _response_store(self) -> ResponseStore:
         settings = lambda: self.config.current.responses  # noqa: E731 - read per call (reloads)
         if self.state.backend == "redis":
-            from ag2api.accounts.state_redis import RedisState, StateUnavailable
+            from ag2api.state.redis.state import RedisState, StateUnavailable
 
             assert isinstance(self.state, RedisState)
             return SharedResponseStore(self.state, settings, StateUnavailable)
@@ -198,7 +198,7 @@ def shared_counters(state: AccountState) -> SharedCounters | None:
     """The Redis backend's usage counters (the leader drains them); None keeps one file each."""
     if state.backend != "redis":
         return None
-    from ag2api.accounts.state_redis import RedisState
+    from ag2api.state.redis.state import RedisState
 
     assert isinstance(state, RedisState)
     return state

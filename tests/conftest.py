@@ -31,12 +31,12 @@ import yaml
 
 from ag2api.app import make_app
 from ag2api.config.live import read_config
-from ag2api.observe.requestlog import LOGGER as REQUEST_LOGGER
-from ag2api.reload import Reloader
+from ag2api.logs.requestlog import LOGGER as REQUEST_LOGGER
+from ag2api.server.reload import Reloader
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
-from ag2api.watch import FileWatcher
 
 API_KEY = "sk-test-0123456789abcdef"
 DEFAULT_ACCOUNTS = (

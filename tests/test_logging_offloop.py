@@ -22,10 +22,10 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.app import serve
 from ag2api.config.live import read_config
-from ag2api.logs import dropped_log_lines, setup_logging
-from ag2api.logwriter import LogWriter
-from ag2api.observe.requestlog import LOGGER as REQUEST_LOGGER
-from ag2api.observe.requestlog import RequestLog
+from ag2api.logs.requestlog import LOGGER as REQUEST_LOGGER
+from ag2api.logs.requestlog import RequestLog
+from ag2api.logs.setup import dropped_log_lines, setup_logging
+from ag2api.logs.writer import LogWriter
 from ag2api.services import Services
 from tests.conftest import API_KEY
 

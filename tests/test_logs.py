@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ag2api.logs import setup_logging
+from ag2api.logs.setup import setup_logging
 
 
 def test_debug_level_keeps_libcurl_header_trace_off() -> None:

@@ -17,7 +17,7 @@ from ag2api.redact import mask
 from ag2api.upstream.transport import AbortableCurlClient, curl_preparer
 
 if TYPE_CHECKING:
-    from ag2api.accounts.state import AccountState
+    from ag2api.state.base import AccountState
 
 log = logging.getLogger("ag2api.accounts")
 

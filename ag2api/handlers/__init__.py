@@ -7,7 +7,6 @@ from typing import Any
 
 def routes() -> list[Any]:
     from ag2api.handlers import (
-        admin,
         anthropic,
         completion,
         gemini,
@@ -25,5 +24,4 @@ def routes() -> list[Any]:
         *gemini.ROUTES,  # before models: its /v1/models rules match only Gemini requests
         *models.ROUTES,
         *health.ROUTES,
-        *admin.ROUTES,
     ]

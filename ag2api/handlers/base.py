@@ -8,7 +8,6 @@ from typing import Any
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ag2api import jsoncodec
-from ag2api.auth import find_key, presented_key, take_query_key
 from ag2api.config.schema import ApiKey, GatewayConfig
 from ag2api.errors import (
     AuthenticationError,
@@ -19,8 +18,9 @@ from ag2api.errors import (
     PayloadTooLarge,
 )
 from ag2api.ids import random_hex
+from ag2api.keys.auth import find_key, presented_key, take_query_key
+from ag2api.keys.policies import check_key, check_model, periods, rate_headers
 from ag2api.observe.trace import RequestTrace
-from ag2api.policies import check_key, check_model, periods, rate_headers
 from ag2api.services import Services
 
 log = logging.getLogger("ag2api.http")

@@ -13,14 +13,14 @@ from typing import Any, TypeVar
 
 from tornado.web import stream_request_body
 
-from ag2api.dispatch import OpenedStream
 from ag2api.errors import GatewayError, PayloadTooLarge
+from ag2api.failover.client_errors import error_for_problem
+from ag2api.failover.dispatcher import OpenedStream
 from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.sse import ClientGone, SseStream
-from ag2api.outcomes import error_for_problem
-from ag2api.policies import periods, rate_headers, refusal
+from ag2api.keys.policies import periods, rate_headers, refusal
 from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
-from ag2api.translate.dialects import (
+from ag2api.translate.dialect import (
     Answer,
     CallContext,
     ClientCall,

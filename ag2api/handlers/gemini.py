@@ -14,14 +14,14 @@ from typing import Any
 from tornado.httputil import HTTPServerRequest
 from tornado.routing import PathMatches
 
-from ag2api.catalog import display_name
 from ag2api.errors import GatewayError, InvalidRequest, ModelNotFound, NotFound
 from ag2api.handlers.base import ApiHandler
 from ag2api.models import families
+from ag2api.models.catalog import display_name
+from ag2api.translate.gemini.count import count_request
 from ag2api.translate.gemini_api.dialect import model_from_path
 from ag2api.translate.gemini_api.errors import render_error
 from ag2api.translate.gemini_api.request import to_gemini
-from ag2api.translate.gemini_count import count_request
 
 log = logging.getLogger("ag2api.gemini")
 

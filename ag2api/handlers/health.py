@@ -6,9 +6,9 @@ import datetime
 from typing import Any
 
 from ag2api import __version__
+from ag2api.admin.views import shown_reason
 from ag2api.handlers.base import ApiHandler
-from ag2api.logs import dropped_log_lines
-from ag2api.observe.views import shown_reason
+from ag2api.logs.setup import dropped_log_lines
 from ag2api.redact import mask
 
 
@@ -79,7 +79,7 @@ class HealthHandler(ApiHandler):
             },
             "models": {"source": s.catalog.source},
             "state": snap.health.to_json(),
-            # Log lines lost while stdout, stderr or the log file was blocked (ag2api.logwriter).
+            # Log lines lost while stdout, stderr or the log file was blocked (ag2api.logs.writer).
             "logs": {"dropped_lines": dropped_log_lines()},
         }
         self.write_json(body)

@@ -10,7 +10,7 @@ from tornado.web import RequestHandler
 
 from ag2api.errors import GatewayError
 from ag2api.jsoncodec import dumps_bytes
-from ag2api.translate.dialects import SSE, Dialect, Framing, SseEvent, encode_event
+from ag2api.translate.dialect import SSE, Dialect, Framing, SseEvent, encode_event
 
 
 class ClientGone(Exception):

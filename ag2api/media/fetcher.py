@@ -21,7 +21,7 @@ from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.media.addresses import IP, is_public, resolve_entry
 from ag2api.media.transfer import REDIRECTS, ByteBudget, FetchFailed, get
 from ag2api.media.urls import ImageUrl, parse_image_url
-from ag2api.translate.dialects import RemoteImage
+from ag2api.translate.dialect import RemoteImage
 from ag2api.translate.openai_chat.remote_images import openai_remote_images
 from ag2api.upstream.transport import AbortableCurlClient
 

@@ -71,7 +71,7 @@ class Metrics:
             registry=r,
         )
         # Labels stay bounded: the key's label from gateway.yaml (never the key) and a reason
-        # of ag2api.policies.REASONS.
+        # of ag2api.keys.policies.REASONS.
         self.key_rejections = Counter(
             "ag2api_key_rejections",
             "Requests refused by a client key's policy",
@@ -83,7 +83,7 @@ class Metrics:
         r.register(self.live)
 
     def exposition(self) -> bytes:
-        """The /metrics text; with several workers (ag2api.workers) their counters added up."""
+        """The /metrics text; with several workers (server.workers) their counters added up."""
         if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             return generate_latest(self.registry)
         registry = CollectorRegistry()

@@ -44,7 +44,7 @@ Batch = dict[Key, list[int]]
 
 
 class SharedCounters(Protocol):
-    """Usage counters shared by the replicas (:class:`ag2api.accounts.state_redis.RedisState`)."""
+    """Usage counters shared by the replicas (:class:`ag2api.state.redis.state.RedisState`)."""
 
     def is_writer(self) -> bool:
         """Whether this replica is the elected leader (it alone drains into its store)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest, UpstreamFailure
-from ag2api.translate.gemini import Image, Text, read
+from ag2api.translate.gemini.events import Image, Text, read
 from ag2api.translate.openai_chat.response import image_url
 
 MAX_IMAGES = 4

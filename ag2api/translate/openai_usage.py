@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ag2api.translate.gemini import Usage, output_tokens
-from ag2api.translate.gemini import usage as read_usage
+from ag2api.translate.gemini.events import Usage, output_tokens
+from ag2api.translate.gemini.events import usage as read_usage
 
 
 def openai_usage(meta: Usage | Mapping[str, Any] | None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ag2api.translate.gemini import Blocked, Event, Finish, Usage
+from ag2api.translate.gemini.events import Blocked, Event, Finish, Usage
 
 
 @dataclass(slots=True)

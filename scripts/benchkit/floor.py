@@ -32,7 +32,7 @@ from tornado import httputil  # noqa: E402
 from tornado.httpserver import HTTPServer  # noqa: E402
 from tornado.netutil import bind_sockets  # noqa: E402
 
-from ag2api.gc_tuning import tune_gc  # noqa: E402
+from ag2api.server.gc import tune_gc  # noqa: E402
 from ag2api.upstream.client import GENERATE_PATH, STREAM_PATH  # noqa: E402
 from ag2api.upstream.curl_multi import CurlMulti, Transfer  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ag2api.accounts.redis_core import ROTATION_HISTORY, Rotation, token_digest
+from ag2api.state.redis.client import ROTATION_HISTORY, Rotation, token_digest
 
 
 def test_a_rotation_chains_onto_the_one_it_follows() -> None:

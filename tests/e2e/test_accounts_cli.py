@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
-from ag2api.watch import FileWatcher
 from tests.helpers import chat_text
 
 

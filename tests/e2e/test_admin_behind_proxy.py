@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from ag2api.client_address import client_address
+from ag2api.admin.client_address import client_address
 from ag2api.config.load import ConfigError, parse_config
 
 ADMIN = "admin-secret-123456"

@@ -13,10 +13,10 @@ import pytest
 import yaml
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
+from ag2api.admin.handlers import COOKIE
 from ag2api.config.load import ConfigError, parse_config
-from ag2api.handlers.admin import COOKIE
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
-from ag2api.watch import FileWatcher
 
 ADMIN = "admin-secret-123456"
 OTHER_ADDRESS = "127.0.0.2"  # still loopback: the gateway sees another client address

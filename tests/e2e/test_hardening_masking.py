@@ -13,10 +13,10 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.redact import mask_projects
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.upstream.google_error import parse_google_error
-from ag2api.watch import FileWatcher
 from tests.helpers import chat_text
 
 ADMIN = "admin-secret-123456"

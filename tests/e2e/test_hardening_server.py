@@ -22,9 +22,9 @@ import yaml
 
 from ag2api.app import serve
 from ag2api.config.live import read_config
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from ag2api.watch import FileWatcher
 from tests.conftest import API_KEY, deep_merge
 from tests.helpers import chat_text
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ag2api.server import RateLimitedLog, accept_guarded, raise_open_file_limit
+from ag2api.server.http import RateLimitedLog, accept_guarded, raise_open_file_limit
 
 
 def test_rate_limited_log_reports_once_per_interval_with_a_count(

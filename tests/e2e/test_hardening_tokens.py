@@ -15,9 +15,9 @@ import openai
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID
-from ag2api.watch import FileWatcher
 from tests.helpers import chat_text
 
 ROOT = Path(__file__).resolve().parents[2]

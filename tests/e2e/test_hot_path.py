@@ -14,9 +14,10 @@ import openai
 import pytest
 from tornado.iostream import IOStream
 
-from ag2api import dispatch, server
-from ag2api.gc_tuning import THRESHOLDS
+from ag2api.failover import dispatcher as dispatch
 from ag2api.ids import random_hex, uuid4_text
+from ag2api.server import http as server
+from ag2api.server.gc import THRESHOLDS
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from tests.e2e.test_hardening_server import start

@@ -14,8 +14,8 @@ import openai
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
-from ag2api.watch import FileWatcher
 from tests.conftest import API_KEY
 from tests.e2e.test_hot_reload import reload
 from tests.helpers import chat_text

@@ -18,8 +18,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from ag2api.cli import main
 from ag2api.config.errors import ConfigError
 from ag2api.config.load import parse_config
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
-from ag2api.watch import FileWatcher
 from tests.conftest import API_KEY
 from tests.e2e.test_hot_reload import reload
 from tests.helpers import chat_text
@@ -46,7 +46,7 @@ def test_keys_new_prints_the_key_once_and_the_hashed_line() -> None:
     cfg = parse_config(
         yaml.safe_dump({"api_keys": [entry]}), path=Path("/tmp/gateway.yaml"), environ={}
     )
-    from ag2api.auth import find_key
+    from ag2api.keys.auth import find_key
 
     assert find_key(cfg.api_keys, key.group(1)) is cfg.api_keys[0]
     assert find_key(cfg.api_keys, entry["key"]) is None

@@ -6,7 +6,7 @@ import pytest
 
 from ag2api.config.schema import KeyPolicy
 from ag2api.errors import GatewayError
-from ag2api.policies import (
+from ag2api.keys.policies import (
     MemoryLimiter,
     budget_reset,
     check_key,

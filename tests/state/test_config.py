@@ -8,10 +8,10 @@ import pytest
 
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.state import MemoryState, make_state
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.errors import ConfigError
 from ag2api.config.live import read_config
+from ag2api.state.base import MemoryState, make_state
 
 
 def load(tmp_path: Path, text: str) -> object:

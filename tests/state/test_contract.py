@@ -13,8 +13,8 @@ import pytest
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.state import AccountState, MemoryState
 from ag2api.errors import NoAvailableAccount
+from ag2api.state.base import AccountState, MemoryState
 
 MODEL = "gemini-2.5-flash"
 PROJECTS = ("proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003")
@@ -45,7 +45,7 @@ def factory(request: pytest.FixtureRequest) -> Factory:
         if backend == "memory":
             state = MemoryState(pool, slots)
         else:
-            from ag2api.accounts.state_redis import RedisState
+            from ag2api.state.redis.state import RedisState
 
             assert url is not None and prefix is not None
             state = RedisState(pool, slots, url, prefix=prefix, timeout=2.0)

@@ -13,8 +13,8 @@ import redis.asyncio as aioredis
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.state import account_key
-from ag2api.accounts.state_redis import RedisState, redact_url
+from ag2api.state.base import account_key
+from ag2api.state.redis.state import RedisState, redact_url
 from tests.state.redis_server import RedisServer
 
 MODEL = "gemini-2.5-flash"

@@ -24,17 +24,17 @@ from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from ag2api.accounts.redis_core import token_digest
-from ag2api.accounts.state import account_key
 from ag2api.app import make_app
 from ag2api.config.live import read_config
 from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage
-from ag2api.reload import Reloader
+from ag2api.server.reload import Reloader
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
+from ag2api.state.base import account_key
+from ag2api.state.redis.client import token_digest
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from ag2api.watch import FileWatcher
 from tests.conftest import API_KEY
 from tests.helpers import chat_text
 from tests.state.redis_server import RedisServer
@@ -370,7 +370,7 @@ from pathlib import Path
 from ag2api.app import serve
 from ag2api.config.live import read_config
 from ag2api.observe.usage import connect, query_usage
-from ag2api.reload import Reloader
+from ag2api.server.reload import Reloader
 
 async def main():
     cfg = read_config(Path(sys.argv[1]), environ={})

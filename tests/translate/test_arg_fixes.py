@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.gemini_schema import clean_schema, clean_schema_typed
+from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
 from ag2api.translate.nesting import check_nesting
 from ag2api.translate.openai_chat.request import translate_chat
 from ag2api.translate.openai_chat.response import ToolCallBuilder, to_chat_completion

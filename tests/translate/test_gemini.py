@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     Blocked,
     Finish,
     Image,

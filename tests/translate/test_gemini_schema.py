@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ag2api.translate.gemini_schema import clean_schema
+from ag2api.translate.gemini.schema import clean_schema
 
 
 def test_refs_defs_nullable_and_hints() -> None:

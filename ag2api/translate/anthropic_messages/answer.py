@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ag2api.translate import gemini
 from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.anthropic_messages.stream import MessagesStreamTranslator, SseEvent
-from ag2api.translate.gemini import Usage
+from ag2api.translate.gemini import events as gemini
+from ag2api.translate.gemini.events import Usage
 from ag2api.translate.openai_usage import openai_usage
 from ag2api.translate.signatures import ThinkingRecord
 

@@ -1,7 +1,7 @@
 """``/v1/messages/count_tokens``: the upstream ``countTokens`` body for a Messages body.
 
 Built from the same translation as generation; what counts is chosen by
-:func:`ag2api.translate.gemini_count.count_request`.
+:func:`ag2api.translate.gemini.count.count_request`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.translate.anthropic_messages.request import to_gemini
-from ag2api.translate.gemini_count import count_request
+from ag2api.translate.gemini.count import count_request
 
 
 def count_body(

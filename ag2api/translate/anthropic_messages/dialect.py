@@ -10,7 +10,7 @@ from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
 from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
-from ag2api.translate.dialects import (
+from ag2api.translate.dialect import (
     CallContext,
     ClientCall,
     Dialect,

@@ -18,8 +18,8 @@ from ag2api.translate.anthropic_messages.signatures import (
     unpack_tool_use_id,
     unwrap_thinking,
 )
+from ag2api.translate.gemini.turns import merge_turns
 from ag2api.translate.nesting import too_deep
-from ag2api.translate.turns import merge_turns
 
 # Claude Code's per-request attribution block; it changes per version and would bust caching.
 ATTRIBUTION = "x-anthropic-billing-header:"

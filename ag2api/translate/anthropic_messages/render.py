@@ -11,7 +11,7 @@ from ag2api.translate.anthropic_messages.signatures import (
     pack_tool_use_id,
     wrap_thinking,
 )
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     CONTENT_FILTER_REASONS,
     Image,
     ToolCall,

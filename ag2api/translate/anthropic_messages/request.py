@@ -18,9 +18,9 @@ from ag2api.translate.anthropic_messages.messages import convert_messages, syste
 from ag2api.translate.anthropic_messages.tools import convert_tools, tool_config
 from ag2api.translate.body_fields import integer, number, put
 from ag2api.translate.claude_loop import close_unsigned_loop, thinking_on
-from ag2api.translate.gemini_tools import add_tools
+from ag2api.translate.gemini.session import session_id
+from ag2api.translate.gemini.tools import add_tools
 from ag2api.translate.reasoning import EFFORTS
-from ag2api.translate.sessions import session_id
 from ag2api.translate.typed_args import ArgFix
 
 MAX_STOP_SEQUENCES = 5  # Gemini's limit

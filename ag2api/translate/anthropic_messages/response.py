@@ -8,7 +8,7 @@ from typing import Any
 from ag2api.models.families import is_claude
 from ag2api.translate.anthropic_messages import render
 from ag2api.translate.anthropic_messages.request import RequestInfo
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     Blocked,
     Event,
     Finish,

@@ -16,7 +16,7 @@ from ag2api.jsoncodec import dumps_bytes
 from ag2api.models.families import is_claude
 from ag2api.translate.anthropic_messages import render
 from ag2api.translate.anthropic_messages.request import RequestInfo
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     Event,
     Image,
     Signature,

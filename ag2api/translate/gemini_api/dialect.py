@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from ag2api.models.families import is_image_model
-from ag2api.translate.dialects import (
+from ag2api.translate.dialect import (
     JSON_ARRAY,
     SSE,
     CallContext,

@@ -6,7 +6,7 @@ from typing import Any
 
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
-from ag2api.translate.dialects import (
+from ag2api.translate.dialect import (
     CallContext,
     ClientCall,
     Dialect,

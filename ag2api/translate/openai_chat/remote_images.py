@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from ag2api.translate.dialects import RemoteImage
+from ag2api.translate.dialect import RemoteImage
 
 
 def openai_remote_images(body: dict[str, Any]) -> list[RemoteImage]:

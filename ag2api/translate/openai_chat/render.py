@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ag2api.ids import random_hex
-from ag2api.translate.gemini import CONTENT_FILTER_REASONS
+from ag2api.translate.gemini.events import CONTENT_FILTER_REASONS
 
 
 def finish_reason(upstream: str | None, saw_tool_calls: bool) -> str:

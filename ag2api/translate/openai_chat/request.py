@@ -11,13 +11,13 @@ from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import is_image_model
 from ag2api.translate.body_fields import integer, number, put
-from ag2api.translate.gemini_schema import clean_schema, clean_schema_typed
+from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
+from ag2api.translate.gemini.session import session_id
 from ag2api.translate.nesting import check_nesting
 from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
 from ag2api.translate.openai_chat.reply import ReplyPlan
 from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
 from ag2api.translate.reasoning import requested_effort
-from ag2api.translate.sessions import session_id
 from ag2api.translate.typed_args import ArgFix
 
 __all__ = ["to_gemini", "translate_chat"]

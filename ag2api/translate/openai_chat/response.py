@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ag2api.models.families import is_claude
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     Blocked,
     Event,
     Finish,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.models.families import is_claude
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     Blocked,
     Finish,
     Image,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.gemini_schema import clean_schema_typed
+from ag2api.translate.gemini.schema import clean_schema_typed
 from ag2api.translate.typed_args import ArgFix
 
 

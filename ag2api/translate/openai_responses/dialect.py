@@ -8,8 +8,7 @@ from typing import Any
 
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.families import is_image_model
-from ag2api.translate import gemini
-from ag2api.translate.dialects import (
+from ag2api.translate.dialect import (
     Answer,
     CallContext,
     ClientCall,
@@ -20,6 +19,7 @@ from ag2api.translate.dialects import (
     Translation,
     stream_flag,
 )
+from ag2api.translate.gemini import events as gemini
 from ag2api.translate.openai_responses import compaction, errors, memory
 from ag2api.translate.openai_responses.items import as_items
 from ag2api.translate.openai_responses.request import RequestInfo, remote_images, to_gemini

@@ -17,7 +17,7 @@ from typing import Any
 
 from ag2api.ids import random_hex
 from ag2api.models.families import is_claude
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     CONTENT_FILTER_REASONS,
     Event,
     Image,

@@ -14,9 +14,9 @@ from ag2api.errors import (
     PayloadTooLarge,
     from_upstream,
 )
-from ag2api.translate import gemini_count
 from ag2api.translate.anthropic_messages import count, errors
 from ag2api.translate.anthropic_messages.request import to_gemini
+from ag2api.translate.gemini import count as gemini_count
 
 CLAUDE_ERROR = {
     "type": "error",

@@ -10,7 +10,7 @@ import pytest
 from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.anthropic_messages.stream import PING, MessagesStreamTranslator, encode
-from ag2api.translate.gemini import (
+from ag2api.translate.gemini.events import (
     Blocked,
     Event,
     Finish,

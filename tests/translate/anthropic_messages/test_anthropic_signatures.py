@@ -9,7 +9,6 @@ import pytest
 
 from ag2api.models.families import SENTINEL
 from ag2api.testing import fake_claude_rules
-from ag2api.translate import gemini
 from ag2api.translate.anthropic_messages.request import RequestInfo, to_gemini
 from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.anthropic_messages.signatures import (
@@ -19,6 +18,7 @@ from ag2api.translate.anthropic_messages.signatures import (
     wrap_thinking,
 )
 from ag2api.translate.claude_loop import CLOSED, CONTINUE
+from ag2api.translate.gemini import events as gemini
 from tests.translate.anthropic_messages.claude_code_fixtures import BASH, tool_result_request
 
 CLAUDE = "claude-sonnet-4-5-thinking"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ag2api.translate.dialects import CallContext
-from ag2api.translate.gemini import Finish, Text, Thought, ToolCall, Usage
+from ag2api.translate.dialect import CallContext
+from ag2api.translate.gemini.events import Finish, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import compaction, memory
 from ag2api.translate.openai_responses.dialect import translate
 from tests.responses_sse_rules import check

@@ -12,10 +12,10 @@ from ag2api.config.errors import ConfigError
 from ag2api.config.load import parse_config
 from ag2api.config.schema import ResponsesConfig
 from ag2api.errors import GatewayError, InvalidRequest, from_upstream
-from ag2api.responses_store import MemoryResponseStore
+from ag2api.state.records import MemoryResponseStore
 from ag2api.testing import fake_model
-from ag2api.translate.dialects import CallContext
-from ag2api.translate.gemini import Blocked, Finish, Text, Thought, ToolCall, Usage
+from ag2api.translate.dialect import CallContext
+from ag2api.translate.gemini.events import Blocked, Finish, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import carrier, errors, memory
 from ag2api.translate.openai_responses.dialect import ResponsesAnswer, shell, translate
 from ag2api.translate.openai_responses.request import RequestInfo, remote_images, to_gemini

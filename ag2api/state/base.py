@@ -6,7 +6,7 @@ instead of reading and mutating :class:`Account` objects. tokens.json stays the 
 accounts; a backend holds only runtime overlays (cooldowns, disables, tokens, slots, records).
 
 :class:`MemoryState` is the single-process behaviour (the :class:`AccountPool` rotation and the
-:class:`SlotLimiter`); ``ag2api.accounts.state_redis.RedisState`` shares the same facts between
+:class:`SlotLimiter`); ``ag2api.state.redis.state.RedisState`` shares the same facts between
 replicas and falls back to this one when Redis cannot answer.
 
 Writes that callers make from synchronous code (``cool``, ``disable``, ``release``) change the
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, Pick
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.policies import Admission, KeyUse, MemoryLimiter
+from ag2api.keys.policies import Admission, KeyUse, MemoryLimiter
 
 if TYPE_CHECKING:
     from ag2api.accounts.writer import TokenWriter
@@ -260,7 +260,7 @@ class AccountState:
     async def usage(self, key: str, model: str, day: str) -> dict[str, int]:
         return dict(self._usage.get((key, model, day), {}))
 
-    # -- per-key limits (ag2api/policies.py) ----------------------------------------------
+    # -- per-key limits (ag2api/keys/policies.py) ----------------------------------------------
     async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:
         """Check a key's limits and, when they allow it, count the request and hold a
         concurrency lease (``Admission.lease``) — one atomic step."""
@@ -315,7 +315,7 @@ def make_state(
     sc = cfg.state
     if sc.backend != "redis" or not sc.redis_url:
         return MemoryState(pool, slots)
-    from ag2api.accounts.state_redis import RedisState  # redis is needed only here
+    from ag2api.state.redis.state import RedisState  # redis is needed only here
 
     state = RedisState(
         pool,

@@ -21,7 +21,7 @@ from pathlib import Path
 import watchfiles
 
 from ag2api.config.live import LiveConfig
-from ag2api.reload import Reloader
+from ag2api.server.reload import Reloader
 
 log = logging.getLogger("ag2api.watch")
 

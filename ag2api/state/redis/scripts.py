@@ -30,7 +30,7 @@ local function token_window(items, tpm, win, now)
 end
 """
 
-# Per-key limits (ag2api/policies.py). KEYS: requests zset (lease id → ms), tokens zset
+# Per-key limits (ag2api/keys/policies.py). KEYS: requests zset (lease id → ms), tokens zset
 # ("<id>|<tokens>" → ms), leases zset (lease id → expiry ms), day and month token counters.
 # ARGV: rpm, tpm, max_concurrent, daily, monthly (0: none), lease id, lease ms, window ms.
 # Returns {reason, retry ms, requests used, tokens used, requests reset ms, tokens reset ms,

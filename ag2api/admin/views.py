@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.state import AccountState, AccountView, StateSnapshot
 from ag2api.config.schema import GatewayConfig
+from ag2api.keys.policies import periods
 from ag2api.observe.quota import ModelQuota, reset_in
-from ag2api.policies import periods
 from ag2api.redact import mask, mask_projects
+from ag2api.state.base import AccountState, AccountView, StateSnapshot
 
 
 def iso(ts: float | None) -> str | None:

@@ -1,7 +1,7 @@
 """The Redis backend's plumbing: one client, one bounded call (``_Down`` when Redis does not
 answer, so the caller uses its local view), key names under ``state.key_prefix``, the lifecycle
 and the attributes the backend's parts share. The key layout is documented in
-:mod:`ag2api.accounts.state_redis`."""
+:mod:`ag2api.state.redis.state`."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from redis.exceptions import RedisError
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
-from ag2api.accounts.redis_scripts import (
+from ag2api.accounts.slots import SlotLimiter
+from ag2api.state.base import AccountState, BackendHealth
+from ag2api.state.redis.scripts import (
     COOL,
     HDEL_IF,
     KEY_ADMIT,
@@ -40,8 +42,6 @@ from ag2api.accounts.redis_scripts import (
     TOKEN,
     UNLOCK,
 )
-from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.state import AccountState, BackendHealth
 
 log = logging.getLogger("ag2api.state")
 T = TypeVar("T")

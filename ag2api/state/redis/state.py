@@ -47,7 +47,10 @@ from redis.exceptions import RedisError
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AllCooling, NoRoom
-from ag2api.accounts.redis_core import (
+from ag2api.errors import NoAvailableAccount
+from ag2api.redact import mask
+from ag2api.state.base import Grant, account_key
+from ag2api.state.redis.client import (
     StateUnavailable,
     _Down,
     _pairs,
@@ -55,10 +58,7 @@ from ag2api.accounts.redis_core import (
     redact_url,
     token_digest,
 )
-from ag2api.accounts.redis_tokens import RedisTokens
-from ag2api.accounts.state import Grant, account_key
-from ag2api.errors import NoAvailableAccount
-from ag2api.redact import mask
+from ag2api.state.redis.tokens import RedisTokens
 
 log = logging.getLogger("ag2api.state")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import sys
 
-from ag2api.logwriter import LogWriter, writers
-from ag2api.observe.requestlog import LOGGER as REQUEST_LOGGER
+from ag2api.logs.requestlog import LOGGER as REQUEST_LOGGER
+from ag2api.logs.writer import LogWriter, writers
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S"

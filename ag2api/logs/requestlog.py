@@ -1,5 +1,5 @@
 """One JSON line per request, to standard output and optionally a rotating file, written off the
-event loop (:mod:`ag2api.logwriter`)."""
+event loop (:mod:`ag2api.logs.writer`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.jsoncodec import dumps_bytes
-from ag2api.logwriter import QUEUE_CAPACITY, LogWriter, report_to_log
+from ag2api.logs.writer import QUEUE_CAPACITY, LogWriter, report_to_log
 
 LOGGER = "ag2api.requests"
 

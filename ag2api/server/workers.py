@@ -27,7 +27,7 @@ from tornado.netutil import bind_sockets
 
 from ag2api.config.live import Overrides
 from ag2api.config.schema import GatewayConfig
-from ag2api.logs import flush_logs, setup_logging
+from ag2api.logs.setup import flush_logs, setup_logging
 
 log = logging.getLogger("ag2api")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -35,7 +35,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def run_workers(cfg: GatewayConfig, workers: int, overrides: Overrides | None = None) -> int:
-    """Serve with ``workers`` processes until a signal; the exit code of the first failure."""
+    """Serve with ``server.workers`` processes until a signal; the first failure's exit code."""
     from ag2api.app import StartupError
 
     try:

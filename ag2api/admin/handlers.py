@@ -2,8 +2,8 @@
 
 The admin key (``admin_key`` in the config, distinct from client keys) is taken as a Bearer token
 by the APIs, and by the page through a login form that opens a server-side session (a random
-token in an HttpOnly, Secure, SameSite=Strict cookie; see ``admin_sessions``). Wrong keys are
-throttled per client address (``login_throttle``). With no admin key configured, /admin does not
+token in an HttpOnly, Secure, SameSite=Strict cookie; see ``admin.sessions``). Wrong keys are
+throttled per client address (``admin.throttle``). With no admin key configured, /admin does not
 exist.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ag2api.auth import presented_key
-from ag2api.client_address import client_address
+from ag2api.admin.client_address import client_address
+from ag2api.admin.views import accounts_view, daily_series, keys_view
 from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
 from ag2api.handlers.base import ApiHandler
+from ag2api.keys.auth import presented_key
 from ag2api.observe.usage import GROUPS, query_usage, today
-from ag2api.observe.views import accounts_view, daily_series, keys_view
 
 log = logging.getLogger("ag2api.admin")
 

@@ -1,11 +1,12 @@
 """What a failed upstream attempt means: for its account (disable, cool down, persist) and for the
 request (retry now, retry after a backoff, or give the client an error).
 
-The rules (see :mod:`ag2api.dispatch` for the loops that apply them): a 429 cools that (account,
-model) down and moves on at once — a short RATE_LIMIT_EXCEEDED is retried on the same account only
-when no other is free; a 5xx, a capacity error, a timeout or a connection failure moves on too,
-with exponential backoff and jitter only when the next try must reuse an account that already
-failed; a dead refresh token or a 401/403 naming the account disables it.
+The rules (see :mod:`ag2api.failover.dispatcher` for the loops that apply them): a 429 cools
+that (account, model) down and moves on at once — a short RATE_LIMIT_EXCEEDED is retried on
+the same account only when no other is free; a 5xx, a capacity error, a timeout or a
+connection failure moves on too, with exponential backoff and jitter only when the next try
+must reuse an account that already failed; a dead refresh token or a 401/403 naming the
+account disables it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import random
 from dataclasses import dataclass, field
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.state import AccountState
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import from_upstream
-from ag2api.lease import Lease
-from ag2api.notices import UpstreamNotices
-from ag2api.retry_policy import RetryableFailure
+from ag2api.failover.lease import Lease
+from ag2api.failover.notices import UpstreamNotices
+from ag2api.failover.policy import RetryableFailure
+from ag2api.state.base import AccountState
 from ag2api.upstream.client import UpstreamHTTPError
 
 

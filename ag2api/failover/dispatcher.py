@@ -3,7 +3,8 @@
 The loops, outermost first (tenacity drives the first two):
 
 * **attempts** — at most ``retry.attempts`` upstream attempts within ``retry.total_seconds``;
-  what each failure means for its account and whether to back off is :mod:`ag2api.verdicts`.
+  what each failure means for its account and whether to back off is
+  :mod:`ag2api.failover.verdicts`.
 * **refresh** — on an upstream 401/403 the access token is refreshed and the call retried once.
 * **base URLs** — tried in the configured order on 404, 5xx and connection failures.
 
@@ -25,23 +26,24 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.state import AccountState, Grant
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
-from ag2api.lease import Lease, no_release
-from ag2api.notices import UpstreamNotices
-from ag2api.observe.trace import RequestTrace
-from ag2api.outcomes import final_error
-from ag2api.redact import mask, mask_projects
-from ag2api.retry_policy import (
+from ag2api.failover.client_errors import final_error
+from ag2api.failover.lease import Lease, no_release
+from ag2api.failover.notices import UpstreamNotices
+from ag2api.failover.policy import (
     RetryableFailure,
     attempts_policy,
     needs_refresh,
     refresh_policy,
     retry_reason,
 )
-from ag2api.translate.gemini import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
+from ag2api.failover.verdicts import Attempts, Verdicts
+from ag2api.observe.trace import RequestTrace
+from ag2api.redact import mask, mask_projects
+from ag2api.state.base import AccountState, Grant
+from ag2api.translate.gemini.events import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
 from ag2api.upstream.client import (
     AntigravityClient,
     CallSettings,
@@ -54,7 +56,6 @@ from ag2api.upstream.client import (
 )
 from ag2api.upstream.envelope import wrap
 from ag2api.upstream.google_error import version_notice_in
-from ag2api.verdicts import Attempts, Verdicts
 
 log = logging.getLogger("ag2api.dispatch")
 T = TypeVar("T")

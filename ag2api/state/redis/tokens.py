@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.redis_core import ROTATION_HISTORY, Rotation, _Down, _text, token_digest
-from ag2api.accounts.redis_data import RedisSharedData
-from ag2api.accounts.state import account_key
+from ag2api.state.base import account_key
+from ag2api.state.redis.client import ROTATION_HISTORY, Rotation, _Down, _text, token_digest
+from ag2api.state.redis.data import RedisSharedData
 
 LOCK_SECONDS = 30.0  # longer than a token refresh, shorter than the access-token skew
 # A local access token with more life than this is used without asking Redis (the refresher

@@ -90,7 +90,7 @@ class MemoryResponseStore:
 
 
 class SharedBlobs(Protocol):
-    """What a shared backend offers (``accounts.state_redis.RedisState``)."""
+    """What a shared backend offers (``state.redis.state.RedisState``)."""
 
     async def put_blob(self, name: str, value: bytes, ttl: float) -> bool: ...
 

@@ -9,7 +9,11 @@ import json
 import uuid
 from contextlib import suppress
 
-from ag2api.accounts.redis_core import (
+from ag2api.config.schema import KeyPolicy
+from ag2api.keys.policies import DAY_TTL, MONTH_TTL, Admission, KeyUse
+from ag2api.keys.policies import WINDOW as KEY_WINDOW
+from ag2api.observe.usage import COLUMNS as USAGE_COLUMNS
+from ag2api.state.redis.client import (
     USAGE_DAYS,
     RedisCore,
     StateUnavailable,
@@ -17,13 +21,9 @@ from ag2api.accounts.redis_core import (
     _pairs,
     _text,
 )
-from ag2api.accounts.redis_scripts import (
+from ag2api.state.redis.scripts import (
     DRAIN_USAGE,
 )
-from ag2api.config.schema import KeyPolicy
-from ag2api.observe.usage import COLUMNS as USAGE_COLUMNS
-from ag2api.policies import DAY_TTL, MONTH_TTL, Admission, KeyUse
-from ag2api.policies import WINDOW as KEY_WINDOW
 
 
 class RedisSharedData(RedisCore):
@@ -138,7 +138,7 @@ class RedisSharedData(RedisCore):
             row[USAGE_COLUMNS.index(column)] += int(value)
         return out
 
-    # -- per-key limits (ag2api/policies.py), pool-wide --------------------------------
+    # -- per-key limits (ag2api/keys/policies.py), pool-wide --------------------------------
     def _key_keys(self, ident: str, day: str, month: str) -> list[str]:
         tag = "{" + ident + "}"  # one hash slot per client key
         return [

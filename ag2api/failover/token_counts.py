@@ -12,8 +12,8 @@ from typing import Any
 from ag2api import jsoncodec
 from ag2api.accounts.model import Account
 from ag2api.config.schema import GatewayConfig
-from ag2api.dispatch import Dispatcher, settings_for
-from ag2api.translate.gemini_count import count_from_response, estimate
+from ag2api.failover.dispatcher import Dispatcher, settings_for
+from ag2api.translate.gemini.count import count_from_response, estimate
 from ag2api.upstream.client import COUNT_TOKENS_PATH
 
 log = logging.getLogger("ag2api.count")

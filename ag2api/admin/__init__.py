@@ -1,0 +1,1 @@
+"""The operator's side: the /admin pages and API, their sign-in sessions and throttle."""

@@ -1,0 +1,1 @@
+"""Client API keys: authentication, per-key policies and limits."""

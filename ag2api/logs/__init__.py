@@ -1,0 +1,1 @@
+"""Logging: set-up, the off-loop writer, the request log and its report."""

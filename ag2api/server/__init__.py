@@ -1,0 +1,1 @@
+"""The process: HTTP server, workers, GC tuning, reload, file watch, open requests."""

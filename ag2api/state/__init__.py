@@ -1,0 +1,2 @@
+"""Live state shared by the pool: the interface, the memory backend, records, and the Redis
+backend."""

@@ -1,0 +1,1 @@
+"""The Gemini side of translation: typed events, schemas, tools, counts, turns, sessions."""
