@@ -14,6 +14,7 @@ from tornado.web import Application
 
 from ag2api import __version__
 from ag2api.accounts.store import TokensPathError
+from ag2api.admin.access import AdminAccess
 from ag2api.admin.handlers import ROUTES as ADMIN_ROUTES
 from ag2api.config.live import Overrides, exposure_problem
 from ag2api.config.schema import GatewayConfig
@@ -21,7 +22,7 @@ from ag2api.handlers import routes
 from ag2api.handlers.base import NotFoundHandler
 from ag2api.logs.report import report_request
 from ag2api.server.gc import tune_gc
-from ag2api.server.http import connection_cap, make_server, raise_open_file_limit
+from ag2api.server.http import StartupError, connection_cap, make_server, raise_open_file_limit
 from ag2api.server.reload import Reloader
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
@@ -29,14 +30,13 @@ from ag2api.services import Services, build_services
 log = logging.getLogger("ag2api")
 
 
-class StartupError(Exception):
-    """A reason the gateway refuses to start, already phrased for the operator."""
-
-
 def make_app(services: Services) -> Application:
+    admin = AdminAccess()
+    admin.follow(services.config)
     return Application(
         [*routes(), *ADMIN_ROUTES],
         services=services,
+        admin=admin,
         default_handler_class=NotFoundHandler,
         log_function=report_request,
         template_path=str(Path(__file__).parent / "admin" / "templates"),
@@ -45,18 +45,18 @@ def make_app(services: Services) -> Application:
 
 async def drain(services: Services, grace: float) -> None:
     """No new connections are accepted; give open requests ``grace`` seconds, then end them."""
-    if len(services.in_flight):
+    if len(services.open_requests):
         log.info(
             "shutting down: waiting up to %.0fs for %d open requests",
             grace,
-            len(services.in_flight),
+            len(services.open_requests),
         )
-    if not await services.in_flight.wait_idle(grace):
+    if not await services.open_requests.wait_idle(grace):
         log.warning(
-            "%d requests still open after %.0fs: ending them", len(services.in_flight), grace
+            "%d requests still open after %.0fs: ending them", len(services.open_requests), grace
         )
-        services.in_flight.abort_all()
-        await services.in_flight.wait_idle(5.0)
+        services.open_requests.abort_all()
+        await services.open_requests.wait_idle(5.0)
 
 
 def check_startup(cfg: GatewayConfig) -> None:

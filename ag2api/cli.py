@@ -21,12 +21,13 @@ from ag2api import __version__
 from ag2api.accounts.cli import AccountNotFound, account_rows, format_table, set_enabled
 from ag2api.accounts.login import add_arguments as add_login_arguments
 from ag2api.accounts.login import login
-from ag2api.app import StartupError, serve
+from ag2api.app import serve
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import WORKERS_NEED_REDIS, ConfigError
 from ag2api.config.schema import NO_POLICY, GatewayConfig
 from ag2api.logs.setup import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
+from ag2api.server.http import StartupError
 
 # The built-in config (package data): every default, accounts in ~/.config/ag2api/tokens.json.
 PACKAGED_CONFIG = Path(__file__).resolve().parent / "defaults" / "gateway.yaml"
@@ -308,7 +309,7 @@ def run_gateway(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         from ag2api.server.workers import run_workers
 
         try:
-            return run_workers(cfg, workers, Overrides(args.host, args.port, args.tokens))
+            return run_workers(cfg, workers, serve, Overrides(args.host, args.port, args.tokens))
         except StartupError as exc:
             logging.getLogger("ag2api").error("%s", exc)
             return 2

@@ -37,3 +37,9 @@ def _mask_match(match: re.Match[str]) -> str:
     if ellipsis or not any(c.isdigit() or c == "-" for c in ident):
         return match.group(0)
     return f"{lead}{mask(ident)}{raw[len(ident) :]}"
+
+
+def shown_disabled_reason(reason: str | None, project_id: str) -> str | None:
+    """A disabled reason as /health and /admin show it: no project id, even in a reason that an
+    older version or a hand edit put in tokens.json."""
+    return mask_projects(reason, (project_id,)) if reason else reason

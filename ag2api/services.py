@@ -18,8 +18,6 @@ from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.store import TokensFile, TokensPathError, read_tokens, tokens_document
 from ag2api.accounts.writer import TokenWriter
-from ag2api.admin.sessions import AdminSessions
-from ag2api.admin.throttle import LoginThrottle
 from ag2api.config.live import LiveConfig, Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.failover.dispatcher import Dispatcher, settings_for
@@ -28,10 +26,10 @@ from ag2api.logs.requestlog import RequestLog
 from ag2api.media import ImageFetcher
 from ag2api.models.catalog import ModelCatalog
 from ag2api.observe.metrics import Metrics
+from ag2api.observe.open_requests import OpenRequests
 from ag2api.observe.quota import QuotaMonitor
 from ag2api.observe.usage import SharedCounters, UsageRecorder
 from ag2api.redact import mask
-from ag2api.server.inflight import InFlight
 from ag2api.state.base import AccountState, make_state
 from ag2api.state.records import MemoryResponseStore, ResponseStore, SharedResponseStore
 from ag2api.translate.signatures import SignatureCache, ThinkingRecord
@@ -63,10 +61,7 @@ class Services:
     responses: ResponseStore = field(init=False)
     signatures: SignatureCache = field(default_factory=SignatureCache)
     token_counter: TokenCounter = field(init=False)
-    in_flight: InFlight = field(default_factory=InFlight)
-    # The admin page's sign-in sessions and the throttle on admin key guesses (in memory).
-    admin_sessions: AdminSessions = field(default_factory=AdminSessions)
-    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    open_requests: OpenRequests = field(default_factory=OpenRequests)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
 

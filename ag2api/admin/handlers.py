@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ag2api.admin.access import AdminAccess
 from ag2api.admin.client_address import client_address
 from ag2api.admin.views import accounts_view, daily_series, keys_view
 from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
@@ -33,6 +34,10 @@ _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class AdminHandler(ApiHandler):
     auth_required = False  # the admin key, not a client key
 
+    @property
+    def access(self) -> AdminAccess:
+        return self.settings["admin"]
+
     def prepare(self) -> None:
         super().prepare()
         if not self.cfg.admin_key and self.request.method != "OPTIONS":
@@ -44,9 +49,7 @@ class AdminHandler(ApiHandler):
         if not key:
             return False
         cookie = self.get_cookie(COOKIE)
-        if cookie and self.services.admin_sessions.valid(
-            cookie, key, self.cfg.admin.session_lifetime
-        ):
+        if cookie and self.access.sessions.valid(cookie, key, self.cfg.admin.session_lifetime):
             return True
         given = presented_key(self.request.headers)
         if given is None:
@@ -63,7 +66,7 @@ class AdminHandler(ApiHandler):
     def guess_wait(self) -> float | None:
         """Seconds before this client's next key is checked, or None: it may try now."""
         admin = self.cfg.admin
-        return self.services.login_throttle.wait(
+        return self.access.throttle.wait(
             self.client_address(), admin.login_max_failures, admin.login_window
         )
 
@@ -78,7 +81,7 @@ class AdminHandler(ApiHandler):
 
     def check_key(self, given: str, key: str) -> bool:
         """The constant-time comparison; a failure counts against the client's address."""
-        throttle, address = self.services.login_throttle, self.client_address()
+        throttle, address = self.access.throttle, self.client_address()
         if hmac.compare_digest(given.encode(), key.encode()):
             throttle.succeeded(address)
             return True
@@ -186,7 +189,7 @@ class AdminLoginHandler(AdminHandler):
         lifetime = self.cfg.admin.session_lifetime
         self.set_cookie(
             COOKIE,
-            self.services.admin_sessions.open(key),
+            self.access.sessions.open(key),
             path="/admin",
             httponly=True,
             secure=True,
@@ -200,7 +203,7 @@ class AdminLogoutHandler(AdminHandler):
     def post(self) -> None:
         cookie = self.get_cookie(COOKIE)
         if cookie:
-            self.services.admin_sessions.close(cookie)  # the cookie is worthless from now on
+            self.access.sessions.close(cookie)  # the cookie is worthless from now on
         self.clear_cookie(COOKIE, path="/admin")
         self.redirect("/admin/login")
 

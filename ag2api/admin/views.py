@@ -6,25 +6,17 @@ import datetime
 import time
 from typing import Any
 
-from ag2api.accounts.model import Account
 from ag2api.config.schema import GatewayConfig
 from ag2api.keys.policies import periods
 from ag2api.observe.quota import ModelQuota, reset_in
-from ag2api.redact import mask, mask_projects
-from ag2api.state.base import AccountState, AccountView, StateSnapshot
+from ag2api.redact import mask, shown_disabled_reason
+from ag2api.state.base import AccountState, StateSnapshot
 
 
 def iso(ts: float | None) -> str | None:
     if not ts:
         return None
     return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds")
-
-
-def shown_reason(account: Account | AccountView) -> str | None:
-    """The disabled reason as /health and /admin show it: no project id, even in a reason that
-    an older version or a hand edit put in tokens.json."""
-    reason = account.disabled_reason
-    return mask_projects(reason, (account.project_id,)) if reason else reason
 
 
 def accounts_view(
@@ -49,7 +41,9 @@ def accounts_view(
                 "project": mask(account.project_id),
                 "email": account.email,
                 "state": "disabled" if not account.enabled else "cooling" if cooling else "enabled",
-                "disabled_reason": shown_reason(account),
+                "disabled_reason": shown_disabled_reason(
+                    account.disabled_reason, account.project_id
+                ),
                 "uses": account.uses,
                 "in_flight": account.in_flight,
                 "last_used_at": iso(account.last_used_at),

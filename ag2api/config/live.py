@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -76,9 +76,16 @@ class LiveConfig:
         self.loaded_at = time.time()
         self.last_error: str | None = None
         self.last_error_at: float | None = None
+        self._listeners: list[Callable[[GatewayConfig, GatewayConfig], None]] = []
+
+    def on_swap(self, listener: Callable[[GatewayConfig, GatewayConfig], None]) -> None:
+        """Call ``listener(old, new)`` after every swap (objects that follow a setting)."""
+        self._listeners.append(listener)
 
     def swap(self, new: GatewayConfig) -> None:
-        self.current = new
+        old, self.current = self.current, new
+        for listener in self._listeners:
+            listener(old, new)
         self.version += 1
         self.loaded_at = time.time()
         self.last_error = None

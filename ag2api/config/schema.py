@@ -6,13 +6,12 @@ Every default here is also written, commented, in ``conf/gateway.yaml``.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-
-from ag2api.models.aliases import Alias
 
 MIB = 1024 * 1024
 
@@ -25,6 +24,26 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 HASH_PREFIX = "sha256:"
+
+
+GLOB = re.compile(r"[*?\[]")  # a model name with any of these is a glob
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A client model name (exact or glob) and the upstream models it means, tried in order."""
+
+    pattern: str  # an exact client name or a glob
+    targets: tuple[str, ...]  # model ids or globs over the listed models, tried in order
+
+    def matches(self, name: str) -> bool:
+        if GLOB.search(self.pattern):
+            return fnmatchcase(name, self.pattern)
+        return name == self.pattern
+
+    @property
+    def exact(self) -> bool:
+        return not GLOB.search(self.pattern)
 
 
 @dataclass(frozen=True)

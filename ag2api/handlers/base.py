@@ -68,7 +68,7 @@ class ApiHandler(RequestHandler):
                 self.set_header("Access-Control-Expose-Headers", "x-request-id, Retry-After")
 
     def prepare(self) -> None:
-        self.services.in_flight.enter(self)
+        self.services.open_requests.enter(self)
         self.trace = RequestTrace(self.request_id, self.request.method or "-", self.request.path)
         self.cfg = self.services.config.current
         try:
@@ -171,10 +171,10 @@ class ApiHandler(RequestHandler):
             log.info("%s %s: unparsable form body: %s", self.request.method, self.request.path, exc)
 
     def on_finish(self) -> None:
-        self.services.in_flight.leave(self)
+        self.services.open_requests.leave(self)
 
     def on_connection_close(self) -> None:
-        self.services.in_flight.leave(self)
+        self.services.open_requests.leave(self)
 
     def abort_for_shutdown(self) -> None:
         """The shutdown grace is over: end this request now (streams end with an error event)."""

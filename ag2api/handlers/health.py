@@ -6,10 +6,9 @@ import datetime
 from typing import Any
 
 from ag2api import __version__
-from ag2api.admin.views import shown_reason
 from ag2api.handlers.base import ApiHandler
 from ag2api.logs.setup import dropped_log_lines
-from ag2api.redact import mask
+from ag2api.redact import mask, shown_disabled_reason
 
 
 class HealthHandler(ApiHandler):
@@ -51,7 +50,10 @@ class HealthHandler(ApiHandler):
                 "enabled": enabled,
                 "disabled": disabled,
                 "disabled_reasons": [
-                    {"project": mask(a.project_id), "reason": shown_reason(a)}
+                    {
+                        "project": mask(a.project_id),
+                        "reason": shown_disabled_reason(a.disabled_reason, a.project_id),
+                    }
                     for a in snap.accounts
                     if not a.enabled
                 ],

@@ -11,29 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-_GLOB = re.compile(r"[*?\[]")
+from ag2api.config.schema import GLOB, Alias
+
 _NUMBER = re.compile(r"\d+")
 # Claude Code may leak its 1M-context marker into the id (sometimes twice).
 _CONTEXT_SUFFIX = re.compile(r"(\[1m\])+$", re.IGNORECASE)
 _LESSER = ("lite", "image", "preview", "exp")
-
-
-@dataclass(frozen=True)
-class Alias:
-    pattern: str  # an exact client name or a glob
-    targets: tuple[str, ...]  # model ids or globs over the listed models, tried in order
-
-    def matches(self, name: str) -> bool:
-        if _GLOB.search(self.pattern):
-            return fnmatchcase(name, self.pattern)
-        return name == self.pattern
-
-    @property
-    def exact(self) -> bool:
-        return not _GLOB.search(self.pattern)
 
 
 # Claude Code sends Anthropic ids (dated, undated, and ids newer than any listed model): opus and
@@ -93,7 +78,7 @@ def best_match(pattern: str, listed: Sequence[str]) -> str | None:
 
 def pick(targets: Sequence[str], listed: Sequence[str]) -> str | None:
     for target in targets:
-        if not _GLOB.search(target):
+        if not GLOB.search(target):
             return target
         if (found := best_match(target, listed)) is not None:
             return found

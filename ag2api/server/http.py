@@ -31,6 +31,10 @@ ACCEPT_PAUSE = 0.1  # seconds accepting is paused after such a failure
 REPORT_EVERY = 10.0  # seconds between two log lines about refused or failed accepts
 
 
+class StartupError(Exception):
+    """A reason the gateway refuses to start, already phrased for the operator."""
+
+
 class RateLimitedLog:
     """At most one warning per ``interval``; the ones held back are counted in the next."""
 

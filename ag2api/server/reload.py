@@ -72,8 +72,6 @@ class Reloader:
         s.dispatcher.slots.total = new.limits.total
         if new.log_level != old.log_level:
             logging.getLogger().setLevel(new.log_level)
-        if new.admin_key != old.admin_key:
-            s.admin_sessions.close_all()
         for section, key in RESTART_ONLY:
             before = getattr(getattr(old, section), key)
             after = getattr(getattr(new, section), key)

@@ -21,23 +21,30 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections.abc import Callable, Coroutine
 from types import FrameType
+from typing import Any
 
 from tornado.netutil import bind_sockets
 
 from ag2api.config.live import Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.logs.setup import flush_logs, setup_logging
+from ag2api.server.http import StartupError
 
 log = logging.getLogger("ag2api")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PR_SET_PDEATHSIG = 1
 
 
-def run_workers(cfg: GatewayConfig, workers: int, overrides: Overrides | None = None) -> int:
-    """Serve with ``server.workers`` processes until a signal; the first failure's exit code."""
-    from ag2api.app import StartupError
+# ``app.serve``: one worker's gateway on the sockets the supervisor bound.
+Serve = Callable[..., Coroutine[Any, Any, int]]
 
+
+def run_workers(
+    cfg: GatewayConfig, workers: int, serve: Serve, overrides: Overrides | None = None
+) -> int:
+    """Serve with ``server.workers`` processes until a signal; the first failure's exit code."""
     try:
         sockets = bind_sockets(cfg.server.port, cfg.server.host)
     except OSError as exc:
@@ -49,7 +56,7 @@ def run_workers(cfg: GatewayConfig, workers: int, overrides: Overrides | None = 
     for number in range(workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child (tests watch it from outside)
-            os._exit(_worker(cfg, overrides, sockets))
+            os._exit(_worker(cfg, serve, overrides, sockets))
         children[pid] = number
     for sock in sockets:
         sock.close()  # only the workers accept
@@ -103,11 +110,9 @@ def _end_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 def _worker(
-    cfg: GatewayConfig, overrides: Overrides | None, sockets: list[socket.socket]
+    cfg: GatewayConfig, serve: Serve, overrides: Overrides | None, sockets: list[socket.socket]
 ) -> int:  # pragma: no cover - runs in the child
     from prometheus_client import values
-
-    from ag2api.app import StartupError, serve
 
     # The supervisor's log writer thread did not survive the fork: this worker needs its own.
     log_writer = setup_logging(cfg.log_level)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+from tornado.web import Application
 
 from ag2api.admin.handlers import COOKIE
 from ag2api.config.load import ConfigError, parse_config
@@ -149,10 +150,10 @@ async def test_a_key_changed_and_back_unseen_still_ends_sessions(
 
 @pytest.mark.parametrize("config_overrides", [{**WITH_ADMIN, "admin": {"session_lifetime": 60}}])
 async def test_sessions_end_after_their_lifetime(
-    base_url: str, services: Services, config_overrides: dict[str, Any]
+    base_url: str, app: Application, config_overrides: dict[str, Any]
 ) -> None:
     clock = Clock()
-    services.admin_sessions.clock = clock
+    app.settings["admin"].sessions.clock = clock
     response = await sign_in(base_url)
     assert "Max-Age=60" in response.headers["Set-Cookie"]
     cookie = session_of(response)
@@ -166,7 +167,7 @@ async def test_sessions_end_after_their_lifetime(
 
 @pytest.mark.parametrize("config_overrides", [WITH_ADMIN])
 async def test_wrong_keys_are_throttled_per_address(
-    base_url: str, services: Services, config_overrides: dict[str, Any]
+    base_url: str, app: Application, config_overrides: dict[str, Any]
 ) -> None:
     before = session_of(await sign_in(base_url))  # opened before the attack
     http = AsyncHTTPClient(force_instance=True, max_clients=30)
@@ -201,7 +202,7 @@ async def test_wrong_keys_are_throttled_per_address(
     assert await signed_in(base_url, other, source=OTHER_ADDRESS)
     assert (await sign_in(base_url, "still-wrong", source=OTHER_ADDRESS)).code == 401
     # Once the window (admin.login_window) has passed, the address may try again.
-    services.login_throttle.clock = lambda: time.monotonic() + 300
+    app.settings["admin"].throttle.clock = lambda: time.monotonic() + 300
     assert await signed_in(base_url, session_of(await sign_in(base_url)))
 
 

@@ -290,7 +290,7 @@ async def test_requests_waiting_for_a_slot_at_shutdown_get_503(
     holder = asyncio.ensure_future(chat_text(client, stream=True))
     await fake.wait_generate_requests(1)
     waiting = asyncio.ensure_future(chat_text(client))
-    while len(gw.services.in_flight) < 2:  # the second request is in (and needs the slot)
+    while len(gw.services.open_requests) < 2:  # the second request is in (and needs the slot)
         await asyncio.sleep(0.01)
     gw.stop.set()
     with pytest.raises(openai.APIStatusError) as info:

@@ -267,7 +267,7 @@ async def test_disconnect_frees_the_slot(
     hold.set()
     while services.dispatcher.slots.in_use:
         await asyncio.sleep(0)  # released in the same loop pass that closed the stream
-    assert services.dispatcher.slots.in_use == 0 and len(services.in_flight) == 0
+    assert services.dispatcher.slots.in_use == 0 and len(services.open_requests) == 0
 
 
 async def test_bare_429_cools_for_the_default_time(

@@ -82,7 +82,7 @@ async def test_soak_every_request_ends_cleanly(
     assert len(ok) > STREAMS * 0.8 and faulted  # most recover through failover
     # Nothing is left held or corrupted.
     assert services.dispatcher.slots.in_use == 0
-    assert len(services.in_flight) == 0
+    assert len(services.open_requests) == 0
     assert services.pool.counts() == (3, 0)
     await services.writer.flush()
     parsed = parse_tokens(tokens_path.read_text())

@@ -8,6 +8,7 @@ import pytest
 
 from ag2api.models import families
 from ag2api.models.families import SENTINEL
+from ag2api.translate.gemini import family_rules
 from ag2api.translate.typed_args import ArgFix, restore
 
 
@@ -60,16 +61,16 @@ def tools_request(**extra: Any) -> dict[str, Any]:
 
 def test_claude_rules() -> None:
     request = tools_request(generationConfig={"thinkingConfig": {"thinkingBudget": 2048}})
-    fixes = families.apply_family_rules(request, "claude-opus-4-6-thinking")
+    fixes = family_rules.apply_family_rules(request, "claude-opus-4-6-thinking")
     decls = request["tools"][0]["functionDeclarations"]
-    assert families.top_level_placeholders(fixes) == {"a", "c"}
+    assert family_rules.top_level_placeholders(fixes) == {"a", "c"}
     assert set(fixes) == {"a", "b", "c"}  # b: nested, dropped from answers too
     assert restore(fixes["b"], {"o": {"reason": "x"}, "reason": "kept"}) == {
         "o": {},
         "reason": "kept",
     }
-    assert decls[0]["parameters"]["properties"] == families.PLACEHOLDER
-    assert decls[1]["parameters"]["properties"]["o"]["properties"] == families.PLACEHOLDER
+    assert decls[0]["parameters"]["properties"] == family_rules.PLACEHOLDER
+    assert decls[1]["parameters"]["properties"]["o"]["properties"] == family_rules.PLACEHOLDER
     assert request["toolConfig"] == {"functionCallingConfig": {"mode": "VALIDATED"}}
     assert request["generationConfig"]["maxOutputTokens"] == families.CLAUDE_MAX_OUTPUT
     assert "thoughtSignature" not in request["contents"][1]["parts"][0]  # no sentinel for Claude
@@ -80,7 +81,7 @@ def test_claude_rules() -> None:
 )
 def test_claude_mode(mode: str, expected: str) -> None:
     request = tools_request(toolConfig={"functionCallingConfig": {"mode": mode}})
-    families.apply_family_rules(request, "claude-sonnet-4-5")
+    family_rules.apply_family_rules(request, "claude-sonnet-4-5")
     assert request["toolConfig"]["functionCallingConfig"]["mode"] == expected
 
 
@@ -99,14 +100,14 @@ def test_claude_output_limit(
     gen: dict[str, Any] = {"thinkingConfig": {"includeThoughts": True, "thinkingBudget": budget}}
     if limit is not None:
         gen["maxOutputTokens"] = limit
-    families.claude_output_limit(gen)
+    family_rules.claude_output_limit(gen)
     assert gen["maxOutputTokens"] == expected_limit
     assert (gen.get("thinkingConfig") or {}).get("thinkingBudget") == expected_budget
 
 
 def test_gemini_rules_sign_replayed_calls() -> None:
     request = tools_request()
-    assert families.apply_family_rules(request, "gemini-3-pro-high") == {}
+    assert family_rules.apply_family_rules(request, "gemini-3-pro-high") == {}
     parts = request["contents"][1]["parts"]
     assert [p["thoughtSignature"] for p in parts] == [SENTINEL, "real"]
     assert "toolConfig" not in request
@@ -118,7 +119,7 @@ def test_image_model_shape() -> None:
         systemInstruction={"parts": [{"text": "s"}]},
         generationConfig={"thinkingConfig": {"includeThoughts": True}},
     )
-    families.apply_family_rules(request, "gemini-3-pro-image")
+    family_rules.apply_family_rules(request, "gemini-3-pro-image")
     assert set(request) == {"contents", "generationConfig"}
     assert request["generationConfig"] == {
         "candidateCount": 1,
@@ -148,12 +149,12 @@ def test_knobs(model: str, penalties: bool, seed: bool) -> None:
 def test_rules_merge_into_the_schema_fixes() -> None:
     enum_fix = ArgFix(values={"1": 1})
     request = tools_request()
-    fixes = families.apply_family_rules(request, "claude-sonnet-4-5", {"a": enum_fix})
+    fixes = family_rules.apply_family_rules(request, "claude-sonnet-4-5", {"a": enum_fix})
     assert restore(fixes["a"], {"reason": "r", "n": "1"}) == {"n": "1"}
     assert restore(fixes["a"], "1") == 1
-    assert families.apply_family_rules(tools_request(), "gemini-2.5-flash", {"a": enum_fix}) == {
-        "a": enum_fix
-    }
+    assert family_rules.apply_family_rules(
+        tools_request(), "gemini-2.5-flash", {"a": enum_fix}
+    ) == {"a": enum_fix}
 
 
 @pytest.mark.parametrize(

@@ -179,7 +179,7 @@ async def test_one_refresh_for_concurrent_requests_on_all_replicas(
         ]
         await fake.token_requested.wait()  # one refresh is held at the token endpoint
         # Every request is in a gateway, waiting for that one token, before it is let go.
-        await eventually(lambda: sum(len(r.services.in_flight) for r in group) == 9)
+        await eventually(lambda: sum(len(r.services.open_requests) for r in group) == 9)
         gate.set()
         answers = await asyncio.gather(*tasks)
         assert all(x.endswith("You said: hi") for x in answers)
@@ -201,7 +201,7 @@ async def test_one_refresh_for_concurrent_401s_on_all_replicas(
         fake.token_gate = gate
         tasks = [asyncio.ensure_future(chat_text(group[i % 3].client)) for i in range(6)]
         await fake.token_requested.wait()
-        await eventually(lambda: sum(len(r.services.in_flight) for r in group) == 6)
+        await eventually(lambda: sum(len(r.services.open_requests) for r in group) == 6)
         gate.set()
         answers = await asyncio.gather(*tasks)
         assert all(x.endswith("You said: hi") for x in answers)

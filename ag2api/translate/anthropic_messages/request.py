@@ -18,6 +18,7 @@ from ag2api.translate.anthropic_messages.messages import convert_messages, syste
 from ag2api.translate.anthropic_messages.tools import convert_tools, tool_config
 from ag2api.translate.body_fields import integer, number, put
 from ag2api.translate.claude_loop import close_unsigned_loop, thinking_on
+from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
 from ag2api.translate.reasoning import EFFORTS
@@ -43,7 +44,7 @@ class RequestInfo:
         # ``placeholders`` alone (no fix recorded for the name) still means "drop it at the top".
         missing = self.placeholders - set(self.arg_fixes)
         if missing:
-            top = ArgFix(added=frozenset(families.PLACEHOLDER))
+            top = ArgFix(added=frozenset(family_rules.PLACEHOLDER))
             object.__setattr__(self, "arg_fixes", {**self.arg_fixes, **dict.fromkeys(missing, top)})
 
 
@@ -74,13 +75,13 @@ def to_gemini(
         request, tools.declarations, tools.search, tool_config(body.get("tool_choice"), tools)
     )
     request["sessionId"] = session_id(converted.contents)
-    fixes = families.apply_family_rules(request, model, tools.fixes)
+    fixes = family_rules.apply_family_rules(request, model, tools.fixes)
     closed = close_unsigned_loop(request, model)
     return request, RequestInfo(
         model=model,
         thinking=thinking_on(request),
         tool_names=tools.to_client(),
-        placeholders=families.top_level_placeholders(fixes),
+        placeholders=family_rules.top_level_placeholders(fixes),
         arg_fixes=fixes,
         dropped_thinking=converted.dropped_thinking,
         closed_loop=closed,
@@ -156,7 +157,7 @@ def generation_config(
     thinking = thinking_config(body, model, thinking_default)
     if thinking:
         gen["thinkingConfig"] = thinking
-    families.claude_generation_limits(gen, model)
+    family_rules.claude_generation_limits(gen, model)
     return gen
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import thinking_for_effort
+from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.nesting import check_nesting
@@ -97,7 +98,7 @@ def to_gemini(
             raise InvalidRequest("'safetySettings' must be an array", param="safetySettings")
         request["safetySettings"] = safety
     request["sessionId"] = session_id(request["contents"])
-    for name, fix in families.apply_family_rules(request, model).items():
+    for name, fix in family_rules.apply_family_rules(request, model).items():
         fixes[name] = merge(fixes.get(name), fix) or fix
     return request, fixes
 
@@ -291,7 +292,7 @@ def generation_config(
         else:
             gen["thinkingConfig"] = fitted
     if families.is_claude(model) and (gen.get("thinkingConfig") or {}).get("includeThoughts"):
-        families.claude_thinking_sampling(gen)
+        family_rules.claude_thinking_sampling(gen)
     return gen
 
 

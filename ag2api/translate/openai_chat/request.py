@@ -11,6 +11,7 @@ from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import is_image_model
 from ag2api.translate.body_fields import integer, number, put
+from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.nesting import check_nesting
@@ -81,7 +82,7 @@ def translate_chat(
         param = "function_call" if legacy else "tool_choice"
         raise InvalidRequest(f"'{param}' needs functions to be declared", param=param)
     request["sessionId"] = session_id(contents)
-    fixes = families.apply_family_rules(request, model, fixes)
+    fixes = family_rules.apply_family_rules(request, model, fixes)
     reply = ReplyPlan(
         legacy_functions=legacy and bool(declarations),
         tools=fixes,
@@ -137,7 +138,7 @@ def image_request(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[
         "generationConfig": {"imageConfig": {"aspectRatio": aspect, "imageSize": image_size}},
         "sessionId": session_id(contents),
     }
-    families.image_shape(request)
+    family_rules.image_shape(request)
     return request
 
 
@@ -171,7 +172,7 @@ def generation_config(
     if thinking:
         gen["thinkingConfig"] = dict(thinking)
     if families.is_claude(model):
-        families.claude_output_limit(gen)
+        family_rules.claude_output_limit(gen)
     return gen
 
 

@@ -46,7 +46,7 @@ def function_declarations(
 ) -> list[dict[str, Any]]:
     """Gemini declarations; ``fixes`` (when given) receives, per tool name, what the schema
     adaptations changed, to undo them in the calls that come back (see ``typed_args``). Family
-    rules (Claude's placeholders) are added later by ``models.families.apply_family_rules``."""
+    rules (Claude's placeholders) are added later by ``models.family_rules.apply_family_rules``."""
     if tools is None:
         return []
     if not isinstance(tools, list):

@@ -17,6 +17,7 @@ from ag2api.models.families import thinking_for_effort
 from ag2api.translate.body_fields import number, put
 from ag2api.translate.claude_loop import close_unsigned_loop, thinking_on
 from ag2api.translate.dialect import RemoteImage
+from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import clean_schema_typed
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
@@ -77,7 +78,7 @@ def to_gemini(
         request["generationConfig"] = gen
     add_tools(request, tools.declarations, tools.search, config)
     request["sessionId"] = session_id(converted.contents, key=body.get("prompt_cache_key"))
-    for name, fix in families.apply_family_rules(request, model).items():
+    for name, fix in family_rules.apply_family_rules(request, model).items():
         merged = merge(tools.fixes.get(name), fix)  # Claude's placeholders
         if merged is not None:
             tools.fixes[name] = merged
@@ -112,7 +113,7 @@ def generation_config(
     thinking = thinking_config(body.get("reasoning"), model, thinking_default)
     if thinking:
         gen["thinkingConfig"] = thinking
-    families.claude_generation_limits(gen, model)
+    family_rules.claude_generation_limits(gen, model)
     return gen
 
 

@@ -1,4 +1,4 @@
-"""The requests being served, so a shutdown can let them finish (and end the stragglers)."""
+"""The client requests being served, so a shutdown can let them finish (and end the stragglers)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ class Abortable(Protocol):
     def abort_for_shutdown(self) -> None: ...
 
 
-class InFlight:
+class OpenRequests:
     def __init__(self) -> None:
         self._open: set[Abortable] = set()
         self._idle = asyncio.Event()
