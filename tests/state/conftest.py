@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.state.redis_server import MISSING, RedisServer, available
+from tests.support.redis_server import MISSING, RedisServer, available
 
 
 @pytest.fixture(scope="session")

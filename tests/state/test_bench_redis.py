@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.state.redis_server import MISSING, available
+from tests.support.redis_server import MISSING, available
 
 ROOT = Path(__file__).resolve().parents[2]
 

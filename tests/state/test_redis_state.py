@@ -15,7 +15,7 @@ from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import account_key
 from ag2api.state.redis.state import RedisState, redact_url
-from tests.state.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 
 MODEL = "gemini-2.5-flash"
 PROJECTS = ("proj-alpha-0001", "proj-beta-0002")

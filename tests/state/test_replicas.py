@@ -36,8 +36,8 @@ from ag2api.state.redis.client import token_digest
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from tests.conftest import API_KEY
-from tests.helpers import chat_text
-from tests.state.redis_server import RedisServer
+from tests.support.helpers import chat_text
+from tests.support.redis_server import RedisServer
 
 MODEL = "gemini-2.5-flash"
 ALPHA, BETA, GAMMA = "proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"

@@ -19,8 +19,6 @@ import yaml
 from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage, today
 from tests.conftest import API_KEY
-from tests.helpers import chat_text
-from tests.state.redis_server import RedisServer
 from tests.state.test_replicas import (
     MODEL,
     Replica,
@@ -29,6 +27,8 @@ from tests.state.test_replicas import (
     replicas,
     state_config,
 )
+from tests.support.helpers import chat_text
+from tests.support.redis_server import RedisServer
 
 OTHER_KEY = "sk-other-0123456789abcdef"
 CLAUDE = "claude-sonnet-4-5"

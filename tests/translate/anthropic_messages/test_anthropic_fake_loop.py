@@ -15,7 +15,7 @@ from ag2api.testing import fake_claude_rules, fake_model
 from ag2api.translate.anthropic_messages.request import to_gemini
 from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.gemini import events as gemini
-from tests.translate.anthropic_messages.claude_code_fixtures import first_request
+from tests.support.claude_code_fixtures import first_request
 
 
 class Fake:

@@ -15,7 +15,7 @@ from ag2api.translate.anthropic_messages.request import (
     remote_images,
     to_gemini,
 )
-from tests.translate.anthropic_messages.claude_code_fixtures import (
+from tests.support.claude_code_fixtures import (
     ATTRIBUTION,
     ENVIRONMENT,
     PROMPT,

@@ -21,7 +21,7 @@ from ag2api.translate.gemini.events import (
     ToolCall,
     Usage,
 )
-from tests import anthropic_sse_rules as rules
+from tests.support import anthropic_sse_rules as rules
 
 CLAUDE = RequestInfo(model="claude-sonnet-4-5-thinking", thinking=True)
 GEMINI = RequestInfo(model="gemini-3-pro-high")

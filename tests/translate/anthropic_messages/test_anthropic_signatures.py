@@ -19,7 +19,7 @@ from ag2api.translate.anthropic_messages.signatures import (
 )
 from ag2api.translate.claude_loop import CLOSED, CONTINUE
 from ag2api.translate.gemini import events as gemini
-from tests.translate.anthropic_messages.claude_code_fixtures import BASH, tool_result_request
+from tests.support.claude_code_fixtures import BASH, tool_result_request
 
 CLAUDE = "claude-sonnet-4-5-thinking"
 CLAUDE_SIG = base64.b64encode(b"claude-signature" * 5).decode()

@@ -16,7 +16,7 @@ import anthropic
 import pytest
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.e2e.claude_code_requests import sdk
+from tests.support.claude_code_requests import sdk
 
 TYPED: Any = {
     "name": "set_level",

@@ -12,7 +12,7 @@ from ag2api.translate.dialect import CallContext
 from ag2api.translate.gemini.events import Finish, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import compaction, memory
 from ag2api.translate.openai_responses.dialect import translate
-from tests.responses_sse_rules import check
+from tests.support.responses_sse_rules import check
 
 FN = {"type": "function", "name": "exec_command", "parameters": {"type": "object"}}
 HISTORY: list[dict[str, Any]] = [

@@ -21,7 +21,7 @@ from ag2api.translate.openai_responses.dialect import ResponsesAnswer, shell, tr
 from ag2api.translate.openai_responses.request import RequestInfo, remote_images, to_gemini
 from ag2api.translate.openai_responses.stream import ResponsesStream
 from ag2api.translate.openai_responses.tools import convert_tools
-from tests.responses_sse_rules import check
+from tests.support.responses_sse_rules import check
 
 CONF = Path("/srv/ag2api/conf/gateway.yaml")
 FN = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}

@@ -1,0 +1,189 @@
+"""Tool loops with thinking through the real Anthropic SDK, replaying the SDK's own content
+blocks, against a fake upstream that enforces Claude's and Gemini 3's signature rules
+(issue 11 §2 point 4): one family, across a gateway restart, and across a model switch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import pytest
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from ag2api.app import make_app
+from ag2api.config.live import read_config
+from ag2api.services import build_services
+from ag2api.testing.fake_model import SENTINEL
+from ag2api.testing.fake_upstream import FakeUpstream
+from ag2api.translate.claude_loop import CLOSED
+from tests.support.claude_code_requests import sdk
+
+CLAUDE = "claude-sonnet-4-5-thinking"
+GEMINI = "gemini-3-pro-high"
+BASH = {
+    "name": "Bash",
+    "description": "Executes a bash command.",
+    "input_schema": {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"command": {"type": "string"}},
+        "required": ["command"],
+        "additionalProperties": False,
+    },
+}
+
+
+@asynccontextmanager
+async def gateway(config_path: Path) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    """A whole gateway process's state (services, app, listener) for the block's duration."""
+    services = build_services(read_config(config_path, environ={}))
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(make_app(services))
+    server.add_sockets(sockets)
+    client = sdk(f"http://127.0.0.1:{sockets[0].getsockname()[1]}")
+    try:
+        yield client
+    finally:
+        await client.close()
+        server.stop()
+        await server.close_all_connections()
+        await services.aclose()
+
+
+class Conversation:
+    """Claude Code's side of a conversation: the history it replays, verbatim."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    async def turn(
+        self, client: anthropic.AsyncAnthropic, model: str, user: Any, stream: bool = True
+    ) -> anthropic.types.Message:
+        self.messages.append({"role": "user", "content": user})
+        args: dict[str, Any] = {
+            "model": model,
+            "max_tokens": 8192,
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+            "tools": [BASH],
+            "messages": self.messages,
+        }
+        if stream:
+            async with client.messages.stream(**args) as s:
+                message = await s.get_final_message()
+        else:
+            message = await client.messages.create(**args)
+        # The SDK's own content blocks go back as they are (like Claude Code does).
+        self.messages.append({"role": "assistant", "content": message.content})
+        return message
+
+    async def results(
+        self, client: anthropic.AsyncAnthropic, model: str, message: anthropic.types.Message
+    ) -> anthropic.types.Message:
+        calls = [b for b in message.content if b.type == "tool_use"]
+        assert calls, message.content
+        return await self.turn(
+            client,
+            model,
+            [{"type": "tool_result", "tool_use_id": c.id, "content": "ok"} for c in calls],
+        )
+
+
+def thought_signatures(request: dict[str, Any]) -> list[str]:
+    return [
+        p["thoughtSignature"]
+        for turn in request["contents"]
+        for p in turn["parts"]
+        if p.get("thought")
+    ]
+
+
+def replayed_calls(request: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for turn in request["contents"] for p in turn["parts"] if "functionCall" in p]
+
+
+def upstream(fake: FakeUpstream, n: int) -> dict[str, Any]:
+    return fake.generate_requests()[n].body["request"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+async def test_three_turn_tool_loop_with_thinking(
+    fake: FakeUpstream, config_path: Path, model: str
+) -> None:
+    talk = Conversation()
+    async with gateway(config_path) as client:
+        first = await talk.turn(client, model, "please use Bash now")
+        assert [b.type for b in first.content] == ["thinking", "tool_use"]
+        assert first.stop_reason == "tool_use"
+        family = "claude" if model == CLAUDE else "gemini"
+        assert first.content[0].signature.startswith(f"ag2:{family}:")  # type: ignore[union-attr]
+        second = await talk.results(client, model, first)
+        assert second.stop_reason == "end_turn"
+        assert second.content[-1].text.startswith("The tools said:")  # type: ignore[union-attr]
+        third = await talk.turn(client, model, "please use Bash again", stream=False)
+        assert third.stop_reason == "tool_use"
+        fourth = await talk.results(client, model, third)
+        assert fourth.stop_reason == "end_turn"
+    if model == CLAUDE:
+        # The open loop's model turn starts with the signed thinking Claude issued, text intact
+        # (the fake checks the text against what it signed); no loop had to be closed.
+        for n in (1, 3):
+            first_part = upstream(fake, n)["contents"][-2]["parts"][0]
+            assert first_part["thought"] is True
+            assert fake.claude_thinking[first_part["thoughtSignature"]] == first_part["text"]
+        assert CLOSED not in str(upstream(fake, 3))
+    else:
+        # Gemini 3 gets each call's own signature back (carried in the tool_use id).
+        sigs = [c["thoughtSignature"] for c in replayed_calls(upstream(fake, 3))]
+        assert len(sigs) == 2 and all(s in fake.issued_signatures for s in sigs)
+        assert thought_signatures(upstream(fake, 3)) == []  # no thought text replayed
+
+
+@pytest.mark.parametrize("model", [CLAUDE, GEMINI])
+async def test_tool_loop_across_a_gateway_restart(
+    fake: FakeUpstream, config_path: Path, model: str
+) -> None:
+    talk = Conversation()
+    async with gateway(config_path) as client:
+        first = await talk.turn(client, model, "please use Bash now")
+    async with gateway(config_path) as restarted:  # nothing survives but the client's history
+        second = await talk.results(restarted, model, first)
+    assert second.stop_reason == "end_turn"
+    request = upstream(fake, 1)
+    if model == CLAUDE:
+        assert request["contents"][-2]["parts"][0]["thoughtSignature"] in fake.claude_thinking
+    else:
+        assert replayed_calls(request)[0]["thoughtSignature"] in fake.issued_signatures
+
+
+async def test_model_switch_mid_history(fake: FakeUpstream, config_path: Path) -> None:
+    talk = Conversation()
+    async with gateway(config_path) as client:
+        first = await talk.turn(client, CLAUDE, "please use Bash now")
+        # /model gemini with the tool loop open: Claude's thinking is foreign to Gemini.
+        second = await talk.results(client, GEMINI, first)
+        assert second.stop_reason == "end_turn"
+        third = await talk.turn(client, GEMINI, "please use Bash again")
+        # /model back to Claude with Gemini's loop open: its thinking is dropped, and the loop
+        # is closed so Claude starts a fresh turn, thinking first.
+        fourth = await talk.results(client, CLAUDE, third)
+        assert fourth.content and fourth.stop_reason in ("end_turn", "tool_use")
+        # A direct-Anthropic history (a signature this gateway never issued) is dropped too.
+        talk.messages[-3]["content"] = [
+            {"type": "thinking", "thinking": "plan", "signature": "EqQBCkYIBxgCKkBsss"},
+            *[b for b in talk.messages[-3]["content"] if b.type != "thinking"],
+        ]
+        fifth = await talk.turn(client, CLAUDE, "go on")
+        assert fifth.content
+    to_gemini, to_claude = upstream(fake, 1), upstream(fake, 3)
+    assert thought_signatures(to_gemini) == []
+    assert [c["thoughtSignature"] for c in replayed_calls(to_gemini)] == [SENTINEL]
+    # Claude only ever sees thinking it signed itself: nothing forwarded, nothing fabricated.
+    for request in (to_claude, upstream(fake, 4)):
+        assert all(s in fake.claude_thinking for s in thought_signatures(request))
+        for call in replayed_calls(request):
+            assert "thoughtSignature" not in call
+    assert [p["text"] for p in to_claude["contents"][-2]["parts"]] == [CLOSED]

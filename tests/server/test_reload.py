@@ -1,0 +1,255 @@
+"""gateway.yaml and tokens.json edited while the gateway runs: applied live, bad edits harmless."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+from tornado.httpclient import AsyncHTTPClient
+
+from ag2api.server.watch import FileWatcher
+from ag2api.services import Services
+from ag2api.testing.fake_upstream import FakeUpstream, Step
+from tests.conftest import API_KEY, deep_merge
+from tests.support.helpers import chat_text
+
+
+def edit_config(path: Path, doc: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    new = deep_merge(doc, change)
+    path.write_text(yaml.safe_dump(new))
+    return new
+
+
+async def health(base_url: str) -> dict[str, Any]:
+    http = AsyncHTTPClient(force_instance=True)
+    try:
+        return json.loads((await http.fetch(base_url + "/health")).body)
+    finally:
+        http.close()
+
+
+async def reload(
+    watcher: FileWatcher,
+    services: Services,
+    path: Path,
+    doc: dict[str, Any],
+    change: dict[str, Any],
+) -> dict[str, Any]:
+    version = services.config.version
+    new = edit_config(path, doc, change)
+    await watcher.wait_for(lambda: services.config.version > version)
+    return new
+
+
+async def test_api_keys_change_live(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    config_path: Path,
+    config_doc: dict[str, Any],
+) -> None:
+    await reload(watcher, services, config_path, config_doc, {"api_keys": ["sk-new-key-123456"]})
+    with pytest.raises(openai.AuthenticationError):
+        await chat_text(client)
+    assert await chat_text(client.with_options(api_key="sk-new-key-123456"))
+
+
+async def test_rotation_policies_hosts_and_user_agent_change_live(
+    client: openai.AsyncOpenAI,
+    fake: FakeUpstream,
+    watcher: FileWatcher,
+    services: Services,
+    config_path: Path,
+    config_doc: dict[str, Any],
+) -> None:
+    await chat_text(client)
+    await reload(
+        watcher,
+        services,
+        config_path,
+        config_doc,
+        {
+            "rotation": {"count": 1},
+            "upstream": {
+                "base_urls": [fake.urls[1]],
+                "user_agent": "antigravity/hub/9.9.9 linux/amd64",
+            },
+            "models": {
+                "policies": [{"match": "gemini-*", "thinking": {"level": "high"}}],
+                "aliases": {"house-model": "gemini-2.5-flash"},
+            },
+            "log_level": "DEBUG",
+        },
+    )
+    assert services.pool.rotation_count == 1
+    await chat_text(client, model="house-model")
+    await chat_text(client)
+    calls = fake.generate_requests()
+    assert [(r.host, r.body["project"]) for r in calls[1:]] == [
+        ("b", "proj-alpha-0001"),
+        ("b", "proj-beta-0002"),
+    ]
+    assert calls[-1].headers["User-Agent"] == "antigravity/hub/9.9.9 linux/amd64"
+    assert calls[-1].body["request"]["generationConfig"]["thinkingConfig"] == {
+        "includeThoughts": True,
+        "thinkingLevel": "high",
+    }
+    assert logging.getLogger().level == logging.DEBUG
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+async def test_broken_yaml_keeps_the_last_good_config_until_fixed(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    base_url: str,
+    config_path: Path,
+    config_doc: dict[str, Any],
+) -> None:
+    good = services.config.current
+    config_path.write_text(yaml.safe_dump(config_doc) + "rotation:\n  count: [oops\n")
+    await watcher.wait_for(lambda: services.config.last_error is not None)
+    assert services.config.current is good
+    state = await health(base_url)
+    assert state["status"] == "degraded"
+    assert state["config"]["last_error"].startswith(f"{config_path}:")
+    assert "invalid YAML" in state["config"]["last_error"] and state["config"]["last_error_at"]
+    assert await chat_text(client)  # still serving on the last good config
+    config_path.write_text(yaml.safe_dump(deep_merge(config_doc, {"rotation": {"count": 0}})))
+    await watcher.wait_for(lambda: "rotation.count" in (services.config.last_error or ""))
+    assert ":" in services.config.last_error.split("rotation.count")[0]  # file:line
+    await reload(watcher, services, config_path, config_doc, {"rotation": {"count": 5}})
+    state = await health(base_url)
+    assert state["config"]["last_error"] is None and state["status"] == "ok"
+
+
+async def test_a_stream_open_across_a_reload_finishes_on_its_config(
+    client: openai.AsyncOpenAI,
+    fake: FakeUpstream,
+    watcher: FileWatcher,
+    services: Services,
+    config_path: Path,
+    config_doc: dict[str, Any],
+) -> None:
+    hold = asyncio.Event()
+    fake.script(Step(hold=hold, hold_after=2))
+    stream = await client.chat.completions.create(
+        model="gemini-2.5-flash", stream=True, messages=[{"role": "user", "content": "long"}]
+    )
+    it = stream.__aiter__()
+    first = await anext(it)
+    await reload(
+        watcher,
+        services,
+        config_path,
+        config_doc,
+        {"upstream": {"base_urls": [fake.urls[1]]}, "api_keys": ["sk-other-000000"]},
+    )
+    hold.set()
+    rest = [c async for c in it]
+    text = "".join(c.choices[0].delta.content or "" for c in [first, *rest] if c.choices)
+    assert text.endswith("You said: long")
+    assert rest[-1].choices[0].finish_reason == "stop"
+    assert [r.host for r in fake.generate_requests()] == ["a"]
+
+
+async def test_tokens_file_edits_are_picked_up(
+    client: openai.AsyncOpenAI,
+    fake: FakeUpstream,
+    watcher: FileWatcher,
+    services: Services,
+    tokens_path: Path,
+) -> None:
+    fake.add_account("rt-four", "proj-delta-0004")
+    doc = json.loads(tokens_path.read_text())
+    doc["projects"] = [
+        {**doc["projects"][0], "enabled": False, "disabled_reason": "by hand"},
+        doc["projects"][2],
+        {"project_id": "proj-delta-0004", "refresh_token": "rt-four", "note": "mine"},
+    ]  # alpha disabled, beta removed, delta added
+    tokens_path.write_text(json.dumps(doc))
+    await watcher.wait_for(lambda: services.pool.get("proj-delta-0004") is not None)
+    assert [(a.project_id, a.enabled) for a in services.pool.accounts] == [
+        ("proj-alpha-0001", False),
+        ("proj-gamma-0003", True),
+        ("proj-delta-0004", True),
+    ]
+    services.pool.rotation_count = 1
+    await chat_text(client)
+    await chat_text(client)
+    assert {r.body["project"] for r in fake.generate_requests()} == {
+        "proj-gamma-0003",
+        "proj-delta-0004",
+    }
+    # The gateway's own write-back keeps the person's fields and adds no project back.
+    await services.writer.flush()
+    written = json.loads(tokens_path.read_text())["projects"]
+    assert [p["project_id"] for p in written] == [
+        "proj-alpha-0001",
+        "proj-gamma-0003",
+        "proj-delta-0004",
+    ]
+    assert written[2]["note"] == "mine" and written[2]["access_token"]
+
+
+async def test_invalid_tokens_file_is_refused_and_the_pool_kept(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    tokens_path: Path,
+    base_url: str,
+) -> None:
+    good = tokens_path.read_text()
+    tokens_path.write_text(good[: len(good) // 2])  # a truncated save
+    await watcher.wait_for(lambda: services.tokens_error is not None)
+    assert services.pool.counts() == (3, 0)
+    state = await health(base_url)
+    assert "invalid JSON" in state["tokens"]["last_error"] and state["status"] == "degraded"
+    assert await chat_text(client)
+    tokens_path.write_text(good)
+    await watcher.wait_for(lambda: services.tokens_error is None)
+    assert (await health(base_url))["status"] == "ok"
+
+
+async def test_own_writes_cause_no_reload_loop(
+    client: openai.AsyncOpenAI, watcher: FileWatcher, services: Services
+) -> None:
+    await chat_text(client)  # refresh + last use: one write
+    await services.writer.flush()
+    writes = services.writer.writes
+    await watcher.wait_for(lambda: watcher.batches >= 1)
+    assert services.writer.writes == writes  # reloading wrote nothing back
+    assert services.writer.pending() == {}
+
+
+@pytest.mark.parametrize("config_overrides", [{"watch": {"force_polling": True}}])
+async def test_polling_mode_works_too(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    config_overrides: dict[str, Any],
+) -> None:
+    await reload(watcher, services, config_path, config_doc, {"rotation": {"count": 9}})
+    assert services.pool.rotation_count == 9
+
+
+async def test_no_secret_in_the_gateway_logs_even_at_debug(
+    client: openai.AsyncOpenAI, caplog: Any, request_lines: list[dict[str, Any]]
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        await chat_text(client, stream=True)
+        await chat_text(client)
+    ours = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith(("ag2api", "tornado"))
+    )
+    ours += "\n".join(json.dumps(line) for line in request_lines)
+    assert '"path": "/v1/chat/completions"' in ours
+    assert API_KEY not in ours and "ya29." not in ours and "rt-one" not in ours
