@@ -144,6 +144,15 @@ QUOTA_EXHAUSTED = {
         ],
     }
 }
+# No ErrorInfo, no RetryInfo: a rate limit in name only — how the backend refuses a system
+# instruction it will not serve (a masked content rejection), whatever the account's quota.
+BARE_RESOURCE_EXHAUSTED = {
+    "error": {
+        "code": 429,
+        "message": "Resource has been exhausted (e.g. check quota).",
+        "status": "RESOURCE_EXHAUSTED",
+    }
+}
 CAPACITY = {
     "error": {
         "code": 503,
