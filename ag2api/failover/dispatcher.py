@@ -56,6 +56,7 @@ from ag2api.upstream.client import (
 )
 from ag2api.upstream.envelope import wrap
 from ag2api.upstream.google_error import version_notice_in
+from ag2api.upstream.sensitive_words import obscure_system
 
 log = logging.getLogger("ag2api.dispatch")
 T = TypeVar("T")
@@ -154,6 +155,7 @@ class Dispatcher:
         only when the upstream stream ended normally).
         """
         settings = settings_for(cfg)
+        request = obscure_system(request, cfg.upstream.sensitive_matcher)
 
         async def call(
             base: str, token: str, account: Account
@@ -196,6 +198,7 @@ class Dispatcher:
         trace: RequestTrace | None = None,
     ) -> dict[str, Any]:
         settings = settings_for(cfg)
+        request = obscure_system(request, cfg.upstream.sensitive_matcher)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
             envelope = wrap(account.project_id, model, request, image=image)

@@ -73,7 +73,8 @@ async def test_claude_code_tool_run_end_to_end(fake: FakeUpstream, base_url: str
     request = recorded["request"]
     assert_clean(request)
     system = [p["text"] for p in request["systemInstruction"]["parts"]]
-    assert system[0] == "You are a Claude agent, built on Anthropic's Claude Agent SDK."
+    # upstream.sensitive_words: the identity the backend refuses goes with U+200B in it.
+    assert system[0] == "You are a Claude agent, built on Anthropic's C\u200blaude Agent SDK."
     assert any(t.startswith("# Environment") for t in system)  # the mid-conversation system turn
     user = [p["text"] for p in request["contents"][0]["parts"]]
     assert user[0] == REMINDER  # <system-reminder> blocks stay user text
