@@ -25,6 +25,7 @@ from ag2api.failover.token_counts import TokenCounter
 from ag2api.logs.requestlog import RequestLog
 from ag2api.media import ImageFetcher
 from ag2api.models.catalog import ModelCatalog
+from ag2api.observe.content_rejections import RecentRejections
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.open_requests import OpenRequests
 from ag2api.observe.quota import QuotaMonitor
@@ -62,6 +63,8 @@ class Services:
     signatures: SignatureCache = field(default_factory=SignatureCache)
     token_counter: TokenCounter = field(init=False)
     open_requests: OpenRequests = field(default_factory=OpenRequests)
+    # The latest requests whose system prompt the upstream refused (for /admin).
+    content_rejections: RecentRejections = field(default_factory=RecentRejections)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
 
@@ -72,6 +75,7 @@ class Services:
         self.quota = QuotaMonitor(
             self.fetch_account_models, self.enabled_projects, self.usage.save_quota
         )
+        self.dispatcher.verdicts.quota_left = self.quota.remaining
 
     async def fetch_models(self, cfg: GatewayConfig) -> dict[str, Any]:
         """fetchAvailableModels through any enabled account (for /v1/models)."""

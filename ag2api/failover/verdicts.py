@@ -6,11 +6,14 @@ that (account, model) down and moves on at once — a short RATE_LIMIT_EXCEEDED 
 the same account only when no other is free; a 5xx, a capacity error, a timeout or a
 connection failure moves on too, with exponential backoff and jitter only when the next try
 must reuse an account that already failed; a dead refresh token or a 401/403 naming the
-account disables it.
+account disables it. A 429 that refuses the request's content rather than the account
+(:mod:`ag2api.failover.rejections`) holds nothing against it: one other account may try, then
+the client hears what was refused.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 
@@ -18,11 +21,20 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import from_upstream
+from ag2api.failover.client_errors import content_rejected
 from ag2api.failover.lease import Lease
 from ag2api.failover.notices import UpstreamNotices
 from ag2api.failover.policy import RetryableFailure
+from ag2api.failover.rejections import (
+    ContentRejected,
+    QuotaLookup,
+    is_content_rejection,
+    quota_unknown,
+)
 from ag2api.state.base import AccountState
 from ag2api.upstream.client import UpstreamHTTPError
+
+log = logging.getLogger("ag2api.dispatch")
 
 
 @dataclass
@@ -42,6 +54,8 @@ class Verdicts:
         self.state = state
         self.writer = writer
         self.notices = notices
+        # The quota monitor's view, set once it exists (services); read on a bare 429.
+        self.quota_left: QuotaLookup = quota_unknown
 
     def judge(
         self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: Attempts
@@ -60,6 +74,8 @@ class Verdicts:
             self.disable(account, cause, state)
             return RetryableFailure(exc)
         if exc.status == 429 and lease.model:
+            if is_content_rejection(err, self.quota_left(account.project_id, lease.model)):
+                return self._content_rejected(lease, exc, state)
             return self._rate_limited(cfg, lease, exc, state)
         if exc.status == 429:
             return RetryableFailure(exc)
@@ -87,6 +103,23 @@ class Verdicts:
             self.persist_cooldowns(account)
         state.tried.add(account.project_id)
         return RetryableFailure(exc)
+
+    def _content_rejected(
+        self, lease: Lease, exc: UpstreamHTTPError, state: Attempts
+    ) -> BaseException:
+        """Nothing is recorded against the account; one other account may try (a limit that
+        looks like a rejection passes there), then the client is told why."""
+        rejected = ContentRejected(exc, lease.model)
+        state.tried.add(lease.account.project_id)
+        first = not any(isinstance(f, ContentRejected) for f in state.failures)
+        if first and self.state.has_other(lease.model, state.tried):
+            return RetryableFailure(rejected)
+        log.warning(
+            "the upstream refused a %s request's system prompt (a 429 that is no rate limit); "
+            "no account cooled",
+            lease.model,
+        )
+        return content_rejected(lease.model)
 
     def transient(
         self, cfg: GatewayConfig, account: Account, exc: BaseException, state: Attempts
