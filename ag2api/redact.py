@@ -43,3 +43,14 @@ def shown_disabled_reason(reason: str | None, project_id: str) -> str | None:
     """A disabled reason as /health and /admin show it: no project id, even in a reason that an
     older version or a hand edit put in tokens.json."""
     return mask_projects(reason, (project_id,)) if reason else reason
+
+
+def mask_url_credentials(url: str | None) -> str:
+    """A proxy (or any) URL with its user name and password replaced: ``http://***@host:port``."""
+    if not url:
+        return "-"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    _creds, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}"

@@ -29,6 +29,8 @@ from ag2api.testing import fake_claude_rules, fake_filter, fake_model
 from ag2api.testing.fake_base import FakeHandler, Recorded
 from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
 from ag2api.testing.fake_google import (
+    FAKE_CLIENT_ID,
+    FAKE_CLIENT_SECRET,
     FileHandler,
     LoadCodeAssistHandler,
     OnboardHandler,
@@ -71,6 +73,8 @@ class FakeAccount:
     revoked: bool = False
     needs_onboarding: bool = False
     onboard_calls: int = 0
+    # The OAuth client its refresh token belongs to (None: the fake's own client).
+    client_id: str | None = None
 
 
 @dataclass
@@ -92,6 +96,8 @@ class FakeUpstream:
     token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
     codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # OAuth clients the token endpoint accepts: id → secret.
+    clients: dict[str, str] = field(default_factory=lambda: {FAKE_CLIENT_ID: FAKE_CLIENT_SECRET})
     # Called for requests no scripted step covers: a fault to inject, or None (soak tests).
     chaos: Callable[[Any], Step | None] | None = None
     issued_signatures: set[str] = field(default_factory=set)
