@@ -6,7 +6,8 @@ Stored responses serve ``previous_response_id`` and ``GET``/``DELETE /v1/respons
 can change a stored record), each for ``responses.store_ttl`` seconds, the oldest dropped first
 once ``responses.store_max_bytes`` is exceeded; lost on restart (Codex does not need them:
 ``store: false``, reasoning carried in ``encrypted_content``). :class:`SharedResponseStore` keeps
-them where every replica sees them.
+them where every replica sees them. A stored response belongs to the client key that made it,
+named by :func:`owner_of`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ag2api import jsoncodec
-from ag2api.config.schema import ResponsesConfig
+from ag2api.config.schema import ApiKey, ResponsesConfig
+
+
+def owner_of(key: ApiKey | None) -> str | None:
+    """Who a stored response belongs to: the key's hash, which stays with the key whatever its
+    place in the list or its label (None: keyless access)."""
+    return key.ident if key is not None else None
 
 
 class ResponseStore(Protocol):
