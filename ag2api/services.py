@@ -219,7 +219,7 @@ def build_services(
             tokens, tokens_error = TokensFile(None, ()), str(exc)
     if not tokens.accounts and tokens_error is None:
         log.warning("no Google accounts in %s. %s", cfg.tokens_file, NO_ACCOUNT_HELP)
-    # Tornado's client now only carries OAuth refreshes (single-flight per account); it builds
+    # Tornado's client carries only OAuth refreshes (single-flight per account); it builds
     # all its curl handles up front, so a few, not upstream.max_connections of them.
     http = make_client(OAUTH_CONNECTIONS)
     writer = TokenWriter(

@@ -1,7 +1,7 @@
 """Stored responses for ``previous_response_id`` and ``GET``/``DELETE /v1/responses/{id}``.
 
 :class:`ResponseStore` is the interface (async, records are JSON-able dicts) so a shared backend
-(Redis, shared-state.md) can implement it; :class:`MemoryResponseStore` keeps them in this
+(Redis, docs/architecture.md) can implement it; :class:`MemoryResponseStore` keeps them in this
 process: serialized (an exact size, and no caller can change a stored record), each for
 ``responses.store_ttl`` seconds, the oldest dropped first once ``responses.store_max_bytes`` is
 exceeded. Lost on restart — Codex does not need it (``store: false``, reasoning carried in
@@ -102,7 +102,7 @@ class SharedBlobs(Protocol):
 class SharedResponseStore:
     """Stored responses every replica sees (Redis), with this process's copy as the fallback
     while the backend does not answer. ``store_max_bytes`` bounds the local copy and the size of
-    one record; Redis bounds the rest (its ``maxmemory``, README "Scaling out")."""
+    one record; Redis bounds the rest (its ``maxmemory``, docs/operations.md "Scaling out")."""
 
     def __init__(
         self,
