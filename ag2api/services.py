@@ -24,6 +24,7 @@ from ag2api.failover.token_counts import TokenCounter
 from ag2api.logs.requestlog import RequestLog
 from ag2api.media import ImageFetcher
 from ag2api.models.catalog import ModelCatalog
+from ag2api.observe.content_rejections import RecentRejections
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.open_requests import OpenRequests
 from ag2api.observe.quota import QuotaMonitor
@@ -63,6 +64,8 @@ class Services:
     signatures: SignatureCache = field(default_factory=SignatureCache)
     token_counter: TokenCounter = field(init=False)
     open_requests: OpenRequests = field(default_factory=OpenRequests)
+    # The latest requests whose system prompt the upstream refused (for /admin).
+    content_rejections: RecentRejections = field(default_factory=RecentRejections)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
 
@@ -74,6 +77,7 @@ class Services:
         self.quota = QuotaMonitor(
             self.fetch_account_models, self.enabled_projects, self.usage.save_quota
         )
+        self.dispatcher.verdicts.quota_left = self.quota.remaining
 
     async def fetch_models(self, cfg: GatewayConfig) -> dict[str, Any]:
         """fetchAvailableModels through any enabled account (for /v1/models)."""
@@ -195,7 +199,7 @@ def build_services(
             tokens, tokens_error = TokensFile(None, ()), str(exc)
     if not tokens.accounts and tokens_error is None:
         log.warning("no Google accounts in %s. %s", cfg.tokens_file, NO_ACCOUNT_HELP)
-    # Tornado's client now only carries OAuth refreshes (single-flight per account); it builds
+    # Tornado's client carries only OAuth refreshes (single-flight per account); it builds
     # all its curl handles up front, so a few, not upstream.max_connections of them.
     http = make_client(OAUTH_CONNECTIONS)
     writer = TokenWriter(

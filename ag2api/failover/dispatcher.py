@@ -55,6 +55,7 @@ from ag2api.upstream.client import (
 )
 from ag2api.upstream.envelope import wrap
 from ag2api.upstream.google_error import version_notice_in
+from ag2api.upstream.sensitive_words import obscure_system
 
 log = logging.getLogger("ag2api.dispatch")
 T = TypeVar("T")
@@ -153,6 +154,7 @@ class Dispatcher:
         only when the upstream stream ended normally).
         """
         settings = settings_for(cfg)
+        request = obscure_system(request, cfg.upstream.sensitive_matcher)
 
         async def call(
             base: str, token: str, account: Account
@@ -195,6 +197,7 @@ class Dispatcher:
         trace: RequestTrace | None = None,
     ) -> dict[str, Any]:
         settings = settings_for(cfg)
+        request = obscure_system(request, cfg.upstream.sensitive_matcher)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
             envelope = wrap(account.project_id, model, request, image=image)
@@ -250,7 +253,7 @@ class Dispatcher:
 
         try:
             # The first attempt runs bare: most succeed, and building the retry machinery for
-            # them cost ~5 % of the CPU of a request (README "Performance"). Its failure is
+            # them cost ~5 % of the CPU of a request (docs/performance.md). Its failure is
             # handed to tenacity as attempt 1, so the policy counts, waits and stops as always.
             try:
                 return await attempt()

@@ -6,11 +6,14 @@ that (account, model) down and moves on at once — a short RATE_LIMIT_EXCEEDED 
 the same account only when no other is free; a 5xx, a capacity error, a timeout or a
 connection failure moves on too, with exponential backoff and jitter only when the next try
 must reuse an account that already failed; a dead refresh token or a 401/403 naming the
-account disables it.
+account disables it. A 429 that refuses the request's content rather than the account
+(:mod:`ag2api.failover.rejections`) holds nothing against it: one other account may try, then
+the client hears what was refused.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 
@@ -18,10 +21,19 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import from_upstream
+from ag2api.failover.client_errors import content_rejected
 from ag2api.failover.notices import UpstreamNotices
 from ag2api.failover.policy import RetryableFailure
+from ag2api.failover.rejections import (
+    ContentRejected,
+    QuotaLookup,
+    is_content_rejection,
+    quota_unknown,
+)
 from ag2api.state.base import AccountState
 from ag2api.upstream.client import UpstreamHTTPError
+
+log = logging.getLogger("ag2api.dispatch")
 
 
 @dataclass
@@ -41,6 +53,8 @@ class Verdicts:
         self.state = state
         self.writer = writer
         self.notices = notices
+        # The quota monitor's view, set once it exists (services); read on a bare 429.
+        self.quota_left: QuotaLookup = quota_unknown
 
     def judge(
         self, cfg: GatewayConfig, account: Account, exc: UpstreamHTTPError, attempts: Attempts
@@ -60,6 +74,8 @@ class Verdicts:
             self.disable(account, cause, attempts)
             return RetryableFailure(exc)
         if exc.status == 429 and attempts.model:
+            if is_content_rejection(err, self.quota_left(account.project_id, attempts.model)):
+                return self._content_rejected(account, exc, attempts)
             return self._rate_limited(cfg, account, exc, attempts)
         if exc.status == 429:
             return RetryableFailure(exc)
@@ -87,6 +103,24 @@ class Verdicts:
             self.persist_cooldowns(account)
         attempts.tried.add(account.project_id)
         return RetryableFailure(exc)
+
+    def _content_rejected(
+        self, account: Account, exc: UpstreamHTTPError, attempts: Attempts
+    ) -> BaseException:
+        """Nothing is recorded against the account; one other account may try (a limit that
+        looks like a rejection passes there), then the client is told why."""
+        model = attempts.model
+        rejected = ContentRejected(exc, model)
+        attempts.tried.add(account.project_id)
+        first = not any(isinstance(f, ContentRejected) for f in attempts.failures)
+        if first and self.state.has_other(model, attempts.tried):
+            return RetryableFailure(rejected)
+        log.warning(
+            "the upstream refused a %s request's system prompt (a 429 that is no rate limit); "
+            "no account cooled",
+            model,
+        )
+        return content_rejected(model)
 
     def transient(
         self, cfg: GatewayConfig, account: Account, exc: BaseException, attempts: Attempts

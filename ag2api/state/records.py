@@ -117,7 +117,8 @@ class SharedBlobs(Protocol):
 class SharedResponseStore:
     """Stored responses every replica sees, with this process's copy as the fallback while the
     backend does not answer. ``store_max_bytes`` bounds the local copy and the size of one
-    record; the backend bounds the rest (Redis: its ``maxmemory``)."""
+    record; the backend bounds the rest (Redis: its ``maxmemory``, docs/operations.md "Scaling
+    out")."""
 
     def __init__(self, shared: SharedBlobs, settings: Callable[[], ResponsesConfig]) -> None:
         self._shared = shared
