@@ -20,7 +20,7 @@ ACCOUNT_REASONS = (
     "SERVICE_DISABLED",
     "ACCOUNT_DISABLED",
 )
-# ErrorInfo reasons that name a real limit on the account (protocol §5.1).
+# ErrorInfo reasons that name a real limit on the account (docs/protocol.md §5.1).
 LIMIT_REASONS = ("RATE_LIMIT_EXCEEDED", "QUOTA_EXHAUSTED", "INSUFFICIENT_G1_CREDITS_BALANCE")
 _TOS_RE = re.compile(r"disabled.{0,80}(terms of service|violation)", re.I | re.S)
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
