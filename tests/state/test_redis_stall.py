@@ -1,6 +1,8 @@
-"""A Redis that stalls (SIGSTOP) and comes back leaves no slot or key lease held."""
+"""A Redis that stalls (SIGSTOP) and comes back leaves no slot, key lease or probe held."""
 
 from __future__ import annotations
+
+import asyncio
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
@@ -66,5 +68,32 @@ async def test_a_stall_leaves_no_key_lease_held(own_redis: RedisServer, key_pref
         assert state.health().ok
         for ident in ("k1", "k2"):
             assert (await state.key_admit(ident, policy, day, month)).reason is None
+    finally:
+        await state.aclose()
+
+
+async def test_a_probe_lost_in_a_stall_does_not_block_the_next(
+    own_redis: RedisServer, key_prefix: str
+) -> None:
+    state = stalling(own_redis, key_prefix, per_account=2)
+    try:
+        await state.sync_once()
+        state.release(await state.pick(MODEL), ok=True)  # the pick script is loaded
+        alpha = state.accounts()[0]
+        state.cool(alpha, MODEL, 0.001, "QUOTA_EXHAUSTED", probe=True)
+        await state.settle()
+        await asyncio.sleep(0.01)  # the 1 ms cooldown passes: the next pick probes
+        own_redis.pause()
+        try:
+            lost = await state.pick(MODEL)  # the probe starts in Redis, its answer is lost
+            assert lost.probe and not state.health().ok
+            state.release(lost, ok=False)
+            await state.settle()
+        finally:
+            own_redis.resume()
+        await state.sync_once()
+        again = await state.pick(MODEL)  # not "one probe is in flight" for a minute
+        assert again.probe
+        state.release(again, ok=True)
     finally:
         await state.aclose()
