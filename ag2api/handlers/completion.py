@@ -19,6 +19,7 @@ from ag2api.failover.dispatcher import OpenedStream
 from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.keys.policies import periods, rate_headers, refusal
+from ag2api.state.records import owner_of
 from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
 from ag2api.translate.dialect import (
     Answer,
@@ -303,7 +304,7 @@ class CompletionHandler(ApiHandler):
             self.services.state.spawn(self._settle_key())
 
     def _owner(self) -> str | None:
-        return self.client_key.label if self.client_key is not None else None
+        return owner_of(self.client_key)
 
     async def _recall(self, memory: Memory, body: dict[str, Any]) -> dict[str, Any]:
         """The body with the stored state it continues merged in (another key's is unknown)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest, NotFound
 from ag2api.handlers.base import ApiHandler
+from ag2api.state.records import owner_of
 
 MAX_LIMIT = 100
 
@@ -18,8 +19,7 @@ MAX_LIMIT = 100
 class StoredResponseHandler(ApiHandler):
     async def _record(self, response_id: str) -> dict[str, Any]:
         record = await self.services.responses.get(response_id)
-        owner = self.client_key.label if self.client_key is not None else None
-        if record is None or record.get("owner") != owner:
+        if record is None or record.get("owner") != owner_of(self.client_key):
             raise NotFound(f"Response with id '{response_id}' not found.")
         return record
 

@@ -1,5 +1,5 @@
 # ruff: noqa: E501
-"""The upstream's literal error bodies (protocol §5) and the fake's default answers."""
+"""The upstream's literal error bodies (docs/protocol.md §5) and the fake's default answers."""
 
 from __future__ import annotations
 

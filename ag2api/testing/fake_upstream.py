@@ -1,4 +1,5 @@
-"""An in-process fake of the Antigravity backend and Google's token endpoint (protocol §9).
+"""An in-process fake of the Antigravity backend and Google's token endpoint (docs/protocol.md
+§9).
 
 Used by the tests and by ``ag2api --demo``. It checks what the real server checks (bearer token,
 project, model, client version), answers with the protocol's literal error bodies, and can be

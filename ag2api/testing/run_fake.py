@@ -1,8 +1,9 @@
 """Run the fake upstream on its own: ``python -m ag2api.testing.run_fake --port 9100``.
 
 Prints one JSON line (its URL, token URL, OAuth client, accounts and process id) once it
-listens; used by ``scripts/bench.py``. To try the real gateway against it by hand (README, "Try
-the real gateway against the fake"), ``--tokens PATH`` also writes a tokens.json for its accounts:
+listens; used by ``scripts/bench.py``. To try the real gateway against it by hand
+(docs/operations.md, "The real gateway in front of the fake upstream"), ``--tokens PATH`` also
+writes a tokens.json for its accounts:
 
     python -m ag2api.testing.run_fake --port 9100 --tokens /tmp/fake-tokens.json &
     AG2API_UPSTREAM_BASE_URLS=http://127.0.0.1:9100 ag2api --tokens /tmp/fake-tokens.json

@@ -1,5 +1,5 @@
-"""Requests shaped like Claude Code 2.1.332's, sent raw with its headers (issue 11 §2 points 3
-and 8): the upstream must see none of the fields it would reject, and Claude Code's default
+"""Requests shaped like Claude Code 2.1.332's, sent raw with its headers: the upstream
+must see none of the fields it would reject, and Claude Code's default
 model id must resolve through the shipped aliases."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ _CONTEXT_SUFFIX = re.compile(r"(\[1m\])+$", re.I)
 
 
 def client_model(name: str) -> str:
-    """The model name without a trailing ``[1m]`` (anthropic-messages.md §7.2)."""
+    """The model name without a trailing ``[1m]`` (docs/clients/claude-code.md, "Model names")."""
     return _CONTEXT_SUFFIX.sub("", name)
 
 
