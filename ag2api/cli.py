@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ag2api import __version__
-from ag2api.accounts.cli import AccountNotFound, account_rows, format_table, set_enabled
+from ag2api.accounts.cli import (
+    AccountNotFound,
+    account_rows,
+    format_table,
+    set_enabled,
+    verification_lines,
+)
 from ag2api.accounts.commands import ACTIONS as FILE_ACTIONS
 from ag2api.accounts.commands import add_commands, cipher_for, run_command
 from ag2api.accounts.crypto import BadKey
@@ -152,6 +158,8 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
                 print(f"{path} does not exist yet: add an account with `ag2api login`")
                 return 0
             print(format_table(account_rows(path, stored_quota(cfg.usage_db))))
+            for line in verification_lines(path, cfg.accounts.recheck_seconds):
+                print(line)
             return 0
         enabled = args.action == "enable"
         masked = set_enabled(path, args.project, enabled, getattr(args, "reason", None))

@@ -12,6 +12,7 @@ import http.server
 import queue
 import sys
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +37,14 @@ class Arrival:
             self._answer.append((ok, message))
             self._ready.set()
 
-    def wait_reply(self, timeout: float) -> tuple[bool, str]:
-        if self._ready.wait(timeout) and self._answer:
-            return self._answer[0]
-        return False, "The sign-in is taking long; see the terminal for how it ends."
+    def wait_reply(self, timeout: float, closing: threading.Event) -> tuple[bool, str]:
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.1):
+            if closing.is_set():
+                return False, "This sign-in has already ended; see the terminal."
+            if time.monotonic() > deadline:
+                return False, "The sign-in is taking long; see the terminal for how it ends."
+        return self._answer[0]
 
 
 def page(ok: bool, message: str) -> bytes:
@@ -53,6 +58,7 @@ def page(ok: bool, message: str) -> bytes:
 class _Handler(http.server.BaseHTTPRequestHandler):
     arrivals: queue.Queue[Arrival]
     path_prefix: str
+    closing: threading.Event
 
     def do_GET(self) -> None:
         if urllib.parse.urlparse(self.path).path != self.path_prefix:
@@ -60,7 +66,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         arrival = Arrival(f"http://127.0.0.1{self.path}")
         self.arrivals.put(arrival)
-        ok, message = arrival.wait_reply(REPLY_WAIT)
+        ok, message = arrival.wait_reply(REPLY_WAIT, self.closing)
         body = page(ok, message)
         self.send_response(200 if ok else 400)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -74,8 +80,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+    # Closing waits for the pages being written: the process must not end mid-answer.
+    daemon_threads = False
+    block_on_close = True
 
 
 class CallbackServer:
@@ -83,7 +90,12 @@ class CallbackServer:
 
     def __init__(self, port: int, path: str) -> None:
         self.arrivals: queue.Queue[Arrival] = queue.Queue()
-        handler = type("Callback", (_Handler,), {"arrivals": self.arrivals, "path_prefix": path})
+        self.closing = threading.Event()
+        handler = type(
+            "Callback",
+            (_Handler,),
+            {"arrivals": self.arrivals, "path_prefix": path, "closing": self.closing},
+        )
         try:
             self.server = _Server(("127.0.0.1", port), handler)
         except OSError as exc:
@@ -107,12 +119,8 @@ class CallbackServer:
             self.arrivals.put(Arrival(line.strip()))
 
     def close(self) -> None:
-        """Answer any later arrival (a reload of the tab), then stop listening."""
-        while True:
-            try:
-                late = self.arrivals.get_nowait()
-            except queue.Empty:
-                break
-            late.reply(False, "This sign-in has already ended; see the terminal.")
+        """Stop listening once every page is written (a later arrival, e.g. a reload of the
+        tab, is told the sign-in has ended)."""
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()

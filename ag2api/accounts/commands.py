@@ -229,10 +229,7 @@ def _require_readable(doc: dict[str, Any], cipher: TokenCipher, name: str) -> No
                     locked.append(email or mask(str(entry.get("project_id"))))
                     break
     if locked:
-        raise CommandFailed(
-            unreadable_message(name, locked, missing).replace(". They are left", "; nothing was")
-            + " written"
-        )
+        raise CommandFailed(unreadable_message(name, locked, missing, "nothing was written"))
 
 
 # -- encrypt / decrypt ------------------------------------------------------------------------

@@ -102,10 +102,12 @@ def load_cipher(environ: Mapping[str, str], key_file: Path | None) -> TokenCiphe
     return TokenCipher(material, f"secrets.key_file {key_file}")
 
 
-def unreadable_message(name: str, who: list[str], missing_key: bool) -> str:
+def unreadable_message(
+    name: str, who: list[str], missing_key: bool, outcome: str = "they are left as they are, unused"
+) -> str:
     """One line naming the accounts whose tokens cannot be read, and what to do."""
     cause = "they are encrypted and no key is set" if missing_key else "the key does not open them"
     return (
         f"{name}: cannot read the tokens of {len(who)} account(s) ({', '.join(who)}): {cause}; "
-        f"{KEY_HELP}. They are left as they are and not used"
+        f"{KEY_HELP} ({outcome})"
     )

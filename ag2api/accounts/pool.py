@@ -214,6 +214,15 @@ class AccountPool:
         log.warning("project %s disabled: %s", mask(account.project_id), reason)
         return True
 
+    def enable(self, account: Account) -> bool:
+        """Back into rotation; False when it already was."""
+        if account.enabled:
+            return False
+        account.enabled = True
+        account.disabled_reason = None
+        log.info("project %s enabled again", mask(account.project_id))
+        return True
+
     def replace_accounts(
         self, accounts: Iterable[Account], pending: dict[str, dict[str, Any]] | None = None
     ) -> None:

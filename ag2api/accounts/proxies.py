@@ -7,10 +7,13 @@ everything done for that account through that proxy; ``"direct"`` sends it strai
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from ag2api.accounts.model import Account
 from ag2api.config.checks import PROXY_SCHEMES
 from ag2api.redact import mask_url_credentials
+from ag2api.upstream.client import CallSettings
 
 DIRECT = "direct"
 
@@ -58,3 +61,14 @@ def mask_proxy(proxy: str | None) -> str:
     if proxy == DIRECT:
         return DIRECT
     return mask_url_credentials(proxy)
+
+
+def routed(settings: CallSettings, account: Account) -> CallSettings:
+    """``settings`` for one account's upstream call: its proxy and User-Agent when it has them."""
+    if account.proxy is None and account.user_agent is None:
+        return settings
+    return replace(
+        settings,
+        proxy=curl_proxy(account.proxy) if account.proxy is not None else settings.proxy,
+        user_agent=account.user_agent or settings.user_agent,
+    )

@@ -24,6 +24,9 @@ class LoadCodeAssistHandler(FakeHandler):
         account = self.check_auth()
         if account is None:
             return
+        if account.needs_verification:
+            self.finish(bodies.ineligible_verification())
+            return
         body: dict[str, Any] = {
             "currentTier": {"id": "free-tier", "name": "Antigravity"},
             "allowedTiers": [{"id": "free-tier", "isDefault": True}],

@@ -76,6 +76,9 @@ class FakeAccount:
     onboard_calls: int = 0
     # The OAuth client its refresh token belongs to (None: the fake's own client).
     client_id: str | None = None
+    # Google wants the person to verify it: generation answers 403 VALIDATION_REQUIRED and
+    # loadCodeAssist lists it as ineligible, until this is set back to False.
+    needs_verification: bool = False
 
 
 @dataclass
@@ -273,6 +276,9 @@ class GenerateHandler(FakeHandler):
             await asyncio.sleep(step.delay)
         if step.status != 200:
             self.fail(step.status, step.body, sse_type=sse_type)
+            return
+        if account.needs_verification:
+            self.fail(403, bodies.VALIDATION_REQUIRED, sse_type=sse_type)
             return
         if not isinstance(body, dict) or body.get("project") != account.project_id:
             project = body.get("project") if isinstance(body, dict) else "?"

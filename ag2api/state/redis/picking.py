@@ -181,5 +181,12 @@ class Picking:
         acct = account_key(account.project_id)
         return lambda: self.client.redis.hset(self._dis, acct, value)
 
+    def enable(self, account: Account) -> bool:
+        changed = self.local.enable(account)
+        if changed:
+            acct = account_key(account.project_id)
+            self.client.send(lambda: self.client.redis.hdel(self._dis, acct))
+        return changed
+
     async def forget_disable(self, acct: str) -> None:
         await self.client.call(lambda: self.client.redis.hdel(self._dis, acct))

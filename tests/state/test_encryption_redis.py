@@ -1,0 +1,49 @@
+"""Tokens in Redis are sealed like those in tokens.json when a key is set: the access tokens
+(``tok:``) and rotated refresh tokens (``rtok``) every replica shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ag2api.accounts.crypto import PREFIX
+from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.helpers import chat_text
+from tests.support.redis_server import RedisServer
+from tests.support.replicas import eventually, leader_of, replicas, state_config
+
+KEY = "correct horse battery staple 42"
+
+
+@pytest.fixture
+def config_overrides(tmp_path: Path, redis_server: RedisServer, key_prefix: str) -> dict[str, Any]:
+    (tmp_path / "secret.key").write_text(KEY + "\n")
+    return {"secrets": {"key_file": "secret.key"}, **state_config(redis_server.url, key_prefix)}
+
+
+async def test_redis_holds_only_sealed_tokens(
+    fake: FakeUpstream,
+    config_path: Path,
+    redis_server: RedisServer,
+    key_prefix: str,
+) -> None:
+    async with replicas(config_path) as group:
+        leader, other = await leader_of(group)
+        for r in group:
+            r.services.pool.rotation_count = 1000
+        fake.rotate_refresh_tokens = True
+        assert (await chat_text(other.client)).endswith("You said: hi")
+        fake.rotate_refresh_tokens = False
+        new = next(t for t, a in fake.accounts.items() if t.startswith("rt-one~"))
+        redis = leader.services.state.client.redis  # type: ignore[attr-defined]
+        values = [await redis.get(k) async for k in redis.scan_iter(match=key_prefix + "tok:*")]
+        values += list((await redis.hgetall(key_prefix + "rtok")).values())
+        assert values and all(v.decode().split("|")[-1].startswith(PREFIX) for v in values)
+        assert not any(b"ya29" in v or b"rt-one" in v for v in values)
+        # The other replica opens them: it adopts the rotated token and reuses the access token.
+        await eventually(lambda: leader.services.pool.accounts[0].refresh_token == new)
+        fake.refresh_calls.clear()
+        assert (await chat_text(leader.client)).endswith("You said: hi")
+        assert sum(fake.refresh_calls.values()) == 0
