@@ -256,6 +256,7 @@ def build_services(
             str(live.current.upstream.ca_file) if live.current.upstream.ca_file else None
         ),
         observe=lambda result: services.metrics.refreshes.labels(result).inc(),
+        connect_timeout=lambda: live.current.upstream.timeouts.connect,
         tokens=state,
     )
     upstream = AntigravityClient(CurlMulti(cfg.upstream.max_connections))

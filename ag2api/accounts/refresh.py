@@ -75,8 +75,11 @@ class TokenRefresher:
         observe: Callable[[str], None] = lambda result: None,
         tokens: SharedTokens | None = None,
         environ: Mapping[str, str] = os.environ,
+        connect_timeout: Callable[[], float] | None = None,
     ) -> None:
         self._environ = environ
+        # Seconds to reach the token endpoint (or the account's proxy): upstream.timeouts.connect.
+        self._connect_timeout = connect_timeout or (lambda: timeout)
         self._tokens = tokens
         self._observe = observe
         self._ca_file = ca_file
@@ -181,7 +184,7 @@ class TokenRefresher:
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
             },
-            connect_timeout=self._timeout,
+            connect_timeout=min(self._timeout, self._connect_timeout()),
             request_timeout=self._timeout,
             prepare_curl_callback=curl_preparer(curl_proxy(proxy)),
             ca_certs=self._ca_file(),

@@ -1,8 +1,10 @@
-"""Tokens in Redis are sealed like those in tokens.json when a key is set: the access tokens
-(``tok:``) and rotated refresh tokens (``rtok``) every replica shares."""
+"""Accounts across replicas on one Redis: with a key set the tokens they share (access tokens in
+``tok:``, rotated refresh tokens in ``rtok``) are sealed like those in tokens.json, and an account
+a recheck puts back is back on every replica."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -47,3 +49,34 @@ async def test_redis_holds_only_sealed_tokens(
         fake.refresh_calls.clear()
         assert (await chat_text(leader.client)).endswith("You said: hi")
         assert sum(fake.refresh_calls.values()) == 0
+
+
+async def test_a_recheck_on_the_leader_puts_the_account_back_on_every_replica(
+    fake: FakeUpstream, config_path: Path
+) -> None:
+    """Replicas with their own copy of tokens.json (no shared file to reload) still follow."""
+    async with replicas(config_path) as group:
+        leader, other = await leader_of(group)
+        fake.accounts["rt-one"].needs_verification = True
+        reason = "VALIDATION_REQUIRED: verify — verify at https://accounts.google.com/signin/x"
+        leader.services.state.disable(leader.services.pool.accounts[0], reason)
+        await eventually(lambda: not other.services.pool.accounts[0].enabled)
+        fake.accounts["rt-one"].needs_verification = False
+
+        class Clock:
+            now = 0.0
+
+            def __call__(self) -> float:
+                return self.now
+
+        clock = Clock()
+        for r in group:
+            r.services.recheck.clock = clock
+        await asyncio.gather(*(r.services.recheck.run_once() for r in group))
+        clock.now += 600
+        assert await other.services.recheck.run_once() == 0  # not the tokens.json writer
+        assert await leader.services.recheck.run_once() == 1
+        await eventually(lambda: other.services.pool.accounts[0].enabled)
+        other.services.pool.rotation_count = 1000
+        assert (await chat_text(other.client)).endswith("You said: hi")
+        assert fake.generate_requests()[-1].body["project"] == "proj-alpha-0001"
