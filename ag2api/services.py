@@ -241,7 +241,8 @@ def build_services(
             access_token=account.access_token,
             expires_at=int(account.expires_at),
             refresh_token=account.refresh_token,
-            client_id=account.client_id,
+            # The OAuth client found at this refresh, when not the default (else no field).
+            **({"client_id": account.client_id} if account.client_id else {}),
         )
 
     state = make_state(

@@ -165,11 +165,10 @@ class Verdicts:
 
     def redisable(self, account: Account, reason: str) -> None:
         """Still out, for a new reason (the recheck found another cause)."""
-        self.state.enable(account)
-        self.state.disable(account, reason)
-        self.writer.record(
-            account.project_id, enabled=False, disabled_reason=account.disabled_reason
-        )
+        if self.state.change_reason(account, reason):
+            self.writer.record(
+                account.project_id, enabled=False, disabled_reason=account.disabled_reason
+            )
 
     def persist_cooldowns(self, account: Account) -> None:
         self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))

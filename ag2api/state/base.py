@@ -172,6 +172,10 @@ class AccountState(Protocol):
     def enable(self, account: Account) -> bool:
         """Put ``account`` back into rotation (its cause has passed); False when it was in."""
 
+    def change_reason(self, account: Account, reason: str) -> bool:
+        """A disabled account stays out for another ``reason``; False when enabled or the
+        same."""
+
     # -- access tokens and the refresh lock ---------------------------------------------
     async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:
         """The current access token and its expiry (epoch seconds), if one is known; with

@@ -140,6 +140,9 @@ class MemoryState:
     def enable(self, account: Account) -> bool:
         return self.pool.enable(account)
 
+    def change_reason(self, account: Account, reason: str) -> bool:
+        return self.pool.change_reason(account, reason)
+
     # -- access tokens and the refresh lock ---------------------------------------------
     async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:
         if account.access_token:

@@ -28,6 +28,7 @@ def config_overrides(tmp_path: Path, redis_server: RedisServer, key_prefix: str)
 async def test_redis_holds_only_sealed_tokens(
     fake: FakeUpstream,
     config_path: Path,
+    tokens_path: Path,
     redis_server: RedisServer,
     key_prefix: str,
 ) -> None:
@@ -49,6 +50,10 @@ async def test_redis_holds_only_sealed_tokens(
         fake.refresh_calls.clear()
         assert (await chat_text(leader.client)).endswith("You said: hi")
         assert sum(fake.refresh_calls.values()) == 0
+        # And tokens.json, which the leader writes, the same.
+        await asyncio.gather(*(r.services.writer.flush() for r in group))
+        await eventually(lambda: PREFIX in tokens_path.read_text())
+        assert "rt-one" not in tokens_path.read_text() and "ya29" not in tokens_path.read_text()
 
 
 async def test_a_recheck_on_the_leader_puts_the_account_back_on_every_replica(

@@ -178,6 +178,12 @@ class Picking:
             self.client.send(self.disable_shared(account))
         return changed
 
+    def change_reason(self, account: Account, reason: str) -> bool:
+        changed = self.local.change_reason(account, reason)
+        if changed:
+            self.client.send(self.disable_shared(account))
+        return changed
+
     def disable_shared(self, account: Account) -> Op[Any]:
         """The shared half of :meth:`disable`: valid while the account keeps this refresh
         token (a new login voids it)."""

@@ -193,6 +193,9 @@ class RedisState:
     def enable(self, account: Account) -> bool:
         return self.picking.enable(account)
 
+    def change_reason(self, account: Account, reason: str) -> bool:
+        return self.picking.change_reason(account, reason)
+
     # -- access tokens and the refresh lock ---------------------------------------------
     async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:
         return await self.tokens.token(account, cached_ok)
