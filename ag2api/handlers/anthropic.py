@@ -7,8 +7,8 @@ from typing import Any
 
 from ag2api.errors import GatewayError
 from ag2api.handlers.base import ApiHandler
+from ag2api.translate.anthropic_messages import errors
 from ag2api.translate.anthropic_messages.count import count_body
-from ag2api.translate.anthropic_messages.errors import render_error
 
 log = logging.getLogger("ag2api.anthropic")
 
@@ -17,7 +17,7 @@ class AnthropicHandler(ApiHandler):
     """Errors in Anthropic's shape."""
 
     def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
-        return render_error(exc)
+        return errors.status(exc), errors.body(exc)
 
 
 class CountTokensHandler(AnthropicHandler):

@@ -19,8 +19,8 @@ from ag2api.handlers.base import ApiHandler
 from ag2api.models import families
 from ag2api.models.catalog import display_name
 from ag2api.translate.gemini.count import count_request
+from ag2api.translate.gemini_api import errors
 from ag2api.translate.gemini_api.dialect import model_from_path
-from ag2api.translate.gemini_api.errors import render_error
 from ag2api.translate.gemini_api.request import to_gemini
 
 log = logging.getLogger("ag2api.gemini")
@@ -70,7 +70,7 @@ class GeminiHandler(ApiHandler):
     key_in_query = True
 
     def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
-        return render_error(exc)
+        return errors.status(exc), errors.body(exc)
 
 
 class GeminiModelsHandler(GeminiHandler):

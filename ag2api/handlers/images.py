@@ -8,8 +8,8 @@ import time
 from ag2api.errors import InvalidRequest, PayloadTooLarge
 from ag2api.handlers.base import ApiHandler
 from ag2api.models.families import is_image_model
+from ag2api.translate.openai_chat.images import chat_body_for, to_images_response
 from ag2api.translate.openai_chat.request import to_gemini
-from ag2api.translate.openai_images import chat_body_for, to_images_response
 
 
 class ImageGenerationsHandler(ApiHandler):

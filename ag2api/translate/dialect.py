@@ -7,11 +7,13 @@ dicts and bytes out); the handler (``handlers/completion.py``) does the I/O, the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ag2api.errors import GatewayError, InvalidRequest
+from ag2api.translate.gemini.events import Usage, output_tokens
+from ag2api.translate.gemini.events import usage as read_usage
 from ag2api.translate.signatures import ThinkingRecord
 
 # One server-sent event: (event name, or None for a bare ``data:`` line; JSON payload).
@@ -162,3 +164,24 @@ def encode_event(event: SseEvent, dumps: Callable[[Any], bytes]) -> bytes:
     if name is None:
         return b"data: " + dumps(payload) + b"\n\n"
     return b"event: " + name.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
+
+
+def openai_usage(meta: Usage | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Usage in OpenAI's chat shape (from ``usageMetadata`` or its :class:`Usage` event): what
+    Chat Completions answers, and what :meth:`Answer.usage` gives the request log, the metrics
+    and the statistics for every dialect.
+
+    ``completion_tokens`` includes the thinking tokens, as OpenAI's does for reasoning models, and
+    ``completion_tokens_details.reasoning_tokens`` says how many of them were thoughts. When the
+    upstream's counts show that ``candidatesTokenCount`` already includes the thoughts
+    (prompt + candidates == total), they are not added twice. ``total = prompt + completion``.
+    """
+    u = meta if isinstance(meta, Usage) else read_usage(dict(meta or {}))
+    completion = output_tokens(u)
+    return {
+        "prompt_tokens": u.prompt,
+        "completion_tokens": completion,
+        "total_tokens": u.prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": u.cached},
+        "completion_tokens_details": {"reasoning_tokens": u.thoughts},
+    }

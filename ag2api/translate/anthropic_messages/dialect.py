@@ -6,9 +6,10 @@ from functools import partial
 from typing import Any
 
 from ag2api.ids import random_hex
+from ag2api.models.aliases import strip_context_suffix
 from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
-from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
+from ag2api.translate.anthropic_messages.answer import MessagesAnswer
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
 from ag2api.translate.dialect import (
     CallContext,
@@ -25,7 +26,7 @@ def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
     # The Messages API streams only when asked; the gateway's default is for OpenAI clients.
     stream = stream_flag(body, default=False)
     model = body.get("model")
-    return ClientCall(client_model(model) if isinstance(model, str) else model, stream)
+    return ClientCall(strip_context_suffix(model) if isinstance(model, str) else model, stream)
 
 
 def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
@@ -52,5 +53,5 @@ ANTHROPIC_MESSAGES = Dialect(
     terminator=None,
     # Claude Code waits 5 minutes for a first byte: the status stays real until the first event.
     commit_on_keepalive=False,
-    status=errors.status_of,
+    status=errors.status,
 )

@@ -282,3 +282,25 @@ def candidate_parts(response: dict[str, Any]) -> tuple[list[dict[str, Any]], str
 def prompt_blocked(response: dict[str, Any]) -> bool:
     feedback = response.get("promptFeedback")
     return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How an upstream answer ended, noted from its events as they pass: every dialect renders
+    its closing (stop reason, usage) from these three."""
+
+    finish: str | None = None  # the upstream finishReason, once sent
+    usage: Usage | None = None  # the latest (cumulative) usageMetadata
+    blocked: bool = False  # the prompt was blocked
+
+    def note(self, event: Event) -> bool:
+        """Record ``event`` when it is a finish, usage or block; whether it was one."""
+        if isinstance(event, Finish):
+            self.finish = event.reason
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Blocked):
+            self.blocked = True
+        else:
+            return False
+        return True

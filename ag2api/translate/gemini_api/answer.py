@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ag2api.translate.dialect import SseEvent
-from ag2api.translate.openai_usage import openai_usage
+from ag2api.translate.dialect import SseEvent, openai_usage
 from ag2api.translate.signatures import ThinkingRecord
 from ag2api.translate.typed_args import ArgFix, restore_args
 

@@ -19,8 +19,7 @@ from ag2api.models.families import thinking_for_effort
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
-from ag2api.translate.nesting import check_nesting
-from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.input import EFFORTS, check_nesting
 from ag2api.translate.typed_args import ArgFix, merge
 
 # generationConfig fields the backend takes (protocol §2.2); others (logprobs, speechConfig,

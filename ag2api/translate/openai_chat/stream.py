@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.models.families import is_claude
+from ag2api.translate.dialect import openai_usage
 from ag2api.translate.gemini.events import (
     Blocked,
     Finish,
@@ -19,9 +20,12 @@ from ag2api.translate.gemini.events import (
     Usage,
     read,
 )
-from ag2api.translate.openai_chat.render import finish_reason
-from ag2api.translate.openai_chat.response import ToolCallBuilder, image_markdown, image_url
-from ag2api.translate.openai_usage import openai_usage
+from ag2api.translate.openai_chat.render import (
+    ToolCallBuilder,
+    finish_reason,
+    image_markdown,
+    image_url,
+)
 
 
 class ChatStreamTranslator:
@@ -69,7 +73,7 @@ class ChatStreamTranslator:
         self.calls = calls or ToolCallBuilder(is_claude=is_claude(model))
         # Structured output whose schema had typed enum members is held back and sent whole at
         # the end, once it can be parsed and given its types back (None: stream as it comes).
-        self._held: list[str] | None = [] if self.calls.reply.content is not None else None
+        self._held: list[str] | None = [] if self.calls.info.content is not None else None
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         chunk = {
@@ -100,7 +104,7 @@ class ChatStreamTranslator:
                 built = self.calls.call(event)
                 if built is None:
                     continue
-                if self.calls.reply.legacy_functions:
+                if self.calls.info.legacy_functions:
                     out.append(self._chunk({"function_call": built["function"]}))
                 else:
                     out.append(self._chunk({"tool_calls": [{"index": self._calls, **built}]}))
@@ -129,12 +133,12 @@ class ChatStreamTranslator:
         out: list[dict[str, Any]] = []
         delta: dict[str, Any] = {} if self._started else {"role": "assistant", "content": ""}
         if self._held:
-            text = self.calls.reply.content_text("".join(self._held))
+            text = self.calls.info.content_text("".join(self._held))
             self._held = []
             out.append(self._chunk({**delta, "content": text}))
             delta = {}
         reason = "content_filter" if self._blocked else finish_reason(self._finish, self._calls > 0)
-        if reason == "tool_calls" and self.calls.reply.legacy_functions:
+        if reason == "tool_calls" and self.calls.info.legacy_functions:
             reason = "function_call"
         out.append(self._chunk(delta, reason))
         if self._include_usage:

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from ag2api.translate.dialect import openai_usage as usage
+from ag2api.translate.openai_chat.answer import to_chat_completion
 from ag2api.translate.openai_chat.render import finish_reason
-from ag2api.translate.openai_chat.response import to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
-from ag2api.translate.openai_usage import openai_usage as usage
 
 
 def event(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ag2api.translate.openai_chat.response import to_chat_completion
+from ag2api.translate.openai_chat.answer import to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
 from ag2api.translate.signatures import decode_call_id
 

@@ -17,7 +17,8 @@ from ag2api.testing import fake_model
 from ag2api.translate.dialect import CallContext
 from ag2api.translate.gemini.events import Blocked, Finish, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import carrier, errors, memory
-from ag2api.translate.openai_responses.dialect import ResponsesAnswer, shell, translate
+from ag2api.translate.openai_responses.answer import ResponsesAnswer, shell
+from ag2api.translate.openai_responses.dialect import translate
 from ag2api.translate.openai_responses.request import RequestInfo, remote_images, to_gemini
 from ag2api.translate.openai_responses.stream import ResponsesStream
 from ag2api.translate.openai_responses.tools import convert_tools

@@ -6,7 +6,7 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest, UpstreamFailure
 from ag2api.translate.gemini.events import Image, Text, read
-from ag2api.translate.openai_chat.response import image_url
+from ag2api.translate.openai_chat.render import image_url
 
 MAX_IMAGES = 4
 
