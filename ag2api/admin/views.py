@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from ag2api.config.schema import GatewayConfig
-from ag2api.keys.policies import periods
+from ag2api.keys.limiter import periods
 from ag2api.observe.quota import ModelQuota, reset_in
 from ag2api.redact import mask, shown_disabled_reason
 from ag2api.state.base import AccountState, StateSnapshot

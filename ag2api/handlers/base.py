@@ -19,7 +19,8 @@ from ag2api.errors import (
 )
 from ag2api.ids import random_hex
 from ag2api.keys.auth import find_key, presented_key, take_query_key
-from ag2api.keys.policies import check_key, check_model, periods, rate_headers
+from ag2api.keys.limiter import periods
+from ag2api.keys.policies import check_key, check_model, rate_headers
 from ag2api.observe.trace import RequestTrace
 from ag2api.services import Services
 

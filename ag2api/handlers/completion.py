@@ -18,7 +18,8 @@ from ag2api.failover.client_errors import error_for_problem
 from ag2api.failover.dispatcher import OpenedStream
 from ag2api.handlers.base import ApiHandler
 from ag2api.handlers.sse import ClientGone, SseStream
-from ag2api.keys.policies import periods, rate_headers, refusal
+from ag2api.keys.limiter import periods
+from ag2api.keys.policies import rate_headers, refusal
 from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
 from ag2api.translate.dialect import (
     Answer,

@@ -1,1 +1,2 @@
-"""Client API keys: authentication, per-key policies and limits."""
+"""Client API keys: which key a request presents (``auth``), what its policy allows
+(``policies``), and counting its use against its limits (``limiter``)."""

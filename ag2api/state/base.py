@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, Pick
 from ag2api.accounts.slots import SlotLimiter
-from ag2api.keys.policies import Admission, KeyUse, MemoryLimiter
+from ag2api.keys.limiter import Admission, KeyUse, MemoryLimiter
 
 if TYPE_CHECKING:
     from ag2api.accounts.writer import TokenWriter

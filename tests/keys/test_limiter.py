@@ -6,16 +6,8 @@ import pytest
 
 from ag2api.config.schema import KeyPolicy
 from ag2api.errors import GatewayError
-from ag2api.keys.policies import (
-    MemoryLimiter,
-    budget_reset,
-    check_key,
-    check_model,
-    duration,
-    periods,
-    rate_headers,
-    refusal,
-)
+from ag2api.keys.limiter import MemoryLimiter, budget_reset, periods
+from ag2api.keys.policies import check_key, check_model, duration, rate_headers, refusal
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 

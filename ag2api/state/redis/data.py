@@ -10,8 +10,8 @@ import uuid
 from contextlib import suppress
 
 from ag2api.config.schema import KeyPolicy
-from ag2api.keys.policies import DAY_TTL, MONTH_TTL, Admission, KeyUse
-from ag2api.keys.policies import WINDOW as KEY_WINDOW
+from ag2api.keys.limiter import DAY_TTL, MONTH_TTL, Admission, KeyUse
+from ag2api.keys.limiter import WINDOW as KEY_WINDOW
 from ag2api.observe.usage import COLUMNS as USAGE_COLUMNS
 from ag2api.state.redis.client import (
     USAGE_DAYS,
