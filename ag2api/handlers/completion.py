@@ -30,6 +30,7 @@ from ag2api.translate.dialect import (
     RouteInfo,
     Translation,
 )
+from ag2api.translate.gemini.events import Reply
 from ag2api.translate.gemini_api.dialect import GEMINI_API
 from ag2api.translate.openai_chat.dialect import OPENAI_CHAT
 from ag2api.translate.openai_responses.dialect import OPENAI_RESPONSES, OPENAI_RESPONSES_COMPACT
@@ -153,7 +154,7 @@ class CompletionHandler(ApiHandler):
         if response is None:
             return
         try:
-            answer = translation.answer.whole(response)
+            answer = translation.answer.whole(Reply(response))
         except GatewayError:
             # Refused after the upstream answered (a compaction without a summary): its tokens
             # were spent all the same.
@@ -227,9 +228,9 @@ class CompletionHandler(ApiHandler):
             first = True
             async for batch in opened.batches():
                 if len(batch) == 1:  # the usual case: no list to build
-                    await sse.send(answer.feed(batch[0]))
+                    await sse.send(answer.feed(Reply(batch[0])))
                 else:
-                    await sse.send([e for chunk in batch for e in answer.feed(chunk)])
+                    await sse.send([e for chunk in batch for e in answer.feed(Reply(chunk))])
                 if first:
                     trace.first_token_at = time.monotonic()
                     first = False

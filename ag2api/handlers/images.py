@@ -8,6 +8,7 @@ import time
 from ag2api.errors import InvalidRequest, PayloadTooLarge
 from ag2api.handlers.base import ApiHandler
 from ag2api.models.families import is_image_model
+from ag2api.translate.gemini.events import read
 from ag2api.translate.openai_chat.images import chat_body_for, to_images_response
 from ag2api.translate.openai_chat.request import to_gemini
 
@@ -31,7 +32,8 @@ class ImageGenerationsHandler(ApiHandler):
                 for _ in range(n)
             )
         )
-        self.write_json(to_images_response(list(responses), fmt, int(time.time())))
+        answers = [read(response) for response in responses]
+        self.write_json(to_images_response(answers, fmt, int(time.time())))
 
 
 ROUTES = [(r"/v1/images/generations", ImageGenerationsHandler)]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ag2api.errors import GatewayError, InvalidRequest
-from ag2api.translate.gemini.events import Usage, output_tokens
+from ag2api.translate.gemini.events import Reply, Usage, output_tokens
 from ag2api.translate.gemini.events import usage as read_usage
 from ag2api.translate.signatures import ThinkingRecord
 
@@ -84,15 +84,16 @@ class CallContext:
 
 
 class Answer(Protocol):
-    """Per request: Gemini responses (unwrapped from the envelope) → the client's dialect."""
+    """Per request: upstream replies (out of the envelope, read into typed events) → the
+    client's dialect."""
 
-    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
+    def feed(self, reply: Reply) -> list[SseEvent]:
         """Events to send now for one upstream stream chunk."""
 
     def finish(self) -> list[SseEvent]:
         """The closing events once the upstream stream ended normally."""
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
+    def whole(self, reply: Reply) -> dict[str, Any]:
         """The non-stream answer body."""
 
     def usage(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ag2api.errors import InvalidRequest
+from ag2api.translate.gemini.events import read
 from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
 from ag2api.translate.input import check_nesting
 from ag2api.translate.openai_chat.answer import to_chat_completion
@@ -146,7 +147,7 @@ def test_legacy_answer_shapes_stream_and_not() -> None:
     _, info = translate_chat(body(functions=FUNCTIONS), model="gemini-2.5-flash", thinking=None)
     calls = [{"functionCall": {"name": "f", "args": {"n": "1"}}}] * 2
     done = to_chat_completion(
-        answer(calls),
+        read(answer(calls)),
         completion_id="c",
         model="m",
         created=0,
@@ -163,7 +164,7 @@ def test_legacy_answer_shapes_stream_and_not() -> None:
         include_usage=False,
         calls=ToolCallBuilder(is_claude=False, info=info),
     )
-    chunks = stream.feed(answer(calls)) + stream.finish()
+    chunks = stream.feed(read(answer(calls))) + stream.finish()
     deltas = [c["choices"][0]["delta"] for c in chunks]
     assert [d["function_call"] for d in deltas if "function_call" in d] == [
         {"name": "f", "arguments": '{"n":1}'}
@@ -181,10 +182,10 @@ def test_structured_stream_is_held_and_typed_only_when_needed() -> None:
         include_usage=False,
         calls=ToolCallBuilder(is_claude=False, info=info),
     )
-    assert [c["choices"][0]["delta"] for c in stream.feed(answer([{"text": '"'}]))] == [
+    assert [c["choices"][0]["delta"] for c in stream.feed(read(answer([{"text": '"'}])))] == [
         {"role": "assistant", "content": ""}
     ]
-    stream.feed(answer([{"text": '2"'}]))
+    stream.feed(read(answer([{"text": '2"'}])))
     closing = stream.finish()
     assert closing[0]["choices"][0]["delta"] == {"content": "2"}
     assert closing[-1]["choices"][0]["finish_reason"] == "stop"

@@ -15,12 +15,12 @@ from ag2api.translate.anthropic_messages import render
 from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.anthropic_messages.stream import MessagesStreamTranslator
 from ag2api.translate.dialect import SseEvent, openai_usage
-from ag2api.translate.gemini import events as gemini
 from ag2api.translate.gemini.events import (
     Blocked,
     Event,
     Finish,
     Image,
+    Reply,
     Signature,
     Text,
     Thought,
@@ -40,16 +40,16 @@ class MessagesAnswer:
         self._stream = MessagesStreamTranslator(name, info, message_id)
         self._usage: Usage | None = None
 
-    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
-        events = gemini.read(chunk)
+    def feed(self, reply: Reply) -> list[SseEvent]:
+        events = reply.events
         self._note_usage(events)
         return self._stream.feed(events)
 
     def finish(self) -> list[SseEvent]:
         return self._stream.finish()
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
-        events = gemini.read(response)
+    def whole(self, reply: Reply) -> dict[str, Any]:
+        events = reply.events
         self._note_usage(events)
         return to_message(events, model=self._name, info=self._info, message_id=self._message_id)
 
@@ -60,7 +60,7 @@ class MessagesAnswer:
     def thinking_records(self) -> dict[str, ThinkingRecord]:
         return {}
 
-    def _note_usage(self, events: list[gemini.Event]) -> None:
+    def _note_usage(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, Usage):
                 self._usage = event

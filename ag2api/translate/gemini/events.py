@@ -220,6 +220,24 @@ def read(chunk: dict[str, Any]) -> list[Event]:
     return out
 
 
+class Reply:
+    """One upstream response or stream chunk (out of the envelope), read into typed events once,
+    when first asked. Answers render from :attr:`events`; the Gemini API's answer is the upstream
+    response itself and passes :attr:`body` on (so its chunks are never read for nothing)."""
+
+    __slots__ = ("_events", "body")
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self._events: list[Event] | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        if self._events is None:
+            self._events = read(self.body)
+        return self._events
+
+
 def _read_part(part: dict[str, Any], out: list[Event]) -> None:
     signature = None
     if "thoughtSignature" in part or "thought_signature" in part:

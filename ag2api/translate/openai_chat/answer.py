@@ -13,12 +13,12 @@ from ag2api.translate.gemini.events import (
     Event,
     Finish,
     Image,
+    Reply,
     Signature,
     Text,
     Thought,
     ToolCall,
     Usage,
-    read,
 )
 from ag2api.translate.openai_chat.render import (
     ToolCallBuilder,
@@ -48,15 +48,15 @@ class ChatAnswer:
             calls=calls,
         )
 
-    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
-        return [(None, c) for c in self._stream.feed(chunk)]
+    def feed(self, reply: Reply) -> list[SseEvent]:
+        return [(None, c) for c in self._stream.feed(reply.events)]
 
     def finish(self) -> list[SseEvent]:
         return [(None, c) for c in self._stream.finish()]
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
+    def whole(self, reply: Reply) -> dict[str, Any]:
         completion = to_chat_completion(
-            response,
+            reply.events,
             completion_id=new_completion_id(),
             model=self._ctx.name,
             created=self._ctx.created,
@@ -73,7 +73,7 @@ class ChatAnswer:
 
 
 def to_chat_completion(
-    response: dict[str, Any],
+    events: Iterable[Event],
     *,
     completion_id: str,
     model: str,
@@ -81,23 +81,7 @@ def to_chat_completion(
     calls: ToolCallBuilder | None = None,
 ) -> dict[str, Any]:
     """One ``chat.completion``; ``calls`` (pass one to read its ``records``) builds tool calls."""
-    return events_to_completion(
-        read(response),
-        completion_id=completion_id,
-        model=model,
-        created=created,
-        calls=calls or ToolCallBuilder(is_claude=is_claude(model)),
-    )
-
-
-def events_to_completion(
-    events: Iterable[Event],
-    *,
-    completion_id: str,
-    model: str,
-    created: int,
-    calls: ToolCallBuilder,
-) -> dict[str, Any]:
+    calls = calls or ToolCallBuilder(is_claude=is_claude(model))
     text: list[str] = []
     thoughts: list[str] = []
     tool_calls: list[dict[str, Any]] = []

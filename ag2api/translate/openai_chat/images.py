@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest, UpstreamFailure
-from ag2api.translate.gemini.events import Image, Text, read
+from ag2api.translate.gemini.events import Event, Image, Text
 from ag2api.translate.openai_chat.render import image_url
 
 MAX_IMAGES = 4
@@ -29,10 +29,10 @@ def chat_body_for(body: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
     return chat, n, fmt
 
 
-def to_images_response(responses: list[dict[str, Any]], fmt: str, created: int) -> dict[str, Any]:
+def to_images_response(answers: list[list[Event]], fmt: str, created: int) -> dict[str, Any]:
+    """The Images API answer from each image's upstream answer (typed events)."""
     data: list[dict[str, Any]] = []
-    for response in responses:
-        events = read(response)
+    for events in answers:
         text = "".join(e.text for e in events if isinstance(e, Text))
         images = [e for e in events if isinstance(e, Image)]
         if not images:

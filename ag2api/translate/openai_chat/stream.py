@@ -1,7 +1,4 @@
-"""Gemini stream chunks → OpenAI ``chat.completion.chunk`` dicts, one translator per stream.
-
-Each chunk is read once into typed events (``translate/gemini``); this module only renders them.
-"""
+"""Typed Gemini events → OpenAI ``chat.completion.chunk`` dicts, one translator per stream."""
 
 from __future__ import annotations
 
@@ -11,6 +8,7 @@ from ag2api.models.families import is_claude
 from ag2api.translate.dialect import openai_usage
 from ag2api.translate.gemini.events import (
     Blocked,
+    Event,
     Finish,
     Image,
     Signature,
@@ -18,7 +16,6 @@ from ag2api.translate.gemini.events import (
     Thought,
     ToolCall,
     Usage,
-    read,
 )
 from ag2api.translate.openai_chat.render import (
     ToolCallBuilder,
@@ -84,12 +81,12 @@ class ChatStreamTranslator:
             chunk["usage"] = None
         return chunk
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    def feed(self, events: list[Event]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         if not self._started:
             self._started = True
             out.append(self._chunk({"role": "assistant", "content": ""}))
-        for event in read(chunk):
+        for event in events:
             if type(event) is Text:
                 if self._held is not None:
                     self._held.append(event.text)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ag2api.errors import GatewayError
 from ag2api.translate.dialect import CallContext, SseEvent, openai_usage
-from ag2api.translate.gemini import events as gemini
+from ag2api.translate.gemini.events import Reply
 from ag2api.translate.openai_responses import compaction, errors
 from ag2api.translate.openai_responses.render import new_id
 from ag2api.translate.openai_responses.request import RequestInfo
@@ -66,8 +66,8 @@ class ResponsesAnswer:
     def final(self) -> dict[str, Any] | None:
         return self._stream.final
 
-    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
-        return self._stream.feed(gemini.read(chunk))
+    def feed(self, reply: Reply) -> list[SseEvent]:
+        return self._stream.feed(reply.events)
 
     def finish(self) -> list[SseEvent]:
         return self._stream.finish()
@@ -75,8 +75,8 @@ class ResponsesAnswer:
     def fail(self, error: GatewayError) -> list[SseEvent]:
         return self._stream.fail(errors.failure(error))
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
-        self._stream.feed(gemini.read(response))
+    def whole(self, reply: Reply) -> dict[str, Any]:
+        self._stream.feed(reply.events)
         self._stream.finish()
         final = self._stream.final
         assert final is not None
@@ -102,8 +102,8 @@ class CompactAnswer(ResponsesAnswer):
         super().__init__(response, info)
         self._kept = kept
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
-        final = super().whole(response)
+    def whole(self, reply: Reply) -> dict[str, Any]:
+        final = super().whole(reply)
         if final["status"] != "completed":
             raise GatewayError(compaction.NO_SUMMARY, kind="upstream_error")
         return {

@@ -15,6 +15,7 @@ from ag2api.translate.gemini.events import (
     Event,
     Finish,
     Image,
+    Reply,
     Signature,
     Text,
     Thought,
@@ -368,7 +369,7 @@ def test_answer_adapter_stream_whole_and_usage() -> None:
         },
     ]
     answer = MessagesAnswer("claude-opus-5-5", CLAUDE, "msg_1")
-    sse = [e for c in chunks for e in answer.feed(c)] + answer.finish()
+    sse = [e for c in chunks for e in answer.feed(Reply(c))] + answer.finish()
     rules.check(sse)
     merged = {
         "candidates": [
@@ -381,7 +382,7 @@ def test_answer_adapter_stream_whole_and_usage() -> None:
         ],
         "usageMetadata": chunks[-1]["usageMetadata"],
     }
-    whole = MessagesAnswer("claude-opus-5-5", CLAUDE, "msg_1").whole(merged)
+    whole = MessagesAnswer("claude-opus-5-5", CLAUDE, "msg_1").whole(Reply(merged))
     assert rules.final_message(sse)["content"] == whole["content"]
     assert whole["usage"]["cache_read_input_tokens"] == 40
     assert answer.usage() == {
