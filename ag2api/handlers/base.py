@@ -1,9 +1,13 @@
-"""The base of every API handler: services access, auth, request id, CORS, OpenAI error bodies."""
+"""The base of every handler: services access, auth, request id, CORS, body limits, error bodies
+(OpenAI's by default, the route's dialect's on client routes), and the few answers that need no
+more: unknown paths, client probes, telemetry to drop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
@@ -23,9 +27,13 @@ from ag2api.keys.limiter import periods
 from ag2api.keys.policies import check_key, check_model, rate_headers
 from ag2api.observe.trace import RequestTrace
 from ag2api.services import Services
+from ag2api.translate import DIALECTS, Dialect
 
 log = logging.getLogger("ag2api.http")
+T = TypeVar("T")
 
+# Bodies over a route's limit are read and dropped up to this size (see ApiHandler.large_bodies).
+DISCARD_CAP = 1024 * 1024 * 1024
 _TORNADO_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 _BODY_METHODS = ("post", "put", "patch", "delete")
 
@@ -41,12 +49,18 @@ class ApiHandler(RequestHandler):
     key_in_query = False
     # Largest body this route takes; a larger declared one gets 413 before it is read.
     max_body = 1024 * 1024
+    # Generation and token counts take up to ``server.max_body_bytes`` instead; a larger declared
+    # body (up to DISCARD_CAP) is read and dropped, so the client reads its 413 (refusing
+    # mid-upload would reset the connection before the client reads the answer).
+    large_bodies = False
     cfg: GatewayConfig
     client_key: ApiKey | None = None
     trace: RequestTrace | None = None
     # The key's x-ratelimit-* headers, on every answer (set again after clear() for errors).
     rate_headers: dict[str, str] | None = None
     _body: list[bytes] | None = None
+    _size = 0
+    _limit = 0
 
     @property
     def services(self) -> Services:
@@ -139,30 +153,46 @@ class ApiHandler(RequestHandler):
         return [e for e in entries if policy.allows(e.id)]
 
     def admit_body(self) -> None:
-        """405 for a method this route lacks and 413 for a declared body over ``max_body``, both
-        before the body is read; a longer chunked body makes Tornado drop the connection."""
+        """405 for a method this route lacks and 413 for a declared body over the route's limit,
+        both before the body is read. A chunked body says its size only by being sent: past the
+        limit it is read and dropped (up to DISCARD_CAP), and the route's 413 answers it."""
         method = (self.request.method or "").lower()
         if method in _BODY_METHODS and getattr(type(self), method) is getattr(
             RequestHandler, method
         ):
             raise HTTPError(405)
+        self._limit = self.cfg.server.max_body_bytes if self.large_bodies else self.max_body
         declared = self.request.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
-            raise PayloadTooLarge(
-                f"The request body is larger than this endpoint's limit of {self.max_body} bytes."
-            )
-        self.request.connection.set_max_body_size(self.max_body)  # type: ignore[union-attr]
+        if declared.isdigit() and int(declared) > (
+            max(self._limit, DISCARD_CAP) if self.large_bodies else self._limit
+        ):
+            raise PayloadTooLarge(self.too_large_message())
+        cap = max(self._limit, DISCARD_CAP) if self.large_bodies else self._limit
+        self.request.connection.set_max_body_size(cap)  # type: ignore[union-attr]
         self._body = []
         # Runs before the HTTP method (callbacks run in the order they were added), so handlers
         # read request.body and body arguments as in Tornado's non-streaming mode.
         self.request._body_future.add_done_callback(self._body_complete)
 
+    def too_large_message(self) -> str:
+        return f"The request body is larger than this endpoint's limit of {self._limit} bytes."
+
     def data_received(self, chunk: bytes) -> None:
-        if self._body is not None:
+        if self._body is None:
+            return
+        self._size += len(chunk)
+        if self._size <= self._limit:
             self._body.append(chunk)
+        elif self._body:
+            self._body = []  # over the limit: the rest is read and dropped
 
     def _body_complete(self, future: Any) -> None:
         if self._body is None or future.cancelled() or future.exception() is not None:
+            return
+        if self._size > self._limit:
+            # The HTTP method never runs: the route's 413 (in its dialect) answers instead.
+            setattr(self, (self.request.method or "post").lower(), self._refuse_too_large)
+            self._body = None
             return
         self.request.body = b"".join(self._body)
         self._body = None
@@ -170,6 +200,9 @@ class ApiHandler(RequestHandler):
             self.request._parse_body()
         except Exception as exc:  # a malformed form: the handler sees no body arguments
             log.info("%s %s: unparsable form body: %s", self.request.method, self.request.path, exc)
+
+    def _refuse_too_large(self, *args: Any) -> None:
+        raise PayloadTooLarge(self.too_large_message())
 
     def on_finish(self) -> None:
         self.services.open_requests.leave(self)
@@ -249,10 +282,94 @@ class ApiHandler(RequestHandler):
             super().log_exception(typ, value, tb)
 
 
-class NotFoundHandler(ApiHandler):
-    """Any unknown path: an OpenAI-shaped 404 instead of Tornado's HTML page."""
+class DialectHandler(ApiHandler):
+    """A client route of one dialect (its entry in ``translate.DIALECTS``): errors in its shape,
+    and the API key also as ``?key=`` where it takes one."""
+
+    dialect: Dialect | None = None  # None: OpenAI's error shape
+
+    def initialize(self, dialect: Dialect | None = None) -> None:
+        self.dialect = dialect
+        self.key_in_query = dialect is not None and dialect.key_in_query
+
+    def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
+        if self.dialect is None:
+            return super().render_error(exc)
+        return self.dialect.status(exc), self.dialect.error(exc)
+
+
+class GeneratingHandler(DialectHandler):
+    """A route that calls the upstream for a client: the call stops (its transfer aborted, its
+    account slot given back) as soon as the client leaves, and ends with a 503 at shutdown."""
+
+    _work: asyncio.Future[Any] | None = None
+    _client_gone = False
+    _shutting_down = False
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._client_gone = True
+        if self._work is not None:
+            self._work.cancel()
+
+    def abort_for_shutdown(self) -> None:
+        self._shutting_down = True
+        if self._work is not None:
+            self._work.cancel()
+
+    async def until_client_leaves(self, work: Awaitable[T]) -> T | None:
+        """Await ``work``; when the client disconnects it is cancelled (None is returned), which
+        aborts its upstream transfer and gives its account slot back."""
+        task = asyncio.ensure_future(work)
+        self._work = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self._client_gone:
+                return None
+            if self._shutting_down:
+                raise GatewayError(
+                    "The gateway is shutting down; retry shortly.",
+                    kind="server_busy",
+                    retry_after=1.0,
+                ) from None
+            raise
+        finally:
+            self._work = None
+
+
+class NotFoundHandler(DialectHandler):
+    """Any unknown path: a 404 in the shape of the dialect whose namespace it is under (the
+    Gemini API's ``/v1beta/``), else OpenAI's — never Tornado's HTML page."""
 
     auth_required = False
 
+    def initialize(self, dialect: Dialect | None = None) -> None:
+        path = self.request.path
+        super().initialize(
+            next((d for d in DIALECTS if d.namespace and path.startswith(d.namespace)), None)
+        )
+
     def authorize(self) -> None:
+        super().authorize()  # takes a ?key= out of the request before anything logs it
         raise NotFound(f"Unknown path {self.request.path}")
+
+
+class ProbeHandler(DialectHandler):
+    """A client's connectivity check (Claude Code warms its connection): 200, no key needed."""
+
+    auth_required = False
+
+    def head(self) -> None:
+        self.set_status(200)
+        self.finish()
+
+    def get(self) -> None:
+        self.write_json({"status": "ok"})
+
+
+class DiscardHandler(DialectHandler):
+    """A client's telemetry batches: accepted and dropped."""
+
+    def post(self) -> None:
+        self.write_json({"status": "ok"})

@@ -1,6 +1,6 @@
-"""One handler for every completion dialect: body limits, model resolution, dispatch, relay,
-client disconnect. What differs per client API is an entry of the dialect table
-(``translate/dialects.py``), passed in by the route."""
+"""One handler for every completion dialect: model resolution, the key's admission, remote
+images, dispatch, relay, client disconnect. What differs per client API is its entry in
+``translate.DIALECTS``, passed in by the route."""
 
 from __future__ import annotations
 
@@ -8,19 +8,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from tornado.web import stream_request_body
-
-from ag2api.errors import GatewayError, PayloadTooLarge
+from ag2api.errors import GatewayError
 from ag2api.failover.client_errors import error_for_problem
 from ag2api.failover.dispatcher import OpenedStream
-from ag2api.handlers.base import ApiHandler
+from ag2api.handlers.base import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.keys.limiter import periods
 from ag2api.keys.policies import rate_headers, refusal
-from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
 from ag2api.translate.dialect import (
     Answer,
     CallContext,
@@ -31,35 +27,21 @@ from ag2api.translate.dialect import (
     Translation,
 )
 from ag2api.translate.gemini.events import Reply
-from ag2api.translate.gemini_api.dialect import GEMINI_API
-from ag2api.translate.openai_chat.dialect import OPENAI_CHAT
-from ag2api.translate.openai_responses.dialect import OPENAI_RESPONSES, OPENAI_RESPONSES_COMPACT
 from ag2api.upstream.client import UpstreamProblem
 
 log = logging.getLogger("ag2api.completion")
 T = TypeVar("T")
 
-# Bodies over the limit are read and discarded up to this size, so the client gets its 413
-# (refusing mid-upload would reset the connection before the client reads the answer).
-DISCARD_CAP = 1024 * 1024 * 1024
 
-
-@stream_request_body
-class CompletionHandler(ApiHandler):
+class CompletionHandler(GeneratingHandler):
     dialect: Dialect
+    large_bodies = True
 
-    max_body = DISCARD_CAP  # larger declared bodies: 413 before reading; see data_received
-
-    def initialize(self, dialect: Dialect) -> None:
+    def initialize(self, dialect: Dialect | None = None) -> None:
         # Set before auth can fail: on_connection_close reads them after a rejected request.
+        assert dialect is not None
+        super().initialize(dialect)
         self.dialect = dialect
-        self.key_in_query = dialect.key_in_query
-        self._chunks: list[bytes] = []
-        self._size = 0
-        self._limit = 0
-        self._work: asyncio.Future[Any] | None = None
-        self._client_gone = False
-        self._shutting_down = False
         # For stateful dialects (Dialect.memory) and answer-rendered stream errors.
         self._request_body: dict[str, Any] | None = None
         self._answer: Answer | None = None
@@ -71,43 +53,17 @@ class CompletionHandler(ApiHandler):
         super().prepare()
         assert self.trace is not None
         self.trace.route = self.dialect.name
-        self._limit = self.cfg.server.max_body_bytes
-        self.request.connection.set_max_body_size(max(self._limit, DISCARD_CAP))  # type: ignore[union-attr]
-
-    def data_received(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > self._limit:
-            self._chunks = []
-        else:
-            self._chunks.append(chunk)
-
-    def _too_large_message(self) -> str:
-        return f"The request body is larger than the gateway's limit of {self._limit} bytes."
-
-    def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
-        return self.dialect.status(exc), self.dialect.error(exc)
-
-    def abort_for_shutdown(self) -> None:
-        self._shutting_down = True
-        if self._work is not None:
-            self._work.cancel()
 
     def on_finish(self) -> None:
         super().on_finish()
         self._end_admission()
 
     def on_connection_close(self) -> None:
-        super().on_connection_close()
         self._end_admission()
-        self._client_gone = True
-        if self._work is not None:
-            self._work.cancel()
+        super().on_connection_close()
 
     async def post(self, *path_args: str) -> None:
-        if self._size > self._limit:
-            raise PayloadTooLarge(self._too_large_message())
-        body = self.parse_json_body(b"".join(self._chunks))
-        self._chunks = []
+        body = self.parse_json_body(self.request.body)
         cfg, services, trace = self.cfg, self.services, self.trace
         assert trace is not None
         route = RouteInfo(
@@ -125,7 +81,7 @@ class CompletionHandler(ApiHandler):
         images = self.dialect.remote_images(body)
         if images:
             # Cancelled with the request when the client leaves (the fetches stop at once).
-            fetched = self._cancel_when_client_leaves(
+            fetched = self.until_client_leaves(
                 services.images.inline(images, cfg.images, cfg.upstream.proxy)
             )
             if await fetched is None:
@@ -144,9 +100,9 @@ class CompletionHandler(ApiHandler):
             translation = self.dialect.translate(body, ctx)  # with another replica's records
         self._request_body, self._answer = body, translation.answer
         if call.stream:
-            await self._cancel_when_client_leaves(self._stream(translation, model, call))
+            await self.until_client_leaves(self._stream(translation, model, call))
             return
-        response = await self._cancel_when_client_leaves(
+        response = await self.until_client_leaves(
             services.dispatcher.generate(
                 cfg, model, translation.request, image=translation.image, trace=trace
             )
@@ -166,26 +122,6 @@ class CompletionHandler(ApiHandler):
         trace.add_usage(translation.answer.usage())
         await self._settle_key()
         self.write_json(answer)
-
-    async def _cancel_when_client_leaves(self, work: Awaitable[T]) -> T | None:
-        """Await ``work``; when the client disconnects it is cancelled (None is returned), which
-        aborts its upstream transfer and gives its account slot back."""
-        task = asyncio.ensure_future(work)
-        self._work = task
-        try:
-            return await task
-        except asyncio.CancelledError:
-            if self._client_gone:
-                return None
-            if self._shutting_down:
-                raise GatewayError(
-                    "The gateway is shutting down; retry shortly.",
-                    kind="server_busy",
-                    retry_after=1.0,
-                ) from None
-            raise
-        finally:
-            self._work = None
 
     def _remember(self, translation: Translation) -> None:
         for call_id, record in translation.answer.thinking_records().items():
@@ -328,15 +264,3 @@ class CompletionHandler(ApiHandler):
             await self.services.responses.put(response_id, {**record, "owner": self._owner()})
         except Exception:
             log.exception("could not store response %s", response_id)
-
-
-# The dialect table: a client API is a row here plus its package under translate/.
-DIALECT_ROUTES = (
-    (r"/v1/chat/completions", OPENAI_CHAT),
-    (r"/v1/messages", ANTHROPIC_MESSAGES),
-    (r"/v1/responses", OPENAI_RESPONSES),
-    (r"/v1/responses/compact", OPENAI_RESPONSES_COMPACT),
-    # The model may hold dots and dashes (gemini-2.5-flash); the method picks stream or not.
-    (r"/(?:v1beta|v1)/models/([^/:]+):(generateContent|streamGenerateContent)", GEMINI_API),
-)
-ROUTES = [(path, CompletionHandler, {"dialect": dialect}) for path, dialect in DIALECT_ROUTES]

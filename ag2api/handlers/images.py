@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ag2api.errors import InvalidRequest, PayloadTooLarge
-from ag2api.handlers.base import ApiHandler
+from ag2api.errors import InvalidRequest
+from ag2api.handlers.base import GeneratingHandler
 from ag2api.models.families import is_image_model
 from ag2api.translate.gemini.events import read
 from ag2api.translate.openai_chat.images import chat_body_for, to_images_response
 from ag2api.translate.openai_chat.request import to_gemini
 
 
-class ImageGenerationsHandler(ApiHandler):
+class ImagesHandler(GeneratingHandler):
     async def post(self) -> None:
         cfg, services = self.cfg, self.services
-        if len(self.request.body) > cfg.server.max_body_bytes:
-            raise PayloadTooLarge("The request body is larger than the gateway's limit.")
         body = self.parse_json_body(self.request.body)
         chat, n, fmt = chat_body_for(body)
         model = await services.catalog.resolve(cfg, body.get("model"))
@@ -34,6 +32,3 @@ class ImageGenerationsHandler(ApiHandler):
         )
         answers = [read(response) for response in responses]
         self.write_json(to_images_response(answers, fmt, int(time.time())))
-
-
-ROUTES = [(r"/v1/images/generations", ImageGenerationsHandler)]

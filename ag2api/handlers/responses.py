@@ -1,8 +1,9 @@
-"""GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items (stored responses).
+"""GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items (stored responses): side
+routes of the Responses entry.
 
-``POST /v1/responses`` is the completion handler's (a dialect row); these read the store it
-writes (``Services.responses``). A response is only visible to the API key that created it; an
-unknown, expired or foreign id is a 404 in OpenAI's shape.
+``POST /v1/responses`` is the completion handler's; these read the store it writes
+(``Services.responses``). A response is only visible to the API key that created it; an unknown,
+expired or foreign id is a 404 in OpenAI's shape.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest, NotFound
-from ag2api.handlers.base import ApiHandler
+from ag2api.handlers.base import DialectHandler
 
 MAX_LIMIT = 100
 
 
-class StoredResponseHandler(ApiHandler):
+class StoredResponseHandler(DialectHandler):
     async def _record(self, response_id: str) -> dict[str, Any]:
         record = await self.services.responses.get(response_id)
         owner = self.client_key.label if self.client_key is not None else None
@@ -61,9 +62,3 @@ class InputItemsHandler(StoredResponseHandler):
                 "has_more": len(items) > len(page),
             }
         )
-
-
-ROUTES = [
-    (r"/v1/responses/([^/]+)/input_items", InputItemsHandler),
-    (r"/v1/responses/([^/]+)", StoredResponseHandler),
-]

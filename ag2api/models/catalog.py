@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,20 +23,10 @@ _INTERNAL_PREFIXES = ("chat_", "tab_")
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A listed model (each dialect renders it in its own shape: ``translate/*/models.py``)."""
+
     id: str
     owned_by: str
-
-    def to_openai(self, created: int) -> dict[str, Any]:
-        return {"id": self.id, "object": "model", "created": created, "owned_by": self.owned_by}
-
-    def to_anthropic(self, created: int) -> dict[str, Any]:
-        stamp = datetime.datetime.fromtimestamp(created, datetime.UTC)
-        return {
-            "type": "model",
-            "id": self.id,
-            "display_name": display_name(self.id),
-            "created_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
 
 
 def display_name(model_id: str) -> str:

@@ -1,17 +1,21 @@
-"""What a client dialect is: one entry of the table the completion handler runs.
+"""What a client dialect is: one entry of the table (``translate.DIALECTS``) the handlers run.
 
 A dialect turns a client body into a Gemini ``generateContent`` request and Gemini responses back
-into the client's answer, stream events and errors. Everything here is pure (dicts and bytes in,
-dicts and bytes out); the handler (``handlers/completion.py``) does the I/O, the same way for all.
+into the client's answer, stream events and errors; it also says where its routes are: the
+generation route, its model list and token count, and its side routes. Everything here is pure
+(dicts and bytes in, dicts and bytes out); the handlers (``ag2api.handlers``) do the I/O and
+build their routes from the table, the same way for all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import enum
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ag2api.errors import GatewayError, InvalidRequest
+from ag2api.models.catalog import ModelEntry
 from ag2api.translate.gemini.events import Reply, Usage, output_tokens
 from ag2api.translate.gemini.events import usage as read_usage
 from ag2api.translate.signatures import ThinkingRecord
@@ -124,11 +128,64 @@ class Memory:
     keep: Callable[[dict[str, Any], Answer], tuple[str, dict[str, Any]] | None]
 
 
+# A request's headers and query arguments, for a dialect to recognise its clients by.
+Headers = Mapping[str, str]
+Query = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """Where a dialect lists the models and how a model looks there.
+
+    The list is served at each of ``paths``, one model at ``<path>/<id>``. Dialects may share a
+    path (``/v1/models`` is OpenAI's, Anthropic's and the Gemini API's): there a request goes to
+    the first dialect, in table order, whose ``claims`` accepts it, else to the one without
+    ``claims`` — so a request is told apart by what it carries, whatever order the routes are in.
+    """
+
+    paths: tuple[str, ...]
+    render_list: Callable[[Sequence[ModelEntry], int], dict[str, Any]]  # (entries, created)
+    render_model: Callable[[ModelEntry, int], dict[str, Any]]
+    model_id: Callable[[str], str]  # the id from the path segment
+    claims: Callable[[Headers, Query], bool] | None = None
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """A dialect's token-count route: translated exactly as generation, counted upstream."""
+
+    path: str  # a pattern; its groups are the route's path arguments
+    model: Callable[[dict[str, Any], tuple[str, ...]], Any]  # what the client named (body, path)
+    # The upstream countTokens body (``{"request": {...}}``) for the client's body, on a model.
+    request: Callable[[dict[str, Any], str], dict[str, Any]]
+    answer: Callable[[int], dict[str, Any]]  # the client's answer for a count
+
+
+class Serves(enum.Enum):
+    """What a side route does; the handlers map each to the handler that does it."""
+
+    GENERATE = "generate"  # generation again, with a variant of the dialect (``SideRoute.dialect``)
+    IMAGES = "images"  # the image models' own API
+    STORED_RESPONSE = "stored_response"  # GET/DELETE a response the gateway kept
+    STORED_INPUT_ITEMS = "stored_input_items"  # the input items of a kept response
+    PROBE = "probe"  # a client's connectivity check: 200, no key needed
+    DISCARD = "discard"  # accepted and dropped (a client's telemetry)
+
+
+@dataclass(frozen=True)
+class SideRoute:
+    path: str  # a pattern; its groups are the route's path arguments
+    serves: Serves
+    dialect: Dialect | None = None  # GENERATE: the variant it runs (None: the entry itself)
+
+
 @dataclass(frozen=True)
 class Dialect:
-    """One client API: how to read it, translate it and speak its errors and stream framing."""
+    """One client API: where it is served, how to read it, translate it and speak its errors
+    and stream framing."""
 
     name: str  # route label in metrics and statistics
+    path: str  # the generation route (a pattern; its groups go to ``read`` as path arguments)
     read: Callable[[dict[str, Any], RouteInfo], ClientCall]
     remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
     translate: Callable[[dict[str, Any], CallContext], Translation]
@@ -148,6 +205,11 @@ class Dialect:
     # None: ``error_event``.
     stream_error: Callable[[Answer, GatewayError], list[SseEvent]] | None = None
     memory: Memory | None = None  # server-side conversation state; None: stateless
+    models: ModelList | None = None  # its model list; None: it has none of its own
+    count: TokenCount | None = None  # its token-count route, if it has one
+    routes: tuple[SideRoute, ...] = ()  # its other routes
+    # Paths under this prefix that match no route get this dialect's 404 (``/v1beta/``).
+    namespace: str | None = None
 
 
 def stream_flag(body: dict[str, Any], default: bool) -> bool:

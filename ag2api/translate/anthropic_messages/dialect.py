@@ -1,4 +1,5 @@
-"""The Anthropic Messages API as a dialect entry: `/v1/messages` (Claude Code)."""
+"""The Anthropic Messages API as a dialect entry: ``/v1/messages`` (Claude Code), its token count,
+its model list and Claude Code's probes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from ag2api.models.aliases import strip_context_suffix
 from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
 from ag2api.translate.anthropic_messages.answer import MessagesAnswer
+from ag2api.translate.anthropic_messages.count import COUNT
+from ag2api.translate.anthropic_messages.models import MODELS
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
 from ag2api.translate.dialect import (
     CallContext,
@@ -17,6 +20,8 @@ from ag2api.translate.dialect import (
     Dialect,
     RemoteImage,
     RouteInfo,
+    Serves,
+    SideRoute,
     Translation,
     stream_flag,
 )
@@ -44,6 +49,7 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 ANTHROPIC_MESSAGES = Dialect(
     name="messages",
+    path=r"/v1/messages",
     read=read,
     remote_images=images_by_url,
     translate=translate,
@@ -54,4 +60,10 @@ ANTHROPIC_MESSAGES = Dialect(
     # Claude Code waits 5 minutes for a first byte: the status stays real until the first event.
     commit_on_keepalive=False,
     status=errors.status,
+    models=MODELS,
+    count=COUNT,
+    routes=(
+        SideRoute(r"/api/hello", Serves.PROBE),  # Claude Code's connection warm-up
+        SideRoute(r"/api/event_logging/batch", Serves.DISCARD),  # Claude Code's telemetry
+    ),
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
@@ -47,6 +48,11 @@ NUMBERS = ("temperature", "topP", "topK", "presencePenalty", "frequencyPenalty",
 SERVER_TOOLS = ("googleSearch", "codeExecution", "urlContext")
 ROLES = {"user": "user", "model": "model", "function": "user"}  # "function": the old API's role
 _SNAKE = re.compile(r"_([a-z])")
+
+
+def model_from_path(raw: str) -> str:
+    """``gemini-2.5-flash`` from the path segment (``models/`` once more is tolerated)."""
+    return unquote(raw).removeprefix("models/")
 
 
 def camel(value: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""OpenAI Chat Completions as a dialect entry: ``/v1/chat/completions``."""
+"""OpenAI Chat Completions as a dialect entry: ``/v1/chat/completions``, the OpenAI model list
+(the default on ``/v1/models``) and the Images API."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from ag2api.translate.dialect import (
     ClientCall,
     Dialect,
     RouteInfo,
+    Serves,
+    SideRoute,
     Translation,
     stream_flag,
 )
 from ag2api.translate.openai_chat import errors
 from ag2api.translate.openai_chat.answer import ChatAnswer
+from ag2api.translate.openai_chat.models import MODELS
 from ag2api.translate.openai_chat.render import ToolCallBuilder
 from ag2api.translate.openai_chat.request import remote_images, translate_chat
 
@@ -44,6 +48,7 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 OPENAI_CHAT = Dialect(
     name="chat",
+    path=r"/v1/chat/completions",
     read=read,
     remote_images=remote_images,
     translate=translate,
@@ -51,4 +56,6 @@ OPENAI_CHAT = Dialect(
     error_event=errors.stream_error,
     keepalive=b": keepalive\n\n",
     terminator=b"data: [DONE]\n\n",
+    models=MODELS,
+    routes=(SideRoute(r"/v1/images/generations", Serves.IMAGES),),
 )

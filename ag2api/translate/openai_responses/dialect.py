@@ -1,5 +1,6 @@
 """The OpenAI Responses API as a dialect entry: ``/v1/responses`` (Codex CLI, the OpenAI SDKs'
-``responses.*``, openai-agents) and ``/v1/responses/compact``."""
+``responses.*``, openai-agents), ``/v1/responses/compact`` and the stored responses' routes. Its
+model list is OpenAI's (``/v1/models``, the chat entry's)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from ag2api.translate.dialect import (
     Dialect,
     Memory,
     RouteInfo,
+    Serves,
+    SideRoute,
     SseEvent,
     Translation,
     stream_flag,
@@ -72,8 +75,9 @@ def translate_compact(body: dict[str, Any], ctx: CallContext) -> Translation:
     return Translation(request, is_image_model(ctx.model), answer)
 
 
-OPENAI_RESPONSES = Dialect(
+_RESPONSES = Dialect(
     name="responses",
+    path=r"/v1/responses",
     read=read,
     remote_images=remote_images,
     translate=translate,
@@ -86,10 +90,21 @@ OPENAI_RESPONSES = Dialect(
 )
 
 OPENAI_RESPONSES_COMPACT = replace(
-    OPENAI_RESPONSES,
+    _RESPONSES,
     name="responses_compact",
+    path=r"/v1/responses/compact",
     read=read_compact,
     translate=translate_compact,
     stream_error=None,
     memory=Memory(recall=memory.recall, expand=memory.expand, keep=lambda body, answer: None),
+)
+
+OPENAI_RESPONSES = replace(
+    _RESPONSES,
+    routes=(
+        SideRoute(OPENAI_RESPONSES_COMPACT.path, Serves.GENERATE, OPENAI_RESPONSES_COMPACT),
+        # Any id but "compact", which is the route above.
+        SideRoute(r"/v1/responses/(?!compact$)([^/]+)", Serves.STORED_RESPONSE),
+        SideRoute(r"/v1/responses/([^/]+)/input_items", Serves.STORED_INPUT_ITEMS),
+    ),
 )
