@@ -14,7 +14,6 @@ from tornado.web import HTTPError, RequestHandler, stream_request_body
 from ag2api import jsoncodec
 from ag2api.config.schema import ApiKey, GatewayConfig
 from ag2api.errors import (
-    AuthenticationError,
     GatewayError,
     InvalidJson,
     InvalidRequest,
@@ -22,9 +21,8 @@ from ag2api.errors import (
     PayloadTooLarge,
 )
 from ag2api.ids import random_hex
-from ag2api.keys.auth import find_key, presented_key, take_query_key
-from ag2api.keys.limiter import periods
-from ag2api.keys.policies import check_key, check_model, rate_headers
+from ag2api.keys.admission import KeyAdmission
+from ag2api.keys.auth import presented_key, take_query_key
 from ag2api.observe.trace import RequestTrace
 from ag2api.services import Services
 from ag2api.translate import DIALECTS, Dialect
@@ -55,6 +53,7 @@ class ApiHandler(RequestHandler):
     large_bodies = False
     cfg: GatewayConfig
     client_key: ApiKey | None = None
+    key_admission: KeyAdmission
     trace: RequestTrace | None = None
     # The key's x-ratelimit-* headers, on every answer (set again after clear() for errors).
     rate_headers: dict[str, str] | None = None
@@ -84,8 +83,17 @@ class ApiHandler(RequestHandler):
 
     def prepare(self) -> None:
         self.services.open_requests.enter(self)
-        self.trace = RequestTrace(self.request_id, self.request.method or "-", self.request.path)
+        self.trace = trace = RequestTrace(
+            self.request_id, self.request.method or "-", self.request.path
+        )
         self.cfg = self.services.config.current
+        self.key_admission = KeyAdmission(
+            self.cfg,
+            self.services.state,
+            refused=self._count_refusal,
+            show=self.show_rate_headers,
+            spent=lambda: trace.prompt_tokens + trace.completion_tokens,
+        )
         try:
             if self.request.method != "OPTIONS":
                 self.authorize()
@@ -100,57 +108,28 @@ class ApiHandler(RequestHandler):
         query_key = take_query_key(self.request) if self.key_in_query else None
         if not self.auth_required:
             return
-        keys = self.cfg.api_keys
-        if not keys:
-            return  # no keys configured: allowed only on loopback (checked at start and reload)
-        key = find_key(keys, presented_key(self.request.headers, query_key))
-        if key is None:
-            raise AuthenticationError(
-                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>' (or "
-                "'x-api-key' / 'x-goog-api-key')."
-            )
-        self.client_key = key
-        assert self.trace is not None
-        self.trace.key_label = key.label
-        try:
-            check_key(self.cfg.policy_of(key), key.label)
-        except GatewayError as exc:
-            self.services.metrics.key_rejections.labels(key.label, exc.kind[4:]).inc()
-            raise
+        self.key_admission.authenticate(presented_key(self.request.headers, query_key))
+        self.client_key = key = self.key_admission.key
+        if key is not None and self.trace is not None:
+            self.trace.key_label = key.label
 
-    def allow_model(self, model: str, asked: str | None = None) -> None:
-        """403 when the key's policy does not allow the model (resolved, or as asked)."""
-        key = self.client_key
-        if key is None:
-            return
-        try:
-            check_model(self.cfg.policy_of(key), key.label, model, *([asked] if asked else []))
-        except GatewayError:
-            self.services.metrics.key_rejections.labels(key.label, "model").inc()
-            raise
+    def _count_refusal(self, label: str, reason: str) -> None:
+        self.services.metrics.key_rejections.labels(label, reason).inc()
 
-    async def add_limit_headers(self) -> None:
-        """The key's ``x-ratelimit-*`` headers on an answer that counts nothing (model lists,
-        token counts): its current use, read from the state backend."""
-        key = self.client_key
-        if key is None:
-            return
-        policy = self.cfg.policy_of(key)
-        if policy.rpm is None and policy.tpm is None:
-            return
-        use = await self.services.state.key_use(key.ident, *periods(), policy.tpm)
-        self.rate_headers = rate_headers(policy, use.admission())
-        for name, value in self.rate_headers.items():
+    def show_rate_headers(self, headers: dict[str, str]) -> None:
+        """The key's ``x-ratelimit-*`` headers, on this answer whatever it is (set again after
+        ``clear()`` for an error)."""
+        self.rate_headers = headers
+        for name, value in headers.items():
             self.set_header(name, value)
 
     async def listed_models(self) -> list[Any]:
         """The catalog's model list, less the models the key's policy does not allow."""
         entries = await self.services.catalog.listed(self.cfg)
-        await self.add_limit_headers()
-        policy = self.cfg.policy_of(self.client_key)
-        if policy.models is None:
+        await self.key_admission.report_use()
+        if self.key_admission.policy.models is None:
             return list(entries)
-        return [e for e in entries if policy.allows(e.id)]
+        return [e for e in entries if self.key_admission.allows(e.id)]
 
     def admit_body(self) -> None:
         """405 for a method this route lacks and 413 for a declared body over the route's limit,
@@ -316,6 +295,13 @@ class GeneratingHandler(DialectHandler):
         self._shutting_down = True
         if self._work is not None:
             self._work.cancel()
+
+    def admitted(self, *serving: str, asked: str | None = None) -> KeyAdmission:
+        """The key's admission for a request these models may serve: 403 now when the key may
+        not use one of them; entered (``async with``) it counts the request or refuses it (429),
+        and leaving it settles (the tokens used charged, the concurrency lease given back)."""
+        self.key_admission.allow(*serving, asked=asked)
+        return self.key_admission
 
     async def until_client_leaves(self, work: Awaitable[T]) -> T | None:
         """Await ``work``; when the client disconnects it is cancelled (None is returned), which

@@ -8,15 +8,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, TypeVar
+from typing import Any
 
 from ag2api.errors import GatewayError
 from ag2api.failover.client_errors import error_for_problem
 from ag2api.failover.dispatcher import OpenedStream
 from ag2api.handlers.base import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
-from ag2api.keys.limiter import periods
-from ag2api.keys.policies import rate_headers, refusal
 from ag2api.translate.dialect import (
     Answer,
     CallContext,
@@ -30,7 +28,6 @@ from ag2api.translate.gemini.events import Reply
 from ag2api.upstream.client import UpstreamProblem
 
 log = logging.getLogger("ag2api.completion")
-T = TypeVar("T")
 
 
 class CompletionHandler(GeneratingHandler):
@@ -45,22 +42,11 @@ class CompletionHandler(GeneratingHandler):
         # For stateful dialects (Dialect.memory) and answer-rendered stream errors.
         self._request_body: dict[str, Any] | None = None
         self._answer: Answer | None = None
-        # The key's admission (key policies): lease to give back, tokens still to charge.
-        self._key_lease: tuple[str, str] | None = None  # (key ident, lease id)
-        self._key_charge: tuple[str, str, str] | None = None  # (key ident, day, month)
 
     def prepare(self) -> None:
         super().prepare()
         assert self.trace is not None
         self.trace.route = self.dialect.name
-
-    def on_finish(self) -> None:
-        super().on_finish()
-        self._end_admission()
-
-    def on_connection_close(self) -> None:
-        self._end_admission()
-        super().on_connection_close()
 
     async def post(self, *path_args: str) -> None:
         body = self.parse_json_body(self.request.body)
@@ -77,7 +63,12 @@ class CompletionHandler(GeneratingHandler):
             body = await self._recall(self.dialect.memory, body)
         model = await services.catalog.resolve(cfg, call.model)
         trace.model = model
-        await self._admit(model, call.model)
+        async with self.admitted(model, asked=call.model):
+            await self._generate(body, call, model)
+
+    async def _generate(self, body: dict[str, Any], call: ClientCall, model: str) -> None:
+        cfg, services, trace = self.cfg, self.services, self.trace
+        assert trace is not None
         images = self.dialect.remote_images(body)
         if images:
             # Cancelled with the request when the client leaves (the fetches stop at once).
@@ -113,14 +104,13 @@ class CompletionHandler(GeneratingHandler):
             answer = translation.answer.whole(Reply(response))
         except GatewayError:
             # Refused after the upstream answered (a compaction without a summary): its tokens
-            # were spent all the same.
+            # were spent all the same (charged as the admission settles).
             trace.add_usage(translation.answer.usage())
-            await self._settle_key()
             raise
         self._remember(translation)
         await self._keep(translation.answer)
         trace.add_usage(translation.answer.usage())
-        await self._settle_key()
+        await self.key_admission.settle()  # charged before the client can send its next request
         self.write_json(answer)
 
     def _remember(self, translation: Translation) -> None:
@@ -175,7 +165,7 @@ class CompletionHandler(GeneratingHandler):
             self._remember(translation)
             closing = answer.finish()
             await self._keep(answer)  # before the client can read the id and ask for it
-            await self._settle_key()  # charged before the client can send its next request
+            await self.key_admission.settle()  # charged before the client's next request
             await sse.done(closing)
         except ClientGone:
             self._client_gone = True
@@ -197,48 +187,6 @@ class CompletionHandler(GeneratingHandler):
             events = self.dialect.stream_error(self._answer, error)
         with contextlib.suppress(ClientGone):
             await sse.fail(error, events)
-
-    async def _admit(self, model: str, asked: str) -> None:
-        """The key's policy: 403 for a model it may not use, 429 over a limit or budget; when
-        admitted, the request is counted and a concurrency lease held until it ends."""
-        key = self.client_key
-        if key is None:
-            return
-        policy = self.cfg.policy_of(key)
-        metrics = self.services.metrics
-        self.allow_model(model, asked)
-        if not policy.has_limits:
-            return
-        day, month = periods()
-        adm = await self.services.state.key_admit(key.ident, policy, day, month)
-        self.rate_headers = rate_headers(policy, adm)
-        for name, value in self.rate_headers.items():
-            self.set_header(name, value)
-        if not adm.ok:
-            metrics.key_rejections.labels(key.label, adm.reason or "rpm").inc()
-            raise refusal(policy, key.label, adm)
-        assert adm.lease is not None
-        self._key_lease = (key.ident, adm.lease)
-        self._key_charge = (key.ident, day, month)
-
-    async def _settle_key(self) -> None:
-        """Charge the answer's tokens and give the lease back (before the last byte goes out)."""
-        charge, lease = self._key_charge, self._key_lease
-        self._key_charge = self._key_lease = None
-        state, trace = self.services.state, self.trace
-        try:
-            if charge is not None and trace is not None:
-                tokens = trace.prompt_tokens + trace.completion_tokens
-                await state.key_charge(charge[0], tokens, charge[1], charge[2])
-            if lease is not None:
-                await state.key_release(*lease)
-        except Exception:
-            log.exception("could not settle the key's limits for %s", self.request_id)
-
-    def _end_admission(self) -> None:
-        """Whatever way the request ended: charge what was used and give the lease back."""
-        if self._key_charge is not None or self._key_lease is not None:
-            self.services.state.spawn(self._settle_key())
 
     def _owner(self) -> str | None:
         return self.client_key.label if self.client_key is not None else None

@@ -1,2 +1,3 @@
 """Client API keys: which key a request presents (``auth``), what its policy allows
-(``policies``), and counting its use against its limits (``limiter``)."""
+(``policies``), counting its use against its limits (``limiter``), and the one admission step
+every generating route takes — key, allowed model, limits, settling (``admission``)."""

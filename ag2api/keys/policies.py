@@ -24,14 +24,17 @@ def check_key(policy: KeyPolicy, label: str, now: float | None = None) -> None:
         raise GatewayError(f"The API key '{label}' expired at {when}.", kind="key_expired")
 
 
-def check_model(policy: KeyPolicy, label: str, model: str, *names: str) -> None:
-    """403 when none of ``model`` (resolved) or ``names`` (as asked) is allowed for the key."""
-    if policy.models is None:
+def check_model(policy: KeyPolicy, label: str, *serving: str, asked: str | None = None) -> None:
+    """403 unless each model that may serve the request is allowed for the key — judged on what
+    will serve, never on the name asked (an alias must not open another model)."""
+    if policy.models is None or (asked and policy.allows(asked)):
         return
-    if any(policy.allows(m) for m in (model, *names) if m):
+    refused = next((model for model in serving if not policy.allows(model)), None)
+    if refused is None:
         return
+    named = f"`{refused}`" + (f" (asked as `{asked}`)" if asked and asked != refused else "")
     raise GatewayError(
-        f"The API key '{label}' may not use the model `{names[0] if names else model}`.",
+        f"The API key '{label}' may not use the model {named}.",
         param="model",
         kind="model_not_allowed",
     )

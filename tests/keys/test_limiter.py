@@ -70,9 +70,9 @@ def test_pure_checks() -> None:
     assert off.value.kind == "key_disabled"
     p = KeyPolicy(models=("gemini-*", "claude-sonnet-4-5"))
     check_model(p, "a", "gemini-3-pro-high")
-    check_model(p, "a", "claude-sonnet-4-5", "sonnet")  # the resolved name is allowed
+    check_model(p, "a", "claude-sonnet-4-5", asked="sonnet")  # what serves is allowed
     with pytest.raises(GatewayError) as denied:
-        check_model(p, "a", "claude-opus-4-6-thinking", "opus")
+        check_model(p, "a", "claude-opus-4-6-thinking", asked="opus")
     assert denied.value.status == 403 and denied.value.to_openai()["error"]["code"] == (
         "model_not_allowed"
     )
