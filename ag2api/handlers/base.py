@@ -124,12 +124,12 @@ class ApiHandler(RequestHandler):
             self.set_header(name, value)
 
     async def listed_models(self) -> list[Any]:
-        """The catalog's model list, less the models the key's policy does not allow."""
+        """The catalog's model list, less what the key may not use (an alias by what serves it)."""
         entries = await self.services.catalog.listed(self.cfg)
         await self.key_admission.report_use()
         if self.key_admission.policy.models is None:
             return list(entries)
-        return [e for e in entries if self.key_admission.allows(e.id)]
+        return [e for e in entries if self.key_admission.allows(e.serves)]
 
     def admit_body(self) -> None:
         """405 for a method this route lacks and 413 for a declared body over the route's limit,

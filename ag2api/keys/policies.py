@@ -27,7 +27,7 @@ def check_key(policy: KeyPolicy, label: str, now: float | None = None) -> None:
 def check_model(policy: KeyPolicy, label: str, *serving: str, asked: str | None = None) -> None:
     """403 unless each model that may serve the request is allowed for the key — judged on what
     will serve, never on the name asked (an alias must not open another model)."""
-    if policy.models is None or (asked and policy.allows(asked)):
+    if policy.models is None:
         return
     refused = next((model for model in serving if not policy.allows(model)), None)
     if refused is None:

@@ -27,6 +27,12 @@ class ModelEntry:
 
     id: str
     owned_by: str
+    alias_of: str | None = None  # a configured alias: the model that serves it
+
+    @property
+    def serves(self) -> str:
+        """The upstream model a request for this entry is served by."""
+        return self.alias_of or self.id
 
 
 def display_name(model_id: str) -> str:
@@ -108,7 +114,7 @@ class ModelCatalog:
         entries = await self.entries(cfg)
         owners = {e.id: e.owned_by for e in entries}
         aliases = tuple(
-            ModelEntry(alias.pattern, owners.get(target, owner_of(target)))
+            ModelEntry(alias.pattern, owners.get(target, owner_of(target)), alias_of=target)
             for alias in cfg.models.aliases
             if alias.exact
             and alias.pattern not in owners

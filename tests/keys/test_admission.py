@@ -53,6 +53,48 @@ async def fetch(url: str, **kw: Any) -> HTTPResponse:
         http.close()
 
 
+CHEAP = {"models": {"aliases": {"claude-sonnet-cheap": "gemini-2.5-flash"}}}
+
+
+@pytest.mark.parametrize("config_overrides", [{**keys({"models": ["claude-sonnet-*"]}), **CHEAP}])
+async def test_an_alias_cannot_reach_a_model_the_key_may_not_use(
+    config_overrides: dict[str, Any],
+    alice: openai.AsyncOpenAI,
+    claude: anthropic.AsyncAnthropic,
+    fake: FakeUpstream,
+    client: openai.AsyncOpenAI,
+) -> None:
+    # The shipped aliases send haiku-class names to a Gemini flash model.
+    with pytest.raises(openai.PermissionDeniedError) as chat:
+        await alice.chat.completions.create(model="claude-sonnet-haiku", messages=HI)  # type: ignore[arg-type]
+    assert chat.value.code == "model_not_allowed"
+    assert "gemini-2.5-flash" in chat.value.message
+    with pytest.raises(anthropic.PermissionDeniedError):
+        await claude.messages.create(model="claude-sonnet-haiku", max_tokens=20, messages=HI)  # type: ignore[arg-type]
+    with pytest.raises(anthropic.PermissionDeniedError):
+        await claude.messages.count_tokens(model="claude-sonnet-haiku", messages=HI)  # type: ignore[arg-type]
+    assert fake.generate_requests() == []
+    # A name the key may use that is served by an allowed model still goes through.
+    ok = await claude.messages.create(model="claude-sonnet-4-5", max_tokens=20, messages=HI)  # type: ignore[arg-type]
+    assert ok.content
+    # The lists agree: a configured alias is listed to a key by the model that serves it.
+    with pytest.raises(openai.PermissionDeniedError):
+        await alice.chat.completions.create(model="claude-sonnet-cheap", messages=HI)  # type: ignore[arg-type]
+    assert "claude-sonnet-cheap" not in [m.id async for m in alice.models.list()]
+    assert "claude-sonnet-cheap" in [m.id async for m in client.models.list()]
+
+
+@pytest.mark.parametrize("config_overrides", [keys({"models": ["*flash*"]})])
+async def test_a_glob_on_the_asked_name_does_not_open_claude(
+    config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    with pytest.raises(openai.PermissionDeniedError):
+        await alice.chat.completions.create(model="claude-opus-flash", messages=HI)  # type: ignore[arg-type]
+    assert fake.generate_requests() == []
+    done = await alice.chat.completions.create(model="gemini-2.5-flash", messages=HI)  # type: ignore[arg-type]
+    assert done.choices[0].message.content
+
+
 @pytest.mark.parametrize("config_overrides", [keys({"rpm": 3})])
 async def test_token_counts_count_against_rpm(
     config_overrides: dict[str, Any], claude: anthropic.AsyncAnthropic, base_url: str

@@ -71,6 +71,11 @@ def test_pure_checks() -> None:
     p = KeyPolicy(models=("gemini-*", "claude-sonnet-4-5"))
     check_model(p, "a", "gemini-3-pro-high")
     check_model(p, "a", "claude-sonnet-4-5", asked="sonnet")  # what serves is allowed
+    with pytest.raises(GatewayError) as aliased:  # a name the key may use, served by another
+        check_model(p, "a", "claude-opus-4-6", asked="gemini-opus")
+    assert "`claude-opus-4-6` (asked as `gemini-opus`)" in aliased.value.message
+    with pytest.raises(GatewayError):  # every model that may serve must be allowed
+        check_model(p, "a", "gemini-3-pro-high", "claude-opus-4-6")
     with pytest.raises(GatewayError) as denied:
         check_model(p, "a", "claude-opus-4-6-thinking", asked="opus")
     assert denied.value.status == 403 and denied.value.to_openai()["error"]["code"] == (
