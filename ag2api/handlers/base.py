@@ -146,8 +146,7 @@ class ApiHandler(RequestHandler):
             max(self._limit, DISCARD_CAP) if self.large_bodies else self._limit
         ):
             raise PayloadTooLarge(self.too_large_message())
-        cap = max(self._limit, DISCARD_CAP) if self.large_bodies else self._limit
-        self.request.connection.set_max_body_size(cap)  # type: ignore[union-attr]
+        self.request.connection.set_max_body_size(max(self._limit, DISCARD_CAP))  # type: ignore[union-attr]
         self._body = []
         # Runs before the HTTP method (callbacks run in the order they were added), so handlers
         # read request.body and body arguments as in Tornado's non-streaming mode.
