@@ -13,6 +13,8 @@ from ag2api.translate.dialect import Dialect, TokenCount
 
 
 class CountTokensHandler(GeneratingHandler):
+    large_bodies = True  # what generation takes, counting takes (Claude Code counts long contexts)
+
     def initialize(self, dialect: Dialect | None = None) -> None:
         super().initialize(dialect)
         assert dialect is not None and dialect.count is not None
