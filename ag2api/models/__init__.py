@@ -1,1 +1,2 @@
-"""Model-family rules shared by every client dialect."""
+"""The models clients may use: the catalog (the live list, else the configured one), the aliases
+that name them, and what each model family is."""
