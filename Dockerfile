@@ -1,13 +1,17 @@
 # ag2api: OpenAI-compatible gateway for Google's Antigravity backend.
-FROM python:3.11-slim
+# Pinned by digest so every build starts from the same image: python:3.11-slim (3.11.16 on Debian
+# trixie), the multi-arch index published 2026-08-16. To move it, resolve the tag's current digest
+# (`docker buildx imagetools inspect python:3.11-slim`), and update it here and in the comment.
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 
-# Install the package first (cached layer), then the default config.
-COPY pyproject.toml setup.cfg README.md ./
+# Install the package first (cached layer), then the default config. Its dependencies come at the
+# versions pinned in constraints.txt, the ones the tests run with (CONTRIBUTING.md, Dependencies).
+COPY pyproject.toml setup.cfg README.md constraints.txt ./
 COPY ag2api ./ag2api
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --uid 10001 --user-group --no-create-home --home-dir /app ag2api \
     && mkdir -p /app/data \
     && chown ag2api:ag2api /app/data

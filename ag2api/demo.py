@@ -12,6 +12,7 @@ from pathlib import Path
 from ag2api.accounts.store import write_atomic
 from ag2api.config.schema import ApiKey, GatewayConfig
 from ag2api.services import Services
+from ag2api.testing.fake_filter import KNOWN_TRIGGERS
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
@@ -33,7 +34,8 @@ async def start_demo_upstream(
 ) -> tuple[GatewayConfig, FakeUpstream, str]:
     """Start the fake, write a throwaway tokens.json for it in ``folder`` (the caller removes
     it), and point ``cfg`` at both."""
-    fake = FakeUpstream()
+    # It refuses the system prompts the real backend refuses (sensitive_words: [] shows it).
+    fake = FakeUpstream(content_filter=KNOWN_TRIGGERS)
     await fake.start()
     projects = []
     for i in (1, 2):

@@ -20,7 +20,11 @@ class ErrorKind:
     code: str | None
     # Sent as ``x-should-retry: false`` so the OpenAI SDKs do not triple a deterministic failure.
     client_should_retry: bool = True
+    # The google.rpc status the Gemini dialect names; None: the one that goes with ``status``.
+    google_status: str | None = None
 
+
+CONTENT_REJECTED = "upstream_content_rejected"
 
 # The one table: error name → HTTP status, OpenAI ``type`` and ``code``.
 KINDS: dict[str, ErrorKind] = {
@@ -28,6 +32,11 @@ KINDS: dict[str, ErrorKind] = {
     "invalid_json": ErrorKind(400, "invalid_request_error", "invalid_json", False),
     "upstream_rejected_request": ErrorKind(
         400, "invalid_request_error", "upstream_invalid_argument", False
+    ),
+    # The backend refused the request's system prompt with a 429 that is no rate limit: a 400,
+    # since clients retry a 429 and the same prompt is refused every time.
+    CONTENT_REJECTED: ErrorKind(
+        400, "invalid_request_error", CONTENT_REJECTED, False, "FAILED_PRECONDITION"
     ),
     "invalid_api_key": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),
     "key_expired": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),

@@ -2,7 +2,7 @@
 
 ``uuid.uuid4()`` builds a UUID object (an int, validation, formatting) for every id; a request
 made several of them. ``os.urandom(...).hex()`` gives the same 122+ random bits for a fraction of
-the cost (README "Performance").
+the cost (docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The JSON codec used on the hot path, in one place so it can be swapped and measured.
 
 orjson when it is installed (it is a dependency): about 4x faster to parse an upstream event and
-10x faster to serialise a chunk than the standard library (scripts/bench.py, README
-"Performance"). The standard library stays as the fallback and gives the same compact output.
+10x faster to serialise a chunk than the standard library (scripts/bench.py,
+docs/performance.md). The standard library stays as the fallback and gives the same compact output.
 """
 
 from __future__ import annotations

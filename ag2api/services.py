@@ -11,7 +11,6 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
-from ag2api import jsoncodec
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
 from ag2api.accounts.refresh import TokenRefresher
@@ -25,13 +24,15 @@ from ag2api.failover.token_counts import TokenCounter
 from ag2api.logs.requestlog import RequestLog
 from ag2api.media import ImageFetcher
 from ag2api.models.catalog import ModelCatalog
+from ag2api.observe.content_rejections import RecentRejections
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.open_requests import OpenRequests
 from ag2api.observe.quota import QuotaMonitor
-from ag2api.observe.usage import SharedCounters, UsageRecorder
+from ag2api.observe.usage import UsageRecorder
 from ag2api.redact import mask
-from ag2api.state.base import AccountState, make_state
-from ag2api.state.records import MemoryResponseStore, ResponseStore, SharedResponseStore
+from ag2api.state.backends import make_state
+from ag2api.state.base import AccountState
+from ag2api.state.records import ResponseStore
 from ag2api.translate.signatures import SignatureCache, ThinkingRecord
 from ag2api.upstream.client import MODELS_PATH, AntigravityClient
 from ag2api.upstream.curl_multi import CurlMulti
@@ -40,6 +41,7 @@ from ag2api.upstream.transport import AbortableCurlClient, make_client
 log = logging.getLogger("ag2api")
 OAUTH_CONNECTIONS = 16
 SIGNATURES = "thinking"  # the state's record kind for Claude thinking blocks
+SIGNATURE_TTL = 7200.0
 
 
 @dataclass
@@ -62,16 +64,20 @@ class Services:
     signatures: SignatureCache = field(default_factory=SignatureCache)
     token_counter: TokenCounter = field(init=False)
     open_requests: OpenRequests = field(default_factory=OpenRequests)
+    # The latest requests whose system prompt the upstream refused (for /admin).
+    content_rejections: RecentRejections = field(default_factory=RecentRejections)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.live_gauges)
         self.token_counter = TokenCounter(self.dispatcher)
-        self.responses = self._response_store()
+        # Read per call: a reload of responses.* applies at once.
+        self.responses = self.state.response_store(lambda: self.config.current.responses)
         self.quota = QuotaMonitor(
             self.fetch_account_models, self.enabled_projects, self.usage.save_quota
         )
+        self.dispatcher.verdicts.quota_left = self.quota.remaining
 
     async def fetch_models(self, cfg: GatewayConfig) -> dict[str, Any]:
         """fetchAvailableModels through any enabled account (for /v1/models)."""
@@ -99,20 +105,10 @@ class Services:
     def state(self) -> AccountState:
         return self.dispatcher.state
 
-    def _response_store(self) -> ResponseStore:
-        settings = lambda: self.config.current.responses  # noqa: E731 - read per call (reloads)
-        if self.state.backend == "redis":
-            from ag2api.state.redis.state import RedisState, StateUnavailable
-
-            assert isinstance(self.state, RedisState)
-            return SharedResponseStore(self.state, settings, StateUnavailable)
-        return MemoryResponseStore(settings)
-
-    # Claude thinking records made on one replica are replayed by any (shared backends only).
+    # Claude thinking records made on one replica are replayed by any.
     def share_signature(self, call_id: str, record: ThinkingRecord) -> None:
-        if self.state.backend != "memory":
-            value = jsoncodec.dumps_bytes({"text": record.text, "signature": record.signature})
-            self.state.spawn(self.state.remember(SIGNATURES, call_id, value.decode(), 7200))
+        shared = {"text": record.text, "signature": record.signature}
+        self.state.records.share(SIGNATURES, call_id, shared, SIGNATURE_TTL)
 
     def signature_lookup(self, missing: list[str]) -> Callable[[str], ThinkingRecord | None]:
         """The cache's lookup, noting the ids it lacks in ``missing``."""
@@ -127,12 +123,10 @@ class Services:
 
     async def recall_signatures(self, call_ids: list[str]) -> bool:
         """Fetch records this replica lacks into its cache; True when any was found."""
-        if self.state.backend == "memory":
-            return False
-        found = await asyncio.gather(*(self.state.recall(SIGNATURES, c) for c in call_ids))
-        for call_id, value in zip(call_ids, found, strict=True):
-            if value is not None:
-                data = jsoncodec.loads(value)
+        records = self.state.records
+        found = await asyncio.gather(*(records.fetch(SIGNATURES, c) for c in call_ids))
+        for call_id, data in zip(call_ids, found, strict=True):
+            if data is not None:
                 self.signatures.remember(call_id, ThinkingRecord(data["text"], data["signature"]))
         return any(v is not None for v in found)
 
@@ -189,16 +183,6 @@ class Services:
         self.images.close()
 
 
-def shared_counters(state: AccountState) -> SharedCounters | None:
-    """The Redis backend's usage counters (the leader drains them); None keeps one file each."""
-    if state.backend != "redis":
-        return None
-    from ag2api.state.redis.state import RedisState
-
-    assert isinstance(state, RedisState)
-    return state
-
-
 def build_services(
     cfg: GatewayConfig, tokens: TokensFile | None = None, overrides: Overrides | None = None
 ) -> Services:
@@ -215,7 +199,7 @@ def build_services(
             tokens, tokens_error = TokensFile(None, ()), str(exc)
     if not tokens.accounts and tokens_error is None:
         log.warning("no Google accounts in %s. %s", cfg.tokens_file, NO_ACCOUNT_HELP)
-    # Tornado's client now only carries OAuth refreshes (single-flight per account); it builds
+    # Tornado's client carries only OAuth refreshes (single-flight per account); it builds
     # all its curl handles up front, so a few, not upstream.max_connections of them.
     http = make_client(OAUTH_CONNECTIONS)
     writer = TokenWriter(
@@ -242,7 +226,7 @@ def build_services(
             str(live.current.upstream.ca_file) if live.current.upstream.ca_file else None
         ),
         observe=lambda result: services.metrics.refreshes.labels(result).inc(),
-        state=state,
+        tokens=state,
     )
     upstream = AntigravityClient(CurlMulti(cfg.upstream.max_connections))
     dispatcher = Dispatcher(state, refresher, upstream, writer)
@@ -258,7 +242,7 @@ def build_services(
         tokens.oauth,
         # Image fetches get a client of their own: they never take the upstream's slots.
         images=ImageFetcher(make_client(cfg.images.concurrency_total)),
-        usage=UsageRecorder(cfg.usage_db, obs.usage_flush_seconds, shared_counters(state)),
+        usage=UsageRecorder(cfg.usage_db, obs.usage_flush_seconds, state.usage_counters),
         request_log=RequestLog(
             obs.request_log_file, obs.request_log_max_bytes, obs.request_log_backups
         ),

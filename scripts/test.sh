@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The test command (README, "Tests"); CI (.ci/run) runs exactly this. Arguments go to pytest.
+# The test command (README, CONTRIBUTING.md): CI (.ci/run) runs exactly this. Arguments go
+# to pytest.
 #
 # 1. Installs the system packages some tests need, when they are missing and this can (root, or
 #    password-less sudo, with apt-get): chromium (the status page in a browser) and redis-server.
 #    The suite itself never installs anything; without them those tests are skipped, saying why.
-# 2. Creates .venv, installs the package with its test extras, and runs pytest.
+# 2. Creates .venv, installs the package with its test extras at the versions pinned in
+#    constraints.txt (the Docker image installs from the same file), and runs pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,6 @@ fi
 
 python3 -m venv .venv
 export PIP_ROOT_USER_ACTION=ignore  # CI runs as root
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 # One worker per core: the suite is CPU-bound (every test starts a gateway and a fake upstream).
 exec .venv/bin/python -m pytest -n auto "$@"

@@ -22,28 +22,60 @@ from tests.test_cli import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+OPERATIONS = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
 README_BASE = "http://127.0.0.1:8000"
+# Each client snippet of the README, and the line that installs what it needs.
+SNIPPETS = {
+    "client.chat.completions.create(": "pip install openai",
+    "client.responses.create(": "pip install openai",
+    "anthropic.Anthropic(": "pip install anthropic",
+    "genai.Client(": "pip install google-genai",
+}
+CLIS = {
+    "ANTHROPIC_BASE_URL=": "npm install -g @anthropic-ai/claude-code",
+    "[model_providers.ag2api]": "npm install -g @openai/codex",
+    "GOOGLE_GEMINI_BASE_URL=": "npm install -g @google/gemini-cli",
+}
 
 
-def code_block(lang: str, contains: str) -> str:
-    """The first fenced ``lang`` block of the README that contains ``contains``."""
-    for block in re.findall(rf"```{lang}\n(.*?)```", README, re.S):
+def code_blocks(lang: str, text: str = README) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", text, re.S)
+
+
+def code_block(lang: str, contains: str, text: str = README) -> str:
+    """The first fenced ``lang`` block of ``text`` that contains ``contains``."""
+    for block in code_blocks(lang, text):
         if contains in block:
             return block
-    raise AssertionError(f"README has no {lang} block with {contains!r}")
+    raise AssertionError(f"no {lang} block with {contains!r}")
 
 
 def test_readme_examples_use_what_the_demo_serves() -> None:
-    python = code_block("python", "OpenAI(base_url=")
-    curl = code_block("sh", "curl http://127.0.0.1:8000/v1/chat/completions")
-    for block in (python, curl):
-        assert set(re.findall(r"http://[\w.:]+", block)) == {README_BASE}
-        assert set(re.findall(r"sk-[\w-]+", block)) == {DEMO_KEY}
+    blocks = [b for lang in ("python", "sh", "toml") for b in code_blocks(lang) if "http://" in b]
+    assert len(blocks) >= 8  # four SDKs, curl, the three CLIs
+    for block in blocks:
+        assert set(re.findall(r"http://[\w.:]+", block)) == {README_BASE}, block
+        keys = set(re.findall(r"sk-[\w-]+", block))
+        assert keys <= {DEMO_KEY}, block
+    for block in code_blocks("python"):
+        assert DEMO_KEY in block
     # Started from the clone, the demo listens where the examples point.
     cfg = read_config(ROOT / "conf" / "gateway.yaml", environ={})
     assert (cfg.server.host, cfg.server.port) == ("127.0.0.1", 8000)
     packaged = read_config(PACKAGED_CONFIG, environ={})
     assert (packaged.server.host, packaged.server.port) == ("127.0.0.1", 8000)
+
+
+def test_every_client_snippet_says_what_to_install() -> None:
+    """Each snippet comes after the `pip`/`npm` line that installs its client, and the Python
+    SDKs are the ones the suite runs them with."""
+    for marker, install in {**SNIPPETS, **CLIS}.items():
+        at = README.index(marker)
+        heading = README.rindex("\n### ", 0, at)
+        assert f"```sh\n{install}\n```" in README[heading:at], (marker, install)
+    extras = (ROOT / "setup.cfg").read_text()
+    for install in set(SNIPPETS.values()):
+        assert re.search(rf"^\s+{install.split()[-1]}\b", extras, re.M), install
 
 
 def test_readme_examples_work_against_the_demo(tmp_path: Path) -> None:
@@ -53,13 +85,22 @@ def test_readme_examples_work_against_the_demo(tmp_path: Path) -> None:
     try:
         text = cli.wait_for(r"Press Ctrl\+C")
         base = re.search(r"running on (http://\S+),", text).group(1)  # type: ignore[union-attr]
-        python = code_block("python", "OpenAI(base_url=").replace(README_BASE, base)
+        # One interpreter runs every Python snippet in turn (each prints its answers).
+        snippets = [code_block("python", marker) for marker in SNIPPETS]
+        assert len(snippets) == len(code_blocks("python"))
+        program = "\nprint('=' * 8)\n".join(s.replace(README_BASE, base) for s in snippets)
         run = subprocess.run(
-            [sys.executable, "-c", python], capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", program], capture_output=True, text=True, timeout=90
         )
         assert run.returncode == 0, run.stderr
-        assert "You said: Explain SSE in one sentence." in run.stdout
-        assert "completion_tokens=" in run.stdout  # the streamed usage chunk
+        chat, responses, messages, genai = run.stdout.split("=" * 8 + "\n")
+        assert "You said: Explain SSE in one sentence." in chat
+        assert "completion_tokens=" in chat  # the streamed usage chunk
+        assert "You said: What is a gateway?" in responses
+        assert "You said: And in one word?" in responses  # the stored response continued
+        assert "thinking : " in messages and "You said: Name a prime number." in messages
+        assert "You said: Say hello." in messages  # the streamed text
+        assert "You said: Hello" in genai and "You said: Hi" in genai
         if shutil.which("curl"):
             curl = code_block("sh", "curl http://127.0.0.1:8000/v1/chat/completions")
             # --fail-with-body: an HTTP error (a 401) fails the command instead of printing.
@@ -158,8 +199,8 @@ def test_a_non_editable_install_ships_a_usable_config(tmp_path: Path) -> None:
     assert f"(config {lib / 'ag2api' / 'defaults' / 'gateway.yaml'})" in out
 
 
-def test_the_gateway_in_front_of_the_fake_as_the_readme_says(tmp_path: Path) -> None:
-    block = code_block("sh", "ag2api.testing.run_fake")
+def test_the_gateway_in_front_of_the_fake_as_the_docs_say(tmp_path: Path) -> None:
+    block = code_block("sh", "ag2api.testing.run_fake", OPERATIONS)
     assert "--tokens /tmp/fake-tokens.json" in block and "AG2API_UPSTREAM_BASE_URLS" in block
     tokens = tmp_path / "fake-tokens.json"
     fake = Cli("--port", "0", "--tokens", str(tokens), module="ag2api.testing.run_fake")

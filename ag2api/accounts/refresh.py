@@ -6,7 +6,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 from urllib.parse import urlencode
 
 from tornado.httpclient import HTTPRequest
@@ -15,9 +16,6 @@ from ag2api import jsoncodec
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.redact import mask
 from ag2api.upstream.transport import AbortableCurlClient, curl_preparer
-
-if TYPE_CHECKING:
-    from ag2api.state.base import AccountState
 
 log = logging.getLogger("ag2api.accounts")
 
@@ -37,6 +35,21 @@ class AccountRevoked(Exception):
         self.reason = reason
 
 
+class SharedTokens(Protocol):
+    """Where access tokens live beside the account (the live state: one process, or every
+    replica): what a refresh reads, takes and stores."""
+
+    async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:
+        """The current access token and its expiry, if one is known."""
+
+    async def store_token(self, account: Account, token: str, expires_at: float) -> None: ...
+
+    async def store_refresh_token(self, account: Account, previous: str) -> None: ...
+
+    def refresh_lock(self, account: Account) -> AbstractAsyncContextManager[None]:
+        """Held around one refresh of ``account``: one at a time wherever the tokens live."""
+
+
 class TokenRefresher:
     def __init__(
         self,
@@ -48,9 +61,9 @@ class TokenRefresher:
         ca_file: Callable[[], str | None] = lambda: None,
         timeout: float = 30.0,
         observe: Callable[[str], None] = lambda result: None,
-        state: AccountState | None = None,
+        tokens: SharedTokens | None = None,
     ) -> None:
-        self._state = state
+        self._tokens = tokens
         self._observe = observe
         self._ca_file = ca_file
         self._http = http
@@ -63,8 +76,8 @@ class TokenRefresher:
 
     async def access_token(self, account: Account) -> str:
         """A token valid for at least five more minutes, refreshing first if needed."""
-        if self._state is not None:
-            current = await self._state.token(account)
+        if self._tokens is not None:
+            current = await self._tokens.token(account)
             if current is not None and current[1] - time.time() > EXPIRY_SKEW:
                 return current[0]
         elif account.token_is_fresh(EXPIRY_SKEW) and account.access_token:
@@ -104,21 +117,21 @@ class TokenRefresher:
         return token
 
     async def _single_flight(self, account: Account, stale: str | None) -> str:
-        """One refresh per account in the whole pool: under the state's refresh lock, a token
+        """One refresh per account in the whole pool: under the shared refresh lock, a token
         someone else stored meanwhile (not the ``stale`` one) is reused instead."""
-        state = self._state
-        if state is None:
+        shared = self._tokens
+        if shared is None:
             return await self._refresh(account)
-        async with state.refresh_lock(account):
-            current = await state.token(account, cached_ok=False)
+        async with shared.refresh_lock(account):
+            current = await shared.token(account, cached_ok=False)
             need = EXPIRY_SKEW if stale is None else 0.0
             if current is not None and current[0] != stale and current[1] - time.time() > need:
                 return current[0]
             previous = account.refresh_token
             token = await self._refresh(account)
-            await state.store_token(account, token, account.expires_at)
+            await shared.store_token(account, token, account.expires_at)
             if account.refresh_token != previous:  # Google rotated it (rare): share the new one
-                await state.store_refresh_token(account, previous)
+                await shared.store_refresh_token(account, previous)
             return token
 
     async def _refresh(self, account: Account) -> str:

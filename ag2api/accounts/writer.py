@@ -54,7 +54,7 @@ class TokenWriter:
         self.writes = 0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
-        # False while another process owns the file's runtime fields (ag2api.state.base).
+        # False while another process owns the file's runtime fields (a shared state's leader).
         self.gate: Callable[[], bool] = lambda: True
 
     def pending(self) -> dict[str, dict[str, Any]]:

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ag2api.admin.access import AdminAccess
 from ag2api.admin.client_address import client_address
-from ag2api.admin.views import accounts_view, daily_series, keys_view
+from ag2api.admin.views import accounts_view, daily_series, keys_view, rejections_view
 from ag2api.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
 from ag2api.handlers.base import ApiHandler
 from ag2api.keys.auth import presented_key
@@ -121,6 +121,14 @@ class AdminKeysHandler(AdminHandler):
         self.write_json({"keys": await keys_view(self.cfg, self.services.state)})
 
 
+class AdminRejectionsHandler(AdminHandler):
+    """The latest requests whose system prompt the upstream refused (no prompt shown)."""
+
+    def get(self) -> None:
+        self.require_admin()
+        self.write_json({"content_rejections": rejections_view(self.services.content_rejections)})
+
+
 class AdminAccountsHandler(AdminHandler):
     async def get(self) -> None:
         self.require_admin()
@@ -152,6 +160,7 @@ class AdminPageHandler(AdminAccountsHandler):
             peak=max([d["tokens"] for d in days] + [1]),
             health=self._health(),
             keys=await keys_view(self.cfg, self.services.state),
+            rejections=rejections_view(self.services.content_rejections),
         )
 
     def _health(self) -> dict[str, Any]:
@@ -229,4 +238,5 @@ ROUTES = [
     (r"/admin/usage", AdminUsageHandler),
     (r"/admin/accounts", AdminAccountsHandler),
     (r"/admin/keys", AdminKeysHandler),
+    (r"/admin/content-rejections", AdminRejectionsHandler),
 ]

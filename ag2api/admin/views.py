@@ -8,6 +8,7 @@ from typing import Any
 
 from ag2api.config.schema import GatewayConfig
 from ag2api.keys.limiter import periods
+from ag2api.observe.content_rejections import RecentRejections
 from ag2api.observe.quota import ModelQuota, reset_in
 from ag2api.redact import mask, shown_disabled_reason
 from ag2api.state.base import AccountState, StateSnapshot
@@ -57,6 +58,23 @@ def accounts_view(
             }
         )
     return out
+
+
+def rejections_view(recent: RecentRejections) -> dict[str, Any]:
+    """The latest refused system prompts: when, model, key label (nothing of the prompt)."""
+    return {
+        "total": recent.total,
+        "latest": [
+            {
+                "time": iso(r.at),
+                "model": r.model,
+                "key": r.key,
+                "route": r.route,
+                "request_id": r.request_id,
+            }
+            for r in recent.latest()
+        ],
+    }
 
 
 def daily_series(rows: list[dict[str, Any]], days: int, today: str) -> list[dict[str, Any]]:

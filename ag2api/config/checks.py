@@ -8,6 +8,7 @@ from typing import Any
 
 from ag2api.config.schema import Alias
 
+ZWSP = "\u200b"
 PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks4a://", "socks5://", "socks5h://")
 
 
@@ -58,6 +59,20 @@ def str_list(v: Any) -> tuple[str, ...]:
     if not isinstance(v, list) or not all(isinstance(x, str) and x.strip() for x in v):
         raise ValueError("must be a list of non-empty strings")
     return tuple(x.strip() for x in v)
+
+
+def phrases(v: Any) -> tuple[str, ...]:
+    """Literal phrases of 2 characters or more, without U+200B; repeats (case ignored) dropped."""
+    if not isinstance(v, list):
+        raise ValueError("must be a list of phrases ([] for none)")
+    out: dict[str, str] = {}
+    for item in v:
+        if not isinstance(item, str) or len(item.strip()) < 2:
+            raise ValueError(f"{item!r}: each phrase must be a string of 2 characters or more")
+        if ZWSP in item:
+            raise ValueError(f"{item!r} already holds a zero-width space (U+200B)")
+        out.setdefault(item.strip().casefold(), item.strip())
+    return tuple(out.values())
 
 
 def ip_networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

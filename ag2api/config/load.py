@@ -377,7 +377,16 @@ class _Reader:
         p = ("upstream",)
         sec = self.section(
             p,
-            ("base_urls", "user_agent", "proxy", "timeouts", "max_connections", "ca_file", "gzip"),
+            (
+                "base_urls",
+                "user_agent",
+                "proxy",
+                "timeouts",
+                "max_connections",
+                "ca_file",
+                "gzip",
+                "sensitive_words",
+            ),
         )
         tsec = self.section((*p, "timeouts"), ("connect", "first_byte", "idle"))
         d, dt = UpstreamConfig(), TimeoutConfig()
@@ -398,6 +407,9 @@ class _Reader:
             ),
             ca_file=self._path(sec, (*p, "ca_file")),
             gzip=self.value(sec, (*p, "gzip"), check.boolean, d.gzip),
+            sensitive_words=self.value(
+                sec, (*p, "sensitive_words"), check.phrases, d.sensitive_words
+            ),
         )
 
     def _path(self, sec: dict[str, Any], keys: Path_) -> Path | None:

@@ -13,6 +13,8 @@ from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
+from ag2api.upstream.sensitive_words import PhraseMatcher
+
 MIB = 1024 * 1024
 
 DEFAULT_BASE_URLS = (
@@ -21,6 +23,15 @@ DEFAULT_BASE_URLS = (
 )
 DEFAULT_USER_AGENT = "antigravity/hub/2.9.1 darwin/arm64"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Phrases the backend is reported to refuse in an agent request's system instruction (each with
+# its source in conf/gateway.yaml); U+200B after a match's first character lets it through.
+DEFAULT_SENSITIVE_WORDS = (
+    "Claude Agent SDK",
+    "Codex, an agent based on GPT-5",
+    "Hermes Agent",
+    "Nous Research",
+    "RFC 2119: MUST, REQUIRED",
+)
 
 
 HASH_PREFIX = "sha256:"
@@ -161,6 +172,14 @@ class UpstreamConfig:
     # Ask for gzip-compressed answers (as the IDE does). Off: "Accept-Encoding: identity", which
     # saves the decoder's ~50 KiB and some CPU per open stream; answers are small either way.
     gzip: bool = False
+    # Literal phrases (case ignored) that get U+200B after their first character wherever they
+    # occur in the system instruction sent upstream; (): none.
+    sensitive_words: tuple[str, ...] = DEFAULT_SENSITIVE_WORDS
+
+    @cached_property
+    def sensitive_matcher(self) -> PhraseMatcher | None:
+        """The phrases' matcher, built once per config snapshot (None: the list is empty)."""
+        return PhraseMatcher.of(self.sensitive_words)
 
 
 @dataclass(frozen=True)

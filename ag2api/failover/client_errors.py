@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed
 from ag2api.errors import (
+    CONTENT_REJECTED,
     GatewayError,
     NoAvailableAccount,
     UpstreamFailure,
     UpstreamTimeout,
     from_upstream,
 )
+from ag2api.failover.rejections import ContentRejected
 from ag2api.redact import mask_projects
 from ag2api.upstream.client import (
     UpstreamHTTPError,
@@ -22,6 +24,9 @@ from ag2api.upstream.client import (
 
 def final_error(failures: list[BaseException], cooling_for: float | None = None) -> GatewayError:
     """The error for a request whose every attempt failed (``cooling_for``: earliest recovery)."""
+    rejected = [f for f in failures if isinstance(f, ContentRejected)]
+    if rejected:
+        return content_rejected(rejected[-1].model)
     limited = [f for f in failures if isinstance(f, UpstreamHTTPError) and f.status == 429]
     if limited:
         delays = [f.error.retry_delay for f in limited if f.error.retry_delay is not None]
@@ -42,6 +47,18 @@ def final_error(failures: list[BaseException], cooling_for: float | None = None)
     if isinstance(last, AccountRevoked | RefreshFailed):
         return NoAvailableAccount(f"No account could be used: {_said(last)}")
     return UpstreamFailure(f"Upstream unreachable: {_said(last)}")
+
+
+def content_rejected(model: str) -> GatewayError:
+    """The backend refused the request's system prompt (a masked content rejection)."""
+    return GatewayError(
+        f"The upstream refused this request's system prompt: Google answered {model} with "
+        "'429 Resource has been exhausted' and no quota details, on every account tried. That "
+        "is how it rejects some system instructions; it is not a rate limit, and the same "
+        "prompt is refused again. Remove or reword the phrase that triggers it, or have the "
+        "gateway's operator add it to upstream.sensitive_words.",
+        kind=CONTENT_REJECTED,
+    )
 
 
 def error_for_problem(exc: UpstreamProblem) -> GatewayError:

@@ -30,7 +30,6 @@ from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.failover.client_errors import final_error
-from ag2api.failover.lease import Lease, no_release
 from ag2api.failover.notices import UpstreamNotices
 from ag2api.failover.policy import (
     RetryableFailure,
@@ -56,6 +55,7 @@ from ag2api.upstream.client import (
 )
 from ag2api.upstream.envelope import wrap
 from ag2api.upstream.google_error import version_notice_in
+from ag2api.upstream.sensitive_words import obscure_system
 
 log = logging.getLogger("ag2api.dispatch")
 T = TypeVar("T")
@@ -79,7 +79,7 @@ def settings_for(cfg: GatewayConfig) -> CallSettings:
 class OpenedStream:
     """A stream whose first content has arrived; :meth:`batches` yields it and the rest."""
 
-    lease: Lease
+    grant: Grant
     pending: list[dict[str, Any]]  # read while checking the stream is not empty
     call: UpstreamCall
 
@@ -154,6 +154,7 @@ class Dispatcher:
         only when the upstream stream ended normally).
         """
         settings = settings_for(cfg)
+        request = obscure_system(request, cfg.upstream.sensitive_matcher)
 
         async def call(
             base: str, token: str, account: Account
@@ -177,14 +178,14 @@ class Dispatcher:
                 upstream.abort()
                 raise
 
-        (pending, upstream), lease = await self.serve(cfg, model, call, committed, trace)
+        (pending, upstream), grant = await self.serve(cfg, model, call, committed, trace)
         try:
-            yield OpenedStream(lease, pending, upstream)
+            yield OpenedStream(grant, pending, upstream)
         finally:
             ok = upstream.succeeded
             if not ok:
                 upstream.abort("the client request ended")
-            lease.release(ok=ok)
+            self.release(grant, ok=ok)
 
     async def generate(
         self,
@@ -196,6 +197,7 @@ class Dispatcher:
         trace: RequestTrace | None = None,
     ) -> dict[str, Any]:
         settings = settings_for(cfg)
+        request = obscure_system(request, cfg.upstream.sensitive_matcher)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
             envelope = wrap(account.project_id, model, request, image=image)
@@ -206,8 +208,8 @@ class Dispatcher:
                 raise UpstreamProtocolError("upstream answered without any content")
             return response
 
-        response, lease = await self.serve(cfg, model, call, lambda: False, trace)
-        lease.release(ok=True)
+        response, grant = await self.serve(cfg, model, call, lambda: False, trace)
+        self.release(grant, ok=True)
         if trace is not None:
             trace.upstream_ended = time.monotonic()
         return response
@@ -219,36 +221,39 @@ class Dispatcher:
         call: Call[T],
         committed: Callable[[], bool],
         trace: RequestTrace | None = None,
-    ) -> tuple[T, Lease]:
-        """``call(base, token, account)`` until an attempt succeeds; the caller owns the lease."""
-        state = Attempts(model)
+    ) -> tuple[T, Grant]:
+        """``call(base, token, account)`` until an attempt succeeds; the caller gives the grant
+        back (:meth:`release`)."""
+        attempts = Attempts(model)
         trace = trace or RequestTrace("-", "-", "-")
         trace.upstream_started = started = time.monotonic()
         last_project: list[str] = []
 
-        async def attempt() -> tuple[T, Lease]:
-            if state.failures and committed():
-                raise final_error(state.failures)  # headers are out: no retry now
-            lease = await self._lease(cfg, state)
-            project = lease.account.project_id
+        async def attempt() -> tuple[T, Grant]:
+            if attempts.failures and committed():
+                raise final_error(attempts.failures)  # headers are out: no retry now
+            grant = await self._pick(cfg, attempts)
+            account = grant.account
             trace.attempts += 1
-            trace.project = mask(project)
-            if last_project and last_project[-1] != project:
+            trace.project = mask(account.project_id)
+            if last_project and last_project[-1] != account.project_id:
                 trace.failovers += 1
-            last_project.append(project)
+            last_project.append(account.project_id)
             try:
-                return await self._attempt(cfg, lease, call, state), lease
+                return await self._attempt(cfg, account, call, attempts), grant
             except BaseException as exc:
-                lease.release(ok=False)
+                self.release(grant, ok=False)
                 if isinstance(exc, RetryableFailure):
-                    state.failures.append(exc.cause)
+                    attempts.failures.append(exc.cause)
                     trace.retry_reasons.append(retry_reason(exc.cause))
-                    log.warning("project %s failed, retrying: %s", mask(project), exc.cause)
+                    log.warning(
+                        "project %s failed, retrying: %s", mask(account.project_id), exc.cause
+                    )
                 raise
 
         try:
             # The first attempt runs bare: most succeed, and building the retry machinery for
-            # them cost ~5 % of the CPU of a request (README "Performance"). Its failure is
+            # them cost ~5 % of the CPU of a request (docs/performance.md). Its failure is
             # handed to tenacity as attempt 1, so the policy counts, waits and stops as always.
             try:
                 return await attempt()
@@ -261,29 +266,27 @@ class Dispatcher:
                         raise failed
                     return await attempt()
         except RetryableFailure:
-            raise final_error(state.failures, self.state.earliest_recovery(model)) from None
+            raise final_error(attempts.failures, self.state.earliest_recovery(model)) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_account(self, cfg: GatewayConfig, account: Account, call: Call[T]) -> T:
         """A housekeeping call on one given account (refresh and base URLs, no retries)."""
         try:
-            return await self._attempt(
-                cfg, Lease(account, "", False, no_release), call, Attempts(model="")
-            )
+            return await self._attempt(cfg, account, call, Attempts(model=""))
         except RetryableFailure as exc:
             raise exc.cause from None
 
     async def any_account(self, cfg: GatewayConfig, call: Call[T]) -> T:
         """Housekeeping calls (the model list): enabled accounts in order, no rotation turn."""
-        state = Attempts(model="")
-        while (account := await self.state.peek(exclude=state.tried)) is not None:
-            state.tried.add(account.project_id)
+        attempts = Attempts(model="")
+        while (account := await self.state.peek(exclude=attempts.tried)) is not None:
+            attempts.tried.add(account.project_id)
             try:
-                return await self._attempt(cfg, Lease(account, "", False, no_release), call, state)
+                return await self._attempt(cfg, account, call, attempts)
             except RetryableFailure as exc:
-                state.failures.append(exc.cause)
-        if state.failures:
-            raise final_error(state.failures)
+                attempts.failures.append(exc.cause)
+        if attempts.failures:
+            raise final_error(attempts.failures)
         raise NoAvailableAccount("No enabled Google account is available.")
 
     async def side_call(self, cfg: GatewayConfig, call: Call[T], tries: int = 2) -> T:
@@ -303,26 +306,26 @@ class Dispatcher:
             raise last
         raise NoAvailableAccount("No enabled Google account is available.")
 
-    async def _lease(self, cfg: GatewayConfig, state: Attempts) -> Lease:
+    async def _pick(self, cfg: GatewayConfig, attempts: Attempts) -> Grant:
         deadline = time.monotonic() + cfg.limits.slot_wait
         while True:
             try:
-                grant = await self.state.pick(state.model, exclude=state.tried)
+                grant = await self.state.pick(attempts.model, exclude=attempts.tried)
             except NoAvailableAccount:
-                if state.tried - state.dead:  # everyone left failed once: try them again
-                    state.tried = set(state.dead)
+                if attempts.tried - attempts.dead:  # everyone left failed once: try them again
+                    attempts.tried = set(attempts.dead)
                     continue
-                if state.failures:
-                    raise final_error(state.failures) from None
+                if attempts.failures:
+                    raise final_error(attempts.failures) from None
                 raise
             except AllCooling as exc:
                 if exc.retry_after <= cfg.retry.short_rate_limit:
                     await asyncio.sleep(exc.retry_after)  # a short rate limit about to lift
                     continue
-                if state.failures:
-                    raise final_error(state.failures, exc.retry_after) from None
+                if attempts.failures:
+                    raise final_error(attempts.failures, exc.retry_after) from None
                 raise GatewayError(
-                    f"Every account is cooling down for {state.model}: {exc}",
+                    f"Every account is cooling down for {attempts.model}: {exc}",
                     kind="rate_limit_exceeded",
                     retry_after=exc.retry_after,
                 ) from None
@@ -342,7 +345,7 @@ class Dispatcher:
             if grant.cooldowns_changed:
                 self.verdicts.persist_cooldowns(account)
             self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
-            return Lease(account, state.model, grant.probe, self._released, grant=grant)
+            return grant
 
     async def _wait_for_room(self, timeout: float) -> bool:
         """True once a slot is given back; False after ``timeout`` or when a shutdown begins."""
@@ -357,12 +360,14 @@ class Dispatcher:
             room.cancel()
         return room.done() and not room.cancelled() and room.result() and not self.closing.is_set()
 
-    def _released(self, lease: Lease, ok: bool) -> None:
-        if isinstance(lease.grant, Grant) and self.state.release(lease.grant, ok):
-            self.verdicts.persist_cooldowns(lease.account)
+    def release(self, grant: Grant, ok: bool) -> None:
+        """Give ``grant`` back to the state (once); save the cooldowns its end changed."""
+        if self.state.release(grant, ok):
+            self.verdicts.persist_cooldowns(grant.account)
 
-    async def _attempt(self, cfg: GatewayConfig, lease: Lease, call: Call[T], state: Attempts) -> T:
-        account = lease.account
+    async def _attempt(
+        self, cfg: GatewayConfig, account: Account, call: Call[T], attempts: Attempts
+    ) -> T:
         try:
             token = await self.refresher.access_token(account)
             try:
@@ -380,18 +385,18 @@ class Dispatcher:
                     token = await self.refresher.refresh(account, stale=token)
                     return await self._over_base_urls(cfg, token, account, call)
         except AccountRevoked as exc:
-            self.verdicts.disable(account, exc.reason, state)
+            self.verdicts.disable(account, exc.reason, attempts)
             raise RetryableFailure(exc) from None
         except RefreshFailed as exc:
-            raise self.verdicts.transient(cfg, account, exc, state) from None
+            raise self.verdicts.transient(cfg, account, exc, attempts) from None
         except UpstreamHTTPError as exc:
             # Google may name the project in its message; clients and logs see it masked.
             exc.error = replace(
                 exc.error, message=mask_projects(exc.error.message, (account.project_id,))
             )
-            raise self.verdicts.judge(cfg, lease, exc, state) from None
+            raise self.verdicts.judge(cfg, account, exc, attempts) from None
         except (UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError) as exc:
-            raise self.verdicts.transient(cfg, account, exc, state) from None
+            raise self.verdicts.transient(cfg, account, exc, attempts) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _over_base_urls(

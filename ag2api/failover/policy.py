@@ -16,6 +16,7 @@ from tenacity.stop import stop_base
 
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed
 from ag2api.config.schema import RetryConfig
+from ag2api.failover.rejections import ContentRejected
 from ag2api.upstream.client import UpstreamHTTPError, UpstreamTimeoutError
 
 
@@ -88,6 +89,8 @@ def _wait_within(total: float, started: float) -> Callable[[RetryCallState], flo
 
 def retry_reason(cause: BaseException) -> str:
     """A bounded label for why an attempt failed (metrics)."""
+    if isinstance(cause, ContentRejected):
+        return "content"
     if isinstance(cause, UpstreamHTTPError):
         return "429" if cause.status == 429 else "5xx" if cause.status >= 500 else "auth"
     if isinstance(cause, UpstreamTimeoutError):

@@ -6,11 +6,14 @@ that (account, model) down and moves on at once — a short RATE_LIMIT_EXCEEDED 
 the same account only when no other is free; a 5xx, a capacity error, a timeout or a
 connection failure moves on too, with exponential backoff and jitter only when the next try
 must reuse an account that already failed; a dead refresh token or a 401/403 naming the
-account disables it.
+account disables it. A 429 that refuses the request's content rather than the account
+(:mod:`ag2api.failover.rejections`) holds nothing against it: one other account may try, then
+the client hears what was refused.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 
@@ -18,11 +21,19 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import from_upstream
-from ag2api.failover.lease import Lease
+from ag2api.failover.client_errors import content_rejected
 from ag2api.failover.notices import UpstreamNotices
 from ag2api.failover.policy import RetryableFailure
+from ag2api.failover.rejections import (
+    ContentRejected,
+    QuotaLookup,
+    is_content_rejection,
+    quota_unknown,
+)
 from ag2api.state.base import AccountState
 from ag2api.upstream.client import UpstreamHTTPError
+
+log = logging.getLogger("ag2api.dispatch")
 
 
 @dataclass
@@ -42,69 +53,92 @@ class Verdicts:
         self.state = state
         self.writer = writer
         self.notices = notices
+        # The quota monitor's view, set once it exists (services); read on a bare 429.
+        self.quota_left: QuotaLookup = quota_unknown
 
     def judge(
-        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: Attempts
+        self, cfg: GatewayConfig, account: Account, exc: UpstreamHTTPError, attempts: Attempts
     ) -> BaseException:
         """The exception to raise for an upstream HTTP error: a retry, or the client's error."""
-        err, account = exc.error, lease.account
+        err = exc.error
         if err.is_version_notice:
             return self.notices.client_outdated(cfg.upstream.user_agent, err.message)
         if exc.status == 401:
-            self.disable(account, f"upstream 401 after a token refresh: {err.message[:200]}", state)
+            reason = f"upstream 401 after a token refresh: {err.message[:200]}"
+            self.disable(account, reason, attempts)
             return RetryableFailure(exc)
         if exc.status == 403:
             cause = err.account_cause()
             if cause is None:
                 return from_upstream(403, err.message, google_status=err.status)
-            self.disable(account, cause, state)
+            self.disable(account, cause, attempts)
             return RetryableFailure(exc)
-        if exc.status == 429 and lease.model:
-            return self._rate_limited(cfg, lease, exc, state)
+        if exc.status == 429 and attempts.model:
+            if is_content_rejection(err, self.quota_left(account.project_id, attempts.model)):
+                return self._content_rejected(account, exc, attempts)
+            return self._rate_limited(cfg, account, exc, attempts)
         if exc.status == 429:
             return RetryableFailure(exc)
         if exc.status >= 500:
-            return self.transient(cfg, account, exc, state)
+            return self.transient(cfg, account, exc, attempts)
         return from_upstream(exc.status, err.message, google_status=err.status)
 
     def _rate_limited(
-        self, cfg: GatewayConfig, lease: Lease, exc: UpstreamHTTPError, state: Attempts
+        self, cfg: GatewayConfig, account: Account, exc: UpstreamHTTPError, attempts: Attempts
     ) -> RetryableFailure:
-        r, account, err = cfg.retry, lease.account, exc.error
+        r, err, model = cfg.retry, exc.error, attempts.model
         reason = err.reasons[0] if err.reasons else "RESOURCE_EXHAUSTED"
         delay = err.retry_delay
         if reason == "RATE_LIMIT_EXCEEDED" and delay is not None and delay <= r.short_rate_limit:
-            self.state.cool(account, lease.model, delay, reason)
-            others = self.state.has_other(lease.model, state.tried | {account.project_id})
+            self.state.cool(account, model, delay, reason)
+            others = self.state.has_other(model, attempts.tried | {account.project_id})
             if others:
-                state.tried.add(account.project_id)
+                attempts.tried.add(account.project_id)
                 return RetryableFailure(exc)  # never wait while another account is free
             # The same account, once its short limit passes.
             return RetryableFailure(exc, delay=delay)
         wanted = delay if delay is not None else r.default_cooldown
         wait = min(wanted, r.max_cooldown)
-        if self.state.cool(account, lease.model, wait, reason, probe=wanted > r.max_cooldown):
+        if self.state.cool(account, model, wait, reason, probe=wanted > r.max_cooldown):
             self.persist_cooldowns(account)
-        state.tried.add(account.project_id)
+        attempts.tried.add(account.project_id)
         return RetryableFailure(exc)
 
+    def _content_rejected(
+        self, account: Account, exc: UpstreamHTTPError, attempts: Attempts
+    ) -> BaseException:
+        """Nothing is recorded against the account; one other account may try (a limit that
+        looks like a rejection passes there), then the client is told why."""
+        model = attempts.model
+        rejected = ContentRejected(exc, model)
+        attempts.tried.add(account.project_id)
+        first = not any(isinstance(f, ContentRejected) for f in attempts.failures)
+        if first and self.state.has_other(model, attempts.tried):
+            return RetryableFailure(rejected)
+        log.warning(
+            "the upstream refused a %s request's system prompt (a 429 that is no rate limit); "
+            "no account cooled",
+            model,
+        )
+        return content_rejected(model)
+
     def transient(
-        self, cfg: GatewayConfig, account: Account, exc: BaseException, state: Attempts
+        self, cfg: GatewayConfig, account: Account, exc: BaseException, attempts: Attempts
     ) -> RetryableFailure:
         """5xx, capacity, network, timeouts: another account now, or the same after a backoff."""
-        state.tried.add(account.project_id)
-        if self.state.has_other(state.model, state.tried):
+        attempts.tried.add(account.project_id)
+        if self.state.has_other(attempts.model, attempts.tried):
             return RetryableFailure(exc)
         r = cfg.retry
         failed = sum(
-            1 for f in state.failures if not isinstance(f, UpstreamHTTPError) or f.status != 429
+            1 for f in attempts.failures if not isinstance(f, UpstreamHTTPError) or f.status != 429
         )
         backoff = min(r.backoff_max, r.backoff_base * 2**failed)
         return RetryableFailure(exc, delay=backoff * random.uniform(0.5, 1.0))
 
-    def disable(self, account: Account, reason: str, state: Attempts) -> None:
-        state.dead.add(account.project_id)
-        state.tried.add(account.project_id)
+    def disable(self, account: Account, reason: str, attempts: Attempts) -> None:
+        attempts.dead.add(account.project_id)
+        attempts.tried.add(account.project_id)
         if self.state.disable(account, reason):
             self.writer.record(
                 account.project_id, enabled=False, disabled_reason=account.disabled_reason

@@ -15,6 +15,7 @@ from ag2api.failover.client_errors import error_for_problem
 from ag2api.failover.dispatcher import OpenedStream
 from ag2api.handlers.base import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
+from ag2api.state.records import owner_of
 from ag2api.translate.dialect import (
     Answer,
     CallContext,
@@ -189,7 +190,7 @@ class CompletionHandler(GeneratingHandler):
             await sse.fail(error, events)
 
     def _owner(self) -> str | None:
-        return self.client_key.label if self.client_key is not None else None
+        return owner_of(self.client_key)
 
     async def _recall(self, memory: Memory, body: dict[str, Any]) -> dict[str, Any]:
         """The body with the stored state it continues merged in (another key's is unknown)."""

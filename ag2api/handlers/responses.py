@@ -12,6 +12,7 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest, NotFound
 from ag2api.handlers.base import DialectHandler
+from ag2api.state.records import owner_of
 
 MAX_LIMIT = 100
 
@@ -19,8 +20,7 @@ MAX_LIMIT = 100
 class StoredResponseHandler(DialectHandler):
     async def _record(self, response_id: str) -> dict[str, Any]:
         record = await self.services.responses.get(response_id)
-        owner = self.client_key.label if self.client_key is not None else None
-        if record is None or record.get("owner") != owner:
+        if record is None or record.get("owner") != owner_of(self.client_key):
             raise NotFound(f"Response with id '{response_id}' not found.")
         return record
 

@@ -36,6 +36,7 @@ def report_request(handler: RequestHandler) -> None:
     route = trace.route or route_of(trace.path)
     services.request_log.write(trace.record(status))
     services.metrics.observe(trace, route, status, known_model=trace.model is not None)
+    services.content_rejections.observe(trace)
     if route in USAGE_ROUTES:
         services.usage.add(
             key=trace.key_label,

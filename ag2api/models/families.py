@@ -12,7 +12,7 @@ from typing import Any
 CLAUDE_MAX_OUTPUT = 64000
 GEMINI_MAX_OUTPUT = 65536
 MIN_CLAUDE_THINKING_BUDGET = 1024
-# The backend accepts this for Gemini when the real signature is unknown (protocol §7.3).
+# The backend accepts this for Gemini when the real signature is unknown (docs/protocol.md §7.3).
 SENTINEL = "skip_thought_signature_validator"
 
 

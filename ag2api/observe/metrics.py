@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from ag2api.errors import CONTENT_REJECTED
 from ag2api.observe.trace import RequestTrace
 
 LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -78,6 +79,13 @@ class Metrics:
             ["key", "reason"],
             registry=r,
         )
+        self.content_rejections = Counter(
+            "ag2api_content_rejections",
+            "Requests refused because the upstream rejected their system prompt (a 429 that "
+            "is no rate limit; see upstream.sensitive_words)",
+            ["model"],
+            registry=r,
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.live = _Live(accounts)
         r.register(self.live)
@@ -117,6 +125,8 @@ class Metrics:
             child(self.retries, reason).inc()
         if trace.failovers:
             self.failovers.inc(trace.failovers)
+        if trace.error_type == CONTENT_REJECTED:
+            child(self.content_rejections, model).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: labels() validates and locks on every

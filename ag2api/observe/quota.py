@@ -70,6 +70,11 @@ class QuotaMonitor:
         self._task: asyncio.Task[None] | None = None
         self._running: asyncio.Future[None] | None = None
 
+    def remaining(self, project_id: str, model: str) -> float | None:
+        """The account's quota fraction left for ``model`` as last checked; None: unknown."""
+        _, quotas = self.snapshots.get(project_id, (0.0, []))
+        return next((q.remaining for q in quotas if q.model == model), None)
+
     async def refresh(self) -> None:
         """Check every enabled account now (concurrent refreshes share one run)."""
         if self._running is None:

@@ -44,7 +44,7 @@ Batch = dict[Key, list[int]]
 
 
 class SharedCounters(Protocol):
-    """Usage counters shared by the replicas (:class:`ag2api.state.redis.state.RedisState`)."""
+    """Usage counters shared by the replicas (the Redis backend's ``usage_counters``)."""
 
     def is_writer(self) -> bool:
         """Whether this replica is the elected leader (it alone drains into its store)."""

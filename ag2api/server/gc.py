@@ -3,7 +3,7 @@
 A request allocates thousands of short-lived containers (parsed events, translated chunks), so
 CPython's default first-generation threshold (700) ran a collection every few events, and each
 full collection walked the whole start-up heap (modules, config, SDK tables) again: 10-13 % of
-the CPU of a streamed request in the profile (README "Performance"). The start-up heap is moved
+the CPU of a streamed request in the profile (docs/performance.md). The start-up heap is moved
 out of the collector's sight once the gateway is ready, and collections run less often. Cycles
 are still collected; nothing here turns the collector off.
 """

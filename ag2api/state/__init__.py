@@ -1,2 +1,3 @@
-"""Live state shared by the pool: the interface, the memory backend, records, and the Redis
-backend."""
+"""The pool's live state: the contract (``base``), the one-process backend (``memory``), the
+Redis backend for replicas (``redis/``), the choice between them (``backends``), and the records
+kept beside them — stored Responses answers and shared thinking blocks (``records``)."""

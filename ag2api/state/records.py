@@ -1,11 +1,13 @@
-"""Stored responses for ``previous_response_id`` and ``GET``/``DELETE /v1/responses/{id}``.
+"""Records kept beside the account state: stored Responses API answers and the Claude thinking
+blocks the replicas share.
 
-:class:`ResponseStore` is the interface (async, records are JSON-able dicts) so a shared backend
-(Redis, shared-state.md) can implement it; :class:`MemoryResponseStore` keeps them in this
-process: serialized (an exact size, and no caller can change a stored record), each for
-``responses.store_ttl`` seconds, the oldest dropped first once ``responses.store_max_bytes`` is
-exceeded. Lost on restart — Codex does not need it (``store: false``, reasoning carried in
-``encrypted_content``).
+Stored responses serve ``previous_response_id`` and ``GET``/``DELETE /v1/responses/{id}``.
+:class:`MemoryResponseStore` keeps them in this process: serialized (an exact size, and no caller
+can change a stored record), each for ``responses.store_ttl`` seconds, the oldest dropped first
+once ``responses.store_max_bytes`` is exceeded; lost on restart (Codex does not need them:
+``store: false``, reasoning carried in ``encrypted_content``). :class:`SharedResponseStore` keeps
+them where every replica sees them. A stored response belongs to the client key that made it,
+named by :func:`owner_of`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ag2api import jsoncodec
-from ag2api.config.schema import ResponsesConfig
+from ag2api.config.schema import ApiKey, ResponsesConfig
+
+
+def owner_of(key: ApiKey | None) -> str | None:
+    """Who a stored response belongs to: the key's hash, which stays with the key whatever its
+    place in the list or its label (None: keyless access)."""
+    return key.ident if key is not None else None
 
 
 class ResponseStore(Protocol):
@@ -89,36 +97,38 @@ class MemoryResponseStore:
             self._drop(oldest)
 
 
+class SharedUnavailable(Exception):
+    """The shared backend is not answering (callers fall back to what this process has)."""
+
+
 class SharedBlobs(Protocol):
-    """What a shared backend offers (``state.redis.state.RedisState``)."""
+    """Opaque values every replica sees, each for a time."""
 
-    async def put_blob(self, name: str, value: bytes, ttl: float) -> bool: ...
+    async def put_blob(self, name: str, value: bytes, ttl: float) -> bool:
+        """Keep ``value`` under ``name`` for ``ttl`` seconds; False when not answering."""
 
-    async def get_blob(self, name: str) -> bytes | None: ...
+    async def get_blob(self, name: str) -> bytes | None:
+        """The value (None when unknown or expired); raises SharedUnavailable."""
 
-    async def delete_blob(self, name: str) -> bool: ...
+    async def delete_blob(self, name: str) -> bool:
+        """Whether a value was deleted; raises SharedUnavailable."""
 
 
 class SharedResponseStore:
-    """Stored responses every replica sees (Redis), with this process's copy as the fallback
-    while the backend does not answer. ``store_max_bytes`` bounds the local copy and the size of
-    one record; Redis bounds the rest (its ``maxmemory``, README "Scaling out")."""
+    """Stored responses every replica sees, with this process's copy as the fallback while the
+    backend does not answer. ``store_max_bytes`` bounds the local copy and the size of one
+    record; the backend bounds the rest (Redis: its ``maxmemory``, docs/operations.md "Scaling
+    out")."""
 
-    def __init__(
-        self,
-        shared: SharedBlobs,
-        settings: Callable[[], ResponsesConfig],
-        unavailable: type[Exception],
-    ) -> None:
+    def __init__(self, shared: SharedBlobs, settings: Callable[[], ResponsesConfig]) -> None:
         self._shared = shared
         self._settings = settings
-        self._unavailable = unavailable
         self.local = MemoryResponseStore(settings)
 
     async def get(self, response_id: str) -> dict[str, Any] | None:
         try:
             raw = await self._shared.get_blob(response_id)
-        except self._unavailable:
+        except SharedUnavailable:
             return await self.local.get(response_id)
         if raw is None:
             return None  # unknown, expired, or deleted through another replica
@@ -138,5 +148,27 @@ class SharedResponseStore:
         here = await self.local.delete(response_id)
         try:
             return await self._shared.delete_blob(response_id) or here
-        except self._unavailable:
+        except SharedUnavailable:
             return here
+
+
+class SharedRecords(Protocol):
+    """Small records one replica leaves for the others (Claude thinking blocks by tool-call id:
+    the replica that answered remembers them, any replica may get the next turn)."""
+
+    def share(self, kind: str, key: str, record: dict[str, str], ttl: float) -> None:
+        """Leave ``record`` for the other replicas, in the background, for ``ttl`` seconds."""
+
+    async def fetch(self, kind: str, key: str) -> dict[str, str] | None:
+        """A record some replica shared (None when there is none, or no answer)."""
+
+
+class Unshared:
+    """One process has no other replica: nothing to leave, nothing to find (what it made is
+    in its own caches)."""
+
+    def share(self, kind: str, key: str, record: dict[str, str], ttl: float) -> None:
+        pass
+
+    async def fetch(self, kind: str, key: str) -> dict[str, str] | None:
+        return None

@@ -42,7 +42,8 @@ class FakeHandler(RequestHandler):
 
     def fail(self, status: int, body: Any, *, sse_type: bool = False) -> None:
         self.set_status(status)
-        # Errors on the stream endpoint keep the event-stream type with a plain JSON body (§3.1).
+        # Errors on the stream endpoint keep the event-stream type with a plain JSON body
+        # (docs/protocol.md §3.1).
         self.set_header("Content-Type", "text/event-stream" if sse_type else "application/json")
         self.set_header("X-Cloudaicompanion-Trace-Id", uuid.uuid4().hex[:16])
         self.finish(json.dumps(body) if not isinstance(body, bytes) else body)

@@ -1,5 +1,5 @@
 # ruff: noqa: E501
-"""The upstream's literal error bodies (protocol §5) and the fake's default answers."""
+"""The upstream's literal error bodies (docs/protocol.md §5) and the fake's default answers."""
 
 from __future__ import annotations
 
@@ -142,6 +142,15 @@ QUOTA_EXHAUSTED = {
                 "retryDelay": "581981.300432511s",
             },
         ],
+    }
+}
+# No ErrorInfo, no RetryInfo: a rate limit in name only — how the backend refuses a system
+# instruction it will not serve (a masked content rejection), whatever the account's quota.
+BARE_RESOURCE_EXHAUSTED = {
+    "error": {
+        "code": 429,
+        "message": "Resource has been exhausted (e.g. check quota).",
+        "status": "RESOURCE_EXHAUSTED",
     }
 }
 CAPACITY = {

@@ -1,4 +1,5 @@
-"""Claude's thinking rules as the fake upstream enforces them (anthropic-messages.md §8.1).
+"""Claude's thinking rules as the fake upstream enforces them (docs/clients/claude-code.md,
+"Thinking and tool loops on Claude").
 
 With thinking on, Claude on Antigravity rejects a request whose open tool loop — the trailing
 model turns that called tools, each followed by the tool results — has a turn that does not
@@ -91,7 +92,7 @@ def remember(model: str, events: Iterable[dict[str, Any]], ledger: dict[str, str
 
 
 def error_body(message: str) -> dict[str, Any]:
-    """The Google 400 wrapping Claude's own error as a JSON string (protocol §5.1)."""
+    """The Google 400 wrapping Claude's own error as a JSON string (docs/protocol.md §5.1)."""
     inner = {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": message},

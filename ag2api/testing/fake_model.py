@@ -42,7 +42,7 @@ class Answer:
 
 
 def _bad_request(message: str, claude: bool) -> ModelError:
-    if claude:  # Claude errors come wrapped as a JSON string (protocol §5.1)
+    if claude:  # Claude errors come wrapped as a JSON string (docs/protocol.md §5.1)
         message = json.dumps(
             {
                 "type": "error",

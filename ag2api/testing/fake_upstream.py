@@ -1,8 +1,10 @@
-"""An in-process fake of the Antigravity backend and Google's token endpoint (protocol §9).
+"""An in-process fake of the Antigravity backend and Google's token endpoint (docs/protocol.md
+§9).
 
 Used by the tests and by ``ag2api --demo``. It checks what the real server checks (bearer token,
 project, model, client version), answers with the protocol's literal error bodies, and can be
 scripted per request: an error status, custom events, a drop or a stall mid-stream, a held stream.
+Its content filter (off unless set) refuses chosen system prompts as the real backend does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from ag2api.testing import fake_bodies as bodies
-from ag2api.testing import fake_claude_rules, fake_model
+from ag2api.testing import fake_claude_rules, fake_filter, fake_model
 from ag2api.testing.fake_base import FakeHandler, Recorded
 from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
 from ag2api.testing.fake_google import (
@@ -98,6 +100,10 @@ class FakeUpstream:
     # Claude thinking the fake issued: signature → thinking text (fake_claude_rules).
     claude_thinking: dict[str, str] = field(default_factory=dict)
     onboard_polls: int = 1  # onboardUser answers done=false this many times first
+    # The content filter (fake_filter): phrases, or tuples of phrases that must all occur, whose
+    # presence in an agent request's system instruction gets the bare 429. Off by default.
+    content_filter: tuple[str | tuple[str, ...], ...] = ()
+    content_rejections: int = 0  # generate requests the filter refused
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     closed_streams: int = 0
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -266,6 +272,10 @@ class GenerateHandler(FakeHandler):
         if not isinstance(body, dict) or body.get("project") != account.project_id:
             project = body.get("project") if isinstance(body, dict) else "?"
             self.fail(403, bodies.consumer_invalid(str(project)), sse_type=sse_type)
+            return
+        if fake_filter.refused(body, fake_filter.triggers(fake.content_filter)):
+            fake.content_rejections += 1
+            self.fail(429, bodies.BARE_RESOURCE_EXHAUSTED, sse_type=sse_type)
             return
         model = str(body.get("model"))
         if model not in fake.models:

@@ -1,11 +1,15 @@
 """Run the fake upstream on its own: ``python -m ag2api.testing.run_fake --port 9100``.
 
 Prints one JSON line (its URL, token URL, OAuth client, accounts and process id) once it
-listens; used by ``scripts/bench.py``. To try the real gateway against it by hand (README, "Try
-the real gateway against the fake"), ``--tokens PATH`` also writes a tokens.json for its accounts:
+listens; used by ``scripts/bench.py``. To try the real gateway against it by hand
+(docs/operations.md, "The real gateway in front of the fake upstream"), ``--tokens PATH`` also
+writes a tokens.json for its accounts:
 
     python -m ag2api.testing.run_fake --port 9100 --tokens /tmp/fake-tokens.json &
     AG2API_UPSTREAM_BASE_URLS=http://127.0.0.1:9100 ag2api --tokens /tmp/fake-tokens.json
+
+``--content-filter [PHRASE ...]`` makes it refuse system prompts like the real backend (the bare
+429 of a masked content rejection); with no phrase, the ones the real backend is known to refuse.
 
 Benchmark mode (``--bench-chunks N``) serves one fixed answer like Google does — running
 ``usageMetadata`` on every event, gzip when the request accepts it; ``--no-usage`` and
@@ -31,12 +35,15 @@ from typing import Any
 
 from ag2api.accounts.store import write_atomic
 from ag2api.testing.fake_bench import BenchAnswer
+from ag2api.testing.fake_filter import KNOWN_TRIGGERS
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
 
 async def main(args: argparse.Namespace) -> None:
     fake = FakeUpstream()
+    if args.content_filter is not None:
+        fake.content_filter = tuple(args.content_filter) or KNOWN_TRIGGERS
     accounts = []
     for i in range(args.accounts):
         fake.add_account(f"bench-refresh-{i}", f"bench-project-{i}")
@@ -128,6 +135,13 @@ if __name__ == "__main__":
     parser.add_argument("--key", help="the certificate's private key (PEM)")
     parser.add_argument(
         "--tokens", type=Path, help="also write a tokens.json for the fake's accounts here"
+    )
+    parser.add_argument(
+        "--content-filter",
+        nargs="*",
+        metavar="PHRASE",
+        help="answer the bare 429 to agent requests whose system instruction holds a PHRASE "
+        "(case ignored); with no PHRASE, the ones the real backend is known to refuse",
     )
     try:
         asyncio.run(main(parser.parse_args()))

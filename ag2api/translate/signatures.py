@@ -1,15 +1,15 @@
 """Thought signatures across the OpenAI round trip, which has no field for them.
 
 Gemini 3 rejects a replayed ``functionCall`` without the ``thoughtSignature`` it was issued with
-(protocol §7.3). The gateway therefore puts the signature *inside the tool-call id it issues*:
-``call_<hex>~~<signature bytes as unpadded base64url>`` (``~.`` + the UTF-8 text when the
-signature is not base64). ``~`` and ``.`` are outside the base64url alphabet, so the kind of
-payload is never guessed. Whatever the client echoes back carries the real signature again —
-across a gateway restart or another replica, with no shared state. Ids issued before this form
-(``~<payload>`` for base64, ``~t<payload>`` for text, which a payload starting with ``t`` made
-ambiguous) still decode: see :func:`_legacy`. Claude keeps its own ``toolu_…`` ids; its thinking
-block (text + signature) is remembered per call id in :class:`SignatureCache` and replayed before
-the calls, since Claude rejects foreign signatures.
+(docs/protocol.md §7.3). The gateway therefore puts the signature *inside the tool-call id it
+issues*: ``call_<hex>~~<signature bytes as unpadded base64url>`` (``~.`` + the UTF-8 text when the
+signature is not base64). ``~`` and ``.`` are outside the base64url alphabet, so the kind of payload
+is never guessed. Whatever the client echoes back carries the real signature again — across a
+gateway restart or another replica, with no shared state. Two other forms also decode
+(:func:`_legacy`): ``~<payload>`` for base64 and ``~t<payload>`` for text, ambiguous for a payload
+starting with ``t``. Claude keeps its own ``toolu_…`` ids; its thinking block (text + signature) is
+remembered per call id in :class:`SignatureCache` and replayed before the calls, since Claude
+rejects foreign signatures.
 """
 
 from __future__ import annotations

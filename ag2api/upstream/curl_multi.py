@@ -3,8 +3,8 @@
 Tornado's ``CurlAsyncHTTPClient`` is generic: per transfer it builds an ``HTTPRequest``, resets and
 sets some forty curl options, parses every response header line into ``HTTPHeaders``, hops each
 body chunk through a buffer and a callback, and builds an ``HTTPResponse`` at the end. For a
-gateway that makes one kind of call, that was ~20 % of the CPU of a streamed request (README
-"Performance"). This driver keeps what the gateway relies on from libcurl — connection reuse
+gateway that makes one kind of call, that is ~20 % of the CPU of a streamed request
+(docs/performance.md). This driver keeps what the gateway relies on from libcurl — connection reuse
 (HTTP/1.1 keep-alive, HTTP/2 multiplexing to Google), proxies, TLS, content decoding — and per
 transfer sets only the URL, body, headers and callbacks on a reused easy handle:
 

@@ -1,4 +1,4 @@
-"""Reading Google RPC error bodies (protocol §5): status, reasons, retry delays, causes.
+"""Reading Google RPC error bodies (docs/protocol.md §5): status, reasons, retry delays, causes.
 
 Project ids in the message are masked as it is parsed: the message travels on to clients (error
 bodies), ``/health`` (disabled reasons), tokens.json and the log, none of which may show them.
@@ -13,13 +13,15 @@ from typing import Any
 
 from ag2api.redact import mask_projects
 
-# 403 reasons that mean this account or project can no longer be used (protocol §5.1).
+# 403 reasons that mean this account or project cannot be used any more (docs/protocol.md §5.1).
 ACCOUNT_REASONS = (
     "VALIDATION_REQUIRED",
     "CONSUMER_INVALID",
     "SERVICE_DISABLED",
     "ACCOUNT_DISABLED",
 )
+# ErrorInfo reasons that name a real limit on the account (docs/protocol.md §5.1).
+LIMIT_REASONS = ("RATE_LIMIT_EXCEEDED", "QUOTA_EXHAUSTED", "INSUFFICIENT_G1_CREDITS_BALANCE")
 _TOS_RE = re.compile(r"disabled.{0,80}(terms of service|violation)", re.I | re.S)
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -50,6 +52,17 @@ class GoogleError:
         if _TOS_RE.search(self.message):
             return f"TOS_BANNED: {_first_line(self.message)}"
         return None
+
+    @property
+    def names_a_limit(self) -> bool:
+        """Whether the error says which limit it hit: a known reason, or a delay to wait."""
+        return self.retry_delay is not None or any(r in LIMIT_REASONS for r in self.reasons)
+
+    @property
+    def is_bare_exhaustion(self) -> bool:
+        """RESOURCE_EXHAUSTED with no ErrorInfo and no delay anywhere: how the backend's masked
+        content rejection looks ("Resource has been exhausted (e.g. check quota).")."""
+        return self.status == "RESOURCE_EXHAUSTED" and not self.reasons and not self.names_a_limit
 
     @property
     def is_version_notice(self) -> bool:
@@ -104,7 +117,7 @@ def _named_projects(metadata: dict[str, Any]) -> list[str]:
 
 
 def version_notice_in(response: dict[str, Any]) -> str | None:
-    """The "no longer supported" notice sent as answer text (protocol §5.1), if it is there."""
+    """The "no longer supported" notice sent as answer text (docs/protocol.md §5.1), if present."""
     for cand in response.get("candidates") or ():
         for part in (
             (cand.get("content") or {}).get("parts") or () if isinstance(cand, dict) else ()

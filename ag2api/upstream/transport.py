@@ -3,9 +3,9 @@ images use one of their own). Calls to Antigravity itself go through the leaner
 :mod:`ag2api.upstream.curl_multi`.
 
 Why ``CurlAsyncHTTPClient`` and not Tornado's default ``SimpleAsyncHTTPClient`` (facts measured in
-architecture.md §5): the simple client sends ``Connection: close`` and has no outbound proxy
-support; libcurl keeps connections alive across requests and speaks HTTP and SOCKS proxies. Its
-two gaps are closed here:
+docs/architecture.md, "Upstream HTTP client"): the simple client sends ``Connection: close`` and has
+no outbound proxy support; libcurl keeps connections alive across requests and speaks HTTP and SOCKS
+proxies. Its two gaps are closed here:
 
 * ``max_clients`` is fixed at construction (and that many curl handles are built up front), so
   each user sizes it for its own load.

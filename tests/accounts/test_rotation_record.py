@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ag2api.state.redis.client import ROTATION_HISTORY, Rotation, token_digest
+from ag2api.state.redis.client import token_digest
+from ag2api.state.redis.tokens import ROTATION_HISTORY, Rotation
 
 
 def test_a_rotation_chains_onto_the_one_it_follows() -> None:

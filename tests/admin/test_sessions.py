@@ -1,4 +1,4 @@
-"""Admin sign-in (issue 10.5): server-side random sessions that end on logout, on a new admin key
+"""Admin sign-in: server-side random sessions that end on logout, on a new admin key
 and after their lifetime; wrong admin keys throttled per client address."""
 
 from __future__ import annotations

@@ -270,17 +270,24 @@ async def test_disconnect_frees_the_slot(
     assert services.dispatcher.slots.in_use == 0 and len(services.open_requests) == 0
 
 
-async def test_bare_429_cools_for_the_default_time(
+async def test_429_naming_no_delay_cools_for_the_default_time(
     client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services
 ) -> None:
-    bare = {
+    no_delay = {
         "error": {
             "code": 429,
-            "message": "Resource has been exhausted (e.g. check quota).",
+            "message": "Rate limit exceeded.",
             "status": "RESOURCE_EXHAUSTED",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "RATE_LIMIT_EXCEEDED",
+                    "domain": "cloudcode-pa.googleapis.com",
+                }
+            ],
         }
     }
-    fake.script(Step(status=429, body=bare))
+    fake.script(Step(status=429, body=no_delay))
     assert await chat_text(client)
     until = services.pool.cooling_until(services.pool.accounts[0], MODEL, time.time())
     assert until is not None and 55 < until - time.time() <= 60  # retry.default_cooldown

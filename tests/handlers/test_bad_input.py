@@ -1,4 +1,4 @@
-"""Wrong-typed input never gives a 5xx (issue 10, point 4).
+"""Wrong-typed input never gives a 5xx.
 
 A table of every documented field of ``/v1/chat/completions`` and ``/v1/images/generations`` (and
 the JSON-Schema keywords a tool or ``response_format`` schema may carry) is fed null, numbers,

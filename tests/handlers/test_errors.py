@@ -152,7 +152,7 @@ async def test_body_limit_is_configurable(
 
 
 async def test_unknown_path_and_method_are_json(base_url: str) -> None:
-    response = await raw_post(base_url + "/v1/assistants", b"{}")  # /v1/responses exists now
+    response = await raw_post(base_url + "/v1/assistants", b"{}")  # an OpenAI route ag2api lacks
     assert response.code == 404
     assert_openai_error(json.loads(response.body), "not_found")
     response = await raw_post(base_url + "/v1/models", b"{}")

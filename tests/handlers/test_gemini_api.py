@@ -1,5 +1,5 @@
-"""The Gemini API on the gateway (issue 14): the real google-genai SDK, the JSON-array stream,
-Google-shaped errors, and a request shaped like Gemini CLI's (docs/clients/README.md)."""
+"""The Gemini API on the gateway: the real google-genai SDK, the JSON-array stream, Google-shaped
+errors, and a request shaped like Gemini CLI's (docs/clients/recorded-requests.md)."""
 
 from __future__ import annotations
 
@@ -273,7 +273,8 @@ async def test_errors_are_google_shaped(
 
 
 def gemini_cli_body(prompt: str, thinking: dict[str, Any]) -> dict[str, Any]:
-    """The shape of Gemini CLI 0.61.0's first request (docs/clients/README.md, abridged)."""
+    """The shape of Gemini CLI 0.61.0's first request, abridged
+    (docs/clients/recorded-requests.md)."""
     return {
         "contents": [
             {
@@ -460,7 +461,7 @@ async def test_keepalive_mid_stream_is_whitespace_the_sdk_skips(
 async def test_gemini_cli_auto_model_names_resolve_without_configuration(
     base_url: str, fake: FakeUpstream
 ) -> None:
-    """Gemini CLI without ``-m`` (docs/clients/README.md): a JSON-mode router call on
+    """Gemini CLI without ``-m`` (docs/clients/recorded-requests.md): a JSON-mode router call on
     gemini-3.5-flash-lite, then the turn on gemini-3.8-flash or gemini-3.1-pro-preview — names the
     backend does not list; the shipped defaults send each to the best listed model of its class."""
     router = {

@@ -1,4 +1,4 @@
-"""The deprecated ``functions`` / ``function_call`` pair (issue 10, point 11), through the OpenAI
+"""The deprecated ``functions`` / ``function_call`` pair, through the OpenAI
 SDK and LangChain's ``JsonOutputFunctionsParser``: answered with ``function_call``, and replayed."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Project ids never reach a client, /health or /admin unmasked (issue 10.6): not in the error
+"""Project ids never reach a client, /health or /admin unmasked: not in the error
 a client gets for an upstream 403, not in a disabled reason, not in the log."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Requests shaped like Claude Code 2.1.332's, sent raw with its headers (issue 11 §2 points 3
-and 8): the upstream must see none of the fields it would reject, and Claude Code's default
+"""Requests shaped like Claude Code 2.1.332's, sent raw with its headers: the upstream
+must see none of the fields it would reject, and Claude Code's default
 model id must resolve through the shipped aliases."""
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ async def test_claude_code_tool_run_end_to_end(fake: FakeUpstream, base_url: str
     request = recorded["request"]
     assert_clean(request)
     system = [p["text"] for p in request["systemInstruction"]["parts"]]
-    assert system[0] == "You are a Claude agent, built on Anthropic's Claude Agent SDK."
+    # upstream.sensitive_words: the identity the backend refuses goes with U+200B in it.
+    assert system[0] == "You are a Claude agent, built on Anthropic's C\u200blaude Agent SDK."
     assert any(t.startswith("# Environment") for t in system)  # the mid-conversation system turn
     user = [p["text"] for p in request["contents"][0]["parts"]]
     assert user[0] == REMINDER  # <system-reminder> blocks stay user text

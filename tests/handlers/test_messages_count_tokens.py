@@ -1,4 +1,4 @@
-"""`/v1/messages/count_tokens` (issue 11 §2 point 2): the upstream countTokens with exactly
+"""`/v1/messages/count_tokens`: the upstream countTokens with exactly
 ``{"request": {...}}``, translated as for generation, cached by body, an estimate when the
 upstream fails — always 200, and no account's health is touched."""
 

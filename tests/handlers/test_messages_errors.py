@@ -1,5 +1,5 @@
 """Anthropic-shaped errors as the SDK's exception classes, before and after the first byte
-(issue 11 §2 point 7), and failover of an empty upstream stream (point 5)."""
+(docs/clients/claude-code.md, "Errors"), and failover of an empty upstream stream."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`/v1/messages` through the real Anthropic SDK: create (stream and not), the stream helper,
-images, usage accounting, and Claude Code's side routes (issue 11 §2 points 2, 3, 6)."""
+images, usage accounting, and Claude Code's side routes."""
 
 from __future__ import annotations
 

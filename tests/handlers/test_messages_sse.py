@@ -1,5 +1,5 @@
-"""The gateway's raw `/v1/messages` stream against the streaming contract (issue 11 §2 point 5,
-``tests/anthropic_sse_rules.py``), and ``ping`` during upstream silence."""
+"""The gateway's raw `/v1/messages` stream against the streaming contract
+(``tests/support/anthropic_sse_rules.py``), and ``ping`` during upstream silence."""
 
 from __future__ import annotations
 

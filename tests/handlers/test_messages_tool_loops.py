@@ -1,6 +1,6 @@
 """Tool loops with thinking through the real Anthropic SDK, replaying the SDK's own content
-blocks, against a fake upstream that enforces Claude's and Gemini 3's signature rules
-(issue 11 §2 point 4): one family, across a gateway restart, and across a model switch."""
+blocks, against a fake upstream that enforces Claude's and Gemini 3's signature rules: one
+family, across a gateway restart, and across a model switch."""
 
 from __future__ import annotations
 

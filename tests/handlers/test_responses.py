@@ -1,7 +1,7 @@
-"""``/v1/responses`` through the real OpenAI SDK and raw HTTP (issue 13): create, the stream
+"""``/v1/responses`` through the real OpenAI SDK and raw HTTP: create, the stream
 helper, structured output, function and custom tool loops whose signatures survive a restart,
 ``previous_response_id`` with the store, GET/DELETE, and errors before and after the first byte.
-Every raw stream goes through the §4 checker (``tests/responses_sse_rules.py``)."""
+Every raw stream goes through the stream checker (``tests/support/responses_sse_rules.py``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """openai-agents with its default model class (``OpenAIResponsesModel``: ``/v1/responses``)
-running a function tool on Gemini 3, whose thought signature must come back (issue 13 §6)."""
+running a function tool on Gemini 3, whose thought signature must come back."""
 
 from __future__ import annotations
 

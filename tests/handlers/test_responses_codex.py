@@ -1,5 +1,5 @@
 """A Codex CLI tool loop replayed over raw HTTP, shaped like the recorded Codex 0.171 requests
-(shared/docs/clients/README.md, "Codex CLI"): developer messages in ``input``, every tool type
+(docs/clients/recorded-requests.md, "Codex CLI"): developer messages in ``input``, every tool type
 Codex sends (function, namespace, custom ``apply_patch``, web_search, tool_search,
 local_shell), ``store: false``, ``include: ["reasoning.encrypted_content"]``,
 ``prompt_cache_key``, ``text.verbosity``, ``client_metadata``, and the whole history replayed

@@ -233,7 +233,7 @@ async def test_legacy_functions_are_mapped(client: openai.AsyncOpenAI) -> None:
         functions=[WEATHER["function"]],
         function_call={"name": "get_weather"},
     )
-    # Answered in the legacy shape too (issue 10.11; tests/handlers/test_legacy_functions.py).
+    # Answered in the legacy shape too (tests/handlers/test_legacy_functions.py).
     assert done.choices[0].message.function_call.name == "get_weather"
 
 

@@ -1,4 +1,4 @@
-"""Answers carry the types the client's schema declares (issue 10, points 12 and 13).
+"""Answers carry the types the client's schema declares.
 
 Gemini's schema takes only string enum members, so the gateway sends ``Literal[1, 2, 3]`` as
 ``["1", "2", "3"]`` and the (fake) model answers ``"1"``; the client must get ``1`` back, in tool

@@ -1,4 +1,4 @@
-"""Remote images cannot amplify one request (issue 10, points 3 and 4).
+"""Remote images cannot amplify one request.
 
 A loopback image server (below) records every connection: how many are open at once, and which
 ones the gateway closed before their answer was complete. ``images.allow_private`` lets the
@@ -330,7 +330,7 @@ async def test_ipv6_literal_urls_are_fetched(
     try:
         assert server.url.startswith("http://[::1]:")
         assert (await ask(client, f"{server.url}/img/1")).endswith("I see 1 image(s): image/png.")
-        # The same address written out in full (a RESOLVE entry built from it used to break).
+        # The same address written out in full is fetched the same way.
         longhand = server.url.replace("[::1]", "[0:0:0:0:0:0:0:1]")
         assert (await ask(client, f"{longhand}/img/2")).endswith("I see 1 image(s): image/png.")
         assert server.requests == ["/img/1", "/img/2"]

@@ -81,7 +81,8 @@ LISTED_2026 = (
 @pytest.mark.parametrize(
     ("name", "listed", "expected"),
     [
-        # Gemini CLI's `auto`: the router, then the flash or pro turn (docs/clients/README.md).
+        # Gemini CLI's `auto`: the router, then the flash or pro turn
+        # (docs/clients/recorded-requests.md).
         ("gemini-3.5-flash-lite", LISTED, "gemini-2.5-flash-lite"),
         ("gemini-3.5-flash-lite", LISTED_2026, "gemini-3.1-flash-lite"),
         ("gemini-3.8-flash", LISTED, "gemini-3-flash"),

@@ -1,5 +1,5 @@
 """QuotaMonitor.stop(): a check still running is cancelled, so nothing is saved into a usage
-store that the shutdown closes right after (it used to log "cannot schedule new futures after
+store that the shutdown closes right after (which would log "cannot schedule new futures after
 shutdown")."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Issue 10 point 2, the process side: the open-file limit is raised at start, and running out of
-descriptors in the accept loop pauses accepting and is logged once per interval, not per attempt."""
+"""Connection limits, the process side: the open-file limit is raised at start, and running out
+of descriptors in the accept loop pauses accepting and is logged once per interval, not per
+attempt."""
 
 from __future__ import annotations
 

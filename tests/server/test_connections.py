@@ -1,4 +1,4 @@
-"""Issue 10 hardening: a reload never opens the gateway, client connections are bounded (header,
+"""Hardening: a reload never opens the gateway, client connections are bounded (header,
 body and idle timeouts, a connection cap, auth before any body), SIGHUP reloads, and requests still
 waiting for an account slot get a real 503 (at shutdown and when the slot wait runs out)."""
 

@@ -1,4 +1,4 @@
-"""Issue 16: what the hot path no longer does per request, checked where it is wired in."""
+"""Per-request work the hot path avoids, checked where it is wired in."""
 
 from __future__ import annotations
 

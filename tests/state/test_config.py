@@ -11,7 +11,8 @@ from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.errors import ConfigError
 from ag2api.config.live import read_config
-from ag2api.state.base import MemoryState, make_state
+from ag2api.state.backends import make_state
+from ag2api.state.memory import MemoryState
 
 
 def load(tmp_path: Path, text: str) -> object:

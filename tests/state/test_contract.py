@@ -13,8 +13,11 @@ import pytest
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
+from ag2api.config.schema import ResponsesConfig
 from ag2api.errors import NoAvailableAccount
-from ag2api.state.base import AccountState, MemoryState
+from ag2api.state.base import AccountState
+from ag2api.state.memory import MemoryState
+from ag2api.state.redis.state import RedisState
 
 MODEL = "gemini-2.5-flash"
 PROJECTS = ("proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003")
@@ -27,9 +30,14 @@ def accounts(n: int = 3) -> list[Account]:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def factory(request: pytest.FixtureRequest) -> Factory:
-    """``async with factory(accounts, rotation=, per_account=) as state``."""
-    backend = request.param
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def factory(request: pytest.FixtureRequest, backend: str) -> Factory:
+    """``async with factory(accounts, rotation=, per_account=) as state``; two states from one
+    factory are two replicas of the same backend (with Redis: on the same keys)."""
     url = prefix = None
     if backend == "redis":
         url = request.getfixturevalue("redis_server").url
@@ -45,8 +53,6 @@ def factory(request: pytest.FixtureRequest) -> Factory:
         if backend == "memory":
             state = MemoryState(pool, slots)
         else:
-            from ag2api.state.redis.state import RedisState
-
             assert url is not None and prefix is not None
             state = RedisState(pool, slots, url, prefix=prefix, timeout=2.0)
         try:
@@ -230,14 +236,62 @@ async def test_the_refresh_lock_lets_one_holder_in_at_a_time(factory: Factory) -
         assert order == ["first in", "first out", "second in"]
 
 
-async def test_records_and_usage_counters(factory: Factory) -> None:
+async def test_release_is_the_states_and_a_successful_probe_ends_the_cooldown(
+    factory: Factory,
+) -> None:
     async with factory(accounts(1)) as state:
-        await state.remember("sig", "toolu_1", "thinking+signature", 60)
-        assert await state.recall("sig", "toolu_1") == "thinking+signature"
-        assert await state.recall("sig", "toolu_2") is None
-        for _ in range(3):
-            await state.count_usage("sk-key", MODEL, "2026-12-01", {"requests": 1, "in": 10})
-        assert await state.usage("sk-key", MODEL, "2026-12-01") == {"requests": 3, "in": 30}
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        state.cool(alpha, MODEL, 0.001, "QUOTA_EXHAUSTED", probe=True)
+        await state.settle()
+        await asyncio.sleep(0.01)  # the 1 ms cooldown passes
+        probe = await state.pick(MODEL)
+        assert probe.probe and state.in_use() == 1
+        assert state.release(probe, ok=True)  # the cooldown is over: the caller saves that
+        assert not state.release(probe, ok=True) and state.in_use() == 0
+        assert alpha.cooldowns == {}
+
+
+async def test_shared_records_reach_the_other_replicas(factory: Factory, backend: str) -> None:
+    record = {"text": "thinking", "signature": "sig"}
+    async with factory(accounts(1)) as one, factory(accounts(1)) as other:
+        one.records.share("thinking", "toolu_1", record, 60)
+        await one.settle()
+        # One process has no other replica: what it made stays in its own caches.
+        expected = record if backend == "redis" else None
+        assert await other.records.fetch("thinking", "toolu_1") == expected
+        assert await other.records.fetch("thinking", "toolu_2") is None
+
+
+async def test_stored_responses(factory: Factory, backend: str) -> None:
+    settings = ResponsesConfig()
+    async with factory(accounts(1)) as one, factory(accounts(1)) as other:
+        store, elsewhere = (
+            one.response_store(lambda: settings),
+            other.response_store(lambda: settings),
+        )
+        await store.put("resp_1", {"owner": "k", "response": {"id": "resp_1"}})
+        assert await store.get("resp_1") == {"owner": "k", "response": {"id": "resp_1"}}
+        seen = await elsewhere.get("resp_1")
+        assert seen == (await store.get("resp_1") if backend == "redis" else None)
+        assert await store.delete("resp_1")
+        assert await store.get("resp_1") is None and await elsewhere.get("resp_1") is None
+
+
+async def test_usage_counters_are_drained_once(factory: Factory) -> None:
+    async with factory(accounts(1)) as one, factory(accounts(1)) as other:
+        counters = one.usage_counters
+        if counters is None:  # each process writes its own usage_db
+            assert other.usage_counters is None
+            return
+        row = ("2026-12-01", "key-1", MODEL, "proj")
+        assert await counters.push_usage({row: [1, 10, 5, 0, 0]})
+        other_counters = other.usage_counters
+        assert other_counters is not None
+        assert await other_counters.push_usage({row: [1, 20, 5, 0, 1]})
+        assert await counters.drain_usage() == {row: [2, 30, 10, 0, 1]}
+        assert await other_counters.drain_usage() == {}
+        assert await counters.claim_writer() != await other_counters.claim_writer()
 
 
 async def test_snapshot_for_health_and_metrics(factory: Factory) -> None:

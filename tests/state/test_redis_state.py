@@ -14,7 +14,8 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import account_key
-from ag2api.state.redis.state import RedisState, redact_url
+from ag2api.state.redis.client import redact_url
+from ag2api.state.redis.state import RedisState
 from tests.support.redis_server import RedisServer
 
 MODEL = "gemini-2.5-flash"
@@ -128,7 +129,7 @@ async def test_scripts_survive_a_script_flush(redis_server: RedisServer, key_pre
         grant = await a.pick(MODEL)
         a.release(grant, ok=True)
         await a.settle()
-        await a.redis.script_flush()  # what a restarted Redis looks like (NOSCRIPT)
+        await a.client.redis.script_flush()  # what a restarted Redis looks like (NOSCRIPT)
         grant = await a.pick(MODEL)
         a.release(grant, ok=True)
         await a.settle()
@@ -150,7 +151,7 @@ async def test_a_new_refresh_token_clears_a_runtime_disable(
         await b.sync_once()
         assert b.pool.accounts[0].enabled
         assert PROJECTS[0] in {(await b.pick(MODEL)).account.project_id for _ in range(2)}
-        assert await b.redis.hget(b.k("dis"), account_key(PROJECTS[0])) is None
+        assert await b.client.redis.hget(b.client.key("dis"), account_key(PROJECTS[0])) is None
 
 
 async def test_a_reenable_in_the_file_clears_a_runtime_disable(
@@ -165,12 +166,12 @@ async def test_a_reenable_in_the_file_clears_a_runtime_disable(
         disabled[0].enabled, disabled[0].disabled_reason = False, "ToS"
         a.pool.replace_accounts(disabled)
         await a.sync_once()
-        assert await a.redis.hget(a.k("dis"), account_key(PROJECTS[0])) is not None
+        assert await a.client.redis.hget(a.client.key("dis"), account_key(PROJECTS[0])) is not None
         # ... and a person sets enabled: true again.
         a.pool.replace_accounts(accounts())
         await a.sync_once()
         assert a.pool.accounts[0].enabled
-        assert await a.redis.hget(a.k("dis"), account_key(PROJECTS[0])) is None
+        assert await a.client.redis.hget(a.client.key("dis"), account_key(PROJECTS[0])) is None
 
 
 async def test_exactly_one_leader(redis_server: RedisServer, key_prefix: str) -> None:
@@ -188,7 +189,7 @@ async def test_a_slow_redis_is_bounded_and_falls_back(
 ) -> None:
     blocker = aioredis.Redis.from_url(redis_server.url)
     async with pair(redis_server.url, key_prefix) as (a, _b):
-        a.timeout = 0.2
+        a.client.timeout = 0.2
         await a.sync_once()
         busy = asyncio.ensure_future(blocker.execute_command("DEBUG", "SLEEP", "1"))
         await asyncio.sleep(0.05)  # DEBUG SLEEP has begun (Redis answers nothing meanwhile)

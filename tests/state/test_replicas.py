@@ -12,8 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +20,10 @@ import openai
 import pytest
 import yaml
 from tornado.httpclient import AsyncHTTPClient
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
-from ag2api.app import make_app
-from ag2api.config.live import read_config
-from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage
 from ag2api.server.reload import Reloader
 from ag2api.server.watch import FileWatcher
-from ag2api.services import Services, build_services
 from ag2api.state.base import account_key
 from ag2api.state.redis.client import token_digest
 from ag2api.testing import fake_bodies as bodies
@@ -38,95 +31,22 @@ from ag2api.testing.fake_upstream import FakeUpstream, Step
 from tests.conftest import API_KEY
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
+from tests.support.replicas import (
+    MODEL,
+    eventually,
+    leader_of,
+    not_,
+    projects,
+    replicas,
+    state_config,
+)
 
-MODEL = "gemini-2.5-flash"
 ALPHA, BETA, GAMMA = "proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"
-
-
-class Replica:
-    def __init__(self, services: Services, port: int, server: HTTPServer) -> None:
-        self.services = services
-        self.server = server
-        self.url = f"http://127.0.0.1:{port}"
-        self.client = openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=API_KEY, max_retries=0)
-
-    async def health(self) -> dict[str, Any]:
-        response = await AsyncHTTPClient().fetch(self.url + "/health")
-        body: dict[str, Any] = json.loads(response.body)
-        return body
-
-    async def close(self) -> None:
-        self.server.stop()
-        await self.server.close_all_connections()
-        await self.client.close()
-        await self.services.aclose()
-
-
-def state_config(url: str, prefix: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "state": {
-            "backend": "redis",
-            "redis_url": url,
-            "key_prefix": prefix,
-            "sync_seconds": 0.1,
-            "timeout": 1.0,  # generous: a loaded CI machine must not fall back by accident
-            **extra,
-        }
-    }
 
 
 @pytest.fixture
 def config_overrides(redis_server: RedisServer, key_prefix: str) -> dict[str, Any]:
     return state_config(redis_server.url, key_prefix)
-
-
-@asynccontextmanager
-async def replicas(
-    config_path: Path,
-    n: int = 2,
-    host: Callable[[GatewayConfig, int], GatewayConfig] | None = None,
-) -> AsyncIterator[list[Replica]]:
-    """``n`` gateways on the config; ``host`` adapts it per replica (another host's files)."""
-    cfg = read_config(config_path, environ={})
-    out: list[Replica] = []
-    try:
-        for i in range(n):
-            services = build_services(host(cfg, i) if host else cfg)
-            sockets = bind_sockets(0, "127.0.0.1")
-            server = HTTPServer(make_app(services))
-            server.add_sockets(sockets)
-            out.append(Replica(services, sockets[0].getsockname()[1], server))
-        yield out
-    finally:
-        for replica in out:
-            await replica.close()
-
-
-def projects(fake: FakeUpstream) -> list[str]:
-    return [r.body["project"] for r in fake.generate_requests()]
-
-
-async def eventually(check: Callable[[], Any], within: float = 5.0) -> None:
-    """Poll ``check`` (no event exists for another process's state) until true or the deadline."""
-    deadline = time.monotonic() + within
-    while not await _true(check()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
-
-
-async def leader_of(group: list[Replica]) -> tuple[Replica, Replica]:
-    """(the elected tokens.json writer, the other) of two replicas."""
-    await eventually(lambda: sum(r.services.state.is_writer() for r in group) == 1)  # type: ignore[attr-defined]
-    a, b = group
-    return (a, b) if a.services.state.is_writer() else (b, a)  # type: ignore[attr-defined]
-
-
-async def _not(value: Awaitable[Any]) -> bool:
-    return not await value
-
-
-async def _true(value: Any) -> bool:
-    return bool(await value) if asyncio.iscoroutine(value) else bool(value)
 
 
 @pytest.mark.parametrize("config_overrides", [{"rotation": {"count": 2}}], indirect=False)
@@ -248,7 +168,7 @@ async def test_no_secret_in_a_redis_key(
     async with replicas(config_path) as (a, b):
         for r in (a, b, a):
             await chat_text(r.client)
-        redis = a.services.state.redis  # type: ignore[attr-defined]
+        redis = a.services.state.client.redis  # type: ignore[attr-defined]
         keys = [k.decode() async for k in redis.scan_iter(match=key_prefix + "*")]
     assert any(":cd:" in k for k in keys) and any(":tok:" in k for k in keys)
     for k in keys:
@@ -428,7 +348,7 @@ async def test_chained_rotations_and_removed_projects(
     from tokens.json takes its entry with it."""
     async with replicas(config_path) as group:
         leader, other = await leader_of(group)
-        redis = leader.services.state.redis  # type: ignore[attr-defined]
+        redis = leader.services.state.client.redis  # type: ignore[attr-defined]
         account = other.services.pool.accounts[0]
         state = other.services.state
         for token in ("rt-one~1", "rt-one~2"):  # as two refreshes on B would leave them
@@ -443,7 +363,7 @@ async def test_chained_rotations_and_removed_projects(
             await eventually(lambda: leader.services.pool.accounts[0].refresh_token == "rt-one~2")
         # An entry for a project no longer in tokens.json is removed by the leader.
         await redis.hset(key_prefix + "rtok", "acct_0000000000000000", "abc|rt-gone")
-        await eventually(lambda: _not(redis.hexists(key_prefix + "rtok", "acct_0000000000000000")))
+        await eventually(lambda: not_(redis.hexists(key_prefix + "rtok", "acct_0000000000000000")))
         assert await redis.hexists(key_prefix + "rtok", account_key(ALPHA))
 
 
@@ -477,11 +397,11 @@ async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
         assert all(r.services.pool.accounts[0].enabled for r in group)
         # A new login since (as a reload of the edited file sets it): the rotation is void, the
         # leader removes it, and no replica goes back to the rotated token.
-        redis = leader.services.state.redis  # type: ignore[attr-defined]
+        redis = leader.services.state.client.redis  # type: ignore[attr-defined]
         assert await redis.hlen(key_prefix + "rtok") == 1
         for r in group:
             r.services.pool.accounts[0].refresh_token = "rt-one-relogin"
-        await eventually(lambda: _not(redis.hlen(key_prefix + "rtok")))
+        await eventually(lambda: not_(redis.hlen(key_prefix + "rtok")))
         assert {r.services.pool.accounts[0].refresh_token for r in group} == {"rt-one-relogin"}
 
 
@@ -550,7 +470,7 @@ async def test_redis_can_be_flushed_without_losing_anything(
         for r in (a, b):
             r.services.pool.rotation_count = 1
             await chat_text(r.client)
-        redis = a.services.state.redis  # type: ignore[attr-defined]
+        redis = a.services.state.client.redis  # type: ignore[attr-defined]
         keys = [k async for k in redis.scan_iter(match=key_prefix + "*")]
         assert keys
         await redis.delete(*keys)

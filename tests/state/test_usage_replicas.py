@@ -19,7 +19,9 @@ import yaml
 from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage, today
 from tests.conftest import API_KEY
-from tests.state.test_replicas import (
+from tests.support.helpers import chat_text
+from tests.support.redis_server import RedisServer
+from tests.support.replicas import (
     MODEL,
     Replica,
     eventually,
@@ -27,8 +29,6 @@ from tests.state.test_replicas import (
     replicas,
     state_config,
 )
-from tests.support.helpers import chat_text
-from tests.support.redis_server import RedisServer
 
 OTHER_KEY = "sk-other-0123456789abcdef"
 CLAUDE = "claude-sonnet-4-5"

@@ -17,9 +17,9 @@ from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.conftest import API_KEY
-from tests.state.test_replicas import eventually, projects, state_config
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.replicas import eventually, projects, state_config
 
 ROOT = Path(__file__).parents[2]
 

@@ -1,4 +1,5 @@
-"""The Anthropic streaming contract as a checker (anthropic-messages.md §4, issue 11 §5).
+"""The Anthropic streaming contract as a checker (docs/clients/claude-code.md, "Streaming
+contract").
 
 ``check(events)`` takes (event name, data) pairs — from a translator, or from raw SSE bytes via
 ``parse(raw)`` — and raises AssertionError naming the first broken rule. Reusable by e2e tests

@@ -1,4 +1,4 @@
-"""Request bodies shaped like Claude Code 2.1.332's (shared/docs/clients/README.md)."""
+"""Request bodies shaped like Claude Code 2.1.332's (docs/clients/recorded-requests.md)."""
 
 from __future__ import annotations
 

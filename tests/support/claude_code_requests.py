@@ -1,4 +1,4 @@
-"""What Claude Code 2.1.332 sends to ``/v1/messages`` (shared/docs/clients/README.md), and the
+"""What Claude Code 2.1.332 sends to ``/v1/messages`` (docs/clients/recorded-requests.md), and the
 Anthropic SDK client the e2e tests drive the gateway with.
 
 The bodies reuse the translator tests' recorded shapes (array system with the attribution block,

@@ -1,4 +1,5 @@
-"""The Responses streaming contract as a checker (openai-responses.md §3 and §4, issue 13 §2).
+"""The Responses streaming contract as a checker (docs/clients/codex.md, "Stream event
+sequence").
 
 ``check(events)`` takes (event name, data) pairs — from the translator, or from raw SSE bytes via
 ``parse(raw)`` — and raises AssertionError naming the first broken rule: ``response.created``

@@ -1,5 +1,5 @@
 """Typed enum members and gateway placeholders undone in answers; schema keywords of the wrong type
-and over-deep JSON refused with the param named (issue 10, points 4, 12, 13; pure)."""
+and over-deep JSON refused with the param named (pure)."""
 
 from __future__ import annotations
 

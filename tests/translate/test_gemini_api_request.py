@@ -1,5 +1,5 @@
 """Gemini API bodies → the upstream request: passed almost as is, cleaned where the backend
-rejects (issue 14 §2). Pure functions, no I/O."""
+rejects. Pure functions, no I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading the upstream's error bodies (protocol §5)."""
+"""Reading the upstream's error bodies (docs/protocol.md §5)."""
 
 from __future__ import annotations
 

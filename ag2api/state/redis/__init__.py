@@ -1,1 +1,40 @@
-"""The Redis backend of the live state."""
+"""The live account state shared through Redis (``state.backend: redis``), 7.0 or later.
+
+:class:`ag2api.state.redis.state.RedisState` holds the parts: ``client`` (connection, bounded
+call, work owed to a Redis that comes back), ``picking`` (rotation, slot holds, probes, cooldowns,
+disables), ``tokens``, ``keylimits``, ``records``, ``usage``, ``leader``, ``mirror`` and the Lua
+``scripts``; the memory backend is the local view each falls back to.
+
+Every replica on the same tokens.json computes the same account ids (``account_key``, a hash: no
+token, email or project id appears in a key) and uses its local view when Redis does not answer
+within ``state.timeout``. Keys, under ``state.key_prefix`` (default ``ag:v1:``):
+
+==========================  =====================================================================
+``rot``                     hash ``cur``, ``uses``: the pool-wide rotation turn
+``cd:<model>``              zset account → cooldown end (ms, Redis time); ``ZADD`` only extends
+``cdm:<model>``             hash account → ``p|reason`` (probe after it) or ``-|reason``
+``probing:<model>``         hash account → end of the one half-open probe in flight (ms)
+``models``                  set of models with cooldowns (what the local view re-reads)
+``slots:<account>``         zset hold id → hold end (ms): per-account slots, pool-wide, renewed
+                            while held (``state.lease_seconds``)
+``dis``                     hash account → ``<refresh-token hash>|<reason>``: runtime disables
+``tok:<account>``           string access token, ``PX`` its remaining life
+``rtok``                    hash account → ``<hashes of the refresh tokens it replaced>|<new one>``:
+                            a refresh token Google rotated on some replica, until a new login
+``lock:refresh:<account>``  the single-flight refresh lock (``SET NX PX``, compare-and-delete)
+``leader``                  the replica that writes runtime changes to tokens.json
+``rec:<kind>:<sha256>``     records (Claude thinking blocks), ``PX``
+``blob:<sha256>``           stored Responses API answers, ``PX``
+``usage:pending``           hash ``[day, key label, model, project, column]`` (JSON) → count: the
+                            replicas' usage statistics until the leader drains them into its store
+``kl:{<key id>}:req``       zset request id → ms: a client key's requests in the last minute
+``kl:{<key id>}:tok``       zset ``<id>|<tokens>`` → ms: its tokens in the last minute
+``kl:{<key id>}:lease``     zset lease id → expiry (ms): its requests in flight (renewed like
+                            ``slots:``)
+``kl:{<key id>}:d:<day>``   its tokens that UTC day (``m:<month>``: that month)
+==========================  =====================================================================
+
+Times are Redis ``TIME`` inside scripts or relative TTLs, so the replicas' clocks do not matter.
+The scripts build some key names from arguments, so this needs one Redis (or a primary), not
+Redis Cluster.
+"""

@@ -1,4 +1,5 @@
-"""The Lua scripts of the Redis state backend (``state_redis``), each run with EVALSHA.
+"""The Lua scripts of the Redis state backend, each run with EVALSHA (loaded again on
+``NOSCRIPT``, as after a restarted Redis). :data:`SCRIPTS` names them for the client.
 
 Times come from Redis ``TIME`` (``_NOW``), so the replicas' clocks do not matter.
 """
@@ -30,7 +31,7 @@ local function token_window(items, tpm, win, now)
 end
 """
 
-# Per-key limits (ag2api/keys/policies.py). KEYS: requests zset (lease id → ms), tokens zset
+# Per-key limits (ag2api.keys). KEYS: requests zset (lease id → ms), tokens zset
 # ("<id>|<tokens>" → ms), leases zset (lease id → expiry ms), day and month token counters.
 # ARGV: rpm, tpm, max_concurrent, daily, monthly (0: none), lease id, lease ms, window ms.
 # Returns {reason, retry ms, requests used, tokens used, requests reset ms, tokens reset ms,
@@ -77,6 +78,13 @@ end
 return {'', 0, rused, tused, oldest(), treset, dused, mused}
 """
 )
+
+# An admission whose answer was lost: its request and its lease go. KEYS: requests zset, leases
+# zset. ARGV: lease id.
+KEY_FORGET = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('ZREM', KEYS[2], ARGV[1])
+"""
 
 # KEYS: tokens zset, day counter, month counter. ARGV: tokens, entry id, window ms, day ttl s,
 # month ttl s.
@@ -205,6 +213,26 @@ return {1, u - now}
 """
 )
 
+# A slot hold whose pick or release got no answer: removed from whichever account's slots hold
+# it, with the half-open probe it started (the probe's end was set with the hold's).
+# KEYS: slots zsets, then the model's probing hash. ARGV: hold id, then the accounts of KEYS.
+FORGET = """
+local probing = KEYS[#KEYS]
+local n = 0
+for i = 1, #KEYS - 1 do
+  local ends = redis.call('ZSCORE', KEYS[i], ARGV[1])
+  if ends then
+    redis.call('ZREM', KEYS[i], ARGV[1])
+    local acct = ARGV[i + 1]
+    if tonumber(redis.call('HGET', probing, acct) or '-1') == tonumber(ends) then
+      redis.call('HDEL', probing, acct)
+    end
+    n = n + 1
+  end
+end
+return n
+"""
+
 RELEASE = (
     _NOW
     + """
@@ -319,3 +347,22 @@ local t = redis.call('GET', KEYS[1])
 if not t then return nil end
 return {t, redis.call('PTTL', KEYS[1])}
 """
+
+SCRIPTS = {
+    "pick": PICK,
+    "forget": FORGET,
+    "cool": COOL,
+    "release": RELEASE,
+    "renew": RENEW,
+    "sync": SYNC,
+    "unlock": UNLOCK,
+    "hdel_if": HDEL_IF,
+    "rotate": ROTATE,
+    "lead": LEAD,
+    "token": TOKEN,
+    "key_admit": KEY_ADMIT,
+    "key_forget": KEY_FORGET,
+    "key_charge": KEY_CHARGE,
+    "key_use": KEY_USE,
+    "drain_usage": DRAIN_USAGE,
+}

@@ -1,64 +1,141 @@
-"""Access tokens, the single-flight refresh lock and rotated refresh tokens, shared through
-Redis (keys ``tok:<account>``, ``lock:refresh:<account>``, hash ``rtok``; see ``state_redis``).
-Each falls back to this replica's own state when Redis does not answer."""
+"""Access tokens (``tok:<account>``), the single-flight refresh lock (``lock:refresh:<account>``)
+and rotated refresh tokens (hash ``rtok``), shared through Redis. Each falls back to this
+replica's own state (the memory backend) when Redis does not answer."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.state.base import account_key
-from ag2api.state.redis.client import ROTATION_HISTORY, Rotation, _Down, _text, token_digest
-from ag2api.state.redis.data import RedisSharedData
+from ag2api.state.memory import MemoryState
+from ag2api.state.redis.client import Down, Op, RedisClient, text, token_digest
 
 LOCK_SECONDS = 30.0  # longer than a token refresh, shorter than the access-token skew
 # A local access token with more life than this is used without asking Redis (the refresher
 # renews five minutes before the end; in the last minute before that, Redis may know a newer one).
 LOCAL_TOKEN_SECONDS = 360.0
+# Digests of replaced refresh tokens kept per rotated one (a chain of rotations between syncs).
+ROTATION_HISTORY = 32
 
 
-class RedisTokens(RedisSharedData):
-    async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:
+@dataclass(frozen=True)
+class Rotation:
+    """A rotated refresh token: ``first`` the token it replaced first (raw: the stored entry
+    whose token it is gets chained), ``replaced`` the digests of all it replaced, oldest first."""
+
+    first: str
+    replaced: str
+    new: str
+
+    def then(self, previous: str, new: str) -> Rotation:
+        """This rotation followed by ``previous`` → ``new`` (chained when ``previous`` is ours)."""
+        if previous != self.new:
+            return Rotation(previous, token_digest(previous), new)
+        digests = [*self.replaced.split(","), token_digest(previous)][-ROTATION_HISTORY:]
+        return Rotation(self.first, ",".join(digests), new)
+
+
+class Tokens:
+    def __init__(
+        self, client: RedisClient, local: MemoryState, is_writer: Callable[[], bool]
+    ) -> None:
+        self.client = client
+        self.local = local
+        self.is_writer = is_writer
+        # Rotated refresh tokens Redis did not take (it was down): sent when it answers again.
+        self.unshared: dict[str, Rotation] = {}  # by account key
+
+    async def token(self, account: Account, cached_ok: bool) -> tuple[str, float] | None:
         now = time.time()
         if cached_ok and account.access_token and account.expires_at - now > LOCAL_TOKEN_SECONDS:
             return account.access_token, account.expires_at
-        key = self.k("tok", account_key(account.project_id))
+        key = self.client.key("tok", account_key(account.project_id))
+        script = self.client.scripts["token"]
         try:
-            found = await self._call(lambda: self._scripts["token"](keys=[key]))
-        except _Down:
+            found = await self.client.call(lambda: script(keys=[key]))
+        except Down:
             found = None
         if found:
-            shared, pttl = _text(found[0]), int(found[1])
+            shared, pttl = text(found[0]), int(found[1])
             expires = time.time() + pttl / 1000.0
             if shared != account.access_token or expires > account.expires_at + 5:
                 account.access_token, account.expires_at = shared, expires
-        if account.access_token:
-            return account.access_token, account.expires_at
-        return None
+        return await self.local.token(account)
 
+    async def store_token(self, account: Account, token: str, expires_at: float) -> None:
+        await self.local.store_token(account, token, expires_at)
+        ms = int((expires_at - time.time()) * 1000)
+        if ms <= 0:
+            return
+        key = self.client.key("tok", account_key(account.project_id))
+        with suppress(Down):
+            await self.client.call(lambda: self.client.redis.set(key, token, px=ms))
+
+    # -- the refresh lock ---------------------------------------------------------------
+    @asynccontextmanager
+    async def refresh_lock(self, account: Account) -> AsyncIterator[None]:
+        async with self.local.refresh_lock(account):
+            acct = account_key(account.project_id)
+            key, tok = self.client.key("lock", "refresh", acct), self.client.key("tok", acct)
+            me = uuid.uuid4().hex
+            unlock = self.client.scripts["unlock"]
+            held = await self._take_lock(key, tok, me, lambda: unlock(keys=[key], args=[me]))
+            try:
+                yield
+            finally:
+                if held:
+                    op = lambda: unlock(keys=[key], args=[me])  # noqa: E731
+                    self.client.send(op, if_lost=op)
+
+    async def _take_lock(self, key: str, tok: str, me: str, unlock: Op[Any]) -> bool:
+        """True when this replica holds the lock; False when another one's token ends the wait,
+        the wait ends, or Redis does not answer (then the local lock is all there is)."""
+        script = self.client.scripts["token"]
+        deadline = time.monotonic() + LOCK_SECONDS
+        redis, px = self.client.redis, int(LOCK_SECONDS * 1000)
+        try:
+            seen = await self.client.call(lambda: script(keys=[tok]))
+            while time.monotonic() < deadline:
+                taken = lambda: redis.set(key, me, nx=True, px=px)  # noqa: E731
+                if await self.client.call(taken, if_lost=unlock):
+                    return True
+                # Another replica is refreshing: no event crosses replicas, so look again
+                # shortly; its new token (read by the caller) ends the wait too.
+                await asyncio.sleep(0.05)
+                now = await self.client.call(lambda: script(keys=[tok]))
+                if now and (not seen or text(now[0]) != text(seen[0])):
+                    return False
+        except Down:
+            pass
+        return False
+
+    # -- rotated refresh tokens ---------------------------------------------------------
     async def store_refresh_token(self, account: Account, previous: str) -> None:
         """Every replica adopts the new refresh token at its next sync and the leader writes it
         to tokens.json: the replaced one may stop working, and a non-leader cannot write it."""
-        await super().store_refresh_token(account, previous)
+        await self.local.store_refresh_token(account, previous)
         acct = account_key(account.project_id)
-        waiting = self._unshared_rotations.get(acct)
+        waiting = self.unshared.get(acct)
         rotation = (
             waiting.then(previous, account.refresh_token)
             if waiting is not None
             else Rotation(previous, token_digest(previous), account.refresh_token)
         )
         try:
-            await self._share_rotation(acct, rotation)
-        except _Down:
-            self._unshared_rotations[acct] = rotation  # chained onto one not yet shared
+            await self.share_rotation(acct, rotation)
+        except Down:
+            self.unshared[acct] = rotation  # chained onto one not yet shared
         else:
-            self._unshared_rotations.pop(acct, None)
+            self.unshared.pop(acct, None)
 
-    async def _share_rotation(self, acct: str, rotation: Rotation) -> None:
+    async def share_rotation(self, acct: str, rotation: Rotation) -> None:
         args: list[str | int] = [
             acct,
             rotation.first,
@@ -66,49 +143,31 @@ class RedisTokens(RedisSharedData):
             rotation.new,
             ROTATION_HISTORY,
         ]
-        await self._call(lambda: self._scripts["rotate"](keys=[self.k("rtok")], args=args))
+        script = self.client.scripts["rotate"]
+        await self.client.call(lambda: script(keys=[self.client.key("rtok")], args=args))
 
-    async def store_token(self, account: Account, token: str, expires_at: float) -> None:
-        await super().store_token(account, token, expires_at)
-        ms = int((expires_at - time.time()) * 1000)
-        if ms <= 0:
-            return
-        key = self.k("tok", account_key(account.project_id))
-        with suppress(_Down):
-            await self._call(lambda: self.redis.set(key, token, px=ms))
+    async def share_unshared(self) -> None:
+        """After an outage: the rotations Redis did not take."""
+        for acct, rotation in list(self.unshared.items()):
+            await self.share_rotation(acct, rotation)
+            if self.unshared.get(acct) is rotation:  # none came meanwhile
+                del self.unshared[acct]
 
-    @asynccontextmanager
-    async def refresh_lock(self, account: Account) -> AsyncIterator[None]:
-        async with super().refresh_lock(account):
-            key = self.k("lock", "refresh", account_key(account.project_id))
-            me = uuid.uuid4().hex
-            held = False
-            deadline = time.monotonic() + LOCK_SECONDS
-            tok = self.k("tok", account_key(account.project_id))
-            try:
-                seen = await self._call(lambda: self._scripts["token"](keys=[tok]))
-                while time.monotonic() < deadline:
-                    held = bool(
-                        await self._call(
-                            lambda: self.redis.set(key, me, nx=True, px=int(LOCK_SECONDS * 1000))
-                        )
-                    )
-                    if held:
-                        break
-                    # Another replica is refreshing: no event crosses replicas, so look again
-                    # shortly; its new token (read by the caller) ends the wait too.
-                    await asyncio.sleep(0.05)
-                    now = await self._call(lambda: self._scripts["token"](keys=[tok]))
-                    if now and (not seen or _text(now[0]) != _text(seen[0])):
-                        break
-            except _Down:
-                pass
-            try:
-                yield
-            finally:
-                if held:
-                    self._spawn(self._call(lambda: self._scripts["unlock"](keys=[key], args=[me])))
+    async def adopt(self, account: Account, acct: str, entry: str) -> bool:
+        """A refresh token rotated on some replica replaces the one it replaced here (True:
+        then the leader's writer records it for tokens.json). When the leader's account holds
+        neither (a new login since: its file is the one kept up to date), the entry is void and
+        removed; another replica may just be reading an older copy of the file."""
+        replaced, _, new = entry.partition("|")
+        if not new or new == account.refresh_token:
+            return False
+        if token_digest(account.refresh_token) in replaced.split(","):
+            account.refresh_token = new
+            return True
+        if self.is_writer():
+            await self.drop_rotation(acct, entry)
+        return False
 
-    async def _drop_rotation(self, acct: str, entry: str) -> None:
-        key = self.k("rtok")
-        await self._call(lambda: self._scripts["hdel_if"](keys=[key], args=[acct, entry]))
+    async def drop_rotation(self, acct: str, entry: str) -> None:
+        key, script = self.client.key("rtok"), self.client.scripts["hdel_if"]
+        await self.client.call(lambda: script(keys=[key], args=[acct, entry]))

@@ -1,6 +1,7 @@
 """Gateway errors in Anthropic's shape, before the first byte (HTTP) and mid-stream (SSE).
 
-``{"type": "error", "error": {"type": T, "message": M}}`` with T by status. Capacity
+``{"type": "error", "error": {"type": T, "message": M}}`` with T by status
+(docs/clients/claude-code.md, "Errors"). Capacity
 and pool exhaustion become 529 ``overloaded_error``, which Claude Code retries only 3 times.
 Claude's own rejections come back from Antigravity as a JSON string inside the Google error
 message; :func:`unwrap_claude_error` recovers that body so it can be returned verbatim — Claude

@@ -1,10 +1,10 @@
 """Typed Gemini events → Anthropic SSE events (name, data), one translator per stream.
 
-The contract (anthropic-messages.md §4): ``message_start`` first; blocks with contiguous indexes,
-each opened once and closed once; a thinking block's ``signature_delta`` right before its stop;
-a tool call as start + one ``input_json_delta`` + stop; then ``message_delta`` (stop reason,
-cumulative usage) and ``message_stop``. Claude Code stops reading on a block it never saw
-started or a second stop, so the open block is the only state that matters.
+The contract (docs/clients/claude-code.md, "Streaming contract"): ``message_start`` first; blocks
+with contiguous indexes, each opened once and closed once; a thinking block's ``signature_delta``
+right before its stop; a tool call as start + one ``input_json_delta`` + stop; then
+``message_delta`` (stop reason, cumulative usage) and ``message_stop``. Claude Code stops reading on
+a block it never saw started or a second stop, so the open block is the only state that matters.
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ With thinking on, Claude rejects a request whose open tool loop (the trailing mo
 called tools, each answered by tool results) has a turn that does not start with its signed
 thinking block ("Expected `thinking` or `redacted_thinking`, but found `tool_use`"). After a
 ``/model`` switch or a direct-Anthropic history those blocks are foreign and were dropped, and a
-Claude signature is never fabricated. So the loop is closed instead (badri's
-``closeToolLoopForThinking``): a short model turn acknowledges the results and a user turn asks to
-continue, and the model starts a fresh turn — thinking first.
+Claude signature is never fabricated. So the loop is closed instead (as antigravity-claude-proxy's
+``closeToolLoopForThinking`` does; docs/clients/claude-code.md, "Thinking and tool loops on
+Claude"): a short model turn acknowledges the results and a user turn asks to continue, and the
+model starts a fresh turn — thinking first.
 """
 
 from __future__ import annotations

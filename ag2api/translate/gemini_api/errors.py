@@ -62,7 +62,7 @@ def body(err: GatewayError) -> dict[str, Any]:
         "error": {
             "code": err.status,
             "message": err.message,
-            "status": rpc_status(err.status),
+            "status": err.spec.google_status or rpc_status(err.status),
             "details": details,
         }
     }

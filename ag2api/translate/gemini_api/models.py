@@ -13,7 +13,7 @@ from ag2api.translate.dialect import Headers, ModelList, Query
 from ag2api.translate.gemini_api.request import model_from_path
 
 METHODS = ("generateContent", "streamGenerateContent", "countTokens")
-# Context and output limits by family (the limits peers use).
+# Context and output limits by family (docs/protocol.md §4.2, the limits peers use).
 CLAUDE_CONTEXT = 200_000
 GPT_OSS_CONTEXT, GPT_OSS_OUTPUT = 114_000, 32_768
 GEMINI_CONTEXT = 1_048_576

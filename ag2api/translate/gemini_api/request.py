@@ -23,7 +23,7 @@ from ag2api.translate.gemini.session import session_id
 from ag2api.translate.input import EFFORTS, check_nesting
 from ag2api.translate.typed_args import ArgFix, merge
 
-# generationConfig fields the backend takes (protocol §2.2); others (logprobs, speechConfig,
+# generationConfig fields the backend takes (docs/protocol.md §2.2); others (logprobs, speechConfig,
 # enableEnhancedCivicAnswers …) have no upstream meaning and are dropped.
 GENERATION_FIELDS = frozenset(
     {

@@ -135,7 +135,7 @@ ASPECT_RATIOS = {
 
 
 def image_request(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[str, Any]:
-    """The image-model shape (protocol §7.5): no system prompt, no tools, image config."""
+    """The image-model shape (docs/protocol.md §7.5): no system prompt, no tools, image config."""
     options = body.get("image_config")
     if options is None:
         options = {}

@@ -1,9 +1,9 @@
 """What a ``reasoning`` item's ``encrypted_content`` carries: the next turn's signatures.
 
 Codex sends ``store: false`` and replays every output item verbatim, including ``reasoning`` items
-with ``encrypted_content`` (clients/README.md, fact 5). That field is therefore where the gateway
-keeps what the upstream needs back, with no server state — a restart or another replica reads
-the same thing:
+with ``encrypted_content`` (docs/clients/recorded-requests.md, fact 5). That field is therefore
+where the gateway keeps what the upstream needs back, with no server state — a restart or another
+replica reads the same thing:
 
 * Claude's signed thinking (the text and its signature; Claude rejects a tool loop without it);
 * Gemini 3's per-call ``thoughtSignature`` s, keyed by the ``call_id`` handed out.

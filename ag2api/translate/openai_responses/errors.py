@@ -1,5 +1,6 @@
 """Gateway errors on ``/v1/responses``: OpenAI's JSON before the first byte, ``response.failed``
-after it, with the ``error.code`` Codex classifies (openai-responses.md §3): ``rate_limit_exceeded``
+after it, with the ``error.code`` Codex classifies (docs/clients/codex.md, "What Codex needs from
+the stream"): ``rate_limit_exceeded``
 (retried after the delay it reads from "try again in N s"), ``context_length_exceeded``,
 ``insufficient_quota``, ``server_is_overloaded``, and ``server_error`` for the rest."""
 

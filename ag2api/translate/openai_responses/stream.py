@@ -1,4 +1,5 @@
-"""Typed Gemini events → Responses stream events (openai-responses.md §4), one machine per answer.
+"""Typed Gemini events → Responses stream events, one machine per answer (docs/clients/codex.md,
+"Stream event sequence").
 
 ``response.created`` and ``response.in_progress`` first; then each output item as
 ``output_item.added`` … ``output_item.done`` with the complete item (Codex builds its history

@@ -1,5 +1,5 @@
-"""The pure Responses translator: request mapping, the event machine against the §4 checker,
-the signature carrier, error codes, the memory hooks and the in-memory store (issue 13)."""
+"""The pure Responses translator: request mapping, the event machine against the stream checker,
+the signature carrier, error codes, the memory hooks and the in-memory store."""
 
 from __future__ import annotations
 

@@ -1,0 +1,185 @@
+"""Picking accounts pool-wide: the rotation turn, slot holds (``slots:<account>``, renewed while
+held), half-open probes, cooldowns and runtime disables, through Redis. Each decision changes the
+local view (the memory backend) too, and is made there alone while Redis does not answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from ag2api.accounts.model import Account
+from ag2api.accounts.pool import NO_ACCOUNT_HELP, AllCooling, NoRoom
+from ag2api.errors import NoAvailableAccount
+from ag2api.redact import mask
+from ag2api.state.base import Grant, account_key
+from ag2api.state.memory import MemoryState
+from ag2api.state.redis.client import Down, Op, RedisClient, text, token_digest
+
+log = logging.getLogger("ag2api.state")
+
+
+class Picking:
+    def __init__(self, client: RedisClient, local: MemoryState, hold_ms: int) -> None:
+        self.client = client
+        self.local = local
+        self.hold_ms = hold_ms
+        self.holds: dict[str, str] = {}  # hold id → its slots key, renewed while held
+
+    # -- picking and slots --------------------------------------------------------------
+    async def pick(self, model: str, exclude: frozenset[str] | set[str]) -> Grant:
+        slots, pool = self.local.slots, self.local.pool
+        if slots.in_use >= slots.total:
+            raise NoRoom()
+        accounts = pool.accounts
+        if not accounts or not self.client.ok:
+            return self.local.pick_now(model, exclude)
+        by_key = {account_key(a.project_id): a for a in accounts}
+        hold = uuid.uuid4().hex
+        args: list[str | int] = [
+            model,
+            pool.rotation_count,
+            slots.per_account,
+            self.hold_ms,
+            hold,
+            self.client.key("slots", ""),
+            len(accounts),
+        ]
+        for key, a in by_key.items():
+            args += [key, "1" if a.enabled and a.project_id not in exclude else "0"]
+            args.append(token_digest(a.refresh_token))
+        keys = [
+            self.client.key("rot"),
+            self.client.key("dis"),
+            self.client.key("cd", model),
+            self.client.key("cdm", model),
+            self.client.key("probing", model),
+        ]
+        script = self.client.scripts["pick"]
+        try:
+            res = await self.client.call(
+                lambda: script(keys=keys, args=args),
+                if_lost=self._forget(hold, model, list(by_key)),
+            )
+        except Down:
+            return self.local.pick_now(model, exclude)
+        kind = text(res[0])
+        if kind == "full":
+            raise NoRoom()
+        if kind == "cooling":
+            raise AllCooling(max(0.0, int(res[1]) / 1000.0))
+        if kind != "ok":
+            raise NoAvailableAccount(self._none_left())
+        account = by_key[text(res[1])]
+        probe, uses = bool(int(res[2])), int(res[3])
+        log.debug(  # one per request: DEBUG, like the memory pool's
+            "project %s use %d/%d (pool-wide)",
+            mask(account.project_id),
+            uses or pool.rotation_count,
+            pool.rotation_count,
+        )
+        now = time.time()
+        account.last_used_at = now
+        account.uses += 1
+        forgot = bool(account.cooldowns) and pool.forget_expired(account, now)
+        slots.take(account.project_id)
+        self.holds[hold] = self.client.key("slots", text(res[1]))
+        return Grant(account, model, probe, hold, cooldowns_changed=forgot)
+
+    def _forget(self, hold: str, model: str, accts: list[str]) -> Op[Any]:
+        """Undo a pick whose answer was lost: wherever its hold landed, it goes."""
+        keys = [*(self.client.key("slots", acct) for acct in accts)]
+        keys.append(self.client.key("probing", model))
+        script = self.client.scripts["forget"]
+        return lambda: script(keys=keys, args=[hold, *accts])
+
+    def release(self, grant: Grant, ok: bool) -> bool:
+        changed = self.local.release(grant, ok)
+        slots_key = self.holds.pop(grant.hold, None) if grant.hold else None
+        if slots_key is not None:
+            acct = account_key(grant.account.project_id)
+            keys = [
+                slots_key,
+                self.client.key("probing", grant.model),
+                self.client.key("cd", grant.model),
+                self.client.key("cdm", grant.model),
+            ]
+            args = [grant.hold, acct, "1" if grant.probe else "0", "1" if ok else "0"]
+            release, forget = self.client.scripts["release"], self.client.scripts["forget"]
+            self.client.send(
+                lambda: release(keys=keys, args=args),
+                if_lost=lambda: forget(keys=keys[:2], args=[grant.hold, acct]),
+            )
+        return changed
+
+    def renewals(self) -> list[tuple[str, str]]:
+        """(slots key, hold id) of every slot this replica holds."""
+        return [(key, hold) for hold, key in self.holds.items()]
+
+    async def wait_for_room(self, timeout: float) -> bool:
+        # A slot given back on another replica fires no local event: look again shortly.
+        await self.local.slots.wait_for_room(min(timeout, 0.1))
+        return True
+
+    async def peek(self, exclude: frozenset[str] | set[str]) -> Account | None:
+        skip = set(exclude)
+        try:
+            disables = await self.client.call(lambda: self.client.redis.hgetall(self._dis))
+        except Down:
+            disables = {}
+        for field, value in disables.items():
+            acct, overlay = text(field), text(value)
+            for account in self.local.pool.accounts:
+                if account_key(account.project_id) == acct and overlay.startswith(
+                    token_digest(account.refresh_token) + "|"
+                ):
+                    skip.add(account.project_id)
+        return self.local.pool.peek(skip)
+
+    def _none_left(self) -> str:
+        if not any(a.enabled for a in self.local.pool.accounts):
+            return (
+                "Every Google account is disabled (see disabled_reason in tokens.json). "
+                + NO_ACCOUNT_HELP
+            )
+        return "No other enabled account is left to try for this request."
+
+    # -- cooldowns and disables ---------------------------------------------------------
+    @property
+    def _dis(self) -> str:
+        return self.client.key("dis")
+
+    def cool(
+        self, account: Account, model: str, seconds: float, reason: str, probe: bool = False
+    ) -> bool:
+        changed = self.local.cool(account, model, seconds, reason, probe)
+        self.client.send(self.cool_shared(account, model, seconds, reason, probe))
+        return changed
+
+    def cool_shared(
+        self, account: Account, model: str, seconds: float, reason: str, probe: bool
+    ) -> Op[Any]:
+        """The shared half of :meth:`cool` (extend-only, like the local one)."""
+        keys = [self.client.key(name, model) for name in ("cd", "cdm", "probing")]
+        keys.append(self.client.key("models"))
+        meta = ("p|" if probe else "-|") + reason
+        args: list[str | int] = [account_key(account.project_id), int(seconds * 1000), meta, model]
+        script = self.client.scripts["cool"]
+        return lambda: script(keys=keys, args=args)
+
+    def disable(self, account: Account, reason: str) -> bool:
+        changed = self.local.disable(account, reason)
+        if changed:
+            self.client.send(self.disable_shared(account))
+        return changed
+
+    def disable_shared(self, account: Account) -> Op[Any]:
+        """The shared half of :meth:`disable`: valid while the account keeps this refresh
+        token (a new login voids it)."""
+        value = f"{token_digest(account.refresh_token)}|{account.disabled_reason or ''}"
+        acct = account_key(account.project_id)
+        return lambda: self.client.redis.hset(self._dis, acct, value)
+
+    async def forget_disable(self, acct: str) -> None:
+        await self.client.call(lambda: self.client.redis.hdel(self._dis, acct))
