@@ -189,15 +189,16 @@ class Dialect:
     read: Callable[[dict[str, Any], RouteInfo], ClientCall]
     remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
     translate: Callable[[dict[str, Any], CallContext], Translation]
-    error: Callable[[GatewayError], dict[str, Any]]  # the JSON body of an error answer
-    error_event: Callable[[GatewayError], SseEvent]  # an error after the first byte
+    # Its errors (``errors.py``): the HTTP status (Anthropic's 529 …) and JSON body of an error
+    # answer, and the event for an error after the first byte.
+    status: Callable[[GatewayError], int]
+    error: Callable[[GatewayError], dict[str, Any]]
+    error_event: Callable[[GatewayError], SseEvent]
     keepalive: bytes  # written after ``server.keepalive`` seconds of silence
     terminator: bytes | None  # written after the closing events (OpenAI's [DONE])
     # Whether a keepalive may send the 200 headers before the first upstream event arrives (no
     # failover after that). Claude Code waits 5 minutes for a first byte, so Anthropic need not.
     commit_on_keepalive: bool = True
-    # Status of an error answer; dialects with their own codes (Anthropic's 529) override it.
-    status: Callable[[GatewayError], int] = lambda exc: exc.status
     # The API key may come as ``?key=`` (the Gemini API); it is taken out of the request then.
     key_in_query: bool = False
     # An error after the first byte rendered by the answer itself, which knows the stream's state

@@ -53,13 +53,13 @@ ANTHROPIC_MESSAGES = Dialect(
     read=read,
     remote_images=images_by_url,
     translate=translate,
+    status=errors.status,
     error=errors.body,
     error_event=errors.stream_error,
     keepalive=b'event: ping\ndata: {"type":"ping"}\n\n',
     terminator=None,
     # Claude Code waits 5 minutes for a first byte: the status stays real until the first event.
     commit_on_keepalive=False,
-    status=errors.status,
     models=MODELS,
     count=COUNT,
     routes=(

@@ -62,6 +62,7 @@ GEMINI_API = Dialect(
     read=read,
     remote_images=images_by_url,
     translate=translate,
+    status=errors.status,
     error=errors.body,
     error_event=errors.stream_error,
     # Whitespace, not an SSE comment: google-genai (Python) fails to parse a ": …" line, and

@@ -52,6 +52,7 @@ OPENAI_CHAT = Dialect(
     read=read,
     remote_images=remote_images,
     translate=translate,
+    status=errors.status,
     error=errors.body,
     error_event=errors.stream_error,
     keepalive=b": keepalive\n\n",

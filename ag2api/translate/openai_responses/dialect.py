@@ -81,6 +81,7 @@ _RESPONSES = Dialect(
     read=read,
     remote_images=remote_images,
     translate=translate,
+    status=errors.status,
     error=errors.body,
     error_event=errors.stream_error,
     keepalive=b": keepalive\n\n",
