@@ -6,6 +6,8 @@ from typing import Any
 
 from tornado.web import RequestHandler
 
+from ag2api.translate import DIALECTS
+
 EXACT_ROUTES = {
     "/v1/chat/completions": "chat",
     "/v1/images/generations": "images",
@@ -13,7 +15,15 @@ EXACT_ROUTES = {
     "/health": "health",
     "/metrics": "metrics",
 }
-USAGE_ROUTES = ("chat", "messages", "responses", "responses_compact", "gemini", "images")
+# Routes whose requests go into the usage statistics: every dialect's generation (its route label
+# is its name), the variants its side routes run, and images.
+USAGE_ROUTES = frozenset(
+    [
+        *(d.name for d in DIALECTS),
+        *(side.dialect.name for d in DIALECTS for side in d.routes if side.dialect is not None),
+        "images",
+    ]
+)
 
 
 def route_of(path: str) -> str:
