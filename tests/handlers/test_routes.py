@@ -4,6 +4,7 @@ the gateway is served here with its routes in reverse order and still tells its 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from tornado.web import Application
 
 from ag2api.handlers import routes
 from ag2api.handlers.base import NotFoundHandler
+from ag2api.handlers.completion import CompletionHandler
 from ag2api.services import Services
 from ag2api.translate import DIALECTS
 from tests.conftest import API_KEY
@@ -32,6 +34,14 @@ def test_every_entry_has_its_routes() -> None:
         assert {side.path for side in dialect.routes} <= paths
         assert dialect.count is None or dialect.count.path in paths
         assert dialect.models is None or set(dialect.models.paths) <= paths
+
+
+def test_a_new_dialect_is_an_entry_and_routes_never_share_a_path() -> None:
+    chat = DIALECTS[0]
+    other = replace(chat, name="other", path=r"/v2/chat", models=None, routes=())
+    assert (r"/v2/chat", CompletionHandler, {"dialect": other}) in routes((*DIALECTS, other))
+    with pytest.raises(ValueError, match="two routes on one path"):
+        routes((*DIALECTS, replace(other, path=chat.path)))
 
 
 async def test_shared_paths_and_namespaces_whatever_the_route_order(base_url: str) -> None:
