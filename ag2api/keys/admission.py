@@ -98,8 +98,9 @@ class KeyAdmission:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Shielded: a cancelled request still gives its lease back.
-        await asyncio.shield(self.settle())
+        if self._lease is not None or self._charge is not None:
+            # Shielded: a cancelled request still gives its lease back.
+            await asyncio.shield(self.settle())
 
     async def admit(self) -> None:
         """Count the request against the key's limits and hold a concurrency lease, or 429."""
