@@ -32,6 +32,7 @@ log = logging.getLogger("ag2api.completion")
 
 
 class CompletionHandler(GeneratingHandler):
+    records_usage = True  # its requests go into the usage statistics
     dialect: Dialect
     large_bodies = True
 

@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 
 class ImagesHandler(GeneratingHandler):
+    records_usage = True  # its requests go into the usage statistics
+
     async def post(self) -> None:
         cfg, services, trace = self.cfg, self.services, self.trace
         assert trace is not None

@@ -6,8 +6,6 @@ from typing import Any
 
 from tornado.web import RequestHandler
 
-from ag2api.translate import DIALECTS
-
 EXACT_ROUTES = {
     "/v1/chat/completions": "chat",
     "/v1/images/generations": "images",
@@ -15,15 +13,6 @@ EXACT_ROUTES = {
     "/health": "health",
     "/metrics": "metrics",
 }
-# Routes whose requests go into the usage statistics: every dialect's generation (its route label
-# is its name), the variants its side routes run, and images.
-USAGE_ROUTES = frozenset(
-    [
-        *(d.name for d in DIALECTS),
-        *(side.dialect.name for d in DIALECTS for side in d.routes if side.dialect is not None),
-        "images",
-    ]
-)
 
 
 def route_of(path: str) -> str:
@@ -47,7 +36,7 @@ def report_request(handler: RequestHandler) -> None:
     services.request_log.write(trace.record(status))
     services.metrics.observe(trace, route, status, known_model=trace.model is not None)
     services.content_rejections.observe(trace)
-    if route in USAGE_ROUTES:
+    if getattr(handler, "records_usage", False):  # generation of any dialect, and images
         services.usage.add(
             key=trace.key_label,
             model=trace.model,

@@ -1,2 +1,2 @@
-"""The models clients may use: the catalog (the live list, else the configured one), the aliases
-that name them, and what each model family is."""
+"""Models: which upstream model a client's name means (aliases, the listed catalog) and what a
+model family is (Claude, Gemini 2.5/3, image models; thinking configs and output caps)."""
