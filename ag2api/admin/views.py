@@ -9,7 +9,7 @@ from typing import Any
 from ag2api.accounts.proxies import mask_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.config.schema import GatewayConfig
-from ag2api.keys.policies import periods
+from ag2api.keys.limiter import periods
 from ag2api.observe.content_rejections import RecentRejections
 from ag2api.observe.quota import ModelQuota, reset_in
 from ag2api.redact import mask, shown_disabled_reason

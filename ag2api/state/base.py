@@ -24,7 +24,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
-from ag2api.keys.policies import Admission, KeyUse
+from ag2api.keys.limiter import Admission, KeyUse
 from ag2api.observe.usage import SharedCounters
 from ag2api.state.records import ResponseStore, SharedRecords
 
