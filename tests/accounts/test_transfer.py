@@ -21,6 +21,7 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.helpers import chat_text
+from tests.support.proxy_server import HttpProxy
 
 NOW_MS = int(time.time() * 1000)
 SCOPES = [
@@ -219,7 +220,9 @@ async def test_import_into_a_running_gateway_that_then_serves_them(
     make, names, skipped = FORMATS[fmt]
     register(fake)
     source = make(tmp_path)
-    code = await run("accounts", "--config", str(config_path), "import", str(source))
+    code = await run(
+        "accounts", "--config", str(config_path), "import", str(source), "--onboard-interval", "0"
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"Added {len(names)}: {', '.join(names)}" in out
@@ -331,3 +334,48 @@ def test_export_plaintext_needs_the_key(
     monkeypatch.delenv("AG2API_SECRET_KEY")
     assert main(["accounts", "--tokens", str(tokens_path), "export", "--plaintext"]) == 1
     assert "no key is set" in capsys.readouterr().err
+
+
+def test_a_seed_tokens_file_with_the_example_placeholders_imports(
+    tokens_path: Path, tmp_path: Path, capsys: Any
+) -> None:
+    seed = tmp_path / "seed.json"
+    seed.write_text(
+        json.dumps(
+            {
+                "oauth_config": {"client_id": "YOUR_ID", "client_secret": "YOUR_SECRET"},
+                "projects": [{"project_id": "proj-seed-0001", "refresh_token": "1//rt-seed"}],
+            }
+        )
+    )
+    assert main(["accounts", "--tokens", str(tokens_path), "import", str(seed)]) == 0
+    assert "Added 1: proj…0001" in capsys.readouterr().out
+    added = read_tokens(tokens_path).accounts[3]
+    assert (added.project_id, added.client_id) == ("proj-seed-0001", None)
+
+
+async def test_the_project_lookup_goes_through_the_accounts_own_proxy(
+    fake: FakeUpstream, tokens_path: Path, config_path: Path, tmp_path: Path, capsys: Any
+) -> None:
+    proxy = HttpProxy(user="u", password="pw-for-import")
+    await proxy.start()
+    try:
+        fake.add_account("1//rt-via", "proj-via-0001", "via@example.com")
+        auth = tmp_path / "antigravity-via@example.com.json"
+        auth.write_text(
+            json.dumps(
+                {
+                    "type": "antigravity",
+                    "refresh_token": "1//rt-via",
+                    "email": "via@example.com",
+                    "proxy_url": f"http://u:pw-for-import@127.0.0.1:{proxy.port}",
+                }
+            )
+        )
+        assert await run("accounts", "--config", str(config_path), "import", str(auth)) == 0
+    finally:
+        await proxy.stop()
+    assert "Added 1: via@example.com" in capsys.readouterr().out
+    assert proxy.saw("refresh_token=1%2F%2Frt-via") and proxy.saw("loadCodeAssist")
+    assert not proxy.saw("rt-one")
+    assert read_tokens(tokens_path).accounts[3].project_id == "proj-via-0001"

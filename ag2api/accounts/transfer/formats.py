@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.accounts.model import epoch_seconds
-from ag2api.accounts.oauth_client import GEMINI_CLI_CLIENT_ID
+from ag2api.accounts.oauth_client import GEMINI_CLI_CLIENT_ID, is_placeholder
 from ag2api.accounts.proxies import check_proxy, check_user_agent
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -144,7 +144,7 @@ def read_document(
         oauth = data.get("oauth_config")
         client = None
         if isinstance(oauth, dict) and oauth.get("client_id") and oauth.get("client_secret"):
-            client = str(oauth["client_id"])
+            client = None if is_placeholder(str(oauth["client_id"])) else str(oauth["client_id"])
             reading.clients.append((client, str(oauth["client_secret"])))
         for i, item in enumerate(data["projects"]):
             entry = entry_from(item, f"{source} projects[{i}]")
