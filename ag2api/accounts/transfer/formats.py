@@ -143,8 +143,14 @@ def read_document(
     if isinstance(data.get("projects"), list):
         oauth = data.get("oauth_config")
         client = None
-        if isinstance(oauth, dict) and oauth.get("client_id") and oauth.get("client_secret"):
-            client = None if is_placeholder(str(oauth["client_id"])) else str(oauth["client_id"])
+        cid = str(oauth.get("client_id") or "") if isinstance(oauth, dict) else ""
+        if (
+            isinstance(oauth, dict)
+            and cid
+            and oauth.get("client_secret")
+            and not is_placeholder(cid)
+        ):
+            client = cid
             reading.clients.append((client, str(oauth["client_secret"])))
         for i, item in enumerate(data["projects"]):
             entry = entry_from(item, f"{source} projects[{i}]")
