@@ -90,6 +90,8 @@ async def serve(
         raise StartupError(str(exc)) from exc
     reloader = Reloader(services)
     watcher = FileWatcher(services.config, reloader)
+    # Hosts sharing accounts: what the others changed meanwhile is merged before serving.
+    await services.state.start()
     try:
         sockets = sockets or bind_sockets(cfg.server.port, cfg.server.host)
     except OSError as exc:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ag2api.accounts.crypto import PLAINTEXT, TokenCipher
 from ag2api.accounts.store import (
@@ -23,6 +23,19 @@ log = logging.getLogger("ag2api.accounts")
 # After a failed write the next try waits this long, doubling per failure up to the cap.
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
+T = TypeVar("T")
+
+
+class SharedFields(Protocol):
+    """Where the gateway's changes of the fields hosts share go instead of this writer (the
+    Redis backend's account sync): it versions them and merges them into tokens.json itself."""
+
+    fields: frozenset[str]
+
+    def take(self, project_id: str, fields: dict[str, Any]) -> None: ...
+
+    def pending(self) -> dict[str, dict[str, Any]]:
+        """Values taken and not yet in tokens.json (a reload must not undo them)."""
 
 
 class TokenWriter:
@@ -59,10 +72,22 @@ class TokenWriter:
         self.gate: Callable[[], bool] = lambda: True
         # Seals the tokens on the way out when a key is set (ag2api.accounts.crypto).
         self.cipher: TokenCipher = PLAINTEXT
+        # Takes the changes of fields shared between hosts (None: this writer writes them).
+        self.shared: SharedFields | None = None
+        # Re-reads tokens.json into the pool: after a merge of other hosts' changes (the reloader
+        # sets it).
+        self.reload: Callable[[], Any] = lambda: None
 
     def pending(self) -> dict[str, dict[str, Any]]:
         """Changes recorded but not yet written (a reload must not undo them)."""
-        return {pid: dict(fields) for pid, fields in self._pending.items()}
+        out = self.shared.pending() if self.shared is not None else {}
+        for pid, fields in self._pending.items():
+            out[pid] = {**out.get(pid, {}), **fields}
+        return out
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """``work`` on this writer's thread (file work never interleaves with its writes)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     @property
     def pending_count(self) -> int:
@@ -70,6 +95,13 @@ class TokenWriter:
 
     def record(self, project_id: str, **fields: Any) -> None:
         """Remember new values for gateway-owned fields of ``project_id``; schedule a write."""
+        if self.shared is not None:
+            taken = {k: v for k, v in fields.items() if k in self.shared.fields}
+            if taken:
+                self.shared.take(project_id, taken)
+                fields = {k: v for k, v in fields.items() if k not in taken}
+                if not fields:
+                    return
         if not self.gate():
             return
         self._pending.setdefault(project_id, {}).update(fields)

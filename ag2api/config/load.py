@@ -250,7 +250,17 @@ class _Reader:
     def state(self) -> StateConfig:
         p = ("state",)
         sec = self.section(
-            p, ("backend", "redis_url", "key_prefix", "timeout", "lease_seconds", "sync_seconds")
+            p,
+            (
+                "backend",
+                "redis_url",
+                "key_prefix",
+                "timeout",
+                "lease_seconds",
+                "sync_seconds",
+                "host_name",
+                "tombstone_days",
+            ),
         )
         d = StateConfig()
         backend = self.value(sec, (*p, "backend"), check.choice(("memory", "redis")), d.backend)
@@ -266,6 +276,10 @@ class _Reader:
             timeout=self.value(sec, (*p, "timeout"), check.positive, d.timeout),
             lease_seconds=self.value(sec, (*p, "lease_seconds"), check.positive, d.lease_seconds),
             sync_seconds=self.value(sec, (*p, "sync_seconds"), check.positive, d.sync_seconds),
+            host_name=self.value(sec, (*p, "host_name"), check.text, None),
+            tombstone_days=self.value(
+                sec, (*p, "tombstone_days"), check.positive, d.tombstone_days
+            ),
         )
 
     def server(self) -> ServerConfig:

@@ -354,8 +354,14 @@ class StateConfig:
     timeout: float = 0.5
     # Seconds a slot lease lives without renewal (a replica that dies frees its slots then).
     lease_seconds: float = 60.0
-    # Seconds between reads of the shared cooldowns and disables into the local view.
+    # Seconds between reads of the shared cooldowns and disables into the local view, and
+    # between rounds of the shared account list (hosts with their own tokens.json).
     sync_seconds: float = 1.0
+    # This host's name in the shared account list (who changed an account); None: the hostname.
+    host_name: str | None = None
+    # Days a removed account's tombstone is kept in Redis: a host offline for longer may bring
+    # the account back.
+    tombstone_days: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from ag2api import __version__
 from ag2api.handlers.base import ApiHandler
 from ag2api.logs.setup import dropped_log_lines
 from ag2api.redact import mask, shown_disabled_reason
+from ag2api.state.base import SharingStatus
 
 
 class HealthHandler(ApiHandler):
@@ -27,6 +28,8 @@ class HealthHandler(ApiHandler):
         ]
         if not snap.health.ok:
             problems.append(snap.health.last_error or "the state backend is not answering")
+        if snap.sharing is not None and snap.sharing.last_error:
+            problems.append(snap.sharing.last_error)
         if enabled == 0:
             status = "no_accounts"
         elif disabled or problems:
@@ -58,6 +61,8 @@ class HealthHandler(ApiHandler):
                     if not a.enabled
                 ],
                 "cooling": cooling,
+                # Hosts sharing one pool through Redis: where this host's account list stands.
+                "sharing": sharing_view(snap.sharing),
             },
             "config": {
                 "path": str(live.current.path),
@@ -85,6 +90,23 @@ class HealthHandler(ApiHandler):
             "logs": {"dropped_lines": dropped_log_lines()},
         }
         self.write_json(body)
+
+
+def sharing_view(sharing: SharingStatus | None) -> dict[str, Any] | None:
+    """The shared account list as /health and /admin show it (None: one host)."""
+    if sharing is None:
+        return None
+    return {
+        "host": sharing.host,
+        "tokens_shared": sharing.tokens_shared,
+        "last_sync": _iso(sharing.last_sync),
+        "pending": sharing.pending,
+        "hosts": [
+            {"host": h.host, "last_seen": _iso(h.last_seen), "pending": h.pending}
+            for h in sharing.hosts
+        ],
+        "last_error": sharing.last_error,
+    }
 
 
 def _iso(ts: float | None) -> str | None:

@@ -37,6 +37,8 @@ class Reloader:
         self.services = services
         self._tokens_digest: str | None = None
         self._unreadable: str | None = None
+        # Other hosts' changes merged into tokens.json are read at once, not at the next event.
+        services.writer.reload = self.reload_tokens
 
     def reload_config(self) -> bool:
         """Re-read gateway.yaml; True when a new config is now in force."""

@@ -80,12 +80,34 @@ class BackendHealth:
 
 
 @dataclass(frozen=True)
+class HostSeen:
+    """A host syncing the shared account list: when it last did, and what it had not merged."""
+
+    host: str
+    last_seen: float  # epoch seconds
+    pending: int
+
+
+@dataclass(frozen=True)
+class SharingStatus:
+    """Where the account list shared between hosts stands (the Redis backend)."""
+
+    host: str
+    tokens_shared: bool  # a key is set: refresh tokens (so new accounts) travel too
+    last_sync: float | None  # epoch seconds of the last round with Redis
+    pending: int  # changes not yet published here, or not yet merged into tokens.json
+    hosts: tuple[HostSeen, ...] = ()
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
 class StateSnapshot:
     """What /health, /admin and the metrics show, read in one go."""
 
     accounts: tuple[AccountView, ...]
     in_flight: int
     health: BackendHealth
+    sharing: SharingStatus | None = None  # None: one host (no shared account list)
 
     @property
     def enabled(self) -> int:

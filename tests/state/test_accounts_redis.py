@@ -10,13 +10,25 @@ from typing import Any
 
 import pytest
 
-from ag2api.accounts.crypto import PREFIX
+from ag2api.accounts.crypto import PREFIX, TokenCipher
+from ag2api.accounts.store import read_tokens, update_tokens
+from ag2api.state.base import account_key
+from ag2api.state.redis.client import token_digest
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
-from tests.support.replicas import eventually, leader_of, replicas, state_config
+from tests.support.replicas import eventually, leader_of, not_, replicas, state_config
 
 KEY = "correct horse battery staple 42"
+ALPHA = "proj-alpha-0001"
+
+
+def file_token(path: Path, project_id: str) -> str | None:
+    """The refresh token tokens.json holds for ``project_id``, opened with the key."""
+    for account in read_tokens(path, TokenCipher(KEY.encode())).accounts:
+        if account.project_id == project_id:
+            return account.refresh_token
+    return None
 
 
 @pytest.fixture
@@ -85,3 +97,77 @@ async def test_a_recheck_on_the_leader_puts_the_account_back_on_every_replica(
         other.services.pool.rotation_count = 1000
         assert (await chat_text(other.client)).endswith("You said: hi")
         assert fake.generate_requests()[-1].body["project"] == "proj-alpha-0001"
+
+
+async def test_chained_rotations_and_removed_projects(
+    fake: FakeUpstream, config_path: Path, key_prefix: str
+) -> None:
+    """Two rotations before the leader syncs (or during a Redis outage) keep every replaced
+    token's digest, so a replica still holding the oldest one adopts the newest; a project gone
+    from tokens.json takes its entry with it."""
+    async with replicas(config_path) as group:
+        leader, other = await leader_of(group)
+        redis = leader.services.state.client.redis  # type: ignore[attr-defined]
+        account = other.services.pool.accounts[0]
+        state = other.services.state
+        for token in ("rt-one~1", "rt-one~2"):  # as two refreshes on B would leave them
+            previous, account.refresh_token = account.refresh_token, token
+            await state.store_refresh_token(account, previous)
+        entry = (await redis.hget(key_prefix + "rtok", account_key(ALPHA))).decode()
+        replaced, new, sealed = entry.split("|")
+        assert replaced == f"{token_digest('rt-one')},{token_digest('rt-one~1')}"
+        assert new == token_digest("rt-one~2")
+        assert TokenCipher(KEY.encode()).open(sealed, "refresh_token") == "rt-one~2"
+        await eventually(lambda: leader.services.pool.accounts[0].refresh_token == "rt-one~2")
+        # A host whose file still says the first token (or the one between) catches up too.
+        for older in ("rt-one", "rt-one~1"):
+            leader.services.pool.accounts[0].refresh_token = older
+            await eventually(lambda: leader.services.pool.accounts[0].refresh_token == "rt-one~2")
+        # An entry for a project no longer in tokens.json is removed by the leader.
+        await redis.hset(key_prefix + "rtok", "acct_0000000000000000", "abc|rt-gone")
+        await eventually(lambda: not_(redis.hexists(key_prefix + "rtok", "acct_0000000000000000")))
+        assert await redis.hexists(key_prefix + "rtok", account_key(ALPHA))
+
+
+async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
+    fake: FakeUpstream, config_path: Path, tokens_path: Path, key_prefix: str
+) -> None:
+    """Google may answer a refresh with a new refresh token and retire the old one. Only the
+    leader writes tokens.json: a rotation on another replica reaches the file and every replica
+    through Redis, so no replica refreshes with the dead token and a restart loses nothing."""
+    async with replicas(config_path) as group:
+        leader, other = await leader_of(group)
+        for r in group:
+            r.services.pool.rotation_count = 1000  # every request on alpha
+        fake.rotate_refresh_tokens = True
+        assert (await chat_text(other.client)).endswith("You said: hi")  # refreshes, rotated
+        fake.rotate_refresh_tokens = False
+        assert fake.accounts["rt-one"].revoked
+        new = next(
+            t for t, acc in fake.accounts.items() if acc.project_id == ALPHA and not acc.revoked
+        )
+        assert new.startswith("rt-one~")
+        await eventually(lambda: leader.services.pool.accounts[0].refresh_token == new)
+        await asyncio.gather(*(r.services.writer.flush() for r in group))
+        await eventually(lambda: file_token(tokens_path, ALPHA) == new)
+        assert other.services.writer.writes == 0  # the leader wrote it
+        # The access token dies: the leader's refresh must use the new refresh token.
+        fake.revoke_tokens(new)
+        fake.refresh_calls.clear()
+        assert (await chat_text(leader.client)).endswith("You said: hi")
+        assert dict(fake.refresh_calls) == {new: 1}
+        assert all(r.services.pool.accounts[0].enabled for r in group)
+        # A new login since (written to tokens.json): the rotation is void, the leader removes
+        # it, and no replica goes back to the rotated token.
+        redis = leader.services.state.client.redis  # type: ignore[attr-defined]
+        assert await redis.hlen(key_prefix + "rtok") == 1
+
+        def relogin(doc: dict[str, Any]) -> None:
+            doc["projects"][0]["refresh_token"] = "rt-one-relogin"
+
+        update_tokens(tokens_path, relogin, cipher=TokenCipher(KEY.encode()))
+        await eventually(lambda: not_(redis.hlen(key_prefix + "rtok")))
+        for r in group:
+            await eventually(
+                lambda r=r: r.services.pool.accounts[0].refresh_token == "rt-one-relogin"
+            )

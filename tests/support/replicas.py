@@ -19,6 +19,7 @@ from tornado.netutil import bind_sockets
 from ag2api.app import make_app
 from ag2api.config.live import read_config
 from ag2api.config.schema import GatewayConfig
+from ag2api.server.reload import Reloader
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.conftest import API_KEY
@@ -70,6 +71,7 @@ async def replicas(
     try:
         for i in range(n):
             services = build_services(host(cfg, i) if host else cfg)
+            Reloader(services)  # merges of the shared account list reach the pool at once
             sockets = bind_sockets(0, "127.0.0.1")
             server = HTTPServer(make_app(services))
             server.add_sockets(sockets)

@@ -2,8 +2,9 @@
 
 :class:`ag2api.state.redis.state.RedisState` holds the parts: ``client`` (connection, bounded
 call, work owed to a Redis that comes back), ``picking`` (rotation, slot holds, probes, cooldowns,
-disables), ``tokens``, ``keylimits``, ``records``, ``usage``, ``leader``, ``mirror`` and the Lua
-``scripts``; the memory backend is the local view each falls back to.
+disables), ``tokens``, ``keylimits``, ``records``, ``usage``, ``leader``, ``mirror``,
+``accounts_sync`` (the account list hosts share, with ``account_records``) and the Lua
+``scripts`` (``sync_scripts``); the memory backend is the local view each falls back to.
 
 Every replica on the same tokens.json computes the same account ids (``account_key``, a hash: no
 token, email or project id appears in a key) and uses its local view when Redis does not answer
@@ -22,8 +23,9 @@ within ``state.timeout``. Keys, under ``state.key_prefix`` (default ``ag:v1:``):
                             enables its copy)
 ``tok:<account>``           string access token, ``PX`` its remaining life (``enc:v1:…`` with a
                             key set, like the new refresh token in ``rtok``)
-``rtok``                    hash account → ``<hashes of the refresh tokens it replaced>|<new one>``:
-                            a refresh token Google rotated on some replica, until a new login
+``rtok``                    hash account → ``<hashes of the refresh tokens it replaced>|<hash of
+                            the new one>|<new one>``: a refresh token Google rotated on some
+                            replica, until a new login (only with a key: it is stored sealed)
 ``lock:refresh:<account>``  the single-flight refresh lock (``SET NX PX``, compare-and-delete)
 ``leader``                  the replica that writes runtime changes to tokens.json
 ``rec:<kind>:<sha256>``     records (Claude thinking blocks), ``PX``
@@ -35,6 +37,13 @@ within ``state.timeout``. Keys, under ``state.key_prefix`` (default ``ag:v1:``):
 ``kl:{<key id>}:lease``     zset lease id → expiry (ms): its requests in flight (renewed like
                             ``slots:``)
 ``kl:{<key id>}:d:<day>``   its tokens that UTC day (``m:<month>``: that month)
+``acct:<account>``          hash: the account as hosts share it — ``pid``, per field ``s:<name>``
+                            (its version) and ``x:<name>`` (its value; a refresh token sealed),
+                            ``s:added``, ``s:gone`` (no TTL)
+``accts``                   zset account → change number (``accts:seq`` counts them)
+``accts:epoch``             this copy of the list (a flushed Redis gets a new one)
+``accts:gone``              zset account → removal time: tombstones, kept ``state.tombstone_days``
+``accts:hosts``             hash host → when it last synced, and what it had not merged
 ==========================  =====================================================================
 
 Times are Redis ``TIME`` inside scripts or relative TTLs, so the replicas' clocks do not matter.

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ag2api.state.base import BackendHealth
 from ag2api.state.redis.scripts import SCRIPTS
+from ag2api.state.redis.sync_scripts import SYNC_SCRIPTS
 
 log = logging.getLogger("ag2api.state")
 T = TypeVar("T")
@@ -90,7 +91,8 @@ class RedisClient:
         )
         self.redis: aioredis.Redis = aioredis.Redis(connection_pool=connections)
         self.scripts: dict[str, AsyncScript] = {
-            name: self.redis.register_script(body) for name, body in SCRIPTS.items()
+            name: self.redis.register_script(body)
+            for name, body in {**SCRIPTS, **SYNC_SCRIPTS}.items()
         }
         self.ok = True
         self.last_error: str | None = None

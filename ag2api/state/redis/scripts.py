@@ -286,26 +286,28 @@ return out
 """
 )
 
-# A rotated refresh token: ARGV account, the first token it replaced (raw), the digests of the
-# tokens it replaced (oldest first, comma-separated), the new token, how many digests to keep.
+# A rotated refresh token: ARGV account, the digest of the first token it replaced, the digests
+# of the tokens it replaced (oldest first, comma-separated), the digest of the new token, the new
+# token (sealed with a key), how many digests to keep. Stored as "<replaced>|<new digest>|<new>".
 # When the stored entry's token is the one replaced, its digests go first: a replica holding any
 # older token of the chain still recognises it.
 ROTATE = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local replaced = ARGV[3]
 if cur then
-  local sep = string.find(cur, '|', 1, true)
-  if sep and string.sub(cur, sep + 1) == ARGV[2] then
-    replaced = string.sub(cur, 1, sep - 1) .. ',' .. replaced
+  local a = string.find(cur, '|', 1, true)
+  local b = a and string.find(cur, '|', a + 1, true)
+  if b and string.sub(cur, a + 1, b - 1) == ARGV[2] then
+    replaced = string.sub(cur, 1, a - 1) .. ',' .. replaced
   end
 end
 local parts = {}
 for d in string.gmatch(replaced, '[^,]+') do table.insert(parts, d) end
-local cap = tonumber(ARGV[5])
+local cap = tonumber(ARGV[6])
 local first = math.max(1, #parts - cap + 1)
 local kept = {}
 for i = first, #parts do table.insert(kept, parts[i]) end
-redis.call('HSET', KEYS[1], ARGV[1], table.concat(kept, ',') .. '|' .. ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], table.concat(kept, ',') .. '|' .. ARGV[4] .. '|' .. ARGV[5])
 return 1
 """
 

@@ -16,14 +16,17 @@ from dataclasses import replace
 from typing import Any
 
 from ag2api.accounts.crypto import PLAINTEXT, TokenCipher
+from ag2api.accounts.ledger import SHARED_FIELDS
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
+from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
 from ag2api.keys.limiter import Admission, KeyUse
 from ag2api.state.base import BackendHealth, Grant, StateSnapshot
 from ag2api.state.memory import MemoryState
 from ag2api.state.records import ResponseStore, SharedResponseStore
+from ag2api.state.redis.accounts_sync import AccountSync
 from ag2api.state.redis.client import Down, RedisClient
 from ag2api.state.redis.keylimits import KeyLimits
 from ag2api.state.redis.leader import Leadership
@@ -50,6 +53,9 @@ class RedisState:
         replica: str | None = None,
         on_change: OnChange = lambda account, fields: None,
         cipher: TokenCipher = PLAINTEXT,
+        writer: TokenWriter | None = None,
+        host: str | None = None,
+        tombstone_seconds: float = 30 * 86400.0,
     ) -> None:
         self.pool = pool
         self.slots = slots
@@ -64,14 +70,38 @@ class RedisState:
         self.key_limits = KeyLimits(self.client, self.local.limiter, hold_ms)
         self.records = RedisRecords(self.client)
         self.usage_counters = UsageCounters(self.client, self.leadership)
+        # The account list shared between hosts: this host's tokens.json, merged by its writer.
+        self.accounts_sync: AccountSync | None = None
+        if writer is not None:
+            self.accounts_sync = AccountSync(
+                self.client,
+                writer,
+                cipher,
+                host or socket.gethostname(),
+                interval=sync_seconds,
+                tombstone_seconds=tombstone_seconds,
+                is_leader=self.leadership.is_writer,
+                pool_empty=lambda: not pool.accounts,
+            )
+            writer.shared = self.accounts_sync
+            # Shared fields reach tokens.json through the account sync, versioned where they
+            # changed: a mirrored copy of another host's change is not this host's change.
+            on_change = _without_shared(on_change)
         # A mirrored change to an account (the tokens.json writer records it when leader).
         self.mirror = Mirror(self.client, pool, self.picking, self.tokens, on_change)
         self._loop_task: asyncio.Task[None] | None = None
+        self._sync_task: asyncio.Task[None] | None = None
         self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, catch_up: float = 10.0) -> None:
+        """Start the background work; with hosts sharing accounts, wait (at most ``catch_up``
+        seconds) for the first merge of the shared account list, so a host that starts late
+        serves what the others changed meanwhile."""
         self._ensure_loop()
+        if self.accounts_sync is not None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.accounts_sync.first_round.wait(), catch_up)
 
     def start_soon(self) -> None:
         """Start the background work now when an event loop runs (else on first use)."""
@@ -84,6 +114,8 @@ class RedisState:
     def _ensure_loop(self) -> None:
         if self._loop_task is None and not self._closing:
             self._loop_task = asyncio.ensure_future(self._maintain())
+            if self.accounts_sync is not None:
+                self._sync_task = asyncio.ensure_future(self.accounts_sync.run())
 
     async def settle(self) -> None:
         await self.local.settle()
@@ -94,10 +126,11 @@ class RedisState:
     async def aclose(self) -> None:
         self._closing = True
         await self.settle()
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
-                await self._loop_task
+        for task in (self._loop_task, self._sync_task):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
         await self.leadership.step_down()
         await self.client.aclose()
 
@@ -105,7 +138,8 @@ class RedisState:
         return self.client.health()
 
     def snapshot(self) -> StateSnapshot:
-        return replace(self.local.snapshot(), health=self.health())
+        sharing = self.accounts_sync.status() if self.accounts_sync is not None else None
+        return replace(self.local.snapshot(), health=self.health(), sharing=sharing)
 
     def is_writer(self) -> bool:
         """Whether this replica may write runtime changes to tokens.json (the leader)."""
@@ -225,3 +259,12 @@ class RedisState:
 
     async def key_use(self, ident: str, day: str, month: str, tpm: int | None = None) -> KeyUse:
         return await self.key_limits.use(ident, day, month, tpm)
+
+
+def _without_shared(on_change: OnChange) -> OnChange:
+    def changed(account: Account, fields: dict[str, Any]) -> None:
+        rest = {k: v for k, v in fields.items() if k not in SHARED_FIELDS}
+        if rest:
+            on_change(account, rest)
+
+    return changed

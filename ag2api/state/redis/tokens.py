@@ -128,8 +128,11 @@ class Tokens:
     # -- rotated refresh tokens ---------------------------------------------------------
     async def store_refresh_token(self, account: Account, previous: str) -> None:
         """Every replica adopts the new refresh token at its next sync and the leader writes it
-        to tokens.json: the replaced one may stop working, and a non-leader cannot write it."""
+        to tokens.json: the replaced one may stop working, and a non-leader cannot write it.
+        Only sealed: without a key it stays with this replica (whose tokens.json gets it)."""
         await self.local.store_refresh_token(account, previous)
+        if not self.cipher.enabled:
+            return
         acct = account_key(account.project_id)
         waiting = self.unshared.get(acct)
         rotation = (
@@ -145,10 +148,12 @@ class Tokens:
             self.unshared.pop(acct, None)
 
     async def share_rotation(self, acct: str, rotation: Rotation) -> None:
+        # Digests, not tokens, chain two rotations: a sealed token differs at every seal.
         args: list[str | int] = [
             acct,
-            rotation.first,
+            token_digest(rotation.first),
             rotation.replaced,
+            token_digest(rotation.new),
             self.cipher.seal(rotation.new, "refresh_token"),
             ROTATION_HISTORY,
         ]
@@ -167,7 +172,8 @@ class Tokens:
         then the leader's writer records it for tokens.json). When the leader's account holds
         neither (a new login since: its file is the one kept up to date), the entry is void and
         removed; another replica may just be reading an older copy of the file."""
-        replaced, _, sealed = entry.partition("|")
+        replaced, _, rest = entry.partition("|")
+        sealed = rest.rpartition("|")[2]
         new = self._open(sealed, "refresh_token") if sealed else None
         if not new or new == account.refresh_token:
             return False

@@ -1,0 +1,256 @@
+"""Two gateways as on two hosts — separate folders, each its own gateway.yaml, tokens.json and
+ledger — sharing one pool through a real Redis: what changes on one reaches the other's file and
+pool within seconds, versioned per field, and nothing is lost to a flush or a late start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ag2api.accounts.crypto import PREFIX
+from ag2api.accounts.ledger import read_ledger
+from ag2api.cli import main
+from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.helpers import chat_text
+from tests.support.hosts import HostFiles, host_folder, running
+from tests.support.redis_server import RedisServer
+from tests.support.replicas import eventually, projects
+
+ALPHA, BETA, GAMMA = "proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"
+SYNCED = 5.0  # the promise: a change on one host is in force on every host within 5 s
+
+
+@pytest.fixture
+def two(
+    tmp_path: Path,
+    config_doc: dict[str, Any],
+    tokens_path: Path,
+    redis_server: RedisServer,
+    key_prefix: str,
+) -> tuple[HostFiles, HostFiles]:
+    return (
+        host_folder(tmp_path, "host-a", config_doc, tokens_path, redis_server.url, key_prefix),
+        host_folder(tmp_path, "host-b", config_doc, tokens_path, redis_server.url, key_prefix),
+    )
+
+
+def imported(tmp_path: Path, fake: FakeUpstream) -> Path:
+    """A tokens.json of another gateway holding one new account."""
+    fake.add_account("rt-delta", "proj-delta-0004", "delta@example.com")
+    path = tmp_path / "other-tokens.json"
+    entry = {"project_id": "proj-delta-0004", "refresh_token": "rt-delta", "enabled": True}
+    path.write_text(json.dumps({"projects": [{**entry, "email": "delta@example.com"}]}))
+    return path
+
+
+async def test_an_import_on_a_serves_from_b(
+    fake: FakeUpstream, tmp_path: Path, two: tuple[HostFiles, HostFiles]
+) -> None:
+    async with running(*two) as (a, b):
+        source = imported(tmp_path, fake)
+        assert main(["accounts", "--config", str(a.files.config), "import", str(source)]) == 0
+        await eventually(lambda: b.services.pool.get("proj-delta-0004") is not None, SYNCED)
+        entry = b.files.projects()["proj-delta-0004"]
+        assert entry["refresh_token"].startswith(PREFIX)  # sealed on B with B's key too
+        assert entry["email"] == "delta@example.com"
+        assert oct(b.files.tokens.stat().st_mode & 0o777) == "0o600"
+        for other in (ALPHA, BETA, GAMMA):
+            b.services.pool.get(other).enabled = False  # type: ignore[union-attr]
+        assert (await chat_text(b.client)).endswith("You said: hi")
+        assert projects(fake)[-1] == "proj-delta-0004"
+        # In Redis the refresh token is sealed: no host's key-less copy, no plaintext.
+        redis = a.services.state.client.redis  # type: ignore[attr-defined]
+        prefix = a.services.state.client.prefix  # type: ignore[attr-defined]
+        values = [
+            v async for k in redis.scan_iter(match=prefix + "acct:*") for v in await redis.hvals(k)
+        ]
+        assert values and not any(b"rt-" in v for v in values)
+        assert read_ledger(b.files.tokens).projects["proj-delta-0004"].added.host == "host-a"  # type: ignore[union-attr]
+
+
+def edit_tokens(files: HostFiles, change: Any) -> None:
+    """A hand edit of the host's tokens.json (no lock: as an editor saves)."""
+    doc = json.loads(files.tokens.read_text())
+    change(doc["projects"])
+    files.tokens.write_text(json.dumps(doc, indent=2))
+
+
+async def test_a_disable_and_a_removal_on_b_stop_a_using_them(
+    fake: FakeUpstream, two: tuple[HostFiles, HostFiles]
+) -> None:
+    async with running(*two) as (a, b):
+        assert (
+            main(
+                [
+                    "accounts",
+                    "--config",
+                    str(b.files.config),
+                    "disable",
+                    BETA,
+                    "--reason",
+                    "kept for the IDE",
+                ]
+            )
+            == 0
+        )
+        edit_tokens(b.files, lambda ps: ps.remove(next(p for p in ps if p["project_id"] == GAMMA)))
+        await eventually(lambda: a.services.pool.get(GAMMA) is None, SYNCED)
+        await eventually(lambda: not a.services.pool.get(BETA).enabled, SYNCED)  # type: ignore[union-attr]
+        assert a.files.projects()[BETA]["disabled_reason"] == "kept for the IDE"
+        assert GAMMA not in a.files.projects()
+        a.services.pool.rotation_count = 1
+        for i in range(4):
+            await chat_text(a.client, stream=bool(i % 2))
+        assert set(projects(fake)) == {ALPHA}
+        ledger = read_ledger(a.files.tokens)
+        assert not ledger.projects[GAMMA].present and ledger.projects[GAMMA].gone.host == "host-b"  # type: ignore[union-attr]
+        assert ledger.projects[BETA].fields["enabled"].stamp.person
+        health = await a.health()
+        sharing = health["accounts"]["sharing"]
+        assert sharing["host"] == "host-a" and sharing["tokens_shared"] is True
+        assert {h["host"] for h in sharing["hosts"]} == {"host-a", "host-b"}
+        assert sharing["last_sync"] and sharing["pending"] == 0
+
+
+async def test_edits_on_both_hosts_at_once_converge_with_nothing_lost(
+    fake: FakeUpstream, two: tuple[HostFiles, HostFiles]
+) -> None:
+    async with running(*two) as (a, b):
+
+        def on_a(ps: list[dict[str, Any]]) -> None:
+            ps[0]["proxy"] = "http://proxy-a.example:3128"
+            ps[2]["user_agent"] = "agent/a"
+
+        def on_b(ps: list[dict[str, Any]]) -> None:
+            ps[0].update(enabled=False, disabled_reason="paused by b")
+            ps[1]["use_credits"] = True
+            ps[2]["user_agent"] = "agent/b"
+
+        edit_tokens(a.files, on_a)
+        edit_tokens(b.files, on_b)
+
+        def converged() -> bool:
+            one, two_ = a.files.projects(), b.files.projects()
+            keys = ("enabled", "disabled_reason", "proxy", "user_agent", "use_credits")
+            return all(
+                {k: one[p].get(k) for k in keys} == {k: two_[p].get(k) for k in keys}
+                for p in (ALPHA, BETA, GAMMA)
+            )
+
+        await eventually(converged, SYNCED)
+        final = a.files.projects()
+        assert final[ALPHA]["proxy"] == "http://proxy-a.example:3128"  # A's edit
+        assert final[ALPHA]["enabled"] is False  # and B's, of the same account
+        assert final[ALPHA]["disabled_reason"] == "paused by b"
+        assert final[BETA]["use_credits"] is True
+        assert final[GAMMA]["user_agent"] in ("agent/a", "agent/b")  # one winner everywhere
+        for host in (a, b):
+            await eventually(lambda host=host: host.services.pool.get(ALPHA).proxy is not None)  # type: ignore[union-attr]
+            assert not host.services.pool.get(ALPHA).enabled  # type: ignore[union-attr]
+
+
+async def test_a_runtime_disable_travels_and_a_later_login_on_the_other_host_wins(
+    fake: FakeUpstream, two: tuple[HostFiles, HostFiles]
+) -> None:
+    fake.accounts["rt-one"].revoked = True  # alpha's refresh answers invalid_grant
+    async with running(*two) as (a, b):
+        await chat_text(a.client)  # A meets the dead token and takes alpha out
+        await eventually(lambda: b.files.projects()[ALPHA]["enabled"] is False, SYNCED)
+        assert "invalid_grant" in b.files.projects()[ALPHA]["disabled_reason"]
+        stamp = read_ledger(b.files.tokens).projects[ALPHA].fields["enabled"].stamp
+        assert (stamp.host, stamp.person) == ("host-a", False)  # the gateway's, on host A
+        # A person signs in again on B: a new refresh token, enabled.
+        fake.add_account("rt-one-new", ALPHA)
+        edit_tokens(
+            b.files,
+            lambda ps: ps[0].update(refresh_token="rt-one-new", enabled=True, disabled_reason=None),
+        )
+        await eventually(lambda: a.services.pool.get(ALPHA).enabled, SYNCED)  # type: ignore[union-attr]
+        assert a.services.pool.get(ALPHA).refresh_token == "rt-one-new"  # type: ignore[union-attr]
+        assert a.files.projects()[ALPHA]["refresh_token"].startswith(PREFIX)
+        for other in (BETA, GAMMA):
+            a.services.pool.get(other).enabled = False  # type: ignore[union-attr]
+        fake.requests.clear()
+        assert (await chat_text(a.client)).endswith("You said: hi")
+        assert projects(fake) == [ALPHA]
+
+
+async def test_a_host_that_starts_late_catches_up_before_it_serves_and_keeps_its_own_edits(
+    fake: FakeUpstream, tmp_path: Path, two: tuple[HostFiles, HostFiles]
+) -> None:
+    a_files, b_files = two
+    async with running(b_files):
+        pass  # B has synced once: its ledger knows the pool
+    async with running(a_files) as (a,):
+        assert main(["accounts", "--config", str(a.files.config), "disable", ALPHA]) == 0
+        assert (
+            main(
+                [
+                    "accounts",
+                    "--config",
+                    str(a.files.config),
+                    "import",
+                    str(imported(tmp_path, fake)),
+                ]
+            )
+            == 0
+        )
+        edit_tokens(a.files, lambda ps: ps.remove(next(p for p in ps if p["project_id"] == GAMMA)))
+        await eventually(lambda: a.services.state.snapshot().sharing.pending == 0)  # type: ignore[union-attr]
+        # B, stopped, is edited meanwhile.
+        edit_tokens(b_files, lambda ps: ps[1].update(proxy="socks5://proxy-b.example:1080"))
+        async with running(b_files) as (b,):
+            # Caught up before serving: no wait.
+            pool = b.services.pool
+            assert not pool.get(ALPHA).enabled and pool.get(GAMMA) is None  # type: ignore[union-attr]
+            assert pool.get("proj-delta-0004") is not None
+            assert pool.get(BETA).proxy == "socks5://proxy-b.example:1080"  # type: ignore[union-attr]
+            await eventually(
+                lambda: a.files.projects()[BETA].get("proxy") == "socks5://proxy-b.example:1080",
+                SYNCED,
+            )
+            assert set(b.files.projects()) == set(a.files.projects())
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_a_flush_and_a_redis_restart_lose_nothing(
+    fake: FakeUpstream,
+    tmp_path: Path,
+    config_doc: dict[str, Any],
+    tokens_path: Path,
+    own_redis: RedisServer,
+    key_prefix: str,
+) -> None:
+    files = [
+        host_folder(tmp_path, name, config_doc, tokens_path, own_redis.url, key_prefix)
+        for name in ("host-a", "host-b")
+    ]
+    async with running(*files) as (a, b):
+        assert main(["accounts", "--config", str(a.files.config), "disable", ALPHA]) == 0
+        await eventually(lambda: b.files.projects()[ALPHA]["enabled"] is False, SYNCED)
+        redis = a.services.state.client.redis  # type: ignore[attr-defined]
+        await redis.flushall()
+        # Both republish what they hold; a change made after the flush travels as before, and
+        # the one made before it is not undone by the stale copy either host could bring back.
+        edit_tokens(b.files, lambda ps: ps[1].update(user_agent="agent/after-flush"))
+        await eventually(
+            lambda: a.files.projects()[BETA].get("user_agent") == "agent/after-flush", SYNCED
+        )
+        assert a.files.projects()[ALPHA]["enabled"] is False
+        assert await redis.exists(key_prefix + "acct:" + _acct(ALPHA))
+        own_redis.kill()
+        edit_tokens(a.files, lambda ps: ps[2].update(enabled=False, disabled_reason="while down"))
+        own_redis.start()
+        await eventually(lambda: b.files.projects()[GAMMA]["enabled"] is False, 20)
+        await eventually(lambda: not b.services.pool.get(GAMMA).enabled, SYNCED)  # type: ignore[union-attr]
+        assert b.files.projects()[BETA]["user_agent"] == "agent/after-flush"
+        assert b.files.projects()[ALPHA]["enabled"] is False
+
+
+def _acct(project_id: str) -> str:
+    from ag2api.state.base import account_key
+
+    return account_key(project_id)
