@@ -3,7 +3,8 @@
 # to pytest.
 #
 # 1. Installs the system packages some tests need, when they are missing and this can (root, or
-#    password-less sudo, with apt-get): chromium (the status page in a browser) and redis-server.
+#    password-less sudo, with apt-get): chromium (the status page in a browser), redis-server and
+#    iproute2 (hosts in network namespaces of their own).
 #    The suite itself never installs anything; without them those tests are skipped, saying why.
 # 2. Creates .venv, installs the package with its test extras at the versions pinned in
 #    constraints.txt (the Docker image installs from the same file), and runs pytest.
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ((${#missing[@]})); then
     sudo=()
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then

@@ -254,3 +254,33 @@ def _acct(project_id: str) -> str:
     from ag2api.state.base import account_key
 
     return account_key(project_id)
+
+
+async def test_without_a_key_hosts_share_everything_but_the_refresh_tokens(
+    fake: FakeUpstream,
+    tmp_path: Path,
+    config_doc: dict[str, Any],
+    tokens_path: Path,
+    redis_server: RedisServer,
+    key_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    files = [
+        host_folder(tmp_path, n, config_doc, tokens_path, redis_server.url, key_prefix, key=None)
+        for n in ("host-a", "host-b")
+    ]
+    async with running(*files) as (a, b):
+        assert any("no key is set" in r.getMessage() for r in caplog.records)
+        source = imported(tmp_path, fake)
+        assert main(["accounts", "--config", str(a.files.config), "import", str(source)]) == 0
+        assert main(["accounts", "--config", str(a.files.config), "disable", ALPHA]) == 0
+        await eventually(lambda: b.files.projects()[ALPHA]["enabled"] is False, SYNCED)
+        await eventually(lambda: b.services.state.snapshot().sharing.pending >= 1)  # type: ignore[union-attr]
+        assert "proj-delta-0004" not in b.files.projects()  # its token cannot travel
+        redis = a.services.state.client.redis  # type: ignore[attr-defined]
+        for key in [k async for k in redis.scan_iter(match=key_prefix + "acct:*")]:
+            values = await redis.hgetall(key)
+            assert b"x:refresh_token" not in values
+            assert not any(b"rt-" in v for v in values.values())
+        health = await b.health()
+        assert health["accounts"]["sharing"]["tokens_shared"] is False

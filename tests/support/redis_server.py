@@ -30,14 +30,20 @@ def free_port() -> int:
 class RedisServer:
     """One server process; :meth:`kill` and :meth:`start` again on the same port."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, also: tuple[str, ...] = ()
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
+        self.also = also  # addresses it listens on besides loopback (other namespaces reach it)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def url_at(self, address: str) -> str:
+        return f"redis://{address}:{self.port}/0"
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -47,7 +53,9 @@ class RedisServer:
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                " ".join(("127.0.0.1", *self.also)),
+                "--protected-mode",
+                "no" if self.also else "yes",
                 "--save",
                 "",
                 "--appendonly",
