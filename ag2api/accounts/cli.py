@@ -9,6 +9,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from ag2api.accounts.ledger import Entry, read_ledger
 from ag2api.accounts.proxies import mask_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.accounts.store import read_tokens, update_tokens
@@ -23,7 +24,9 @@ class AccountNotFound(LookupError):
 def account_rows(
     path: Path, quota: dict[str, tuple[float, list[dict[str, Any]]]] | None = None
 ) -> list[list[str]]:
-    """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project."""
+    """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project. With
+    hosts sharing the pool (a ledger beside tokens.json) it names who last changed each."""
+    ledger = read_ledger(path)
     rows = [
         [
             "#",
@@ -67,7 +70,22 @@ def account_rows(
                 reason or "-",
             ]
         )
+        if ledger.existed:
+            rows[-1].append(last_change(ledger.projects.get(acc.project_id)))
+    if ledger.existed:
+        rows[0].append("LAST CHANGE")
     return rows
+
+
+def last_change(entry: Entry | None) -> str:
+    """The host that last changed a project, and when (``(gateway)``: a runtime change)."""
+    stamp = entry.latest() if entry is not None else None
+    if stamp is None:
+        return "-"
+    if not stamp.version:
+        return f"{stamp.host} (first sync)"
+    at = datetime.datetime.fromtimestamp(stamp.version / 1000).strftime("%m-%d %H:%M")
+    return f"{stamp.host} {at}" + ("" if stamp.person else " (gateway)")
 
 
 def verification_lines(path: Path, recheck_seconds: float) -> list[str]:

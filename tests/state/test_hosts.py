@@ -79,7 +79,7 @@ def edit_tokens(files: HostFiles, change: Any) -> None:
 
 
 async def test_a_disable_and_a_removal_on_b_stop_a_using_them(
-    fake: FakeUpstream, two: tuple[HostFiles, HostFiles]
+    fake: FakeUpstream, two: tuple[HostFiles, HostFiles], capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with running(*two) as (a, b):
         assert (
@@ -108,6 +108,12 @@ async def test_a_disable_and_a_removal_on_b_stop_a_using_them(
         ledger = read_ledger(a.files.tokens)
         assert not ledger.projects[GAMMA].present and ledger.projects[GAMMA].gone.host == "host-b"  # type: ignore[union-attr]
         assert ledger.projects[BETA].fields["enabled"].stamp.person
+        capsys.readouterr()
+        assert main(["accounts", "--config", str(a.files.config)]) == 0
+        table = capsys.readouterr().out.splitlines()
+        assert "LAST CHANGE" in table[0]
+        assert "host-b" in next(line for line in table if "proj…0002" in line)
+        assert "(first sync)" in next(line for line in table if "proj…0001" in line)
         health = await a.health()
         sharing = health["accounts"]["sharing"]
         assert sharing["host"] == "host-a" and sharing["tokens_shared"] is True
