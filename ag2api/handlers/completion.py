@@ -184,6 +184,9 @@ class CompletionHandler(ApiHandler):
             raise
         finally:
             self._work = None
+            # The task's exception holds this frame in its traceback: a reference cycle
+            # (with every object the request built) that only the cycle collector would free.
+            del task
 
     def _remember(self, translation: Translation) -> None:
         for call_id, record in translation.answer.thinking_records().items():
