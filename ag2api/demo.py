@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 from collections.abc import Callable
@@ -10,22 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from ag2api.accounts.store import write_atomic
-from ag2api.config.schema import ApiKey, GatewayConfig
+from ag2api.config.schema import ApiKey, GatewayConfig, is_loopback
 from ag2api.services import Services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
+__all__ = ["DEMO_KEY", "is_loopback", "print_banner", "start_demo_upstream"]
+
 # The README's examples use this key, so they work as pasted against `ag2api --demo`.
 DEMO_KEY = "sk-change-me"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def start_demo_upstream(

@@ -95,7 +95,7 @@ def parse_config(
     try:
         data, lines = load_with_lines(text)
     except YamlSyntaxError as exc:
-        raise ConfigError(name, exc.line, "", exc.reason) from None
+        raise ConfigError(name, exc.line, exc.key, exc.reason) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -329,15 +329,19 @@ class _Reader:
                 raise self.fail(
                     ("api_keys", i), "must be a string or a mapping {key, label, policy}"
                 )
-        seen: set[str] = set()
-        labels: set[str] = set()
+        seen: dict[str, int] = {}
+        labels: dict[str, int] = {}
         for i, k in enumerate(keys):
             if k.digest in seen:
-                raise self.fail(("api_keys", i), "duplicate key")
-            seen.add(k.digest)
+                raise self.fail(
+                    ("api_keys", i), f"duplicate key (the same as api_keys[{seen[k.digest]}])"
+                )
+            seen[k.digest] = i
             if k.label in labels:
-                raise self.fail(("api_keys", i, "label"), f"duplicate label {k.label!r}")
-            labels.add(k.label)
+                raise self.fail(
+                    ("api_keys", i, "label"), f"duplicate label (as in api_keys[{labels[k.label]}])"
+                )
+            labels[k.label] = i
         return tuple(keys)
 
     def key_text(self, keys: Path_, raw: str) -> str:

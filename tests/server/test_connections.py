@@ -136,6 +136,32 @@ async def test_reload_that_drops_every_key_on_a_public_host_is_refused(
     assert services.config.last_error is None
 
 
+@pytest.mark.parametrize("config_overrides", [PUBLIC])
+async def test_a_two_step_edit_cannot_open_the_address_still_bound(
+    watcher: FileWatcher,
+    services: Services,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    base_url: str,
+    config_overrides: dict[str, Any],
+) -> None:
+    # Step 1: listen on loopback — accepted, but it only applies after a restart.
+    version = services.config.version
+    loopback = deep_merge(config_doc, {"server": {"host": "127.0.0.1"}})
+    config_path.write_text(yaml.safe_dump(loopback))
+    await watcher.wait_for(lambda: services.config.version > version)
+    # Step 2: drop every key — refused, since 0.0.0.0 is what is still served.
+    config_path.write_text(yaml.safe_dump({**loopback, "api_keys": []}))
+    await watcher.wait_for(lambda: services.config.last_error is not None)
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(base_url + "/health")).json()
+        anonymous = await http.post(base_url + "/v1/chat/completions", content=CHAT)
+    assert "Refusing to listen on 0.0.0.0 with no api_keys" in health["config"]["last_error"]
+    assert health["restart_required"] == ["server.host"]
+    assert anonymous.status_code == 401
+    assert services.config.listening == ("0.0.0.0",)  # as started (no socket here)
+
+
 # --- 2. client connections are bounded -------------------------------------------------------
 
 
@@ -168,6 +194,7 @@ async def test_stalled_headers_and_bodies_and_idle_connections_are_closed(
 
 async def test_connections_beyond_the_cap_are_refused(config_path: Path) -> None:
     gw = await start(config_path, header_timeout=1.0, max_connections=2)
+    assert gw.services.config.listening == ("127.0.0.1",)  # the socket's, for the reload check
     try:
         async with Sockets(gw.port) as socks:
             stallers = [await socks.open(b"GET /health HTTP/1.1\r\n") for _ in range(2)]
