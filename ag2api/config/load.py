@@ -60,6 +60,19 @@ POLICY_FIELDS = (
     "enabled",
 )
 HASHED_KEY = re.compile(r"sha256:[0-9a-f]{64}")
+# Also the checks of the command line's --port and --workers.
+PORT = check.int_range(0, 65535)
+WORKERS = check.int_range(1, 256)
+
+
+def default_tokens_file(config: Path) -> Path:
+    """Where the accounts are when ``tokens_file`` is not set: tokens.json beside the config
+    (``~/.config/ag2api/``), except that a config in a folder named ``conf`` (a clone of the
+    repository, the Docker image) keeps them in the ``data/`` folder beside that one."""
+    folder = config.parent
+    if folder.name == "conf":
+        return folder.parent / "data" / "tokens.json"
+    return folder / "tokens.json"
 
 
 def expiry(v: object) -> float:
@@ -179,7 +192,7 @@ class _Reader:
         )
         d = GatewayConfig(path=self.path)
         tokens = self.value(top, ("tokens_file",), check.text, None)
-        tokens_path = Path(tokens).expanduser() if tokens else d.tokens_file
+        tokens_path = Path(tokens).expanduser() if tokens else default_tokens_file(self.path)
         if not tokens_path.is_absolute():
             tokens_path = self.path.parent / tokens_path
         admin_key = self.value(top, ("admin_key",), check.secret, None)
@@ -272,7 +285,7 @@ class _Reader:
         d = ServerConfig()
         return ServerConfig(
             host=self.value(sec, ("server", "host"), check.text, d.host),
-            port=self.value(sec, ("server", "port"), check.int_range(0, 65535), d.port),
+            port=self.value(sec, ("server", "port"), PORT, d.port),
             max_body_bytes=self.value(
                 sec, ("server", "max_body_bytes"), check.int_range(1024, 1 << 40), d.max_body_bytes
             ),
@@ -298,7 +311,7 @@ class _Reader:
                 check.int_range(16, 1_000_000),
                 d.max_connections,
             ),
-            workers=self.value(sec, ("server", "workers"), check.int_range(1, 256), d.workers),
+            workers=self.value(sec, ("server", "workers"), WORKERS, d.workers),
             trusted_proxies=self.value(
                 sec, ("server", "trusted_proxies"), check.ip_networks, d.trusted_proxies
             ),

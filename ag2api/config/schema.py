@@ -375,6 +375,7 @@ class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
     api_keys: tuple[ApiKey, ...] = ()
+    # Unset in the file: beside it, or data/ beside a conf/ folder (load.default_tokens_file).
     tokens_file: Path = Path("data/tokens.json")
     rotation: RotationConfig = field(default_factory=RotationConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)

@@ -20,7 +20,10 @@ def test_empty_file_gives_documented_defaults() -> None:
     assert cfg.server.host == "127.0.0.1" and cfg.server.port == 8000
     assert cfg.server.max_body_bytes == 20 * 1024 * 1024 and cfg.server.cors_origins == ()
     assert cfg.api_keys == () and cfg.rotation.count == 3
-    assert cfg.tokens_file == Path("/srv/ag2api/conf/data/tokens.json")
+    assert cfg.tokens_file == Path("/srv/ag2api/data/tokens.json")  # conf/ beside data/
+    assert parse_config("", path=Path("/etc/ag2api/gateway.yaml")).tokens_file == Path(
+        "/etc/ag2api/tokens.json"
+    )
     assert cfg.upstream.base_urls == (
         "https://daily-cloudcode-pa.googleapis.com",
         "https://cloudcode-pa.googleapis.com",
