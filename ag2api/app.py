@@ -101,7 +101,12 @@ async def serve(
     loop.add_signal_handler(signal.SIGHUP, reload_now, reloader)
     # A reload's exposure check looks at these, whatever server.host says by then.
     services.config.listening = tuple(str(sock.getsockname()[0]) for sock in sockets)
-    server = make_server(make_app(services), cfg, connection_cap(cfg, fd_limit))
+    server = make_server(
+        make_app(services),
+        cfg,
+        connection_cap(cfg, fd_limit),
+        live=lambda: services.config.current.server,
+    )
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     tune_gc()

@@ -278,6 +278,7 @@ class _Reader:
                 "body_timeout",
                 "idle_timeout",
                 "max_connections",
+                "max_connections_per_client",
                 "workers",
                 "trusted_proxies",
             ),
@@ -310,6 +311,12 @@ class _Reader:
                 ("server", "max_connections"),
                 check.int_range(16, 1_000_000),
                 d.max_connections,
+            ),
+            max_connections_per_client=self.value(
+                sec,
+                ("server", "max_connections_per_client"),
+                check.int_range(1, 1_000_000),
+                d.max_connections_per_client,
             ),
             workers=self.value(sec, ("server", "workers"), WORKERS, d.workers),
             trusted_proxies=self.value(

@@ -140,6 +140,11 @@ class ServerConfig:
     body_timeout: float = field(default=120.0, metadata=RESTART)
     idle_timeout: float = field(default=120.0, metadata=RESTART)
     max_connections: int = field(default=2000, metadata=RESTART)
+    # Open connections from one client address; over it, that address's slowest connection (the
+    # longest waiting for its request headers) is closed first, or the new one when all of its
+    # connections are busy with requests. Not applied to trusted_proxies (every client behind a
+    # proxy shares its address).
+    max_connections_per_client: int = 200
     # Processes serving the same port (pre-forked); more than 1 needs state.backend: redis.
     workers: int = field(default=1, metadata=RESTART)
     # Reverse proxies in front of the gateway (addresses or CIDR ranges): on connections from
