@@ -77,6 +77,7 @@ class TokensFileBusy(TokensFileError):
 class TokensFile:
     oauth: OAuthConfig | None
     accounts: tuple[Account, ...]
+    digest: str | None = None  # sha256 (hex) of the file as read; None: no file read
 
 
 def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
@@ -159,7 +160,8 @@ def read_tokens(path: Path) -> TokensFile:
         return TokensFile(None, ())
     except OSError as exc:
         raise path_error(path, exc) from exc
-    return parse_tokens(data, str(path))
+    parsed = parse_tokens(data, str(path))
+    return TokensFile(parsed.oauth, parsed.accounts, hashlib.sha256(data).hexdigest())
 
 
 def path_error(path: Path, exc: OSError) -> TokensPathError:
@@ -216,6 +218,7 @@ def update_tokens(
     mutate: Callable[[dict[str, Any]], None],
     *,
     create: Callable[[], dict[str, Any]] | None = empty_document,
+    replacing: Callable[[str | None, str], None] | None = None,
 ) -> str:
     """Re-read under the lock, let ``mutate`` change the raw document, write it back atomically.
 
@@ -223,7 +226,9 @@ def update_tokens(
     it would lose their work. A missing file starts from ``create()``; with ``create=None`` it
     raises :class:`TokensFileMissing` instead. ``mutate`` may run more than once, each time on a
     freshly read document: when the file changes between the read and the rename (someone saved
-    it without the lock), the write starts over rather than undo that save.
+    it without the lock), the write starts over rather than undo that save. ``replacing(before,
+    after)`` is told the sha256 (hex) of the file as read (None: missing) and of the text about
+    to replace it, before it does.
     """
     with lock_for(path):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -244,6 +249,9 @@ def update_tokens(
                     raise TokensFileError(f"{path}: the top level must be an object")
             mutate(doc)
             text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            if replacing is not None:
+                after = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                replacing(seen.digest.hex() if seen.key is not None else None, after)
             if write_atomic(path, text, unless_changed_from=seen):
                 return text
         raise TokensFileBusy(f"{path} kept changing while being written; not overwriting it")

@@ -240,7 +240,7 @@ class ApiHandler(RequestHandler):
                 "%s %s → %d %s: %s",
                 self.request.method,
                 self.request.path,
-                value.status,
+                self.render_error(value)[0],  # the status this dialect sends (Anthropic: 529)
                 value.kind,
                 value.message,
             )

@@ -23,7 +23,8 @@ log = logging.getLogger("ag2api.reload")
 class Reloader:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._tokens_digest: str | None = None
+        # The tokens.json the pool holds, as last read (sha256).
+        self._tokens_digest: str | None = services.tokens_digest
 
     def reload_config(self) -> bool:
         """Re-read gateway.yaml; True when a new config is now in force."""
@@ -97,6 +98,11 @@ class Reloader:
             # The file as last applied (e.g. restored after a delete): nothing is wrong any more.
             s.tokens_error = s.tokens_error_at = None
             s.writer.file_changed()
+            return False
+        if s.tokens_error is None and s.writer.wrote(digest, self._tokens_digest):
+            # The gateway's own write (refreshed tokens, a last use): the pool holds it already.
+            self._tokens_digest = digest
+            log.debug("%s rewritten by the gateway: nothing to reload", path)
             return False
         try:
             parsed = parse_tokens(data, str(path))
