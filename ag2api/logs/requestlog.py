@@ -7,12 +7,11 @@ import logging
 import logging.handlers
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
 from ag2api.jsoncodec import dumps_bytes
-from ag2api.logs.writer import QUEUE_CAPACITY, LogWriter, report_to_log
+from ag2api.logs.writer import QUEUE_CAPACITY, LogWriter, StandardStream, report_to_log
 
 LOGGER = "ag2api.requests"
 log = logging.getLogger("ag2api.logs")
@@ -45,7 +44,7 @@ class RequestLog:
         self.logger = logging.getLogger(LOGGER)
         self.logger.propagate = False  # its own lines, not repeated by the root handler
         self.logger.setLevel(logging.INFO)
-        handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+        handlers: list[logging.Handler] = [StandardStream("stdout")]
         if file is not None:
             file.parent.mkdir(parents=True, exist_ok=True)
             handlers.append(PrivateRotatingFileHandler(file, max_bytes, backups))
