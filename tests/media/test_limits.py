@@ -24,13 +24,14 @@ from tests.conftest import API_KEY
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 30_000
 MIB = 1024 * 1024
+BLOB = MIB // 2
 WAIT = 10  # a guard against hanging, never a pause: every wait below ends on an event
 
 
 class ImageServer:
     """HTTP/1.1 on loopback. ``/img/<tag>``: a 30 KB PNG. ``/hold/<tag>``: headers and 1 KB, then
     the rest once :meth:`release` is called (or nothing, if the gateway hangs up first).
-    ``/big/<tag>``: 8 MB streamed; ``/mib/<tag>``: 1 MiB at once. ``/fail/<n>``: a 404 once ``n``
+    ``/big/<tag>``: 8 MB streamed; ``/blob/<tag>``: 512 KiB at once. ``/fail/<n>``: a 404 once ``n``
     holds are open."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -111,13 +112,13 @@ class ImageServer:
             writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             await writer.drain()
             return True
-        size = {"big": 8_000_000, "mib": MIB}.get(kind, len(PNG))
+        size = {"big": 8_000_000, "blob": BLOB}.get(kind, len(PNG))
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nConnection: close\r\n"
             b"Content-Length: %d\r\n\r\n" % size
         )
-        if kind == "mib":
-            writer.write(PNG + b"\1" * (MIB - len(PNG)))
+        if kind == "blob":
+            writer.write(PNG + b"\1" * (BLOB - len(PNG)))
             await writer.drain()
             return True
         if kind == "img":
@@ -297,7 +298,7 @@ UPSTREAM_400 = {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGU
     ("config_overrides", "outcome"),
     [
         (loopback(), "answered"),
-        (loopback(max_total_bytes=3 * MIB + 100), "over the total"),
+        (loopback(max_total_bytes=3 * BLOB + 100), "over the total"),
         (loopback(), "upstream 400"),
     ],
 )
@@ -308,12 +309,12 @@ async def test_fetched_images_are_freed_without_the_cycle_collector(
     config_overrides: Any,
     outcome: str,
 ) -> None:
-    """Each request's images (4 MiB here, plus their base64) are freed by reference counting
+    """Each request's images (2 MiB here, plus their base64) are freed by reference counting
     alone once it is answered or refused: the gateway's raised GC thresholds rarely run the
     cycle collector."""
 
     async def one_round(tag: str) -> None:
-        urls = [f"{images.url}/mib/{tag}-{i}" for i in range(4)]
+        urls = [f"{images.url}/blob/{tag}-{i}" for i in range(4)]
         if outcome == "answered":
             assert await ask(client, *urls)
         elif outcome == "over the total":
@@ -329,13 +330,13 @@ async def test_fetched_images_are_freed_without_the_cycle_collector(
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        for n in range(3):
+        for n in range(2):
             await one_round(f"r{n}")
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
         gc.enable()
-    assert grown < MIB, f"{grown / MIB:.1f} MiB still held after three rounds of 4 MiB"
+    assert grown < MIB, f"{grown / MIB:.1f} MiB still held after two rounds of 2 MiB"
 
 
 BAD_URLS = [
