@@ -30,7 +30,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,7 @@ class TokensFile:
     accounts: tuple[Account, ...]
     # Entries whose tokens the key cannot open (left out of ``accounts``), and why.
     unreadable: str | None = None
+    digest: str | None = None  # sha256 (hex) of the file as read; None: no file read
 
 
 def parse_tokens(
@@ -209,7 +210,8 @@ def read_tokens(path: Path, cipher: TokenCipher | None = None) -> TokensFile:
         return TokensFile(None, ())
     except OSError as exc:
         raise path_error(path, exc) from exc
-    return parse_tokens(data, str(path), cipher)
+    parsed = parse_tokens(data, str(path), cipher)
+    return replace(parsed, digest=hashlib.sha256(data).hexdigest())
 
 
 def path_error(path: Path, exc: OSError) -> TokensPathError:
@@ -270,6 +272,7 @@ def update_tokens(
     *,
     create: Callable[[], dict[str, Any]] | None = empty_document,
     cipher: TokenCipher | None = None,
+    replacing: Callable[[str | None, str], None] | None = None,
 ) -> str:
     """Re-read under the lock, let ``mutate`` change the raw document, write it back atomically.
 
@@ -279,6 +282,8 @@ def update_tokens(
     freshly read document: when the file changes between the read and the rename (someone saved
     it without the lock), the write starts over rather than undo that save. With a ``cipher``
     that has a key, every plaintext token in the document is sealed on the way out.
+    ``replacing(before, after)`` is told the sha256 (hex) of the file as read (None: missing) and
+    of the text about to replace it, before it does.
     """
     with lock_for(path):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -301,6 +306,9 @@ def update_tokens(
             if cipher is not None:
                 seal_document(doc, cipher)
             text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            if replacing is not None:
+                after = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                replacing(seen.digest.hex() if seen.key is not None else None, after)
             if write_atomic(path, text, unless_changed_from=seen):
                 return text
         raise TokensFileBusy(f"{path} kept changing while being written; not overwriting it")

@@ -363,7 +363,8 @@ class ModelsHandler(FakeHandler):
         self.record()
         if self.check_auth() is None:
             return
-        self.finish({"models": self.fake.models, "defaultAgentModelId": "gemini-2.5-flash"})
+        models = bodies.quota_windows_rolled(self.fake.models, time.time())
+        self.finish({"models": models, "defaultAgentModelId": "gemini-2.5-flash"})
 
 
 class CountTokensHandler(FakeHandler):
