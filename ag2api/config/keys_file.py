@@ -37,12 +37,13 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ag2api.config.errors import ConfigError
 from ag2api.config.load import POLICY_FIELDS, parse_config
-from ag2api.config.schema import HASH_PREFIX, GatewayConfig
+from ag2api.config.schema import HASH_PREFIX, ApiKey, GatewayConfig
 from ag2api.safewrite import Unreadable, rewrite
 
 KEY_PREFIX = "sk-ag-"
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@:+-]{0,63}$")
 _SECTION = "api_keys"
+Keys = tuple[ApiKey, ...]
 
 
 class KeyEditError(ValueError):
@@ -78,8 +79,9 @@ class KeysFile:
     # The environment the gateway reads the file with (AG2API_* overrides); os.environ by default.
     environ: Callable[[], Mapping[str, str]] = lambda: os.environ
 
-    def create(self, label: str, policy: dict[str, Any] | None) -> str:
-        """Add a key; returns it (the only time it is seen: the file holds its hash)."""
+    def create(self, label: str, policy: dict[str, Any] | None) -> tuple[str, Keys]:
+        """Add a key; returns it (the only time it is seen: the file holds its hash) and the
+        keys as the gateway will read them."""
         label = check_label(label)
         entry = CommentedMap()
         key = new_client_key()
@@ -96,8 +98,7 @@ class KeysFile:
         def took(cfg: GatewayConfig) -> bool:
             return any(k.label == label and k.key == entry["key"] for k in cfg.api_keys)
 
-        self._edit(change, took)
-        return key
+        return key, self._edit(change, took)
 
     def update(
         self,
@@ -106,7 +107,7 @@ class KeysFile:
         enabled: bool | None = None,
         policy: dict[str, Any] | None = None,
         clear_policy: bool = False,
-    ) -> None:
+    ) -> Keys:
         """Replace the key's own policy (``clear_policy``: drop it, so ``defaults.policy``
         applies), and/or set whether it may be used."""
         if policy is not None:
@@ -131,21 +132,25 @@ class KeysFile:
                 return False
             return enabled is None or cfg.policy_of(key).enabled == enabled
 
-        self._edit(change, took)
+        return self._edit(change, took)
 
-    def delete(self, label: str) -> None:
+    def delete(self, label: str) -> Keys:
         def change(keys: CommentedSeq) -> None:
             i = index_of(keys, label)
             for j in range(i + 1, len(keys)):  # their derived labels would shift: pin them
                 as_mapping(keys, j, derived_label(keys, j))
             del keys[i]
 
-        self._edit(change, lambda cfg: all(k.label != label for k in cfg.api_keys))
+        return self._edit(change, lambda cfg: all(k.label != label for k in cfg.api_keys))
 
     # -- the file ------------------------------------------------------------------------
     def _edit(
         self, change: Callable[[CommentedSeq], None], took: Callable[[GatewayConfig], bool]
-    ) -> None:
+    ) -> Keys:
+        """Apply ``change``; ``took`` says whether the gateway would see it. Returns the keys
+        the written file gives (what the running gateway has once it reloaded)."""
+        written: list[Keys] = []
+
         def edit(data: bytes | None) -> str:
             if data is None:
                 raise KeyConflict(f"{self.path} does not exist")
@@ -158,6 +163,7 @@ class KeysFile:
                     "api_keys are set by AG2API_API_KEYS (or API_KEYS in .env), which win over "
                     "the file: change them there"
                 )
+            written[:] = [cfg.api_keys]
             return new
 
         try:
@@ -166,6 +172,7 @@ class KeysFile:
             raise KeyConflict(str(exc)) from None
         except OSError as exc:
             raise KeyConflict(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        return written[0]
 
     def _loaded(self, text: str, why: str) -> GatewayConfig:
         dotenv = self.path.parent / ".env"

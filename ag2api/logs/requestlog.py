@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from ag2api.jsoncodec import dumps_bytes
 from ag2api.logs.writer import QUEUE_CAPACITY, LogWriter, report_to_log
 
 LOGGER = "ag2api.requests"
+RECENT = 100  # client requests kept for the console's overview (metadata only, never bodies)
 
 
 class RequestLog:
@@ -34,6 +36,8 @@ class RequestLog:
             handler.setFormatter(logging.Formatter("%(message)s"))
         # Drops are reported on standard error: a text line would break the JSON lines.
         self.writer = LogWriter(self.logger, handlers, capacity=capacity, report=report_to_log)
+        # The latest client requests' lines (generation and images), newest last.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
 
     @property
     def dropped(self) -> int:

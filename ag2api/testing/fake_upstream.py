@@ -30,6 +30,8 @@ from ag2api.testing import fake_claude_rules, fake_filter, fake_model
 from ag2api.testing.fake_base import FakeHandler, Recorded
 from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
 from ag2api.testing.fake_google import (
+    ApproveHandler,
+    ConsentHandler,
     FileHandler,
     LoadCodeAssistHandler,
     OnboardHandler,
@@ -235,6 +237,8 @@ def _routes() -> list[Any]:
         (r"/v1internal:countTokens", CountTokensHandler),
         (r"/token", TokenHandler),
         (r"/oauth2/v2/userinfo", UserInfoHandler),
+        (r"/o/oauth2/v2/auth", ConsentHandler),
+        (r"/o/oauth2/v2/auth/approve", ApproveHandler),
         (r"/files/(.+)", FileHandler),
     ]
 

@@ -53,14 +53,16 @@ def test_create_on_the_shipped_config_rewrites_only_the_api_keys_block(tmp_path:
     shipped = (ROOT / "conf" / "gateway.yaml").read_text()
     path.write_text(shipped.replace("admin_key: null", "admin_key: admin-secret-123456"))
     before = path.read_text()
-    key = keys_file(path).create("ci-bot", {"models": ["gemini-*"], "rpm": 60})
+    key, expected = keys_file(path).create("ci-bot", {"models": ["gemini-*"], "rpm": 60})
     after = path.read_text()
     assert key.startswith("sk-ag-") and key not in after
     assert outside_block(after) == outside_block(before)
     assert "#  - {key: sk-another-secret, label: laptop}" in after  # the commented examples
     cfg = read_config(path, environ={})
     (made,) = cfg.api_keys
-    assert made.label == "ci-bot" and made.key == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    assert expected == cfg.api_keys
+    assert made.label == "ci-bot"
+    assert made.key == "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     assert made.policy is not None and made.policy.rpm == 60
     assert made.policy.models == ("gemini-*",)
 
@@ -158,5 +160,5 @@ def test_a_file_without_api_keys_gets_the_block_at_its_end(tmp_path: Path) -> No
     path.write_text("server:\n  port: 8000\n# the end")
     keys_file(path).create("first", {"monthly_tokens": 5})
     text = path.read_text()
-    assert text.startswith("server:\n  port: 8000\n# the end\n\napi_keys:\n  - key: \"sha256:")
+    assert text.startswith('server:\n  port: 8000\n# the end\n\napi_keys:\n  - key: "sha256:')
     assert read_config(path, environ={}).api_keys[0].label == "first"
