@@ -10,41 +10,45 @@ keeps the verifier. Google sends the browser back either
 
 Either way the ``state`` names the sign-in (the SameSite=Strict session cookie is not sent on
 Google's redirect, and need not be: only the signed-in operator ever saw the state). The code is
-exchanged, the email and Cloud project looked up and the account saved to tokens.json by
-:mod:`ag2api.accounts.login`'s own steps, off the event loop; the running gateway picks it up
+exchanged, the email and Cloud project looked up and the account saved to tokens.json (sealed
+with the gateway's key when one is set) by :mod:`ag2api.accounts.login`'s own steps, off the
+event loop; the running gateway picks it up
 like any other edit. A sign-in not finished within ``LIFETIME`` seconds is forgotten.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import hmac
+import os
 import secrets
 import time
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from ag2api.accounts.crypto import TokenCipher
+from ag2api.accounts.google_calls import GoogleCallFailed, Route
 from ag2api.accounts.login import (
     AUTH_URL,
     CALLBACK_PATH,
+    CALLBACK_PORT,
     USERINFO_URL,
-    OAuthFailure,
     authorization_url,
-    find_project,
-    http_json,
-    parse_redirect,
+    choose_client,
+    complete,
     pkce_pair,
     save_account,
 )
 from ag2api.accounts.model import OAuthConfig
+from ag2api.config.schema import GatewayConfig
 from ag2api.redact import mask
 
 GATEWAY_CALLBACK = "/admin/oauth/callback"
-PASTE_REDIRECT = f"http://localhost:51121{CALLBACK_PATH}"
+PASTE_REDIRECT = f"http://localhost:{CALLBACK_PORT}{CALLBACK_PATH}"
 LIFETIME = 900.0
 KEPT = 20
 
@@ -146,49 +150,51 @@ def finish(
     redirect: str,
     client: OAuthConfig,
     endpoints: SignInEndpoints,
-    api_base: str,
-    tokens_file: Path,
+    cfg: GatewayConfig,
+    cipher: TokenCipher,
 ) -> None:
-    """Exchange the code, look up the account and save it (blocking: run off the loop). The
-    outcome is left on ``sign_in``; tokens.json is unchanged by any failure."""
+    """Exchange the code, look up the account and save it — ``ag2api login``'s own steps
+    (blocking: run off the loop). The outcome is left on ``sign_in``; tokens.json is unchanged
+    by any failure."""
     sign_in.status = "working"
+    upstream = cfg.upstream
+    steps = argparse.Namespace(
+        userinfo_url=endpoints.userinfo_url,
+        api_base=upstream.base_urls[0],
+        random_project=False,
+        onboard_polls=endpoints.onboard_polls,
+        onboard_interval=endpoints.onboard_interval,
+    )
+    route = Route(
+        proxy=upstream.proxy,
+        user_agent=upstream.user_agent,
+        ca_file=str(upstream.ca_file) if upstream.ca_file else None,
+    )
     try:
-        code = parse_redirect(redirect, sign_in.state)
-        tokens = http_json(
-            client.token_url,
-            form={
-                "grant_type": "authorization_code",
-                "code": code,
-                "client_id": client.client_id,
-                "client_secret": client.client_secret,
-                "redirect_uri": sign_in.redirect_uri,
-                "code_verifier": sign_in.verifier,
-            },
-        )
-        if not tokens.get("refresh_token") or not tokens.get("access_token"):
-            raise OAuthFailure("The token endpoint gave no refresh token (was consent skipped?).")
-        email: Any = None
-        try:
-            email = http_json(endpoints.userinfo_url, token=tokens["access_token"]).get("email")
-        except OAuthFailure:
-            email = None  # the account still works without it
-        project = find_project(
-            api_base, tokens["access_token"], endpoints.onboard_polls, endpoints.onboard_interval
+        signed = complete(
+            steps, redirect, sign_in.state, sign_in.verifier, sign_in.redirect_uri, client, route
         )
         new = save_account(
-            tokens_file,
+            cfg.tokens_file,
             client_id=client.client_id,
             client_secret=client.client_secret,
             token_url=client.token_url,
-            project=project,
-            tokens=tokens,
-            email=email if isinstance(email, str) and email else None,
+            project=signed.project,
+            tokens=signed.tokens,
+            email=signed.email,
+            cipher=cipher,
         )
-    except (OAuthFailure, ValueError, OSError) as exc:
+    except (GoogleCallFailed, ValueError, OSError) as exc:
         sign_in.status, sign_in.message = "failed", str(exc)
         return
     sign_in.status = "done"
-    sign_in.account, sign_in.email = mask(project), email if isinstance(email, str) else None
-    sign_in.message = f"{'Added' if new else 'Updated'} account {mask(project)}" + (
-        f" ({email})" if sign_in.email else ""
-    )
+    sign_in.account, sign_in.email = mask(signed.project), signed.email
+    who = f" ({signed.email})" if signed.email else ""
+    sign_in.message = f"{'Added' if new else 'Updated'} account {mask(signed.project)}{who}"
+
+
+def sign_in_client(file_oauth: OAuthConfig | None) -> OAuthConfig:
+    """The client new accounts sign in with, chosen as ``ag2api login`` chooses it (tokens.json's
+    ``oauth_config``, ``AG2API_OAUTH_CLIENT_ID/_SECRET``, else the IDE's built-in client)."""
+    none = argparse.Namespace(client_id=None, client_secret=None, token_url=None)
+    return choose_client(none, file_oauth, dict(os.environ))[0]

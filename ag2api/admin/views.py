@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import re
 import time
 from typing import Any
 
+from ag2api.accounts.proxies import mask_proxy
+from ag2api.accounts.standing import state_name, verification_url
 from ag2api.config.schema import GatewayConfig, KeyPolicy
 from ag2api.keys.limiter import periods
 from ag2api.observe.content_rejections import RecentRejections
@@ -42,10 +43,13 @@ def accounts_view(
                 "number": i,
                 "project": mask(account.project_id),
                 "email": account.email,
-                "state": "disabled" if not account.enabled else "cooling" if cooling else "enabled",
+                "state": state_name(account.enabled, account.disabled_reason, bool(cooling)),
                 "disabled_reason": shown_disabled_reason(
                     account.disabled_reason, account.project_id
                 ),
+                # Where the person verifies the account (state needs_verification), else None.
+                "verification_url": verification_url(account.disabled_reason),
+                "proxy": mask_proxy(account.proxy) if account.proxy else None,
                 "uses": account.uses,
                 "in_flight": account.in_flight,
                 "last_used_at": iso(account.last_used_at),
@@ -117,37 +121,18 @@ def _against(limit: int | None, used: int | None) -> dict[str, int | None]:
 
 
 # -- the console ---------------------------------------------------------------------------
-_URL = re.compile(r"https://\S+")
-
-
-def verification_link(reason: str | None) -> str | None:
-    """The address Google gave to verify an account (``VALIDATION_REQUIRED``), if the reason
-    carries one."""
-    if not reason or ("VALIDATION_REQUIRED" not in reason and "verif" not in reason.lower()):
-        return None
-    found = _URL.search(reason)
-    return found.group(0).rstrip(").,;'\"") if found else None
-
-
 def console_accounts(
     rows: list[dict[str, Any]], usage_today: dict[str, dict[str, int]]
 ) -> list[dict[str, Any]]:
     """The accounts view with what the console adds: the id its actions name (the masked
-    project), verification, and the requests and tokens of today (UTC)."""
+    project) and the requests and tokens of today (UTC)."""
     out = []
     for row in rows:
-        link = row.get("verification_url") or verification_link(row["disabled_reason"])
-        state = row["state"]
-        if link and state == "disabled":
-            state = "needs_verification"
         used = usage_today.get(row["project"], {})
         out.append(
             {
                 **row,
                 "id": row["project"],
-                "state": state,
-                "verification_url": link,
-                "proxy": row.get("proxy"),
                 "today": {
                     "requests": used.get("requests", 0),
                     "tokens": used.get("tokens", 0),

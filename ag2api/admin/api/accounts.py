@@ -2,8 +2,8 @@
 remove, recheck; import and export.
 
 ``{id}`` is the masked project id the page shows (``proj…0001``). Every change goes through
-tokens.json under its lock (:mod:`ag2api.accounts.cli`, :mod:`ag2api.accounts.transfer`), like
-``ag2api accounts``; the running gateway follows through its file watcher.
+tokens.json under its lock with ``ag2api accounts``' own code (:mod:`ag2api.accounts.cli`,
+:mod:`ag2api.accounts.commands`); the running gateway follows through its file watcher.
 """
 
 from __future__ import annotations
@@ -85,14 +85,22 @@ class AccountActionHandler(_AccountsHandler):
         self.write_json({"account": await self.row(shown_id), "applied": applied})
 
     async def recheck(self, shown_id: str, account: Account) -> None:
-        """Check the account against Google now: its quota (and with it, whether it answers)."""
-        outcome = "ok"
-        try:
-            await self.services.quota.check(account.project_id)
-        except Exception as exc:  # the answer says why; the account is left as it is
-            outcome = f"check failed: {exc}"
+        """Check the account against Google now: one out for a cause that passes (needs
+        verification, proxy unreachable, …) gets its recheck at once and comes back if the
+        cause has passed; one in service gets its quota checked."""
+        came_back = await self.services.recheck.check_now(account)
+        if came_back is not None:
+            outcome = "back in service" if came_back else "still out"
+        elif not account.enabled:
+            outcome = "not rechecked: disabled until enabled or signed in again"
+        else:
+            try:
+                await self.services.quota.check(account.project_id)
+                outcome = "quota checked"
+            except Exception as exc:  # the answer says why; the account is left as it is
+                outcome = f"quota check failed: {exc}"
         self.log_write("accounts.recheck", shown_id, outcome)
-        self.write_json({"account": await self.row(shown_id), "checked": outcome})
+        self.write_json({"account": await self.row(shown_id), "outcome": outcome})
 
 
 class AccountHandler(_AccountsHandler):
@@ -126,8 +134,14 @@ class ImportHandler(_AccountsHandler):
         if not files:
             raise InvalidRequest("Send at least one account file to import.", param="files")
         names = ", ".join(f.name for f in files)[:200]
+        onboarding = (
+            self.access.sign_ins.endpoints.onboard_polls,
+            self.access.sign_ins.endpoints.onboard_interval,
+        )
         try:
-            report = await self.blocking(import_files, self.cfg, files)
+            report = await self.blocking(
+                import_files, self.cfg, self.services.cipher, files, onboarding
+            )
         except (ValueError, OSError) as exc:
             raise self.refused(
                 "accounts.import", names, GatewayError(str(exc), kind="conflict")
@@ -166,11 +180,14 @@ class ExportHandler(_AccountsHandler):
 
     async def get(self) -> None:
         fmt = self.get_argument("format", "ag2api")
+        plaintext = self.get_argument("plaintext", "") in ("1", "true")
         try:
-            name, data = await self.blocking(export_tokens, self.cfg, fmt)
+            name, kind, data = await self.blocking(
+                export_tokens, self.cfg, self.services.cipher, fmt, plaintext
+            )
         except ValueError as exc:
             raise InvalidRequest(str(exc), param="format") from None
-        self.log_write("accounts.export", fmt)
-        self.set_header("Content-Type", "application/json")
+        self.log_write("accounts.export", fmt + (" (plaintext)" if plaintext else ""))
+        self.set_header("Content-Type", kind)
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')
         self.finish(data)

@@ -10,39 +10,42 @@ from __future__ import annotations
 
 import urllib.parse
 
+from ag2api.accounts.login import OAuthFailure
 from ag2api.accounts.model import OAuthConfig
 from ag2api.admin.api.common import AdminApiHandler
 from ag2api.admin.base import AdminHandler
-from ag2api.admin.oauth import GATEWAY_CALLBACK, PASTE_REDIRECT, SignIn, finish, state_of
+from ag2api.admin.oauth import (
+    GATEWAY_CALLBACK,
+    PASTE_REDIRECT,
+    SignIn,
+    finish,
+    sign_in_client,
+    state_of,
+)
 from ag2api.errors import GatewayError, InvalidRequest, NotFound
 from ag2api.services import Services
 
 MODES = ("callback", "paste")
 
 
-def sign_in_client(services: Services) -> OAuthConfig:
-    """The OAuth client new accounts sign in with: tokens.json's ``oauth_config``."""
-    if services.oauth is None:
-        raise GatewayError(
-            "No OAuth client: put client_id and client_secret in tokens.json oauth_config "
-            "(see docs/operations.md, 'Adding one').",
-            kind="conflict",
-        )
-    return services.oauth
+def client_for(services: Services) -> OAuthConfig:
+    try:
+        return sign_in_client(services.oauth)
+    except OAuthFailure as exc:  # a half-given client in the environment
+        raise GatewayError(str(exc), kind="conflict") from None
 
 
 async def complete(handler: AdminHandler, sign_in: SignIn, redirect: str) -> None:
     """Finish ``sign_in`` off the loop and log it with the operator who started it."""
-    client = sign_in_client(handler.services)
-    cfg = handler.services.config.current
+    services = handler.services
     await handler.blocking(
         finish,
         sign_in,
         redirect,
-        client,
+        client_for(services),
         handler.access.sign_ins.endpoints,
-        cfg.upstream.base_urls[0],
-        cfg.tokens_file,
+        services.config.current,
+        services.cipher,
     )
     outcome = "ok" if sign_in.status == "done" else f"failed: {sign_in.message}"
     handler.access.audit.record(
@@ -70,7 +73,7 @@ class SignInStartHandler(AdminApiHandler):
                 )
             redirect = f"{parsed.scheme}://{parsed.netloc}{GATEWAY_CALLBACK}"
         sign_in = self.access.sign_ins.start(
-            sign_in_client(self.services), redirect, mode, self.caller_now.name
+            client_for(self.services), redirect, mode, self.caller_now.name
         )
         self.log_write("accounts.sign_in_start", sign_in.id, mode)
         self.write_json(sign_in.to_json(), status=201)

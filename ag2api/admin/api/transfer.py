@@ -1,22 +1,29 @@
-"""Import and export for the console: uploaded account files into tokens.json, and tokens.json
-out as a download.
+"""Import and export for the console: ``ag2api accounts import/export`` behind an upload and a
+download.
 
-This is the seam to ``ag2api accounts import/export``: the console passes the uploaded files and
-the chosen format through here and nowhere else. Until those commands' readers are in, it reads
-and writes ag2api's own tokens.json format (the seed's), merging by project id and email under the
-file's lock.
+Uploaded files are put in a private temporary folder under their own names and read by the same
+code as the command (every format it knows, zip files included); the export is the command's,
+as one file, or for CLIProxyAPI (a file per account) as a zip.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ag2api.accounts.store import TokensFileError, parse_tokens, update_tokens
+from ag2api.accounts.commands import import_accounts
+from ag2api.accounts.crypto import CannotDecrypt, TokenCipher
+from ag2api.accounts.transfer.export import FORMATS, export
 from ag2api.config.schema import GatewayConfig
-from ag2api.redact import mask
 
-FORMATS = ("ag2api",)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -25,76 +32,64 @@ class ImportFile:
     data: bytes
 
 
-def import_files(cfg: GatewayConfig, files: list[ImportFile]) -> dict[str, Any]:
-    """Add (or refresh) the accounts in ``files``; bad files are reported and skipped."""
-    entries: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    client: dict[str, str] | None = None
-    for upload in files:
-        try:
-            parsed = parse_tokens(upload.data, upload.name)
-        except TokensFileError as exc:
-            skipped.append({"file": upload.name, "reason": str(exc)})
-            continue
-        if parsed.oauth is not None and client is None:
-            client = {
-                "client_id": parsed.oauth.client_id,
-                "client_secret": parsed.oauth.client_secret,
-                "token_url": parsed.oauth.token_url,
-            }
-        for account in parsed.accounts:
-            entry: dict[str, Any] = {
-                "project_id": account.project_id,
-                "refresh_token": account.refresh_token,
-                "access_token": account.access_token,
-                "expires_at": int(account.expires_at),
-                "enabled": True,
-                "disabled_reason": None,
-            }
-            if account.email:
-                entry["email"] = account.email
-            entries.append(entry)
-    counts = {"added": 0, "updated": 0}
+def import_files(
+    cfg: GatewayConfig,
+    cipher: TokenCipher,
+    files: list[ImportFile],
+    onboarding: tuple[int, float],
+) -> dict[str, Any]:
+    """Add (or update) the accounts in ``files``; bad entries are reported and skipped."""
+    with tempfile.TemporaryDirectory(prefix="ag2api-import-") as folder:
+        paths: dict[str, str] = {}
+        for i, upload in enumerate(files):
+            name = _UNSAFE.sub("_", Path(upload.name).name) or "upload.json"
+            if not name.endswith((".json", ".zip")):
+                name += ".json"
+            path = Path(folder) / f"{i:03d}" / name
+            path.parent.mkdir()
+            path.write_bytes(upload.data)
+            paths[str(path)] = upload.name
+        done = import_accounts([Path(p) for p in paths], cfg, cipher, os.environ, None, onboarding)
 
-    def mutate(doc: dict[str, Any]) -> None:
-        counts.update(added=0, updated=0)  # may run again on a re-read file
-        if client is not None and not isinstance(doc.get("oauth_config"), dict):
-            doc["oauth_config"] = dict(client)  # the client these refresh tokens belong to
-        projects = doc.setdefault("projects", [])
-        for entry in entries:
-            same = next(
-                (
-                    p
-                    for p in projects
-                    if isinstance(p, dict)
-                    and (
-                        p.get("project_id") == entry["project_id"]
-                        or (entry.get("email") and p.get("email") == entry.get("email"))
-                    )
-                ),
-                None,
-            )
-            if same is None:
-                projects.append(dict(entry))
-                counts["added"] += 1
-            else:
-                same.update(entry)
-                counts["updated"] += 1
+    def shown(source: str) -> str:  # the uploaded name, not the temporary path
+        for tmp, name in paths.items():
+            source = source.replace(tmp, name)
+        return source
 
-    if entries:
-        update_tokens(cfg.tokens_file, mutate)
+    outcome = done.outcome
     return {
-        **counts,
-        "skipped": skipped,
-        "accounts": sorted({mask(e["project_id"]) for e in entries}),
+        "formats": done.formats,
+        "read": done.read,
+        "merged": done.merged,
+        "added": len(outcome.added) if outcome else 0,
+        "updated": len(outcome.updated) if outcome else 0,
+        "accounts": [*(outcome.added if outcome else []), *(outcome.updated if outcome else [])],
+        "skipped": [{"file": shown(p.source), "reason": p.reason} for p in done.problems],
     }
 
 
-def export_tokens(cfg: GatewayConfig, fmt: str) -> tuple[str, bytes]:
-    """The file name and content of an export in ``fmt``."""
+def export_tokens(
+    cfg: GatewayConfig, cipher: TokenCipher, fmt: str, plaintext: bool
+) -> tuple[str, str, bytes]:
+    """The file name, type and content of an export in ``fmt`` (tokens sealed with the
+    gateway's key when one is set, unless ``plaintext``)."""
     if fmt not in FORMATS:
         raise ValueError(f"'format' takes {', '.join(FORMATS)}")
     try:
-        return "tokens.json", cfg.tokens_file.read_bytes()
+        doc = json.loads(cfg.tokens_file.read_bytes())
     except FileNotFoundError:
-        return "tokens.json", b'{"projects": []}\n'
+        doc = {"projects": []}
+    except ValueError as exc:
+        raise ValueError(f"{cfg.tokens_file.name}: invalid JSON: {exc}") from None
+    try:
+        files = export(doc if isinstance(doc, dict) else {}, fmt, cipher, plaintext)
+    except CannotDecrypt as exc:
+        raise ValueError(f"cannot export in plaintext: {exc}") from None
+    if fmt == "cliproxy":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in files:
+                archive.writestr(file.name, file.text)
+        return "cliproxy-auths.zip", "application/zip", out.getvalue()
+    name = "tokens.json" if fmt == "ag2api" else "accounts.json"
+    return name, "application/json", files[0].text.encode()

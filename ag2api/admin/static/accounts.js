@@ -84,7 +84,10 @@ function card(a, ctx) {
         : h("button", { type: "button", dataset: { focus: `disable:${a.id}` }, "aria-label": `Disable ${a.id}`,
           onclick: act(`Account ${a.id} disabled`, "POST", `/admin/api/accounts/${id}/disable`) }, "Disable"),
       h("button", { type: "button", dataset: { focus: `recheck:${a.id}` }, "aria-label": `Recheck ${a.id}`,
-        onclick: act(`Account ${a.id} checked`, "POST", `/admin/api/accounts/${id}/recheck`) }, "Recheck"),
+        onclick: () => ctx.act(`Account ${a.id} rechecked`, async () => {
+          const done = await api("POST", `/admin/api/accounts/${id}/recheck`);
+          return { message: `Account ${a.id}: ${done.outcome}.` };
+        }) }, "Recheck"),
       h("button", { type: "button", dataset: { focus: `remove:${a.id}` }, "aria-label": `Remove ${a.id}`,
         onclick: async () => {
           if (await ctx.confirm(`Remove ${a.id}${a.email ? ` (${a.email})` : ""} from tokens.json? Its tokens go too.`)) {
