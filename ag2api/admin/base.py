@@ -34,6 +34,8 @@ COOKIE = "ag2api_admin"
 CSRF_HEADER = "X-CSRF-Token"
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 T = TypeVar("T")
+# How long a write waits for the running gateway to apply it (its reload takes about a second).
+APPLY_WAIT = 3.0
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,16 @@ class AdminHandler(ApiHandler):
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """File writes and Google calls run off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    async def settled(self, check: Callable[[], bool], timeout: float = APPLY_WAIT) -> bool:
+        """Whether ``check()`` holds within ``timeout`` (a file edit reaching the live state
+        through the watcher, which has no event to await from here)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not check():
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     def csrf_token(self) -> str | None:
         """The token the console's page hands its scripts (None: not signed in by cookie)."""

@@ -152,6 +152,10 @@ class ImportHandler(_AccountsHandler):
             f"added {report['added']}, updated {report['updated']}, "
             f"skipped {len(report['skipped'])}",
         )
+        wanted = set(report["accounts"])
+        report["applied"] = await self.settled(
+            lambda: wanted <= {mask(a.project_id) for a in self.services.pool.accounts}
+        )
         self.write_json(report)
 
     def uploaded(self) -> list[ImportFile]:

@@ -3,16 +3,11 @@ admin key), every write CSRF-checked when it comes with the cookie, and logged w
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from ag2api.admin.base import AdminHandler, Caller
 from ag2api.errors import GatewayError
 from ag2api.observe.usage import query_usage
-
-# How long a write waits for the running gateway to apply it (its reload takes about a second).
-APPLY_WAIT = 3.0
 
 
 class AdminApiHandler(AdminHandler):
@@ -48,13 +43,3 @@ class AdminApiHandler(AdminHandler):
             lambda db: query_usage(db, since=since, group_by=group_by)
         )
         return rows
-
-    async def settled(self, check: Callable[[], bool], timeout: float = APPLY_WAIT) -> bool:
-        """Whether ``check()`` holds within ``timeout`` (a file edit reaching the live state
-        through the watcher, which has no event to await from here)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not check():
-            if asyncio.get_running_loop().time() >= deadline:
-                return False
-            await asyncio.sleep(0.05)
-        return True

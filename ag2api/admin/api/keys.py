@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from ag2api.admin.api.common import APPLY_WAIT, AdminApiHandler
+from ag2api.admin.api.common import AdminApiHandler
+from ag2api.admin.base import APPLY_WAIT
 from ag2api.admin.views import console_keys, keys_view, policy_json, usage_by
 from ag2api.config.keys_file import KeyConflict, KeyEditError, KeyNotFound, Keys, KeysFile
 from ag2api.errors import GatewayError, InvalidRequest, NotFound

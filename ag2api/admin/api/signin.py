@@ -23,6 +23,7 @@ from ag2api.admin.oauth import (
     state_of,
 )
 from ag2api.errors import GatewayError, InvalidRequest, NotFound
+from ag2api.redact import mask
 from ag2api.services import Services
 
 MODES = ("callback", "paste")
@@ -47,6 +48,12 @@ async def complete(handler: AdminHandler, sign_in: SignIn, redirect: str) -> Non
         services.config.current,
         services.cipher,
     )
+    if sign_in.status == "done":  # reported once the running gateway serves the account
+        await handler.settled(
+            lambda: any(
+                mask(a.project_id) == sign_in.account and a.enabled for a in services.pool.accounts
+            )
+        )
     outcome = "ok" if sign_in.status == "done" else f"failed: {sign_in.message}"
     handler.access.audit.record(
         sign_in.started_by,

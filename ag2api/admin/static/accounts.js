@@ -16,9 +16,12 @@ export function init(ctx) {
   $("check-quota").addEventListener("click", () =>
     ctx.act("Quota checked", () => api("GET", "/admin/api/accounts?refresh=1")));
   $("import-files").addEventListener("change", () => importFiles(ctx));
-  $("export-format").addEventListener("change", () => {
-    $("export-link").href = `/admin/api/accounts/export?format=${encodeURIComponent($("export-format").value)}`;
-  });
+  const exportLink = () => {
+    $("export-link").href = `/admin/api/accounts/export?format=${encodeURIComponent($("export-format").value)}` +
+      ($("export-plaintext").checked ? "&plaintext=1" : "");
+  };
+  $("export-format").addEventListener("change", exportLink);
+  $("export-plaintext").addEventListener("change", exportLink);
 }
 
 export const load = () => api("GET", "/admin/api/accounts");
