@@ -152,10 +152,13 @@ class ImportHandler(_AccountsHandler):
             f"added {report['added']}, updated {report['updated']}, "
             f"skipped {len(report['skipped'])}",
         )
-        wanted = set(report["accounts"])
-        report["applied"] = await self.settled(
-            lambda: wanted <= {mask(a.project_id) for a in self.services.pool.accounts}
-        )
+        wanted = set(report["accounts"])  # as the import names them: email, else masked id
+
+        def served() -> set[str]:
+            pool = self.services.pool.accounts
+            return {mask(a.project_id) for a in pool} | {a.email for a in pool if a.email}
+
+        report["applied"] = await self.settled(lambda: wanted <= served())
         self.write_json(report)
 
     def uploaded(self) -> list[ImportFile]:
