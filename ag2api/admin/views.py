@@ -1,4 +1,4 @@
-"""What the admin API and status page show, built from the live state (pure)."""
+"""What the admin APIs and the console show, built from the live state (pure)."""
 
 from __future__ import annotations
 
