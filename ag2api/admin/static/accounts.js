@@ -36,24 +36,30 @@ function badge(account) {
 }
 
 function quotaBar(q) {
-  const pct = Math.round(q.remaining * 100);
-  const cls = q.remaining === 0 ? "fill empty" : q.remaining < 0.2 ? "fill low" : "fill";
-  return h("div", { class: "quota", dataset: { model: q.model, remaining: q.remaining } },
-    h("div", { class: "label" }, h("span", {}, q.model),
-      h("span", {}, `${pct}%${q.reset_time ? ` · resets in ${q.resets_in}` : ""}`)),
+  const known = typeof q.remaining === "number";
+  const pct = known ? Math.round(q.remaining * 100) : null;
+  const cls = !known || q.remaining === 0 ? "fill empty" : q.remaining < 0.2 ? "fill low" : "fill";
+  const note = [known ? `${pct}%` : "unknown", q.reset_time ? `resets in ${q.resets_in}` : null,
+    q.skipped_until ? `skipped until ${when(q.skipped_until)}` : null].filter(Boolean).join(" · ");
+  return h("div", { class: q.skipped_until ? "quota skipped" : "quota",
+    dataset: { model: q.model, remaining: known ? q.remaining : "" } },
+    h("div", { class: "label" }, h("span", {}, q.model), h("span", {}, note)),
     h("div", { class: "track", role: "meter", "aria-label": `${q.model} quota left`,
-      "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct },
-      h("div", { class: cls, width: `${(q.remaining * 100).toFixed(1)}%` })));
+      "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": pct ?? 0 },
+      h("div", { class: cls, width: `${known ? (q.remaining * 100).toFixed(1) : 0}%` })));
 }
 
-function buckets(account) {
-  // The 5-hour and weekly buckets and credits, where the gateway reports them.
-  const rows = [];
-  for (const bucket of account.buckets || []) {
-    rows.push(h("div", { class: "muted bucket" }, `${bucket.name}: ${Math.round(bucket.remaining * 100)}% left` +
-      (bucket.reset_time ? `, resets ${when(bucket.reset_time)}` : "")));
+// The 5-hour and weekly buckets and the credits, where the gateway reports them.
+function buckets(a) {
+  const rows = (a.quota.buckets || []).map((b) => h("div", { class: "muted bucket" },
+    `${b.family} ${b.window}: ${typeof b.remaining === "number" ? `${Math.round(b.remaining * 100)}% left` : "unknown"}` +
+    (b.reset_time ? `, resets in ${b.resets_in}` : "") + (b.disabled ? " (off)" : "")));
+  const credits = a.credits;
+  if (credits && credits.amount !== null && credits.amount !== undefined) {
+    const state = credits.in_use ? "in use" : credits.stopped ? "stopped until the next check"
+      : credits.enabled ? (credits.usable ? "ready" : "below the minimum") : "not used";
+    rows.push(h("div", { class: "muted credits" }, `Credits: ${num(credits.amount)} (${state})`));
   }
-  if (account.credits) rows.push(h("div", { class: "muted credits" }, `Credits: ${num(account.credits.available)}`));
   return rows;
 }
 
@@ -70,8 +76,6 @@ function card(a, ctx) {
     a.disabled_reason && a.state !== "needs_verification" ? h("p", { class: "problem reason" }, a.disabled_reason) : null,
     a.cooldowns.map((c) => h("div", { class: "muted cooldown" },
       `${c.model} cooling until ${when(c.until)} (${c.left})${c.reason ? ` · ${c.reason}` : ""}`)),
-    (a.skipped || []).map((s) => h("div", { class: "muted skipped" },
-      `${s.model} skipped until ${when(s.until)}`)),
     a.quota.models.length ? a.quota.models.map(quotaBar) : h("div", { class: "muted" }, "No quota check yet."),
     buckets(a),
     h("dl", { class: "facts" },
