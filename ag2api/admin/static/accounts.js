@@ -12,6 +12,10 @@ export function init(ctx) {
   $("add-account").addEventListener("click", openSignIn);
   $("sign-in-start").addEventListener("click", () => startSignIn(ctx));
   $("sign-in-finish").addEventListener("click", () => finishSignIn(ctx));
+  $("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault(); // Enter in the address field finishes, never closes the dialog
+    if (!$("sign-in-paste").hidden) finishSignIn(ctx);
+  });
   $("sign-in-dialog").addEventListener("close", () => clearTimeout(signInTimer));
   $("check-quota").addEventListener("click", () =>
     ctx.act("Quota checked", () => api("GET", "/admin/api/accounts?refresh=1")));

@@ -12,7 +12,10 @@ export function init(ctx) {
   $("key-defaults").addEventListener("change", () => {
     $("key-policy").disabled = $("key-defaults").checked;
   });
-  $("key-save").addEventListener("click", () => save(ctx));
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault(); // Enter in a field saves, as the button does
+    save(ctx);
+  });
   $("key-copy").addEventListener("click", async () => {
     $("key-value").select();
     await navigator.clipboard?.writeText($("key-value").value).catch(() => {});
