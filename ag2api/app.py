@@ -16,7 +16,7 @@ from ag2api import __version__
 from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.store import TokensPathError
 from ag2api.admin.access import AdminAccess
-from ag2api.admin.handlers import ROUTES as ADMIN_ROUTES
+from ag2api.admin.routes import ROUTES as ADMIN_ROUTES
 from ag2api.config.live import Overrides, exposure_problem
 from ag2api.config.schema import GatewayConfig
 from ag2api.handlers import routes

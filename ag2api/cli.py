@@ -6,10 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import hashlib
 import logging
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -31,6 +29,7 @@ from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.login import add_arguments as add_login_arguments
 from ag2api.accounts.login import login
 from ag2api.app import serve
+from ag2api.config.keys_file import hashed, new_client_key
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import PORT, WORKERS, WORKERS_NEED_REDIS, ConfigError
 from ag2api.config.schema import NO_POLICY, GatewayConfig
@@ -256,16 +255,13 @@ async def _run(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-KEY_PREFIX = "sk-ag-"
-
-
 def run_keys(args: argparse.Namespace) -> int:
     """``ag2api keys new``: the key is printed once and never stored; the YAML gets its hash."""
     if args.action != "new":
         print("usage: ag2api keys new [--label L]", file=sys.stderr)
         return 2
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    digest = hashlib.sha256(key.encode()).hexdigest()
+    key = new_client_key()
+    digest = hashed(key).removeprefix("sha256:")
     label = args.label or f"key-{digest[:6]}"
     if not label.strip() or any(c in label for c in '"\n'):
         print("ag2api keys new: --label must be a non-empty single-line text", file=sys.stderr)

@@ -73,8 +73,12 @@ async def start_demo_upstream(
         DEMO_KEY if is_loopback(cfg.server.host) else "sk-ag2api-demo-" + secrets.token_urlsafe(12)
     )
     admin_key = "admin-demo-" + secrets.token_urlsafe(12)
+    # The console edits keys in the config file: the demo's copy, never the person's own.
+    copy = folder / "gateway.yaml"
+    write_atomic(copy, cfg.path.read_text(encoding="utf-8") if cfg.path.is_file() else "{}\n")
     demo_cfg = replace(
         cfg,
+        path=copy,
         api_keys=(ApiKey(key, "demo"),),
         admin_key=admin_key,
         tokens_file=tokens_file,
@@ -99,7 +103,7 @@ def banner(key: str, admin_key: str, port: int, host: str, config: Path) -> str:
 
   Python:  OpenAI(base_url="{base}/v1", api_key="{key}")
 
-  Status page: {base}/admin/  (admin key: {admin_key})
+  Console: {base}/admin/  (admin key: {admin_key})
 
   Config: {config} (read once: the demo does not watch it; restart to apply an edit)
 

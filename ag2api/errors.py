@@ -43,6 +43,9 @@ KINDS: dict[str, ErrorKind] = {
     "key_disabled": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),
     "model_not_allowed": ErrorKind(403, "invalid_request_error", "model_not_allowed", False),
     "not_found": ErrorKind(404, "invalid_request_error", "not_found", False),
+    # The admin console: a write without its session's CSRF token; a change the files refuse.
+    "forbidden": ErrorKind(403, "invalid_request_error", "forbidden", False),
+    "conflict": ErrorKind(409, "invalid_request_error", "conflict", False),
     "previous_response_not_found": ErrorKind(
         400, "invalid_request_error", "previous_response_not_found", False
     ),

@@ -333,7 +333,7 @@ class WatchConfig:
 
 @dataclass(frozen=True)
 class ObservabilityConfig:
-    """Request log, usage statistics, metrics and the admin status page."""
+    """Request log, usage statistics, metrics and the admin console."""
 
     # One JSON line per request also goes to this file (rotating); None: standard output only.
     request_log_file: Path | None = field(default=None, metadata=RESTART)

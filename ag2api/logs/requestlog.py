@@ -7,6 +7,7 @@ import logging
 import logging.handlers
 import os
 import stat
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from ag2api.jsoncodec import dumps_bytes
 from ag2api.logs.writer import QUEUE_CAPACITY, LogWriter, StandardStream, report_to_log
 
 LOGGER = "ag2api.requests"
+RECENT = 100  # client requests kept for the console's overview (metadata only, never bodies)
 log = logging.getLogger("ag2api.logs")
 
 
@@ -52,6 +54,8 @@ class RequestLog:
             handler.setFormatter(logging.Formatter("%(message)s"))
         # Drops are reported on standard error: a text line would break the JSON lines.
         self.writer = LogWriter(self.logger, handlers, capacity=capacity, report=report_to_log)
+        # The latest client requests' lines (generation and images), newest last.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
 
     @property
     def dropped(self) -> int:

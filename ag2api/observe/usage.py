@@ -2,7 +2,7 @@
 
 Requests only bump in-memory counters; a flush every few seconds writes them in one transaction
 on a worker thread, so the event loop never waits on the database. The same file holds the last
-quota snapshot per account (for ``ag2api accounts`` and the status page).
+quota snapshot per account (for ``ag2api accounts`` and the console).
 
 With a shared state backend (``state.backend: redis``) a flush adds the batch to counters in
 Redis instead, and only the elected leader drains those counters into its own file, so replicas
