@@ -17,6 +17,7 @@ from ag2api.models import families
 from ag2api.translate.anthropic_messages.messages import convert_messages, system_parts
 from ag2api.translate.anthropic_messages.tools import convert_tools, tool_config
 from ag2api.translate.gemini import family_rules
+from ag2api.translate.gemini.schema import SchemaBudget
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
 from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
@@ -57,7 +58,7 @@ def to_gemini(
     gen = generation_config(body, model=model, thinking_default=thinking_default)
     thinking = gen.get("thinkingConfig") or {}
     keep_thinking = bool(thinking.get("includeThoughts"))
-    tools = convert_tools(body.get("tools"), model=model)
+    tools = convert_tools(body.get("tools"), model=model, budget=SchemaBudget())
     converted = convert_messages(
         body.get("messages"),
         model=model,

@@ -18,7 +18,7 @@ from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import thinking_for_effort
 from ag2api.translate.gemini import family_rules
-from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
+from ag2api.translate.gemini.schema import SchemaBudget, clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.input import EFFORTS, check_nesting
 from ag2api.translate.typed_args import ArgFix, merge
@@ -85,7 +85,8 @@ def to_gemini(
     if system is not None:
         request["systemInstruction"] = system
     fixes: dict[str, ArgFix] = {}
-    tool_list = tools(body.get("tools"), model, fixes)
+    budget = SchemaBudget()  # shared by every schema of the request
+    tool_list = tools(body.get("tools"), model, fixes, budget)
     if tool_list:
         request["tools"] = tool_list
         config = body.get("toolConfig")
@@ -94,7 +95,7 @@ def to_gemini(
                 raise InvalidRequest("'toolConfig' must be an object", param="toolConfig")
             if tool_config := _tool_config(camel(config)):
                 request["toolConfig"] = tool_config
-    gen = generation_config(body.get("generationConfig"), model, thinking_default)
+    gen = generation_config(body.get("generationConfig"), model, thinking_default, budget)
     if gen:
         request["generationConfig"] = gen
     safety = body.get("safetySettings")
@@ -152,7 +153,9 @@ def system_instruction(value: Any) -> dict[str, Any] | None:
     return {"role": "user", "parts": kept} if kept else None  # every peer sends role "user"
 
 
-def tools(value: Any, model: str, fixes: dict[str, ArgFix]) -> list[dict[str, Any]]:
+def tools(
+    value: Any, model: str, fixes: dict[str, ArgFix], budget: SchemaBudget | None = None
+) -> list[dict[str, Any]]:
     """Function declarations (deduplicated, schemas cleaned; their fixes into ``fixes``) in one
     tool; server tools kept only where the backend takes them: not for Claude or image models,
     nor next to functions."""
@@ -174,7 +177,7 @@ def tools(value: Any, model: str, fixes: dict[str, ArgFix]) -> list[dict[str, An
                 param=f"tools[{i}].functionDeclarations",
             )
         for j, decl in enumerate(decls):
-            out, fix = declaration(decl, f"tools[{i}].functionDeclarations[{j}]")
+            out, fix = declaration(decl, f"tools[{i}].functionDeclarations[{j}]", budget)
             if out["name"] not in names:  # "Tool names must be unique" upstream
                 names.add(out["name"])
                 declarations.append(out)
@@ -193,7 +196,9 @@ def tools(value: Any, model: str, fixes: dict[str, ArgFix]) -> list[dict[str, An
     return out_tools
 
 
-def declaration(decl: Any, where: str) -> tuple[dict[str, Any], ArgFix | None]:
+def declaration(
+    decl: Any, where: str, budget: SchemaBudget | None = None
+) -> tuple[dict[str, Any], ArgFix | None]:
     if not isinstance(decl, dict):
         raise InvalidRequest(f"'{where}' must be an object", param=where)
     decl = camel(decl)
@@ -206,7 +211,7 @@ def declaration(decl: Any, where: str) -> tuple[dict[str, Any], ArgFix | None]:
         out["description"] = description
     # Gemini CLI sends JSON Schema as parametersJsonSchema; the backend gets the cleaned subset.
     key = "parametersJsonSchema" if "parametersJsonSchema" in decl else "parameters"
-    schema, fix = clean_schema_typed(decl.get(key), f"{where}.{key}")
+    schema, fix = clean_schema_typed(decl.get(key), f"{where}.{key}", budget)
     out["parameters"] = lower_types(schema)
     return out, fix
 
@@ -254,7 +259,10 @@ _MODES = ("AUTO", "ANY", "NONE", "VALIDATED")
 
 
 def generation_config(
-    value: Any, model: str, thinking_default: dict[str, Any] | None
+    value: Any,
+    model: str,
+    thinking_default: dict[str, Any] | None,
+    budget: SchemaBudget | None = None,
 ) -> dict[str, Any]:
     if value is None:
         value = {}
@@ -279,7 +287,7 @@ def generation_config(
     schema_key = "responseSchema" if "responseSchema" in value else "responseJsonSchema"
     if value.get(schema_key) is not None:
         gen["responseSchema"] = lower_types(
-            clean_schema(value[schema_key], f"generationConfig.{schema_key}")
+            clean_schema(value[schema_key], f"generationConfig.{schema_key}", budget)
         )
     thinking = value.get("thinkingConfig")
     if thinking is None:
