@@ -28,5 +28,6 @@ class CountTokensHandler(GeneratingHandler):
         if self.trace is not None:
             self.trace.model = model
         async with self.admitted(model, asked=asked):
-            total = await services.token_counter.count(cfg, count.request(body, model))
+            request = await self.translated(lambda: count.request(body, model))
+            total = await services.token_counter.count(cfg, request)
         self.write_json(count.answer(total))

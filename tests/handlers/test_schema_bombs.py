@@ -1,24 +1,30 @@
-"""A tool schema whose ``$ref``s multiply (definitions that each refer twice to the next) is a
-400 naming the schema on every route that takes tools, the token counts included — answered
-before any upstream call, with the gateway still serving meanwhile. The bound itself (the work
-done stays within the limits whatever the schema asks) is checked on the cleaner
-(``tests/translate/gemini/test_schema.py``)."""
+"""Translation's work stays bounded on the event loop.
+
+A tool schema whose ``$ref``s multiply (definitions that each refer twice to the next) is a 400
+naming the schema on every route that takes tools, the token counts included — answered before
+any upstream call, with the gateway still serving meanwhile. The bound itself (the work done
+stays within the limits whatever the schema asks) is checked on the cleaner
+(``tests/translate/gemini/test_schema.py``). Large bodies are translated on a worker thread."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anthropic
 import openai
+import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 from tornado.httpclient import AsyncHTTPClient
 
+from ag2api.handlers.base import TRANSLATE_ON_LOOP_BYTES
 from ag2api.testing.fake_upstream import FakeUpstream
+from ag2api.translate.openai_chat import dialect as chat_dialect
 from tests.conftest import API_KEY
 from tests.support.claude_code_requests import sdk as anthropic_sdk
 from tests.support.schemas import ref_bomb
@@ -138,3 +144,24 @@ async def test_a_ref_bomb_is_a_400_naming_the_schema_on_every_route(
     ]
     # No generation and no count reached the upstream (the model list may have been read).
     assert [r.path for r in fake.requests if "Content" in r.path or "count" in r.path] == []
+
+
+async def test_large_bodies_are_translated_off_the_event_loop(
+    client: openai.AsyncOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Translation work grows with the body: past TRANSLATE_ON_LOOP_BYTES it runs on a worker
+    thread, so the loop keeps serving other clients meanwhile."""
+    threads: list[threading.Thread] = []
+    original = chat_dialect.translate_chat
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(chat_dialect, "translate_chat", recording)
+    small = [{"role": "user", "content": "hi"}]
+    large = [{"role": "user", "content": "word " * (TRANSLATE_ON_LOOP_BYTES // 4)}]
+    for messages in (small, large):
+        done = await client.chat.completions.create(model="gemini-2.5-flash", messages=messages)
+        assert done.choices[0].message.content
+    assert threads[0] is threading.main_thread() and threads[1] is not threading.main_thread()
