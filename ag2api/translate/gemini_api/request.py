@@ -20,6 +20,7 @@ from ag2api.models.families import thinking_for_effort
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import SchemaBudget, clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
+from ag2api.translate.gemini_api import checks
 from ag2api.translate.input import EFFORTS, check_nesting
 from ag2api.translate.typed_args import ArgFix, merge
 
@@ -102,6 +103,7 @@ def to_gemini(
     if safety is not None:
         if not isinstance(safety, list):
             raise InvalidRequest("'safetySettings' must be an array", param="safetySettings")
+        checks.check_safety(safety)
         request["safetySettings"] = safety
     request["sessionId"] = session_id(request["contents"])
     for name, fix in family_rules.apply_family_rules(request, model).items():
@@ -135,6 +137,7 @@ def parts(value: Any, where: str) -> list[dict[str, Any]]:
     for j, part in enumerate(value):
         if not isinstance(part, dict):
             raise InvalidRequest(f"'{where}[{j}]' must be an object", param=f"{where}[{j}]")
+        checks.check_part(part, f"{where}[{j}]")
     # An empty text part alone is refused upstream (Claude: "text content blocks must be
     # non-empty"); one carrying a signature is the client's and stays.
     return [p for p in value if p != {"text": ""}]
@@ -243,6 +246,7 @@ def _tool_config(config: dict[str, Any]) -> dict[str, Any]:
             param="toolConfig.functionCallingConfig",
         )
     calling = camel(calling)
+    checks.check_function_calling(calling)
     mode = calling.get("mode")
     if mode is not None and (not isinstance(mode, str) or mode.upper() not in _MODES):
         raise InvalidRequest(
@@ -269,7 +273,9 @@ def generation_config(
     if not isinstance(value, dict):
         raise InvalidRequest("'generationConfig' must be an object", param="generationConfig")
     value = camel(value)
-    gen = {k: v for k, v in value.items() if k in GENERATION_FIELDS}
+    # null is absent, as in Google's JSON mapping (family rules compare these values).
+    gen = {k: v for k, v in value.items() if k in GENERATION_FIELDS and v is not None}
+    checks.check_generation(gen)
     for key in NUMBERS:
         number = gen.get(key)
         if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)):
@@ -299,7 +305,9 @@ def generation_config(
                 "'generationConfig.thinkingConfig' must be an object",
                 param="generationConfig.thinkingConfig",
             )
-        fitted = fit_thinking(camel(thinking), model)
+        thinking = camel(thinking)
+        checks.check_thinking(thinking)
+        fitted = fit_thinking(thinking, model)
         if fitted is None:
             gen.pop("thinkingConfig", None)
         else:
