@@ -5,7 +5,8 @@ rebuilt from the fields the backend accepts (unknown ones — ``cachedContent`` 
 refused — are dropped, as the backend 400s on unknown names), with what it rejects cleaned as for
 the other dialects: JSON Schemas (``parametersJsonSchema``/``responseJsonSchema`` become cleaned
 ``parameters``/``responseSchema``), the model family's rules (``models/families.py``), thinking
-fitted to the family. Contents pass as they are: thought signatures belong to the client.
+fitted to the family. Contents pass as they are: thought signatures belong to the client — but
+Claude gets back the signed thinking a client dropped, or a closed tool loop (``thinking``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from ag2api.models.families import thinking_for_effort
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import SchemaBudget, clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
+from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
 from ag2api.translate.gemini_api import checks
+from ag2api.translate.gemini_api.thinking import Lookup, restore_thinking
 from ag2api.translate.input import EFFORTS, check_nesting
 from ag2api.translate.typed_args import ArgFix, merge
 
@@ -64,14 +67,19 @@ def camel(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_gemini(
-    body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
+    body: dict[str, Any],
+    *,
+    model: str,
+    thinking_default: dict[str, Any] | None,
+    signatures: Lookup | None = None,
 ) -> tuple[dict[str, Any], dict[str, ArgFix]]:
     """The upstream request for ``body`` on upstream ``model``, and per declared tool where the
     gateway changed its schema (non-string enum members made strings, Claude's placeholder
     property): the answer undoes that in the tool's call arguments.
 
     ``thinking_default`` is the model policy's ``thinkingConfig``: used only when the client set
-    none. The body's parts are reused, not copied (it belongs to this request).
+    none. The body's parts are reused, not copied (it belongs to this request). ``signatures``
+    finds the Claude thinking the gateway recorded, by signature.
     """
     check_nesting(body)
     body = camel(body)
@@ -108,6 +116,9 @@ def to_gemini(
     request["sessionId"] = session_id(request["contents"])
     for name, fix in family_rules.apply_family_rules(request, model).items():
         fixes[name] = merge(fixes.get(name), fix) or fix
+    if families.is_claude(model):
+        restore_thinking(request["contents"], signatures if thinking_on(request) else None)
+        close_unsigned_loop(request, model)  # what could not be restored is never forged
     return request, fixes
 
 
@@ -134,13 +145,18 @@ def contents(value: Any) -> list[dict[str, Any]]:
 def parts(value: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise InvalidRequest(f"'{where}' must be an array of parts", param=where)
+    kept: list[dict[str, Any]] = []
     for j, part in enumerate(value):
         if not isinstance(part, dict):
             raise InvalidRequest(f"'{where}[{j}]' must be an object", param=f"{where}[{j}]")
         checks.check_part(part, f"{where}[{j}]")
-    # An empty text part alone is refused upstream (Claude: "text content blocks must be
-    # non-empty"); one carrying a signature is the client's and stays.
-    return [p for p in value if p != {"text": ""}]
+        if None in part.values():  # null is absent (Google's JSON mapping)
+            part = {k: v for k, v in part.items() if v is not None}
+        # An empty text part alone is refused upstream (Claude: "text content blocks must be
+        # non-empty"); one carrying a signature is the client's and stays.
+        if part and part != {"text": ""}:
+            kept.append(part)
+    return kept
 
 
 def system_instruction(value: Any) -> dict[str, Any] | None:
