@@ -21,7 +21,7 @@ from ag2api.translate.gemini.schema import SchemaBudget
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
 from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
-from ag2api.translate.input import EFFORTS, integer, number, put
+from ag2api.translate.input import EFFORTS, integer, number, output_limit, put
 from ag2api.translate.typed_args import ArgFix
 
 MAX_STOP_SEQUENCES = 5  # Gemini's limit
@@ -137,10 +137,7 @@ def generation_config(
     top_k = integer(body, "top_k", 0, 1_000_000)
     if top_k:
         gen["topK"] = top_k
-    max_tokens = integer(body, "max_tokens", 1, 10_000_000)
-    if max_tokens is not None:
-        # Claude Code asks 128000 of every model; the backend 400s above the family's cap.
-        gen["maxOutputTokens"] = min(max_tokens, families.max_output_cap(model))
+    put(gen, "maxOutputTokens", output_limit(body.get("max_tokens"), "max_tokens", model))
     stops = body.get("stop_sequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):

@@ -24,7 +24,7 @@ from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
 from ag2api.translate.gemini_api import checks
 from ag2api.translate.gemini_api.thinking import Lookup, restore_thinking
-from ag2api.translate.input import EFFORTS, check_nesting
+from ag2api.translate.input import EFFORTS, check_nesting, output_limit
 from ag2api.translate.typed_args import ArgFix, merge
 
 # generationConfig fields the backend takes (docs/protocol.md §2.2); others (logprobs, speechConfig,
@@ -298,14 +298,9 @@ def generation_config(
             raise InvalidRequest(
                 f"'generationConfig.{key}' must be a number", param=f"generationConfig.{key}"
             )
-    limit = gen.get("maxOutputTokens")
+    limit = output_limit(gen.get("maxOutputTokens"), "generationConfig.maxOutputTokens", model)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidRequest(
-                "'generationConfig.maxOutputTokens' must be a positive integer",
-                param="generationConfig.maxOutputTokens",
-            )
-        gen["maxOutputTokens"] = min(limit, families.max_output_cap(model))
+        gen["maxOutputTokens"] = limit
     schema_key = "responseSchema" if "responseSchema" in value else "responseJsonSchema"
     if value.get(schema_key) is not None:
         gen["responseSchema"] = lower_types(

@@ -17,7 +17,14 @@ from ag2api.translate.dialect import RemoteImage
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import SchemaBudget, clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
-from ag2api.translate.input import check_nesting, integer, number, put, requested_effort
+from ag2api.translate.input import (
+    check_nesting,
+    integer,
+    number,
+    output_limit,
+    put,
+    requested_effort,
+)
 from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
 from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
 from ag2api.translate.typed_args import ArgFix, restore_args, restore_json_text
@@ -175,9 +182,8 @@ def generation_config(
     put(gen, "temperature", number(body, "temperature", 0, 2))
     put(gen, "topP", number(body, "top_p", 0, 1))
     put(gen, "topK", integer(body, "top_k", 1, 1000))
-    put(gen, "maxOutputTokens", integer(body, "max_tokens", 1, 10_000_000))
-    # max_completion_tokens is the current name; it wins when both are sent.
-    put(gen, "maxOutputTokens", integer(body, "max_completion_tokens", 1, 10_000_000))
+    for key in ("max_tokens", "max_completion_tokens"):  # the current name wins over the old
+        put(gen, "maxOutputTokens", output_limit(body.get(key), key, model))
     _unsupported_knobs(body, model)
     put(gen, "presencePenalty", number(body, "presence_penalty", -2, 2))
     put(gen, "frequencyPenalty", number(body, "frequency_penalty", -2, 2))

@@ -20,7 +20,7 @@ from ag2api.translate.gemini.schema import SchemaBudget, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
 from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
-from ag2api.translate.input import EFFORTS, check_nesting, number, put
+from ag2api.translate.input import EFFORTS, check_nesting, number, output_limit, put
 from ag2api.translate.openai_responses import compaction
 from ag2api.translate.openai_responses import items as input_items
 from ag2api.translate.openai_responses.tools import ToolSet, convert_tools, tool_config
@@ -105,13 +105,8 @@ def generation_config(
     gen: dict[str, Any] = {}
     put(gen, "temperature", number(body, "temperature", 0, 2))
     put(gen, "topP", number(body, "top_p", 0, 1))
-    limit = body.get("max_output_tokens")
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidRequest(
-                "'max_output_tokens' must be a positive integer", param="max_output_tokens"
-            )
-        gen["maxOutputTokens"] = min(limit, families.max_output_cap(model))
+    limit = output_limit(body.get("max_output_tokens"), "max_output_tokens", model)
+    put(gen, "maxOutputTokens", limit)
     _text_format(body.get("text"), gen, budget)
     thinking = thinking_config(body.get("reasoning"), model, thinking_default)
     if thinking:
