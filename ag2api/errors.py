@@ -59,6 +59,11 @@ KINDS: dict[str, ErrorKind] = {
     "upstream_error": ErrorKind(502, "upstream_error", "upstream_error"),
     "upstream_account_error": ErrorKind(502, "upstream_error", "upstream_account_error", False),
     "no_available_account": ErrorKind(503, "server_error", "no_available_account"),
+    # No account can serve at all (none configured, or every one disabled): waiting changes
+    # nothing until the operator acts, so a status no client retries (clients retry 5xx, and
+    # Claude Code 529, for minutes), with a message naming the fix — as Google answers 403 for
+    # an API not enabled in a project.
+    "no_usable_account": ErrorKind(403, "server_error", "no_usable_account", False),
     # The upstream has no capacity (its 503 UNAVAILABLE, e.g. MODEL_CAPACITY_EXHAUSTED, or a
     # 529) on every account tried: temporary, so a 503 with Retry-After in every dialect (529
     # overloaded_error for Anthropic's).
@@ -148,6 +153,12 @@ class PayloadTooLarge(GatewayError):
 
 class NoAvailableAccount(GatewayError):
     kind = "no_available_account"
+
+
+class NoUsableAccount(NoAvailableAccount):
+    """Not one account is enabled: the operator must add or re-enable one."""
+
+    kind = "no_usable_account"
 
 
 class UpstreamTimeout(GatewayError):
