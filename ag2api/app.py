@@ -13,6 +13,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from ag2api import __version__
+from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.store import TokensPathError
 from ag2api.admin.access import AdminAccess
 from ag2api.admin.handlers import ROUTES as ADMIN_ROUTES
@@ -61,7 +62,7 @@ async def drain(services: Services, grace: float) -> None:
 
 def check_startup(cfg: GatewayConfig) -> None:
     if (problem := exposure_problem(cfg)) is not None:
-        raise StartupError(problem)
+        raise StartupError(f"{problem} (config {cfg.path})")
 
 
 def reload_now(reloader: Reloader) -> None:
@@ -85,7 +86,7 @@ async def serve(
     fd_limit = raise_open_file_limit()
     try:
         services = build_services(cfg, overrides=overrides)
-    except TokensPathError as exc:
+    except (TokensPathError, BadKey) as exc:
         raise StartupError(str(exc)) from exc
     reloader = Reloader(services)
     watcher = FileWatcher(services.config, reloader)
@@ -99,7 +100,14 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_now, reloader)
-    server = make_server(make_app(services), cfg, connection_cap(cfg, fd_limit))
+    # A reload's exposure check looks at these, whatever server.host says by then.
+    services.config.listening = tuple(str(sock.getsockname()[0]) for sock in sockets)
+    server = make_server(
+        make_app(services),
+        cfg,
+        connection_cap(cfg, fd_limit),
+        live=lambda: services.config.current.server,
+    )
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     tune_gc()
@@ -115,6 +123,7 @@ async def serve(
     if cfg.watch.enabled:
         watcher.start()
     services.quota.start(lambda: services.config.current.observability.quota_refresh_seconds)
+    services.recheck.start()
     try:
         if on_ready is not None:
             result = on_ready(services, port)

@@ -13,17 +13,26 @@ import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ag2api import __version__
-from ag2api.accounts.cli import AccountNotFound, account_rows, format_table, set_enabled
+from ag2api.accounts.cli import (
+    AccountNotFound,
+    account_rows,
+    format_table,
+    set_enabled,
+    verification_lines,
+)
+from ag2api.accounts.commands import ACTIONS as FILE_ACTIONS
+from ag2api.accounts.commands import add_commands, cipher_for, run_command
+from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.login import add_arguments as add_login_arguments
 from ag2api.accounts.login import login
 from ag2api.app import serve
 from ag2api.config.live import Overrides, read_config
-from ag2api.config.load import WORKERS_NEED_REDIS, ConfigError
+from ag2api.config.load import PORT, WORKERS, WORKERS_NEED_REDIS, ConfigError
 from ag2api.config.schema import NO_POLICY, GatewayConfig
 from ag2api.logs.setup import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
@@ -61,6 +70,22 @@ def find_config(
     return next(p for p in config_candidates(cwd, home) if p.is_file()), False
 
 
+def checked(check: Callable[[Any], int]) -> Callable[[str], int]:
+    """An argparse type that applies the config file's own check (same range, same words)."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+        try:
+            return check(number)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ag2api",
@@ -75,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="gateway YAML (default: see below)",
     )
     parser.add_argument("--host", help="listen address (overrides server.host)")
-    parser.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    parser.add_argument(
+        "--port", type=checked(PORT), help="listen port (overrides server.port; 0: any free one)"
+    )
     parser.add_argument("--tokens", type=Path, help="tokens.json (overrides tokens_file)")
     parser.add_argument(
-        "--workers", type=int, help="processes on the port (overrides server.workers; >1: redis)"
+        "--workers",
+        type=checked(WORKERS),
+        help="processes on the port (overrides server.workers; >1: redis)",
     )
     parser.add_argument(
         "--demo",
@@ -87,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ag2api {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    accounts = commands.add_parser("accounts", help="list, enable or disable accounts")
-    for flag, kind, text in (("--config", Path, "gateway YAML"), ("--tokens", Path, "tokens.json")):
-        accounts.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+    accounts = commands.add_parser(
+        "accounts", help="list, enable, disable, import, export, encrypt or decrypt accounts"
+    )
+    file_options(accounts)
     actions = accounts.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="every project with its state (the default)")
     enable = actions.add_parser("enable", help="put a project back in rotation")
@@ -97,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     disable = actions.add_parser("disable", help="take a project out of rotation")
     disable.add_argument("project", help=WHICH)
     disable.add_argument("--reason", default="disabled by hand", help="written as disabled_reason")
+    add_commands(actions)
     usage = commands.add_parser("usage", help="usage statistics per key, model, project, day")
-    usage.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="gateway YAML")
+    file_options(usage)
     usage.add_argument("--since", help="first day, YYYY-MM-DD (default: 7 days ago)")
     usage.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
     usage.add_argument(
@@ -118,10 +149,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sign in with a Google account in the browser and add its project to "
         "tokens.json (the config's tokens_file unless --tokens is given).",
     )
-    for flag, kind, text in (("--config", Path, "gateway YAML"), ("--tokens", Path, "tokens.json")):
-        login.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+    file_options(login)
     add_login_arguments(login)
     return parser
+
+
+def file_options(command: argparse.ArgumentParser) -> None:
+    """--config and --tokens on a command too (before or after its name): every command finds
+    the files as the gateway does, given the same options and environment."""
+    command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="gateway YAML")
+    command.add_argument(
+        "--tokens",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="tokens.json (overrides tokens_file; usage.sqlite3 is beside it unless usage_db)",
+    )
 
 
 def load_config(args: argparse.Namespace) -> GatewayConfig:
@@ -137,6 +179,8 @@ def load_config(args: argparse.Namespace) -> GatewayConfig:
 
 
 def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
+    if args.action in FILE_ACTIONS:
+        return run_command(args, cfg, os.environ)
     path = cfg.tokens_file
     try:
         if args.action in (None, "list"):
@@ -144,6 +188,8 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
                 print(f"{path} does not exist yet: add an account with `ag2api login`")
                 return 0
             print(format_table(account_rows(path, stored_quota(cfg.usage_db))))
+            for line in verification_lines(path, cfg.accounts.recheck_seconds):
+                print(line)
             return 0
         enabled = args.action == "enable"
         masked = set_enabled(path, args.project, enabled, getattr(args, "reason", None))
@@ -275,6 +321,12 @@ def key_limit_rows(
 
 def run_login(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     args.tokens = cfg.tokens_file
+    args.default_proxy = cfg.upstream.proxy
+    try:
+        args.cipher = cipher_for(cfg, os.environ)
+    except BadKey as exc:
+        print(f"ag2api login: {exc}", file=sys.stderr)
+        return 1
     return login(args, "ag2api login")
 
 

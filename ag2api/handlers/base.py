@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -29,6 +30,7 @@ from ag2api.translate import DIALECTS, Dialect
 
 log = logging.getLogger("ag2api.http")
 T = TypeVar("T")
+A = TypeVar("A")
 
 # Bodies over a route's limit are read and dropped up to this size (see ApiHandler.large_bodies).
 DISCARD_CAP = 1024 * 1024 * 1024
@@ -90,11 +92,12 @@ class ApiHandler(RequestHandler):
             self.request_id, self.request.method or "-", self.request.path
         )
         self.cfg = self.services.config.current
+        metrics = self.services.metrics
         self.key_admission = KeyAdmission(
             self.cfg,
             self.services.state,
-            refused=self._count_refusal,
-            show=self.show_rate_headers,
+            refused=lambda label, why: metrics.key_rejections.labels(label, why).inc(),
+            show=weakly(self.show_rate_headers),
             spent=lambda: trace.prompt_tokens + trace.completion_tokens,
         )
         try:
@@ -115,9 +118,6 @@ class ApiHandler(RequestHandler):
         self.client_key = key = self.key_admission.key
         if key is not None and self.trace is not None:
             self.trace.key_label = key.label
-
-    def _count_refusal(self, label: str, reason: str) -> None:
-        self.services.metrics.key_rejections.labels(label, reason).inc()
 
     def show_rate_headers(self, headers: dict[str, str]) -> None:
         """The key's ``x-ratelimit-*`` headers, on this answer whatever it is (set again after
@@ -255,7 +255,7 @@ class ApiHandler(RequestHandler):
                 "%s %s → %d %s: %s",
                 self.request.method,
                 self.request.path,
-                value.status,
+                self.render_error(value)[0],  # the status this dialect sends (Anthropic: 529)
                 value.kind,
                 value.message,
             )
@@ -331,6 +331,9 @@ class GeneratingHandler(DialectHandler):
             raise
         finally:
             self._work = None
+            # The task's exception holds this frame in its traceback: a reference cycle
+            # (with every object the request built) that only the cycle collector would free.
+            del task
 
 
 class NotFoundHandler(DialectHandler):
@@ -368,3 +371,16 @@ class DiscardHandler(DialectHandler):
 
     def post(self) -> None:
         self.write_json({"status": "ok"})
+
+
+def weakly(method: Callable[[A], None]) -> Callable[[A], None]:
+    """``method`` without keeping its object alive: what the handler holds calls back into the
+    handler, and a strong reference would be a cycle that keeps a finished request (its body,
+    its images) until the rarely-run cycle collector."""
+    ref = weakref.WeakMethod(method)
+
+    def call(arg: A) -> None:
+        if (bound := ref()) is not None:
+            bound(arg)
+
+    return call

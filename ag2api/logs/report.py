@@ -11,6 +11,7 @@ EXACT_ROUTES = {
     "/v1/images/generations": "images",
     "/v1/models": "models",
     "/health": "health",
+    "/ready": "health",
     "/metrics": "metrics",
 }
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -70,6 +71,28 @@ VALIDATION_REQUIRED = {
         ],
     }
 }
+VERIFY_URL = "https://accounts.google.com/signin/continue?sarp=1"
+
+
+def ineligible_verification() -> dict[str, Any]:
+    """loadCodeAssist for an account Google wants verified: no project, no current tier."""
+    return {
+        "allowedTiers": [{"id": "standard-tier", "userDefinedCloudaicompanionProject": True}],
+        "ineligibleTiers": [
+            {
+                "reasonCode": "VALIDATION_REQUIRED",
+                "reasonMessage": "Your current account is not eligible for Antigravity. "
+                "Verify your account to continue.",
+                "tierId": "free-tier",
+                "tierName": "Antigravity",
+                "validationErrorMessage": "Verify your account to continue.",
+                "validationUrl": VERIFY_URL,
+                "validationUrlLinkText": "Verify your account",
+            }
+        ],
+    }
+
+
 SERVICE_DISABLED = {
     "error": {
         "code": 403,
@@ -212,6 +235,25 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
         "isInternal": True,
     },
 }
+
+
+QUOTA_WINDOW = 5 * 3600  # seconds between two resets of a model's quota
+
+
+def quota_windows_rolled(models: dict[str, dict[str, Any]], now: float) -> dict[str, Any]:
+    """``models`` as the upstream says it at ``now``: a quota reset time already past is moved
+    on by whole windows (the real one always names the next reset)."""
+    out = {}
+    for name, info in models.items():
+        quota = info.get("quotaInfo")
+        if isinstance(quota, dict) and isinstance(quota.get("resetTime"), str):
+            at = dt.datetime.fromisoformat(quota["resetTime"].replace("Z", "+00:00")).timestamp()
+            if at <= now:
+                at += QUOTA_WINDOW * (int((now - at) // QUOTA_WINDOW) + 1)
+                stamp = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                info = {**info, "quotaInfo": {**quota, "resetTime": stamp}}
+        out[name] = info
+    return out
 
 
 def last_user_text(request: dict[str, Any]) -> str:
