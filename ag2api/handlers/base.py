@@ -34,6 +34,9 @@ A = TypeVar("A")
 
 # Bodies over a route's limit are read and dropped up to this size (see ApiHandler.large_bodies).
 DISCARD_CAP = 1024 * 1024 * 1024
+# Larger bodies are translated on a worker thread: translation is plain Python whose work grows
+# with the body (a million small parts take seconds), and the event loop keeps serving meanwhile.
+TRANSLATE_ON_LOOP_BYTES = 256 * 1024
 _TORNADO_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 _BODY_METHODS = ("post", "put", "patch", "delete")
 
@@ -301,6 +304,13 @@ class GeneratingHandler(DialectHandler):
         and leaving it settles (the tokens used charged, the concurrency lease given back)."""
         self.key_admission.allow(*serving, asked=asked)
         return self.key_admission
+
+    async def translated(self, work: Callable[[], T]) -> T:
+        """``work()`` (a pure translation of this request's body): on the loop for a small body,
+        on a worker thread for a large one."""
+        if len(self.request.body) <= TRANSLATE_ON_LOOP_BYTES:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(None, work)
 
     async def until_client_leaves(self, work: Awaitable[T]) -> T | None:
         """Await ``work``; when the client disconnects it is cancelled (None is returned), which
