@@ -30,7 +30,9 @@ from ag2api.accounts.store import (
 )
 
 WRITE_ATTEMPTS = 5
-Merge = Callable[[dict[str, Any], Ledger], tuple[bool, bool]]
+# Changes the document and the ledger; returns whether each changed, and whether the document
+# got anything the running gateway does not hold yet (else it is the gateway's own write).
+Merge = Callable[[dict[str, Any], Ledger], tuple[bool, bool, bool]]
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,19 @@ def read_synced(path: Path) -> Synced:
     return Synced(_parse(path, data) if data is not None else None, ledger, seen.digest)
 
 
-def merge_file(path: Path, cipher: TokenCipher, change: Merge, *, create: bool = False) -> bool:
-    """Under the lock: read both, let ``change`` update them (it returns whether the document
-    and whether the ledger changed), write tokens.json then the ledger. True when tokens.json was
-    written. A missing tokens.json is started empty only with ``create``."""
+def merge_file(
+    path: Path,
+    cipher: TokenCipher,
+    change: Merge,
+    *,
+    create: bool = False,
+    own_write: Callable[[str | None, str], None] | None = None,
+) -> bool:
+    """Under the lock: read both, let ``change`` update them, write tokens.json then the ledger.
+    True when tokens.json was written with something the gateway does not hold yet (its pool
+    must re-read it); a write of the gateway's own changes only is told to ``own_write(before,
+    after)`` (sha256 hex of the file read and written) first. A missing tokens.json is started
+    empty only with ``create``."""
     with lock_for(path):
         for _attempt in range(WRITE_ATTEMPTS):
             seen, data = _read(path)
@@ -89,13 +100,16 @@ def merge_file(path: Path, cipher: TokenCipher, change: Merge, *, create: bool =
                 return False
             doc = _parse(path, data) if data is not None else empty_document()
             ledger = _read_ledger(path)
-            doc_changed, ledger_changed = change(doc, ledger)
+            doc_changed, ledger_changed, foreign = change(doc, ledger)
             if doc_changed:
                 seal_document(doc, cipher)
                 text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+                if own_write is not None and not foreign:
+                    after = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                    own_write(seen.digest.hex() if seen.key is not None else None, after)
                 if not write_atomic(path, text, unless_changed_from=seen):
                     continue  # saved meanwhile: merge into what it holds now
             if doc_changed or ledger_changed:
                 write_atomic(ledger_path(path), ledger_text(ledger))
-            return doc_changed
+            return doc_changed and foreign
     raise TokensFileBusy(f"{path} kept changing while being merged; not overwriting it")

@@ -17,7 +17,14 @@ from ag2api.state.redis.client import token_digest
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
-from tests.support.replicas import eventually, leader_of, not_, replicas, state_config
+from tests.support.replicas import (
+    eventually,
+    leader_of,
+    not_,
+    replicas,
+    state_config,
+    watching,
+)
 
 KEY = "correct horse battery staple 42"
 ALPHA = "proj-alpha-0001"
@@ -165,9 +172,10 @@ async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
         def relogin(doc: dict[str, Any]) -> None:
             doc["projects"][0]["refresh_token"] = "rt-one-relogin"
 
-        update_tokens(tokens_path, relogin, cipher=TokenCipher(KEY.encode()))
-        await eventually(lambda: not_(redis.hlen(key_prefix + "rtok")))
-        for r in group:
-            await eventually(
-                lambda r=r: r.services.pool.accounts[0].refresh_token == "rt-one-relogin"
-            )
+        async with watching(group):
+            update_tokens(tokens_path, relogin, cipher=TokenCipher(KEY.encode()))
+            await eventually(lambda: not_(redis.hlen(key_prefix + "rtok")))
+            for r in group:
+                await eventually(
+                    lambda r=r: r.services.pool.accounts[0].refresh_token == "rt-one-relogin"
+                )

@@ -36,6 +36,7 @@ from tests.support.replicas import (
     projects,
     replicas,
     state_config,
+    watching,
 )
 
 ALPHA, BETA, GAMMA = "proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"
@@ -343,18 +344,19 @@ async def test_without_a_key_a_rotated_refresh_token_stays_out_of_redis(
     fake: FakeUpstream, config_path: Path, tokens_path: Path, key_prefix: str
 ) -> None:
     """Refresh tokens cross Redis only sealed: with no key set, a token Google rotated on a
-    non-leader never reaches Redis, yet tokens.json (which this machine's replicas share) and
-    the leader get it."""
+    non-leader never reaches Redis, yet tokens.json (which this machine's replicas share) and,
+    through its file watcher, the leader get it."""
     async with replicas(config_path) as group:
         leader, other = await leader_of(group)
-        for r in group:
-            r.services.pool.rotation_count = 1000  # every request on alpha
-        fake.rotate_refresh_tokens = True
-        assert (await chat_text(other.client)).endswith("You said: hi")
-        fake.rotate_refresh_tokens = False
-        new = next(t for t, acc in fake.accounts.items() if t.startswith("rt-one~"))
-        await eventually(lambda: file_projects(tokens_path)[ALPHA]["refresh_token"] == new)
-        await eventually(lambda: leader.services.pool.accounts[0].refresh_token == new)
+        async with watching(group):
+            for r in group:
+                r.services.pool.rotation_count = 1000  # every request on alpha
+            fake.rotate_refresh_tokens = True
+            assert (await chat_text(other.client)).endswith("You said: hi")
+            fake.rotate_refresh_tokens = False
+            new = next(t for t in fake.accounts if t.startswith("rt-one~"))
+            await eventually(lambda: file_projects(tokens_path)[ALPHA]["refresh_token"] == new)
+            await eventually(lambda: leader.services.pool.accounts[0].refresh_token == new)
         redis = leader.services.state.client.redis  # type: ignore[attr-defined]
         assert not await redis.hlen(key_prefix + "rtok")
         for key in [k async for k in redis.scan_iter(match=key_prefix + "*")]:

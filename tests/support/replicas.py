@@ -20,6 +20,7 @@ from ag2api.app import make_app
 from ag2api.config.live import read_config
 from ag2api.config.schema import GatewayConfig
 from ag2api.server.reload import Reloader
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.conftest import API_KEY
@@ -80,6 +81,21 @@ async def replicas(
     finally:
         for replica in out:
             await replica.close()
+
+
+@asynccontextmanager
+async def watching(group: list[Replica]) -> AsyncIterator[None]:
+    """Each replica's file watcher running (as ``ag2api`` runs one): edits of the files they
+    share reach every pool."""
+    watchers = [FileWatcher(r.services.config, Reloader(r.services)) for r in group]
+    try:
+        for w in watchers:
+            w.start()
+            await asyncio.wait_for(w.ready.wait(), 10)
+        yield
+    finally:
+        for w in watchers:
+            await w.stop()
 
 
 def projects(fake: FakeUpstream) -> list[str]:

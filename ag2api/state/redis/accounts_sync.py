@@ -72,7 +72,6 @@ class AccountSync:
         self._unwritten: dict[str, Fields] = {}
         self._known: dict[str, dict[str, Any]] = {}  # the shared values of the file last read
         self._ledger_ids: list[str] = []
-        self._digest: bytes | None = None  # of tokens.json as last read
         self._since = 0  # the last change number read
         self._since_epoch = ""  # the copy of the list ``_since`` counts in
         self._epoch: str | None = None  # the copy this host's ledger is in step with
@@ -153,21 +152,14 @@ class AccountSync:
             online = True
         except Down:
             pass
-        # This gateway's own changes go into the file even while Redis does not answer.
-        shared += [SharedProject(pid, fields=dict(f)) for pid, f in self._unwritten.items()]
         behind = synced is not None and self._epoch and synced.ledger.epoch != self._epoch
-        if shared or behind:
+        if shared or self._unwritten or behind:
             await self._merge(path, shared, frozenset(published))
         if online:
             self.last_sync = time.time()
             await self._purge()
 
     def _remember(self, synced: Synced) -> None:
-        if self._digest is not None and synced.digest != self._digest:
-            # Another process on this file (a worker, a replica on this machine) merged into
-            # it: the pool follows even where no file watcher runs.
-            self.writer.reload()
-        self._digest = synced.digest
         self._ledger_ids = sorted(synced.ledger.projects)
         if not self._started:
             self._started = True
@@ -286,21 +278,26 @@ class AccountSync:
     async def _merge(
         self, path: Path, shared: list[SharedProject], published: frozenset[str]
     ) -> None:
+        """``shared`` and this gateway's own runtime changes into tokens.json (the latter even
+        while Redis does not answer); the pool re-reads the file when it got others' changes."""
         runtime = {pid: dict(f) for pid, f in self._unwritten.items()}
+        own = [SharedProject(pid, fields=f) for pid, f in runtime.items()]
         epoch = self._epoch
 
-        def change(doc: dict[str, Any], ledger: Ledger) -> tuple[bool, bool]:
+        def change(doc: dict[str, Any], ledger: Ledger) -> tuple[bool, bool, bool]:
             result = merge(doc, ledger, shared, self.cipher, published=published)
-            self._held = result.held
-            ledger_changed = result.ledger_changed
+            mine = merge(doc, ledger, own, self.cipher)
+            self._held = result.held + mine.held
+            ledger_changed = result.ledger_changed or mine.ledger_changed
             if epoch and ledger.epoch != epoch:
                 ledger.epoch, ledger_changed = epoch, True
-            return result.changed, ledger_changed
+            return result.changed or mine.changed, ledger_changed, result.changed
 
         create = self.pool_empty()  # a new host's first tokens.json; never over a lost one
+        own_write = self.writer.own_write
         try:
             wrote = await self.writer.run(
-                lambda: merge_file(path, self.cipher, change, create=create)
+                lambda: merge_file(path, self.cipher, change, create=create, own_write=own_write)
             )
         except (TokensFileError, OSError, TimeoutError) as exc:
             self._fail(f"cannot merge the shared accounts into {path}: {exc}")
