@@ -36,6 +36,8 @@ from ag2api.config.schema import NO_POLICY, GatewayConfig
 from ag2api.logs.setup import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
 from ag2api.server.http import StartupError
+from ag2api.state.redis.keys_sync import PublishRefused
+from ag2api.state.redis.keys_sync import publish_command as publish_keys
 
 # The built-in config (package data): every default, accounts in ~/.config/ag2api/tokens.json.
 PACKAGED_CONFIG = Path(__file__).resolve().parent / "defaults" / "gateway.yaml"
@@ -136,12 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
         default="day,key,model",
         help="any of day,key,model,project (default: day,key,model)",
     )
-    keys = commands.add_parser("keys", help="make a client API key (stored hashed)")
+    keys = commands.add_parser("keys", help="make a client API key (stored hashed), share keys")
     key_actions = keys.add_subparsers(dest="action", metavar="ACTION")
     new = key_actions.add_parser(
         "new", help="print a new key once, and the api_keys line (its hash) to paste"
     )
     new.add_argument("--label", default=None, help="the key's label (logs, usage, metrics)")
+    publish = key_actions.add_parser(
+        "publish",
+        help="share this host's keys with the other hosts of the pool (state.backend: redis)",
+        description="Share keys written by hand in this host's gateway.yaml with every host "
+        "serving the pool: each writes them into its own gateway.yaml (as their sha256 hash).",
+    )
+    file_options(publish)
+    publish.add_argument("labels", nargs="*", help="the keys' labels (default: every labelled key)")
+    publish.add_argument(
+        "--delete",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="a shared key no longer in this gateway.yaml: delete it on every host",
+    )
     login = commands.add_parser(
         "login",
         help="add a Google account (OAuth in the browser) to tokens.json",
@@ -326,9 +343,21 @@ def run_login(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     return login(args, "ag2api login")
 
 
+def run_publish(args: argparse.Namespace, cfg: GatewayConfig) -> int:
+    """``ag2api keys publish``: this host's keys (or the labels named) shared through Redis."""
+    try:
+        done = asyncio.run(publish_keys(cfg, args.labels, args.delete))
+    except PublishRefused as exc:
+        print(f"ag2api keys publish: {exc}", file=sys.stderr)
+        return 1
+    for label in done:
+        print(f"{label}: {'deleted on every host' if label in args.delete else 'shared'}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "keys":
+    if args.command == "keys" and args.action != "publish":
         return run_keys(args)
     try:
         cfg = load_config(args)
@@ -337,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "accounts":
         return run_accounts(args, cfg)
+    if args.command == "keys":
+        return run_publish(args, cfg)
     if args.command == "usage":
         return run_usage(args, cfg)
     if args.command == "login":

@@ -38,6 +38,8 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from ag2api.config.errors import ConfigError
 from ag2api.config.load import POLICY_FIELDS, parse_config
 from ag2api.config.schema import HASH_PREFIX, ApiKey, GatewayConfig
+from ag2api.config.shared_keys import digest as entry_digest
+from ag2api.config.shared_keys import entry_of
 from ag2api.safewrite import Unreadable, rewrite
 
 KEY_PREFIX = "sk-ag-"
@@ -131,6 +133,48 @@ class KeysFile:
             if key is None:
                 return False
             return enabled is None or cfg.policy_of(key).enabled == enabled
+
+        return self._edit(change, took)
+
+    def put_shared(self, label: str, entry: dict[str, Any] | None, expect: str | None) -> Keys:
+        """Write a key another host shared: ``entry`` (``{"key": "sha256:…", "policy"}``) under
+        ``label``, added or replacing the one there; None deletes it. Refused (KeyConflict)
+        when the file's entry for ``label`` is no longer the one hashed ``expect`` (None: none):
+        an edit made here meanwhile is never overwritten."""
+        label = check_label(label)
+        policy = entry.get("policy") if entry is not None else None
+        if policy is not None:
+            policy = check_policy(policy)
+
+        def change(keys: CommentedSeq) -> None:
+            labels = labels_of(keys)
+            here = entry_of(keys[labels.index(label)]) if label in labels else None
+            if entry_digest(here[1] if here else None) != expect:
+                raise KeyConflict(f"the key labelled {label!r} changed here meanwhile")
+            if entry is None:
+                if label in labels:
+                    i = labels.index(label)
+                    for j in range(i + 1, len(keys)):  # their derived labels would shift
+                        as_mapping(keys, j, derived_label(keys, j))
+                    del keys[i]
+                return
+            if label in labels:
+                item = as_mapping(keys, labels.index(label), label)
+            else:
+                item = CommentedMap()
+                keys.append(item)
+            item["key"] = DoubleQuotedScalarString(entry["key"])
+            item["label"] = label
+            if policy is None:
+                item.pop("policy", None)
+            else:
+                item["policy"] = yaml_policy(policy)
+
+        def took(cfg: GatewayConfig) -> bool:
+            there = [k for k in cfg.api_keys if k.label == label]
+            return (entry is None and not there) or any(
+                entry is not None and k.key == entry["key"] for k in there
+            )
 
         return self._edit(change, took)
 

@@ -27,8 +27,11 @@ class Reloader:
         # open (entries sealed with another key).
         self._tokens_digest: str | None = services.tokens_digest
         self._unreadable: str | None = services.tokens_error if services.tokens_digest else None
-        # Other hosts' changes merged into tokens.json are read at once, not at the next event.
+        # Other hosts' changes merged into tokens.json (and keys into gateway.yaml) are read at
+        # once, not at the next event.
         services.writer.reload = self.reload_tokens
+        if services.state.shared_keys is not None:
+            services.state.shared_keys.reload = self.reload_config
 
     def reload_config(self) -> bool:
         """Re-read gateway.yaml; True when a new config is now in force."""

@@ -41,6 +41,7 @@ def make_state(
         writer=writer,
         host=sc.host_name,
         tombstone_seconds=sc.tombstone_days * 86400.0,
+        config_path=cfg.path,
     )
     if not cipher.enabled:
         log.warning(

@@ -118,6 +118,17 @@ class StateSnapshot:
         return len(self.accounts) - self.enabled
 
 
+class SharedKeys(Protocol):
+    """Client keys shared between hosts (the Redis backend): the console says what it changed."""
+
+    # Re-reads gateway.yaml after a key shared by another host was written into it.
+    reload: Callable[[], Any]
+
+    def changed(self, label: str) -> None:
+        """The key labelled ``label`` was created, edited or deleted in this host's gateway.yaml
+        through the console: every host gets it."""
+
+
 class AccountState(Protocol):
     """What every backend offers; no behaviour of its own."""
 
@@ -131,6 +142,10 @@ class AccountState(Protocol):
     def records(self) -> SharedRecords:
         """Claude thinking blocks one replica leaves for the others (a lone process has no one
         to leave them for)."""
+
+    @property
+    def shared_keys(self) -> SharedKeys | None:
+        """Where console-made keys are published for the other hosts; None: one host."""
 
     @property
     def usage_counters(self) -> SharedCounters | None:

@@ -16,7 +16,14 @@ from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
 from ag2api.keys.limiter import Admission, KeyUse, MemoryLimiter
 from ag2api.observe.usage import SharedCounters
-from ag2api.state.base import AccountView, BackendHealth, Cooling, Grant, StateSnapshot
+from ag2api.state.base import (
+    AccountView,
+    BackendHealth,
+    Cooling,
+    Grant,
+    SharedKeys,
+    StateSnapshot,
+)
 from ag2api.state.records import MemoryResponseStore, ResponseStore, SharedRecords, Unshared
 
 
@@ -29,6 +36,7 @@ class MemoryState:
         self.limiter = MemoryLimiter()
         self.records: SharedRecords = Unshared()
         self.usage_counters: SharedCounters | None = None
+        self.shared_keys: SharedKeys | None = None
         self._refresh_locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 

@@ -4,18 +4,21 @@ pool within seconds, versioned per field, and nothing is lost to a flush or a la
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.accounts.crypto import PREFIX
 from ag2api.accounts.ledger import read_ledger
 from ag2api.cli import main
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.helpers import chat_text
-from tests.support.hosts import HostFiles, host_folder, running
+from tests.support.hosts import Host, HostFiles, host_folder, running
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import eventually, projects
 
@@ -290,3 +293,133 @@ async def test_without_a_key_hosts_share_everything_but_the_refresh_tokens(
             assert not any(b"rt-" in v for v in values.values())
         health = await b.health()
         assert health["accounts"]["sharing"]["tokens_shared"] is False
+
+
+ADMIN = "admin-secret-123456"
+
+
+async def console(host: Host, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    """A call to the host's console API with the admin key."""
+    request = HTTPRequest(
+        host.url + "/admin/api/keys" + path,
+        method=method,
+        headers={"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"},
+        body=json.dumps(body) if body is not None else None,
+        allow_nonstandard_methods=True,
+    )
+    answer: dict[str, Any] = json.loads((await AsyncHTTPClient().fetch(request)).body)
+    return answer
+
+
+async def answers(host: Host, key: str) -> int:
+    """The status of a chat request to ``host`` with ``key``."""
+    client = openai.AsyncOpenAI(base_url=host.url + "/v1", api_key=key, max_retries=0)
+    try:
+        await chat_text(client)
+    except openai.APIStatusError as exc:
+        return exc.status_code
+    finally:
+        await client.close()
+    return 200
+
+
+@pytest.fixture
+def with_console(
+    tmp_path: Path,
+    config_doc: dict[str, Any],
+    tokens_path: Path,
+    redis_server: RedisServer,
+    key_prefix: str,
+) -> tuple[HostFiles, HostFiles]:
+    config = {**config_doc, "admin_key": ADMIN}
+    out = []
+    for name in ("host-a", "host-b"):
+        files = host_folder(tmp_path, name, config, tokens_path, redis_server.url, key_prefix)
+        text = files.config.read_text()
+        files.config.write_text(f"# {name}'s own config: this comment stays\n" + text)
+        out.append(files)
+    return out[0], out[1]
+
+
+async def test_a_key_made_in_the_console_on_a_works_on_b(
+    fake: FakeUpstream, with_console: tuple[HostFiles, HostFiles]
+) -> None:
+    async with running(*with_console) as (a, b):
+        made = await console(a, "POST", "", {"label": "ci", "policy": {"rpm": 100}})
+        key = made["key"]
+        await eventually(lambda: _is(answers(b, key), 200), SYNCED)
+        text = b.files.config.read_text()
+        assert text.startswith("# host-b's own config: this comment stays")
+        assert key not in text and "label: ci" in text and "rpm: 100" in text
+        assert ADMIN not in json.dumps(await _shared_values(b))
+        # Disabled on A: refused on B; deleted on A: gone from B's file.
+        await console(a, "PATCH", "/ci", {"enabled": False})
+        await eventually(lambda: _is(answers(b, key), 401), SYNCED)
+        await console(a, "DELETE", "/ci")
+        await eventually(lambda: "label: ci" not in b.files.config.read_text(), SYNCED)
+        assert "label: ci" not in a.files.config.read_text()
+
+
+async def _is(status: Any, expected: int) -> bool:
+    return bool(await status == expected)
+
+
+async def _shared_values(host: Host) -> list[Any]:
+    redis = host.services.state.client.redis  # type: ignore[attr-defined]
+    prefix = host.services.state.client.prefix  # type: ignore[attr-defined]
+    return [
+        v.decode()
+        async for k in redis.scan_iter(match=prefix + "skey:*")
+        for v in await redis.hvals(k)
+    ]
+
+
+async def test_keys_written_by_hand_stay_on_their_host_until_published(
+    fake: FakeUpstream, with_console: tuple[HostFiles, HostFiles]
+) -> None:
+    a_files, b_files = with_console
+    laptop = "sk-laptop-0123456789abcdef"
+    text = b_files.config.read_text().replace(
+        "api_keys:\n", f"api_keys:\n- key: {laptop}  # written by hand\n  label: laptop\n", 1
+    )
+    b_files.config.write_text(text)
+    async with running(a_files, b_files) as (a, b):
+        assert await answers(b, laptop) == 200
+        made = await console(a, "POST", "", {"label": "shared-one"})
+        await eventually(lambda: _is(answers(b, made["key"]), 200), SYNCED)
+        assert await answers(a, laptop) == 401  # B's own key: not shared
+        publish = ["keys", "publish", "--config", str(b.files.config), "laptop"]
+        assert await asyncio.to_thread(main, publish) == 0  # its own event loop
+        await eventually(lambda: _is(answers(a, laptop), 200), SYNCED)
+        assert laptop not in a.files.config.read_text()  # A holds its hash only
+        assert laptop not in json.dumps(await _shared_values(a))
+        assert "# written by hand" in b.files.config.read_text()
+
+
+async def test_keys_reach_a_host_that_starts_late_and_survive_a_flush(
+    fake: FakeUpstream, with_console: tuple[HostFiles, HostFiles], key_prefix: str
+) -> None:
+    a_files, b_files = with_console
+    async with running(b_files):
+        pass  # B has synced once
+    async with running(a_files) as (a,):
+        night = (await console(a, "POST", "", {"label": "night-job"}))["key"]
+        async with running(b_files) as (b,):
+            assert await answers(b, night) == 200  # caught up before serving: no wait
+            redis = a.services.state.client.redis  # type: ignore[attr-defined]
+            await redis.delete(*[k async for k in redis.scan_iter(match=key_prefix + "*")])
+            later = (await console(b, "POST", "", {"label": "after-flush"}))["key"]
+            await eventually(lambda: _is(answers(a, later), 200), SYNCED)
+            # The flushed copy is whole again: each host republished what it shares.
+            await eventually(lambda: _has_labels(a, {"night-job", "after-flush"}), SYNCED)
+            assert await answers(b, night) == 200 and await answers(a, night) == 200
+
+
+async def _has_labels(host: Host, wanted: set[str]) -> bool:
+    redis = host.services.state.client.redis  # type: ignore[attr-defined]
+    prefix = host.services.state.client.prefix  # type: ignore[attr-defined]
+    names = {
+        (await redis.hget(k, "name")).decode()
+        async for k in redis.scan_iter(match=prefix + "skey:*")
+    }
+    return wanted <= names

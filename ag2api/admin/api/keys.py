@@ -18,6 +18,12 @@ class _KeysHandler(AdminApiHandler):
     def keys_file(self) -> KeysFile:
         return KeysFile(self.services.config.current.path)
 
+    def share(self, label: str) -> None:
+        """Hosts sharing the pool get the change too (written into their own gateway.yaml)."""
+        shared = self.services.state.shared_keys
+        if shared is not None:
+            shared.changed(label)
+
     async def applied(self, keys: Keys) -> bool:
         """Whether the running gateway reloaded the written file (the reply says so)."""
         if not self.cfg.watch.enabled:
@@ -58,6 +64,7 @@ class KeysApiHandler(_KeysHandler):
         except KeyEditError as exc:
             raise self.refused("keys.create", shown, as_gateway_error(exc)) from None
         self.log_write("keys.create", shown)
+        self.share(shown.strip())
         applied = await self.applied(keys)
         self.write_json({"label": label, "key": key, "applied": applied}, status=201)
 
@@ -82,6 +89,7 @@ class KeyApiHandler(_KeysHandler):
         except KeyEditError as exc:
             raise self.refused(action, label, as_gateway_error(exc)) from None
         self.log_write(action, label)
+        self.share(label)
         self.write_json({"label": label, "applied": await self.applied(keys)})
 
     async def delete(self, label: str) -> None:
@@ -90,6 +98,7 @@ class KeyApiHandler(_KeysHandler):
         except KeyEditError as exc:
             raise self.refused("keys.delete", label, as_gateway_error(exc)) from None
         self.log_write("keys.delete", label)
+        self.share(label)
         self.write_json({"deleted": label, "applied": await self.applied(keys)})
 
 

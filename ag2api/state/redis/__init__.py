@@ -3,8 +3,9 @@
 :class:`ag2api.state.redis.state.RedisState` holds the parts: ``client`` (connection, bounded
 call, work owed to a Redis that comes back), ``picking`` (rotation, slot holds, probes, cooldowns,
 disables), ``tokens``, ``keylimits``, ``records``, ``usage``, ``leader``, ``mirror``,
-``accounts_sync`` (the account list hosts share, with ``account_records``) and the Lua
-``scripts`` (``sync_scripts``); the memory backend is the local view each falls back to.
+``accounts_sync`` (the account list hosts share, with ``account_records``), ``keys_sync``
+(console-made client keys hosts share) and the Lua ``scripts`` (``sync_scripts``); the memory
+backend is the local view each falls back to.
 
 Every replica on the same tokens.json computes the same account ids (``account_key``, a hash: no
 token, email or project id appears in a key) and uses its local view when Redis does not answer
@@ -37,13 +38,17 @@ within ``state.timeout``. Keys, under ``state.key_prefix`` (default ``ag:v1:``):
 ``kl:{<key id>}:lease``     zset lease id → expiry (ms): its requests in flight (renewed like
                             ``slots:``)
 ``kl:{<key id>}:d:<day>``   its tokens that UTC day (``m:<month>``: that month)
-``acct:<account>``          hash: the account as hosts share it — ``pid``, per field ``s:<name>``
-                            (its version) and ``x:<name>`` (its value; a refresh token sealed),
-                            ``s:added``, ``s:gone`` (no TTL)
+``acct:<account>``          hash: the account as hosts share it — ``name`` (its project id), per
+                            field ``s:<field>`` (its version) and ``x:<field>`` (its value; a
+                            refresh token sealed), ``s:added``, ``s:gone`` (no TTL)
 ``accts``                   zset account → change number (``accts:seq`` counts them)
 ``accts:epoch``             this copy of the list (a flushed Redis gets a new one)
 ``accts:gone``              zset account → removal time: tombstones, kept ``state.tombstone_days``
 ``accts:hosts``             hash host → when it last synced, and what it had not merged
+``skey:<label id>``         hash: a client key shared from the console — ``name`` (its label),
+                            ``s:entry``/``x:entry`` (``{"key": "sha256:…", "policy"}``),
+                            ``s:gone``; ``skeys``, ``skeys:seq``, ``skeys:epoch``, ``skeys:gone``
+                            as for accounts (no TTL)
 ==========================  =====================================================================
 
 Times are Redis ``TIME`` inside scripts or relative TTLs, so the replicas' clocks do not matter.

@@ -1,7 +1,7 @@
 """How the shared account list is held in Redis: one hash per account, written and read by the
 scripts of :mod:`ag2api.state.redis.sync_scripts`.
 
-``acct:<account>`` hash: ``pid`` (the project id), and per shared field ``s:<name>`` its stamp
+``acct:<account>`` hash: ``name`` (the project id), and per shared field ``s:<name>`` its stamp
 (``<ms>|<p|g>|<host>``) and ``x:<name>`` its value as JSON; ``s:added`` and ``s:gone`` (the
 tombstone). A refresh token, and a proxy carrying a password, are stored sealed with the key
 (``enc:v1:``) and never without one. ``accts`` zset account → change number (``accts:seq``
@@ -75,7 +75,7 @@ class AccountRecords:
         return json.dumps(value)
 
     def decode(self, h: dict[str, str]) -> SharedProject | None:
-        pid = h.get("pid")
+        pid = h.get("name")
         if not pid:
             return None
         fields: dict[str, tuple[Stamp, Any]] = {}
@@ -114,7 +114,7 @@ class AccountRecords:
                 args += [name, ms, "p" if person else "g", host, value]
         names = ("accts",), ("accts", "seq"), ("accts", "epoch"), ("accts", "gone")
         keys = [self.client.key(*name) for name in names]
-        script = self.client.scripts["acct_put"]
+        script = self.client.scripts["versioned_put"]
         res = await self.client.call(lambda: script(keys=keys, args=args))
         projects = [p for item in res[2:] if (p := self.decode(pairs(item[1]))) is not None]
         return text(res[0]), int(res[1]), projects
@@ -125,7 +125,7 @@ class AccountRecords:
         args: list[str | int] = [self.client.key("acct", ""), since, limit, host, report]
         names = ("accts",), ("accts", "epoch"), ("accts", "hosts")
         keys = [self.client.key(*name) for name in names]
-        script = self.client.scripts["acct_pull"]
+        script = self.client.scripts["versioned_pull"]
         res = await self.client.call(lambda: script(keys=keys, args=args))
         hosts = tuple(_host(name, value) for name, value in sorted(pairs(res[2]).items()))
         projects = []
@@ -140,7 +140,7 @@ class AccountRecords:
         names = ("accts",), ("accts", "gone"), ("accts", "hosts")
         keys = [self.client.key(*name) for name in names]
         args: list[str | int] = [self.client.key("acct", ""), keep_ms, limit]
-        script = self.client.scripts["acct_purge"]
+        script = self.client.scripts["versioned_purge"]
         return int(await self.client.call(lambda: script(keys=keys, args=args)))
 
 

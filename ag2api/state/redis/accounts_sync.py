@@ -259,20 +259,24 @@ class AccountSync:
     # -- reading ------------------------------------------------------------------------
     async def _pull(self) -> list[SharedProject]:
         pulled = await self.records.pull(self._since, PULL_LIMIT, self.host, self.status_pending())
-        self._saw(pulled.epoch, pulled.now_ms)
+        fresh = self._saw(pulled.epoch, pulled.now_ms)
         self._hosts = pulled.hosts
-        for number, _project in pulled.projects:
-            self._since = max(self._since, number)
+        if not fresh:  # read with a number of another copy: read again from 0
+            for number, _project in pulled.projects:
+                self._since = max(self._since, number)
         return [project for _number, project in pulled.projects]
 
-    def _saw(self, epoch: str, now_ms: int) -> None:
-        """Redis answered: its clock, and which copy it holds (a new one after a flush)."""
+    def _saw(self, epoch: str, now_ms: int) -> bool:
+        """Redis answered: its clock, and which copy it holds (a new one after a flush: the
+        change numbers start again, True, and this host republishes what it holds)."""
         self._offset_ms = now_ms - time.time() * 1000
         self._seen_epoch = epoch
-        if epoch != self._since_epoch:
-            self._since_epoch, self._since = epoch, 0  # the change numbers started again
+        fresh = epoch != self._since_epoch
+        if fresh:
+            self._since_epoch, self._since = epoch, 0
         if epoch != self._epoch and self._republish is None:
             self._republish = list(self._ledger_ids)
+        return fresh
 
     # -- merging ------------------------------------------------------------------------
     async def _merge(

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from ag2api.accounts.crypto import PLAINTEXT, TokenCipher
@@ -23,12 +24,13 @@ from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
 from ag2api.keys.limiter import Admission, KeyUse
-from ag2api.state.base import BackendHealth, Grant, StateSnapshot
+from ag2api.state.base import BackendHealth, Grant, SharedKeys, StateSnapshot
 from ag2api.state.memory import MemoryState
 from ag2api.state.records import ResponseStore, SharedResponseStore
 from ag2api.state.redis.accounts_sync import AccountSync
 from ag2api.state.redis.client import Down, RedisClient
 from ag2api.state.redis.keylimits import KeyLimits
+from ag2api.state.redis.keys_sync import KeySync
 from ag2api.state.redis.leader import Leadership
 from ag2api.state.redis.mirror import Mirror, OnChange
 from ag2api.state.redis.picking import Picking
@@ -56,6 +58,7 @@ class RedisState:
         writer: TokenWriter | None = None,
         host: str | None = None,
         tombstone_seconds: float = 30 * 86400.0,
+        config_path: Path | None = None,
     ) -> None:
         self.pool = pool
         self.slots = slots
@@ -87,10 +90,17 @@ class RedisState:
             # Shared fields reach tokens.json through the account sync, versioned where they
             # changed: a mirrored copy of another host's change is not this host's change.
             on_change = _without_shared(on_change)
+        # Client keys made in the console, shared with the other hosts' gateway.yaml.
+        self.keys_sync: KeySync | None = None
+        if config_path is not None:
+            self.keys_sync = KeySync(
+                self.client, config_path, host or socket.gethostname(), sync_seconds
+            )
+        self.shared_keys: SharedKeys | None = self.keys_sync
         # A mirrored change to an account (the tokens.json writer records it when leader).
         self.mirror = Mirror(self.client, pool, self.picking, self.tokens, on_change)
         self._loop_task: asyncio.Task[None] | None = None
-        self._sync_task: asyncio.Task[None] | None = None
+        self._sync_tasks: list[asyncio.Task[None]] = []
         self._closing = False
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -99,9 +109,10 @@ class RedisState:
         seconds) for the first merge of the shared account list, so a host that starts late
         serves what the others changed meanwhile."""
         self._ensure_loop()
-        if self.accounts_sync is not None:
+        rounds = [s.first_round.wait() for s in (self.accounts_sync, self.keys_sync) if s]
+        if rounds:
             with suppress(TimeoutError):
-                await asyncio.wait_for(self.accounts_sync.first_round.wait(), catch_up)
+                await asyncio.wait_for(asyncio.gather(*rounds), catch_up)
 
     def start_soon(self) -> None:
         """Start the background work now when an event loop runs (else on first use)."""
@@ -114,8 +125,9 @@ class RedisState:
     def _ensure_loop(self) -> None:
         if self._loop_task is None and not self._closing:
             self._loop_task = asyncio.ensure_future(self._maintain())
-            if self.accounts_sync is not None:
-                self._sync_task = asyncio.ensure_future(self.accounts_sync.run())
+            for sync in (self.accounts_sync, self.keys_sync):
+                if sync is not None:
+                    self._sync_tasks.append(asyncio.ensure_future(sync.run()))
 
     async def settle(self) -> None:
         await self.local.settle()
@@ -126,7 +138,7 @@ class RedisState:
     async def aclose(self) -> None:
         self._closing = True
         await self.settle()
-        for task in (self._loop_task, self._sync_task):
+        for task in (self._loop_task, *self._sync_tasks):
             if task is not None:
                 task.cancel()
                 with suppress(asyncio.CancelledError, Exception):

@@ -1,5 +1,8 @@
-"""The Lua scripts of the shared account list (:mod:`ag2api.state.redis.accounts_sync`), run like
-those of :mod:`ag2api.state.redis.scripts`. Times are Redis ``TIME``.
+"""The Lua scripts of the lists hosts share — accounts (:mod:`ag2api.state.redis.accounts_sync`)
+and console-made client keys (:mod:`ag2api.state.redis.keys_sync`) — run like those of
+:mod:`ag2api.state.redis.scripts`. Each list is a hash per record (``<name>`` field: its project
+id or label; ``s:<field>`` stamps, ``x:<field>`` values), an index zset record → change number,
+a change counter, an epoch and a tombstones zset. Times are Redis ``TIME``.
 
 A stamp is ``<ms>|<p|g>|<host>``: the later time wins; on a tie a person's change (``p``) beats
 the gateway's own (``g``), then the greater host name, so every host orders two stamps alike.
@@ -24,13 +27,13 @@ local function newer(a, b)
 end
 """
 
-# KEYS: index zset (account → change number), change counter, epoch, tombstones zset (account →
-# removal ms). ARGV: account hash prefix, the epoch to set when there is none (an empty or flushed
-# Redis), number of accounts; per account: id, project id, number of entries, then per entry:
-# name, ms (-1: now), kind (p|g), host, value (JSON; '' for ``added``/``gone``).
+# KEYS: index zset (record → change number), change counter, epoch, tombstones zset (record →
+# removal ms). ARGV: record hash prefix, the epoch to set when there is none (an empty or flushed
+# Redis), number of records; per record: id, name, number of entries, then per entry: field,
+# ms (-1: now), kind (p|g), host, value (JSON; '' for the ``added``/``gone`` stamps).
 # Each entry is kept only if its stamp is newer than the one held. Returns {epoch, now,
 # {id, HGETALL}...}.
-ACCT_PUT = (
+VERSIONED_PUT = (
     _NOW
     + _NEWER
     + """
@@ -59,7 +62,7 @@ for _ = 1, tonumber(ARGV[3]) do
     end
   end
   if changed then
-    redis.call('HSET', key, 'pid', pid)
+    redis.call('HSET', key, 'name', pid)
     redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), id)
     local added, gone = redis.call('HGET', key, 's:added'), redis.call('HGET', key, 's:gone')
     if gone and (not added or newer(gone, added)) then
@@ -74,13 +77,15 @@ return out
 """
 )
 
-# The accounts changed since a change number, and who syncs. KEYS: index zset, epoch, hosts hash.
-# ARGV: account hash prefix, since, limit, this host, its report. Returns {now, epoch ('' when
-# none), hosts, {id, change number, HGETALL}...}, oldest change first.
-ACCT_PULL = (
+# The records changed since a change number, and who syncs. KEYS: index zset, epoch, hosts hash.
+# ARGV: record hash prefix, since, limit, this host ('': not noted), its report. Returns {now,
+# epoch ('' when none), hosts, {id, change number, HGETALL}...}, oldest change first.
+VERSIONED_PULL = (
     _NOW
     + """
-redis.call('HSET', KEYS[3], ARGV[4], string.format('%d', now) .. '|' .. ARGV[5])
+if ARGV[4] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[4], string.format('%d', now) .. '|' .. ARGV[5])
+end
 local items = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf', 'WITHSCORES', 'LIMIT',
   0, tonumber(ARGV[3]))
 local out = {now, redis.call('GET', KEYS[2]) or '', redis.call('HGETALL', KEYS[3])}
@@ -91,10 +96,10 @@ return out
 """
 )
 
-# Tombstones older than the retention go (an account removed that long ago is forgotten), and
-# hosts not seen for as long. KEYS: index, tombstones, hosts. ARGV: account hash prefix, keep ms,
-# limit. Returns how many accounts went.
-ACCT_PURGE = (
+# Tombstones older than the retention go (a record removed that long ago is forgotten), and
+# hosts not seen for as long. KEYS: index, tombstones, hosts. ARGV: record hash prefix, keep ms,
+# limit. Returns how many records went.
+VERSIONED_PURGE = (
     _NOW
     + """
 local keep = tonumber(ARGV[2])
@@ -115,7 +120,7 @@ return #old
 )
 
 SYNC_SCRIPTS = {
-    "acct_put": ACCT_PUT,
-    "acct_pull": ACCT_PULL,
-    "acct_purge": ACCT_PURGE,
+    "versioned_put": VERSIONED_PUT,
+    "versioned_pull": VERSIONED_PULL,
+    "versioned_purge": VERSIONED_PURGE,
 }
