@@ -223,9 +223,9 @@ class KeySync:
                 shared.append(key)
         except Down:
             return
-        if shared or known or self._epoch != ledger.epoch:
-            if await asyncio.to_thread(self._apply, shared, current, ledger, known):
-                self.reload()
+        busy = shared or known or self._epoch != ledger.epoch
+        if busy and await asyncio.to_thread(self._apply, shared, current, ledger, known):
+            self.reload()
 
     async def _publish(
         self, current: dict[str, dict[str, Any]], known: dict[str, Known]
