@@ -16,7 +16,7 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.handlers.base import ApiHandler
 from ag2api.logs.setup import dropped_log_lines
 from ag2api.redact import mask, shown_disabled_reason
-from ag2api.state.base import SharingStatus, StateSnapshot
+from ag2api.state.base import StateSnapshot
 
 
 class HealthHandler(ApiHandler):
@@ -75,7 +75,7 @@ class HealthHandler(ApiHandler):
                 ],
                 "cooling": cooling,
                 # Hosts sharing one pool through Redis: where this host's account list stands.
-                "sharing": sharing_view(snap.sharing),
+                "sharing": snap.sharing.to_json() if snap.sharing is not None else None,
             },
             # Start-only settings edited since the start: in the file, not in force yet.
             "restart_required": live.restart_required,
@@ -149,23 +149,6 @@ class Public:
         for prefix in self._prefixes:
             text = text.replace(prefix, "")
         return text
-
-
-def sharing_view(sharing: SharingStatus | None) -> dict[str, Any] | None:
-    """The shared account list as /health and /admin show it (None: one host)."""
-    if sharing is None:
-        return None
-    return {
-        "host": sharing.host,
-        "tokens_shared": sharing.tokens_shared,
-        "last_sync": _iso(sharing.last_sync),
-        "pending": sharing.pending,
-        "hosts": [
-            {"host": h.host, "last_seen": _iso(h.last_seen), "pending": h.pending}
-            for h in sharing.hosts
-        ],
-        "last_error": sharing.last_error,
-    }
 
 
 def _iso(ts: float | None) -> str | None:

@@ -14,6 +14,7 @@ Backends: :mod:`ag2api.state.memory` (one process) and :mod:`ag2api.state.redis`
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -98,6 +99,29 @@ class SharingStatus:
     pending: int  # changes not yet published here, or not yet merged into tokens.json
     hosts: tuple[HostSeen, ...] = ()
     last_error: str | None = None
+    # Shared client keys not written here, and why (a hand edit of that label meanwhile).
+    keys_held: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """As /health and /admin show it (times in ISO 8601, UTC)."""
+        return {
+            "host": self.host,
+            "tokens_shared": self.tokens_shared,
+            "last_sync": _iso(self.last_sync),
+            "pending": self.pending,
+            "hosts": [
+                {"host": h.host, "last_seen": _iso(h.last_seen), "pending": h.pending}
+                for h in self.hosts
+            ],
+            "last_error": self.last_error,
+            "keys_held": [{"label": label, "why": why} for label, why in self.keys_held],
+        }
+
+
+def _iso(ts: float | None) -> str | None:
+    if not ts:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)

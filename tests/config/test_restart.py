@@ -33,6 +33,8 @@ START_ONLY = [
     "state.timeout",
     "state.lease_seconds",
     "state.sync_seconds",
+    "state.host_name",
+    "state.tombstone_days",
     "secrets.key_file",
 ]
 

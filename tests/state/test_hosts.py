@@ -74,6 +74,11 @@ async def test_an_import_on_a_serves_from_b(
         assert read_ledger(b.files.tokens).projects["proj-delta-0004"].added.host == "host-a"  # type: ignore[union-attr]
 
 
+def _stamp(files: HostFiles, project_id: str, field: str) -> tuple[str, bool]:
+    stamp = read_ledger(files.tokens).projects[project_id].fields[field].stamp
+    return stamp.host, stamp.person
+
+
 def edit_tokens(files: HostFiles, change: Any) -> None:
     """A hand edit of the host's tokens.json (no lock: as an editor saves)."""
     doc = json.loads(files.tokens.read_text())
@@ -169,8 +174,8 @@ async def test_a_runtime_disable_travels_and_a_later_login_on_the_other_host_win
         await chat_text(a.client)  # A meets the dead token and takes alpha out
         await eventually(lambda: b.files.projects()[ALPHA]["enabled"] is False, SYNCED)
         assert "invalid_grant" in b.files.projects()[ALPHA]["disabled_reason"]
-        stamp = read_ledger(b.files.tokens).projects[ALPHA].fields["enabled"].stamp
-        assert (stamp.host, stamp.person) == ("host-a", False)  # the gateway's, on host A
+        # The gateway's change, on host A (the ledger is written just after tokens.json).
+        await eventually(lambda: _stamp(b.files, ALPHA, "enabled") == ("host-a", False))
         # A person signs in again on B: a new refresh token, enabled.
         fake.add_account("rt-one-new", ALPHA)
         edit_tokens(

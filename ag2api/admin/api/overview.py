@@ -56,6 +56,8 @@ class OverviewHandler(AdminApiHandler):
                     "write_error": s.writer.last_error,
                 },
                 "state": {"backend": snap.health.backend, "ok": snap.health.ok},
+                # Hosts sharing the pool: where this host's account list and keys stand.
+                "sharing": snap.sharing.to_json() if snap.sharing is not None else None,
                 "version_notice": s.dispatcher.notices.version_notice,
                 "usage": {"by": by, **series(rows, GROUPS[by], days)},
                 "recent_requests": list(reversed(s.request_log.recent))[:50],

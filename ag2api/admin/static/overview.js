@@ -47,6 +47,7 @@ export function render(data) {
       h("dt", {}, "Config"), h("dd", {}, h("code", {}, data.config.path), ` · loaded ${ago(data.config.loaded_at)}`),
       h("dt", {}, "Accounts file"), h("dd", {}, h("code", {}, data.tokens.path))),
     problems.length ? problems : h("p", { class: "ok", id: "config-ok" }, "Both files are in force as saved.")));
+  replace($("sharing-state"), data.sharing ? sharing(data.sharing) : null);
   const metric = $("usage-metric").value;
   replace($("usage-chart"), stackedBars(data.usage, metric, `${metric} per day by ${data.usage.by}`));
   replace($("recent-requests"), table([
@@ -67,4 +68,29 @@ export function render(data) {
     { title: "On", cell: (w) => w.target },
     { title: "Outcome", cell: (w) => w.outcome },
   ], data.admin_writes, "No change made from the console since the gateway started."));
+}
+
+// Hosts sharing the pool through Redis: where this host's account list and keys stand.
+function sharing(s) {
+  const problems = [];
+  if (!s.tokens_shared) {
+    problems.push(h("p", { class: "problem" },
+      "No key is set (AG2API_SECRET_KEY): accounts added or signed in again stay on the host where that was done."));
+  }
+  if (s.last_error) problems.push(h("p", { class: "problem" }, "Sync: ", h("code", {}, s.last_error)));
+  for (const k of s.keys_held) {
+    problems.push(h("p", { class: "problem" }, `Shared key ${k.label} not written here: ${k.why}`));
+  }
+  return h("div", { class: "panel", id: "sharing-panel" },
+    h("h2", {}, "Hosts"),
+    h("dl", { class: "facts" },
+      h("dt", {}, "This host"), h("dd", {}, s.host),
+      h("dt", {}, "Last sync"), h("dd", {}, ago(s.last_sync)),
+      h("dt", {}, "Pending here"), h("dd", { id: "sharing-pending" }, num(s.pending))),
+    h("table", { id: "sharing-hosts" }, table([
+      { title: "Host", cell: (x) => x.host },
+      { title: "Last seen", cell: (x) => ago(x.last_seen) },
+      { title: "Not merged yet", num: true, cell: (x) => num(x.pending) },
+    ], s.hosts, "No host has synced yet.")),
+    problems);
 }

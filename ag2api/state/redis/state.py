@@ -151,6 +151,8 @@ class RedisState:
 
     def snapshot(self) -> StateSnapshot:
         sharing = self.accounts_sync.status() if self.accounts_sync is not None else None
+        if sharing is not None and self.keys_sync is not None and self.keys_sync.held:
+            sharing = replace(sharing, keys_held=tuple(sorted(self.keys_sync.held.items())))
         return replace(self.local.snapshot(), health=self.health(), sharing=sharing)
 
     def is_writer(self) -> bool:
