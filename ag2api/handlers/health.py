@@ -75,7 +75,7 @@ class HealthHandler(ApiHandler):
                 ],
                 "cooling": cooling,
                 # Hosts sharing one pool through Redis: where this host's account list stands.
-                "sharing": snap.sharing.to_json() if snap.sharing is not None else None,
+                "sharing": shared_view(snap, public),
             },
             # Start-only settings edited since the start: in the file, not in force yet.
             "restart_required": live.restart_required,
@@ -133,6 +133,17 @@ def cannot_serve(snap: StateSnapshot, tokens_error: str | None) -> str | None:
         f"all {snap.disabled} Google accounts are disabled: enable one with "
         "`ag2api accounts enable`, or add one with `ag2api login`"
     )
+
+
+def shared_view(snap: StateSnapshot, public: Public) -> dict[str, Any] | None:
+    """The shared account list as anyone may see it: shared keys held back are counted, not
+    named (the console names them), and file names lose their folders."""
+    if snap.sharing is None:
+        return None
+    view = snap.sharing.to_json()
+    view["keys_held"] = len(view["keys_held"])
+    view["last_error"] = public(view["last_error"])
+    return view
 
 
 class Public:

@@ -393,12 +393,22 @@ async def test_keys_written_by_hand_stay_on_their_host_until_published(
         made = await console(a, "POST", "", {"label": "shared-one"})
         await eventually(lambda: _is(answers(b, made["key"]), 200), SYNCED)
         assert await answers(a, laptop) == 401  # B's own key: not shared
+        # A makes a key of the same label: B keeps the one written there by hand, and says so.
+        other = (await console(a, "POST", "", {"label": "laptop"}))["key"]
+        await eventually(lambda: _keys_held(b, 1), SYNCED)
+        assert await answers(b, other) == 401 and await answers(b, laptop) == 200
         publish = ["keys", "publish", "--config", str(b.files.config), "laptop"]
         assert await asyncio.to_thread(main, publish) == 0  # its own event loop
         await eventually(lambda: _is(answers(a, laptop), 200), SYNCED)
         assert laptop not in a.files.config.read_text()  # A holds its hash only
         assert laptop not in json.dumps(await _shared_values(a))
         assert "# written by hand" in b.files.config.read_text()
+        assert await answers(a, other) == 401  # B's version is the shared one now
+        await eventually(lambda: _keys_held(b, 0), SYNCED)
+
+
+async def _keys_held(host: Host, count: int) -> bool:
+    return bool((await host.health())["accounts"]["sharing"]["keys_held"] == count)
 
 
 async def test_keys_reach_a_host_that_starts_late_and_survive_a_flush(

@@ -292,6 +292,7 @@ class KeySync:
         for key in shared:
             mine = known.get(key.label) or ledger.keys.get(key.label)
             if mine is not None and key.stamp <= mine.stamp:
+                self.held.pop(key.label, None)  # this file's version is the newest
                 continue
             entry = key.entry if key.present else None
             here = digest(current.get(key.label))
