@@ -16,7 +16,7 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.handlers.base import ApiHandler
 from ag2api.logs.setup import dropped_log_lines
 from ag2api.redact import mask, shown_disabled_reason
-from ag2api.state.base import StateSnapshot
+from ag2api.state.base import SharingStatus, StateSnapshot
 
 
 class HealthHandler(ApiHandler):
@@ -74,8 +74,6 @@ class HealthHandler(ApiHandler):
                     if not a.enabled
                 ],
                 "cooling": cooling,
-                # Hosts sharing one pool through Redis: where this host's account list stands.
-                "sharing": shared_view(snap, public),
             },
             # Start-only settings edited since the start: in the file, not in force yet.
             "restart_required": live.restart_required,
@@ -104,6 +102,9 @@ class HealthHandler(ApiHandler):
             # Log lines lost while stdout, stderr or the log file was blocked (ag2api.logs.writer).
             "logs": {"dropped_lines": dropped_log_lines()},
         }
+        if snap.sharing is not None:
+            # Hosts sharing one pool through Redis: where this host's account list stands.
+            body["accounts"]["sharing"] = shared_view(snap.sharing, public)
         self.write_json(body)
 
     def answer_readiness(self) -> None:
@@ -135,12 +136,10 @@ def cannot_serve(snap: StateSnapshot, tokens_error: str | None) -> str | None:
     )
 
 
-def shared_view(snap: StateSnapshot, public: Public) -> dict[str, Any] | None:
+def shared_view(sharing: SharingStatus, public: Public) -> dict[str, Any]:
     """The shared account list as anyone may see it: shared keys held back are counted, not
     named (the console names them), and file names lose their folders."""
-    if snap.sharing is None:
-        return None
-    view = snap.sharing.to_json()
+    view = sharing.to_json()
     view["keys_held"] = len(view["keys_held"])
     view["last_error"] = public(view["last_error"])
     return view

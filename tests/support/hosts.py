@@ -90,10 +90,13 @@ async def start_host(files: HostFiles) -> Host:
 
 @asynccontextmanager
 async def running(*files: HostFiles) -> AsyncIterator[list[Host]]:
-    out: list[Host] = []
+    """The hosts of ``files``, started side by side (as machines boot), stopped at the end."""
+    started = await asyncio.gather(*(start_host(f) for f in files), return_exceptions=True)
+    out = [h for h in started if isinstance(h, Host)]
     try:
-        for f in files:
-            out.append(await start_host(f))
+        failed = next((e for e in started if isinstance(e, BaseException)), None)
+        if failed is not None:
+            raise failed
         yield out
     finally:
         for host in out:

@@ -87,6 +87,7 @@ class AccountSync:
         self.last_error: str | None = None
         self.first_round = asyncio.Event()
         self._wake = asyncio.Event()
+        self._stopping = False
 
     # -- the gateway's own changes (the writer hands them over) ---------------------------
     def take(self, project_id: str, fields: dict[str, Any]) -> None:
@@ -113,7 +114,7 @@ class AccountSync:
 
     # -- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:
@@ -123,8 +124,18 @@ class AccountSync:
             finally:
                 self.first_round.set()
             self._wake.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+            if not self._stopping:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
+        if self._queue or self._unwritten:  # a stop writes (and shares) what is left
+            with suppress(Exception):
+                await self.tick()
+
+    def stop(self) -> None:
+        """The loop ends after the round under way (a cancellation can be lost in a wait that
+        ends at the same moment, so it is not what ends it)."""
+        self._stopping = True
+        self._wake.set()
 
     async def tick(self) -> None:
         """One round: publish this host's changes, read the others', merge them into the file."""

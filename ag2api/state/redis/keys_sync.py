@@ -178,6 +178,7 @@ class KeySync:
         self.held: dict[str, str] = {}  # label → why its shared version waits
         self.first_round = asyncio.Event()
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def changed(self, label: str) -> None:
         """A key was created, edited, disabled or deleted here: publish it."""
@@ -185,7 +186,7 @@ class KeySync:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:
@@ -195,8 +196,15 @@ class KeySync:
             finally:
                 self.first_round.set()
             self._wake.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+            if not self._stopping:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
+
+    def stop(self) -> None:
+        """The loop ends after the round under way (a cancellation can be lost in a wait that
+        ends at the same moment, so it is not what ends it)."""
+        self._stopping = True
+        self._wake.set()
 
     async def tick(self) -> None:
         try:

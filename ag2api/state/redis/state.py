@@ -39,6 +39,7 @@ from ag2api.state.redis.tokens import Tokens
 from ag2api.state.redis.usage import UsageCounters
 
 log = logging.getLogger("ag2api.state")
+STOP_WAIT = 15.0  # the sync loops' round under way: Redis calls and file locks are bounded
 
 
 class RedisState:
@@ -138,6 +139,11 @@ class RedisState:
     async def aclose(self) -> None:
         self._closing = True
         await self.settle()
+        for sync in (self.accounts_sync, self.keys_sync):
+            if sync is not None:
+                sync.stop()
+        if self._sync_tasks:  # a round under way ends (each step is bounded)
+            await asyncio.wait(self._sync_tasks, timeout=STOP_WAIT)
         for task in (self._loop_task, *self._sync_tasks):
             if task is not None:
                 task.cancel()
