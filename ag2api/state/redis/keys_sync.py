@@ -176,6 +176,7 @@ class KeySync:
         self._started = False
         self._labels: list[str] = []  # the labels this host shares (its ledger)
         self.held: dict[str, str] = {}  # label → why its shared version waits
+        self.last_error: str | None = None
         self.first_round = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -231,8 +232,18 @@ class KeySync:
                 shared.append(key)
         except Down:
             return
-        busy = shared or known or self._epoch != ledger.epoch
-        if busy and await asyncio.to_thread(self._apply, shared, current, ledger, known):
+        behind = bool(ledger.keys) and self._epoch != ledger.epoch  # no key shared: no ledger
+        if not (shared or known or behind):
+            return
+        try:
+            wrote = await asyncio.to_thread(self._apply, shared, current, ledger, known)
+        except OSError as exc:  # a read-only config folder: shared keys cannot be kept here
+            if str(exc) != self.last_error:
+                log.error("key sync: cannot write beside %s: %s", self.path, exc)
+            self.last_error = str(exc)
+            return
+        self.last_error = None
+        if wrote:
             self.reload()
 
     async def _publish(
@@ -325,7 +336,7 @@ class KeySync:
             self.held.pop(key.label, None)
             wrote = True
         epoch = self._epoch if self._epoch != ledger.epoch else None
-        if known or epoch is not None:
+        if known or (epoch is not None and ledger.keys):
             record_known(self.path, known, epoch)
         return wrote
 

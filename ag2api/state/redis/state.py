@@ -157,8 +157,13 @@ class RedisState:
 
     def snapshot(self) -> StateSnapshot:
         sharing = self.accounts_sync.status() if self.accounts_sync is not None else None
-        if sharing is not None and self.keys_sync is not None and self.keys_sync.held:
-            sharing = replace(sharing, keys_held=tuple(sorted(self.keys_sync.held.items())))
+        keys = self.keys_sync
+        if sharing is not None and keys is not None and (keys.held or keys.last_error):
+            sharing = replace(
+                sharing,
+                keys_held=tuple(sorted(keys.held.items())),
+                last_error=sharing.last_error or keys.last_error,
+            )
         return replace(self.local.snapshot(), health=self.health(), sharing=sharing)
 
     def is_writer(self) -> bool:
