@@ -14,6 +14,7 @@
 * ``client`` — ``openai.AsyncOpenAI`` against the gateway, strict validation on, no SDK retries.
 * ``base_url`` — the gateway's root URL, for raw HTTP checks.
 * ``request_lines`` — the JSON request-log lines written during the test, parsed.
+* ``clock`` — a :class:`tests.support.clock.FakeClock`: time moves only when code sleeps on it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.clock import FakeClock
 
 API_KEY = "sk-test-0123456789abcdef"
 DEFAULT_ACCOUNTS = (
@@ -193,3 +195,8 @@ def client(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
     )
     yield sdk
     io_loop.run_sync(sdk.close)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()

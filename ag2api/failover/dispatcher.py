@@ -30,6 +30,7 @@ from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.failover.client_errors import final_error
+from ag2api.failover.clock import Clock, SystemClock
 from ag2api.failover.notices import UpstreamNotices
 from ag2api.failover.policy import (
     RetryableFailure,
@@ -113,11 +114,14 @@ class Dispatcher:
         refresher: TokenRefresher,
         client: AntigravityClient,
         writer: TokenWriter,
+        clock: Clock | None = None,
     ) -> None:
         self.state = state
         self.refresher = refresher
         self.client = client
         self.writer = writer
+        # Retry budgets, backoffs and short rate-limit waits read and sleep on this.
+        self.clock: Clock = clock or SystemClock()
         self.notices = UpstreamNotices()
         self.verdicts = Verdicts(state, writer, self.notices)
         # Set when a shutdown begins: requests waiting for a slot then get 503 at once.
@@ -226,7 +230,8 @@ class Dispatcher:
         back (:meth:`release`)."""
         attempts = Attempts(model)
         trace = trace or RequestTrace("-", "-", "-")
-        trace.upstream_started = started = time.monotonic()
+        trace.upstream_started = time.monotonic()
+        started = self.clock.monotonic()
         last_project: list[str] = []
 
         async def attempt() -> tuple[T, Grant]:
@@ -259,7 +264,7 @@ class Dispatcher:
                 return await attempt()
             except RetryableFailure as exc:
                 first: RetryableFailure | None = exc
-            async for retrying in attempts_policy(cfg.retry, started):
+            async for retrying in attempts_policy(cfg.retry, started, self.clock):
                 with retrying:
                     if first is not None:
                         failed, first = first, None
@@ -320,7 +325,7 @@ class Dispatcher:
                 raise
             except AllCooling as exc:
                 if exc.retry_after <= cfg.retry.short_rate_limit:
-                    await asyncio.sleep(exc.retry_after)  # a short rate limit about to lift
+                    await self.clock.sleep(exc.retry_after)  # a short rate limit about to lift
                     continue
                 if attempts.failures:
                     raise final_error(attempts.failures, exc.retry_after) from None
