@@ -15,6 +15,8 @@
 * ``base_url`` — the gateway's root URL, for raw HTTP checks.
 * ``request_lines`` — the JSON request-log lines written during the test, parsed.
 * ``clock`` — a :class:`tests.support.clock.FakeClock`: time moves only when code sleeps on it.
+* ``gateway_clock`` — that clock in the running gateway: its dispatcher's backoffs, retry budget
+  and short rate-limit waits take no real time, and the (memory) state's cooldowns age with it.
 """
 
 from __future__ import annotations
@@ -200,3 +202,18 @@ def client(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def gateway_clock(services: Services, clock: FakeClock) -> FakeClock:
+    """``clock`` in the gateway's dispatcher. The memory state reads the wall clock, so its
+    cooldowns (epoch deadlines on the accounts) are moved back by each step the clock takes."""
+
+    def age_cooldowns(seconds: float) -> None:
+        for account in services.state.accounts():
+            for entry in account.cooldowns.values():
+                entry["until"] -= seconds
+
+    services.dispatcher.clock = clock
+    clock.listeners.append(age_cooldowns)
+    return clock

@@ -17,6 +17,7 @@ from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from tests.conftest import API_KEY
+from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
 
 MODEL = "gemini-2.5-flash"
@@ -27,25 +28,24 @@ def projects(fake: FakeUpstream) -> list[str]:
 
 
 async def test_short_rate_limit_fails_over_at_once(
-    client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services
+    client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services, gateway_clock: FakeClock
 ) -> None:
     fake.script(Step(status=429, body=bodies.RATE_LIMITED))
-    started = time.monotonic()
     assert await chat_text(client)
     assert projects(fake) == ["proj-alpha-0001", "proj-beta-0002"]
-    assert time.monotonic() - started < 0.45  # did not wait out the 0.48 s limit
+    assert gateway_clock.slept == []  # did not wait out the 0.48 s limit
     assert services.pool.cooling_until(services.pool.accounts[0], MODEL, time.time())
 
 
 @pytest.mark.parametrize("accounts_spec", [(("rt-one", "proj-alpha-0001"),)])
 async def test_short_rate_limit_is_retried_on_the_only_account(
-    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any
+    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any, gateway_clock: FakeClock
 ) -> None:
     fake.script(Step(status=429, body=bodies.RATE_LIMITED))
-    started = time.monotonic()
     assert await chat_text(client, stream=True)
     assert projects(fake) == ["proj-alpha-0001"] * 2
-    assert time.monotonic() - started >= 0.45  # waited for the limit to pass
+    # Waited for the limit to pass (and the ms the state rounds a cooldown's end up to, if any).
+    assert gateway_clock.waited == pytest.approx(0.479417207, abs=1e-3)
 
 
 async def test_quota_exhausted_cools_the_account_for_that_model(
@@ -124,13 +124,13 @@ async def test_cooldowns_survive_a_restart(
 
 @pytest.mark.parametrize("accounts_spec", [(("rt-one", "proj-alpha-0001"),)])
 async def test_capacity_errors_back_off_and_retry(
-    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any
+    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any, gateway_clock: FakeClock
 ) -> None:
     fake.script(Step(status=503, body=bodies.CAPACITY), Step(status=500, body=bodies.INTERNAL))
-    started = time.monotonic()
     assert await chat_text(client)
     assert projects(fake) == ["proj-alpha-0001"] * 3
-    assert time.monotonic() - started >= 0.5  # two backoffs of 0.25-0.5 s and 0.5-1 s
+    first, second = gateway_clock.slept  # 0.5 s and 1 s, jittered
+    assert 0.25 <= first <= 0.5 and 0.5 <= second <= 1.0
 
 
 @pytest.mark.parametrize("config_overrides", [{"retry": {"total_seconds": 1.5, "attempts": 10}}])
@@ -140,13 +140,13 @@ async def test_retries_stop_at_the_time_budget(
     fake: FakeUpstream,
     accounts_spec: Any,
     config_overrides: dict[str, Any],
+    gateway_clock: FakeClock,
 ) -> None:
     fake.script(*[Step(status=503, body=bodies.CAPACITY)] * 10)
-    started = time.monotonic()
     with pytest.raises(openai.InternalServerError):
         await chat_text(client)
-    assert time.monotonic() - started < 2.2  # never sleeps past the 1.5 s budget (next: +1-2 s)
-    assert 2 <= len(projects(fake)) < 10
+    assert gateway_clock.waited <= 1.5  # never sleeps past the budget (the next: +1-2 s)
+    assert 2 <= len(projects(fake)) < 10 and len(gateway_clock.slept) == len(projects(fake)) - 1
 
 
 @pytest.mark.parametrize("mode", ["error", "text"])
