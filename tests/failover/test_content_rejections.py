@@ -28,9 +28,10 @@ from ag2api.testing.fake_filter import KNOWN_TRIGGERS
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.upstream.client import UpstreamHTTPError
 from ag2api.upstream.google_error import parse_google_error
-from tests.conftest import API_KEY, deep_merge
 from tests.support.claude_code_requests import first_request, headers
 from tests.support.claude_code_requests import sdk as anthropic_sdk
+from tests.support.clients import API_KEY
+from tests.support.files import deep_merge
 
 MODEL = "gemini-2.5-flash"
 ADMIN = "admin-key-for-tests-0123"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -12,8 +12,10 @@ import pytest
 from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
+from tests.support.clients import API_KEY
 from tests.support.clock import FakeClock
 from tests.support.helpers import MSG, chat_text
+from tests.support.http import closed_port_url, fetch
 
 
 def calls(fake: FakeUpstream) -> list[tuple[str, str]]:
@@ -114,14 +116,6 @@ async def test_5xx_everywhere_is_502(
     assert 1.0 <= backoff <= 2.0
 
 
-def closed_port_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.mark.parametrize("config_overrides", [{"upstream": {"base_urls": [closed_port_url()]}}])
 async def test_unreachable_upstream_is_502(
     client: openai.AsyncOpenAI, config_overrides: dict[str, Any], gateway_clock: FakeClock
@@ -134,8 +128,6 @@ async def test_unreachable_upstream_is_502(
 async def test_unreachable_first_host_falls_back_to_the_second(
     client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services
 ) -> None:
-    from dataclasses import replace
-
     cfg = services.config.current
     services.config.swap(
         replace(cfg, upstream=replace(cfg.upstream, base_urls=(closed_port_url(), fake.urls[1])))
@@ -205,21 +197,14 @@ async def test_mid_stream_drop_raises_in_the_sdk_and_sends_no_done(
 
 
 async def test_error_event_after_start_is_raw_sse(base_url: str, fake: FakeUpstream) -> None:
-    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-
-    from tests.conftest import API_KEY
-
     fake.script(Step(drop_after=2))
-    http = AsyncHTTPClient(force_instance=True)
-    response = await http.fetch(
-        HTTPRequest(
-            base_url + "/v1/chat/completions",
-            method="POST",
-            headers={"Authorization": f"Bearer {API_KEY}"},
-            body=b'{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"x"}]}',
-        )
-    )
-    http.close()
+    body = {
+        "model": "gemini-2.5-flash",
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    response = await fetch(base_url + "/v1/chat/completions", body=body, key=API_KEY)
+    assert response.code == 200
     events = response.body.decode().split("\n\n")
     assert events[-1] == ""
     assert events[-2].startswith('data: {"error":{"message":"Upstream stream failed')

@@ -10,21 +10,18 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.config.live import read_config
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
+from tests.support.http import fetch, health
+from tests.support.upstream import projects
 
 MODEL = "gemini-2.5-flash"
-
-
-def projects(fake: FakeUpstream) -> list[str]:
-    return [r.body["project"] for r in fake.generate_requests()]
 
 
 async def test_short_rate_limit_fails_over_at_once(
@@ -72,11 +69,9 @@ async def test_quota_exhausted_cools_the_account_for_that_model(
     entry = json.loads(tokens_path.read_text())["projects"][0]["cooldowns"][MODEL]
     assert entry["reason"] == "QUOTA_EXHAUSTED"
     assert 3590 < entry["until"] - time.time() <= 3600  # capped by retry.max_cooldown
-    http = AsyncHTTPClient(force_instance=True)
-    health = json.loads((await http.fetch(base_url + "/health")).body)
-    http.close()
-    assert health["accounts"]["cooling"][0]["model"] == MODEL
-    assert health["accounts"]["cooling"][0]["project"] == "proj…0001"
+    state = await health(base_url)
+    assert state["accounts"]["cooling"][0]["model"] == MODEL
+    assert state["accounts"]["cooling"][0]["project"] == "proj…0001"
 
 
 async def test_every_account_cooling_is_429_without_calling_upstream(
@@ -159,40 +154,23 @@ async def test_version_notice_is_an_error_never_content(
         await chat_text(client, stream=stream)
     assert info.value.status_code == 502 and info.value.code == "upstream_client_outdated"
     assert len(fake.generate_requests()) == 1  # every account would get the same answer
-    http = AsyncHTTPClient(force_instance=True)
-    health = json.loads((await http.fetch(base_url + "/health")).body)
-    http.close()
-    assert "raise upstream.user_agent" in health["upstream"]["version_notice"]
-    assert health["status"] == "degraded"
+    state = await health(base_url)
+    assert "raise upstream.user_agent" in state["upstream"]["version_notice"]
+    assert state["status"] == "degraded"
 
 
 async def raw_stream(base_url: str, on_chunk: Any) -> bytes:
-    http = AsyncHTTPClient(force_instance=True)
     chunks: list[bytes] = []
 
     def collect(chunk: bytes) -> None:
         chunks.append(chunk)
         on_chunk(chunk)
 
-    try:
-        await http.fetch(
-            HTTPRequest(
-                base_url + "/v1/chat/completions",
-                method="POST",
-                request_timeout=30,
-                headers={"Authorization": f"Bearer {API_KEY}"},
-                streaming_callback=collect,
-                body=json.dumps(
-                    {
-                        "model": MODEL,
-                        "stream": True,
-                        "messages": [{"role": "user", "content": "slow"}],
-                    }
-                ),
-            )
-        )
-    finally:
-        http.close()
+    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "slow"}]}
+    answer = await fetch(
+        base_url + "/v1/chat/completions", body=body, key=API_KEY, streaming_callback=collect
+    )
+    assert answer.code == 200, answer.code
     return b"".join(chunks)
 
 

@@ -27,7 +27,7 @@ from ag2api.logs.requestlog import RequestLog
 from ag2api.logs.setup import dropped_log_lines, setup_logging
 from ag2api.logs.writer import LogWriter
 from ag2api.services import Services
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 BLOCK = 1.0  # how long a stuck sink holds its first write when nobody releases it
 WAIT = 10.0  # upper bound on waiting for an event that should come at once

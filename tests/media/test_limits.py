@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 30_000
 WAIT = 10  # a guard against hanging, never a pause: every wait below ends on an event

@@ -25,7 +25,8 @@ from ag2api.config.live import read_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY, deep_merge
+from tests.support.clients import API_KEY
+from tests.support.files import deep_merge
 from tests.support.helpers import chat_text
 
 MODEL = "gemini-2.5-flash"

@@ -16,7 +16,7 @@ from ag2api.app import serve
 from ag2api.config.live import read_config
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 
 async def start(

@@ -11,7 +11,7 @@ import yaml
 
 from ag2api.keys.limiter import periods
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import replicas, state_config

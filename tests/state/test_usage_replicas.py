@@ -18,7 +18,7 @@ import yaml
 
 from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage, today
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import (

@@ -16,7 +16,7 @@ import yaml
 from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.replicas import eventually, projects, state_config

@@ -15,13 +15,13 @@ from typing import Any
 
 import anthropic
 
-from tests.conftest import API_KEY
 from tests.support.claude_code_fixtures import (
     ATTRIBUTION,
     EPHEMERAL,
     REMINDER,
     first_request,
 )
+from tests.support.clients import API_KEY
 
 __all__ = ["ATTRIBUTION", "REMINDER", "first_request"]
 
