@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.testing.fake_bench import BenchAnswer, accepts_gzip
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.http import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = str(ROOT / "scripts" / "bench.py")
@@ -185,25 +185,24 @@ async def test_fake_gzips_each_event_when_asked() -> None:
     fake.add_account("rt", "proj")
     token = fake.issue_token("rt")
     await fake.start(bench=answer)
-    http = AsyncHTTPClient(force_instance=True)
     try:
 
-        async def fetch(path: str, encoding: str) -> tuple[str | None, list[bytes]]:
+        async def post(path: str, encoding: str) -> tuple[str | None, list[bytes]]:
             pieces: list[bytes] = []
-            response = await http.fetch(
-                HTTPRequest(
-                    fake.url + path,
-                    method="POST",
-                    body=b"{}",
-                    headers={"Authorization": f"Bearer {token}", "Accept-Encoding": encoding},
-                    decompress_response=False,
-                    streaming_callback=pieces.append,
-                )
+            response = await fetch(
+                fake.url + path,
+                "POST",
+                b"{}",
+                {"Accept-Encoding": encoding},
+                key=token,
+                decompress_response=False,
+                streaming_callback=pieces.append,
             )
+            assert response.code == 200, response.code
             return response.headers.get("Content-Encoding"), pieces
 
         stream = "/v1internal:streamGenerateContent?alt=sse"
-        encoding, pieces = await fetch(stream, "gzip, deflate")
+        encoding, pieces = await post(stream, "gzip, deflate")
         assert encoding == "gzip"
         decoder = zlib.decompressobj(wbits=31)
         # Each piece (the fake waits between events) decodes at once to exactly its event.
@@ -218,19 +217,18 @@ async def test_fake_gzips_each_event_when_asked() -> None:
         ]
         assert events[-1]["response"]["candidates"][0]["finishReason"] == "STOP"
 
-        encoding, pieces = await fetch(stream, "identity")
+        encoding, pieces = await post(stream, "identity")
         assert encoding is None and b"".join(pieces) == b"".join(answer.upstream_events)
 
-        encoding, pieces = await fetch("/v1internal:generateContent", "gzip")
+        encoding, pieces = await post("/v1internal:generateContent", "gzip")
         assert encoding == "gzip" and gzip.decompress(b"".join(pieces)) == answer.upstream_body
-        encoding, pieces = await fetch("/v1internal:generateContent", "identity")
+        encoding, pieces = await post("/v1internal:generateContent", "identity")
         assert encoding is None and b"".join(pieces) == answer.upstream_body
 
         # The direct OpenAI answer is never compressed.
-        encoding, pieces = await fetch("/v1/chat/completions", "gzip")
+        encoding, pieces = await post("/v1/chat/completions", "gzip")
         assert encoding is None and b"".join(pieces) == answer.direct_body
     finally:
-        http.close()
         await fake.stop()
 
 

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
+from tests.support.cli import ag2api
 from tests.support.helpers import chat_text
-
-
-async def ag2api(*args: str) -> tuple[int, str]:
-    """Run the ``ag2api`` command; (exit code, output)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ag2api",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await proc.communicate())[0].decode()
-    return proc.returncode or 0, out
 
 
 async def accounts(*args: str) -> tuple[int, str]:

@@ -14,20 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.http import fetch, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "oauth_server.py"
 COMMANDS = {"script": [str(SCRIPT)], "ag2api login": ["-m", "ag2api", "login"]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run_script(
@@ -74,9 +68,7 @@ async def run_script(
         output += line
     redirect = consent(match.group(1))
     if redirect is not None:
-        http = AsyncHTTPClient(force_instance=True)
-        await http.fetch(redirect.replace("localhost", "127.0.0.1"), raise_error=False)
-        http.close()
+        await fetch(redirect.replace("localhost", "127.0.0.1"))
     output += (await proc.stdout.read()).decode()
     return await proc.wait(), output
 

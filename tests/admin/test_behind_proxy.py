@@ -12,9 +12,9 @@ import pytest
 
 from ag2api.admin.client_address import client_address
 from ag2api.config.load import ConfigError, parse_config
+from tests.support.clients import ADMIN
 from tests.support.http import fetch
 
-ADMIN = "admin-secret-123456"
 THROTTLE = {"admin_key": ADMIN, "admin": {"login_max_failures": 2, "login_window": 60}}
 UNTRUSTED_PEER = "127.0.0.2"  # still loopback: another connection address
 

@@ -19,9 +19,9 @@ import pytest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.clients import ADMIN
 from tests.support.helpers import chat_text
 
-ADMIN = "admin-secret-123456"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 FLAGS = [
     "--headless",

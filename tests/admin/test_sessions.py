@@ -18,10 +18,10 @@ from ag2api.admin.handlers import COOKIE
 from ag2api.config.load import ConfigError, parse_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
+from tests.support.clients import ADMIN, WITH_ADMIN
 from tests.support.clock import FakeClock
 from tests.support.http import fetch
 
-ADMIN = "admin-secret-123456"
 OTHER_ADDRESS = "127.0.0.2"  # still loopback: the gateway sees another client address
 
 
@@ -65,9 +65,6 @@ async def signed_in(base_url: str, cookie: str, source: str | None = None) -> bo
     response = await call(base_url + "/admin/accounts", cookie=cookie, source=source)
     assert response.code in (200, 401), response.code
     return response.code == 200
-
-
-WITH_ADMIN = {"admin_key": ADMIN}
 
 
 @pytest.mark.parametrize("config_overrides", [WITH_ADMIN])

@@ -12,8 +12,6 @@ import anthropic
 import httpx
 import openai
 import pytest
-import yaml
-from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
@@ -29,12 +27,10 @@ from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.upstream.client import UpstreamHTTPError
 from ag2api.upstream.google_error import parse_google_error
 from tests.support.claude_code_requests import first_request, headers
-from tests.support.claude_code_requests import sdk as anthropic_sdk
-from tests.support.clients import API_KEY
-from tests.support.files import deep_merge
+from tests.support.clients import ADMIN, anthropic_sdk, close_gemini, gemini_sdk, openai_sdk
+from tests.support.files import edit_config
 
 MODEL = "gemini-2.5-flash"
-ADMIN = "admin-key-for-tests-0123"
 UNLISTED = "You are Acme Agent, made by Acme Labs."  # refused, and in no list
 SETTING = "upstream.sensitive_words"
 ZWSP = "\u200b"
@@ -148,10 +144,6 @@ async def test_codex_instructions_pass_and_user_text_goes_up_byte_for_byte(
     assert declaration["description"] == tool["description"]
 
 
-def rewrite(path: Path, doc: dict[str, Any], change: dict[str, Any]) -> None:
-    path.write_text(yaml.safe_dump(deep_merge(doc, change)))
-
-
 async def test_a_phrase_added_live_takes_effect_within_a_second(
     filtered: FakeUpstream,
     client: openai.AsyncOpenAI,
@@ -166,7 +158,7 @@ async def test_a_phrase_added_live_takes_effect_within_a_second(
     assert info.value.code == CONTENT_REJECTED
 
     words = [*DEFAULT_SENSITIVE_WORDS, "acme labs"]
-    rewrite(config_path, config_doc, {"upstream": {"sensitive_words": words}})
+    edit_config(config_path, config_doc, {"upstream": {"sensitive_words": words}})
     await watcher.wait_for(
         lambda: "acme labs" in services.config.current.upstream.sensitive_words, timeout=1.0
     )
@@ -196,7 +188,7 @@ async def refused(dialect: str, base_url: str) -> tuple[int, str, str]:
     body = unlisted_system_body(dialect)
     try:
         if dialect in ("chat", "responses"):
-            sdk = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=API_KEY, max_retries=0)
+            sdk = openai_sdk(base_url)
             async with sdk:
                 if dialect == "chat":
                     await sdk.chat.completions.create(**body)
@@ -206,10 +198,7 @@ async def refused(dialect: str, base_url: str) -> tuple[int, str, str]:
             async with anthropic_sdk(base_url) as claude:
                 await claude.messages.create(**body)
         else:
-            gemini = genai.Client(
-                api_key=API_KEY,
-                http_options=types.HttpOptions(base_url=base_url, api_version="v1beta"),
-            )
+            gemini = gemini_sdk(base_url)
             try:
                 await gemini.aio.models.generate_content(
                     model=MODEL,
@@ -217,8 +206,7 @@ async def refused(dialect: str, base_url: str) -> tuple[int, str, str]:
                     config=types.GenerateContentConfig(system_instruction=UNLISTED),
                 )
             finally:
-                await gemini.aio.aclose()
-                gemini.close()
+                await close_gemini(gemini)
     except openai.BadRequestError as exc:
         return exc.status_code, f"{exc.type}/{exc.code}", exc.message
     except anthropic.BadRequestError as exc:

@@ -16,10 +16,10 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.upstream.google_error import parse_google_error
+from tests.support.clients import ADMIN
 from tests.support.helpers import chat_text
 from tests.support.http import fetch
 
-ADMIN = "admin-secret-123456"
 RAW, MASKED = "proj-alpha-0001", "proj…0001"
 DENIED = {
     "error": {

@@ -18,7 +18,7 @@ from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.translate.openai_responses import compaction
-from tests.support.clients import API_KEY
+from tests.support.clients import API_KEY, openai_sdk
 from tests.support.gateways import gateway
 from tests.support.http import fetch
 from tests.support.responses_sse_rules import check, parse
@@ -239,7 +239,7 @@ async def test_errors_before_and_after_the_first_byte(
 
 
 async def test_compact_endpoint_with_the_sdk(
-    client: openai.AsyncOpenAI, fake: FakeUpstream
+    client: openai.AsyncOpenAI, fake: FakeUpstream, base_url: str
 ) -> None:
     """``POST /v1/responses/compact`` (``client.responses.compact``; Codex for a provider named
     "OpenAI"): the user messages, then one compaction item whose summary the next turn gets."""
@@ -249,7 +249,7 @@ async def test_compact_endpoint_with_the_sdk(
     ]
     # OpenAI's compacted output starts with the user messages (input_text, role user), which
     # the SDK's strict output types have no member for: read it as SDK users do, not strictly.
-    lenient = openai.AsyncOpenAI(base_url=str(client.base_url), api_key=API_KEY, max_retries=0)
+    lenient = openai_sdk(base_url)
     try:
         compacted = await lenient.responses.compact(model="gemini-2.5-flash", input=history)  # type: ignore[arg-type]
     finally:

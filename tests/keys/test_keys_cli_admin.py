@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
 import yaml
 
@@ -19,12 +18,10 @@ from ag2api.config.errors import ConfigError
 from ag2api.config.load import parse_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
-from tests.support.clients import ALICE, API_KEY, openai_sdk
+from tests.support.clients import ADMIN, ALICE, API_KEY, openai_sdk
 from tests.support.files import reload
 from tests.support.helpers import chat_text
 from tests.support.http import fetch
-
-ADMIN = "admin-secret-123456"
 
 
 def test_keys_new_prints_the_key_once_and_the_hashed_line() -> None:
@@ -71,7 +68,7 @@ async def test_a_key_from_keys_new_works_after_a_live_edit(
         config_doc,
         {"api_keys": [{"key": API_KEY, "label": "tests"}, entry]},
     )
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
+    client = openai_sdk(base_url, key)
     try:
         raw = await client.chat.completions.with_raw_response.create(
             model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}]

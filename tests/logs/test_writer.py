@@ -27,7 +27,7 @@ from ag2api.logs.requestlog import RequestLog
 from ag2api.logs.setup import dropped_log_lines, setup_logging
 from ag2api.logs.writer import LogWriter
 from ag2api.services import Services
-from tests.support.clients import API_KEY
+from tests.support.clients import openai_sdk
 
 BLOCK = 1.0  # how long a stuck sink holds its first write when nobody releases it
 WAIT = 10.0  # upper bound on waiting for an event that should come at once
@@ -207,9 +207,7 @@ async def test_stopping_writes_out_every_queued_line(
     stop = asyncio.Event()
 
     async def traffic(_services: Services, port: int) -> None:
-        client = openai.AsyncOpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, max_retries=0
-        )
+        client = openai_sdk(f"http://127.0.0.1:{port}")
         for _ in range(5):
             assert await chat(client)
         await client.close()

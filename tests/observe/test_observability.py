@@ -15,12 +15,9 @@ from ag2api.observe.usage import query_usage
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.support.clients import API_KEY
+from tests.support.clients import ADMIN, API_KEY, WITH_ADMIN
 from tests.support.helpers import chat_text
 from tests.support.http import fetch
-
-ADMIN = "admin-secret-123456"
-WITH_ADMIN = {"admin_key": ADMIN}
 
 
 def chat_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,45 +19,17 @@ import openai
 import pytest
 import yaml
 
-from ag2api.app import serve
-from ag2api.config.live import read_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from tests.support.clients import API_KEY
 from tests.support.files import deep_merge
+from tests.support.gateways import serve
 from tests.support.helpers import chat_text
 
 MODEL = "gemini-2.5-flash"
 CHAT = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode()
 PUBLIC = {"server": {"host": "0.0.0.0"}}
-
-
-class Gateway:
-    """``app.serve`` (the real server with its connection limits) on a free loopback port."""
-
-    def __init__(self, task: asyncio.Task[int], stop: asyncio.Event, services: Services, port: int):
-        self.task, self.stop, self.services, self.port = task, stop, services, port
-        self.url = f"http://127.0.0.1:{port}"
-
-    def client(self, key: str = API_KEY) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0)
-
-    async def close(self) -> int:
-        self.stop.set()
-        return await self.task
-
-
-async def start(config_path: Path, **server: Any) -> Gateway:
-    cfg = read_config(config_path, environ={})
-    cfg = replace(cfg, server=replace(cfg.server, port=0, **server))
-    stop = asyncio.Event()
-    ready: asyncio.Future[tuple[Services, int]] = asyncio.get_running_loop().create_future()
-    task = asyncio.ensure_future(
-        serve(cfg, stop=stop, on_ready=lambda s, port: ready.set_result((s, port)))
-    )
-    services, port = await asyncio.wait_for(ready, 10)
-    return Gateway(task, stop, services, port)
 
 
 class Sockets:
@@ -143,7 +114,7 @@ async def test_reload_that_drops_every_key_on_a_public_host_is_refused(
 async def test_stalled_headers_and_bodies_and_idle_connections_are_closed(
     config_path: Path,
 ) -> None:
-    gw = await start(config_path, header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
+    gw = await serve(config_path, header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
     try:
         async with Sockets(gw.port) as socks:
             # Headers that never end (the slowloris shape), and no request at all.
@@ -168,7 +139,7 @@ async def test_stalled_headers_and_bodies_and_idle_connections_are_closed(
 
 
 async def test_connections_beyond_the_cap_are_refused(config_path: Path) -> None:
-    gw = await start(config_path, header_timeout=1.0, max_connections=2)
+    gw = await serve(config_path, header_timeout=1.0, max_connections=2)
     try:
         async with Sockets(gw.port) as socks:
             stallers = [await socks.open(b"GET /health HTTP/1.1\r\n") for _ in range(2)]
@@ -176,7 +147,7 @@ async def test_connections_beyond_the_cap_are_refused(config_path: Path) -> None
             assert await until_closed(third, timeout=0.9) == b""  # closed at once, unserved
             for reader in stallers:
                 assert await until_closed(reader) == b""  # the header timeout ends them
-        client = gw.client()
+        client = gw.sdk()
         assert await chat_text(client)
         await client.close()
     finally:
@@ -242,8 +213,8 @@ async def test_sighup_reloads_both_files_and_keeps_streams_open(
     seen = Seen()
     caplog.set_level(logging.INFO, "ag2api.reload")
     logging.getLogger("ag2api.reload").addHandler(seen)
-    gw = await start(config_path)
-    client = gw.client()
+    gw = await serve(config_path)
+    client = gw.sdk()
     try:
         hold = asyncio.Event()
         fake.script(Step(hold=hold, hold_after=1))
@@ -267,7 +238,7 @@ async def test_sighup_reloads_both_files_and_keeps_streams_open(
         assert rest[-1].choices[0].finish_reason == "stop"
         with pytest.raises(openai.AuthenticationError):
             await chat_text(client)
-        renewed = gw.client(new_key)
+        renewed = gw.sdk(new_key)
         assert await chat_text(renewed)
         await renewed.close()
     finally:
@@ -284,10 +255,10 @@ ONE_SLOT = {"limits": {"per_account": 1, "total": 1, "slot_wait": 30}, "rotation
 async def test_requests_waiting_for_a_slot_at_shutdown_get_503(
     fake: FakeUpstream, config_path: Path, config_overrides: dict[str, Any]
 ) -> None:
-    gw = await start(config_path, shutdown_grace=0.5)
+    gw = await serve(config_path, shutdown_grace=0.5)
     hold = asyncio.Event()
     fake.script(Step(hold=hold, hold_after=1))
-    client = gw.client()
+    client = gw.sdk()
     holder = asyncio.ensure_future(chat_text(client, stream=True))
     await fake.wait_generate_requests(1)
     waiting = asyncio.ensure_future(chat_text(client))

@@ -12,6 +12,8 @@ from google.genai import types
 
 API_KEY = "sk-test-0123456789abcdef"  # the base config's one key (label "tests")
 ALICE = "sk-alice-0123456789"  # a second key, for policies (label "alice")
+ADMIN = "admin-secret-123456"  # the operator's key, once the config names it
+WITH_ADMIN = {"admin_key": ADMIN}  # config overrides that turn /admin on
 
 
 def with_alice(policy: dict[str, Any], **extra: Any) -> dict[str, Any]:

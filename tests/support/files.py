@@ -80,3 +80,8 @@ async def reload(
     new = edit_config(path, doc, change)
     await watcher.wait_for(lambda: services.config.version > version)
     return new
+
+
+def update_config(path: Path, change: dict[str, Any]) -> dict[str, Any]:
+    """:func:`edit_config` from what gateway.yaml holds now."""
+    return edit_config(path, yaml.safe_load(path.read_text()), change)
