@@ -19,6 +19,7 @@ from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
 from ag2api.config.errors import ConfigError
 from ag2api.config.schema import (
     HASH_PREFIX,
+    AccountsConfig,
     AdminConfig,
     ApiKey,
     DefaultsConfig,
@@ -32,6 +33,7 @@ from ag2api.config.schema import (
     ResponsesConfig,
     RetryConfig,
     RotationConfig,
+    SecretsConfig,
     ServerConfig,
     StateConfig,
     ThinkingConfig,
@@ -175,6 +177,8 @@ class _Reader:
                 "responses",
                 "log_level",
                 "state",
+                "secrets",
+                "accounts",
             ),
         )
         d = GatewayConfig(path=self.path)
@@ -225,6 +229,19 @@ class _Reader:
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
             state=self.state(),
+            secrets=SecretsConfig(
+                key_file=self._path(
+                    self.section(("secrets",), ("key_file",)), ("secrets", "key_file")
+                )
+            ),
+            accounts=AccountsConfig(
+                recheck_seconds=self.value(
+                    self.section(("accounts",), ("recheck_seconds",)),
+                    ("accounts", "recheck_seconds"),
+                    check.positive,
+                    AccountsConfig.recheck_seconds,
+                )
+            ),
         )
         if cfg.server.workers > 1 and cfg.state.backend != "redis":
             raise self.fail(("server", "workers"), WORKERS_NEED_REDIS)

@@ -369,6 +369,23 @@ class ResponsesConfig:
 
 
 @dataclass(frozen=True)
+class SecretsConfig:
+    """Encryption of the tokens at rest (tokens.json, Redis, exports)."""
+
+    # A file holding the key (AG2API_SECRET_KEY, when set, wins). None and no variable: plaintext.
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class AccountsConfig:
+    """Accounts taken out of rotation by a cause that may pass."""
+
+    # Seconds between rechecks (one loadCodeAssist each) of accounts that need verification or
+    # were disabled for a transient cause; they come back by themselves once it passes.
+    recheck_seconds: float = 600.0
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -389,6 +406,8 @@ class GatewayConfig:
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log_level: str = "INFO"
     state: StateConfig = field(default_factory=StateConfig)
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
+    accounts: AccountsConfig = field(default_factory=AccountsConfig)
 
     def policy_of(self, key: ApiKey | None) -> KeyPolicy:
         """The policy that applies to ``key`` (its own, else ``defaults.policy``)."""

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
+from ag2api.accounts.proxies import routed
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
@@ -165,7 +166,7 @@ class Dispatcher:
         ) -> tuple[list[dict[str, Any]], UpstreamCall]:
             started()
             envelope = wrap(account.project_id, model, request, image=image)
-            upstream = self.client.stream(base, token, envelope, settings)
+            upstream = self.client.stream(base, token, envelope, routed(settings, account))
             pending: list[dict[str, Any]] = []
             try:
                 while True:
@@ -205,7 +206,7 @@ class Dispatcher:
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
             envelope = wrap(account.project_id, model, request, image=image)
-            response = await self.client.generate(base, token, envelope, settings)
+            response = await self.client.generate(base, token, envelope, routed(settings, account))
             if (notice := version_notice_in(response)) is not None:
                 raise UpstreamHTTPError.notice(notice)
             if not has_content(response):  # like an empty stream: another account, not a 200
