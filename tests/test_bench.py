@@ -67,7 +67,11 @@ def run_bench(*args: str) -> dict:
 
 
 def test_quick_benchmark_has_no_errors() -> None:
-    report = run_bench(*(["--tls"] if shutil.which("openssl") else []))
+    """One quick run with the null relay (``--floor``: Tornado + libcurl, bytes relayed
+    untouched) measured in the same rounds, and what the gateway's work adds above it."""
+    report = run_bench(
+        "--floor", "--requests", "60", *(["--tls"] if shutil.which("openssl") else [])
+    )
     assert report["schema"] == 2
     meta = report["meta"]
     assert meta["cpus"] >= 1 and len(meta["loadavg_start"]) == 3 and len(meta["loadavg_end"]) == 3
@@ -75,48 +79,35 @@ def test_quick_benchmark_has_no_errors() -> None:
     assert meta["settings"]["upstream"] == "fake"
     assert meta["settings"]["gzip"] is True and meta["settings"]["usage_every_event"] is True
     assert meta["settings"]["rounds"] == 1
-    results = report["results"]
-    assert {(r["scenario"], r["target"]) for r in results} == {
-        ("stream, concurrency 50", "gateway"),
-        ("stream, concurrency 50", "direct"),
-        ("non-stream, concurrency 50", "gateway"),
-        ("non-stream, concurrency 50", "direct"),
-    }
-    for r in results:
+    rows = {(r["scenario"], r["target"]): r for r in report["results"]}
+    scenarios = ("stream, concurrency 50", "non-stream, concurrency 50")
+    assert set(rows) == {(s, t) for s in scenarios for t in ("gateway", "direct", "floor")}
+    for r in rows.values():
         assert set(r) == RESULT_FIELDS
-        assert r["errors"] == 0 and r["rps"] > 0 and r["ttft_p50_ms"] is not None, r
+        assert r["errors"] == 0 and r["rps"] > 0 and r["requests"] == 60, r
+        assert r["ttft_p50_ms"] is not None, r
         assert r["rounds"] == 1 and r["rps_runs"] == [r["rps"]] and r["rps_spread_pct"] is None
-        # The fake's CPU while it served the gateway: the "gateway ≤ upstream CPU" target's input.
-        assert (r["upstream_cpu_ms_per_request"] is not None) == (r["target"] == "gateway")
-    stream = next(r for r in results if r["scenario"].startswith("stream"))
-    assert 1 <= stream["open_streams_peak"] <= 50
+        # The fake's CPU while it served the gateway (the "gateway ≤ upstream CPU" target's
+        # input) or the relay.
+        assert (r["upstream_cpu_ms_per_request"] is not None) == (r["target"] != "direct")
+        assert r["target"] != "floor" or r["cpu_ms_per_request"] is not None
+    assert 1 <= rows[scenarios[0], "gateway"]["open_streams_peak"] <= 50
     checks = {t["target"]: t for t in report["targets"]}
     assert "(target ≥ 0.7x)" in checks["streamed throughput, concurrency 50"]["value"]
     assert "(target ≥ 0.5x)" in checks["non-stream throughput, concurrency 50"]["value"]
     cpu = checks["gateway CPU per streamed request, concurrency 50"]
     assert cpu["met"] is not None and "the upstream's" in cpu["value"]
     assert report["backend"] is None
-    assert report["floor"] == []  # the null relay only with --floor or in the full run
-
-
-def test_null_relay_floor_beside_the_gateway() -> None:
-    """``--floor``: the null relay (Tornado + libcurl, bytes relayed untouched) measured in the
-    same rounds, with what the gateway's work adds above it."""
-    report = run_bench("--floor", "--requests", "60")
-    rows = {(r["scenario"], r["target"]): r for r in report["results"]}
-    for scenario in ("stream, concurrency 50", "non-stream, concurrency 50"):
-        null = rows[scenario, "floor"]
-        assert null["errors"] == 0 and null["rps"] > 0 and null["requests"] == 60, null
-        assert null["cpu_ms_per_request"] is not None
-        assert null["upstream_cpu_ms_per_request"] is not None  # the fake served the relay
     summary = {row["scenario"]: row for row in report["floor"]}
-    assert set(summary) == {"stream, concurrency 50", "non-stream, concurrency 50"}
+    assert set(summary) == set(scenarios)
     for scenario, row in summary.items():
         null, gateway = rows[scenario, "floor"], rows[scenario, "gateway"]
         assert row["floor_cpu_ms_per_request"] == null["cpu_ms_per_request"]
         added = round(gateway["cpu_ms_per_request"] - null["cpu_ms_per_request"], 3)
         assert row["gateway_added_cpu_ms_per_request"] == added
         assert row["floor_vs_direct_rps"] == round(null["rps"] / rows[scenario, "direct"]["rps"], 2)
+    # Without --floor the quick run measures no null relay (its scenarios do not ask for one).
+    assert not any(s.floor for s in load_bench().QUICK)
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ async def test_400_is_returned_without_failover(
 
 
 @pytest.mark.parametrize(
-    "config_overrides", [{"upstream": {"timeouts": {"first_byte": 0.3, "idle": 0.3}}}]
+    "config_overrides", [{"upstream": {"timeouts": {"first_byte": 0.2, "idle": 0.2}}}]
 )
 async def test_no_first_byte_in_time_is_504(
     client: openai.AsyncOpenAI,

@@ -196,7 +196,7 @@ async def test_keepalive_during_a_long_pause_before_the_first_event(
 
 @pytest.mark.parametrize(
     "config_overrides",
-    [{"server": {"keepalive": 0.2}, "upstream": {"timeouts": {"first_byte": 1}}}],
+    [{"server": {"keepalive": 0.1}, "upstream": {"timeouts": {"first_byte": 0.5}}}],
 )
 async def test_no_retry_once_a_keepalive_was_sent(
     fake: FakeUpstream, base_url: str, config_overrides: dict[str, Any]
