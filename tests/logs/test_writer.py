@@ -28,6 +28,7 @@ from ag2api.logs.setup import dropped_log_lines, setup_logging
 from ag2api.logs.writer import LogWriter
 from ag2api.services import Services
 from tests.support.clients import openai_sdk
+from tests.support.helpers import chat_text
 
 BLOCK = 1.0  # how long a stuck sink holds its first write when nobody releases it
 WAIT = 10.0  # upper bound on waiting for an event that should come at once
@@ -110,13 +111,6 @@ def gateway_logging(level: str, stderr: StuckSink) -> Iterator[LogWriter]:
         root.setLevel(saved_level)
 
 
-async def chat(client: openai.AsyncOpenAI) -> str:
-    done = await client.chat.completions.create(
-        model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}]
-    )
-    return done.choices[0].message.content or ""
-
-
 async def test_a_stuck_log_sink_does_not_stall_requests(
     client: openai.AsyncOpenAI,
     stdout: StuckSink,
@@ -124,12 +118,12 @@ async def test_a_stuck_log_sink_does_not_stall_requests(
     request_lines: list[dict[str, Any]],
 ) -> None:
     with gateway_logging("DEBUG", stderr):
-        assert await chat(client)
+        assert await chat_text(client)
         # Both sinks are now stuck in their first write: the request log's line on stdout, and
         # the per-request DEBUG lines on stderr.
         assert await asyncio.to_thread(stdout.entered.wait, WAIT)
         assert await asyncio.to_thread(stderr.entered.wait, WAIT)
-        answers = await asyncio.gather(*(chat(client) for _ in range(5)))
+        answers = await asyncio.gather(*(chat_text(client) for _ in range(5)))
         assert all(answers)
         # Served while both writes were still waiting: synchronous logging would have held the
         # loop until each gave up.
@@ -209,7 +203,7 @@ async def test_stopping_writes_out_every_queued_line(
     async def traffic(_services: Services, port: int) -> None:
         client = openai_sdk(f"http://127.0.0.1:{port}")
         for _ in range(5):
-            assert await chat(client)
+            assert await chat_text(client)
         await client.close()
         assert stdout.entered.is_set() and not stdout.gave_up  # still stuck in its first write
         stop.set()

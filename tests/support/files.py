@@ -56,9 +56,14 @@ def write_tokens(path: Path, token_url: str, accounts: list[dict[str, Any]]) -> 
     path.write_text(json.dumps(doc, indent=2))
 
 
+def token_entries(path: Path) -> list[dict[str, Any]]:
+    """tokens.json's projects, in the file's order."""
+    return list(json.loads(path.read_text())["projects"])
+
+
 def file_projects(path: Path) -> dict[str, dict[str, Any]]:
     """tokens.json's projects by id."""
-    return {p["project_id"]: p for p in json.loads(path.read_text())["projects"]}
+    return {p["project_id"]: p for p in token_entries(path)}
 
 
 def edit_config(path: Path, doc: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
