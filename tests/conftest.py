@@ -1,8 +1,8 @@
 """Shared fixtures, one per concept. Everything runs on loopback: the gateway, the fake upstream,
-the real SDKs. Helpers that are not fixtures live in ``tests/support/`` (the SDK builders and keys
-in ``clients``, raw HTTP in ``http``, the files in ``files``, more gateways in ``gateways``, what
-the fake was sent in ``upstream``, the fake clock in ``clock``); ``tests/state/conftest.py`` adds
-the real Redis.
+the real SDKs. Helpers that are not fixtures live in ``tests/support/`` (its docstring lists
+them); ``tests/state/conftest.py`` adds the real Redis. A test module may set ``accounts_spec``,
+``config_overrides`` or ``app`` its own way, and extend any fixture by asking for it under its own
+name; every other fixture is defined once (``tests/test_layout.py`` checks).
 
 The gateway and its files:
 
