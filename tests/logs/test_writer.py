@@ -30,24 +30,30 @@ from ag2api.services import Services
 from tests.support.clients import openai_sdk
 from tests.support.helpers import chat_text
 
-BLOCK = 1.0  # how long a stuck sink holds its first write when nobody releases it
 WAIT = 10.0  # upper bound on waiting for an event that should come at once
 
 
 class StuckSink:
-    """A text stream whose first write waits for ``release`` (at most ``BLOCK`` seconds)."""
+    """A text stream whose first write waits for ``release``, or gives up once :meth:`expire`
+    is called (as a write to a stuck pipe that times out)."""
 
     def __init__(self, release: threading.Event) -> None:
         self.release = release
         self.entered = threading.Event()  # the first write has begun
         self.gave_up = False  # the first write ended by timeout, not by release
+        self.expired = False
         self._parts: list[str] = []
         self._changed = threading.Condition()
+
+    def expire(self) -> None:
+        """End the stuck write as a timeout would (the sinks of a test share ``release``)."""
+        self.expired = True
+        self.release.set()
 
     def write(self, text: str) -> int:
         if not self.entered.is_set():
             self.entered.set()
-            self.gave_up = not self.release.wait(BLOCK)
+            self.gave_up = not self.release.wait(WAIT) or self.expired
         with self._changed:
             self._parts.append(text)
             self._changed.notify_all()
@@ -207,6 +213,8 @@ async def test_stopping_writes_out_every_queued_line(
         await client.close()
         assert stdout.entered.is_set() and not stdout.gave_up  # still stuck in its first write
         stop.set()
+        # Stopping has to wait for the stuck sinks; a moment later their writes time out.
+        threading.Timer(0.2, lambda: (stdout.expire(), stderr.expire())).start()
 
     with gateway_logging("DEBUG", stderr), mock.patch.object(sys, "stdout", stdout):
         assert await serve(cfg, stop=stop, on_ready=traffic) == 0
