@@ -42,13 +42,11 @@ import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import openai
 import pytest
 import yaml
-from google import genai
 
 from ag2api.app import make_app
 from ag2api.config.live import read_config
@@ -67,6 +65,10 @@ from tests.support.clients import (
 )
 from tests.support.clock import FakeClock
 from tests.support.files import DEFAULT_ACCOUNTS, deep_merge, token_entry, write_tokens
+
+if TYPE_CHECKING:
+    import anthropic
+    from google import genai
 
 __all__ = ["API_KEY", "deep_merge"]  # re-exported for tests that import them from here
 

@@ -1,14 +1,18 @@
 """The client keys the tests present, and the real SDKs built against a gateway on loopback (no
-SDK retries: a failure is the gateway's answer, seen once)."""
+SDK retries: a failure is the gateway's answer, seen once).
+
+The Anthropic and Google SDKs take a second or more to import: they are imported when first
+built, so that a run of tests that never use them (and the conftest) does not pay for them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import openai
-from google import genai
-from google.genai import types
+
+if TYPE_CHECKING:
+    import anthropic
+    from google import genai
 
 API_KEY = "sk-test-0123456789abcdef"  # the base config's one key (label "tests")
 ALICE = "sk-alice-0123456789"  # a second key, for policies (label "alice")
@@ -37,6 +41,8 @@ def anthropic_sdk(
 ) -> anthropic.AsyncAnthropic:
     """Anthropic's SDK on the gateway root (like ANTHROPIC_BASE_URL); the key in x-api-key, or
     with ``bearer`` as Authorization (ANTHROPIC_AUTH_TOKEN)."""
+    import anthropic
+
     if bearer:
         return anthropic.AsyncAnthropic(
             base_url=base_url, auth_token=key, api_key=None, max_retries=0
@@ -46,6 +52,9 @@ def anthropic_sdk(
 
 def gemini_sdk(base_url: str, key: str = API_KEY) -> genai.Client:
     """google-genai on the gateway root (v1beta); close with :func:`close_gemini`."""
+    from google import genai
+    from google.genai import types
+
     return genai.Client(
         api_key=key, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
     )

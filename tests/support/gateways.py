@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import openai
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -23,6 +22,9 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.services import Services, build_services
 from tests.support.clients import API_KEY, anthropic_sdk, openai_sdk
 from tests.support.http import health
+
+if TYPE_CHECKING:
+    import anthropic
 
 
 class Gateway:
