@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ag2api.accounts.store import write_atomic
-from ag2api.config.schema import ApiKey, GatewayConfig
+from ag2api.config.schema import ApiKey, GatewayConfig, is_loopback
 from ag2api.services import Services
 from ag2api.testing.fake_filter import KNOWN_TRIGGERS
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
+__all__ = ["DEMO_KEY", "is_loopback", "print_banner", "start_demo_upstream"]
+
 # The README's examples use this key, so they work as pasted against `ag2api --demo`.
 DEMO_KEY = "sk-change-me"
+DEMO_QUOTA_LEFT = 0.75
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def with_quota_left(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The fake's models with none shown as used up: in the demo every model answers (the
+    tests' fake lists one as exhausted, which the upstream says by leaving the fraction out)."""
+    out = {}
+    for name, info in models.items():
+        quota = info.get("quotaInfo")
+        if isinstance(quota, dict) and "remainingFraction" not in quota:
+            info = {**info, "quotaInfo": {**quota, "remainingFraction": DEMO_QUOTA_LEFT}}
+        out[name] = info
+    return out
 
 
 async def start_demo_upstream(
@@ -36,6 +42,7 @@ async def start_demo_upstream(
     it), and point ``cfg`` at both."""
     # It refuses the system prompts the real backend refuses (sensitive_words: [] shows it).
     fake = FakeUpstream(content_filter=KNOWN_TRIGGERS)
+    fake.models = with_quota_left(fake.models)
     await fake.start()
     projects = []
     for i in (1, 2):
@@ -66,8 +73,12 @@ async def start_demo_upstream(
         DEMO_KEY if is_loopback(cfg.server.host) else "sk-ag2api-demo-" + secrets.token_urlsafe(12)
     )
     admin_key = "admin-demo-" + secrets.token_urlsafe(12)
+    # The console edits keys in the config file: the demo's copy, never the person's own.
+    copy = folder / "gateway.yaml"
+    write_atomic(copy, cfg.path.read_text(encoding="utf-8") if cfg.path.is_file() else "{}\n")
     demo_cfg = replace(
         cfg,
+        path=copy,
         api_keys=(ApiKey(key, "demo"),),
         admin_key=admin_key,
         tokens_file=tokens_file,
@@ -92,7 +103,7 @@ def banner(key: str, admin_key: str, port: int, host: str, config: Path) -> str:
 
   Python:  OpenAI(base_url="{base}/v1", api_key="{key}")
 
-  Status page: {base}/admin/  (admin key: {admin_key})
+  Console: {base}/admin/  (admin key: {admin_key})
 
   Config: {config} (read once: the demo does not watch it; restart to apply an edit)
 

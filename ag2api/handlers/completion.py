@@ -88,9 +88,10 @@ class CompletionHandler(GeneratingHandler):
             signatures=services.signature_lookup(missing),
             created=int(time.time()),
         )
-        translation = self.dialect.translate(body, ctx)
+        translation = await self.translated(lambda: self.dialect.translate(body, ctx))
         if missing and await services.recall_signatures(missing):
-            translation = self.dialect.translate(body, ctx)  # with another replica's records
+            # With another replica's records.
+            translation = await self.translated(lambda: self.dialect.translate(body, ctx))
         self._request_body, self._answer = body, translation.answer
         if call.stream:
             await self.until_client_leaves(self._stream(translation, model, call))

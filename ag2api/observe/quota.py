@@ -89,12 +89,16 @@ class QuotaMonitor:
     async def _refresh_all(self) -> None:
         for project in self._projects():
             try:
-                quotas = parse_quota(await self._fetch(project))
+                await self.check(project)
             except Exception as exc:  # one account's failure must not stop the others
                 log.warning("quota check failed for an account: %s", exc)
-                continue
-            self.snapshots[project] = (time.time(), quotas)
-            await self._save(project, [q.to_json() for q in quotas])
+
+    async def check(self, project: str) -> list[ModelQuota]:
+        """Check one account now (the console's "recheck"); raises what the call raised."""
+        quotas = parse_quota(await self._fetch(project))
+        self.snapshots[project] = (time.time(), quotas)
+        await self._save(project, [q.to_json() for q in quotas])
+        return quotas
 
     def start(self, interval: Callable[[], float]) -> None:
         async def loop() -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -234,6 +235,25 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
         "isInternal": True,
     },
 }
+
+
+QUOTA_WINDOW = 5 * 3600  # seconds between two resets of a model's quota
+
+
+def quota_windows_rolled(models: dict[str, dict[str, Any]], now: float) -> dict[str, Any]:
+    """``models`` as the upstream says it at ``now``: a quota reset time already past is moved
+    on by whole windows (the real one always names the next reset)."""
+    out = {}
+    for name, info in models.items():
+        quota = info.get("quotaInfo")
+        if isinstance(quota, dict) and isinstance(quota.get("resetTime"), str):
+            at = dt.datetime.fromisoformat(quota["resetTime"].replace("Z", "+00:00")).timestamp()
+            if at <= now:
+                at += QUOTA_WINDOW * (int((now - at) // QUOTA_WINDOW) + 1)
+                stamp = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                info = {**info, "quotaInfo": {**quota, "resetTime": stamp}}
+        out[name] = info
+    return out
 
 
 def last_user_text(request: dict[str, Any]) -> str:

@@ -32,6 +32,8 @@ from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectC
 from ag2api.testing.fake_google import (
     FAKE_CLIENT_ID,
     FAKE_CLIENT_SECRET,
+    ApproveHandler,
+    ConsentHandler,
     FileHandler,
     LoadCodeAssistHandler,
     OnboardHandler,
@@ -244,6 +246,8 @@ def _routes() -> list[Any]:
         (r"/v1internal:countTokens", CountTokensHandler),
         (r"/token", TokenHandler),
         (r"/oauth2/v2/userinfo", UserInfoHandler),
+        (r"/o/oauth2/v2/auth", ConsentHandler),
+        (r"/o/oauth2/v2/auth/approve", ApproveHandler),
         (r"/files/(.+)", FileHandler),
     ]
 
@@ -363,7 +367,8 @@ class ModelsHandler(FakeHandler):
         self.record()
         if self.check_auth() is None:
             return
-        self.finish({"models": self.fake.models, "defaultAgentModelId": "gemini-2.5-flash"})
+        models = bodies.quota_windows_rolled(self.fake.models, time.time())
+        self.finish({"models": models, "defaultAgentModelId": "gemini-2.5-flash"})
 
 
 class CountTokensHandler(FakeHandler):

@@ -15,6 +15,7 @@ import pytest
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.clients import ADMIN
+from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
 from tests.support.http import fetch
 from tests.support.proxy_server import HttpProxy, Socks5Proxy
@@ -125,19 +126,13 @@ async def test_a_proxy_that_refuses_takes_only_its_account_out_until_it_works_ag
     assert shown["state"] == "disabled" and "PROXY_UNREACHABLE" in shown["disabled_reason"]
     assert "s3cret" not in json.dumps(shown)
 
-    class Clock:
-        now = 0.0
-
-        def __call__(self) -> float:
-            return self.now
-
-    clock = Clock()
-    services.recheck.clock = clock
+    clock = FakeClock()
+    services.recheck.clock = clock.monotonic
     await services.recheck.run_once()
-    clock.now += 59
+    clock.advance(59)
     assert await services.recheck.run_once() == 0  # a minute for a proxy fault
     await http_proxy.start(port)
-    clock.now += 1
+    clock.advance(1)
     assert await services.recheck.run_once() == 1
     assert alpha.enabled and http_proxy.saw("loadCodeAssist")
 

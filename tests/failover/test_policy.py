@@ -24,7 +24,7 @@ async def test_a_request_makes_at_most_retry_attempts(clock: FakeClock) -> None:
     rig.upstream.script = failing(5)
     with pytest.raises(GatewayError) as info:
         await rig.serve()
-    assert info.value.status == 502 and rig.upstream.projects == ["a", "b", "c"]
+    assert info.value.status == 503 and rig.upstream.projects == ["a", "b", "c"]
     assert clock.slept == []  # a fresh account each time: no backoff
 
 
@@ -99,4 +99,4 @@ async def test_nothing_is_retried_once_the_client_has_seen_a_byte(clock: FakeClo
     rig.upstream.script = [first_byte_out]
     with pytest.raises(GatewayError) as info:
         await rig.serve(committed=lambda: seen)
-    assert info.value.status == 502 and rig.upstream.projects == ["a"] and clock.slept == []
+    assert info.value.status == 503 and rig.upstream.projects == ["a"] and clock.slept == []
