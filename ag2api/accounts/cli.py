@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.accounts.store import read_tokens, update_tokens
-from ag2api.observe.quota import reset_in
+from ag2api.quota.wire import reset_in
 from ag2api.redact import mask
 
 

@@ -33,6 +33,8 @@ class Account:
     last_used_at: float | None = None
     cooldowns: dict[str, Any] = field(default_factory=dict)
     uses: int = 0  # requests served since the gateway started (not persisted)
+    # Spend Google One AI credits once its free quota is out; None: accounts.use_credits says.
+    use_credits: bool | None = None
     # The entry's other fields (a person's notes): kept when the file is recreated from memory.
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -47,7 +47,7 @@ GATEWAY_FIELDS = frozenset(
     }
 )
 # The fields an Account is built from; the rest of an entry is kept in ``Account.extra``.
-ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email"}
+ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email", "use_credits"}
 LOCK_TIMEOUT = 10.0
 # Re-read and re-merge at most this many times when the file changes under a write.
 WRITE_ATTEMPTS = 5
@@ -113,6 +113,7 @@ def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
                 email=_opt_str(raw.get("email")),
                 last_used_at=epoch_seconds(raw.get("last_used_at")) or None,
                 cooldowns=cooldowns if isinstance(cooldowns, dict) else {},
+                use_credits=_opt_bool(raw, "use_credits", i, name),
                 extra={k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS},
             )
         )
@@ -145,6 +146,13 @@ def _parse_oauth(raw: Any, name: str) -> OAuthConfig | None:
     if not isinstance(url, str):
         raise TokensFileError(f"{name}: oauth_config.token_url must be a string")
     return OAuthConfig(cid, secret, url)
+
+
+def _opt_bool(raw: dict[str, Any], key: str, i: int, name: str) -> bool | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise TokensFileError(f"{name}: projects[{i}].{key} must be true or false")
 
 
 def _opt_str(v: Any) -> str | None:
@@ -198,6 +206,8 @@ def tokens_document(oauth: OAuthConfig | None, accounts: Iterable[Account]) -> d
             entry["last_used_at"] = int(a.last_used_at)
         if a.cooldowns:
             entry["cooldowns"] = dict(a.cooldowns)
+        if a.use_credits is not None:
+            entry["use_credits"] = a.use_credits
         projects.append(entry)
     doc["projects"] = projects
     return doc

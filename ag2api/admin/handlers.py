@@ -138,7 +138,7 @@ class AdminAccountsHandler(AdminHandler):
 
     def _accounts(self) -> list[dict[str, Any]]:
         s = self.services
-        return accounts_view(s.state.snapshot(), s.quota.snapshots)
+        return accounts_view(s.state.snapshot(), s.quota.book, s.uses_credits)
 
 
 class AdminPageHandler(AdminAccountsHandler):
@@ -146,7 +146,7 @@ class AdminPageHandler(AdminAccountsHandler):
         if not self.is_admin():
             self.redirect("/admin/login")
             return
-        if self.get_argument("refresh", "") == "1" or not self.services.quota.snapshots:
+        if self.get_argument("refresh", "") == "1" or not self.services.quota.book.accounts:
             await self.services.quota.refresh()
         usage = self.services.usage
         await usage.flush()

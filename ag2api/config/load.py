@@ -19,6 +19,8 @@ from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
 from ag2api.config.errors import ConfigError
 from ag2api.config.schema import (
     HASH_PREFIX,
+    ROUTING_STRATEGIES,
+    AccountsConfig,
     AdminConfig,
     ApiKey,
     DefaultsConfig,
@@ -32,6 +34,7 @@ from ag2api.config.schema import (
     ResponsesConfig,
     RetryConfig,
     RotationConfig,
+    RoutingConfig,
     ServerConfig,
     StateConfig,
     ThinkingConfig,
@@ -58,6 +61,7 @@ POLICY_FIELDS = (
     "monthly_tokens",
     "expires",
     "enabled",
+    "fallbacks",
 )
 HASHED_KEY = re.compile(r"sha256:[0-9a-f]{64}")
 
@@ -162,6 +166,7 @@ class _Reader:
                 "api_keys",
                 "tokens_file",
                 "rotation",
+                "routing",
                 "upstream",
                 "retry",
                 "limits",
@@ -175,6 +180,7 @@ class _Reader:
                 "responses",
                 "log_level",
                 "state",
+                "accounts",
             ),
         )
         d = GatewayConfig(path=self.path)
@@ -202,6 +208,7 @@ class _Reader:
                     RotationConfig.count,
                 )
             ),
+            routing=self.routing(),
             upstream=self.upstream(),
             retry=self.retry(),
             limits=self.limits(),
@@ -225,10 +232,31 @@ class _Reader:
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
             state=self.state(),
+            accounts=self.accounts(),
         )
         if cfg.server.workers > 1 and cfg.state.backend != "redis":
             raise self.fail(("server", "workers"), WORKERS_NEED_REDIS)
         return cfg
+
+    def routing(self) -> RoutingConfig:
+        p = ("routing",)
+        sec = self.section(p, ("strategy", "affinity", "affinity_ttl"))
+        d = RoutingConfig()
+        return RoutingConfig(
+            strategy=self.value(
+                sec, (*p, "strategy"), check.choice(ROUTING_STRATEGIES), d.strategy
+            ),
+            affinity=self.value(sec, (*p, "affinity"), check.boolean, d.affinity),
+            affinity_ttl=self.value(sec, (*p, "affinity_ttl"), check.positive, d.affinity_ttl),
+        )
+
+    def accounts(self) -> AccountsConfig:
+        p = ("accounts",)
+        sec = self.section(p, ("use_credits",))
+        d = AccountsConfig()
+        return AccountsConfig(
+            use_credits=self.value(sec, (*p, "use_credits"), check.boolean, d.use_credits)
+        )
 
     def state(self) -> StateConfig:
         p = ("state",)
@@ -371,6 +399,7 @@ class _Reader:
             monthly_tokens=self.value(sec, (*keys, "monthly_tokens"), count, None),
             expires=self.value(sec, (*keys, "expires"), expiry, None),
             enabled=self.value(sec, (*keys, "enabled"), check.boolean, True),
+            fallbacks=self.value(sec, (*keys, "fallbacks"), check.boolean, True),
         )
 
     def upstream(self) -> UpstreamConfig:
@@ -422,7 +451,9 @@ class _Reader:
 
     def models(self) -> ModelsConfig:
         p = ("models",)
-        sec = self.section(p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases"))
+        sec = self.section(
+            p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases", "fallbacks")
+        )
         d = ModelsConfig()
         policies = d.policies
         if sec.get("policies") is not None:
@@ -438,6 +469,7 @@ class _Reader:
             default_aliases=self.value(
                 sec, (*p, "default_aliases"), check.boolean, d.default_aliases
             ),
+            fallbacks=self.value(sec, (*p, "fallbacks"), check.fallbacks, d.fallbacks),
         )
 
     def images(self) -> ImagesConfig:

@@ -202,7 +202,7 @@ class CompletionHandler(ApiHandler):
                 translation.request,
                 image=translation.image,
                 committed=lambda: sse.started,
-                started=sse.arm,
+                started=lambda model: sse.arm(),
                 trace=self.trace,
             ) as opened:
                 await self._relay(translation, opened, sse)

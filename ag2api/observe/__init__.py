@@ -1,1 +1,1 @@
-"""What the gateway reports about itself: request log, usage statistics, metrics, quota."""
+"""What the gateway reports about itself: request log, usage statistics, metrics."""

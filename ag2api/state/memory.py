@@ -5,19 +5,43 @@ backend falls back to: the :class:`AccountPool` rotation, the :class:`SlotLimite
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.pool import AccountPool, Pick
+from ag2api.accounts.pool import AccountPool, AllCooling, Pick
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
 from ag2api.keys.policies import Admission, KeyUse, MemoryLimiter
 from ag2api.observe.usage import SharedCounters
-from ag2api.state.base import AccountView, BackendHealth, Cooling, Grant, StateSnapshot
+from ag2api.state.affinity import Affinity
+from ag2api.state.base import (
+    ROTATE,
+    AccountView,
+    BackendHealth,
+    Cooling,
+    Grant,
+    Routing,
+    StateSnapshot,
+)
 from ag2api.state.records import MemoryResponseStore, ResponseStore, SharedRecords, Unshared
+
+
+def balanced_order(
+    rotation: list[Account], remaining: Mapping[str, float], in_flight: Callable[[str], int]
+) -> list[Account]:
+    """The most quota left first (in 5 % steps; unknown counts as full), then the fewest calls
+    in flight, then the rotation."""
+    position = {id(a): i for i, a in enumerate(rotation)}
+    return sorted(
+        rotation,
+        key=lambda a: (
+            -int(remaining.get(a.project_id, 1.0) * 20),
+            in_flight(a.project_id),
+            position[id(a)],
+        ),
+    )
 
 
 class MemoryState:
@@ -27,6 +51,7 @@ class MemoryState:
         self.pool = pool
         self.slots = slots
         self.limiter = MemoryLimiter()
+        self.affinity = Affinity(pool.clock)
         self.records: SharedRecords = Unshared()
         self.usage_counters: SharedCounters | None = None
         self._refresh_locks: dict[str, asyncio.Lock] = {}
@@ -52,7 +77,7 @@ class MemoryState:
         return BackendHealth("memory", True)
 
     def snapshot(self) -> StateSnapshot:
-        now = time.time()
+        now = self.pool.clock()
         views = []
         for a in self.pool.accounts:
             cooling = tuple(
@@ -88,16 +113,81 @@ class MemoryState:
         return [a.project_id for a in self.pool.accounts if a.enabled]
 
     # -- picking and slots --------------------------------------------------------------
-    async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:
-        return self.pick_now(model, exclude)
+    async def pick(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        routing: Routing = ROTATE,
+    ) -> Grant:
+        return self.pick_now(model, exclude, routing)
 
-    def pick_now(self, model: str, exclude: frozenset[str] | set[str]) -> Grant:
+    def pick_now(
+        self, model: str, exclude: frozenset[str] | set[str], routing: Routing = ROTATE
+    ) -> Grant:
         """:meth:`pick` without awaiting (the shared backend's fallback)."""
-        pick: Pick = self.pool.acquire(model, exclude=exclude, has_room=self.slots.has_room)
-        account = pick.account
-        forgot = bool(account.cooldowns) and self.pool.forget_expired(account, time.time())
-        self.slots.take(account.project_id)
-        return Grant(account, model, pick.probe, cooldowns_changed=forgot)
+        pool, has_room = self.pool, self.slots.has_room
+        conversation = routing.conversation
+        bound = self.affinity.get(conversation) if conversation else None
+        pick: Pick | None = None
+        outcome = "new" if conversation else ""
+        account = pool.get(bound) if bound else None
+        if account is not None:
+            standing = pool.standing(account, model, exclude, has_room)
+            if standing in ("ready", "probe"):
+                pick, outcome = pool.take(account, model, standing == "probe"), "hit"
+            else:
+                outcome = "detour" if standing in ("excluded", "full") else "moved"
+        credits = False
+        if pick is None:
+            try:
+                pick = self._by_strategy(model, exclude, routing)
+            except AllCooling:
+                pick = self._on_credits(model, exclude, routing, account)
+                if pick is None:
+                    raise
+                credits = True
+        chosen = pick.account
+        if conversation and outcome != "detour":
+            self.affinity.bind(conversation, chosen.project_id, routing.affinity_ttl)
+        forgot = bool(chosen.cooldowns) and pool.forget_expired(chosen, pool.clock())
+        self.slots.take(chosen.project_id)
+        return Grant(
+            chosen, model, pick.probe, cooldowns_changed=forgot, credits=credits, affinity=outcome
+        )
+
+    def _by_strategy(
+        self, model: str, exclude: frozenset[str] | set[str], routing: Routing
+    ) -> Pick:
+        pool, has_room = self.pool, self.slots.has_room
+        if routing.strategy == "fill":
+            return pool.acquire(model, exclude, has_room, order=pool.accounts)
+        if routing.strategy == "balanced":
+            order = balanced_order(pool.rotation_order(), routing.remaining, self.slots.used_by)
+            pick = pool.acquire(model, exclude, has_room, order=order)
+            pool.turn_after(pick.account)
+            return pick
+        return pool.acquire(model, exclude, has_room)
+
+    def _on_credits(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str],
+        routing: Routing,
+        bound: Account | None,
+    ) -> Pick | None:
+        """An account whose free quota for ``model`` is used up but whose credits may serve
+        it (the conversation's own first)."""
+        pool = self.pool
+        for account in [*([bound] if bound else []), *pool.accounts]:
+            if (
+                account.project_id in routing.credits
+                and account.enabled
+                and account.project_id not in exclude
+                and pool.out_of_quota(account, model)
+                and self.slots.has_room(account.project_id)
+            ):
+                return pool.take(account, model, False)
+        return None
 
     def release(self, grant: Grant, ok: bool) -> bool:
         if grant.released:
@@ -116,16 +206,16 @@ class MemoryState:
         return self.pool.has_other(model, exclude, self.slots.has_room)
 
     def earliest_recovery(self, model: str) -> float | None:
-        return self.pool.earliest_recovery(model, time.time())
+        return self.pool.earliest_recovery(model, self.pool.clock())
 
     # -- cooldowns and disables ---------------------------------------------------------
     def cooling_until(self, account: Account, model: str) -> float | None:
-        return self.pool.cooling_until(account, model, time.time())
+        return self.pool.cooling_until(account, model, self.pool.clock())
 
     def cool(
         self, account: Account, model: str, seconds: float, reason: str, probe: bool = False
     ) -> bool:
-        until = time.time() + seconds
+        until = self.pool.clock() + seconds
         entry = account.cooldowns.get(model)
         old = entry.get("until") if isinstance(entry, dict) else None
         if isinstance(old, int | float) and old >= round(until, 3):

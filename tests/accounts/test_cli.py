@@ -93,6 +93,8 @@ async def test_usage_table_and_quota_columns(
         "COMPLETION",
         "REASONING",
         "ERRORS",
+        "CREDITS",
+        "FALLBACKS",
     ]
     assert row.split()[:3] == ["tests", "gemini-2.5-flash", "2"]
     code, out = await accounts("--config", str(config_path), "list")

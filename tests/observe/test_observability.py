@@ -80,6 +80,8 @@ async def test_usage_totals_survive_a_restart(
             "completion_tokens": 54,
             "reasoning_tokens": 24,
             "errors": 1,
+            "credit_requests": 0,
+            "fallback_requests": 0,
         }
     ]
     restarted = build_services(read_config(config_path, environ={}))

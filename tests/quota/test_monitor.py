@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ag2api.observe.quota import QuotaMonitor
+from ag2api.quota.monitor import QuotaMonitor
 
 
 async def test_stop_cancels_a_running_check_before_it_saves() -> None:
