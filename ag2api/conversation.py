@@ -7,7 +7,10 @@ lives there). It is recognised, first match wins, by:
    ``metadata.user_id`` (a JSON string, or the older ``user_…_account_…_session_<uuid>``);
 2. Codex's ``session-id`` header (older versions: ``session_id``, ``conversation_id``);
 3. the body's ``prompt_cache_key`` (Codex, OpenAI clients), then OpenAI's ``user``;
-4. otherwise the system prompt and the first user message (Gemini CLI sends no id at all).
+4. otherwise the system prompt and the first user message (Gemini CLI sends no id at all). A
+   request that holds nothing past that message starts a conversation: it is placed as any
+   other request would be, and its next turn comes back to where it went (so one-shot requests
+   that happen to repeat a prompt still spread over the pool).
 
 The id is a hash that also covers the client key's id, so no raw key, session id or prompt is
 kept, and two clients never share a conversation.
@@ -19,10 +22,12 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 Headers = Mapping[str, str]  # case-insensitive (Tornado's HTTPHeaders)
-FirstTurn = Callable[[dict[str, Any]], tuple[str, str]]
+# A body's system prompt, its first user message, and whether it goes on past that message.
+FirstTurn = Callable[[dict[str, Any]], tuple[str, str, bool]]
 
 _LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]+)$")
 _SESSION_HEADERS = (
@@ -33,19 +38,25 @@ _SESSION_HEADERS = (
 )
 
 
+@dataclass(frozen=True)
+class Conversation:
+    id: str  # a hash
+    started: bool  # this request starts it: where it goes is decided afresh
+
+
 def conversation_id(
     first_turn: FirstTurn, headers: Headers, body: dict[str, Any], client: str
-) -> str | None:
-    """The conversation's id for ``client`` (the key's non-secret id), or None when the request
-    carries nothing to recognise it by."""
-    found = _declared(headers, body)
+) -> Conversation | None:
+    """The conversation of a request for ``client`` (the key's non-secret id), or None when the
+    request carries nothing to recognise it by."""
+    found, started = _declared(headers, body), False
     if found is None:
-        system, user = first_turn(body)
+        system, user, more = first_turn(body)
         if not system and not user:
             return None
-        found = "first:" + system + "\x00" + user
+        found, started = "first:" + system + "\x00" + user, not more
     digest = hashlib.sha256(f"ag2api-conversation\x00{client}\x00{found}".encode())
-    return digest.hexdigest()[:24]
+    return Conversation(digest.hexdigest()[:24], started)
 
 
 def _declared(headers: Headers, body: dict[str, Any]) -> str | None:
@@ -100,14 +111,20 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def _first(items: Any, roles: tuple[str, ...]) -> Any:
+def _first(items: Any, roles: tuple[str | None, ...]) -> Any:
     for item in items if isinstance(items, list) else ():
         if isinstance(item, dict) and item.get("role") in roles:
             return item
     return None
 
 
-def chat_first_turn(body: dict[str, Any]) -> tuple[str, str]:
+def _past_first(items: Any, system_roles: tuple[str, ...] = ()) -> bool:
+    """Whether a list of turns holds more than one turn besides system ones."""
+    turns = [i for i in items if not (isinstance(i, dict) and i.get("role") in system_roles)]
+    return len(turns) > 1 if isinstance(items, list) else False
+
+
+def chat_first_turn(body: dict[str, Any]) -> tuple[str, str, bool]:
     """OpenAI Chat Completions: the first system/developer message and the first user one."""
     messages = body.get("messages")
     system = _first(messages, ("system", "developer"))
@@ -115,36 +132,37 @@ def chat_first_turn(body: dict[str, Any]) -> tuple[str, str]:
     return (
         text_of(system.get("content")) if system else "",
         text_of(user.get("content")) if user else "",
+        _past_first(messages, ("system", "developer")),
     )
 
 
-def messages_first_turn(body: dict[str, Any]) -> tuple[str, str]:
+def messages_first_turn(body: dict[str, Any]) -> tuple[str, str, bool]:
     """Anthropic Messages: ``system`` and the first user message."""
-    user = _first(body.get("messages"), ("user",))
-    return text_of(body.get("system")), text_of(user.get("content")) if user else ""
+    messages = body.get("messages")
+    user = _first(messages, ("user",))
+    return (
+        text_of(body.get("system")),
+        text_of(user.get("content")) if user else "",
+        _past_first(messages),
+    )
 
 
-def responses_first_turn(body: dict[str, Any]) -> tuple[str, str]:
+def responses_first_turn(body: dict[str, Any]) -> tuple[str, str, bool]:
     """OpenAI Responses: ``instructions`` and the first user input."""
     items = body.get("input")
     if isinstance(items, str):
-        return text_of(body.get("instructions")), items
+        return text_of(body.get("instructions")), items, False
     user = _first(items, ("user",))
-    return text_of(body.get("instructions")), text_of(user.get("content")) if user else ""
+    return (
+        text_of(body.get("instructions")),
+        text_of(user.get("content")) if user else "",
+        _past_first(items, ("system", "developer")),
+    )
 
 
-def gemini_first_turn(body: dict[str, Any]) -> tuple[str, str]:
+def gemini_first_turn(body: dict[str, Any]) -> tuple[str, str, bool]:
     """The Gemini API: ``systemInstruction`` and the first user content."""
     system = body.get("systemInstruction", body.get("system_instruction"))
-    user = _first(body.get("contents"), ("user",))
-    return text_of(system), text_of(user) if user else ""
-
-
-# The client API (the dialect's name) → how its first turn reads.
-FIRST_TURNS: dict[str, FirstTurn] = {
-    "chat": chat_first_turn,
-    "messages": messages_first_turn,
-    "responses": responses_first_turn,
-    "responses_compact": responses_first_turn,
-    "gemini": gemini_first_turn,
-}
+    contents = body.get("contents")
+    user = _first(contents, ("user", None))  # a single turn may leave its role out
+    return text_of(system), text_of(user) if user else "", _past_first(contents)

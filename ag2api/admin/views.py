@@ -9,7 +9,7 @@ from typing import Any
 
 from ag2api.accounts.pool import QUOTA_EXHAUSTED
 from ag2api.config.schema import GatewayConfig
-from ag2api.keys.policies import periods
+from ag2api.keys.limiter import periods
 from ag2api.observe.content_rejections import RecentRejections
 from ag2api.quota.book import QuotaBook
 from ag2api.quota.wire import reset_in

@@ -28,6 +28,7 @@ from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefreshe
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
+from ag2api.conversation import Conversation
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.failover.client_errors import final_error
 from ag2api.failover.notices import UpstreamNotices
@@ -174,7 +175,7 @@ class Dispatcher:
         trace: RequestTrace | None = None,
         fallbacks: tuple[str, ...] = (),
         translate: Callable[[str], dict[str, Any]] | None = None,
-        conversation: str | None = None,
+        conversation: Conversation | None = None,
     ) -> AsyncIterator[OpenedStream]:
         """The upstream stream for one client request, failed over until its first content.
 
@@ -237,7 +238,7 @@ class Dispatcher:
         trace: RequestTrace | None = None,
         fallbacks: tuple[str, ...] = (),
         translate: Callable[[str], dict[str, Any]] | None = None,
-        conversation: str | None = None,
+        conversation: Conversation | None = None,
     ) -> dict[str, Any]:
         """The whole answer (see :meth:`stream`; the model that served is ``trace.served``)."""
         settings = settings_for(cfg)
@@ -274,7 +275,7 @@ class Dispatcher:
         committed: Callable[[], bool],
         trace: RequestTrace | None = None,
         fallbacks: tuple[str, ...] = (),
-        conversation: str | None = None,
+        conversation: Conversation | None = None,
     ) -> tuple[T, Grant]:
         """``call(base, token, account)`` until an attempt succeeds; the caller gives the grant
         back (:meth:`release`). ``served`` says which model and payment each attempt uses."""
@@ -368,7 +369,7 @@ class Dispatcher:
             raise last
         raise NoAvailableAccount("No enabled Google account is available.")
 
-    def routing(self, cfg: GatewayConfig, model: str, conversation: str | None) -> Routing:
+    def routing(self, cfg: GatewayConfig, model: str, conversation: Conversation | None) -> Routing:
         """How this request chooses its account for ``model``."""
         r, quota = cfg.routing, self.quota
         accounts = self.state.accounts()
@@ -386,9 +387,10 @@ class Dispatcher:
         )
         return Routing(
             strategy=r.strategy,
-            conversation=conversation_key(conversation, model)
+            conversation=conversation_key(conversation.id, model)
             if conversation and r.affinity
             else None,
+            fresh=conversation is not None and conversation.started,
             affinity_ttl=r.affinity_ttl,
             remaining=remaining,
             credits=credits,
@@ -399,7 +401,7 @@ class Dispatcher:
         cfg: GatewayConfig,
         attempts: Attempts,
         fallbacks: list[str],
-        conversation: str | None,
+        conversation: Conversation | None,
     ) -> Grant:
         """An account for ``attempts.model``; when none can serve it within
         ``limits.slot_wait``, the next of ``fallbacks`` becomes the model."""

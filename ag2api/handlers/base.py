@@ -1,16 +1,19 @@
-"""The base of every API handler: services access, auth, request id, CORS, OpenAI error bodies."""
+"""The base of every handler: services access, auth, request id, CORS, body limits, error bodies
+(OpenAI's by default, the route's dialect's on client routes), and the few answers that need no
+more: unknown paths, client probes, telemetry to drop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ag2api import jsoncodec
 from ag2api.config.schema import ApiKey, GatewayConfig
 from ag2api.errors import (
-    AuthenticationError,
     GatewayError,
     InvalidJson,
     InvalidRequest,
@@ -18,13 +21,17 @@ from ag2api.errors import (
     PayloadTooLarge,
 )
 from ag2api.ids import random_hex
-from ag2api.keys.auth import find_key, presented_key, take_query_key
-from ag2api.keys.policies import check_key, check_model, periods, rate_headers
+from ag2api.keys.admission import KeyAdmission
+from ag2api.keys.auth import presented_key, take_query_key
 from ag2api.observe.trace import RequestTrace
 from ag2api.services import Services
+from ag2api.translate import DIALECTS, Dialect
 
 log = logging.getLogger("ag2api.http")
+T = TypeVar("T")
 
+# Bodies over a route's limit are read and dropped up to this size (see ApiHandler.large_bodies).
+DISCARD_CAP = 1024 * 1024 * 1024
 _TORNADO_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 _BODY_METHODS = ("post", "put", "patch", "delete")
 
@@ -40,12 +47,19 @@ class ApiHandler(RequestHandler):
     key_in_query = False
     # Largest body this route takes; a larger declared one gets 413 before it is read.
     max_body = 1024 * 1024
+    # Generation and token counts take up to ``server.max_body_bytes`` instead; a larger declared
+    # body (up to DISCARD_CAP) is read and dropped, so the client reads its 413 (refusing
+    # mid-upload would reset the connection before the client reads the answer).
+    large_bodies = False
     cfg: GatewayConfig
     client_key: ApiKey | None = None
+    key_admission: KeyAdmission
     trace: RequestTrace | None = None
     # The key's x-ratelimit-* headers, on every answer (set again after clear() for errors).
     rate_headers: dict[str, str] | None = None
     _body: list[bytes] | None = None
+    _size = 0
+    _limit = 0
 
     @property
     def services(self) -> Services:
@@ -65,12 +79,24 @@ class ApiHandler(RequestHandler):
             if origin in allowed or "*" in allowed:
                 self.set_header("Access-Control-Allow-Origin", origin)
                 self.set_header("Vary", "Origin")
-                self.set_header("Access-Control-Expose-Headers", "x-request-id, Retry-After")
+                self.set_header(
+                    "Access-Control-Expose-Headers",
+                    "x-request-id, Retry-After, x-ag2api-served-model",
+                )
 
     def prepare(self) -> None:
         self.services.open_requests.enter(self)
-        self.trace = RequestTrace(self.request_id, self.request.method or "-", self.request.path)
+        self.trace = trace = RequestTrace(
+            self.request_id, self.request.method or "-", self.request.path
+        )
         self.cfg = self.services.config.current
+        self.key_admission = KeyAdmission(
+            self.cfg,
+            self.services.state,
+            refused=self._count_refusal,
+            show=self.show_rate_headers,
+            spent=lambda: trace.prompt_tokens + trace.completion_tokens,
+        )
         try:
             if self.request.method != "OPTIONS":
                 self.authorize()
@@ -85,83 +111,69 @@ class ApiHandler(RequestHandler):
         query_key = take_query_key(self.request) if self.key_in_query else None
         if not self.auth_required:
             return
-        keys = self.cfg.api_keys
-        if not keys:
-            return  # no keys configured: allowed only on loopback (checked at start and reload)
-        key = find_key(keys, presented_key(self.request.headers, query_key))
-        if key is None:
-            raise AuthenticationError(
-                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>' (or "
-                "'x-api-key' / 'x-goog-api-key')."
-            )
-        self.client_key = key
-        assert self.trace is not None
-        self.trace.key_label = key.label
-        try:
-            check_key(self.cfg.policy_of(key), key.label)
-        except GatewayError as exc:
-            self.services.metrics.key_rejections.labels(key.label, exc.kind[4:]).inc()
-            raise
+        self.key_admission.authenticate(presented_key(self.request.headers, query_key))
+        self.client_key = key = self.key_admission.key
+        if key is not None and self.trace is not None:
+            self.trace.key_label = key.label
 
-    def allow_model(self, model: str, asked: str | None = None) -> None:
-        """403 when the key's policy does not allow the model (resolved, or as asked)."""
-        key = self.client_key
-        if key is None:
-            return
-        try:
-            check_model(self.cfg.policy_of(key), key.label, model, *([asked] if asked else []))
-        except GatewayError:
-            self.services.metrics.key_rejections.labels(key.label, "model").inc()
-            raise
+    def _count_refusal(self, label: str, reason: str) -> None:
+        self.services.metrics.key_rejections.labels(label, reason).inc()
 
-    async def add_limit_headers(self) -> None:
-        """The key's ``x-ratelimit-*`` headers on an answer that counts nothing (model lists,
-        token counts): its current use, read from the state backend."""
-        key = self.client_key
-        if key is None:
-            return
-        policy = self.cfg.policy_of(key)
-        if policy.rpm is None and policy.tpm is None:
-            return
-        use = await self.services.state.key_use(key.ident, *periods(), policy.tpm)
-        self.rate_headers = rate_headers(policy, use.admission())
-        for name, value in self.rate_headers.items():
+    def show_rate_headers(self, headers: dict[str, str]) -> None:
+        """The key's ``x-ratelimit-*`` headers, on this answer whatever it is (set again after
+        ``clear()`` for an error)."""
+        self.rate_headers = headers
+        for name, value in headers.items():
             self.set_header(name, value)
 
     async def listed_models(self) -> list[Any]:
-        """The catalog's model list, less the models the key's policy does not allow."""
+        """The catalog's model list, less what the key may not use (an alias by what serves it)."""
         entries = await self.services.catalog.listed(self.cfg)
-        await self.add_limit_headers()
-        policy = self.cfg.policy_of(self.client_key)
-        if policy.models is None:
+        await self.key_admission.report_use()
+        if self.key_admission.policy.models is None:
             return list(entries)
-        return [e for e in entries if policy.allows(e.id)]
+        return [e for e in entries if self.key_admission.allows(e.serves)]
 
     def admit_body(self) -> None:
-        """405 for a method this route lacks and 413 for a declared body over ``max_body``, both
-        before the body is read; a longer chunked body makes Tornado drop the connection."""
+        """405 for a method this route lacks and 413 for a declared body over the route's limit,
+        both before the body is read. A chunked body says its size only by being sent: past the
+        limit it is read and dropped (up to DISCARD_CAP), and the route's 413 answers it."""
         method = (self.request.method or "").lower()
         if method in _BODY_METHODS and getattr(type(self), method) is getattr(
             RequestHandler, method
         ):
             raise HTTPError(405)
+        self._limit = self.cfg.server.max_body_bytes if self.large_bodies else self.max_body
         declared = self.request.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
-            raise PayloadTooLarge(
-                f"The request body is larger than this endpoint's limit of {self.max_body} bytes."
-            )
-        self.request.connection.set_max_body_size(self.max_body)  # type: ignore[union-attr]
+        if declared.isdigit() and int(declared) > (
+            max(self._limit, DISCARD_CAP) if self.large_bodies else self._limit
+        ):
+            raise PayloadTooLarge(self.too_large_message())
+        self.request.connection.set_max_body_size(max(self._limit, DISCARD_CAP))  # type: ignore[union-attr]
         self._body = []
         # Runs before the HTTP method (callbacks run in the order they were added), so handlers
         # read request.body and body arguments as in Tornado's non-streaming mode.
         self.request._body_future.add_done_callback(self._body_complete)
 
+    def too_large_message(self) -> str:
+        return f"The request body is larger than this endpoint's limit of {self._limit} bytes."
+
     def data_received(self, chunk: bytes) -> None:
-        if self._body is not None:
+        if self._body is None:
+            return
+        self._size += len(chunk)
+        if self._size <= self._limit:
             self._body.append(chunk)
+        elif self._body:
+            self._body = []  # over the limit: the rest is read and dropped
 
     def _body_complete(self, future: Any) -> None:
         if self._body is None or future.cancelled() or future.exception() is not None:
+            return
+        if self._size > self._limit:
+            # The HTTP method never runs: the route's 413 (in its dialect) answers instead.
+            setattr(self, (self.request.method or "post").lower(), self._refuse_too_large)
+            self._body = None
             return
         self.request.body = b"".join(self._body)
         self._body = None
@@ -169,6 +181,9 @@ class ApiHandler(RequestHandler):
             self.request._parse_body()
         except Exception as exc:  # a malformed form: the handler sees no body arguments
             log.info("%s %s: unparsable form body: %s", self.request.method, self.request.path, exc)
+
+    def _refuse_too_large(self, *args: Any) -> None:
+        raise PayloadTooLarge(self.too_large_message())
 
     def on_finish(self) -> None:
         self.services.open_requests.leave(self)
@@ -248,10 +263,101 @@ class ApiHandler(RequestHandler):
             super().log_exception(typ, value, tb)
 
 
-class NotFoundHandler(ApiHandler):
-    """Any unknown path: an OpenAI-shaped 404 instead of Tornado's HTML page."""
+class DialectHandler(ApiHandler):
+    """A client route of one dialect (its entry in ``translate.DIALECTS``): errors in its shape,
+    and the API key also as ``?key=`` where it takes one."""
+
+    dialect: Dialect | None = None  # None: OpenAI's error shape
+
+    def initialize(self, dialect: Dialect | None = None) -> None:
+        self.dialect = dialect
+        self.key_in_query = dialect is not None and dialect.key_in_query
+
+    def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
+        if self.dialect is None:
+            return super().render_error(exc)
+        return self.dialect.status(exc), self.dialect.error(exc)
+
+
+class GeneratingHandler(DialectHandler):
+    """A route that calls the upstream for a client: the call stops (its transfer aborted, its
+    account slot given back) as soon as the client leaves, and ends with a 503 at shutdown."""
+
+    _work: asyncio.Future[Any] | None = None
+    _client_gone = False
+    _shutting_down = False
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._client_gone = True
+        if self._work is not None:
+            self._work.cancel()
+
+    def abort_for_shutdown(self) -> None:
+        self._shutting_down = True
+        if self._work is not None:
+            self._work.cancel()
+
+    def admitted(self, *serving: str, asked: str | None = None) -> KeyAdmission:
+        """The key's admission for a request these models may serve: 403 now when the key may
+        not use one of them; entered (``async with``) it counts the request or refuses it (429),
+        and leaving it settles (the tokens used charged, the concurrency lease given back)."""
+        self.key_admission.allow(*serving, asked=asked)
+        return self.key_admission
+
+    async def until_client_leaves(self, work: Awaitable[T]) -> T | None:
+        """Await ``work``; when the client disconnects it is cancelled (None is returned), which
+        aborts its upstream transfer and gives its account slot back."""
+        task = asyncio.ensure_future(work)
+        self._work = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if self._client_gone:
+                return None
+            if self._shutting_down:
+                raise GatewayError(
+                    "The gateway is shutting down; retry shortly.",
+                    kind="server_busy",
+                    retry_after=1.0,
+                ) from None
+            raise
+        finally:
+            self._work = None
+
+
+class NotFoundHandler(DialectHandler):
+    """Any unknown path: a 404 in the shape of the dialect whose namespace it is under (the
+    Gemini API's ``/v1beta/``), else OpenAI's — never Tornado's HTML page."""
 
     auth_required = False
 
+    def initialize(self, dialect: Dialect | None = None) -> None:
+        path = self.request.path
+        super().initialize(
+            next((d for d in DIALECTS if d.namespace and path.startswith(d.namespace)), None)
+        )
+
     def authorize(self) -> None:
+        super().authorize()  # takes a ?key= out of the request before anything logs it
         raise NotFound(f"Unknown path {self.request.path}")
+
+
+class ProbeHandler(DialectHandler):
+    """A client's connectivity check (Claude Code warms its connection): 200, no key needed."""
+
+    auth_required = False
+
+    def head(self) -> None:
+        self.set_status(200)
+        self.finish()
+
+    def get(self) -> None:
+        self.write_json({"status": "ok"})
+
+
+class DiscardHandler(DialectHandler):
+    """A client's telemetry batches: accepted and dropped."""
+
+    def post(self) -> None:
+        self.write_json({"status": "ok"})

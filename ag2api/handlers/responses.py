@@ -1,8 +1,9 @@
-"""GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items (stored responses).
+"""GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items (stored responses): side
+routes of the Responses entry.
 
-``POST /v1/responses`` is the completion handler's (a dialect row); these read the store it
-writes (``Services.responses``). A response is only visible to the API key that created it; an
-unknown, expired or foreign id is a 404 in OpenAI's shape.
+``POST /v1/responses`` is the completion handler's; these read the store it writes
+(``Services.responses``). A response is only visible to the API key that created it; an unknown,
+expired or foreign id is a 404 in OpenAI's shape.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest, NotFound
-from ag2api.handlers.base import ApiHandler
+from ag2api.handlers.base import DialectHandler
 from ag2api.state.records import owner_of
 
 MAX_LIMIT = 100
 
 
-class StoredResponseHandler(ApiHandler):
+class StoredResponseHandler(DialectHandler):
     async def _record(self, response_id: str) -> dict[str, Any]:
         record = await self.services.responses.get(response_id)
         if record is None or record.get("owner") != owner_of(self.client_key):
@@ -61,9 +62,3 @@ class InputItemsHandler(StoredResponseHandler):
                 "has_more": len(items) > len(page),
             }
         )
-
-
-ROUTES = [
-    (r"/v1/responses/([^/]+)/input_items", InputItemsHandler),
-    (r"/v1/responses/([^/]+)", StoredResponseHandler),
-]

@@ -1,1 +1,3 @@
-"""Client API keys: authentication, per-key policies and limits."""
+"""Client API keys: which key a request presents (``auth``), what its policy allows
+(``policies``), counting its use against its limits (``limiter``), and the one admission step
+every generating route takes — key, allowed model, limits, settling (``admission``)."""

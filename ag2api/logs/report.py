@@ -13,7 +13,6 @@ EXACT_ROUTES = {
     "/health": "health",
     "/metrics": "metrics",
 }
-USAGE_ROUTES = ("chat", "messages", "responses", "responses_compact", "gemini", "images")
 
 
 def route_of(path: str) -> str:
@@ -37,7 +36,7 @@ def report_request(handler: RequestHandler) -> None:
     services.request_log.write(trace.record(status))
     services.metrics.observe(trace, route, status, known_model=trace.model is not None)
     services.content_rejections.observe(trace)
-    if route in USAGE_ROUTES:
+    if getattr(handler, "records_usage", False):  # generation of any dialect, and images
         served = trace.served or trace.model
         services.usage.add(
             key=trace.key_label,

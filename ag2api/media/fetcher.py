@@ -22,7 +22,7 @@ from ag2api.media.addresses import IP, is_public, resolve_entry
 from ag2api.media.transfer import REDIRECTS, ByteBudget, FetchFailed, get
 from ag2api.media.urls import ImageUrl, parse_image_url
 from ag2api.translate.dialect import RemoteImage
-from ag2api.translate.openai_chat.remote_images import openai_remote_images
+from ag2api.translate.openai_chat.request import remote_images
 from ag2api.upstream.transport import AbortableCurlClient
 
 MAX_REDIRECTS = 3
@@ -46,7 +46,7 @@ class ImageFetcher:
         self, body: dict[str, Any], cfg: ImagesConfig, proxy: str | None
     ) -> int:
         """Replace http(s) image URLs in an OpenAI chat ``body`` (in place) by data URLs."""
-        return await self.inline(openai_remote_images(body), cfg, proxy)
+        return await self.inline(remote_images(body), cfg, proxy)
 
     async def inline(self, images: list[RemoteImage], cfg: ImagesConfig, proxy: str | None) -> int:
         """Fetch every image (bounded, all cancelled when one fails) and ``place`` each data URL;

@@ -1,1 +1,2 @@
-"""Model-family rules shared by every client dialect."""
+"""Models: which upstream model a client's name means (aliases, the listed catalog) and what a
+model family is (Claude, Gemini 2.5/3, image models; thinking configs and output caps)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,20 +23,16 @@ _INTERNAL_PREFIXES = ("chat_", "tab_")
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A listed model (each dialect renders it in its own shape: ``translate/*/models.py``)."""
+
     id: str
     owned_by: str
+    alias_of: str | None = None  # a configured alias: the model that serves it
 
-    def to_openai(self, created: int) -> dict[str, Any]:
-        return {"id": self.id, "object": "model", "created": created, "owned_by": self.owned_by}
-
-    def to_anthropic(self, created: int) -> dict[str, Any]:
-        stamp = datetime.datetime.fromtimestamp(created, datetime.UTC)
-        return {
-            "type": "model",
-            "id": self.id,
-            "display_name": display_name(self.id),
-            "created_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }
+    @property
+    def serves(self) -> str:
+        """The upstream model a request for this entry is served by."""
+        return self.alias_of or self.id
 
 
 def display_name(model_id: str) -> str:
@@ -119,7 +114,7 @@ class ModelCatalog:
         entries = await self.entries(cfg)
         owners = {e.id: e.owned_by for e in entries}
         aliases = tuple(
-            ModelEntry(alias.pattern, owners.get(target, owner_of(target)))
+            ModelEntry(alias.pattern, owners.get(target, owner_of(target)), alias_of=target)
             for alias in cfg.models.aliases
             if alias.exact
             and alias.pattern not in owners

@@ -1,1 +1,2 @@
-"""What the gateway reports about itself: request log, usage statistics, metrics."""
+"""What the gateway knows about its own work: the trace of a request, usage statistics, metrics,
+the requests open right now."""

@@ -1,1 +1,2 @@
-"""The process: HTTP server, workers, GC tuning, reload, file watch, open requests."""
+"""The process around the services: the HTTP server and its connection limits, pre-forked
+workers, GC tuning, and applying edited files (watch and reload)."""

@@ -24,7 +24,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
-from ag2api.keys.policies import Admission, KeyUse
+from ag2api.keys.limiter import Admission, KeyUse
 from ag2api.observe.usage import SharedCounters
 from ag2api.state.records import ResponseStore, SharedRecords
 
@@ -56,6 +56,7 @@ class Routing:
 
     strategy: str = "rotate"
     conversation: str | None = None
+    fresh: bool = False  # the conversation starts here: placed by strategy, then remembered
     affinity_ttl: float = 3600.0
     remaining: Mapping[str, float] = field(default_factory=dict)  # project id → 0..1
     credits: frozenset[str] = frozenset()  # project ids

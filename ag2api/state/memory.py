@@ -13,7 +13,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, Pick
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
-from ag2api.keys.policies import Admission, KeyUse, MemoryLimiter
+from ag2api.keys.limiter import Admission, KeyUse, MemoryLimiter
 from ag2api.observe.usage import SharedCounters
 from ag2api.state.affinity import Affinity
 from ag2api.state.base import (
@@ -127,7 +127,7 @@ class MemoryState:
         """:meth:`pick` without awaiting (the shared backend's fallback)."""
         pool, has_room = self.pool, self.slots.has_room
         conversation = routing.conversation
-        bound = self.affinity.get(conversation) if conversation else None
+        bound = self.affinity.get(conversation) if conversation and not routing.fresh else None
         pick: Pick | None = None
         outcome = "new" if conversation else ""
         account = pool.get(bound) if bound else None

@@ -46,7 +46,8 @@ class Step:
 
     ``status``/``body``: answer with that error. ``events``: stream these (Gemini response dicts).
     ``text``: the default answer shape with this text. ``drop_after``: close the connection after
-    that many events. ``hold``: after ``hold_after`` events wait for the event before going on.
+    that many events. ``hold``: after ``hold_after`` events (a whole answer: before it) wait for the
+    event before going on.
     ``stall_after``: send that many events, then nothing until the client goes away.
     ``raw``: a 200 body sent as is.
     """
@@ -314,6 +315,10 @@ class GenerateHandler(FakeHandler):
         )
         fake_claude_rules.remember(model, events, fake.claude_thinking)
         if not self.stream:
+            if step.hold is not None:
+                await step.hold.wait()
+                if self.closed:
+                    return
             self.finish(json.dumps(fake_model.merge(events)))
             return
         await self._stream(events, step)

@@ -1,1 +1,29 @@
-"""Pure translation between client dialects and plain Gemini generateContent (no I/O)."""
+"""Client API ⇄ Gemini translation, pure (no I/O): the dialect table the handlers run.
+
+``DIALECTS`` lists every client API the gateway speaks. Each entry (:class:`dialect.Dialect`)
+says where the API is served — its generation route, its model list, its token-count route and
+its side routes — how to read a body, translate it to a Gemini request and the typed Gemini
+events back (``gemini/events.py``), and how it words errors and frames streams. ``ag2api.handlers``
+builds every client route from this table.
+
+Adding a dialect: a folder beside the others with the same files — ``dialect.py`` (the entry),
+``request.py`` (body → Gemini request, and the ``RequestInfo`` the answer needs), ``answer.py``
+(the :class:`dialect.Answer` the handler drives, and the whole answer), ``stream.py`` and
+``render.py`` (stream events, and what both render alike), ``errors.py`` (``status``, ``body``,
+``stream_error``), and where the API has them ``models.py`` (its model list) and ``count.py``
+(its token count) — then its entry in ``DIALECTS``. No handler changes.
+"""
+
+from __future__ import annotations
+
+from ag2api.translate.anthropic_messages.dialect import ANTHROPIC_MESSAGES
+from ag2api.translate.dialect import Dialect
+from ag2api.translate.gemini_api.dialect import GEMINI_API
+from ag2api.translate.openai_chat.dialect import OPENAI_CHAT
+from ag2api.translate.openai_responses.dialect import OPENAI_RESPONSES
+
+# Where dialects share a model-list path, the first that claims a request answers it (a
+# request carrying the Gemini key goes to the Gemini API whatever else it sends).
+DIALECTS: tuple[Dialect, ...] = (OPENAI_CHAT, OPENAI_RESPONSES, GEMINI_API, ANTHROPIC_MESSAGES)
+
+__all__ = ["DIALECTS", "Dialect"]

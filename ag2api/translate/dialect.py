@@ -1,17 +1,24 @@
-"""What a client dialect is: one entry of the table the completion handler runs.
+"""What a client dialect is: one entry of the table (``translate.DIALECTS``) the handlers run.
 
 A dialect turns a client body into a Gemini ``generateContent`` request and Gemini responses back
-into the client's answer, stream events and errors. Everything here is pure (dicts and bytes in,
-dicts and bytes out); the handler (``handlers/completion.py``) does the I/O, the same way for all.
+into the client's answer, stream events and errors; it also says where its routes are: the
+generation route, its model list and token count, and its side routes. Everything here is pure
+(dicts and bytes in, dicts and bytes out); the handlers (``ag2api.handlers``) do the I/O and
+build their routes from the table, the same way for all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ag2api.conversation import FirstTurn
 from ag2api.errors import GatewayError, InvalidRequest
+from ag2api.models.catalog import ModelEntry
+from ag2api.translate.gemini.events import Reply, Usage, output_tokens
+from ag2api.translate.gemini.events import usage as read_usage
 from ag2api.translate.signatures import ThinkingRecord
 
 # One server-sent event: (event name, or None for a bare ``data:`` line; JSON payload).
@@ -82,15 +89,16 @@ class CallContext:
 
 
 class Answer(Protocol):
-    """Per request: Gemini responses (unwrapped from the envelope) → the client's dialect."""
+    """Per request: upstream replies (out of the envelope, read into typed events) → the
+    client's dialect."""
 
-    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
+    def feed(self, reply: Reply) -> list[SseEvent]:
         """Events to send now for one upstream stream chunk."""
 
     def finish(self) -> list[SseEvent]:
         """The closing events once the upstream stream ended normally."""
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
+    def whole(self, reply: Reply) -> dict[str, Any]:
         """The non-stream answer body."""
 
     def usage(self) -> dict[str, Any]:
@@ -121,23 +129,77 @@ class Memory:
     keep: Callable[[dict[str, Any], Answer], tuple[str, dict[str, Any]] | None]
 
 
+# A request's headers and query arguments, for a dialect to recognise its clients by.
+Headers = Mapping[str, str]
+Query = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelList:
+    """Where a dialect lists the models and how a model looks there.
+
+    The list is served at each of ``paths``, one model at ``<path>/<id>``. Dialects may share a
+    path (``/v1/models`` is OpenAI's, Anthropic's and the Gemini API's): there a request goes to
+    the first dialect, in table order, whose ``claims`` accepts it, else to the one without
+    ``claims`` — so a request is told apart by what it carries, whatever order the routes are in.
+    """
+
+    paths: tuple[str, ...]
+    render_list: Callable[[Sequence[ModelEntry], int], dict[str, Any]]  # (entries, created)
+    render_model: Callable[[ModelEntry, int], dict[str, Any]]
+    model_id: Callable[[str], str]  # the id from the path segment
+    claims: Callable[[Headers, Query], bool] | None = None
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """A dialect's token-count route: translated exactly as generation, counted upstream."""
+
+    path: str  # a pattern; its groups are the route's path arguments
+    model: Callable[[dict[str, Any], tuple[str, ...]], Any]  # what the client named (body, path)
+    # The upstream countTokens body (``{"request": {...}}``) for the client's body, on a model.
+    request: Callable[[dict[str, Any], str], dict[str, Any]]
+    answer: Callable[[int], dict[str, Any]]  # the client's answer for a count
+
+
+class Serves(enum.Enum):
+    """What a side route does; the handlers map each to the handler that does it."""
+
+    GENERATE = "generate"  # generation again, with a variant of the dialect (``SideRoute.dialect``)
+    IMAGES = "images"  # the image models' own API
+    STORED_RESPONSE = "stored_response"  # GET/DELETE a response the gateway kept
+    STORED_INPUT_ITEMS = "stored_input_items"  # the input items of a kept response
+    PROBE = "probe"  # a client's connectivity check: 200, no key needed
+    DISCARD = "discard"  # accepted and dropped (a client's telemetry)
+
+
+@dataclass(frozen=True)
+class SideRoute:
+    path: str  # a pattern; its groups are the route's path arguments
+    serves: Serves
+    dialect: Dialect | None = None  # GENERATE: the variant it runs (None: the entry itself)
+
+
 @dataclass(frozen=True)
 class Dialect:
-    """One client API: how to read it, translate it and speak its errors and stream framing."""
+    """One client API: where it is served, how to read it, translate it and speak its errors
+    and stream framing."""
 
     name: str  # route label in metrics and statistics
+    path: str  # the generation route (a pattern; its groups go to ``read`` as path arguments)
     read: Callable[[dict[str, Any], RouteInfo], ClientCall]
     remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
     translate: Callable[[dict[str, Any], CallContext], Translation]
-    error: Callable[[GatewayError], dict[str, Any]]  # the JSON body of an error answer
-    error_event: Callable[[GatewayError], SseEvent]  # an error after the first byte
+    # Its errors (``errors.py``): the HTTP status (Anthropic's 529 …) and JSON body of an error
+    # answer, and the event for an error after the first byte.
+    status: Callable[[GatewayError], int]
+    error: Callable[[GatewayError], dict[str, Any]]
+    error_event: Callable[[GatewayError], SseEvent]
     keepalive: bytes  # written after ``server.keepalive`` seconds of silence
     terminator: bytes | None  # written after the closing events (OpenAI's [DONE])
     # Whether a keepalive may send the 200 headers before the first upstream event arrives (no
     # failover after that). Claude Code waits 5 minutes for a first byte, so Anthropic need not.
     commit_on_keepalive: bool = True
-    # Status of an error answer; dialects with their own codes (Anthropic's 529) override it.
-    status: Callable[[GatewayError], int] = lambda exc: exc.status
     # The API key may come as ``?key=`` (the Gemini API); it is taken out of the request then.
     key_in_query: bool = False
     # An error after the first byte rendered by the answer itself, which knows the stream's state
@@ -145,6 +207,14 @@ class Dialect:
     # None: ``error_event``.
     stream_error: Callable[[Answer, GatewayError], list[SseEvent]] | None = None
     memory: Memory | None = None  # server-side conversation state; None: stateless
+    models: ModelList | None = None  # its model list; None: it has none of its own
+    count: TokenCount | None = None  # its token-count route, if it has one
+    routes: tuple[SideRoute, ...] = ()  # its other routes
+    # Paths under this prefix that match no route get this dialect's 404 (``/v1beta/``).
+    namespace: str | None = None
+    # The system prompt and first user message of a body: the conversation's id when the client
+    # sends none of its own (``ag2api.conversation``); None: such requests have no conversation.
+    first_turn: FirstTurn | None = None
 
 
 def stream_flag(body: dict[str, Any], default: bool) -> bool:
@@ -162,3 +232,24 @@ def encode_event(event: SseEvent, dumps: Callable[[Any], bytes]) -> bytes:
     if name is None:
         return b"data: " + dumps(payload) + b"\n\n"
     return b"event: " + name.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
+
+
+def openai_usage(meta: Usage | Mapping[str, Any] | None) -> dict[str, Any]:
+    """Usage in OpenAI's chat shape (from ``usageMetadata`` or its :class:`Usage` event): what
+    Chat Completions answers, and what :meth:`Answer.usage` gives the request log, the metrics
+    and the statistics for every dialect.
+
+    ``completion_tokens`` includes the thinking tokens, as OpenAI's does for reasoning models, and
+    ``completion_tokens_details.reasoning_tokens`` says how many of them were thoughts. When the
+    upstream's counts show that ``candidatesTokenCount`` already includes the thoughts
+    (prompt + candidates == total), they are not added twice. ``total = prompt + completion``.
+    """
+    u = meta if isinstance(meta, Usage) else read_usage(dict(meta or {}))
+    completion = output_tokens(u)
+    return {
+        "prompt_tokens": u.prompt,
+        "completion_tokens": completion,
+        "total_tokens": u.prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": u.cached},
+        "completion_tokens_details": {"reasoning_tokens": u.thoughts},
+    }

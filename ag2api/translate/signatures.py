@@ -20,10 +20,16 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from ag2api.ids import random_hex
+
 SEPARATOR = "~"
 BINARY = SEPARATOR + "~"  # the payload is the signature's bytes
 TEXT = SEPARATOR + "."  # the payload is the signature's UTF-8 text (it was not base64)
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def new_tool_call_id() -> str:
+    return f"call_{random_hex(24)}"
 
 
 def encode_call_id(base: str, signature: str | None) -> str:

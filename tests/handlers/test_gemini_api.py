@@ -17,7 +17,7 @@ from google.genai import types
 from prometheus_client.parser import text_string_to_metric_families
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
-from ag2api.handlers.gemini import GeminiModelsHandler
+from ag2api.handlers.models import ModelListHandler
 from ag2api.handlers.sse import SseStream
 from ag2api.observe.usage import query_usage
 from ag2api.services import Services
@@ -225,7 +225,7 @@ async def test_json_array_stream_without_alt_sse_and_key_in_query(
     def broken(self: Any) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(GeminiModelsHandler, "get", broken)
+    monkeypatch.setattr(ModelListHandler, "get", broken)
     with caplog.at_level(logging.DEBUG):
         failed = await fetch(f"{base_url}/v1beta/models?pageSize=5&key={API_KEY}")
     assert failed.code == 500

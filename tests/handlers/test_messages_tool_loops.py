@@ -19,7 +19,7 @@ from ag2api.config.live import read_config
 from ag2api.services import build_services
 from ag2api.testing.fake_model import SENTINEL
 from ag2api.testing.fake_upstream import FakeUpstream
-from ag2api.translate.claude_loop import CLOSED
+from ag2api.translate.gemini.turns import CLOSED
 from tests.support.claude_code_requests import sdk
 
 CLAUDE = "claude-sonnet-4-5-thinking"

@@ -6,16 +6,8 @@ import pytest
 
 from ag2api.config.schema import KeyPolicy
 from ag2api.errors import GatewayError
-from ag2api.keys.policies import (
-    MemoryLimiter,
-    budget_reset,
-    check_key,
-    check_model,
-    duration,
-    periods,
-    rate_headers,
-    refusal,
-)
+from ag2api.keys.limiter import MemoryLimiter, budget_reset, periods
+from ag2api.keys.policies import check_key, check_model, duration, rate_headers, refusal
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
@@ -78,9 +70,14 @@ def test_pure_checks() -> None:
     assert off.value.kind == "key_disabled"
     p = KeyPolicy(models=("gemini-*", "claude-sonnet-4-5"))
     check_model(p, "a", "gemini-3-pro-high")
-    check_model(p, "a", "claude-sonnet-4-5", "sonnet")  # the resolved name is allowed
+    check_model(p, "a", "claude-sonnet-4-5", asked="sonnet")  # what serves is allowed
+    with pytest.raises(GatewayError) as aliased:  # a name the key may use, served by another
+        check_model(p, "a", "claude-opus-4-6", asked="gemini-opus")
+    assert "`claude-opus-4-6` (asked as `gemini-opus`)" in aliased.value.message
+    with pytest.raises(GatewayError):  # every model that may serve must be allowed
+        check_model(p, "a", "gemini-3-pro-high", "claude-opus-4-6")
     with pytest.raises(GatewayError) as denied:
-        check_model(p, "a", "claude-opus-4-6-thinking", "opus")
+        check_model(p, "a", "claude-opus-4-6-thinking", asked="opus")
     assert denied.value.status == 403 and denied.value.to_openai()["error"]["code"] == (
         "model_not_allowed"
     )

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 import yaml
 
-from ag2api.keys.policies import periods
+from ag2api.keys.limiter import periods
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.conftest import API_KEY
 from tests.support.helpers import chat_text

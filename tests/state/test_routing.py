@@ -139,3 +139,16 @@ async def test_replicas_share_the_conversation(factory: Factory, backend: str) -
         moved = await pick(other, routing)
         assert moved.endswith("moved") and not moved.startswith(BETA)
         assert await pick(one, routing) == moved.replace("moved", "hit")
+
+
+async def test_a_conversation_that_starts_here_is_placed_afresh(factory: Factory) -> None:
+    async with factory(rotation=1) as state:
+        starts = Routing(conversation=CONV, fresh=True)
+        # One-shot requests repeating a prompt spread like any other …
+        assert [await pick(state, starts) for _ in range(3)] == [
+            f"{ALPHA} new",
+            f"{BETA} new",
+            f"{GAMMA} new",
+        ]
+        # … and the turn after the last one comes back to where it went.
+        assert await pick(state, Routing(conversation=CONV)) == f"{GAMMA} hit"

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from ag2api.errors import InvalidRequest
+from ag2api.translate.gemini.events import read
 from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
-from ag2api.translate.nesting import check_nesting
+from ag2api.translate.input import check_nesting
+from ag2api.translate.openai_chat.answer import to_chat_completion
+from ag2api.translate.openai_chat.render import ToolCallBuilder
 from ag2api.translate.openai_chat.request import translate_chat
-from ag2api.translate.openai_chat.response import ToolCallBuilder, to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
 from ag2api.translate.typed_args import fill_empty_objects, merge, restore
 
@@ -109,14 +111,14 @@ def test_legacy_history_is_replayed_with_paired_ids() -> None:
         {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
         {"role": "function", "name": "f", "content": "done"},
     ]
-    request, reply = translate_chat(
+    request, info = translate_chat(
         {"messages": history, "functions": FUNCTIONS}, model="claude-sonnet-4-5", thinking=None
     )
     call = request["contents"][1]["parts"][0]["functionCall"]
     result = request["contents"][2]["parts"][0]["functionResponse"]
     assert (call["name"], call["args"]) == ("f", {})
     assert (result["name"], result["id"]) == ("f", call["id"])
-    assert reply.legacy_functions and reply.tools["f"] is not None
+    assert info.legacy_functions and info.tools["f"] is not None
 
 
 @pytest.mark.parametrize(
@@ -142,14 +144,14 @@ def answer(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_legacy_answer_shapes_stream_and_not() -> None:
-    _, reply = translate_chat(body(functions=FUNCTIONS), model="gemini-2.5-flash", thinking=None)
+    _, info = translate_chat(body(functions=FUNCTIONS), model="gemini-2.5-flash", thinking=None)
     calls = [{"functionCall": {"name": "f", "args": {"n": "1"}}}] * 2
     done = to_chat_completion(
-        answer(calls),
+        read(answer(calls)),
         completion_id="c",
         model="m",
         created=0,
-        calls=ToolCallBuilder(is_claude=False, reply=reply),
+        calls=ToolCallBuilder(is_claude=False, info=info),
     )
     choice = done["choices"][0]
     assert choice["finish_reason"] == "function_call"
@@ -160,9 +162,9 @@ def test_legacy_answer_shapes_stream_and_not() -> None:
         model="m",
         created=0,
         include_usage=False,
-        calls=ToolCallBuilder(is_claude=False, reply=reply),
+        calls=ToolCallBuilder(is_claude=False, info=info),
     )
-    chunks = stream.feed(answer(calls)) + stream.finish()
+    chunks = stream.feed(read(answer(calls))) + stream.finish()
     deltas = [c["choices"][0]["delta"] for c in chunks]
     assert [d["function_call"] for d in deltas if "function_call" in d] == [
         {"name": "f", "arguments": '{"n":1}'}
@@ -172,18 +174,18 @@ def test_legacy_answer_shapes_stream_and_not() -> None:
 
 def test_structured_stream_is_held_and_typed_only_when_needed() -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"enum": [1, 2]}}}
-    _, reply = translate_chat(body(response_format=fmt), model="gemini-2.5-flash", thinking=None)
+    _, info = translate_chat(body(response_format=fmt), model="gemini-2.5-flash", thinking=None)
     stream = ChatStreamTranslator(
         completion_id="c",
         model="m",
         created=0,
         include_usage=False,
-        calls=ToolCallBuilder(is_claude=False, reply=reply),
+        calls=ToolCallBuilder(is_claude=False, info=info),
     )
-    assert [c["choices"][0]["delta"] for c in stream.feed(answer([{"text": '"'}]))] == [
+    assert [c["choices"][0]["delta"] for c in stream.feed(read(answer([{"text": '"'}])))] == [
         {"role": "assistant", "content": ""}
     ]
-    stream.feed(answer([{"text": '2"'}]))
+    stream.feed(read(answer([{"text": '2"'}])))
     closing = stream.finish()
     assert closing[0]["choices"][0]["delta"] == {"content": "2"}
     assert closing[-1]["choices"][0]["finish_reason"] == "stop"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ag2api.errors import GatewayError, InvalidRequest
+from ag2api.translate.gemini.events import Reply
 from ag2api.translate.gemini_api import errors
 from ag2api.translate.gemini_api.answer import GeminiAnswer
 from ag2api.translate.gemini_api.request import to_gemini
@@ -175,7 +176,7 @@ def test_claude_target_gets_the_family_rules_and_the_placeholder_is_stripped() -
         ],
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
     }
-    assert answer.feed(chunk) == [(None, chunk)]
+    assert answer.feed(Reply(chunk)) == [(None, chunk)]
     assert chunk["candidates"][0]["content"]["parts"][0]["functionCall"]["args"] == {}
     assert answer.usage()["total_tokens"] == 7
 

@@ -10,8 +10,8 @@ from contextlib import suppress
 from typing import Any
 
 from ag2api.config.schema import KeyPolicy
-from ag2api.keys.policies import DAY_TTL, MONTH_TTL, Admission, KeyUse, MemoryLimiter
-from ag2api.keys.policies import WINDOW as KEY_WINDOW
+from ag2api.keys.limiter import DAY_TTL, MONTH_TTL, Admission, KeyUse, MemoryLimiter
+from ag2api.keys.limiter import WINDOW as KEY_WINDOW
 from ag2api.state.redis.client import Down, Op, RedisClient, text
 
 

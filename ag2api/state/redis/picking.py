@@ -49,6 +49,7 @@ class Picking:
             len(accounts),
             routing.strategy,
             routing.conversation or "",
+            "1" if routing.fresh else "0",
             max(1, int(routing.affinity_ttl * 1000)),
             MAX_CONVERSATIONS,
         ]

@@ -123,7 +123,8 @@ return {#reqs / 2, tused, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'),
 # Picking an account for a model (docs: ag2api.state.base.Routing).
 # KEYS: rot, dis, cd:<model>, cdm:<model>, probing:<model>, aff, aff:t.
 # ARGV: model, rotation count, slots per account, hold ms, hold id, slots key prefix, n,
-# strategy, conversation ('' none), affinity ms, most conversations kept, then per account: id,
+# strategy, conversation ('' none), '1' when it starts here, affinity ms, most conversations
+# kept, then per account: id,
 # '1' usable / 'x' excluded from this request / '0' disabled, refresh-token digest, quota left
 # (0..1; '' unknown), '1' when it may serve on credits.
 # Returns {'ok', id, probe, rotation uses, credits, affinity outcome} | {'full'} |
@@ -133,11 +134,11 @@ PICK = (
     + """
 local model, count, per = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, lease, sp, n = tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
-local strategy, conv = ARGV[8], ARGV[9]
-local aff_ttl, aff_max = tonumber(ARGV[10]), tonumber(ARGV[11])
+local strategy, conv, fresh = ARGV[8], ARGV[9], ARGV[10] == '1'
+local aff_ttl, aff_max = tonumber(ARGV[11]), tonumber(ARGV[12])
 local ids, flag, rts, rem, cred, pos = {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local b = 11 + 5 * (i - 1)
+  local b = 12 + 5 * (i - 1)
   ids[i], flag[i], rts[i] = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]
   rem[i] = tonumber(ARGV[b + 4]) or 1
   cred[i] = ARGV[b + 5] == '1'
@@ -201,7 +202,8 @@ end
 
 if conv ~= '' then
   outcome = 'new'
-  local b = redis.call('HGET', KEYS[6], conv)
+  local b = false
+  if not fresh then b = redis.call('HGET', KEYS[6], conv) end
   if b then
     local sep = string.find(b, '|', 1, true)
     if sep and tonumber(string.sub(b, sep + 1)) > now then

@@ -19,7 +19,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
-from ag2api.keys.policies import Admission, KeyUse
+from ag2api.keys.limiter import Admission, KeyUse
 from ag2api.state.base import ROTATE, BackendHealth, Grant, Routing, StateSnapshot
 from ag2api.state.memory import MemoryState
 from ag2api.state.records import ResponseStore, SharedResponseStore

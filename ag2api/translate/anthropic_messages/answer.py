@@ -1,30 +1,33 @@
-"""The Anthropic answer as the completion handler drives it (``translate/dialects.Answer``).
+"""The Anthropic answer the completion handler drives (``translate.dialect.Answer``), and the
+whole (non-stream) ``message`` rendered from typed Gemini events.
 
-Per request: upstream chunks (out of the envelope) → typed events → Anthropic SSE events or the
-whole message. Stateless across requests: thinking and call signatures travel to the client
-(``signatures``), so ``thinking_records`` is always empty.
+Stateless across requests: thinking and call signatures travel to the client (``signatures``),
+so ``thinking_records`` is always empty.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 from typing import Any
 
+from ag2api.models.families import is_claude
+from ag2api.translate.anthropic_messages import render
 from ag2api.translate.anthropic_messages.request import RequestInfo
-from ag2api.translate.anthropic_messages.response import to_message
-from ag2api.translate.anthropic_messages.stream import MessagesStreamTranslator, SseEvent
-from ag2api.translate.gemini import events as gemini
-from ag2api.translate.gemini.events import Usage
-from ag2api.translate.openai_usage import openai_usage
+from ag2api.translate.anthropic_messages.stream import MessagesStreamTranslator
+from ag2api.translate.dialect import SseEvent, openai_usage
+from ag2api.translate.gemini.events import (
+    Blocked,
+    Event,
+    Finish,
+    Image,
+    Reply,
+    Signature,
+    Text,
+    Thought,
+    ToolCall,
+    Usage,
+)
 from ag2api.translate.signatures import ThinkingRecord
-
-# Claude Code's 1M-context marker leaks into model names on some paths, sometimes twice.
-_CONTEXT_SUFFIX = re.compile(r"(\[1m\])+$", re.I)
-
-
-def client_model(name: str) -> str:
-    """The model name without a trailing ``[1m]`` (docs/clients/claude-code.md, "Model names")."""
-    return _CONTEXT_SUFFIX.sub("", name)
 
 
 class MessagesAnswer:
@@ -37,16 +40,16 @@ class MessagesAnswer:
         self._stream = MessagesStreamTranslator(name, info, message_id)
         self._usage: Usage | None = None
 
-    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
-        events = gemini.read(chunk)
+    def feed(self, reply: Reply) -> list[SseEvent]:
+        events = reply.events
         self._note_usage(events)
         return self._stream.feed(events)
 
     def finish(self) -> list[SseEvent]:
         return self._stream.finish()
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
-        events = gemini.read(response)
+    def whole(self, reply: Reply) -> dict[str, Any]:
+        events = reply.events
         self._note_usage(events)
         return to_message(events, model=self._name, info=self._info, message_id=self._message_id)
 
@@ -57,7 +60,76 @@ class MessagesAnswer:
     def thinking_records(self) -> dict[str, ThinkingRecord]:
         return {}
 
-    def _note_usage(self, events: list[gemini.Event]) -> None:
+    def _note_usage(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, Usage):
                 self._usage = event
+
+
+def to_message(
+    events: Iterable[Event], *, model: str, info: RequestInfo, message_id: str
+) -> dict[str, Any]:
+    """``model`` is the name the client asked for; ``info.model`` the upstream one.
+
+    Blocks come in upstream order: a thinking block collects consecutive thoughts and takes the
+    last signature seen while it is open (Claude sends it on a trailing empty part).
+    """
+    content: list[dict[str, Any]] = []
+    thinking: dict[str, Any] | None = None  # the open thinking block
+    signature: str | None = None
+    finish: str | None = None
+    usage: Usage | None = None
+    blocked = saw_tool_use = False
+    claude = is_claude(info.model)
+
+    def close_thinking() -> None:
+        nonlocal thinking, signature
+        if thinking is not None:
+            thinking["signature"] = render.thinking_signature(info.model, signature)
+        thinking, signature = None, None
+
+    for event in events:
+        if isinstance(event, Thought):
+            if thinking is None:
+                thinking = {"type": "thinking", "thinking": "", "signature": ""}
+                content.append(thinking)
+            thinking["thinking"] += event.text
+        elif isinstance(event, Signature):
+            if thinking is None and claude:
+                # A signature with no thought text before it still signs a (blank) block.
+                thinking = {"type": "thinking", "thinking": "", "signature": ""}
+                content.append(thinking)
+            if thinking is not None:
+                signature = event.value
+        elif isinstance(event, Text):
+            close_thinking()
+            if content and content[-1]["type"] == "text":
+                content[-1]["text"] += event.text
+            else:
+                content.append({"type": "text", "text": event.text})
+        elif isinstance(event, ToolCall):
+            if claude and thinking is not None and signature is None:
+                signature = event.signature  # in case Claude signs the call, not a part of its own
+            close_thinking()
+            content.append(render.tool_use_block(event, info))
+            saw_tool_use = True
+        elif isinstance(event, Image):
+            close_thinking()
+            content.append({"type": "text", "text": render.image_markdown(event)})
+        elif isinstance(event, Finish):
+            finish = event.reason
+        elif isinstance(event, Usage):
+            usage = event
+        elif isinstance(event, Blocked):
+            blocked = True
+    close_thinking()
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": render.stop_reason(finish, saw_tool_use=saw_tool_use, blocked=blocked),
+        "stop_sequence": None,
+        "usage": render.usage(usage),
+    }

@@ -1,14 +1,19 @@
-"""The Anthropic Messages API as a dialect entry: `/v1/messages` (Claude Code)."""
+"""The Anthropic Messages API as a dialect entry: ``/v1/messages`` (Claude Code), its token count,
+its model list and Claude Code's probes."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import Any
 
+from ag2api.conversation import messages_first_turn
 from ag2api.ids import random_hex
+from ag2api.models.aliases import strip_context_suffix
 from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
-from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
+from ag2api.translate.anthropic_messages.answer import MessagesAnswer
+from ag2api.translate.anthropic_messages.count import COUNT
+from ag2api.translate.anthropic_messages.models import MODELS
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
 from ag2api.translate.dialect import (
     CallContext,
@@ -16,6 +21,8 @@ from ag2api.translate.dialect import (
     Dialect,
     RemoteImage,
     RouteInfo,
+    Serves,
+    SideRoute,
     Translation,
     stream_flag,
 )
@@ -25,7 +32,7 @@ def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
     # The Messages API streams only when asked; the gateway's default is for OpenAI clients.
     stream = stream_flag(body, default=False)
     model = body.get("model")
-    return ClientCall(client_model(model) if isinstance(model, str) else model, stream)
+    return ClientCall(strip_context_suffix(model) if isinstance(model, str) else model, stream)
 
 
 def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
@@ -43,14 +50,22 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 ANTHROPIC_MESSAGES = Dialect(
     name="messages",
+    first_turn=messages_first_turn,
+    path=r"/v1/messages",
     read=read,
     remote_images=images_by_url,
     translate=translate,
+    status=errors.status,
     error=errors.body,
     error_event=errors.stream_error,
     keepalive=b'event: ping\ndata: {"type":"ping"}\n\n',
     terminator=None,
     # Claude Code waits 5 minutes for a first byte: the status stays real until the first event.
     commit_on_keepalive=False,
-    status=errors.status_of,
+    models=MODELS,
+    count=COUNT,
+    routes=(
+        SideRoute(r"/api/hello", Serves.PROBE),  # Claude Code's connection warm-up
+        SideRoute(r"/api/event_logging/batch", Serves.DISCARD),  # Claude Code's telemetry
+    ),
 )

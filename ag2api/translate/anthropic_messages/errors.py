@@ -33,7 +33,7 @@ CAPACITY_KINDS = frozenset({"server_busy", "no_available_account", "capacity_exh
 _CAPACITY_WORDS = ("MODEL_CAPACITY_EXHAUSTED", "No capacity available")
 
 
-def status_of(err: GatewayError) -> int:
+def status(err: GatewayError) -> int:
     if err.kind in CAPACITY_KINDS or (
         err.status in (502, 503) and any(w in err.message for w in _CAPACITY_WORDS)
     ):
@@ -55,17 +55,7 @@ def body(err: GatewayError) -> dict[str, Any]:
     if err.kind == "upstream_rejected_request":
         # The upstream's (for Claude: Claude's own, already out of Google's envelope) wording.
         message = message.removeprefix(UPSTREAM_REJECTED)
-    return {"type": "error", "error": {"type": error_type(status_of(err)), "message": message}}
-
-
-def render(err: GatewayError) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(HTTP status, body, headers) for an error before any byte of the answer was sent."""
-    return status_of(err), body(err), err.headers()
-
-
-def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body); headers are ``err.headers()``."""
-    return status_of(err), body(err)
+    return {"type": "error", "error": {"type": error_type(status(err)), "message": message}}
 
 
 def stream_error(err: GatewayError) -> tuple[str, dict[str, Any]]:

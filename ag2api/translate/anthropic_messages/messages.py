@@ -19,7 +19,7 @@ from ag2api.translate.anthropic_messages.signatures import (
     unwrap_thinking,
 )
 from ag2api.translate.gemini.turns import merge_turns
-from ag2api.translate.nesting import too_deep
+from ag2api.translate.input import too_deep
 
 # Claude Code's per-request attribution block; it changes per version and would bust caching.
 ATTRIBUTION = "x-anthropic-billing-header:"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ag2api.models.families import is_claude
+from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.anthropic_messages.signatures import (
     new_tool_use_id,
     pack_tool_use_id,
@@ -19,9 +20,6 @@ from ag2api.translate.gemini.events import (
     output_tokens,
 )
 from ag2api.translate.typed_args import restore_args
-
-if TYPE_CHECKING:  # avoids an import cycle
-    from ag2api.translate.anthropic_messages.request import RequestInfo
 
 
 def stop_reason(finish: str | None, *, saw_tool_use: bool, blocked: bool) -> str:

@@ -16,12 +16,11 @@ from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.translate.anthropic_messages.messages import convert_messages, system_parts
 from ag2api.translate.anthropic_messages.tools import convert_tools, tool_config
-from ag2api.translate.body_fields import integer, number, put
-from ag2api.translate.claude_loop import close_unsigned_loop, thinking_on
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
-from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
+from ag2api.translate.input import EFFORTS, integer, number, put
 from ag2api.translate.typed_args import ArgFix
 
 MAX_STOP_SEQUENCES = 5  # Gemini's limit

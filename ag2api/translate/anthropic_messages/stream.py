@@ -16,19 +16,18 @@ from ag2api.jsoncodec import dumps_bytes
 from ag2api.models.families import is_claude
 from ag2api.translate.anthropic_messages import render
 from ag2api.translate.anthropic_messages.request import RequestInfo
+from ag2api.translate.dialect import SseEvent
 from ag2api.translate.gemini.events import (
     Event,
     Image,
+    Outcome,
     Signature,
     Text,
     Thought,
     ToolCall,
     Usage,
 )
-from ag2api.translate.outcome import Outcome
 
-# (event name, payload); the name is optional in the dialect table's type, always set here.
-SseEvent = tuple[str | None, dict[str, Any]]
 PING: SseEvent = ("ping", {"type": "ping"})
 
 

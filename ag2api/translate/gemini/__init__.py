@@ -1,1 +1,3 @@
-"""The Gemini side of translation: typed events, schemas, tools, counts, turns, sessions."""
+"""The Gemini side of translation, shared by every dialect: typed events read from upstream
+answers, schemas, tools, token counts, turns (and closing Claude's tool loops), sessions, the
+model families' request rules."""

@@ -220,6 +220,24 @@ def read(chunk: dict[str, Any]) -> list[Event]:
     return out
 
 
+class Reply:
+    """One upstream response or stream chunk (out of the envelope), read into typed events once,
+    when first asked. Answers render from :attr:`events`; the Gemini API's answer is the upstream
+    response itself and passes :attr:`body` on (so its chunks are never read for nothing)."""
+
+    __slots__ = ("_events", "body")
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self._events: list[Event] | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        if self._events is None:
+            self._events = read(self.body)
+        return self._events
+
+
 def _read_part(part: dict[str, Any], out: list[Event]) -> None:
     signature = None
     if "thoughtSignature" in part or "thought_signature" in part:
@@ -282,3 +300,25 @@ def candidate_parts(response: dict[str, Any]) -> tuple[list[dict[str, Any]], str
 def prompt_blocked(response: dict[str, Any]) -> bool:
     feedback = response.get("promptFeedback")
     return isinstance(feedback, dict) and bool(feedback.get("blockReason"))
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How an upstream answer ended, noted from its events as they pass: every dialect renders
+    its closing (stop reason, usage) from these three."""
+
+    finish: str | None = None  # the upstream finishReason, once sent
+    usage: Usage | None = None  # the latest (cumulative) usageMetadata
+    blocked: bool = False  # the prompt was blocked
+
+    def note(self, event: Event) -> bool:
+        """Record ``event`` when it is a finish, usage or block; whether it was one."""
+        if isinstance(event, Finish):
+            self.finish = event.reason
+        elif isinstance(event, Usage):
+            self.usage = event
+        elif isinstance(event, Blocked):
+            self.blocked = True
+        else:
+            return False
+        return True

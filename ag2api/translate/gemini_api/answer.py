@@ -1,17 +1,19 @@
 """The Gemini API answer: the upstream responses themselves, chunk by chunk.
 
-Each upstream chunk (already out of the envelope: candidates, usageMetadata, modelVersion,
-responseId …) goes to the client as it is — thought parts and signatures included, the client
-owns them. The one change: where the gateway adapted a tool's schema (Claude's placeholder
-property, enum members the backend takes only as strings) the call arguments are restored.
+Each upstream chunk (out of the envelope: candidates, usageMetadata, modelVersion, responseId,
+grounding metadata …) goes to the client as it is, thought parts and signatures included: the
+client owns them. No typed event carries all of that, so this answer passes :attr:`Reply.body` on
+rather than rendering :attr:`Reply.events`. The one change: where the gateway adapted a tool's
+schema (Claude's placeholder property, enum members the backend takes only as strings) the call
+arguments are restored.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ag2api.translate.dialect import SseEvent
-from ag2api.translate.openai_usage import openai_usage
+from ag2api.translate.dialect import SseEvent, openai_usage
+from ag2api.translate.gemini.events import Reply
 from ag2api.translate.signatures import ThinkingRecord
 from ag2api.translate.typed_args import ArgFix, restore_args
 
@@ -23,14 +25,14 @@ class GeminiAnswer:
         self._fixes = fixes
         self._usage: dict[str, Any] | None = None
 
-    def feed(self, chunk: dict[str, Any]) -> list[SseEvent]:
-        return [(None, self._pass(chunk))]
+    def feed(self, reply: Reply) -> list[SseEvent]:
+        return [(None, self._pass(reply.body))]
 
     def finish(self) -> list[SseEvent]:
         return []
 
-    def whole(self, response: dict[str, Any]) -> dict[str, Any]:
-        return self._pass(response)
+    def whole(self, reply: Reply) -> dict[str, Any]:
+        return self._pass(reply.body)
 
     def usage(self) -> dict[str, Any]:
         """OpenAI-shaped usage of the last ``usageMetadata`` seen (it is cumulative): the log,

@@ -2,15 +2,16 @@
 ``:streamGenerateContent`` (also under ``/v1``), for Gemini CLI and the google-genai SDKs.
 
 The model and the method come from the path; ``?alt=sse`` asks for server-sent events, without
-it a stream is the JSON array Google's REST API sends.
+it a stream is the JSON array Google's REST API sends. The model list and ``:countTokens`` are
+the entry's too, and any other ``/v1beta`` path gets a Google-shaped 404.
 """
 
 from __future__ import annotations
 
 from functools import partial
 from typing import Any
-from urllib.parse import unquote
 
+from ag2api.conversation import gemini_first_turn
 from ag2api.models.families import is_image_model
 from ag2api.translate.dialect import (
     JSON_ARRAY,
@@ -24,14 +25,16 @@ from ag2api.translate.dialect import (
 )
 from ag2api.translate.gemini_api import errors
 from ag2api.translate.gemini_api.answer import GeminiAnswer
-from ag2api.translate.gemini_api.request import inline_file, remote_file_parts, to_gemini
+from ag2api.translate.gemini_api.count import COUNT
+from ag2api.translate.gemini_api.models import MODELS
+from ag2api.translate.gemini_api.request import (
+    inline_file,
+    model_from_path,
+    remote_file_parts,
+    to_gemini,
+)
 
 STREAM_METHOD = "streamGenerateContent"
-
-
-def model_from_path(raw: str) -> str:
-    """``gemini-2.5-flash`` from the path segment (``models/`` once more is tolerated)."""
-    return unquote(raw).removeprefix("models/")
 
 
 def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
@@ -55,9 +58,13 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 GEMINI_API = Dialect(
     name="gemini",
+    first_turn=gemini_first_turn,
+    # The model may hold dots and dashes (gemini-2.5-flash); the method picks stream or not.
+    path=r"/(?:v1beta|v1)/models/([^/:]+):(generateContent|streamGenerateContent)",
     read=read,
     remote_images=images_by_url,
     translate=translate,
+    status=errors.status,
     error=errors.body,
     error_event=errors.stream_error,
     # Whitespace, not an SSE comment: google-genai (Python) fails to parse a ": …" line, and
@@ -65,4 +72,7 @@ GEMINI_API = Dialect(
     keepalive=b"\n",
     terminator=None,
     key_in_query=True,
+    models=MODELS,
+    count=COUNT,
+    namespace="/v1beta/",
 )

@@ -68,9 +68,8 @@ def body(err: GatewayError) -> dict[str, Any]:
     }
 
 
-def render_error(err: GatewayError) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, body); headers (Retry-After) are ``err.headers()``."""
-    return err.status, body(err)
+def status(err: GatewayError) -> int:
+    return err.status
 
 
 def stream_error(err: GatewayError) -> tuple[None, dict[str, Any]]:

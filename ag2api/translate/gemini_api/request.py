@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import unquote
 
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
@@ -19,8 +20,7 @@ from ag2api.models.families import thinking_for_effort
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
-from ag2api.translate.nesting import check_nesting
-from ag2api.translate.reasoning import EFFORTS
+from ag2api.translate.input import EFFORTS, check_nesting
 from ag2api.translate.typed_args import ArgFix, merge
 
 # generationConfig fields the backend takes (docs/protocol.md §2.2); others (logprobs, speechConfig,
@@ -48,6 +48,11 @@ NUMBERS = ("temperature", "topP", "topK", "presencePenalty", "frequencyPenalty",
 SERVER_TOOLS = ("googleSearch", "codeExecution", "urlContext")
 ROLES = {"user": "user", "model": "model", "function": "user"}  # "function": the old API's role
 _SNAKE = re.compile(r"_([a-z])")
+
+
+def model_from_path(raw: str) -> str:
+    """``gemini-2.5-flash`` from the path segment (``models/`` once more is tolerated)."""
+    return unquote(raw).removeprefix("models/")
 
 
 def camel(value: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.nesting import check_nesting
-from ag2api.translate.openai_chat.render import new_tool_call_id
-from ag2api.translate.signatures import ThinkingRecord, decode_call_id
+from ag2api.translate.input import check_nesting
+from ag2api.translate.signatures import ThinkingRecord, decode_call_id, new_tool_call_id
 
 SignatureLookup = Callable[[str], ThinkingRecord | None]
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)(?:;[\w=.+-]+)*;base64,([A-Za-z0-9+/=\s]+)$")

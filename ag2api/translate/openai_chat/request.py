@@ -5,23 +5,44 @@ Pure: dicts in, dict out; every problem is an ``InvalidRequest`` naming the para
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import is_image_model
-from ag2api.translate.body_fields import integer, number, put
+from ag2api.translate.dialect import RemoteImage
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
-from ag2api.translate.nesting import check_nesting
+from ag2api.translate.input import check_nesting, integer, number, put, requested_effort
 from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
-from ag2api.translate.openai_chat.reply import ReplyPlan
 from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
-from ag2api.translate.reasoning import requested_effort
-from ag2api.translate.typed_args import ArgFix
+from ag2api.translate.typed_args import ArgFix, restore_args, restore_json_text
 
-__all__ = ["to_gemini", "translate_chat"]
+__all__ = ["RequestInfo", "remote_images", "to_gemini", "translate_chat"]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the answer translators must know about the request they answer.
+
+    ``legacy_functions``: the request declared the deprecated ``functions``, so the answer
+    carries ``function_call`` (one call, ``finish_reason: "function_call"``), not ``tool_calls``.
+    ``tools`` / ``content``: where function-call args / structured-output JSON must get back what
+    the upstream schema could not carry (typed enum members, no gateway placeholders)."""
+
+    legacy_functions: bool = False
+    tools: Mapping[str, ArgFix] = field(default_factory=dict)
+    content: ArgFix | None = None
+
+    def call_args(self, name: str, args: Any) -> Any:
+        return restore_args(self.tools, name, args) if self.tools else args
+
+    def content_text(self, text: str) -> str:
+        return restore_json_text(self.content, text)
 
 
 def to_gemini(
@@ -45,15 +66,15 @@ def translate_chat(
     model: str,
     thinking: dict[str, Any] | None,
     signatures: SignatureLookup | None = None,
-) -> tuple[dict[str, Any], ReplyPlan]:
-    """:func:`to_gemini`, and the :class:`ReplyPlan` the answer translators need for it."""
+) -> tuple[dict[str, Any], RequestInfo]:
+    """:func:`to_gemini`, and the :class:`RequestInfo` the answer translators need for it."""
     check_nesting(body)
     is_claude = families.is_claude(model)
     system_parts, contents = convert_messages(
         body.get("messages"), is_claude=is_claude, signatures=signatures
     )
     if is_image_model(model):
-        return image_request(body, contents), ReplyPlan()
+        return image_request(body, contents), RequestInfo()
     request: dict[str, Any] = {"contents": contents}
     if system_parts:
         request["systemInstruction"] = {"role": "user", "parts": system_parts}
@@ -83,12 +104,12 @@ def translate_chat(
         raise InvalidRequest(f"'{param}' needs functions to be declared", param=param)
     request["sessionId"] = session_id(contents)
     fixes = family_rules.apply_family_rules(request, model, fixes)
-    reply = ReplyPlan(
+    info = RequestInfo(
         legacy_functions=legacy and bool(declarations),
         tools=fixes,
         content=_response_fix(body.get("response_format")),
     )
-    return request, reply
+    return request, info
 
 
 def _claude_thinking_lost(contents: list[dict[str, Any]]) -> bool:
@@ -235,3 +256,34 @@ def _response_fix(fmt: Any) -> ArgFix | None:
         return None
     schema = fmt["json_schema"].get("schema")
     return clean_schema_typed(schema, "response_format.json_schema.schema")[1] if schema else None
+
+
+def remote_images(body: dict[str, Any]) -> list[RemoteImage]:
+    """Every http(s) ``image_url`` in the user messages of an OpenAI chat body."""
+    found: list[RemoteImage] = []
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return found
+    for i, msg in enumerate(messages):
+        content = msg.get("content") if isinstance(msg, dict) else None
+        if not isinstance(content, list) or msg.get("role") != "user":
+            continue
+        for j, part in enumerate(content):
+            if isinstance(part, dict) and (url := _url_of(part)).startswith(
+                ("http://", "https://")
+            ):
+                where = f"messages[{i}].content[{j}].image_url.url"
+                found.append(RemoteImage(where, url, partial(_place_openai, part)))
+    return found
+
+
+def _place_openai(part: dict[str, Any], data_url: str) -> None:
+    image = part["image_url"]
+    detail = image.get("detail") if isinstance(image, dict) else None
+    part["image_url"] = {"url": data_url, **({"detail": detail} if detail else {})}
+
+
+def _url_of(part: dict[str, Any]) -> str:
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image  # the bare-string form too
+    return url if isinstance(url, str) else ""

@@ -1,15 +1,14 @@
-"""Gemini stream chunks → OpenAI ``chat.completion.chunk`` dicts, one translator per stream.
-
-Each chunk is read once into typed events (``translate/gemini``); this module only renders them.
-"""
+"""Typed Gemini events → OpenAI ``chat.completion.chunk`` dicts, one translator per stream."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ag2api.models.families import is_claude
+from ag2api.translate.dialect import openai_usage
 from ag2api.translate.gemini.events import (
     Blocked,
+    Event,
     Finish,
     Image,
     Signature,
@@ -17,11 +16,13 @@ from ag2api.translate.gemini.events import (
     Thought,
     ToolCall,
     Usage,
-    read,
 )
-from ag2api.translate.openai_chat.render import finish_reason
-from ag2api.translate.openai_chat.response import ToolCallBuilder, image_markdown, image_url
-from ag2api.translate.openai_usage import openai_usage
+from ag2api.translate.openai_chat.render import (
+    ToolCallBuilder,
+    finish_reason,
+    image_markdown,
+    image_url,
+)
 
 
 class ChatStreamTranslator:
@@ -69,7 +70,7 @@ class ChatStreamTranslator:
         self.calls = calls or ToolCallBuilder(is_claude=is_claude(model))
         # Structured output whose schema had typed enum members is held back and sent whole at
         # the end, once it can be parsed and given its types back (None: stream as it comes).
-        self._held: list[str] | None = [] if self.calls.reply.content is not None else None
+        self._held: list[str] | None = [] if self.calls.info.content is not None else None
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         chunk = {
@@ -80,12 +81,12 @@ class ChatStreamTranslator:
             chunk["usage"] = None
         return chunk
 
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    def feed(self, events: list[Event]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         if not self._started:
             self._started = True
             out.append(self._chunk({"role": "assistant", "content": ""}))
-        for event in read(chunk):
+        for event in events:
             if type(event) is Text:
                 if self._held is not None:
                     self._held.append(event.text)
@@ -100,7 +101,7 @@ class ChatStreamTranslator:
                 built = self.calls.call(event)
                 if built is None:
                     continue
-                if self.calls.reply.legacy_functions:
+                if self.calls.info.legacy_functions:
                     out.append(self._chunk({"function_call": built["function"]}))
                 else:
                     out.append(self._chunk({"tool_calls": [{"index": self._calls, **built}]}))
@@ -129,12 +130,12 @@ class ChatStreamTranslator:
         out: list[dict[str, Any]] = []
         delta: dict[str, Any] = {} if self._started else {"role": "assistant", "content": ""}
         if self._held:
-            text = self.calls.reply.content_text("".join(self._held))
+            text = self.calls.info.content_text("".join(self._held))
             self._held = []
             out.append(self._chunk({**delta, "content": text}))
             delta = {}
         reason = "content_filter" if self._blocked else finish_reason(self._finish, self._calls > 0)
-        if reason == "tool_calls" and self.calls.reply.legacy_functions:
+        if reason == "tool_calls" and self.calls.info.legacy_functions:
             reason = "function_call"
         out.append(self._chunk(delta, reason))
         if self._include_usage:

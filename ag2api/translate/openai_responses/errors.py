@@ -43,6 +43,10 @@ def failure(err: GatewayError) -> dict[str, Any]:
     return {"code": code, "message": message}
 
 
+def status(err: GatewayError) -> int:
+    return err.status
+
+
 def body(err: GatewayError) -> dict[str, Any]:
     """The JSON error answer before the first byte (OpenAI's shape, Codex's codes)."""
     out = err.to_openai()

@@ -15,7 +15,7 @@ from typing import Any
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude
 from ag2api.translate.gemini.turns import merge_turns
-from ag2api.translate.nesting import too_deep
+from ag2api.translate.input import too_deep
 from ag2api.translate.openai_responses import carrier, compaction
 from ag2api.translate.openai_responses.tools import CUSTOM_PARAM, ToolSet
 

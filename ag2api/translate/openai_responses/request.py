@@ -14,18 +14,16 @@ from typing import Any
 from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import thinking_for_effort
-from ag2api.translate.body_fields import number, put
-from ag2api.translate.claude_loop import close_unsigned_loop, thinking_on
 from ag2api.translate.dialect import RemoteImage
 from ag2api.translate.gemini import family_rules
 from ag2api.translate.gemini.schema import clean_schema_typed
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
-from ag2api.translate.nesting import check_nesting
+from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
+from ag2api.translate.input import EFFORTS, check_nesting, number, put
 from ag2api.translate.openai_responses import compaction
 from ag2api.translate.openai_responses import items as input_items
 from ag2api.translate.openai_responses.tools import ToolSet, convert_tools, tool_config
-from ag2api.translate.reasoning import EFFORTS
 from ag2api.translate.typed_args import ArgFix, merge
 
 SUMMARIES = ("auto", "concise", "detailed", "none")

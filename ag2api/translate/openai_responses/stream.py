@@ -16,30 +16,24 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ag2api.ids import random_hex
 from ag2api.models.families import is_claude
+from ag2api.translate.dialect import SseEvent
 from ag2api.translate.gemini.events import (
     CONTENT_FILTER_REASONS,
     Event,
     Image,
+    Outcome,
     Signature,
     Text,
     Thought,
     ToolCall,
     Usage,
-    output_tokens,
 )
 from ag2api.translate.openai_responses import carrier, compaction
+from ag2api.translate.openai_responses.render import new_id, usage_object
 from ag2api.translate.openai_responses.request import RequestInfo
 from ag2api.translate.openai_responses.tools import CUSTOM_PARAM
-from ag2api.translate.outcome import Outcome
 from ag2api.translate.typed_args import restore_args, restore_json_text
-
-SseEvent = tuple[str | None, dict[str, Any]]
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{random_hex(24)}"
 
 
 @dataclass
@@ -52,18 +46,6 @@ class _Open:
     text: str = ""
     part_open: bool = False  # reasoning: its summary part was announced
     carried: carrier.Carried = field(default_factory=carrier.Carried)
-
-
-def usage_object(u: Usage | None) -> dict[str, Any]:
-    u = u or Usage(0, 0, 0, 0, 0)
-    out = output_tokens(u)
-    return {
-        "input_tokens": u.prompt,
-        "input_tokens_details": {"cached_tokens": u.cached, "cache_write_tokens": 0},
-        "output_tokens": out,
-        "output_tokens_details": {"reasoning_tokens": u.thoughts},
-        "total_tokens": u.prompt + out,
-    }
 
 
 class ResponsesStream:

@@ -21,8 +21,7 @@ from typing import Any
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
 from ag2api.translate.gemini.schema import clean_schema_typed
-from ag2api.translate.nesting import too_deep
-from ag2api.translate.tool_names import safe_name, unique_name
+from ag2api.translate.input import safe_name, too_deep, unique_name
 from ag2api.translate.typed_args import ArgFix
 
 CUSTOM_PARAM = "input"

@@ -51,15 +51,14 @@ CLAUDE_ERROR = {
     ],
 )
 def test_status_and_type(err: GatewayError, status: int, kind: str) -> None:
-    got_status, body, _ = errors.render(err)
-    assert got_status == status
+    body = errors.body(err)
+    assert errors.status(err) == status
     assert body == {"type": "error", "error": {"type": kind, "message": err.message}}
     assert errors.stream_error(err) == ("error", body)
-    assert errors.render_error(err) == (status, body)
 
 
 def test_rate_limit_carries_an_integer_retry_after() -> None:
-    _, _, headers = errors.render(from_upstream(429, "slow", retry_after=61.2))
+    headers = from_upstream(429, "slow", retry_after=61.2).headers()
     assert headers["Retry-After"] == "62"
 
 
@@ -67,8 +66,7 @@ def test_wrapped_claude_error_is_returned_verbatim_with_400() -> None:
     wrapped = json.dumps(CLAUDE_ERROR)
     google = {"error": {"code": 400, "message": wrapped, "status": "INVALID_ARGUMENT"}}
     err = from_upstream(400, wrapped)
-    status, body, _ = errors.render(err)
-    assert (status, body) == (400, CLAUDE_ERROR)
+    assert (errors.status(err), errors.body(err)) == (400, CLAUDE_ERROR)
     assert errors.stream_error(err) == ("error", CLAUDE_ERROR)
     # The whole Google body as text, and the bare message, unwrap the same.
     assert errors.unwrap_claude_error(json.dumps(google)) == CLAUDE_ERROR

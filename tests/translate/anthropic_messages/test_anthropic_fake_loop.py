@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from ag2api.testing import fake_claude_rules, fake_model
+from ag2api.translate.anthropic_messages.answer import to_message
 from ag2api.translate.anthropic_messages.request import to_gemini
-from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.gemini import events as gemini
 from tests.support.claude_code_fixtures import first_request
 

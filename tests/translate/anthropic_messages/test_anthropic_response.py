@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
+from ag2api.translate.anthropic_messages.answer import to_message
 from ag2api.translate.anthropic_messages.request import RequestInfo
-from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.anthropic_messages.stream import PING, MessagesStreamTranslator, encode
 from ag2api.translate.gemini.events import (
     Blocked,
     Event,
     Finish,
     Image,
+    Reply,
     Signature,
     Text,
     Thought,
@@ -351,7 +352,7 @@ def test_the_checker_accepts_pings_and_error_endings() -> None:
 
 
 def test_answer_adapter_stream_whole_and_usage() -> None:
-    from ag2api.translate.anthropic_messages.answer import MessagesAnswer, client_model
+    from ag2api.translate.anthropic_messages.answer import MessagesAnswer
 
     chunks: list[dict[str, Any]] = [
         {"candidates": [{"content": {"parts": [{"text": "plan", "thought": True}]}}]},
@@ -368,7 +369,7 @@ def test_answer_adapter_stream_whole_and_usage() -> None:
         },
     ]
     answer = MessagesAnswer("claude-opus-5-5", CLAUDE, "msg_1")
-    sse = [e for c in chunks for e in answer.feed(c)] + answer.finish()
+    sse = [e for c in chunks for e in answer.feed(Reply(c))] + answer.finish()
     rules.check(sse)
     merged = {
         "candidates": [
@@ -381,7 +382,7 @@ def test_answer_adapter_stream_whole_and_usage() -> None:
         ],
         "usageMetadata": chunks[-1]["usageMetadata"],
     }
-    whole = MessagesAnswer("claude-opus-5-5", CLAUDE, "msg_1").whole(merged)
+    whole = MessagesAnswer("claude-opus-5-5", CLAUDE, "msg_1").whole(Reply(merged))
     assert rules.final_message(sse)["content"] == whole["content"]
     assert whole["usage"]["cache_read_input_tokens"] == 40
     assert answer.usage() == {
@@ -392,6 +393,3 @@ def test_answer_adapter_stream_whole_and_usage() -> None:
         "completion_tokens_details": {"reasoning_tokens": 5},
     }
     assert answer.thinking_records() == {}
-    assert client_model("claude-opus-4-6[1m]") == "claude-opus-4-6"
-    assert client_model("sonnet[1M][1m]") == "sonnet"
-    assert client_model("claude-haiku-4-5") == "claude-haiku-4-5"

@@ -9,16 +9,16 @@ import pytest
 
 from ag2api.models.families import SENTINEL
 from ag2api.testing import fake_claude_rules
+from ag2api.translate.anthropic_messages.answer import to_message
 from ag2api.translate.anthropic_messages.request import RequestInfo, to_gemini
-from ag2api.translate.anthropic_messages.response import to_message
 from ag2api.translate.anthropic_messages.signatures import (
     pack_tool_use_id,
     unpack_tool_use_id,
     unwrap_thinking,
     wrap_thinking,
 )
-from ag2api.translate.claude_loop import CLOSED, CONTINUE
 from ag2api.translate.gemini import events as gemini
+from ag2api.translate.gemini.turns import CLOSED, CONTINUE
 from tests.support.claude_code_fixtures import BASH, tool_result_request
 
 CLAUDE = "claude-sonnet-4-5-thinking"

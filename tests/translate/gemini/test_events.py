@@ -10,6 +10,7 @@ from ag2api.translate.gemini.events import (
     Blocked,
     Finish,
     Image,
+    Reply,
     Signature,
     Text,
     Thought,
@@ -93,3 +94,16 @@ def test_usage_tolerates_bad_counts_and_output_tokens() -> None:
 def test_events_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Text("a").text = "b"  # type: ignore[misc]
+
+
+def test_a_reply_is_read_once_and_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ag2api.translate.gemini import events
+
+    reads: list[dict[str, Any]] = []
+    real = events.read
+    monkeypatch.setattr(events, "read", lambda body: reads.append(body) or real(body))
+    body = chunk([{"text": "hi"}], finishReason="STOP")
+    reply = Reply(body)
+    assert reply.body is body and reads == []  # passed on as it is: never read
+    assert reply.events == [Text("hi"), Finish("STOP")]
+    assert reply.events is reply.events and reads == [body]

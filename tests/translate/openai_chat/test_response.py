@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
+from ag2api.translate.dialect import openai_usage as usage
+from ag2api.translate.gemini.events import read
+from ag2api.translate.openai_chat.answer import to_chat_completion
 from ag2api.translate.openai_chat.render import finish_reason
-from ag2api.translate.openai_chat.response import to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
-from ag2api.translate.openai_usage import openai_usage as usage
 
 
 def event(
@@ -82,7 +83,7 @@ def test_non_stream_completion() -> None:
         "STOP",
         {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
     )
-    out = to_chat_completion(resp, completion_id="chatcmpl-1", model="m", created=1)
+    out = to_chat_completion(read(resp), completion_id="chatcmpl-1", model="m", created=1)
     assert out["choices"] == [
         {
             "index": 0,
@@ -107,7 +108,7 @@ def test_non_stream_tool_calls() -> None:
         ],
         "STOP",
     )
-    msg = to_chat_completion(resp, completion_id="c", model="m", created=1)["choices"][0]
+    msg = to_chat_completion(read(resp), completion_id="c", model="m", created=1)["choices"][0]
     assert msg["finish_reason"] == "tool_calls"
     calls = msg["message"]["tool_calls"]
     assert msg["message"]["content"] is None
@@ -120,7 +121,7 @@ def test_non_stream_tool_calls() -> None:
 
 def test_blocked_prompt_is_content_filter() -> None:
     out = to_chat_completion(
-        {"promptFeedback": {"blockReason": "SAFETY"}}, completion_id="c", model="m", created=1
+        read({"promptFeedback": {"blockReason": "SAFETY"}}), completion_id="c", model="m", created=1
     )
     assert out["choices"][0]["finish_reason"] == "content_filter"
 
@@ -131,7 +132,7 @@ def translate(events: list[dict[str, Any]], include_usage: bool = False) -> list
     )
     out: list[dict[str, Any]] = []
     for e in events:
-        out.extend(t.feed(e))
+        out.extend(t.feed(read(e)))
     return out + t.finish()
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ag2api.translate.openai_chat.response import to_chat_completion
+from ag2api.translate.gemini.events import read
+from ag2api.translate.openai_chat.answer import to_chat_completion
 from ag2api.translate.openai_chat.stream import ChatStreamTranslator
 from ag2api.translate.signatures import decode_call_id
 
@@ -21,9 +22,9 @@ RESPONSE = {"candidates": [{"content": {"parts": PARTS}, "finishReason": "STOP"}
 
 
 def test_non_stream_reads_snake_case_parts() -> None:
-    message = to_chat_completion(RESPONSE, completion_id="c", model="gemini-3-pro", created=0)[
-        "choices"
-    ][0]["message"]
+    message = to_chat_completion(
+        read(RESPONSE), completion_id="c", model="gemini-3-pro", created=0
+    )["choices"][0]["message"]
     (call,) = message["tool_calls"]
     assert call["function"] == {"name": "lookup", "arguments": '{"q":"x"}'}
     assert decode_call_id(call["id"])[1] == SIG
@@ -34,7 +35,7 @@ def test_stream_reads_snake_case_parts() -> None:
     stream = ChatStreamTranslator(
         completion_id="c", model="gemini-3-pro", created=0, include_usage=False
     )
-    chunks = stream.feed(RESPONSE) + stream.finish()
+    chunks = stream.feed(read(RESPONSE)) + stream.finish()
     deltas = [c["choices"][0]["delta"] for c in chunks]
     (call,) = [t for d in deltas for t in d.get("tool_calls", ())]
     assert json.loads(call["function"]["arguments"]) == {"q": "x"}

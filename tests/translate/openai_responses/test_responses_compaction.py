@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ag2api.translate.dialect import CallContext
-from ag2api.translate.gemini.events import Finish, Text, Thought, ToolCall, Usage
+from ag2api.translate.gemini.events import Finish, Reply, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import compaction, memory
 from ag2api.translate.openai_responses.dialect import translate
 from tests.support.responses_sse_rules import check
@@ -48,22 +48,32 @@ def test_a_trigger_asks_for_a_summary_with_the_tools_off(model: str) -> None:
     assert request["tools"][0]["functionDeclarations"][0]["name"] == "exec_command"
     assert request["toolConfig"]["functionCallingConfig"]["mode"] == "NONE"
     events = t.answer.feed(
-        {
-            "candidates": [{"content": {"parts": [{"text": "thinking", "thought": True}]}}],
-        }
+        Reply(
+            {
+                "candidates": [{"content": {"parts": [{"text": "thinking", "thought": True}]}}],
+            }
+        )
     )
     events += t.answer.feed(
-        {
-            "candidates": [
-                {"content": {"parts": [{"text": "The user wants "}, {"text": "the test fixed."}]}}
-            ]
-        }
+        Reply(
+            {
+                "candidates": [
+                    {
+                        "content": {
+                            "parts": [{"text": "The user wants "}, {"text": "the test fixed."}]
+                        }
+                    }
+                ]
+            }
+        )
     )
     events += t.answer.feed(
-        {
-            "candidates": [{"content": {"parts": []}, "finishReason": "STOP"}],
-            "usageMetadata": {"promptTokenCount": 90, "candidatesTokenCount": 9},
-        }
+        Reply(
+            {
+                "candidates": [{"content": {"parts": []}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 90, "candidatesTokenCount": 9},
+            }
+        )
     )
     events += t.answer.finish()
     response = check(events)
@@ -77,7 +87,9 @@ def test_a_trigger_asks_for_a_summary_with_the_tools_off(model: str) -> None:
 def test_no_summary_is_a_failure_not_an_empty_compaction() -> None:
     answer = translate(trigger_body(), ctx("gemini-2.5-flash")).answer
     events = answer.feed(
-        {"candidates": [{"content": {"parts": [{"text": "only a thought", "thought": True}]}}]}
+        Reply(
+            {"candidates": [{"content": {"parts": [{"text": "only a thought", "thought": True}]}}]}
+        )
     )
     response = check(events + answer.finish())
     assert response["status"] == "failed" and response["output"] == []
@@ -133,7 +145,9 @@ def test_only_a_last_trigger_asks_and_a_stored_one_is_not_repeated() -> None:
     # What store keeps of a compaction request continues without the trigger.
     asked = {**trigger_body(), "store": True}
     answer = translate(asked, ctx("gemini-2.5-flash")).answer
-    answer.feed({"candidates": [{"content": {"parts": [{"text": "sum"}]}, "finishReason": "STOP"}]})
+    answer.feed(
+        Reply({"candidates": [{"content": {"parts": [{"text": "sum"}]}, "finishReason": "STOP"}]})
+    )
     answer.finish()
     kept = memory.keep(asked, answer)
     assert kept is not None
@@ -185,7 +199,13 @@ def test_web_search_is_off_and_allowed_tools_keep_every_declaration() -> None:
 def test_a_filtered_answer_is_no_compaction() -> None:
     answer = translate(trigger_body(), ctx("gemini-2.5-flash")).answer
     events = answer.feed(
-        {"candidates": [{"content": {"parts": [{"text": "partial"}]}, "finishReason": "SAFETY"}]}
+        Reply(
+            {
+                "candidates": [
+                    {"content": {"parts": [{"text": "partial"}]}, "finishReason": "SAFETY"}
+                ]
+            }
+        )
     )
     response = check(events + answer.finish())
     assert response["status"] == "failed" and response["output"] == []

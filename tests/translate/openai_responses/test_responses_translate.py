@@ -15,9 +15,10 @@ from ag2api.errors import GatewayError, InvalidRequest, from_upstream
 from ag2api.state.records import MemoryResponseStore
 from ag2api.testing import fake_model
 from ag2api.translate.dialect import CallContext
-from ag2api.translate.gemini.events import Blocked, Finish, Text, Thought, ToolCall, Usage
+from ag2api.translate.gemini.events import Blocked, Finish, Reply, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import carrier, errors, memory
-from ag2api.translate.openai_responses.dialect import ResponsesAnswer, shell, translate
+from ag2api.translate.openai_responses.answer import ResponsesAnswer, shell
+from ag2api.translate.openai_responses.dialect import translate
 from ag2api.translate.openai_responses.request import RequestInfo, remote_images, to_gemini
 from ag2api.translate.openai_responses.stream import ResponsesStream
 from ag2api.translate.openai_responses.tools import convert_tools
@@ -247,10 +248,10 @@ def test_whole_answer_equals_the_streamed_one(model: str) -> None:
     )
     out: list[Any] = []
     for event in events:
-        out += streamed.answer.feed(event["response"])
+        out += streamed.answer.feed(Reply(event["response"]))
     final = check(out + streamed.answer.finish())
     assert isinstance(whole.answer, ResponsesAnswer)
-    alone = whole.answer.whole(fake_model.merge(events)["response"])
+    alone = whole.answer.whole(Reply(fake_model.merge(events)["response"]))
     assert strip(final["output"]) == strip(alone["output"])
     carried = carrier.unpack(final["output"][0]["encrypted_content"], model)
     assert carried is not None
@@ -329,7 +330,9 @@ def test_memory_expands_resolves_references_and_keeps() -> None:
     assert missing.value.status == 400 and missing.value.kind == "previous_response_not_found"
     answer = translate({"input": "hi"}, ctx("gemini-2.5-flash")).answer
     assert isinstance(answer, ResponsesAnswer)
-    answer.whole({"candidates": [{"content": {"parts": [{"text": "yo"}]}, "finishReason": "STOP"}]})
+    answer.whole(
+        Reply({"candidates": [{"content": {"parts": [{"text": "yo"}]}, "finishReason": "STOP"}]})
+    )
     kept = memory.keep({"input": "hi"}, answer)
     assert kept is not None and kept[1]["input"][0]["content"] == [
         {"type": "input_text", "text": "hi"}

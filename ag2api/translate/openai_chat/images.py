@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest, UpstreamFailure
-from ag2api.translate.gemini.events import Image, Text, read
-from ag2api.translate.openai_chat.response import image_url
+from ag2api.translate.dialect import openai_usage
+from ag2api.translate.gemini.events import Event, Image, Text, Usage
+from ag2api.translate.openai_chat.render import image_url
 
 MAX_IMAGES = 4
 
@@ -29,10 +30,10 @@ def chat_body_for(body: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
     return chat, n, fmt
 
 
-def to_images_response(responses: list[dict[str, Any]], fmt: str, created: int) -> dict[str, Any]:
+def to_images_response(answers: list[list[Event]], fmt: str, created: int) -> dict[str, Any]:
+    """The Images API answer from each image's upstream answer (typed events)."""
     data: list[dict[str, Any]] = []
-    for response in responses:
-        events = read(response)
+    for events in answers:
         text = "".join(e.text for e in events if isinstance(e, Text))
         images = [e for e in events if isinstance(e, Image)]
         if not images:
@@ -46,3 +47,19 @@ def to_images_response(responses: list[dict[str, Any]], fmt: str, created: int) 
                 item["revised_prompt"] = text
             data.append(item)
     return {"created": created, "data": data}
+
+
+def images_usage(answers: list[list[Event]]) -> dict[str, Any]:
+    """OpenAI-shaped usage of every image's answer together (the log, the statistics, and what
+    the key is charged)."""
+    total: dict[str, Any] = {}
+    for events in answers:
+        last = next((e for e in reversed(events) if isinstance(e, Usage)), None)
+        for name, value in openai_usage(last).items():
+            if isinstance(value, dict):
+                inner = total.setdefault(name, {})
+                for key, count in value.items():
+                    inner[key] = inner.get(key, 0) + count
+            else:
+                total[name] = total.get(name, 0) + value
+    return total
