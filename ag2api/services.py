@@ -92,7 +92,7 @@ class Services:
             credits=self._account_call(LOAD_CODE_ASSIST_PATH, load_code_assist_body),
             wants_credits=self.uses_credits,
             on_checked=self.quota_checked,
-            clock=self.pool.clock,
+            clock=lambda: self.pool.clock(),  # the pool's, even when a test sets another
         )
         verdicts = self.dispatcher.verdicts
         verdicts.quota_left = self.quota.remaining

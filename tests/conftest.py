@@ -14,6 +14,8 @@
 * ``client`` — ``openai.AsyncOpenAI`` against the gateway, strict validation on, no SDK retries.
 * ``base_url`` — the gateway's root URL, for raw HTTP checks.
 * ``request_lines`` — the JSON request-log lines written during the test, parsed.
+* ``redis_server`` — one real redis-server for the session (skipped without the binary);
+  ``key_prefix`` — a key prefix of the test's own on it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.redis_server import MISSING, RedisServer, available
 
 API_KEY = "sk-test-0123456789abcdef"
 DEFAULT_ACCOUNTS = (
@@ -193,3 +197,19 @@ def client(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
     )
     yield sdk
     io_loop.run_sync(sdk.close)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session (tests keep apart by key prefix)."""
+    if not available():
+        pytest.skip(MISSING)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"ag:test:{uuid.uuid4().hex[:8]}:"

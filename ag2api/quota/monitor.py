@@ -115,6 +115,11 @@ class QuotaMonitor:
         self._on_checked(project, quota)
         await self._save(project, [q.to_json() for q in models])
 
+    async def settle(self) -> None:
+        """Wait for the checks under way (a recheck after a 429 runs in the background)."""
+        while self._checks:
+            await asyncio.gather(*list(self._checks.values()), return_exceptions=True)
+
     def start(self, interval: Callable[[], float]) -> None:
         async def loop() -> None:
             while True:

@@ -45,8 +45,9 @@ class Routing:
 
     ``conversation`` (:func:`conversation_key`; None: none, or affinity is off) goes back to the
     account that served its last turn while that one can serve the model, and is moved for good
-    when it cannot (cooling, out of quota, disabled); a conversation that only passes elsewhere
-    for one request (that account failed it, or has no free slot) stays bound. Others go by
+    when it cannot (cooling, out of quota, disabled — also when that is why this request left
+    it); a conversation that only passes elsewhere for one request (that account failed it
+    and can serve again, or has no free slot) stays bound. Others go by
     ``strategy``: ``rotate`` (the rotation, ``rotation.count`` uses each), ``fill`` (the first
     account in file order that can serve) or ``balanced`` (the most quota ``remaining`` first;
     unknown counts as full; ties by fewest calls in flight, then the rotation). When no account

@@ -51,7 +51,7 @@ class MemoryState:
         self.pool = pool
         self.slots = slots
         self.limiter = MemoryLimiter()
-        self.affinity = Affinity(pool.clock)
+        self.affinity = Affinity(lambda: pool.clock())
         self.records: SharedRecords = Unshared()
         self.usage_counters: SharedCounters | None = None
         self._refresh_locks: dict[str, asyncio.Lock] = {}
@@ -133,6 +133,9 @@ class MemoryState:
         account = pool.get(bound) if bound else None
         if account is not None:
             standing = pool.standing(account, model, exclude, has_room)
+            if standing == "excluded":  # failed this request: cooling or disabled since?
+                standing = pool.standing(account, model, frozenset(), has_room)
+                standing = "excluded" if standing in ("ready", "probe", "full") else standing
             if standing in ("ready", "probe"):
                 pick, outcome = pool.take(account, model, standing == "probe"), "hit"
             else:

@@ -1,9 +1,8 @@
-"""Fixtures for the live-state tests: a real Redis (never a fake one), a key prefix per test, and
-the backends the contract runs on."""
+"""Fixtures for the live-state tests: a Redis of a test's own, and the backends the contract runs
+on (the shared real Redis and the key prefix per test are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,17 +19,6 @@ from tests.support.redis_server import MISSING, RedisServer, available
 from tests.support.state_backends import Factory, accounts
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One private redis-server for the session (tests keep apart by key prefix)."""
-    if not available():
-        pytest.skip(MISSING)
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A server of this test's own, for tests that kill it."""
@@ -40,11 +28,6 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def key_prefix() -> str:
-    return f"ag:test:{uuid.uuid4().hex[:8]}:"
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -152,3 +152,18 @@ async def test_a_conversation_that_starts_here_is_placed_afresh(factory: Factory
         ]
         # … and the turn after the last one comes back to where it went.
         assert await pick(state, Routing(conversation=CONV)) == f"{GAMMA} hit"
+
+
+async def test_a_request_that_cooled_its_account_moves_the_conversation(
+    factory: Factory,
+) -> None:
+    async with factory(rotation=1) as state:
+        routing = Routing(conversation=CONV)
+        assert await pick(state, routing) == f"{ALPHA} new"
+        alpha = state.get(ALPHA)
+        assert alpha is not None
+        state.cool(alpha, MODEL, 100, "QUOTA_EXHAUSTED")  # this request's 429 on alpha
+        await state.settle()
+        moved = await pick(state, routing, exclude={ALPHA})
+        assert moved.endswith(" moved")
+        assert await pick(state, routing) == moved.replace("moved", "hit")

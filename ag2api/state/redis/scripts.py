@@ -212,6 +212,12 @@ if conv ~= '' then
   end
   if bound then
     local st = standing(bound)
+    if st == 'excluded' then -- failed this request: cooling or disabled since?
+      flag[bound] = '1'
+      local since = standing(bound)
+      flag[bound] = 'x'
+      if since ~= 'ready' and since ~= 'probe' and since ~= 'full' then st = since end
+    end
     if st == 'ready' or st == 'probe' then
       outcome = 'hit'
       return finish(bound, st == 'probe', 0, 0)
