@@ -49,8 +49,9 @@ class Routing:
     it); a conversation that only passes elsewhere for one request (that account failed it
     and can serve again, or has no free slot) stays bound. Others go by
     ``strategy``: ``rotate`` (the rotation, ``rotation.count`` uses each), ``fill`` (the first
-    account in file order that can serve) or ``balanced`` (the most quota ``remaining`` first;
-    unknown counts as full; ties by fewest calls in flight, then the rotation). When no account
+    account in file order that can serve) or ``balanced`` (each account in proportion to its quota
+    ``remaining``, unknown counting as full: a smooth weighted round robin, so the account with
+    the most left goes first and a burst never piles onto it). When no account
     can serve, one cooling for a used-up quota whose project is in ``credits`` serves on Google
     One AI credits.
     """

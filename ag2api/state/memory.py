@@ -5,7 +5,7 @@ backend falls back to: the :class:`AccountPool` rotation, the :class:`SlotLimite
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -28,22 +28,6 @@ from ag2api.state.base import (
 from ag2api.state.records import MemoryResponseStore, ResponseStore, SharedRecords, Unshared
 
 
-def balanced_order(
-    rotation: list[Account], remaining: Mapping[str, float], in_flight: Callable[[str], int]
-) -> list[Account]:
-    """The most quota left first (in 5 % steps; unknown counts as full), then the fewest calls
-    in flight, then the rotation."""
-    position = {id(a): i for i, a in enumerate(rotation)}
-    return sorted(
-        rotation,
-        key=lambda a: (
-            -int(remaining.get(a.project_id, 1.0) * 20),
-            in_flight(a.project_id),
-            position[id(a)],
-        ),
-    )
-
-
 class MemoryState:
     """Every fact in this process; nothing is shared."""
 
@@ -52,6 +36,8 @@ class MemoryState:
         self.slots = slots
         self.limiter = MemoryLimiter()
         self.affinity = Affinity(lambda: pool.clock())
+        # Balanced routing's running credit per model and account (smooth weighted round robin).
+        self.balance: dict[str, dict[str, float]] = {}
         self.records: SharedRecords = Unshared()
         self.usage_counters: SharedCounters | None = None
         self._refresh_locks: dict[str, asyncio.Lock] = {}
@@ -165,11 +151,33 @@ class MemoryState:
         if routing.strategy == "fill":
             return pool.acquire(model, exclude, has_room, order=pool.accounts)
         if routing.strategy == "balanced":
-            order = balanced_order(pool.rotation_order(), routing.remaining, self.slots.used_by)
-            pick = pool.acquire(model, exclude, has_room, order=order)
-            pool.turn_after(pick.account)
-            return pick
+            return self._balanced(model, exclude, routing)
         return pool.acquire(model, exclude, has_room)
+
+    def _balanced(self, model: str, exclude: frozenset[str] | set[str], routing: Routing) -> Pick:
+        """Smooth weighted round robin over the accounts that can serve, each weighted by its
+        quota left (unknown: full): each pick adds every one's weight to its credit and takes
+        the highest (ties: the rotation), which then gives back the weights' sum — so accounts
+        serve in proportion to what they have left, and a burst never lands on one of them."""
+        pool, has_room = self.pool, self.slots.has_room
+        order = pool.rotation_order()
+        ready = []
+        for account in order:
+            standing = pool.standing(account, model, exclude, has_room)
+            if standing in ("ready", "probe"):
+                ready.append((account, standing))
+        if not ready:
+            return pool.acquire(model, exclude, has_room, order=order)  # says why
+        credit = self.balance.setdefault(model, {})
+        total = 0.0
+        for account, _ in ready:
+            weight = max(0.01, routing.remaining.get(account.project_id, 1.0))
+            credit[account.project_id] = credit.get(account.project_id, 0.0) + weight
+            total += weight
+        account, standing = max(ready, key=lambda pair: credit[pair[0].project_id])
+        credit[account.project_id] -= total
+        pool.turn_after(account)
+        return pool.take(account, model, standing == "probe")
 
     def _on_credits(
         self,

@@ -125,9 +125,13 @@ class PoolModel:
 
     def use_up(self, project: str, model: str) -> None:
         """Spend the rest of the account's 5-hour quota for ``model`` (tests)."""
+        self.spend(project, model, self.capacity)
+
+    def spend(self, project: str, model: str, units: float) -> None:
+        """Spend ``units`` of the account's 5-hour quota for ``model`` (at most all of it)."""
         window = self._window(project, model)
         window.start = self.clock() if window.start is None else window.start
-        window.used = self.capacity
+        window.used = min(self.capacity, window.used + units)
 
     def _exhausted(self, project: str, model: str) -> float | None:
         """When the account's quota for ``model`` comes back, if it is used up now."""

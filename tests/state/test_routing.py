@@ -3,6 +3,8 @@ balanced strategies, and credits when the free quota is out."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from ag2api.accounts.pool import AllCooling
@@ -88,21 +90,19 @@ async def test_fill_uses_one_account_until_it_cannot_serve(factory: Factory) -> 
         assert [await pick(state, fill) for _ in range(2)] == [BETA] * 2
 
 
-async def test_balanced_takes_the_most_quota_left(factory: Factory) -> None:
+async def test_balanced_serves_in_proportion_to_the_quota_left(factory: Factory) -> None:
     async with factory(rotation=1) as state:
-        balanced = Routing(strategy="balanced", remaining={ALPHA: 0.2, BETA: 0.9, GAMMA: 0.5})
-        assert [await pick(state, balanced) for _ in range(3)] == [BETA] * 3
-        # Equal quota: the rotation (and calls in flight) share the load.
-        even = Routing(strategy="balanced", remaining={ALPHA: 0.5, BETA: 0.5, GAMMA: 0.5})
-        seen = {await pick(state, even) for _ in range(3)}
-        assert seen == {ALPHA, BETA, GAMMA}
-        first = Routing(strategy="balanced", remaining={ALPHA: 1, BETA: 0.1, GAMMA: 0.1})
-        held = await state.pick(MODEL, set(), first)
-        assert held.account.project_id == ALPHA
-        # Alpha has a call in flight: of two equal accounts, the idle one.
-        tied = Routing(strategy="balanced", remaining={ALPHA: 0.9, BETA: 0.9, GAMMA: 0.1})
-        assert await pick(state, tied) == BETA
-        state.release(held, ok=True)
+        balanced = Routing(strategy="balanced", remaining={ALPHA: 0.25, BETA: 1.0, GAMMA: 0.75})
+        picked = [await pick(state, balanced) for _ in range(8)]
+        assert picked[0] == BETA  # the most left goes first …
+        assert Counter(picked) == {ALPHA: 1, BETA: 4, GAMMA: 3}  # … and each in proportion
+        # Unknown quota counts as full; an account that cannot serve is left out.
+        beta = state.get(BETA)
+        assert beta is not None
+        state.cool(beta, MODEL, 100, "QUOTA_EXHAUSTED")
+        await state.settle()
+        even = Routing(strategy="balanced")
+        assert Counter([await pick(state, even) for _ in range(4)]) == {ALPHA: 2, GAMMA: 2}
 
 
 async def test_credits_serve_when_the_free_quota_is_out(factory: Factory) -> None:

@@ -19,6 +19,7 @@ within ``state.timeout``. Keys, under ``state.key_prefix`` (default ``ag:v1:``):
                             ``<account>|<expiry ms>``: the account of its last turn
 ``aff:t``                   zset conversation → expiry (ms): which ``aff`` entries to drop, oldest
                             first, when over or beyond ``MAX_CONVERSATIONS``
+``bal:<model>``             hash account → credit: balanced routing's smooth weighted round robin
 ``slots:<account>``         zset hold id → hold end (ms): per-account slots, pool-wide, renewed
                             while held (``state.lease_seconds``)
 ``dis``                     hash account → ``<refresh-token hash>|<reason>``: runtime disables

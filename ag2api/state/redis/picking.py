@@ -67,6 +67,7 @@ class Picking:
             self.client.key("probing", model),
             self.client.key("aff"),
             self.client.key("aff", "t"),
+            self.client.key("bal", model),
         ]
         script = self.client.scripts["pick"]
         try:

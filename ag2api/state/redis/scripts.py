@@ -121,7 +121,7 @@ return {#reqs / 2, tused, redis.call('ZCOUNT', KEYS[3], '(' .. now, '+inf'),
 )
 
 # Picking an account for a model (docs: ag2api.state.base.Routing).
-# KEYS: rot, dis, cd:<model>, cdm:<model>, probing:<model>, aff, aff:t.
+# KEYS: rot, dis, cd:<model>, cdm:<model>, probing:<model>, aff, aff:t, bal:<model>.
 # ARGV: model, rotation count, slots per account, hold ms, hold id, slots key prefix, n,
 # strategy, conversation ('' none), '1' when it starts here, affinity ms, most conversations
 # kept, then per account: id,
@@ -257,33 +257,39 @@ if strategy == 'rotate' then
     uses = 0
   end
 else
-  local order = {}
   if strategy == 'fill' then
-    for i = 1, n do order[i] = i end
+    for i = 1, n do
+      local st, u = standing(i)
+      if st == 'ready' or st == 'probe' then return finish(i, st == 'probe', 0, 0) end
+      note(st, u)
+    end
   else
-    local busy, rpos = {}, {}
+    -- balanced: smooth weighted round robin, weights = quota left (see MemoryState._balanced)
+    local ready, total, best, best_credit = {}, 0, nil, nil
     for k = 0, n - 1 do
       local i = (idx - 1 + k) % n + 1
-      order[k + 1], rpos[i] = i, k
-      redis.call('ZREMRANGEBYSCORE', sp .. ids[i], '-inf', now)
-      busy[i] = redis.call('ZCARD', sp .. ids[i])
-    end
-    table.sort(order, function(a, b)
-      local ba, bb = math.floor(rem[a] * 20), math.floor(rem[b] * 20)
-      if ba ~= bb then return ba > bb end
-      if busy[a] ~= busy[b] then return busy[a] < busy[b] end
-      return rpos[a] < rpos[b]
-    end)
-  end
-  for _, i in ipairs(order) do
-    local st, u = standing(i)
-    if st == 'ready' or st == 'probe' then
-      if strategy == 'balanced' then
-        redis.call('HSET', KEYS[1], 'cur', ids[i % n + 1], 'uses', 0)
+      local st, u = standing(i)
+      if st == 'ready' or st == 'probe' then
+        local w = math.max(0.01, rem[i])
+        local c = tonumber(redis.call('HGET', KEYS[8], ids[i]) or '0') + w
+        table.insert(ready, {i, st, c})
+        total = total + w
+        if best == nil or c > best_credit then best, best_credit = #ready, c end
+      else
+        note(st, u)
       end
-      return finish(i, st == 'probe', 0, 0)
     end
-    note(st, u)
+    if best then
+      for j, r in ipairs(ready) do
+        local c = r[3]
+        if j == best then c = c - total end
+        redis.call('HSET', KEYS[8], ids[r[1]], tostring(c))
+      end
+      redis.call('PEXPIRE', KEYS[8], 86400000)
+      local i = ready[best][1]
+      redis.call('HSET', KEYS[1], 'cur', ids[i % n + 1], 'uses', 0)
+      return finish(i, ready[best][2] == 'probe', 0, 0)
+    end
   end
 end
 if saw_full then return {'full'} end
