@@ -13,6 +13,7 @@ from tornado.netutil import bind_sockets
 from tornado.web import Application
 
 from ag2api import __version__
+from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.store import TokensPathError
 from ag2api.admin.access import AdminAccess
 from ag2api.admin.handlers import ROUTES as ADMIN_ROUTES
@@ -85,7 +86,7 @@ async def serve(
     fd_limit = raise_open_file_limit()
     try:
         services = build_services(cfg, overrides=overrides)
-    except TokensPathError as exc:
+    except (TokensPathError, BadKey) as exc:
         raise StartupError(str(exc)) from exc
     reloader = Reloader(services)
     watcher = FileWatcher(services.config, reloader)
@@ -115,6 +116,7 @@ async def serve(
     if cfg.watch.enabled:
         watcher.start()
     services.quota.start(lambda: services.config.current.observability.quota_refresh_seconds)
+    services.recheck.start()
     try:
         if on_ready is not None:
             result = on_ready(services, port)

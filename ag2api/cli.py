@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from ag2api import __version__
-from ag2api.accounts.cli import AccountNotFound, account_rows, format_table, set_enabled
+from ag2api.accounts.cli import (
+    AccountNotFound,
+    account_rows,
+    format_table,
+    set_enabled,
+    verification_lines,
+)
+from ag2api.accounts.commands import ACTIONS as FILE_ACTIONS
+from ag2api.accounts.commands import add_commands, cipher_for, run_command
+from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.login import add_arguments as add_login_arguments
 from ag2api.accounts.login import login
 from ag2api.app import serve
@@ -87,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ag2api {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    accounts = commands.add_parser("accounts", help="list, enable or disable accounts")
+    accounts = commands.add_parser(
+        "accounts", help="list, enable, disable, import, export, encrypt or decrypt accounts"
+    )
     for flag, kind, text in (("--config", Path, "gateway YAML"), ("--tokens", Path, "tokens.json")):
         accounts.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
     actions = accounts.add_subparsers(dest="action", metavar="ACTION")
@@ -97,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     disable = actions.add_parser("disable", help="take a project out of rotation")
     disable.add_argument("project", help=WHICH)
     disable.add_argument("--reason", default="disabled by hand", help="written as disabled_reason")
+    add_commands(actions)
     usage = commands.add_parser("usage", help="usage statistics per key, model, project, day")
     usage.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="gateway YAML")
     usage.add_argument("--since", help="first day, YYYY-MM-DD (default: 7 days ago)")
@@ -137,6 +149,8 @@ def load_config(args: argparse.Namespace) -> GatewayConfig:
 
 
 def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
+    if args.action in FILE_ACTIONS:
+        return run_command(args, cfg, os.environ)
     path = cfg.tokens_file
     try:
         if args.action in (None, "list"):
@@ -144,6 +158,8 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
                 print(f"{path} does not exist yet: add an account with `ag2api login`")
                 return 0
             print(format_table(account_rows(path, stored_quota(cfg.usage_db))))
+            for line in verification_lines(path, cfg.accounts.recheck_seconds):
+                print(line)
             return 0
         enabled = args.action == "enable"
         masked = set_enabled(path, args.project, enabled, getattr(args, "reason", None))
@@ -276,6 +292,12 @@ def key_limit_rows(
 
 def run_login(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     args.tokens = cfg.tokens_file
+    args.default_proxy = cfg.upstream.proxy
+    try:
+        args.cipher = cipher_for(cfg, os.environ)
+    except BadKey as exc:
+        print(f"ag2api login: {exc}", file=sys.stderr)
+        return 1
     return login(args, "ag2api login")
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 _PROJECT_RE = re.compile(
     r"\b(projects?(?:[_ ]?ids?)?['\"]?(?:/|=|\s*:\s*|\s+)['\"]?)([\w.:-]+)(…)?", re.I
 )
+# An account's own verification link as a disabled reason carries it.
+_VERIFY_LINK = re.compile(r"\s*(?:—\s*verify at\s*)?https://accounts\.google\.com/\S+")
 # Shorter known ids are not replaced: they would hit ordinary words.
 _MIN_KNOWN = 4
 
@@ -41,5 +43,20 @@ def _mask_match(match: re.Match[str]) -> str:
 
 def shown_disabled_reason(reason: str | None, project_id: str) -> str | None:
     """A disabled reason as /health and /admin show it: no project id, even in a reason that an
-    older version or a hand edit put in tokens.json."""
-    return mask_projects(reason, (project_id,)) if reason else reason
+    older version or a hand edit put in tokens.json, and no account's own verification link
+    (the admin views carry it apart)."""
+    if not reason:
+        return reason
+    reason = _VERIFY_LINK.sub(" (verification link: /admin, `ag2api accounts`)", reason)
+    return mask_projects(reason, (project_id,))
+
+
+def mask_url_credentials(url: str | None) -> str:
+    """A proxy (or any) URL with its user name and password replaced: ``http://***@host:port``."""
+    if not url:
+        return "-"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    _creds, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}"

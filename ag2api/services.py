@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -11,8 +12,11 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 
+from ag2api.accounts.crypto import PLAINTEXT, TokenCipher, load_cipher
 from ag2api.accounts.model import Account, OAuthConfig
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AccountPool
+from ag2api.accounts.proxies import routed
+from ag2api.accounts.recheck import Rechecker
 from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.store import TokensFile, TokensPathError, read_tokens, tokens_document
@@ -20,6 +24,7 @@ from ag2api.accounts.writer import TokenWriter
 from ag2api.config.live import LiveConfig, Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.failover.dispatcher import Dispatcher, settings_for
+from ag2api.failover.recheck_probe import load_code_assist
 from ag2api.failover.token_counts import TokenCounter
 from ag2api.logs.requestlog import RequestLog
 from ag2api.media import ImageFetcher
@@ -67,6 +72,8 @@ class Services:
     request_log: RequestLog
     metrics: Metrics = field(init=False)
     quota: QuotaMonitor = field(init=False)
+    # Brings back accounts whose cause passed (verification done, proxy working again).
+    recheck: Rechecker = field(init=False)
     # Stored Responses API answers (previous_response_id, GET/DELETE /v1/responses/{id}).
     responses: ResponseStore = field(init=False)
     signatures: SignatureCache = field(default_factory=SignatureCache)
@@ -76,9 +83,21 @@ class Services:
     content_rejections: RecentRejections = field(default_factory=RecentRejections)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
+    # Opens and seals the tokens in tokens.json (and Redis) when a key is set.
+    cipher: TokenCipher = PLAINTEXT
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.live_gauges)
+        verdicts = self.dispatcher.verdicts
+        self.recheck = Rechecker(
+            lambda: self.pool.accounts,
+            lambda account: load_code_assist(self.dispatcher, self.config.current, account),
+            verdicts.enable,
+            verdicts.redisable,
+            lambda: self.config.current.accounts.recheck_seconds,
+            # With replicas only the one that writes tokens.json (the leader) rechecks.
+            active=lambda: self.writer.gate(),
+        )
         self.token_counter = TokenCounter(self.dispatcher)
         # Read per call: a reload of responses.* applies at once.
         self.responses = self.state.response_store(lambda: self.config.current.responses)
@@ -159,7 +178,7 @@ class Services:
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
             return await self.dispatcher.client.post_json(
-                base, MODELS_PATH, token, {"project": account.project_id}, settings
+                base, MODELS_PATH, token, {"project": account.project_id}, routed(settings, account)
             )
 
         return call
@@ -237,6 +256,7 @@ class Services:
         )
 
     async def aclose(self) -> None:
+        await self.recheck.stop()
         await self.quota.stop()
         await self.usage.aclose()  # pushes and drains through the state backend: before it closes
         await self.state.aclose()
@@ -250,17 +270,23 @@ class Services:
 def build_services(
     cfg: GatewayConfig, tokens: TokensFile | None = None, overrides: Overrides | None = None
 ) -> Services:
-    """Wire everything from one config snapshot; call inside the running event loop."""
+    """Wire everything from one config snapshot; call inside the running event loop.
+
+    Raises BadKey when the key set for the tokens is unusable."""
     tokens_error = None
+    cipher = load_cipher(os.environ, cfg.secrets.key_file)
     if tokens is None:
         try:
-            tokens = read_tokens(cfg.tokens_file)
+            tokens = read_tokens(cfg.tokens_file, cipher)
         except TokensPathError:
             raise  # not a file at all (often a Docker bind mount gone wrong): app.serve refuses
         except ValueError as exc:
             # Start anyway so /health can say what is wrong; nothing is written over the file.
             log.error("%s", exc)
             tokens, tokens_error = TokensFile(None, ()), str(exc)
+    if tokens.unreadable is not None:
+        log.error("%s", tokens.unreadable)
+        tokens_error = tokens.unreadable
     if not tokens.accounts and tokens_error is None:
         log.warning("no Google accounts in %s. %s", cfg.tokens_file, NO_ACCOUNT_HELP)
     # Tornado's client carries only OAuth refreshes (single-flight per account); it builds
@@ -269,6 +295,7 @@ def build_services(
     writer = TokenWriter(
         cfg.tokens_file, snapshot=lambda: tokens_document(services.oauth, services.pool.accounts)
     )
+    writer.cipher = cipher
     pool = AccountPool(tokens.accounts, cfg.rotation.count)
     live = LiveConfig(cfg, overrides)
 
@@ -278,9 +305,13 @@ def build_services(
             access_token=account.access_token,
             expires_at=int(account.expires_at),
             refresh_token=account.refresh_token,
+            # The OAuth client found at this refresh, when not the default (else no field).
+            **({"client_id": account.client_id} if account.client_id else {}),
         )
 
-    state = make_state(cfg, pool, SlotLimiter(cfg.limits.per_account, cfg.limits.total), writer)
+    state = make_state(
+        cfg, pool, SlotLimiter(cfg.limits.per_account, cfg.limits.total), writer, cipher
+    )
     refresher = TokenRefresher(
         http,
         lambda: services.oauth,
@@ -290,6 +321,7 @@ def build_services(
             str(live.current.upstream.ca_file) if live.current.upstream.ca_file else None
         ),
         observe=lambda result: services.metrics.refreshes.labels(result).inc(),
+        connect_timeout=lambda: live.current.upstream.timeouts.connect,
         tokens=state,
     )
     upstream = AntigravityClient(CurlMulti(cfg.upstream.max_connections))
@@ -312,5 +344,6 @@ def build_services(
         ),
         tokens_error=tokens_error,
         tokens_error_at=time.time() if tokens_error else None,
+        cipher=cipher,
     )
     return services

@@ -9,9 +9,11 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from ag2api.accounts.proxies import mask_proxy
+from ag2api.accounts.standing import state_name, verification_url
 from ag2api.accounts.store import read_tokens, update_tokens
 from ag2api.quota.wire import reset_in
-from ag2api.redact import mask
+from ag2api.redact import mask, shown_disabled_reason
 
 
 class AccountNotFound(LookupError):
@@ -22,14 +24,26 @@ def account_rows(
     path: Path, quota: dict[str, tuple[float, list[dict[str, Any]]]] | None = None
 ) -> list[list[str]]:
     """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project."""
-    rows = [["#", "PROJECT", "EMAIL", "STATE", "LAST USED", "LOWEST QUOTA", "CHECKED", "REASON"]]
+    rows = [
+        [
+            "#",
+            "PROJECT",
+            "EMAIL",
+            "STATE",
+            "PROXY",
+            "LAST USED",
+            "LOWEST QUOTA",
+            "CHECKED",
+            "REASON",
+        ]
+    ]
     for i, acc in enumerate(read_tokens(path).accounts, 1):
         last = (
             datetime.datetime.fromtimestamp(acc.last_used_at).isoformat(" ", "seconds")
             if acc.last_used_at
             else "-"
         )
-        reason = (acc.disabled_reason or "")[:70]
+        reason = (shown_disabled_reason(acc.disabled_reason, acc.project_id) or "")[:70]
         lowest, checked = "-", "-"
         if quota and acc.project_id in quota:
             at, models = quota[acc.project_id]
@@ -45,7 +59,8 @@ def account_rows(
                 str(i),
                 mask(acc.project_id),
                 acc.email or "-",
-                "enabled" if acc.enabled else "disabled",
+                state_name(acc.enabled, acc.disabled_reason).replace("_", " "),
+                mask_proxy(acc.proxy) if acc.proxy else "-",
                 last,
                 lowest,
                 checked,
@@ -53,6 +68,21 @@ def account_rows(
             ]
         )
     return rows
+
+
+def verification_lines(path: Path, recheck_seconds: float) -> list[str]:
+    """What to do for each account that needs verification (shown under the table)."""
+    lines = []
+    for i, acc in enumerate(read_tokens(path).accounts, 1):
+        url = verification_url(acc.disabled_reason)
+        if acc.enabled or url is None:
+            continue
+        lines.append(
+            f"#{i} {acc.email or mask(acc.project_id)} needs verification: open {url} in a "
+            f"browser signed in to it; the gateway rechecks every {recheck_seconds:g}s and "
+            "puts it back by itself."
+        )
+    return lines
 
 
 def format_table(rows: list[list[str]]) -> str:

@@ -5,10 +5,10 @@ server on 127.0.0.1 (path /oauth-callback), checks ``state``, uses PKCE (S256), 
 at the token URL, looks up the account's Cloud project through loadCodeAssist (onboarding it with
 onboardUser when it has none), and adds the project to tokens.json under its lock — updating the
 entry when the account or project is already there. A running gateway picks the change up. Any
-failure leaves tokens.json as it was.
+failure leaves tokens.json as it was. The browser tab says how it ended: "account added" only once
+the account is in tokens.json, the error otherwise.
 
-The OAuth client id and secret come from tokens.json ``oauth_config`` or --client-id/--client-secret
-(ag2api does not ship them).
+The OAuth client is the Antigravity IDE's own unless one is given (:mod:`.oauth_client`).
 """
 
 from __future__ import annotations
@@ -16,27 +16,41 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import http.server
-import json
-import queue
+import os
 import secrets
 import sys
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import webbrowser
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ag2api.accounts.callback import CallbackServer
+from ag2api.accounts.crypto import PLAINTEXT, BadKey, TokenCipher, load_cipher
+from ag2api.accounts.google_calls import (
+    API_BASE,
+    GoogleCallFailed,
+    Route,
+    find_project,
+    http_json,
+)
+from ag2api.accounts.model import DEFAULT_TOKEN_URL, OAuthConfig
+from ag2api.accounts.oauth_client import (
+    BUILT_IN,
+    IDE_CLIENT,
+    ClientSetupError,
+    env_client,
+    pair,
+    usable,
+)
+from ag2api.accounts.proxies import check_proxy, mask_proxy
 from ag2api.accounts.store import read_tokens, update_tokens
 from ag2api.redact import mask
 
 AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
-TOKEN_URL = "https://oauth2.googleapis.com/token"
+TOKEN_URL = DEFAULT_TOKEN_URL
 USERINFO_URL = "https://www.googleapis.com/oauth2/v2/userinfo?alt=json"
-API_BASE = "https://cloudcode-pa.googleapis.com"
 SCOPES = (
     "https://www.googleapis.com/auth/cloud-platform",
     "https://www.googleapis.com/auth/userinfo.email",
@@ -45,15 +59,10 @@ SCOPES = (
     "https://www.googleapis.com/auth/experimentsandconfigs",
 )
 CALLBACK_PATH = "/oauth-callback"
-USER_AGENT = "antigravity/hub/2.9.1 darwin/arm64"
+CALLBACK_PORT = 51121  # the IDE's, and every peer's
 
 
-def is_placeholder(value: str) -> bool:
-    """A value still as data/tokens.json.example has it (``YOUR_…``)."""
-    return value.startswith("YOUR_")
-
-
-class OAuthFailure(Exception):
+class OAuthFailure(GoogleCallFailed):
     """A failure already phrased for the person running the script."""
 
 
@@ -97,130 +106,23 @@ def parse_redirect(url: str, state: str) -> str:
     return code
 
 
-class _Callback(http.server.BaseHTTPRequestHandler):
-    results: queue.Queue[str]
-
-    def do_GET(self) -> None:
-        if not self.path.startswith(CALLBACK_PATH):
-            self.send_error(404)
-            return
-        self.results.put(f"http://127.0.0.1{self.path}")
-        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-        ok = "code" in query
-        body = (
-            "ag2api: account received, you can close this tab."
-            if ok
-            else "ag2api: authorization failed, see the terminal."
-        ).encode()
-        self.send_response(200 if ok else 400)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # keep the terminal clean
-        pass
-
-
-class CallbackServer:
-    """The one-shot callback listener; bound before the URL is shown, so no redirect is lost."""
-
-    def __init__(self, port: int) -> None:
-        self.results: queue.Queue[str] = queue.Queue()
-        handler = type("Callback", (_Callback,), {"results": self.results})
-        try:
-            self.server = http.server.HTTPServer(("127.0.0.1", port), handler)
-        except OSError as exc:
-            raise OAuthFailure(
-                f"Cannot listen on 127.0.0.1:{port} ({exc.strerror}); free the port or pass --port."
-            ) from None
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait(self, timeout: float, paste: bool) -> str:
-        """The redirect URL, from the browser or (headless) pasted on standard input."""
-        if paste:
-            threading.Thread(target=self._read_stdin, daemon=True).start()
-        try:
-            return self.results.get(timeout=timeout)
-        except queue.Empty:
-            raise OAuthFailure(f"No authorization arrived within {timeout:.0f}s.") from None
-
-    def _read_stdin(self) -> None:
-        line = sys.stdin.readline()
-        if line.strip():
-            self.results.put(line.strip())
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def http_json(
-    url: str,
-    *,
-    data: dict[str, Any] | None = None,
-    form: dict[str, str] | None = None,
-    token: str | None = None,
-    timeout: float = 30,
-) -> dict[str, Any]:
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-    body: bytes | None = None
-    if form is not None:
-        body = urllib.parse.urlencode(form).encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif data is not None:
-        body = json.dumps(data).encode()
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        url, data=body, headers=headers, method="POST" if body is not None else "GET"
-    )
+def choose_client(
+    args: argparse.Namespace, file_oauth: OAuthConfig | None, environ: dict[str, str]
+) -> tuple[OAuthConfig, str]:
+    """The client to sign in with, and where it came from (for the terminal)."""
+    token_url = args.token_url or (file_oauth.token_url if file_oauth else TOKEN_URL)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")[:300]
-        raise OAuthFailure(f"{url} answered HTTP {exc.code}: {detail}") from None
-    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
-        raise OAuthFailure(f"{url} could not be reached: {exc}") from None
-
-
-def find_project(api_base: str, token: str, polls: int, interval: float) -> str:
-    """loadCodeAssist → cloudaicompanionProject; onboardUser (polled) when there is none."""
-    loaded = http_json(
-        f"{api_base}/v1internal:loadCodeAssist",
-        token=token,
-        data={"metadata": {"ideType": "ANTIGRAVITY"}},
-    )
-    project = _project_id(loaded.get("cloudaicompanionProject"))
-    if project:
-        return project
-    tiers = loaded.get("allowedTiers") or []
-    tier = next((t.get("id") for t in tiers if isinstance(t, dict) and t.get("isDefault")), None)
-    tier = tier or (loaded.get("currentTier") or {}).get("id") or "free-tier"
-    for _ in range(polls):
-        op = http_json(
-            f"{api_base}/v1internal:onboardUser",
-            token=token,
-            data={"tierId": tier, "metadata": {"ideType": "ANTIGRAVITY"}},
-        )
-        if op.get("done"):
-            project = _project_id((op.get("response") or {}).get("cloudaicompanionProject"))
-            if project:
-                return project
-            break
-        time.sleep(interval)
-    raise OAuthFailure(
-        "This account has no Antigravity project and onboarding did not give one"
-        " (is the account eligible? see the ineligible tiers in Antigravity)."
-    )
-
-
-def _project_id(value: Any) -> str | None:
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
+        if args.client_id or args.client_secret:
+            given = pair(args.client_id or "", args.client_secret or "", "--client-id/--secret")
+            return OAuthConfig(given.client_id, given.client_secret, token_url), "--client-id"
+        if (found := usable(file_oauth)) is not None:
+            return OAuthConfig(found.client_id, found.client_secret, token_url), "oauth_config"
+        if (env := env_client(environ, token_url)) is not None:
+            return env, "the environment"
+    except ClientSetupError as exc:
+        raise OAuthFailure(str(exc)) from None
+    builtin = OAuthConfig(IDE_CLIENT.client_id, IDE_CLIENT.client_secret, token_url)
+    return builtin, "the Antigravity IDE's built-in client"
 
 
 def save_account(
@@ -232,15 +134,33 @@ def save_account(
     project: str,
     tokens: dict[str, Any],
     email: str | None,
+    proxy: str | None = None,
+    cipher: TokenCipher = PLAINTEXT,
 ) -> bool:
-    """Add or update the project under the lock; True when it was new."""
+    """Add or update the project under the lock; True when it was new.
+
+    A client other than the one the gateway refreshes with by default is written down: as the
+    file's ``oauth_config`` when it has none (and the client is not built in, or its token URL
+    is not Google's), else as the project's ``client_id``.
+    """
     added = {"new": True}
+    builtin = any(c.client_id == client_id for c in BUILT_IN)
 
     def mutate(doc: dict[str, Any]) -> None:
-        doc.setdefault(
-            "oauth_config",
-            {"client_id": client_id, "client_secret": client_secret, "token_url": token_url},
+        current = doc.get("oauth_config")
+        file_client = (
+            usable(OAuthConfig(str(current.get("client_id")), str(current.get("client_secret"))))
+            if isinstance(current, dict)
+            else None
         )
+        if file_client is None and (not builtin or token_url != DEFAULT_TOKEN_URL):
+            doc["oauth_config"] = {
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "token_url": token_url,
+            }
+            file_client = OAuthConfig(client_id, client_secret)
+        default = file_client or IDE_CLIENT
         projects = doc.setdefault("projects", [])
         entry = next(
             (
@@ -266,35 +186,40 @@ def save_account(
                 "disabled_reason": None,
             }
         )
+        entry.pop("cooldowns", None)  # a new login starts clean
+        if client_id != default.client_id:
+            entry["client_id"] = client_id
+        else:
+            entry.pop("client_id", None)
         if email:
             entry["email"] = email
+        if proxy:
+            entry["proxy"] = proxy
 
-    update_tokens(path, mutate)
+    update_tokens(path, mutate, cipher=cipher)
     return added["new"]
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    project: str
+    tokens: dict[str, Any]
+    email: str | None
 
 
 def run(args: argparse.Namespace) -> int:
     existing = read_tokens(args.tokens)
-    oauth = existing.oauth
-    client_id = args.client_id or (oauth.client_id if oauth else None)
-    client_secret = args.client_secret or (oauth.client_secret if oauth else None)
-    if not client_id or not client_secret:
-        raise OAuthFailure(
-            "No OAuth client: put client_id/client_secret in tokens.json "
-            "oauth_config or pass --client-id and --client-secret."
-        )
-    if is_placeholder(client_id) or is_placeholder(client_secret):
-        raise OAuthFailure(
-            f"oauth_config in {args.tokens} still holds the example's placeholders: put the "
-            "Antigravity OAuth client id and secret there or pass --client-id and --client-secret."
-        )
-    token_url = args.token_url or (oauth.token_url if oauth else TOKEN_URL)
+    client, source = choose_client(args, existing.oauth, dict(os.environ))
+    cipher = resolve_cipher(args)
+    own_proxy = check_login_proxy(args.proxy)
+    route = Route(proxy=own_proxy or getattr(args, "default_proxy", None))
     redirect_uri = f"http://localhost:{args.port}{CALLBACK_PATH}"
     verifier, challenge = pkce_pair()
     state = secrets.token_urlsafe(24)
-    url = authorization_url(args.auth_url, client_id, redirect_uri, state, challenge)
-    callback = CallbackServer(args.port)
+    url = authorization_url(args.auth_url, client.client_id, redirect_uri, state, challenge)
+    callback = CallbackServer(args.port, CALLBACK_PATH)
     try:
+        print(f"Signing in with {source}.", flush=True)
         print(
             f"Open this address to sign in with the Google account to add:\n\n  {url}\n", flush=True
         )
@@ -306,17 +231,55 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             webbrowser.open(url)
-        redirect = callback.wait(args.timeout, args.no_browser)
+        arrival = callback.wait(args.timeout, args.no_browser)
+        try:
+            signed = complete(args, arrival.url, state, verifier, redirect_uri, client, route)
+            new = save_account(
+                args.tokens,
+                client_id=client.client_id,
+                client_secret=client.client_secret,
+                token_url=client.token_url,
+                project=signed.project,
+                tokens=signed.tokens,
+                email=signed.email,
+                proxy=own_proxy,
+                cipher=cipher,
+            )
+        except Exception as exc:
+            arrival.reply(False, f"Sign-in failed: {exc}")
+            raise
+        who = f" ({signed.email})" if signed.email else ""
+        via = f" Its calls go through {mask_proxy(own_proxy)}." if own_proxy else ""
+        done = (
+            f"{'Added' if new else 'Updated'} project {mask(signed.project)}{who} in "
+            f"{args.tokens}. A running gateway uses it now.{via}"
+        )
+        arrival.reply(True, f"{done} You can close this tab.")
     finally:
         callback.close()
+    print(done, flush=True)
+    return 0
+
+
+def complete(
+    args: argparse.Namespace,
+    redirect: str,
+    state: str,
+    verifier: str,
+    redirect_uri: str,
+    client: OAuthConfig,
+    route: Route,
+) -> SignedIn:
+    """State check, code exchange, email, project."""
     code = parse_redirect(redirect, state)
     tokens = http_json(
-        token_url,
+        client.token_url,
+        route,
         form={
             "grant_type": "authorization_code",
             "code": code,
-            "client_id": client_id,
-            "client_secret": client_secret,
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
             "redirect_uri": redirect_uri,
             "code_verifier": verifier,
         },
@@ -325,44 +288,59 @@ def run(args: argparse.Namespace) -> int:
         raise OAuthFailure("The token endpoint gave no refresh token (was consent skipped?).")
     email = None
     try:
-        email = http_json(args.userinfo_url, token=tokens["access_token"]).get("email")
-    except OAuthFailure as exc:
+        email = http_json(args.userinfo_url, route, token=tokens["access_token"]).get("email")
+    except GoogleCallFailed as exc:
         print(f"(could not read the account's email: {exc})", flush=True)
     if args.random_project:
         project = f"ag2api-{secrets.token_hex(4)}"
     else:
         project = find_project(
-            args.api_base, tokens["access_token"], args.onboard_polls, args.onboard_interval
+            args.api_base, tokens["access_token"], route, args.onboard_polls, args.onboard_interval
         )
-    new = save_account(
-        args.tokens,
-        client_id=client_id,
-        client_secret=client_secret,
-        token_url=token_url,
-        project=project,
-        tokens=tokens,
-        email=email,
-    )
-    print(
-        f"{'Added' if new else 'Updated'} project {mask(project)}"
-        f"{f' ({email})' if email else ''} in {args.tokens}. A running gateway uses it now.",
-        flush=True,
-    )
-    return 0
+    return SignedIn(project, tokens, email if isinstance(email, str) and email else None)
+
+
+def resolve_cipher(args: argparse.Namespace) -> TokenCipher:
+    """The key tokens.json is written with: the caller's, else AG2API_SECRET_KEY."""
+    given = getattr(args, "cipher", None)
+    if isinstance(given, TokenCipher):
+        return given
+    try:
+        return load_cipher(os.environ, None)
+    except BadKey as exc:
+        raise OAuthFailure(str(exc)) from None
+
+
+def check_login_proxy(value: str | None) -> str | None:
+    try:
+        return check_proxy(value)
+    except ValueError as exc:
+        raise OAuthFailure(f"--proxy {exc}") from None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The login options (all but --tokens, whose default depends on the caller)."""
-    p.add_argument("--port", type=int, default=51121, help="callback port (default 51121)")
+    p.add_argument(
+        "--port", type=int, default=CALLBACK_PORT, help=f"callback port (default {CALLBACK_PORT})"
+    )
     p.add_argument(
         "--no-browser",
         action="store_true",
-        help="do not open a browser; paste the final redirect address instead",
+        help="do not open a browser; print the address, then paste the address it ends on",
     )
     p.add_argument("--timeout", type=float, default=300, help="seconds to wait for the login")
-    p.add_argument("--client-id", help="OAuth client id (default: tokens.json oauth_config)")
+    p.add_argument(
+        "--client-id",
+        help="OAuth client id (default: tokens.json oauth_config, $AG2API_OAUTH_CLIENT_ID, "
+        "else the Antigravity IDE's built-in client)",
+    )
     p.add_argument("--client-secret", help="OAuth client secret")
     p.add_argument("--token-url", help="token endpoint (default: oauth_config.token_url)")
+    p.add_argument(
+        "--proxy",
+        help="http://, https://, socks5:// proxy (or 'direct') for this account: used for the "
+        "sign-in and saved as the project's proxy",
+    )
     p.add_argument("--auth-url", default=AUTH_URL, help=argparse.SUPPRESS)
     p.add_argument("--userinfo-url", default=USERINFO_URL, help=argparse.SUPPRESS)
     p.add_argument("--api-base", default=API_BASE, help="Antigravity host for loadCodeAssist")
@@ -380,7 +358,7 @@ def login(args: argparse.Namespace, prog: str) -> int:
     args.tokens = Path(args.tokens).resolve()
     try:
         return run(args)
-    except OAuthFailure as exc:
+    except GoogleCallFailed as exc:
         print(f"{prog}: {exc}\ntokens.json was not changed.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -33,6 +33,11 @@ class Account:
     last_used_at: float | None = None
     cooldowns: dict[str, Any] = field(default_factory=dict)
     uses: int = 0  # requests served since the gateway started (not persisted)
+    # The account's own way out (accounts.proxies): a proxy URL or "direct", a User-Agent.
+    proxy: str | None = None
+    user_agent: str | None = None
+    # The OAuth client that issued its refresh token, when not the default (accounts.oauth_client).
+    client_id: str | None = None
     # Spend Google One AI credits once its free quota is out; None: accounts.use_credits says.
     use_credits: bool | None = None
     # The entry's other fields (a person's notes): kept when the file is recreated from memory.

@@ -289,6 +289,24 @@ class AccountPool:
         log.warning("project %s disabled: %s", mask(account.project_id), reason)
         return True
 
+    def change_reason(self, account: Account, reason: str) -> bool:
+        """A disabled account is out for another reason now; False when enabled or unchanged."""
+        reason = mask_projects(reason, (account.project_id,))
+        if account.enabled or account.disabled_reason == reason:
+            return False
+        account.disabled_reason = reason
+        log.warning("project %s still disabled: %s", mask(account.project_id), reason)
+        return True
+
+    def enable(self, account: Account) -> bool:
+        """Back into rotation; False when it already was."""
+        if account.enabled:
+            return False
+        account.enabled = True
+        account.disabled_reason = None
+        log.info("project %s enabled again", mask(account.project_id))
+        return True
+
     def replace_accounts(
         self, accounts: Iterable[Account], pending: dict[str, dict[str, Any]] | None = None
     ) -> None:

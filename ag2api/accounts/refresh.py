@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from urllib.parse import urlencode
@@ -14,6 +15,8 @@ from tornado.httpclient import HTTPRequest
 
 from ag2api import jsoncodec
 from ag2api.accounts.model import Account, OAuthConfig
+from ag2api.accounts.oauth_client import alternatives, client_for, default_client
+from ag2api.accounts.proxies import curl_proxy, effective_proxy, mask_proxy
 from ag2api.redact import mask
 from ag2api.upstream.transport import AbortableCurlClient, curl_preparer
 
@@ -27,12 +30,21 @@ class RefreshFailed(Exception):
     """The token endpoint could not be used right now; the account stays enabled."""
 
 
+class TokenEndpointUnreachable(RefreshFailed):
+    """No answer from the token endpoint (through the account's proxy, if it has one)."""
+
+
+# Refresh answers that mean "this refresh token was issued to another OAuth client".
+WRONG_CLIENT = ("unauthorized_client", "invalid_client")
+
+
 class AccountRevoked(Exception):
     """The refresh token is dead (``invalid_grant``); the account must be disabled."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, error: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.error = error  # the token endpoint's "error" field
 
 
 class SharedTokens(Protocol):
@@ -62,7 +74,12 @@ class TokenRefresher:
         timeout: float = 30.0,
         observe: Callable[[str], None] = lambda result: None,
         tokens: SharedTokens | None = None,
+        environ: Mapping[str, str] = os.environ,
+        connect_timeout: Callable[[], float] | None = None,
     ) -> None:
+        self._environ = environ
+        # Seconds to reach the token endpoint (or the account's proxy): upstream.timeouts.connect.
+        self._connect_timeout = connect_timeout or (lambda: timeout)
         self._tokens = tokens
         self._observe = observe
         self._ca_file = ca_file
@@ -135,9 +152,21 @@ class TokenRefresher:
             return token
 
     async def _refresh(self, account: Account) -> str:
-        oauth = self._oauth()
-        if oauth is None:
-            raise RefreshFailed("tokens.json has no oauth_config (client_id, client_secret)")
+        default = default_client(self._oauth(), self._environ)
+        client = client_for(account.client_id, default, self._environ)
+        if client is None:
+            raise RefreshFailed(f"no secret is known for the OAuth client {account.client_id}")
+        # A token issued to the IDE's other client: found once, then kept (``client_id``).
+        candidates = [client, *([] if account.client_id else alternatives(client))]
+        for i, candidate in enumerate(candidates, 1):
+            try:
+                return await self._refresh_with(account, candidate)
+            except AccountRevoked as exc:
+                if exc.error not in WRONG_CLIENT or i == len(candidates):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _refresh_with(self, account: Account, oauth: OAuthConfig) -> str:
         form = urlencode(
             {
                 "client_id": oauth.client_id,
@@ -146,6 +175,7 @@ class TokenRefresher:
                 "refresh_token": account.refresh_token,
             }
         )
+        proxy = effective_proxy(account.proxy, self._proxy())
         request = HTTPRequest(
             oauth.token_url,
             method="POST",
@@ -154,16 +184,18 @@ class TokenRefresher:
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Accept": "application/json",
             },
-            connect_timeout=self._timeout,
+            connect_timeout=min(self._timeout, self._connect_timeout()),
             request_timeout=self._timeout,
-            prepare_curl_callback=curl_preparer(self._proxy()),
+            prepare_curl_callback=curl_preparer(curl_proxy(proxy)),
             ca_certs=self._ca_file(),
         )
         self.refresh_count += 1
         try:
             response = await self._http.fetch(request, raise_error=False)
         except Exception as exc:  # 599: no HTTP answer (raise_error=False does not cover it)
-            raise RefreshFailed(f"token endpoint unreachable: {exc}") from None
+            raise _unreachable(exc, proxy) from None
+        if response.code == 599:
+            raise _unreachable(response.error, proxy)
         try:
             data = jsoncodec.loads(response.body or b"{}")
         except ValueError:
@@ -173,10 +205,9 @@ class TokenRefresher:
         if response.code != 200:
             error = str(data.get("error", ""))
             description = str(data.get("error_description", ""))
-            if error in ("invalid_grant", "unauthorized_client", "invalid_client") or (
-                response.code in (400, 401) and error
-            ):
-                raise AccountRevoked(f"token refresh failed: {error}: {description}".rstrip(": "))
+            if error in ("invalid_grant", *WRONG_CLIENT) or (response.code in (400, 401) and error):
+                reason = f"token refresh failed: {error}: {description}".rstrip(": ")
+                raise AccountRevoked(reason, error)
             raise RefreshFailed(f"token endpoint answered HTTP {response.code}: {error}")
         token = data.get("access_token")
         if not isinstance(token, str) or not token:
@@ -189,8 +220,15 @@ class TokenRefresher:
         new_refresh = data.get("refresh_token")
         if isinstance(new_refresh, str) and new_refresh:
             account.refresh_token = new_refresh
+        if oauth.client_id != default_client(self._oauth(), self._environ).client_id:
+            account.client_id = oauth.client_id
         log.info(
             "project %s access token refreshed (valid %ss)", mask(account.project_id), expires_in
         )
         self._on_refreshed(account)
         return token
+
+
+def _unreachable(error: BaseException | None, proxy: str | None) -> TokenEndpointUnreachable:
+    via = f" through proxy {mask_proxy(proxy)}" if curl_proxy(proxy) else ""
+    return TokenEndpointUnreachable(f"token endpoint unreachable{via}: {error}")

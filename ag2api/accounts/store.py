@@ -6,6 +6,11 @@ Format (the original antigravity2api-python's)::
      "projects": [{"project_id": "...", "refresh_token": "...", "access_token": "...",
                    "expires_at": 1767225600, "enabled": true, "disabled_reason": null}]}
 
+``oauth_config`` is optional (:mod:`ag2api.accounts.oauth_client`); a project may add ``email``,
+``proxy``, ``user_agent`` (:mod:`ag2api.accounts.proxies`) and ``client_id``. With a key set
+(:mod:`ag2api.accounts.crypto`) the token fields hold ``"enc:v1:…"``: they are opened as the file
+is parsed and every plaintext token is sealed as the file is written.
+
 Every write takes ``tokens.json.lock``, re-reads the file, changes only the fields its writer
 owns (keyed by ``project_id``), and replaces the file atomically (temp file, fsync, rename, mode
 0600), so the gateway, ``scripts/oauth_server.py`` and a person with an editor never lose each
@@ -31,7 +36,9 @@ from typing import Any
 
 from filelock import FileLock
 
+from ag2api.accounts.crypto import SECRET_FIELDS, CannotDecrypt, TokenCipher, unreadable_message
 from ag2api.accounts.model import DEFAULT_TOKEN_URL, Account, OAuthConfig, epoch_seconds
+from ag2api.accounts.proxies import check_proxy, check_user_agent
 from ag2api.redact import mask
 
 # The fields the running gateway may change; everything else belongs to people and the script.
@@ -44,10 +51,11 @@ GATEWAY_FIELDS = frozenset(
         "disabled_reason",
         "last_used_at",
         "cooldowns",
+        "client_id",
     }
 )
 # The fields an Account is built from; the rest of an entry is kept in ``Account.extra``.
-ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email", "use_credits"}
+ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email", "proxy", "user_agent", "use_credits"}
 LOCK_TIMEOUT = 10.0
 # Re-read and re-merge at most this many times when the file changes under a write.
 WRITE_ATTEMPTS = 5
@@ -77,10 +85,18 @@ class TokensFileBusy(TokensFileError):
 class TokensFile:
     oauth: OAuthConfig | None
     accounts: tuple[Account, ...]
+    # Entries whose tokens the key cannot open (left out of ``accounts``), and why.
+    unreadable: str | None = None
 
 
-def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
-    """Parse the file's text; unknown fields are ignored here and kept on disk by writers."""
+def parse_tokens(
+    text: str | bytes, name: str = "tokens.json", cipher: TokenCipher | None = None
+) -> TokensFile:
+    """Parse the file's text; unknown fields are ignored here and kept on disk by writers.
+
+    With ``cipher`` the tokens are opened; entries it cannot open are left out and named in
+    ``unreadable``. Without, sealed tokens stay as they are (for readers that never use them).
+    """
     data = _load_json(text, name)
     if not isinstance(data, dict):
         raise TokensFileError(f"{name}: the top level must be an object")
@@ -90,6 +106,8 @@ def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
         raise TokensFileError(f"{name}: 'projects' must be a list")
     accounts: list[Account] = []
     seen: set[str] = set()
+    locked: list[str] = []
+    missing_key = False
     for i, raw in enumerate(projects):
         if not isinstance(raw, dict):
             raise TokensFileError(f"{name}: projects[{i}] must be an object")
@@ -102,6 +120,15 @@ def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
             raise TokensFileError(f"{name}: project_id {mask(pid)!r} appears twice")
         seen.add(pid)
         access, cooldowns = raw.get("access_token"), raw.get("cooldowns")
+        proxy, agent = _checked(raw, i, name)
+        if cipher is not None:
+            try:
+                refresh = cipher.open(refresh, "refresh_token")
+                access = cipher.open(access, "access_token") if isinstance(access, str) else None
+            except CannotDecrypt as exc:
+                locked.append(_label(raw))
+                missing_key |= exc.missing_key
+                continue
         accounts.append(
             Account(
                 project_id=pid,
@@ -113,11 +140,34 @@ def parse_tokens(text: str | bytes, name: str = "tokens.json") -> TokensFile:
                 email=_opt_str(raw.get("email")),
                 last_used_at=epoch_seconds(raw.get("last_used_at")) or None,
                 cooldowns=cooldowns if isinstance(cooldowns, dict) else {},
+                proxy=proxy,
+                user_agent=agent,
+                client_id=_opt_str(raw.get("client_id")),
                 use_credits=_opt_bool(raw, "use_credits", i, name),
                 extra={k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS},
             )
         )
-    return TokensFile(oauth, tuple(accounts))
+    problem = unreadable_message(name, locked, missing_key) if locked else None
+    return TokensFile(oauth, tuple(accounts), problem)
+
+
+def _checked(raw: dict[str, Any], i: int, name: str) -> tuple[str | None, str | None]:
+    """The entry's proxy and user_agent, checked."""
+    try:
+        proxy = check_proxy(raw.get("proxy"))
+    except ValueError as exc:
+        raise TokensFileError(f"{name}: projects[{i}].proxy {exc}") from None
+    try:
+        agent = check_user_agent(raw.get("user_agent"))
+    except ValueError as exc:
+        raise TokensFileError(f"{name}: projects[{i}].user_agent {exc}") from None
+    return proxy, agent
+
+
+def _label(raw: dict[str, Any]) -> str:
+    """An entry as an error message may name it: its email, else its masked project id."""
+    email = raw.get("email")
+    return email if isinstance(email, str) and email else mask(str(raw.get("project_id")))
 
 
 def _load_json(text: str | bytes, name: str) -> Any:
@@ -159,7 +209,7 @@ def _opt_str(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
-def read_tokens(path: Path) -> TokensFile:
+def read_tokens(path: Path, cipher: TokenCipher | None = None) -> TokensFile:
     """Read the file; a missing file is an empty pool, not an error."""
     try:
         data = path.read_bytes()
@@ -167,7 +217,7 @@ def read_tokens(path: Path) -> TokensFile:
         return TokensFile(None, ())
     except OSError as exc:
         raise path_error(path, exc) from exc
-    return parse_tokens(data, str(path))
+    return parse_tokens(data, str(path), cipher)
 
 
 def path_error(path: Path, exc: OSError) -> TokensPathError:
@@ -206,6 +256,9 @@ def tokens_document(oauth: OAuthConfig | None, accounts: Iterable[Account]) -> d
             entry["last_used_at"] = int(a.last_used_at)
         if a.cooldowns:
             entry["cooldowns"] = dict(a.cooldowns)
+        for key in ("proxy", "user_agent", "client_id"):
+            if getattr(a, key):
+                entry[key] = getattr(a, key)
         if a.use_credits is not None:
             entry["use_credits"] = a.use_credits
         projects.append(entry)
@@ -226,6 +279,7 @@ def update_tokens(
     mutate: Callable[[dict[str, Any]], None],
     *,
     create: Callable[[], dict[str, Any]] | None = empty_document,
+    cipher: TokenCipher | None = None,
 ) -> str:
     """Re-read under the lock, let ``mutate`` change the raw document, write it back atomically.
 
@@ -233,7 +287,8 @@ def update_tokens(
     it would lose their work. A missing file starts from ``create()``; with ``create=None`` it
     raises :class:`TokensFileMissing` instead. ``mutate`` may run more than once, each time on a
     freshly read document: when the file changes between the read and the rename (someone saved
-    it without the lock), the write starts over rather than undo that save.
+    it without the lock), the write starts over rather than undo that save. With a ``cipher``
+    that has a key, every plaintext token in the document is sealed on the way out.
     """
     with lock_for(path):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -253,10 +308,22 @@ def update_tokens(
                 if not isinstance(doc, dict):
                     raise TokensFileError(f"{path}: the top level must be an object")
             mutate(doc)
+            if cipher is not None:
+                seal_document(doc, cipher)
             text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
             if write_atomic(path, text, unless_changed_from=seen):
                 return text
         raise TokensFileBusy(f"{path} kept changing while being written; not overwriting it")
+
+
+def seal_document(doc: dict[str, Any], cipher: TokenCipher) -> None:
+    """Encrypt every plaintext token of ``doc``'s projects (sealed ones are left as they are)."""
+    for entry in doc.get("projects") or ():
+        if isinstance(entry, dict):
+            for key in SECRET_FIELDS:
+                value = entry.get(key)
+                if isinstance(value, str) and value:
+                    entry[key] = cipher.seal(value, key)
 
 
 @dataclass(frozen=True)

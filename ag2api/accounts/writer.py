@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ag2api.accounts.crypto import PLAINTEXT, TokenCipher
 from ag2api.accounts.store import (
     TokensFileError,
     TokensFileMissing,
@@ -56,6 +57,8 @@ class TokenWriter:
         self.last_error_at: float | None = None
         # False while another process owns the file's runtime fields (a shared state's leader).
         self.gate: Callable[[], bool] = lambda: True
+        # Seals the tokens on the way out when a key is set (ag2api.accounts.crypto).
+        self.cipher: TokenCipher = PLAINTEXT
 
     def pending(self) -> dict[str, dict[str, Any]]:
         """Changes recorded but not yet written (a reload must not undo them)."""
@@ -146,7 +149,8 @@ class TokenWriter:
 
         try:
             await loop.run_in_executor(
-                self._executor, lambda: update_tokens(self.path, apply, create=None)
+                self._executor,
+                lambda: update_tokens(self.path, apply, create=None, cipher=self.cipher),
             )
             return
         except TokensFileMissing:
@@ -164,7 +168,8 @@ class TokenWriter:
             return doc
 
         await loop.run_in_executor(
-            self._executor, lambda: update_tokens(self.path, apply, create=recreate)
+            self._executor,
+            lambda: update_tokens(self.path, apply, create=recreate, cipher=self.cipher),
         )
         if recreated:
             log.warning(

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ag2api.accounts.pool import QUOTA_EXHAUSTED
+from ag2api.accounts.proxies import mask_proxy
+from ag2api.accounts.standing import state_name, verification_url
 from ag2api.config.schema import GatewayConfig
 from ag2api.keys.limiter import periods
 from ag2api.observe.content_rejections import RecentRejections
@@ -59,10 +61,13 @@ def accounts_view(
                 "number": i,
                 "project": mask(account.project_id),
                 "email": account.email,
-                "state": "disabled" if not account.enabled else "cooling" if cooling else "enabled",
+                "state": state_name(account.enabled, account.disabled_reason, bool(cooling)),
                 "disabled_reason": shown_disabled_reason(
                     account.disabled_reason, account.project_id
                 ),
+                # Where the person verifies the account (state needs_verification), else None.
+                "verification_url": verification_url(account.disabled_reason),
+                "proxy": mask_proxy(account.proxy) if account.proxy else None,
                 "uses": account.uses,
                 "in_flight": account.in_flight,
                 "last_used_at": iso(account.last_used_at),

@@ -35,6 +35,7 @@ from ag2api.config.schema import (
     RetryConfig,
     RotationConfig,
     RoutingConfig,
+    SecretsConfig,
     ServerConfig,
     StateConfig,
     ThinkingConfig,
@@ -180,6 +181,7 @@ class _Reader:
                 "responses",
                 "log_level",
                 "state",
+                "secrets",
                 "accounts",
             ),
         )
@@ -232,6 +234,11 @@ class _Reader:
                 top, ("log_level",), check.choice(LOG_LEVELS, upper=True), d.log_level
             ),
             state=self.state(),
+            secrets=SecretsConfig(
+                key_file=self._path(
+                    self.section(("secrets",), ("key_file",)), ("secrets", "key_file")
+                )
+            ),
             accounts=self.accounts(),
         )
         if cfg.server.workers > 1 and cfg.state.backend != "redis":
@@ -252,10 +259,13 @@ class _Reader:
 
     def accounts(self) -> AccountsConfig:
         p = ("accounts",)
-        sec = self.section(p, ("use_credits",))
+        sec = self.section(p, ("recheck_seconds", "use_credits"))
         d = AccountsConfig()
         return AccountsConfig(
-            use_credits=self.value(sec, (*p, "use_credits"), check.boolean, d.use_credits)
+            recheck_seconds=self.value(
+                sec, (*p, "recheck_seconds"), check.positive, d.recheck_seconds
+            ),
+            use_credits=self.value(sec, (*p, "use_credits"), check.boolean, d.use_credits),
         )
 
     def state(self) -> StateConfig:

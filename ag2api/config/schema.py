@@ -412,9 +412,21 @@ class ResponsesConfig:
 
 
 @dataclass(frozen=True)
-class AccountsConfig:
-    """How the pool's accounts are used."""
+class SecretsConfig:
+    """Encryption of the tokens at rest (tokens.json, Redis, exports)."""
 
+    # A file holding the key (AG2API_SECRET_KEY, when set, wins). None and no variable: plaintext.
+    key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class AccountsConfig:
+    """How the pool's accounts are used, and when those taken out by a cause that may pass come
+    back."""
+
+    # Seconds between rechecks (one loadCodeAssist each) of accounts that need verification or
+    # were disabled for a transient cause; they come back by themselves once it passes.
+    recheck_seconds: float = 600.0
     # Spend Google One AI credits (enabledCreditTypes) on an account whose free quota for a
     # model is out, when its last check showed enough; a project's "use_credits" in
     # tokens.json overrides this for that account.
@@ -443,6 +455,7 @@ class GatewayConfig:
     responses: ResponsesConfig = field(default_factory=ResponsesConfig)
     log_level: str = "INFO"
     state: StateConfig = field(default_factory=StateConfig)
+    secrets: SecretsConfig = field(default_factory=SecretsConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
 
     def policy_of(self, key: ApiKey | None) -> KeyPolicy:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
+from ag2api.accounts.proxies import routed
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
@@ -200,7 +201,7 @@ class Dispatcher:
                 image=image,
                 credits=served.credits,
             )
-            upstream = self.client.stream(base, token, envelope, settings)
+            upstream = self.client.stream(base, token, envelope, routed(settings, account))
             pending: list[dict[str, Any]] = []
             try:
                 while True:
@@ -252,7 +253,7 @@ class Dispatcher:
                 image=image,
                 credits=served.credits,
             )
-            response = await self.client.generate(base, token, envelope, settings)
+            response = await self.client.generate(base, token, envelope, routed(settings, account))
             if (notice := version_notice_in(response)) is not None:
                 raise UpstreamHTTPError.notice(notice)
             if not has_content(response):  # like an empty stream: another account, not a 200

@@ -11,6 +11,7 @@ from typing import Any
 
 from ag2api import jsoncodec
 from ag2api.accounts.model import Account
+from ag2api.accounts.proxies import routed
 from ag2api.config.schema import GatewayConfig
 from ag2api.failover.dispatcher import Dispatcher, settings_for
 from ag2api.translate.gemini.count import count_from_response, estimate
@@ -72,7 +73,9 @@ class TokenCounter:
         settings = settings_for(cfg)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
-            return await dispatcher.client.post_json(base, COUNT_TOKENS_PATH, token, body, settings)
+            return await dispatcher.client.post_json(
+                base, COUNT_TOKENS_PATH, token, body, routed(settings, account)
+            )
 
         try:
             total = count_from_response(await dispatcher.side_call(cfg, call))

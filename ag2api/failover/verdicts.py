@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import QUOTA_EXHAUSTED
+from ag2api.accounts.proxies import curl_proxy, effective_proxy, mask_proxy
+from ag2api.accounts.refresh import TokenEndpointUnreachable
+from ag2api.accounts.standing import PROXY_UNREACHABLE
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import from_upstream
@@ -38,7 +41,7 @@ from ag2api.failover.rejections import (
 )
 from ag2api.quota.wire import epoch
 from ag2api.state.base import AccountState
-from ag2api.upstream.client import UpstreamHTTPError
+from ag2api.upstream.client import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError
 from ag2api.upstream.google_error import GoogleError
 
 log = logging.getLogger("ag2api.dispatch")
@@ -149,7 +152,16 @@ class Verdicts:
     def transient(
         self, cfg: GatewayConfig, account: Account, exc: BaseException, attempts: Attempts
     ) -> RetryableFailure:
-        """5xx, capacity, network, timeouts: another account now, or the same after a backoff."""
+        """5xx, capacity, network, timeouts: another account now, or the same after a backoff.
+
+        An account that goes through a proxy and gets no connection is that proxy's fault, not
+        the upstream's: the account leaves rotation (``PROXY_UNREACHABLE``, the proxy masked)
+        until the recheck finds the proxy working again, and the others keep serving."""
+        proxy = effective_proxy(account.proxy, cfg.upstream.proxy)
+        if curl_proxy(proxy) and no_connection(exc):
+            reason = f"{PROXY_UNREACHABLE}: proxy {mask_proxy(proxy)} failed: {exc}"
+            self.disable(account, reason[:300], attempts)
+            return RetryableFailure(exc)
         attempts.tried.add(account.project_id)
         if self.state.has_other(attempts.model, attempts.tried):
             return RetryableFailure(exc)
@@ -168,6 +180,20 @@ class Verdicts:
                 account.project_id, enabled=False, disabled_reason=account.disabled_reason
             )
 
+    def enable(self, account: Account) -> bool:
+        """Back in rotation (the recheck found its cause gone); True when it was out."""
+        if self.state.enable(account):
+            self.writer.record(account.project_id, enabled=True, disabled_reason=None)
+            return True
+        return False
+
+    def redisable(self, account: Account, reason: str) -> None:
+        """Still out, for a new reason (the recheck found another cause)."""
+        if self.state.change_reason(account, reason):
+            self.writer.record(
+                account.project_id, enabled=False, disabled_reason=account.disabled_reason
+            )
+
     def persist_cooldowns(self, account: Account) -> None:
         self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))
 
@@ -179,3 +205,10 @@ def reset_delay(err: GoogleError, now: float) -> float | None:
         return err.retry_delay
     at = epoch(err.metadata.get("quotaResetTimeStamp"))
     return at - now if at is not None and at > now else None
+
+
+def no_connection(exc: BaseException) -> bool:
+    """The call never reached the far end: refused, unresolvable, connection timed out."""
+    if isinstance(exc, UpstreamTimeoutError):
+        return exc.phase == "connection"
+    return isinstance(exc, UpstreamConnectionError | TokenEndpointUnreachable)

@@ -36,6 +36,7 @@ class Reloader:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._tokens_digest: str | None = None
+        self._unreadable: str | None = None
 
     def reload_config(self) -> bool:
         """Re-read gateway.yaml; True when a new config is now in force."""
@@ -102,18 +103,25 @@ class Reloader:
             return self._tokens_failed(f"{path_error(path, exc)}; keeping the accounts in use")
         digest = hashlib.sha256(data).hexdigest()
         if digest == self._tokens_digest:
-            # The file as last applied (e.g. restored after a delete): nothing is wrong any more.
-            s.tokens_error = s.tokens_error_at = None
+            # The file as last applied (e.g. restored after a delete): nothing is wrong any more
+            # (but what its last read could not open).
+            s.tokens_error = self._unreadable
+            s.tokens_error_at = time.time() if self._unreadable else None
             s.writer.file_changed()
             return False
         try:
-            parsed = parse_tokens(data, str(path))
+            parsed = parse_tokens(data, str(path), s.cipher)
         except TokensFileError as exc:
             return self._tokens_failed(f"{exc}; keeping the accounts in use")
         s.oauth = parsed.oauth
         s.pool.replace_accounts(parsed.accounts, s.writer.pending())
-        s.tokens_error = s.tokens_error_at = None
+        # Entries the key cannot open are left out and named (/health) until that is fixed.
+        s.tokens_error = parsed.unreadable
+        s.tokens_error_at = time.time() if parsed.unreadable else None
+        if parsed.unreadable:
+            log.error("%s", parsed.unreadable)
         self._tokens_digest = digest
+        self._unreadable = parsed.unreadable
         s.writer.file_changed()  # readable again: a write waiting to retry goes now
         s.metrics.reloads.labels("tokens", "applied").inc()
         enabled, disabled = s.pool.counts()

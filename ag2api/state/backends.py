@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ag2api.accounts.crypto import PLAINTEXT, TokenCipher
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
@@ -12,7 +13,11 @@ from ag2api.state.redis.state import RedisState
 
 
 def make_state(
-    cfg: GatewayConfig, pool: AccountPool, slots: SlotLimiter, writer: TokenWriter
+    cfg: GatewayConfig,
+    pool: AccountPool,
+    slots: SlotLimiter,
+    writer: TokenWriter,
+    cipher: TokenCipher = PLAINTEXT,
 ) -> AccountState:
     """The backend for ``cfg.state``. With Redis only the elected leader writes runtime changes
     to tokens.json (the others' are in Redis, and the leader mirrors them)."""
@@ -28,6 +33,7 @@ def make_state(
         lease_seconds=sc.lease_seconds,
         sync_seconds=sc.sync_seconds,
         on_change=lambda account, fields: writer.record(account.project_id, **fields),
+        cipher=cipher,
     )
     writer.gate = state.is_writer
     state.start_soon()

@@ -103,6 +103,7 @@ class AccountView:
     last_used_at: float | None
     in_flight: int
     cooling: tuple[Cooling, ...]
+    proxy: str | None = None  # its own, as tokens.json says (unmasked: views mask it)
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,13 @@ class AccountState(Protocol):
 
     def disable(self, account: Account, reason: str) -> bool:
         """Take ``account`` out of rotation with ``reason``; False when it already was."""
+
+    def enable(self, account: Account) -> bool:
+        """Put ``account`` back into rotation (its cause has passed); False when it was in."""
+
+    def change_reason(self, account: Account, reason: str) -> bool:
+        """A disabled account stays out for another ``reason``; False when enabled or the
+        same."""
 
     # -- access tokens and the refresh lock ---------------------------------------------
     async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:

@@ -81,6 +81,7 @@ class MemoryState:
                     a.last_used_at,
                     self.slots.used_by(a.project_id),
                     cooling,
+                    a.proxy,
                 )
             )
         return StateSnapshot(tuple(views), self.slots.in_use, self.health())
@@ -236,6 +237,12 @@ class MemoryState:
 
     def disable(self, account: Account, reason: str) -> bool:
         return self.pool.disable(account, reason)
+
+    def enable(self, account: Account) -> bool:
+        return self.pool.enable(account)
+
+    def change_reason(self, account: Account, reason: str) -> bool:
+        return self.pool.change_reason(account, reason)
 
     # -- access tokens and the refresh lock ---------------------------------------------
     async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:

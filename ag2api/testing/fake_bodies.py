@@ -70,6 +70,28 @@ VALIDATION_REQUIRED = {
         ],
     }
 }
+VERIFY_URL = "https://accounts.google.com/signin/continue?sarp=1"
+
+
+def ineligible_verification() -> dict[str, Any]:
+    """loadCodeAssist for an account Google wants verified: no project, no current tier."""
+    return {
+        "allowedTiers": [{"id": "standard-tier", "userDefinedCloudaicompanionProject": True}],
+        "ineligibleTiers": [
+            {
+                "reasonCode": "VALIDATION_REQUIRED",
+                "reasonMessage": "Your current account is not eligible for Antigravity. "
+                "Verify your account to continue.",
+                "tierId": "free-tier",
+                "tierName": "Antigravity",
+                "validationErrorMessage": "Verify your account to continue.",
+                "validationUrl": VERIFY_URL,
+                "validationUrlLinkText": "Verify your account",
+            }
+        ],
+    }
+
+
 SERVICE_DISABLED = {
     "error": {
         "code": 403,

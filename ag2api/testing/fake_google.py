@@ -24,6 +24,9 @@ class LoadCodeAssistHandler(FakeHandler):
         account = self.check_auth()
         if account is None:
             return
+        if account.needs_verification:
+            self.finish(bodies.ineligible_verification())
+            return
         body: dict[str, Any] = {
             "currentTier": {"id": "free-tier", "name": "Antigravity"},
             "allowedTiers": [{"id": "free-tier", "isDefault": True}],
@@ -66,10 +69,8 @@ class TokenHandler(FakeHandler):
         self.fake.token_requested.set()
         if self.fake.token_gate is not None:
             await self.fake.token_gate.wait()
-        if (
-            form.get("client_id") != FAKE_CLIENT_ID
-            or form.get("client_secret") != FAKE_CLIENT_SECRET
-        ):
+        client = form.get("client_id", "")
+        if self.fake.clients.get(client) != form.get("client_secret"):
             self.set_status(401)
             self.finish({"error": "invalid_client", "error_description": "Unauthorized"})
             return
@@ -87,6 +88,10 @@ class TokenHandler(FakeHandler):
         if account is None or account.revoked:
             self.set_status(400)
             self.finish(bodies.INVALID_GRANT)
+            return
+        if client != (account.client_id or FAKE_CLIENT_ID):  # a token refreshes with its client
+            self.set_status(401)
+            self.finish({"error": "unauthorized_client", "error_description": "Unauthorized"})
             return
         answer = {
             "expires_in": self.fake.token_ttl,
@@ -109,6 +114,9 @@ class TokenHandler(FakeHandler):
             self.set_status(400)
             self.finish({"error": "invalid_grant", "error_description": "Bad Request"})
             return
+        account = self.fake.accounts.get(grant[0])
+        if account is not None and form.get("client_id") != FAKE_CLIENT_ID:
+            account.client_id = form.get("client_id")  # its refresh token belongs to that client
         self.finish(
             {
                 "access_token": self.fake.issue_token(grant[0]),

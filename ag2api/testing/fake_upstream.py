@@ -30,6 +30,8 @@ from ag2api.testing import fake_claude_rules, fake_filter, fake_model
 from ag2api.testing.fake_base import FakeHandler, Recorded
 from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
 from ag2api.testing.fake_google import (
+    FAKE_CLIENT_ID,
+    FAKE_CLIENT_SECRET,
     FileHandler,
     LoadCodeAssistHandler,
     OnboardHandler,
@@ -74,6 +76,11 @@ class FakeAccount:
     revoked: bool = False
     needs_onboarding: bool = False
     onboard_calls: int = 0
+    # The OAuth client its refresh token belongs to (None: the fake's own client).
+    client_id: str | None = None
+    # Google wants the person to verify it: generation answers 403 VALIDATION_REQUIRED and
+    # loadCodeAssist lists it as ineligible, until this is set back to False.
+    needs_verification: bool = False
 
 
 @dataclass
@@ -95,6 +102,8 @@ class FakeUpstream:
     token_requested: asyncio.Event = field(default_factory=asyncio.Event)
     urls: list[str] = field(default_factory=list)
     codes: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    # OAuth clients the token endpoint accepts: id → secret.
+    clients: dict[str, str] = field(default_factory=lambda: {FAKE_CLIENT_ID: FAKE_CLIENT_SECRET})
     # Called for requests no scripted step covers: a fault to inject, or None (soak tests).
     chaos: Callable[[Any], Step | None] | None = None
     issued_signatures: set[str] = field(default_factory=set)
@@ -272,6 +281,9 @@ class GenerateHandler(FakeHandler):
             await asyncio.sleep(step.delay)
         if step.status != 200:
             self.fail(step.status, step.body, sse_type=sse_type)
+            return
+        if account.needs_verification:
+            self.fail(403, bodies.VALIDATION_REQUIRED, sse_type=sse_type)
             return
         if not isinstance(body, dict) or body.get("project") != account.project_id:
             project = body.get("project") if isinstance(body, dict) else "?"

@@ -24,6 +24,7 @@ STREAM_PATH = "/v1internal:streamGenerateContent?alt=sse"
 GENERATE_PATH = "/v1internal:generateContent"
 MODELS_PATH = "/v1internal:fetchAvailableModels"
 COUNT_TOKENS_PATH = "/v1internal:countTokens"
+LOAD_CODE_ASSIST_PATH = "/v1internal:loadCodeAssist"
 _ERROR_BODY_CAP = 1024 * 1024
 _RAW_HEAD_CAP = 64 * 1024
 _BODY_CAP = 512 * 1024 * 1024

@@ -184,9 +184,12 @@ class CurlMulti:
         # Sent as the Accept-Encoding header; whatever encoding the answer comes in, libcurl
         # decodes it (gzip, deflate, br, zstd), so a server that ignores "identity" still works.
         curl.setopt(pycurl.ACCEPT_ENCODING, accept_encoding)
-        if proxy:
-            # libcurl reads the proxy type from the URL scheme (socks5h resolves names remotely).
+        if proxy is not None:
+            # libcurl reads the proxy type from the URL scheme (socks5h resolves names remotely);
+            # "" means none at all, not even one from the environment.
             curl.setopt(pycurl.PROXY, proxy)
+            if proxy:
+                curl.setopt(pycurl.NOPROXY, "")  # a configured proxy is used for every host
         if ca_file:
             curl.setopt(pycurl.CAINFO, ca_file)
         return transfer

@@ -29,6 +29,7 @@ _MESSAGE_DELAY_RE = re.compile(
     r"(?:reset after|resets in)\s+((?:\d+(?:\.\d+)?(?:h|ms|m|s))+)", re.I
 )
 VERSION_NOTICE = "no longer supported"
+_SIGN_IN_RE = re.compile(r"https://accounts\.google\.com/signin/continue\?[^\s\"']+")
 # ErrorInfo metadata that names the project the error is about ("consumer": "projects/<id>").
 _PROJECT_KEYS = ("containerInfo", "consumer", "project", "projectId", "project_id")
 
@@ -46,12 +47,21 @@ class GoogleError:
         """A ``disabled_reason`` when the body says the account or project itself is unusable."""
         for reason in self.reasons:
             if reason in ACCOUNT_REASONS:
-                url = self.metadata.get("validation_url")
-                detail = f" — verify at {url}" if reason == "VALIDATION_REQUIRED" and url else ""
+                url = self.verification_url() if reason == "VALIDATION_REQUIRED" else None
+                detail = f" — verify at {url}" if url else ""
                 return f"{reason}: {_first_line(self.message)}{detail}"
         if _TOS_RE.search(self.message):
             return f"TOS_BANNED: {_first_line(self.message)}"
         return None
+
+    def verification_url(self) -> str | None:
+        """The link a VALIDATION_REQUIRED answer gives: its metadata, else its message."""
+        for key in ("validation_url", "appeal_url"):
+            url = self.metadata.get(key)
+            if isinstance(url, str) and url.startswith("https://"):
+                return url.replace("\\u0026", "&")
+        found = _SIGN_IN_RE.search(self.message)
+        return found.group(0).replace("\\u0026", "&") if found else None
 
     @property
     def names_a_limit(self) -> bool:

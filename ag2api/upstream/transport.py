@@ -61,13 +61,16 @@ def no_header_trace(curl: pycurl.Curl) -> None:
 
 
 def curl_preparer(proxy: str | None) -> Any:
-    """A ``prepare_curl_callback``: no header trace; routes through ``proxy`` when set."""
+    """A ``prepare_curl_callback``: no header trace; routes through ``proxy`` when set ("": no
+    proxy at all, not even one from the environment; None: libcurl's default)."""
 
     def prepare(curl: pycurl.Curl) -> None:
         no_header_trace(curl)
-        if not proxy:
+        if proxy is None:
             return
         # libcurl reads the proxy type from the URL scheme (socks5h resolves names remotely).
         curl.setopt(pycurl.PROXY, proxy)
+        if proxy:
+            curl.setopt(pycurl.NOPROXY, "")  # a proxy set for an account is used for every host
 
     return prepare

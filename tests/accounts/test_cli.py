@@ -42,6 +42,7 @@ async def test_list_disable_enable_seen_live(
         "PROJECT",
         "EMAIL",
         "STATE",
+        "PROXY",
         "LAST",
         "USED",
         "LOWEST",

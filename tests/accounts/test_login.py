@@ -3,19 +3,23 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import re
-import shutil
 import socket
 import stat
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
+from ag2api.accounts.login import CALLBACK_PORT, SCOPES, add_arguments
+from ag2api.accounts.oauth_client import IDE_CLIENT
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
@@ -38,10 +42,12 @@ async def run_script(
     port: int | None = None,
     command: str = "script",
     client: bool = True,
+    pages: list[tuple[int, str]] | None = None,
 ) -> tuple[int, str]:
     """Run the script (or `ag2api login`); ``consent(auth_url)`` returns the redirect address the
     browser gets (``None``: the person never comes back). ``tokens`` None: the command's default;
-    ``client`` False: the OAuth client comes from tokens.json."""
+    ``client`` False: the OAuth client comes from tokens.json; ``pages`` gets the callback
+    page the browser shows (status, text)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         *COMMANDS[command],
@@ -75,8 +81,10 @@ async def run_script(
     redirect = consent(match.group(1))
     if redirect is not None:
         http = AsyncHTTPClient(force_instance=True)
-        await http.fetch(redirect.replace("localhost", "127.0.0.1"), raise_error=False)
+        answer = await http.fetch(redirect.replace("localhost", "127.0.0.1"), raise_error=False)
         http.close()
+        if pages is not None:
+            pages.append((answer.code, (answer.body or b"").decode()))
     output += (await proc.stdout.read()).decode()
     return await proc.wait(), output
 
@@ -179,22 +187,104 @@ async def test_no_project_leaves_tokens_unchanged(fake: FakeUpstream, tokens_pat
     assert tokens_path.read_bytes() == before
 
 
-@pytest.mark.parametrize("command", list(COMMANDS))
-async def test_missing_oauth_client_is_explained(
-    fake: FakeUpstream, tmp_path: Path, command: str
-) -> None:
+async def first_address(*argv: str, env: dict[str, str] | None = None) -> str:
+    """Start `ag2api login --no-browser …`, return the consent address it prints, stop it."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        *COMMANDS[command],
-        "--tokens",
-        str(tmp_path / "none.json"),
+        "-m",
+        "ag2api",
+        "login",
+        "--no-browser",
+        "--port",
+        str(free_port()),
+        *argv,
+        stdin=asyncio.subprocess.PIPE,  # kept open: it waits for a pasted address
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        stdin=asyncio.subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
-    out = (await proc.communicate())[0].decode()
-    assert proc.returncode == 1 and "No OAuth client" in out
+    assert proc.stdout is not None
+    try:
+        out = ""
+        while not (match := re.search(r"https://accounts\S+", out)):
+            line = (await proc.stdout.readline()).decode()
+            assert line, out
+            out += line
+        return match.group(0)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+async def test_no_oauth_setup_signs_in_with_the_ides_client(tmp_path: Path, command: str) -> None:
+    """Nothing configured: the consent address is printed at once, holding the IDE's client."""
+    if command == "script":
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(SCRIPT),
+            "--tokens",
+            str(tmp_path / "none.json"),
+            "--no-browser",
+            "--port",
+            str(free_port()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        assert proc.stdout is not None
+        out = ""
+        while "accounts.google.com" not in out:
+            line = (await proc.stdout.readline()).decode()
+            assert line, out
+            out += line
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        url = re.search(r"https://accounts\S+", out).group(0)  # type: ignore[union-attr]
+    else:
+        url = await first_address("--tokens", str(tmp_path / "none.json"))
+    query = query_of(url)
+    assert url.startswith("https://accounts.google.com/o/oauth2/v2/auth?")
+    assert query["client_id"] == IDE_CLIENT.client_id
+    assert query["scope"].split() == list(SCOPES)
+    assert re.fullmatch(r"http://localhost:\d+/oauth-callback", query["redirect_uri"])
+    assert query["access_type"] == "offline" and query["code_challenge_method"] == "S256"
     assert not (tmp_path / "none.json").exists()
+
+
+async def test_the_default_callback_port_is_the_ides(tmp_path: Path) -> None:
+    assert CALLBACK_PORT == 51121
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert parser.parse_args([]).port == 51121
+
+
+async def test_the_environment_and_the_flags_override_the_built_in_client(tmp_path: Path) -> None:
+    env = {"AG2API_OAUTH_CLIENT_ID": "env-id.apps", "AG2API_OAUTH_CLIENT_SECRET": "env-secret"}
+    url = await first_address("--tokens", str(tmp_path / "t.json"), env=env)
+    assert query_of(url)["client_id"] == "env-id.apps"
+    url = await first_address(
+        "--tokens",
+        str(tmp_path / "t.json"),
+        "--client-id",
+        "f.apps",
+        "--client-secret",
+        "s",
+        env=env,
+    )
+    assert query_of(url)["client_id"] == "f.apps"
+    tokens = tmp_path / "with-config.json"
+    tokens.write_text(
+        json.dumps({"oauth_config": {"client_id": "file.apps", "client_secret": "x"}})
+    )
+    url = await first_address("--tokens", str(tokens), env=env)
+    assert query_of(url)["client_id"] == "file.apps"
 
 
 async def test_ag2api_login_writes_the_tokens_file_of_the_config(
@@ -217,14 +307,70 @@ async def test_ag2api_login_writes_the_tokens_file_of_the_config(
     assert [p["project_id"] for p in written["projects"]] == ["proj-cfg-0007"]
 
 
-async def test_the_example_client_placeholders_are_refused(
+async def test_the_example_client_placeholders_mean_the_built_in_client(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(
+        json.dumps({"oauth_config": {"client_id": "YOUR_ID", "client_secret": "YOUR_SECRET"}})
+    )
+    url = await first_address("--tokens", str(tokens))
+    assert query_of(url)["client_id"] == IDE_CLIENT.client_id
+
+
+async def test_signs_in_with_the_built_in_client_end_to_end(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
+    """No client anywhere: the IDE's client signs in, and the file records only what the gateway
+    needs to refresh with it (here the fake's token URL)."""
+    fake.clients[IDE_CLIENT.client_id] = IDE_CLIENT.client_secret
+    fake.add_account("rt-ide", "proj-ide-0008", "ide@example.com")
     tokens = tmp_path / "tokens.json"
-    shutil.copy(ROOT / "data" / "tokens.json.example", tokens)
-    before = tokens.read_bytes()
     code, out = await run_script(
-        fake, tokens, lambda url: None, command="ag2api login", client=False
+        fake,
+        tokens,
+        lambda url: fake.authorize(url, "rt-ide"),
+        command="ag2api login",
+        client=False,
     )
-    assert code == 1 and "still holds the example's placeholders" in out
-    assert "tokens.json was not changed" in out and tokens.read_bytes() == before
+    assert code == 0, out
+    assert "Signing in with the Antigravity IDE's built-in client" in out
+    doc = json.loads(tokens.read_text())
+    assert doc["oauth_config"]["client_id"] == IDE_CLIENT.client_id
+    assert doc["oauth_config"]["token_url"] == fake.token_url
+    assert [p["email"] for p in doc["projects"]] == ["ide@example.com"]
+    assert "client_id" not in doc["projects"][0]
+
+
+async def test_the_callback_page_says_added_only_once_the_account_is_saved(
+    fake: FakeUpstream, tokens_path: Path
+) -> None:
+    fake.add_account("rt-page", "proj-page-0009", "page@example.com")
+    pages: list[tuple[int, str]] = []
+    code, out = await run_script(
+        fake, tokens_path, lambda url: fake.authorize(url, "rt-page"), pages=pages
+    )
+    assert code == 0, out
+    status, text = pages[0]
+    assert status == 200 and "account added" in text and "page@example.com" in text
+    assert "proj-page-0009" not in text  # masked, as in the terminal
+
+
+@pytest.mark.parametrize(
+    "spoil, said",
+    [
+        (lambda url: re.sub(r"state=[^&]+", "state=wrong", url), "state does not match"),
+        (lambda url: re.sub(r"code=[^&]+", "code=4/forged", url), "invalid_grant"),
+    ],
+)
+async def test_the_callback_page_shows_why_the_sign_in_failed(
+    fake: FakeUpstream, tokens_path: Path, spoil: Any, said: str
+) -> None:
+    before = tokens_path.read_bytes()
+    pages: list[tuple[int, str]] = []
+    code, out = await run_script(
+        fake, tokens_path, lambda url: spoil(fake.authorize(url, "rt-one")), pages=pages
+    )
+    assert code == 1 and said in out
+    status, text = pages[0]
+    assert status == 400 and "sign-in failed" in text and said in text
+    assert "account added" not in text and "close this tab" not in text
+    assert tokens_path.read_bytes() == before

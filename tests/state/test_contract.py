@@ -133,6 +133,23 @@ async def test_disable_keeps_the_reason_and_takes_the_account_out(factory: Facto
             await state.pick(MODEL)
 
 
+async def test_enable_puts_it_back_and_a_reason_can_change_meanwhile(factory: Factory) -> None:
+    async with factory(accounts(2)) as state:
+        alpha = state.get(PROJECTS[0])
+        assert alpha is not None
+        assert not state.enable(alpha) and not state.change_reason(alpha, "x")  # it is in
+        state.disable(alpha, "PROXY_UNREACHABLE: proxy http://***@p:1 failed")
+        assert state.change_reason(alpha, "VALIDATION_REQUIRED: verify")
+        assert not state.change_reason(alpha, "VALIDATION_REQUIRED: verify")
+        await state.settle()
+        assert state.snapshot().accounts[0].disabled_reason == "VALIDATION_REQUIRED: verify"
+        assert set(await picks(state, 2)) == {PROJECTS[1]}  # still out
+        assert state.enable(alpha) and not state.enable(alpha)
+        await state.settle()
+        assert alpha.enabled and alpha.disabled_reason is None
+        assert set(await picks(state, 4)) == set(PROJECTS[:2])
+
+
 async def test_slots_per_account_are_limited_and_given_back(factory: Factory) -> None:
     async with factory(accounts(1), per_account=2) as state:
         first, second = await state.pick(MODEL), await state.pick(MODEL)

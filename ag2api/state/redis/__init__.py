@@ -22,8 +22,11 @@ within ``state.timeout``. Keys, under ``state.key_prefix`` (default ``ag:v1:``):
 ``bal:<model>``             hash account → credit: balanced routing's smooth weighted round robin
 ``slots:<account>``         zset hold id → hold end (ms): per-account slots, pool-wide, renewed
                             while held (``state.lease_seconds``)
-``dis``                     hash account → ``<refresh-token hash>|<reason>``: runtime disables
-``tok:<account>``           string access token, ``PX`` its remaining life
+``dis``                     hash account → ``<refresh-token hash>|<reason>``: runtime disables;
+                            ``+<refresh-token hash>|``: put back by a recheck (every replica
+                            enables its copy)
+``tok:<account>``           string access token, ``PX`` its remaining life (``enc:v1:…`` with a
+                            key set, like the new refresh token in ``rtok``)
 ``rtok``                    hash account → ``<hashes of the refresh tokens it replaced>|<new one>``:
                             a refresh token Google rotated on some replica, until a new login
 ``lock:refresh:<account>``  the single-flight refresh lock (``SET NX PX``, compare-and-delete)

@@ -11,9 +11,10 @@ from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
+from ag2api.accounts.standing import recheckable
 from ag2api.state.base import account_key
 from ag2api.state.redis.client import RedisClient, pairs, text, token_digest
-from ag2api.state.redis.picking import Picking
+from ag2api.state.redis.picking import ENABLED_MARK, Picking
 from ag2api.state.redis.tokens import Tokens
 
 OnChange = Callable[[Account, dict[str, Any]], None]
@@ -56,7 +57,17 @@ class Mirror:
             if acct in rotated and await self.tokens.adopt(account, acct, rotated[acct]):
                 self.on_change(account, {"refresh_token": account.refresh_token})
             overlay = disables.get(acct)
-            if overlay is not None:
+            if overlay is not None and overlay.startswith(ENABLED_MARK):
+                # Back in rotation on some replica: so here, if only a passing cause kept it out.
+                digest = overlay[len(ENABLED_MARK) :].partition("|")[0]
+                if (
+                    digest == token_digest(account.refresh_token)
+                    and not account.enabled
+                    and recheckable(account.disabled_reason)
+                ):
+                    self.pool.enable(account)
+                    self.on_change(account, {"enabled": True, "disabled_reason": None})
+            elif overlay is not None:
                 digest, _, reason = overlay.partition("|")
                 if digest != token_digest(account.refresh_token):
                     await self.picking.forget_disable(acct)  # a new login: the old verdict is void

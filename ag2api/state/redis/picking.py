@@ -20,6 +20,10 @@ from ag2api.state.redis.client import Down, Op, RedisClient, text, token_digest
 log = logging.getLogger("ag2api.state")
 
 
+# A ``dis`` value of an account put back into rotation (the recheck found its cause gone).
+ENABLED_MARK = "+"
+
+
 class Picking:
     def __init__(self, client: RedisClient, local: MemoryState, hold_ms: int) -> None:
         self.client = client
@@ -202,12 +206,28 @@ class Picking:
             self.client.send(self.disable_shared(account))
         return changed
 
+    def change_reason(self, account: Account, reason: str) -> bool:
+        changed = self.local.change_reason(account, reason)
+        if changed:
+            self.client.send(self.disable_shared(account))
+        return changed
+
     def disable_shared(self, account: Account) -> Op[Any]:
         """The shared half of :meth:`disable`: valid while the account keeps this refresh
         token (a new login voids it)."""
         value = f"{token_digest(account.refresh_token)}|{account.disabled_reason or ''}"
         acct = account_key(account.project_id)
         return lambda: self.client.redis.hset(self._dis, acct, value)
+
+    def enable(self, account: Account) -> bool:
+        """Back in rotation everywhere: the disable is replaced by ``+<digest>|``, which picking
+        ignores and which tells every replica's mirror to enable its own copy."""
+        changed = self.local.enable(account)
+        if changed:
+            acct = account_key(account.project_id)
+            value = f"{ENABLED_MARK}{token_digest(account.refresh_token)}|"
+            self.client.send(lambda: self.client.redis.hset(self._dis, acct, value))
+        return changed
 
     async def forget_disable(self, acct: str) -> None:
         await self.client.call(lambda: self.client.redis.hdel(self._dis, acct))

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import replace
 from typing import Any
 
+from ag2api.accounts.crypto import PLAINTEXT, TokenCipher
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
@@ -48,6 +49,7 @@ class RedisState:
         sync_seconds: float = 1.0,
         replica: str | None = None,
         on_change: OnChange = lambda account, fields: None,
+        cipher: TokenCipher = PLAINTEXT,
     ) -> None:
         self.pool = pool
         self.slots = slots
@@ -58,7 +60,7 @@ class RedisState:
         replica = replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leadership = Leadership(self.client, replica)
         self.picking = Picking(self.client, self.local, hold_ms)
-        self.tokens = Tokens(self.client, self.local, self.leadership.is_writer)
+        self.tokens = Tokens(self.client, self.local, self.leadership.is_writer, cipher)
         self.key_limits = KeyLimits(self.client, self.local.limiter, hold_ms)
         self.records = RedisRecords(self.client)
         self.usage_counters = UsageCounters(self.client, self.leadership)
@@ -192,6 +194,12 @@ class RedisState:
 
     def disable(self, account: Account, reason: str) -> bool:
         return self.picking.disable(account, reason)
+
+    def enable(self, account: Account) -> bool:
+        return self.picking.enable(account)
+
+    def change_reason(self, account: Account, reason: str) -> bool:
+        return self.picking.change_reason(account, reason)
 
     # -- access tokens and the refresh lock ---------------------------------------------
     async def token(self, account: Account, cached_ok: bool = True) -> tuple[str, float] | None:

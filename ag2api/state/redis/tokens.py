@@ -1,6 +1,8 @@
 """Access tokens (``tok:<account>``), the single-flight refresh lock (``lock:refresh:<account>``)
 and rotated refresh tokens (hash ``rtok``), shared through Redis. Each falls back to this
-replica's own state (the memory backend) when Redis does not answer."""
+replica's own state (the memory backend) when Redis does not answer. With a key set the tokens
+are stored sealed (``enc:v1:``, :mod:`ag2api.accounts.crypto`); one that this replica's key does
+not open counts as absent."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
+from ag2api.accounts.crypto import PLAINTEXT, CannotDecrypt, TokenCipher
 from ag2api.accounts.model import Account
 from ag2api.state.base import account_key
 from ag2api.state.memory import MemoryState
@@ -44,8 +47,13 @@ class Rotation:
 
 class Tokens:
     def __init__(
-        self, client: RedisClient, local: MemoryState, is_writer: Callable[[], bool]
+        self,
+        client: RedisClient,
+        local: MemoryState,
+        is_writer: Callable[[], bool],
+        cipher: TokenCipher = PLAINTEXT,
     ) -> None:
+        self.cipher = cipher
         self.client = client
         self.local = local
         self.is_writer = is_writer
@@ -62,9 +70,9 @@ class Tokens:
             found = await self.client.call(lambda: script(keys=[key]))
         except Down:
             found = None
-        if found:
-            shared, pttl = text(found[0]), int(found[1])
-            expires = time.time() + pttl / 1000.0
+        shared = self._open(text(found[0]), "access_token") if found else None
+        if found and shared is not None:
+            expires = time.time() + int(found[1]) / 1000.0
             if shared != account.access_token or expires > account.expires_at + 5:
                 account.access_token, account.expires_at = shared, expires
         return await self.local.token(account)
@@ -75,8 +83,9 @@ class Tokens:
         if ms <= 0:
             return
         key = self.client.key("tok", account_key(account.project_id))
+        sealed = self.cipher.seal(token, "access_token")
         with suppress(Down):
-            await self.client.call(lambda: self.client.redis.set(key, token, px=ms))
+            await self.client.call(lambda: self.client.redis.set(key, sealed, px=ms))
 
     # -- the refresh lock ---------------------------------------------------------------
     @asynccontextmanager
@@ -140,7 +149,7 @@ class Tokens:
             acct,
             rotation.first,
             rotation.replaced,
-            rotation.new,
+            self.cipher.seal(rotation.new, "refresh_token"),
             ROTATION_HISTORY,
         ]
         script = self.client.scripts["rotate"]
@@ -158,7 +167,8 @@ class Tokens:
         then the leader's writer records it for tokens.json). When the leader's account holds
         neither (a new login since: its file is the one kept up to date), the entry is void and
         removed; another replica may just be reading an older copy of the file."""
-        replaced, _, new = entry.partition("|")
+        replaced, _, sealed = entry.partition("|")
+        new = self._open(sealed, "refresh_token") if sealed else None
         if not new or new == account.refresh_token:
             return False
         if token_digest(account.refresh_token) in replaced.split(","):
@@ -167,6 +177,12 @@ class Tokens:
         if self.is_writer():
             await self.drop_rotation(acct, entry)
         return False
+
+    def _open(self, value: str, field: str) -> str | None:
+        try:
+            return self.cipher.open(value, field)
+        except CannotDecrypt:
+            return None
 
     async def drop_rotation(self, acct: str, entry: str) -> None:
         key, script = self.client.key("rtok"), self.client.scripts["hdel_if"]
