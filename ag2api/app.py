@@ -16,7 +16,7 @@ from ag2api import __version__
 from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.store import TokensPathError
 from ag2api.admin.access import AdminAccess
-from ag2api.admin.handlers import ROUTES as ADMIN_ROUTES
+from ag2api.admin.routes import ROUTES as ADMIN_ROUTES
 from ag2api.config.live import Overrides, exposure_problem
 from ag2api.config.schema import GatewayConfig
 from ag2api.handlers import routes
@@ -62,7 +62,7 @@ async def drain(services: Services, grace: float) -> None:
 
 def check_startup(cfg: GatewayConfig) -> None:
     if (problem := exposure_problem(cfg)) is not None:
-        raise StartupError(problem)
+        raise StartupError(f"{problem} (config {cfg.path})")
 
 
 def reload_now(reloader: Reloader) -> None:
@@ -100,7 +100,14 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_now, reloader)
-    server = make_server(make_app(services), cfg, connection_cap(cfg, fd_limit))
+    # A reload's exposure check looks at these, whatever server.host says by then.
+    services.config.listening = tuple(str(sock.getsockname()[0]) for sock in sockets)
+    server = make_server(
+        make_app(services),
+        cfg,
+        connection_cap(cfg, fd_limit),
+        live=lambda: services.config.current.server,
+    )
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     tune_gc()

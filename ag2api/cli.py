@@ -6,14 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
-import hashlib
 import logging
 import os
-import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +29,9 @@ from ag2api.accounts.crypto import BadKey
 from ag2api.accounts.login import add_arguments as add_login_arguments
 from ag2api.accounts.login import login
 from ag2api.app import serve
+from ag2api.config.keys_file import hashed, new_client_key
 from ag2api.config.live import Overrides, read_config
-from ag2api.config.load import WORKERS_NEED_REDIS, ConfigError
+from ag2api.config.load import PORT, WORKERS, WORKERS_NEED_REDIS, ConfigError
 from ag2api.config.schema import NO_POLICY, GatewayConfig
 from ag2api.logs.setup import setup_logging
 from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
@@ -70,6 +69,22 @@ def find_config(
     return next(p for p in config_candidates(cwd, home) if p.is_file()), False
 
 
+def checked(check: Callable[[Any], int]) -> Callable[[str], int]:
+    """An argparse type that applies the config file's own check (same range, same words)."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+        try:
+            return check(number)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ag2api",
@@ -84,10 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="gateway YAML (default: see below)",
     )
     parser.add_argument("--host", help="listen address (overrides server.host)")
-    parser.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    parser.add_argument(
+        "--port", type=checked(PORT), help="listen port (overrides server.port; 0: any free one)"
+    )
     parser.add_argument("--tokens", type=Path, help="tokens.json (overrides tokens_file)")
     parser.add_argument(
-        "--workers", type=int, help="processes on the port (overrides server.workers; >1: redis)"
+        "--workers",
+        type=checked(WORKERS),
+        help="processes on the port (overrides server.workers; >1: redis)",
     )
     parser.add_argument(
         "--demo",
@@ -99,8 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     accounts = commands.add_parser(
         "accounts", help="list, enable, disable, import, export, encrypt or decrypt accounts"
     )
-    for flag, kind, text in (("--config", Path, "gateway YAML"), ("--tokens", Path, "tokens.json")):
-        accounts.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+    file_options(accounts)
     actions = accounts.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="every project with its state (the default)")
     enable = actions.add_parser("enable", help="put a project back in rotation")
@@ -110,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     disable.add_argument("--reason", default="disabled by hand", help="written as disabled_reason")
     add_commands(actions)
     usage = commands.add_parser("usage", help="usage statistics per key, model, project, day")
-    usage.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="gateway YAML")
+    file_options(usage)
     usage.add_argument("--since", help="first day, YYYY-MM-DD (default: 7 days ago)")
     usage.add_argument("--until", help="last day, YYYY-MM-DD (default: today)")
     usage.add_argument(
@@ -130,10 +148,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sign in with a Google account in the browser and add its project to "
         "tokens.json (the config's tokens_file unless --tokens is given).",
     )
-    for flag, kind, text in (("--config", Path, "gateway YAML"), ("--tokens", Path, "tokens.json")):
-        login.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text)
+    file_options(login)
     add_login_arguments(login)
     return parser
+
+
+def file_options(command: argparse.ArgumentParser) -> None:
+    """--config and --tokens on a command too (before or after its name): every command finds
+    the files as the gateway does, given the same options and environment."""
+    command.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="gateway YAML")
+    command.add_argument(
+        "--tokens",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="tokens.json (overrides tokens_file; usage.sqlite3 is beside it unless usage_db)",
+    )
 
 
 def load_config(args: argparse.Namespace) -> GatewayConfig:
@@ -227,16 +256,13 @@ async def _run(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-KEY_PREFIX = "sk-ag-"
-
-
 def run_keys(args: argparse.Namespace) -> int:
     """``ag2api keys new``: the key is printed once and never stored; the YAML gets its hash."""
     if args.action != "new":
         print("usage: ag2api keys new [--label L]", file=sys.stderr)
         return 2
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    digest = hashlib.sha256(key.encode()).hexdigest()
+    key = new_client_key()
+    digest = hashed(key).removeprefix("sha256:")
     label = args.label or f"key-{digest[:6]}"
     if not label.strip() or any(c in label for c in '"\n'):
         print("ag2api keys new: --label must be a non-empty single-line text", file=sys.stderr)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import secrets
 from collections.abc import Callable
@@ -10,23 +9,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from ag2api.accounts.store import write_atomic
-from ag2api.config.schema import ApiKey, GatewayConfig
+from ag2api.config.schema import ApiKey, GatewayConfig, is_loopback
 from ag2api.services import Services
 from ag2api.testing.fake_filter import KNOWN_TRIGGERS
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
 
+__all__ = ["DEMO_KEY", "is_loopback", "print_banner", "start_demo_upstream"]
+
 # The README's examples use this key, so they work as pasted against `ag2api --demo`.
 DEMO_KEY = "sk-change-me"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 async def start_demo_upstream(
@@ -66,8 +58,12 @@ async def start_demo_upstream(
         DEMO_KEY if is_loopback(cfg.server.host) else "sk-ag2api-demo-" + secrets.token_urlsafe(12)
     )
     admin_key = "admin-demo-" + secrets.token_urlsafe(12)
+    # The console edits keys in the config file: the demo's copy, never the person's own.
+    copy = folder / "gateway.yaml"
+    write_atomic(copy, cfg.path.read_text(encoding="utf-8") if cfg.path.is_file() else "{}\n")
     demo_cfg = replace(
         cfg,
+        path=copy,
         api_keys=(ApiKey(key, "demo"),),
         admin_key=admin_key,
         tokens_file=tokens_file,
@@ -92,7 +88,7 @@ def banner(key: str, admin_key: str, port: int, host: str, config: Path) -> str:
 
   Python:  OpenAI(base_url="{base}/v1", api_key="{key}")
 
-  Status page: {base}/admin/  (admin key: {admin_key})
+  Console: {base}/admin/  (admin key: {admin_key})
 
   Config: {config} (read once: the demo does not watch it; restart to apply an edit)
 

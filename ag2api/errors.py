@@ -43,6 +43,9 @@ KINDS: dict[str, ErrorKind] = {
     "key_disabled": ErrorKind(401, "invalid_request_error", "invalid_api_key", False),
     "model_not_allowed": ErrorKind(403, "invalid_request_error", "model_not_allowed", False),
     "not_found": ErrorKind(404, "invalid_request_error", "not_found", False),
+    # The admin console: a write without its session's CSRF token; a change the files refuse.
+    "forbidden": ErrorKind(403, "invalid_request_error", "forbidden", False),
+    "conflict": ErrorKind(409, "invalid_request_error", "conflict", False),
     "previous_response_not_found": ErrorKind(
         400, "invalid_request_error", "previous_response_not_found", False
     ),
@@ -59,6 +62,15 @@ KINDS: dict[str, ErrorKind] = {
     "upstream_error": ErrorKind(502, "upstream_error", "upstream_error"),
     "upstream_account_error": ErrorKind(502, "upstream_error", "upstream_account_error", False),
     "no_available_account": ErrorKind(503, "server_error", "no_available_account"),
+    # No account can serve at all (none configured, or every one disabled): waiting changes
+    # nothing until the operator acts, so a status no client retries (clients retry 5xx, and
+    # Claude Code 529, for minutes), with a message naming the fix — as Google answers 403 for
+    # an API not enabled in a project.
+    "no_usable_account": ErrorKind(403, "server_error", "no_usable_account", False),
+    # The upstream has no capacity (its 503 UNAVAILABLE, e.g. MODEL_CAPACITY_EXHAUSTED, or a
+    # 529) on every account tried: temporary, so a 503 with Retry-After in every dialect (529
+    # overloaded_error for Anthropic's).
+    "capacity_exhausted": ErrorKind(503, "server_error", "capacity_exhausted"),
     "server_busy": ErrorKind(503, "server_error", "server_busy"),
     "upstream_client_outdated": ErrorKind(502, "upstream_error", "upstream_client_outdated", False),
     "upstream_timeout": ErrorKind(504, "timeout_error", "upstream_timeout"),
@@ -146,6 +158,12 @@ class NoAvailableAccount(GatewayError):
     kind = "no_available_account"
 
 
+class NoUsableAccount(NoAvailableAccount):
+    """Not one account is enabled: the operator must add or re-enable one."""
+
+    kind = "no_usable_account"
+
+
 class UpstreamTimeout(GatewayError):
     kind = "upstream_timeout"
 
@@ -153,6 +171,10 @@ class UpstreamTimeout(GatewayError):
 class UpstreamFailure(GatewayError):
     kind = "upstream_error"
 
+
+# Retry-After for an upstream without capacity that named no delay: a few seconds, since the
+# gateway already went through its accounts, with backoff, before answering.
+CAPACITY_RETRY_AFTER = 5.0
 
 # Prefix of an upstream 400's message; the Anthropic dialect drops it so that Claude's own
 # wording (which Claude Code's recovery matches) reaches the client unchanged.
@@ -187,4 +209,10 @@ def from_upstream(
         )
     if status in (408, 504) or google_status == "DEADLINE_EXCEEDED":
         return UpstreamTimeout(f"Upstream timed out: {text}")
+    if status in (503, 529):
+        return GatewayError(
+            f"Upstream has no capacity right now (HTTP {status}): {text}",
+            kind="capacity_exhausted",
+            retry_after=retry_after if retry_after is not None else CAPACITY_RETRY_AFTER,
+        )
     return UpstreamFailure(f"Upstream error (HTTP {status}): {text}")

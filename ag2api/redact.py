@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 
@@ -16,11 +17,12 @@ _MIN_KNOWN = 4
 
 
 def mask(value: str | None, keep: int = 4) -> str:
-    """``"helpful-perigee-2nnd9"`` → ``"help…nnd9"``; short values are fully hidden."""
+    """``"helpful-perigee-2nnd9"`` → ``"help…nnd9"``. A value too short to show any of it
+    becomes ``"…"`` and a short stable hash of it, so two of them stay apart in logs."""
     if not value:
         return "-"
     if len(value) <= 2 * keep + 2:
-        return "*" * min(len(value), 8)
+        return "…" + hashlib.sha256(b"ag2api-mask:" + value.encode()).hexdigest()[:6]
     return f"{value[:keep]}…{value[-keep:]}"
 
 

@@ -20,7 +20,7 @@ from ag2api.accounts.recheck import Rechecker
 from ag2api.accounts.refresh import TokenRefresher
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.store import TokensFile, TokensPathError, read_tokens, tokens_document
-from ag2api.accounts.writer import TokenWriter
+from ag2api.accounts.writer import LAZY_INTERVAL, TokenWriter
 from ag2api.config.live import LiveConfig, Overrides
 from ag2api.config.schema import GatewayConfig
 from ag2api.failover.dispatcher import Dispatcher, settings_for
@@ -85,6 +85,7 @@ class Services:
     tokens_error_at: float | None = None
     # Opens and seals the tokens in tokens.json (and Redis) when a key is set.
     cipher: TokenCipher = PLAINTEXT
+    tokens_digest: str | None = None  # sha256 of tokens.json as the pool was built from it
 
     def __post_init__(self) -> None:
         self.metrics = Metrics(self.live_gauges)
@@ -293,7 +294,9 @@ def build_services(
     # all its curl handles up front, so a few, not upstream.max_connections of them.
     http = make_client(OAUTH_CONNECTIONS)
     writer = TokenWriter(
-        cfg.tokens_file, snapshot=lambda: tokens_document(services.oauth, services.pool.accounts)
+        cfg.tokens_file,
+        snapshot=lambda: tokens_document(services.oauth, services.pool.accounts),
+        lazy_interval=LAZY_INTERVAL,
     )
     writer.cipher = cipher
     pool = AccountPool(tokens.accounts, cfg.rotation.count)
@@ -345,5 +348,6 @@ def build_services(
         tokens_error=tokens_error,
         tokens_error_at=time.time() if tokens_error else None,
         cipher=cipher,
+        tokens_digest=tokens.digest,
     )
     return services

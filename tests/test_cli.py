@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,9 @@ import time
 from pathlib import Path
 
 import openai
+import pytest
+
+from ag2api.cli import build_parser, load_config, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -154,3 +158,92 @@ def test_starts_without_accounts_and_explains_how_to_add_one(tmp_path: Path) -> 
         rest = cli.finish(signal.SIGTERM)
     assert "no Google accounts in" in out and "tokens.json" in out
     assert cli.proc.returncode == 0, rest
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--port", "99999"], "argument --port: must be an integer from 0 to 65535"),
+        (["--port", "-1"], "argument --port: must be an integer from 0 to 65535"),
+        (["--port", "eighty"], "argument --port: must be an integer, not 'eighty'"),
+        (["--workers", "0"], "argument --workers: must be an integer from 1 to 256"),
+    ],
+)
+def test_port_and_workers_are_checked_like_the_config_file(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(args)
+    assert info.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_a_key_written_twice_stops_the_start_naming_both_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text(
+        "api_keys: [sk-first-0123456]\nserver: {port: 0}\napi_keys: [sk-second-012345]\n"
+    )
+    assert main(["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}:3: api_keys: written twice, on lines 1 and 3" in err
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A home folder and a working folder of their own, and no AG2API_* variable."""
+    for name in list(os.environ):
+        if name.startswith("AG2API_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    return tmp_path
+
+
+def files_of(argv: list[str]) -> tuple[Path, Path]:
+    cfg = load_config(build_parser().parse_args(argv))
+    return cfg.tokens_file, cfg.usage_db
+
+
+def test_the_shipped_config_copied_to_the_user_folder_keeps_its_accounts_there(
+    elsewhere: Path,
+) -> None:
+    user = elsewhere / "home" / ".config" / "ag2api"
+    user.mkdir(parents=True)
+    shutil.copy(ROOT / "conf" / "gateway.yaml", user / "gateway.yaml")
+    assert files_of([]) == (user / "tokens.json", user / "usage.sqlite3")
+    # Where it ships (a clone, the Docker image: conf/ beside data/) it means data/tokens.json.
+    repo = elsewhere / "work" / "conf"
+    repo.mkdir()
+    shutil.copy(ROOT / "conf" / "gateway.yaml", repo / "gateway.yaml")
+    data = elsewhere / "work" / "data"
+    assert files_of([]) == (data / "tokens.json", data / "usage.sqlite3")
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        [],
+        ["--tokens", "fake/tokens.json"],
+        ["--config", "../etc/gateway.yaml"],
+        ["--config", "../etc/gateway.yaml", "--tokens", "fake/tokens.json"],
+        ["AG2API_CONFIG=../etc/gateway.yaml", "AG2API_TOKENS_FILE=fake/tokens.json"],
+    ],
+)
+def test_accounts_and_usage_find_the_files_the_gateway_uses(
+    elsewhere: Path, monkeypatch: pytest.MonkeyPatch, where: list[str]
+) -> None:
+    (elsewhere / "etc").mkdir()
+    (elsewhere / "etc" / "gateway.yaml").write_text("tokens_file: accounts/tokens.json\n")
+    user = elsewhere / "home" / ".config" / "ag2api"
+    user.mkdir(parents=True)
+    (user / "gateway.yaml").write_text("server: {port: 0}\n")
+    options = [w for w in where if "=" not in w]
+    for assignment in (w for w in where if "=" in w):
+        monkeypatch.setenv(*assignment.split("=", 1))
+    served = files_of(options)
+    assert served[0].is_absolute() and served[1].parent == served[0].parent
+    for command in ("accounts", "usage"):
+        assert files_of([*options, command]) == served, command  # options before the command
+        assert files_of([command, *options]) == served, command  # or after it

@@ -126,3 +126,19 @@ def set_enabled(path: Path, selector: str, enabled: bool, reason: str | None = N
         raise AccountNotFound(f"{path} does not exist")
     update_tokens(path, mutate)
     return mask(str(chosen.get("project_id")))
+
+
+def remove_account(path: Path, selector: str) -> str:
+    """Take one project out of tokens.json (its tokens go with it); returns its masked id."""
+    chosen: dict[str, Any] = {}
+
+    def mutate(doc: dict[str, Any]) -> None:
+        projects = [p for p in doc.get("projects", []) if isinstance(p, dict)]
+        entry = select(projects, selector)
+        doc["projects"] = [p for p in doc.get("projects", []) if p is not entry]
+        chosen.update(entry)
+
+    if not path.exists():
+        raise AccountNotFound(f"{path} does not exist")
+    update_tokens(path, mutate)
+    return mask(str(chosen.get("project_id")))

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from ag2api.accounts.oauth_client import client_for, default_client, known_secre
 from ag2api.accounts.store import TokensFileError, read_tokens, update_tokens, write_atomic
 from ag2api.accounts.transfer.export import FORMATS, export
 from ag2api.accounts.transfer.formats import Entry, Problem, read_paths
-from ag2api.accounts.transfer.merge import ProjectFinder, fold_duplicates, merge_into
+from ag2api.accounts.transfer.merge import Outcome, ProjectFinder, fold_duplicates, merge_into
 from ag2api.config.schema import GatewayConfig
 from ag2api.redact import mask
 
@@ -83,11 +84,30 @@ def run_command(args: argparse.Namespace, cfg: GatewayConfig, environ: Mapping[s
 
 
 # -- import -----------------------------------------------------------------------------------
-def run_import(
-    args: argparse.Namespace, cfg: GatewayConfig, cipher: TokenCipher, environ: Mapping[str, str]
-) -> int:
+@dataclass
+class Imported:
+    """What an import read and did (nothing was written when ``outcome`` is None)."""
+
+    formats: dict[str, int]
+    read: int
+    merged: int
+    outcome: Outcome | None
+    problems: list[Problem]
+
+
+def import_accounts(
+    paths: list[Path],
+    cfg: GatewayConfig,
+    cipher: TokenCipher,
+    environ: Mapping[str, str],
+    api_base: str | None = None,
+    onboarding: tuple[int, float] = (10, 3.0),
+) -> Imported:
+    """Read ``paths`` (any format :mod:`.transfer.formats` knows), look up missing projects and
+    merge the accounts into tokens.json under its lock (``ag2api accounts import`` and the
+    console's upload)."""
     path = cfg.tokens_file
-    reading = read_paths(args.paths)
+    reading = read_paths(paths)
     problems = list(reading.problems)
     entries: list[Entry] = []
     for entry in reading.entries:
@@ -118,13 +138,13 @@ def run_import(
     finder = ProjectFinder(
         default,
         env,
-        args.api_base or cfg.upstream.base_urls[0],
+        api_base or cfg.upstream.base_urls[0],
         lambda e: Route(
             proxy=e.proxy or cfg.upstream.proxy,
             user_agent=e.user_agent or cfg.upstream.user_agent,
             ca_file=str(cfg.upstream.ca_file) if cfg.upstream.ca_file else None,
         ),
-        (args.onboard_polls, args.onboard_interval),
+        onboarding,
     )
     ready: list[Entry] = []
     for entry in entries:
@@ -144,9 +164,19 @@ def run_import(
     outcome = merge_into(path, ready, cipher, default.client_id, adopt) if ready else None
     if outcome is not None:
         problems += outcome.problems
-    _report_import(reading.formats, len(reading.entries), merged, outcome, problems, path)
-    done = outcome is not None and (outcome.added or outcome.updated)
-    return 0 if done or not problems else 1
+    return Imported(reading.formats, len(reading.entries), merged, outcome, problems)
+
+
+def run_import(
+    args: argparse.Namespace, cfg: GatewayConfig, cipher: TokenCipher, environ: Mapping[str, str]
+) -> int:
+    done = import_accounts(
+        args.paths, cfg, cipher, environ, args.api_base, (args.onboard_polls, args.onboard_interval)
+    )
+    outcome = done.outcome
+    _report_import(done.formats, done.read, done.merged, outcome, done.problems, cfg.tokens_file)
+    changed = outcome is not None and (outcome.added or outcome.updated)
+    return 0 if changed or not done.problems else 1
 
 
 def _report_import(

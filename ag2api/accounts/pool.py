@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ag2api.accounts.model import Account
-from ag2api.errors import NoAvailableAccount
+from ag2api.errors import NoAvailableAccount, NoUsableAccount
 from ag2api.redact import mask, mask_projects
 
 log = logging.getLogger("ag2api.accounts")
@@ -226,7 +226,7 @@ class AccountPool:
             retry = self.earliest_recovery(model, self.clock())
             return AllCooling(retry if retry is not None else 1.0)
         if not any(a.enabled for a in self._accounts):
-            return NoAvailableAccount(
+            return NoUsableAccount(
                 "No enabled Google account is configured. " + NO_ACCOUNT_HELP
                 if not self._accounts
                 else "Every Google account is disabled (see disabled_reason in tokens.json). "

@@ -90,24 +90,35 @@ class Rechecker:
             return 0
         back = 0
         for account in self.due():
-            self.checks += 1
-            try:
-                verdict = await self._probe(account)
-            except Exception as exc:  # one account's failure must not stop the others
-                log.warning("recheck of project %s failed: %s", mask(account.project_id), exc)
-                verdict = Verdict(False)
-            if account.enabled:  # a person or a reload put it back meanwhile
-                continue
-            if verdict.back:
-                if self._enable(account):
-                    back += 1
-                    log.info("project %s is back in rotation", mask(account.project_id))
-                continue
-            if verdict.reason and not same_cause(verdict.reason, account.disabled_reason):
-                self._redisable(account, verdict.reason)
-            reason = account.disabled_reason or ""
-            self._due[account.project_id] = (reason, self.clock() + self._delay(reason))
+            back += await self._check(account)
         return back
+
+    async def check_now(self, account: Account) -> bool | None:
+        """Probe ``account`` now, whenever its recheck is due (a person asked): True when it
+        came back, False when it stays out, None when it is not out for a cause that passes."""
+        if account.enabled or not recheckable(account.disabled_reason):
+            return None
+        return bool(await self._check(account))
+
+    async def _check(self, account: Account) -> int:
+        self.checks += 1
+        try:
+            verdict = await self._probe(account)
+        except Exception as exc:  # one account's failure must not stop the others
+            log.warning("recheck of project %s failed: %s", mask(account.project_id), exc)
+            verdict = Verdict(False)
+        if account.enabled:  # a person or a reload put it back meanwhile
+            return 0
+        if verdict.back:
+            if self._enable(account):
+                log.info("project %s is back in rotation", mask(account.project_id))
+                return 1
+            return 0
+        if verdict.reason and not same_cause(verdict.reason, account.disabled_reason):
+            self._redisable(account, verdict.reason)
+        reason = account.disabled_reason or ""
+        self._due[account.project_id] = (reason, self.clock() + self._delay(reason))
+        return 0
 
     def start(self) -> None:
         async def loop() -> None:

@@ -15,31 +15,30 @@ Every write takes ``tokens.json.lock``, re-reads the file, changes only the fiel
 owns (keyed by ``project_id``), and replaces the file atomically (temp file, fsync, rename, mode
 0600), so the gateway, ``scripts/oauth_server.py`` and a person with an editor never lose each
 other's changes. An editor does not take the lock, so just before the rename the writer checks
-the file is still the one it read (inode, size, mtime, content hash) and starts over when it is
-not: the window left for an unlocked save to be overwritten is that check and the rename.
+the file is still the one it read and starts over when it is not (:mod:`ag2api.safewrite`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import functools
 import hashlib
 import json
-import os
-import tempfile
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-
-from filelock import FileLock
 
 from ag2api.accounts.crypto import SECRET_FIELDS, CannotDecrypt, TokenCipher, unreadable_message
 from ag2api.accounts.model import DEFAULT_TOKEN_URL, Account, OAuthConfig, epoch_seconds
 from ag2api.accounts.proxies import check_proxy, check_user_agent
 from ag2api.redact import mask
+from ag2api.safewrite import (
+    WRITE_ATTEMPTS,
+    FileState,
+    lock_for,
+    read_state,
+    write_atomic,
+)
+from ag2api.safewrite import changes_soon as _changes_soon
 
 # The fields the running gateway may change; everything else belongs to people and the script.
 GATEWAY_FIELDS = frozenset(
@@ -56,13 +55,6 @@ GATEWAY_FIELDS = frozenset(
 )
 # The fields an Account is built from; the rest of an entry is kept in ``Account.extra``.
 ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email", "proxy", "user_agent", "use_credits"}
-LOCK_TIMEOUT = 10.0
-# Re-read and re-merge at most this many times when the file changes under a write.
-WRITE_ATTEMPTS = 5
-# How long an unparsable file is given to become whole (a save in progress) before it is refused.
-SAVE_SETTLE = 0.02
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
 
 
 class TokensFileError(ValueError):
@@ -87,6 +79,7 @@ class TokensFile:
     accounts: tuple[Account, ...]
     # Entries whose tokens the key cannot open (left out of ``accounts``), and why.
     unreadable: str | None = None
+    digest: str | None = None  # sha256 (hex) of the file as read; None: no file read
 
 
 def parse_tokens(
@@ -217,7 +210,8 @@ def read_tokens(path: Path, cipher: TokenCipher | None = None) -> TokensFile:
         return TokensFile(None, ())
     except OSError as exc:
         raise path_error(path, exc) from exc
-    return parse_tokens(data, str(path), cipher)
+    parsed = parse_tokens(data, str(path), cipher)
+    return replace(parsed, digest=hashlib.sha256(data).hexdigest())
 
 
 def path_error(path: Path, exc: OSError) -> TokensPathError:
@@ -266,10 +260,6 @@ def tokens_document(oauth: OAuthConfig | None, accounts: Iterable[Account]) -> d
     return doc
 
 
-def lock_for(path: Path) -> FileLock:
-    return FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT)
-
-
 def empty_document() -> dict[str, Any]:
     return {"projects": []}
 
@@ -280,6 +270,7 @@ def update_tokens(
     *,
     create: Callable[[], dict[str, Any]] | None = empty_document,
     cipher: TokenCipher | None = None,
+    replacing: Callable[[str | None, str], None] | None = None,
 ) -> str:
     """Re-read under the lock, let ``mutate`` change the raw document, write it back atomically.
 
@@ -289,6 +280,8 @@ def update_tokens(
     freshly read document: when the file changes between the read and the rename (someone saved
     it without the lock), the write starts over rather than undo that save. With a ``cipher``
     that has a key, every plaintext token in the document is sealed on the way out.
+    ``replacing(before, after)`` is told the sha256 (hex) of the file as read (None: missing) and
+    of the text about to replace it, before it does.
     """
     with lock_for(path):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
@@ -311,6 +304,9 @@ def update_tokens(
             if cipher is not None:
                 seal_document(doc, cipher)
             text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+            if replacing is not None:
+                after = hashlib.sha256(text.encode("utf-8")).hexdigest()
+                replacing(seen.digest.hex() if seen.key is not None else None, after)
             if write_atomic(path, text, unless_changed_from=seen):
                 return text
         raise TokensFileBusy(f"{path} kept changing while being written; not overwriting it")
@@ -326,126 +322,11 @@ def seal_document(doc: dict[str, Any], cipher: TokenCipher) -> None:
                     entry[key] = cipher.seal(value, key)
 
 
-@dataclass(frozen=True)
-class FileState:
-    """The file as read: (device, inode, size, mtime_ns) and a hash of its bytes; None: missing."""
-
-    key: tuple[int, int, int, int] | None
-    digest: bytes = b""
-
-
-def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
-
-
 def _read(path: Path) -> tuple[FileState, bytes | None]:
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            data = fh.read()
-    except FileNotFoundError:
-        return FileState(None), None
+        return read_state(path)
     except OSError as exc:
         raise path_error(path, exc) from exc
-    return FileState(_stat_key(st), hashlib.sha256(data).digest()), data
-
-
-def _unchanged(path: Path | str, seen: FileState) -> bool:
-    """Is ``path`` still what was read? The content first, the (cheaper) stat last."""
-    try:
-        with open(path, "rb") as fh:
-            if hashlib.sha256(fh.read()).digest() != seen.digest:
-                return False
-        return _stat_key(os.stat(path)) == seen.key
-    except FileNotFoundError:
-        return seen.key is None
-
-
-def _changes_soon(path: Path, seen: FileState) -> bool:
-    time.sleep(SAVE_SETTLE)
-    return not _unchanged(path, seen)
-
-
-def write_atomic(path: Path, text: str, unless_changed_from: FileState | None = None) -> bool:
-    """Temp file in the same folder, mode 0600, fsync, rename over, fsync the folder.
-
-    With ``unless_changed_from``, the file is replaced only if it is still as it was read;
-    False when it was not, and then nothing was written.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if unless_changed_from is None:
-            os.replace(tmp, path)
-        elif not _put_in_place(tmp, path, unless_changed_from):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            return False
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return True
-
-
-def _put_in_place(tmp: str, path: Path, seen: FileState) -> bool:
-    """Move ``tmp`` to ``path`` only if ``path`` is still ``seen``; False (ours not written) if not.
-
-    Someone saving without the lock between the last check and the rename would be overwritten.
-    Where the kernel can swap two names atomically (Linux), that save is not lost even then:
-    after the swap the replaced file is checked once more, and a save found there is swapped
-    back. Elsewhere the window is the check plus the rename.
-    """
-    if seen.key is None:
-        try:
-            os.link(tmp, path)  # created only if still missing (a link never replaces)
-        except FileExistsError:
-            return False
-        except OSError:  # no hard links on this file system
-            os.replace(tmp, path)
-            return True
-        os.unlink(tmp)
-        return True
-    if not _unchanged(path, seen):
-        return False
-    if not _exchange(tmp, path):
-        os.replace(tmp, path)
-        return True
-    if _unchanged(tmp, seen):
-        os.unlink(tmp)  # what was replaced is what was read
-        return True
-    if not _exchange(tmp, path):  # a save landed just now: put it back, ours is redone
-        os.replace(tmp, path)
-    return False
-
-
-@functools.cache
-def _renameat2() -> Any:
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-def _exchange(a: str | Path, b: str | Path) -> bool:
-    """Atomically swap two names (renameat2 RENAME_EXCHANGE); False where not supported."""
-    fn = _renameat2()
-    if fn is None:
-        return False
-    return fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
 def apply_gateway_changes(doc: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:

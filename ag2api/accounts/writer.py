@@ -23,6 +23,11 @@ log = logging.getLogger("ag2api.accounts")
 # After a failed write the next try waits this long, doubling per failure up to the cap.
 RETRY_FIRST = 0.5
 RETRY_MAX = 30.0
+# Fields worth a write of their own only this often: a last use is noted on every request, and
+# nobody needs it on disk within the second (a write of anything else, or a stop, takes it along).
+LAZY_FIELDS = frozenset({"last_used_at"})
+LAZY_INTERVAL = 60.0
+OWN_WRITES_KEPT = 16
 
 
 class TokenWriter:
@@ -39,9 +44,15 @@ class TokenWriter:
         path: Path,
         interval: float = 1.0,
         snapshot: Callable[[], dict[str, Any]] | None = None,
+        lazy_interval: float | None = None,
     ) -> None:
         self.path = path
         self.interval = interval
+        # For changes of LAZY_FIELDS alone (None: the same as the others).
+        self.lazy_interval = interval if lazy_interval is None else lazy_interval
+        self._due: float | None = None  # when the scheduled write runs (time.monotonic)
+        # sha256 of a file this writer wrote → of the file it replaced (None: none was there).
+        self._own_writes: dict[str, str | None] = {}
         # The whole document from memory: recreates a deleted file (see _write_pending).
         self.snapshot = snapshot
         self._pending: dict[str, dict[str, Any]] = {}
@@ -69,13 +80,45 @@ class TokenWriter:
         return len(self._pending)
 
     def record(self, project_id: str, **fields: Any) -> None:
-        """Remember new values for gateway-owned fields of ``project_id``; schedule a write."""
+        """Remember new values for gateway-owned fields of ``project_id``; schedule a write
+        (within ``interval``, or ``lazy_interval`` while only LAZY_FIELDS changed)."""
         if not self.gate():
             return
         self._pending.setdefault(project_id, {}).update(fields)
-        if self._timer is None and self._task is None:
-            delay = max(0.0, self._last_write + self.interval - time.monotonic())
-            self._schedule(delay)
+        if self._task is not None:
+            return  # the write in progress plans the next one
+        now = time.monotonic()
+        due = max(now, self._last_write + self._wait())
+        sooner = not self._failures and self._due is not None and due < self._due  # not backoff
+        if self._timer is None or sooner:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._schedule(due - now)
+
+    def _wait(self) -> float:
+        lazy = all(fields.keys() <= LAZY_FIELDS for fields in self._pending.values())
+        return self.lazy_interval if lazy else self.interval
+
+    def wrote(self, digest: str, applied: str | None) -> bool:
+        """Whether the file whose sha256 is ``digest`` is what this writer made of the file
+        whose sha256 is ``applied`` (through its own writes only, nobody else's): a reload of it
+        would bring back nothing the gateway does not already hold."""
+        seen: set[str] = set()
+        while digest in self._own_writes and digest not in seen:
+            seen.add(digest)
+            before = self._own_writes[digest]
+            if before is not None and before == applied:
+                return True
+            if before is None:
+                return False
+            digest = before
+        return False
+
+    def _replacing(self, before: str | None, after: str) -> None:
+        # On the write thread, before the file is replaced: known by the time a watcher sees it.
+        self._own_writes[after] = before
+        while len(self._own_writes) > OWN_WRITES_KEPT:
+            del self._own_writes[next(iter(self._own_writes))]
 
     def file_changed(self) -> None:
         """tokens.json was re-read fine: a write waiting to retry after a failure goes now.
@@ -89,10 +132,11 @@ class TokenWriter:
             self._schedule(0.0)
 
     def _schedule(self, delay: float) -> None:
+        self._due = time.monotonic() + delay
         self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
-        self._timer = None
+        self._timer = self._due = None
         self._task = asyncio.get_running_loop().create_task(self._flush_then_reschedule())
 
     async def _flush_then_reschedule(self) -> None:
@@ -110,7 +154,7 @@ class TokenWriter:
             base = max(self.interval, RETRY_FIRST)
             self._schedule(min(RETRY_MAX, base * 2 ** min(self._failures - 1, 8)))
         else:
-            self._schedule(self.interval)
+            self._schedule(self._wait())
 
     async def _write_pending(self) -> None:
         if not self._pending:
@@ -150,7 +194,9 @@ class TokenWriter:
         try:
             await loop.run_in_executor(
                 self._executor,
-                lambda: update_tokens(self.path, apply, create=None, cipher=self.cipher),
+                lambda: update_tokens(
+                    self.path, apply, create=None, cipher=self.cipher, replacing=self._replacing
+                ),
             )
             return
         except TokensFileMissing:
@@ -187,7 +233,7 @@ class TokenWriter:
             await self._task
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
+            self._timer = self._due = None
         await self._write_pending()
         self._reschedule()
 

@@ -4,10 +4,14 @@ A session ends on logout, after ``admin.session_lifetime`` seconds, and when the
 opened under is no longer the configured one (the config reloads live). Only digests are kept:
 of the token (so a lookup reveals nothing through timing) and of the key (salted per process).
 A restart ends every session.
+
+Each session has a CSRF token for the console's writes: derived from the session token with the
+process's secret salt (nothing more to keep), useless without the cookie it goes with.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -65,6 +69,13 @@ class AdminSessions:
         """The admin key changed: nobody signed in under the old one stays signed in (even if the
         key is changed back before their next request)."""
         self._sessions.clear()
+
+    def csrf_token(self, token: str) -> str:
+        mac = hmac.new(self._salt, b"csrf:" + token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def csrf_matches(self, token: str, given: str) -> bool:
+        return hmac.compare_digest(self.csrf_token(token).encode(), given.encode())
 
     def _print(self, admin_key: str) -> bytes:
         return hmac.new(self._salt, admin_key.encode(), hashlib.sha256).digest()

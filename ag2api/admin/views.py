@@ -1,4 +1,4 @@
-"""What the admin API and status page show, built from the live state (pure)."""
+"""What the admin APIs and the console show, built from the live state (pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from ag2api.accounts.pool import QUOTA_EXHAUSTED
 from ag2api.accounts.proxies import mask_proxy
 from ag2api.accounts.standing import state_name, verification_url
-from ag2api.config.schema import GatewayConfig
+from ag2api.config.schema import GatewayConfig, KeyPolicy
 from ag2api.keys.limiter import periods
 from ag2api.observe.content_rejections import RecentRejections
 from ag2api.quota.book import QuotaBook
@@ -112,25 +112,6 @@ def rejections_view(recent: RecentRejections) -> dict[str, Any]:
     }
 
 
-def daily_series(rows: list[dict[str, Any]], days: int, today: str) -> list[dict[str, Any]]:
-    """One entry per day (oldest first) with requests and tokens, zeros for quiet days."""
-    end = datetime.date.fromisoformat(today)
-    by_day = {row["day"]: row for row in rows}
-    series = []
-    for back in range(days - 1, -1, -1):
-        day = (end - datetime.timedelta(days=back)).isoformat()
-        row = by_day.get(day, {})
-        series.append(
-            {
-                "day": day,
-                "requests": row.get("requests", 0),
-                "tokens": (row.get("prompt_tokens", 0) + row.get("completion_tokens", 0)),
-                "errors": row.get("errors", 0),
-            }
-        )
-    return series
-
-
 async def keys_view(cfg: GatewayConfig, state: AccountState) -> list[dict[str, Any]]:
     """Each client key (by label, never the key) with its policy and its use against it: live
     counts from the state backend (pool-wide with Redis) for keys with limits."""
@@ -167,3 +148,108 @@ async def keys_view(cfg: GatewayConfig, state: AccountState) -> list[dict[str, A
 
 def _against(limit: int | None, used: int | None) -> dict[str, int | None]:
     return {"limit": limit, "used": used}
+
+
+# -- the console ---------------------------------------------------------------------------
+def console_accounts(
+    rows: list[dict[str, Any]], usage_today: dict[str, dict[str, int]]
+) -> list[dict[str, Any]]:
+    """The accounts view with what the console adds: the id its actions name (the masked
+    project) and the requests and tokens of today (UTC)."""
+    out = []
+    for row in rows:
+        used = usage_today.get(row["project"], {})
+        out.append(
+            {
+                **row,
+                "id": row["project"],
+                "today": {
+                    "requests": used.get("requests", 0),
+                    "tokens": used.get("tokens", 0),
+                    "errors": used.get("errors", 0),
+                },
+            }
+        )
+    return out
+
+
+def usage_by(rows: list[dict[str, Any]], field: str) -> dict[str, dict[str, int]]:
+    """Usage rows summed per ``field`` (key, model or project)."""
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        into = out.setdefault(row[field], {"requests": 0, "tokens": 0, "errors": 0})
+        into["requests"] += row["requests"]
+        into["tokens"] += row["prompt_tokens"] + row["completion_tokens"]
+        into["errors"] += row["errors"]
+    return out
+
+
+def policy_json(policy: KeyPolicy) -> dict[str, Any]:
+    """A key policy as the API shows it and takes it back (``expires`` as written: a day, or a
+    moment)."""
+    out: dict[str, Any] = {
+        "models": list(policy.models) if policy.models is not None else None,
+        "rpm": policy.rpm,
+        "tpm": policy.tpm,
+        "max_concurrent": policy.max_concurrent,
+        "daily_tokens": policy.daily_tokens,
+        "monthly_tokens": policy.monthly_tokens,
+        "expires": None,
+        "enabled": policy.enabled,
+    }
+    if policy.expires is not None:
+        end = datetime.datetime.fromtimestamp(policy.expires, datetime.UTC)
+        if end.time() == datetime.time(0):  # a day: valid through the day before this midnight
+            out["expires"] = (end.date() - datetime.timedelta(days=1)).isoformat()
+        else:
+            out["expires"] = end.isoformat(timespec="seconds")
+    return out
+
+
+def console_keys(
+    cfg: GatewayConfig,
+    rows: list[dict[str, Any]],
+    today: dict[str, dict[str, int]],
+    month: dict[str, dict[str, int]],
+) -> list[dict[str, Any]]:
+    """The keys view with each key's own policy (for editing) and its use today and this month
+    from the usage statistics."""
+    by_label = {k.label: k for k in cfg.api_keys}
+    out = []
+    for row in rows:
+        key = by_label[row["label"]]
+        zero = {"requests": 0, "tokens": 0, "errors": 0}
+        out.append(
+            {
+                **row,
+                "own_policy": policy_json(key.policy) if key.policy is not None else None,
+                "today": today.get(key.label, zero),
+                "month": month.get(key.label, zero),
+            }
+        )
+    return out
+
+
+def series(rows: list[dict[str, Any]], field: str, days: list[str], top: int = 8) -> dict[str, Any]:
+    """Per day, requests, tokens and errors of each ``field`` value (the ``top`` busiest by
+    tokens; the rest summed as "other")."""
+    totals = usage_by(rows, field)
+    order = sorted(totals, key=lambda name: (-totals[name]["tokens"], -totals[name]["requests"]))
+    shown = order[:top]
+    index = {day: i for i, day in enumerate(days)}
+    names = shown + (["other"] if len(order) > top else [])
+    data = {name: {m: [0] * len(days) for m in ("requests", "tokens", "errors")} for name in names}
+    for row in rows:
+        i = index.get(row["day"])
+        if i is None:
+            continue
+        name = row[field] if row[field] in shown else "other"
+        data[name]["requests"][i] += row["requests"]
+        data[name]["tokens"][i] += row["prompt_tokens"] + row["completion_tokens"]
+        data[name]["errors"][i] += row["errors"]
+    return {"days": days, "series": [{"name": n, **data[n]} for n in names]}
+
+
+def day_range(today: str, days: int) -> list[str]:
+    end = datetime.date.fromisoformat(today)
+    return [(end - datetime.timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]

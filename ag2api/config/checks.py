@@ -1,4 +1,8 @@
-"""Value checks for config keys: each returns the clean value or raises ValueError(reason)."""
+"""Value checks for config keys: each returns the clean value or raises ValueError(reason).
+
+A reason never repeats the value (a URL may carry a password; /health shows the reason to
+anyone): the caller names the file, the line and the key, and a list item by its position.
+"""
 
 from __future__ import annotations
 
@@ -77,16 +81,16 @@ def phrases(v: Any) -> tuple[str, ...]:
 
 def ip_networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     out = []
-    for item in str_list(v):
+    for i, item in enumerate(str_list(v)):
         try:
             # strict: "10.0.0.1/8" is refused rather than read as all of 10.0.0.0/8.
             network = ipaddress.ip_network(item, strict=True)
         except ValueError:
             raise ValueError(
-                f"{item!r} is not an IP address or CIDR range (with no host bits set)"
+                f"item {i + 1} is not an IP address or CIDR range (with no host bits set)"
             ) from None
         if network.prefixlen == 0:
-            raise ValueError(f"{item!r} would trust every address")
+            raise ValueError(f"item {i + 1} would trust every address")
         out.append(network)
     return tuple(out)
 
@@ -94,7 +98,7 @@ def ip_networks(v: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
 def url(v: Any) -> str:
     s = text(v)
     if not s.startswith(("http://", "https://")):
-        raise ValueError(f"{s!r} is not an http(s) URL")
+        raise ValueError("is not an http(s) URL")
     return s.rstrip("/")
 
 
@@ -102,6 +106,9 @@ def url_list(v: Any) -> tuple[str, ...]:
     items = str_list(v)
     if not items:
         raise ValueError("must list at least one URL")
+    for i, item in enumerate(items):
+        if not item.startswith(("http://", "https://")):
+            raise ValueError(f"item {i + 1} is not an http(s) URL")
     return tuple(url(x) for x in items)
 
 
@@ -109,7 +116,7 @@ def aliases(v: Any) -> tuple[Alias, ...]:
     if not isinstance(v, dict):
         raise ValueError("must be a mapping of alias: upstream model id (or a list of them)")
     out = []
-    for alias, target in v.items():
+    for i, (alias, target) in enumerate(v.items()):
         targets = [target] if isinstance(target, str) else target
         if (
             not isinstance(alias, str)
@@ -118,7 +125,7 @@ def aliases(v: Any) -> tuple[Alias, ...]:
             or not targets
             or not all(isinstance(t, str) and t.strip() for t in targets)
         ):
-            raise ValueError(f"alias {alias!r} must map to a model id or a list of model ids")
+            raise ValueError(f"alias {i + 1} must map to a model id or a list of model ids")
         out.append(Alias(alias.strip(), tuple(t.strip() for t in targets)))
     return tuple(out)
 

@@ -68,9 +68,7 @@ def apply_env(
             try:
                 value = int(raw)
             except ValueError:
-                raise ConfigError(
-                    label, None, ".".join(keys), f"{raw!r} is not an integer"
-                ) from None
+                raise ConfigError(label, None, ".".join(keys), "is not an integer") from None
         elif kind == "json_list":
             try:
                 value = json.loads(raw)

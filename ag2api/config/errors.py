@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import os
+
 
 class ConfigError(ValueError):
-    """A config problem, naming the file, the line (or variable) and the key."""
+    """A config problem, naming the file, the line (or variable) and the key.
+
+    ``reason`` never repeats the offending value (it may hold a password, as in a proxy URL):
+    the file, the line and the key say where it is.
+    """
 
     def __init__(self, file: str, where: int | str | None, key: str, reason: str) -> None:
         self.file, self.where, self.key, self.reason = file, where, key, reason
+        super().__init__(self._text(file))
+
+    def _text(self, file: str) -> str:
+        where = self.where
         loc = file if where is None else (f"{file}:{where}" if isinstance(where, int) else where)
-        super().__init__(f"{loc}: {key + ': ' if key else ''}{reason}")
+        return f"{loc}: {self.key + ': ' if self.key else ''}{self.reason}"
 
     @property
     def line(self) -> int | None:
         return self.where if isinstance(self.where, int) else None
+
+    @property
+    def public(self) -> str:
+        """As shown to anyone (the unauthenticated /health): no folder names."""
+        return self._text(self.file.rsplit(os.sep, 1)[-1])

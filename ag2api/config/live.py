@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ag2api.config.load import ConfigError, parse_config
-from ag2api.config.schema import GatewayConfig
+from ag2api.config.restart import pending_restart
+from ag2api.config.schema import GatewayConfig, is_loopback
 
 log = logging.getLogger("ag2api.config")
 
@@ -52,16 +53,20 @@ def read_config(
     return (overrides or Overrides()).apply(cfg)
 
 
-def exposure_problem(cfg: GatewayConfig, host: str | None = None) -> str | None:
-    """Why ``cfg`` must not be served on ``host`` (default its own): no api_keys on a
-    non-loopback address. One rule for the start and for every reload."""
-    server = cfg.server if host is None else replace(cfg.server, host=host)
-    if cfg.api_keys or server.is_loopback:
+def exposure_problem(cfg: GatewayConfig, hosts: Iterable[str] | None = None) -> str | None:
+    """Why ``cfg`` must not be served on ``hosts`` (default its own server.host): no api_keys on
+    an address other than loopback. One rule for the start and for every reload."""
+    if cfg.api_keys:
+        return None
+    exposed = [
+        h for h in (hosts if hosts is not None else (cfg.server.host,)) if not is_loopback(h)
+    ]
+    if not exposed:
         return None
     return (
-        f"Refusing to listen on {server.host} with no api_keys configured: anyone who can "
-        "reach it could use your Google accounts. Add keys under 'api_keys' in "
-        f"{cfg.path} (or AG2API_API_KEYS), or listen on 127.0.0.1."
+        f"Refusing to listen on {exposed[0]} with no api_keys configured: anyone who can reach "
+        "it could use your Google accounts. Add keys under 'api_keys' (or AG2API_API_KEYS), or "
+        "listen on 127.0.0.1."
     )
 
 
@@ -70,13 +75,24 @@ class LiveConfig:
 
     def __init__(self, initial: GatewayConfig, overrides: Overrides | None = None) -> None:
         self.current = initial
+        # What start-only settings (server.host, state.*, ...) are in force until a restart.
+        self.started = initial
+        # The addresses the server is bound to (the start's server.host until the sockets say).
+        self.listening: tuple[str, ...] = (initial.server.host,)
         # Command-line values, applied again to every reloaded file.
         self.overrides = overrides or Overrides()
         self.version = 1
         self.loaded_at = time.time()
         self.last_error: str | None = None
+        # The same, as anyone may see it (/health): no folder names (ConfigError.public).
+        self.last_error_public: str | None = None
         self.last_error_at: float | None = None
         self._listeners: list[Callable[[GatewayConfig, GatewayConfig], None]] = []
+
+    @property
+    def restart_required(self) -> list[str]:
+        """Start-only settings edited since the start: in the file, not yet in force."""
+        return pending_restart(self.started, self.current)
 
     def on_swap(self, listener: Callable[[GatewayConfig, GatewayConfig], None]) -> None:
         """Call ``listener(old, new)`` after every swap (objects that follow a setting)."""
@@ -88,17 +104,19 @@ class LiveConfig:
             listener(old, new)
         self.version += 1
         self.loaded_at = time.time()
-        self.last_error = None
-        self.last_error_at = None
+        self._forget_error()
 
     def clear_error(self) -> None:
         if self.last_error is not None:
             log.info("config file is valid again")
-        self.last_error = None
+        self._forget_error()
+
+    def _forget_error(self) -> None:
+        self.last_error = self.last_error_public = None
         self.last_error_at = None
 
     def record_error(self, error: ConfigError) -> None:
         """Keep the last good config and remember why the new one was refused."""
-        self.last_error = str(error)
+        self.last_error, self.last_error_public = str(error), error.public
         self.last_error_at = time.time()
         log.error("config reload refused, keeping the last good config: %s", error)

@@ -65,6 +65,19 @@ POLICY_FIELDS = (
     "fallbacks",
 )
 HASHED_KEY = re.compile(r"sha256:[0-9a-f]{64}")
+# Also the checks of the command line's --port and --workers.
+PORT = check.int_range(0, 65535)
+WORKERS = check.int_range(1, 256)
+
+
+def default_tokens_file(config: Path) -> Path:
+    """Where the accounts are when ``tokens_file`` is not set: tokens.json beside the config
+    (``~/.config/ag2api/``), except that a config in a folder named ``conf`` (a clone of the
+    repository, the Docker image) keeps them in the ``data/`` folder beside that one."""
+    folder = config.parent
+    if folder.name == "conf":
+        return folder.parent / "data" / "tokens.json"
+    return folder / "tokens.json"
 
 
 def expiry(v: object) -> float:
@@ -100,7 +113,7 @@ def parse_config(
     try:
         data, lines = load_with_lines(text)
     except YamlSyntaxError as exc:
-        raise ConfigError(name, exc.line, "", exc.reason) from None
+        raise ConfigError(name, exc.line, exc.key, exc.reason) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -187,7 +200,7 @@ class _Reader:
         )
         d = GatewayConfig(path=self.path)
         tokens = self.value(top, ("tokens_file",), check.text, None)
-        tokens_path = Path(tokens).expanduser() if tokens else d.tokens_file
+        tokens_path = Path(tokens).expanduser() if tokens else default_tokens_file(self.path)
         if not tokens_path.is_absolute():
             tokens_path = self.path.parent / tokens_path
         admin_key = self.value(top, ("admin_key",), check.secret, None)
@@ -303,6 +316,7 @@ class _Reader:
                 "body_timeout",
                 "idle_timeout",
                 "max_connections",
+                "max_connections_per_client",
                 "workers",
                 "trusted_proxies",
             ),
@@ -310,7 +324,7 @@ class _Reader:
         d = ServerConfig()
         return ServerConfig(
             host=self.value(sec, ("server", "host"), check.text, d.host),
-            port=self.value(sec, ("server", "port"), check.int_range(0, 65535), d.port),
+            port=self.value(sec, ("server", "port"), PORT, d.port),
             max_body_bytes=self.value(
                 sec, ("server", "max_body_bytes"), check.int_range(1024, 1 << 40), d.max_body_bytes
             ),
@@ -336,7 +350,13 @@ class _Reader:
                 check.int_range(16, 1_000_000),
                 d.max_connections,
             ),
-            workers=self.value(sec, ("server", "workers"), check.int_range(1, 256), d.workers),
+            max_connections_per_client=self.value(
+                sec,
+                ("server", "max_connections_per_client"),
+                check.int_range(1, 1_000_000),
+                d.max_connections_per_client,
+            ),
+            workers=self.value(sec, ("server", "workers"), WORKERS, d.workers),
             trusted_proxies=self.value(
                 sec, ("server", "trusted_proxies"), check.ip_networks, d.trusted_proxies
             ),
@@ -367,15 +387,19 @@ class _Reader:
                 raise self.fail(
                     ("api_keys", i), "must be a string or a mapping {key, label, policy}"
                 )
-        seen: set[str] = set()
-        labels: set[str] = set()
+        seen: dict[str, int] = {}
+        labels: dict[str, int] = {}
         for i, k in enumerate(keys):
             if k.digest in seen:
-                raise self.fail(("api_keys", i), "duplicate key")
-            seen.add(k.digest)
+                raise self.fail(
+                    ("api_keys", i), f"duplicate key (the same as api_keys[{seen[k.digest]}])"
+                )
+            seen[k.digest] = i
             if k.label in labels:
-                raise self.fail(("api_keys", i, "label"), f"duplicate label {k.label!r}")
-            labels.add(k.label)
+                raise self.fail(
+                    ("api_keys", i, "label"), f"duplicate label (as in api_keys[{labels[k.label]}])"
+                )
+            labels[k.label] = i
         return tuple(keys)
 
     def key_text(self, keys: Path_, raw: str) -> str:

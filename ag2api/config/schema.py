@@ -1,6 +1,8 @@
 """The gateway configuration as frozen dataclasses, with the documented defaults.
 
-Every default here is also written, commented, in ``conf/gateway.yaml``.
+Every default here is also written, commented, in ``conf/gateway.yaml``. A setting read only
+when the gateway starts carries ``metadata=RESTART``: a live edit of it is reported as needing a
+restart (:mod:`ag2api.config.restart`) instead of being silently ignored.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
-from ipaddress import IPv4Network, IPv6Network
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from pathlib import Path
+from types import MappingProxyType
 
 from ag2api.upstream.sensitive_words import PhraseMatcher
 
@@ -22,7 +25,6 @@ DEFAULT_BASE_URLS = (
     "https://cloudcode-pa.googleapis.com",
 )
 DEFAULT_USER_AGENT = "antigravity/hub/2.9.1 darwin/arm64"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Phrases the backend is reported to refuse in an agent request's system instruction (each with
 # its source in conf/gateway.yaml); U+200B after a match's first character lets it through.
 DEFAULT_SENSITIVE_WORDS = (
@@ -34,7 +36,22 @@ DEFAULT_SENSITIVE_WORDS = (
 )
 
 
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host`` (a name or an address, as configured or bound)."""
+    if host == "localhost":
+        return True
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
+
+
 HASH_PREFIX = "sha256:"
+
+# Read once at start; a live edit takes effect after a restart.
+RESTART = MappingProxyType({"restart": True})
 
 
 GLOB = re.compile(r"[*?\[]")  # a model name with any of these is a glob
@@ -121,8 +138,8 @@ class ApiKey:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = field(default="127.0.0.1", metadata=RESTART)
+    port: int = field(default=8000, metadata=RESTART)
     max_body_bytes: int = 20 * MIB
     cors_origins: tuple[str, ...] = ()
     # Seconds of upstream silence before a stream's headers go out / a `: keepalive` is sent.
@@ -132,19 +149,24 @@ class ServerConfig:
     # Client connections (read at start): seconds a new connection has to send its headers,
     # seconds to receive a whole request body, seconds an idle keep-alive connection is kept,
     # and how many may be open at once (lowered to fit the open-file limit; more are closed).
-    header_timeout: float = 10.0
-    body_timeout: float = 120.0
-    idle_timeout: float = 120.0
-    max_connections: int = 2000
+    header_timeout: float = field(default=10.0, metadata=RESTART)
+    body_timeout: float = field(default=120.0, metadata=RESTART)
+    idle_timeout: float = field(default=120.0, metadata=RESTART)
+    max_connections: int = field(default=2000, metadata=RESTART)
+    # Open connections from one client address; over it, that address's slowest connection (the
+    # longest waiting for its request headers) is closed first, or the new one when all of its
+    # connections are busy with requests. Not applied to trusted_proxies (every client behind a
+    # proxy shares its address).
+    max_connections_per_client: int = 200
     # Processes serving the same port (pre-forked); more than 1 needs state.backend: redis.
-    workers: int = 1
+    workers: int = field(default=1, metadata=RESTART)
     # Reverse proxies in front of the gateway (addresses or CIDR ranges): on connections from
     # them the client's address is read from X-Forwarded-For (for the admin key throttle).
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @property
     def is_loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+        return is_loopback(self.host)
 
 
 @dataclass(frozen=True)
@@ -185,7 +207,7 @@ class UpstreamConfig:
     proxy: str | None = None
     timeouts: TimeoutConfig = field(default_factory=TimeoutConfig)
     # Upstream connections open at once (kept warm for reuse); more calls wait for one.
-    max_connections: int = 1000
+    max_connections: int = field(default=1000, metadata=RESTART)
     # Extra CA bundle (PEM) to trust upstream: a TLS-inspecting proxy, or a test upstream.
     ca_file: Path | None = None
     # Ask for gzip-compressed answers (as the IDE does). Off: "Accept-Encoding: identity", which
@@ -336,7 +358,7 @@ class ImagesConfig:
     max_total_bytes: int = 40 * MIB
     # Fetches at once for one request, and for the whole gateway (its own connection pool).
     concurrency: int = 4
-    concurrency_total: int = 16
+    concurrency_total: int = field(default=16, metadata=RESTART)
     # Private, loopback and link-local addresses are refused unless this is true (SSRF guard).
     allow_private: bool = False
 
@@ -345,23 +367,27 @@ class ImagesConfig:
 class WatchConfig:
     """The hot-reload watcher of gateway.yaml and tokens.json."""
 
-    enabled: bool = True
+    enabled: bool = field(default=True, metadata=RESTART)
     # Poll instead of waiting for file-system events (network and some container file systems).
-    force_polling: bool = False
+    force_polling: bool = field(default=False, metadata=RESTART)
 
 
 @dataclass(frozen=True)
 class ObservabilityConfig:
-    """Request log, usage statistics, metrics and the admin status page."""
+    """Request log, usage statistics, metrics and the admin console."""
 
     # One JSON line per request also goes to this file (rotating); None: standard output only.
-    request_log_file: Path | None = None
-    request_log_max_bytes: int = 10 * MIB
-    request_log_backups: int = 5
+    request_log_file: Path | None = field(default=None, metadata=RESTART)
+    request_log_max_bytes: int = field(default=10 * MIB, metadata=RESTART)
+    request_log_backups: int = field(default=5, metadata=RESTART)
     # SQLite file for usage statistics; None: usage.sqlite3 beside the tokens file.
-    usage_db: Path | None = None
+    usage_db: Path | None = field(
+        default=None,
+        # Where the store is follows tokens_file too (GatewayConfig.usage_db).
+        metadata={**RESTART, "in_force": "usage_db"},
+    )
     # Seconds between batched usage writes.
-    usage_flush_seconds: float = 2.0
+    usage_flush_seconds: float = field(default=2.0, metadata=RESTART)
     # /metrics needs the admin key when true (it holds no secrets, so it is open by default).
     metrics_require_admin: bool = False
     # Seconds between per-account quota checks (fetchAvailableModels, the quota summary, and
@@ -388,17 +414,17 @@ class StateConfig:
 
     # memory: in this process (one process; nothing to run). redis: shared by every worker and
     # replica on the same tokens.json (needs redis_url).
-    backend: str = "memory"
+    backend: str = field(default="memory", metadata=RESTART)
     # redis://[:password@]host:6379/0, or rediss:// for TLS. Never logged with its password.
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, metadata=RESTART)
     # Prepended to every key, so several gateways (or tests) can share one Redis.
-    key_prefix: str = "ag:v1:"
+    key_prefix: str = field(default="ag:v1:", metadata=RESTART)
     # Seconds one Redis call may take before this process falls back to its local state.
-    timeout: float = 0.5
+    timeout: float = field(default=0.5, metadata=RESTART)
     # Seconds a slot lease lives without renewal (a replica that dies frees its slots then).
-    lease_seconds: float = 60.0
+    lease_seconds: float = field(default=60.0, metadata=RESTART)
     # Seconds between reads of the shared cooldowns and disables into the local view.
-    sync_seconds: float = 1.0
+    sync_seconds: float = field(default=1.0, metadata=RESTART)
 
 
 @dataclass(frozen=True)
@@ -416,7 +442,7 @@ class SecretsConfig:
     """Encryption of the tokens at rest (tokens.json, Redis, exports)."""
 
     # A file holding the key (AG2API_SECRET_KEY, when set, wins). None and no variable: plaintext.
-    key_file: Path | None = None
+    key_file: Path | None = field(default=None, metadata=RESTART)
 
 
 @dataclass(frozen=True)
@@ -438,6 +464,7 @@ class GatewayConfig:
     path: Path
     server: ServerConfig = field(default_factory=ServerConfig)
     api_keys: tuple[ApiKey, ...] = ()
+    # Unset in the file: beside it, or data/ beside a conf/ folder (load.default_tokens_file).
     tokens_file: Path = Path("data/tokens.json")
     rotation: RotationConfig = field(default_factory=RotationConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)

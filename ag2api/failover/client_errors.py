@@ -41,7 +41,10 @@ def final_error(failures: list[BaseException], cooling_for: float | None = None)
         )
     last = failures[-1]
     if isinstance(last, UpstreamHTTPError):
-        return from_upstream(last.status, last.error.message, google_status=last.error.status)
+        error = last.error
+        return from_upstream(
+            last.status, error.message, google_status=error.status, retry_after=error.retry_delay
+        )
     if isinstance(last, UpstreamTimeoutError):
         return UpstreamTimeout(f"Upstream timed out: {_said(last)}")
     if isinstance(last, AccountRevoked | RefreshFailed):
@@ -64,7 +67,10 @@ def content_rejected(model: str) -> GatewayError:
 def error_for_problem(exc: UpstreamProblem) -> GatewayError:
     """The error a client sees for a failure after its stream started."""
     if isinstance(exc, UpstreamHTTPError):
-        return from_upstream(exc.status, exc.error.message, google_status=exc.error.status)
+        error = exc.error
+        return from_upstream(
+            exc.status, error.message, google_status=error.status, retry_after=error.retry_delay
+        )
     if isinstance(exc, UpstreamTimeoutError):
         return UpstreamTimeout(f"Upstream timed out: {_said(exc)}")
     return UpstreamFailure(f"Upstream stream failed: {_said(exc)}")

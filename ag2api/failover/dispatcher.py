@@ -530,7 +530,8 @@ class Dispatcher:
                 if exc.phase != "connection":
                     raise
                 last = exc
-            log.info("base URL %s failed (%s), trying the next one", base, last)
+            if base != cfg.upstream.base_urls[-1]:
+                log.info("base URL %s failed (%s), trying the next one", base, last)
         assert last is not None
         if isinstance(last, UpstreamHTTPError) and last.status == 404:
             raise from_upstream(404, last.error.message, google_status=last.error.status)

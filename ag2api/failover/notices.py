@@ -1,4 +1,4 @@
-"""Upstream conditions an operator must act on (shown on /health and the status page)."""
+"""Upstream conditions an operator must act on (shown on /health and the console)."""
 
 from __future__ import annotations
 

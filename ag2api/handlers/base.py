@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
@@ -29,9 +30,13 @@ from ag2api.translate import DIALECTS, Dialect
 
 log = logging.getLogger("ag2api.http")
 T = TypeVar("T")
+A = TypeVar("A")
 
 # Bodies over a route's limit are read and dropped up to this size (see ApiHandler.large_bodies).
 DISCARD_CAP = 1024 * 1024 * 1024
+# Larger bodies are translated on a worker thread: translation is plain Python whose work grows
+# with the body (a million small parts take seconds), and the event loop keeps serving meanwhile.
+TRANSLATE_ON_LOOP_BYTES = 256 * 1024
 _TORNADO_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 _BODY_METHODS = ("post", "put", "patch", "delete")
 
@@ -90,11 +95,12 @@ class ApiHandler(RequestHandler):
             self.request_id, self.request.method or "-", self.request.path
         )
         self.cfg = self.services.config.current
+        metrics = self.services.metrics
         self.key_admission = KeyAdmission(
             self.cfg,
             self.services.state,
-            refused=self._count_refusal,
-            show=self.show_rate_headers,
+            refused=lambda label, why: metrics.key_rejections.labels(label, why).inc(),
+            show=weakly(self.show_rate_headers),
             spent=lambda: trace.prompt_tokens + trace.completion_tokens,
         )
         try:
@@ -115,9 +121,6 @@ class ApiHandler(RequestHandler):
         self.client_key = key = self.key_admission.key
         if key is not None and self.trace is not None:
             self.trace.key_label = key.label
-
-    def _count_refusal(self, label: str, reason: str) -> None:
-        self.services.metrics.key_rejections.labels(label, reason).inc()
 
     def show_rate_headers(self, headers: dict[str, str]) -> None:
         """The key's ``x-ratelimit-*`` headers, on this answer whatever it is (set again after
@@ -255,7 +258,7 @@ class ApiHandler(RequestHandler):
                 "%s %s → %d %s: %s",
                 self.request.method,
                 self.request.path,
-                value.status,
+                self.render_error(value)[0],  # the status this dialect sends (Anthropic: 529)
                 value.kind,
                 value.message,
             )
@@ -305,6 +308,13 @@ class GeneratingHandler(DialectHandler):
         self.key_admission.allow(*serving, asked=asked)
         return self.key_admission
 
+    async def translated(self, work: Callable[[], T]) -> T:
+        """``work()`` (a pure translation of this request's body): on the loop for a small body,
+        on a worker thread for a large one."""
+        if len(self.request.body) <= TRANSLATE_ON_LOOP_BYTES:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+
     async def until_client_leaves(self, work: Awaitable[T]) -> T | None:
         """Await ``work``; when the client disconnects it is cancelled (None is returned), which
         aborts its upstream transfer and gives its account slot back."""
@@ -324,6 +334,9 @@ class GeneratingHandler(DialectHandler):
             raise
         finally:
             self._work = None
+            # The task's exception holds this frame in its traceback: a reference cycle
+            # (with every object the request built) that only the cycle collector would free.
+            del task
 
 
 class NotFoundHandler(DialectHandler):
@@ -361,3 +374,16 @@ class DiscardHandler(DialectHandler):
 
     def post(self) -> None:
         self.write_json({"status": "ok"})
+
+
+def weakly(method: Callable[[A], None]) -> Callable[[A], None]:
+    """``method`` without keeping its object alive: what the handler holds calls back into the
+    handler, and a strong reference would be a cycle that keeps a finished request (its body,
+    its images) until the rarely-run cycle collector."""
+    ref = weakref.WeakMethod(method)
+
+    def call(arg: A) -> None:
+        if (bound := ref()) is not None:
+            bound(arg)
+
+    return call

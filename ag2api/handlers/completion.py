@@ -150,9 +150,10 @@ class CompletionHandler(GeneratingHandler):
                 return
         missing: list[str] = []
         translations = Translations(self.dialect, body, call.model, cfg, services, missing)
-        translation = translations.of(model)
+        translation = await self.translated(lambda: translations.of(model))
         if missing and await services.recall_signatures(missing):
-            translation = translations.again(model)  # with another replica's records
+            # With another replica's records.
+            translation = await self.translated(lambda: translations.again(model))
         self._request_body, self._answer = body, translation.answer
         conversation = self._conversation(body)
         if call.stream:

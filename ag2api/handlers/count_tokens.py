@@ -1,6 +1,7 @@
 """Every dialect's token-count route (its entry's ``count``): the body translated exactly as for
 generation, counted by the upstream ``countTokens``, through the key's admission like any request
-(a count counts against ``rpm`` and holds a concurrency lease while it runs; it charges no tokens).
+(a count counts against ``rpm`` but takes none of the key's ``max_concurrent`` slots — Claude
+Code counts while its own stream runs; it charges no tokens).
 
 Always 200 once the body is valid and the key admitted: when no account can count, a local
 estimate answers; a failure here never cools or disables an account.
@@ -27,6 +28,7 @@ class CountTokensHandler(GeneratingHandler):
         model = await services.catalog.resolve(cfg, asked)
         if self.trace is not None:
             self.trace.model = model
-        async with self.admitted(model, asked=asked):
-            total = await services.token_counter.count(cfg, count.request(body, model))
+        async with self.admitted(model, asked=asked).without_slot():
+            request = await self.translated(lambda: count.request(body, model))
+            total = await services.token_counter.count(cfg, request)
         self.write_json(count.answer(total))

@@ -11,6 +11,8 @@ Per request, in order::
 
 Leaving the block settles however it is left: the tokens the request used are charged and its
 concurrency lease is given back. Token limits therefore refuse the *next* request once reached.
+A token count (:meth:`KeyAdmission.without_slot`) is counted like any request but takes no
+concurrency slot: Claude Code counts while its own stream runs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from types import TracebackType
 
 from ag2api.config.schema import NO_POLICY, ApiKey, GatewayConfig, KeyPolicy
@@ -55,6 +58,7 @@ class KeyAdmission:
         self.policy: KeyPolicy = NO_POLICY
         self._lease: str | None = None  # the concurrency lease held, to give back
         self._charge: tuple[str, str] | None = None  # (day, month) the tokens are charged to
+        self._slot = True  # whether the request takes one of the key's max_concurrent slots
 
     def authenticate(self, presented: str | None) -> None:
         """The configured key equal to ``presented`` (none needed when no keys are configured,
@@ -88,6 +92,12 @@ class KeyAdmission:
             self._refused(self.key.label, "model")
             raise
 
+    def without_slot(self) -> KeyAdmission:
+        """This request is counted against the key's rates and budgets but takes none of its
+        ``max_concurrent`` slots (a token count, which a client sends while it generates)."""
+        self._slot = False
+        return self
+
     async def __aenter__(self) -> KeyAdmission:
         await self.admit()
         return self
@@ -105,10 +115,11 @@ class KeyAdmission:
     async def admit(self) -> None:
         """Count the request against the key's limits and hold a concurrency lease, or 429."""
         key, policy = self.key, self.policy
-        if key is None or not policy.has_limits:
+        counted = policy if self._slot else replace(policy, max_concurrent=None)
+        if key is None or not counted.has_limits:
             return
         day, month = periods()
-        adm = await self._limits.key_admit(key.ident, policy, day, month)
+        adm = await self._limits.key_admit(key.ident, counted, day, month)
         self._show(rate_headers(policy, adm))
         if not adm.ok:
             self._refused(key.label, adm.reason or "rpm")

@@ -47,7 +47,8 @@ def _utc(year: int, month: int, day: int) -> float:
 
 @dataclass
 class Admission:
-    """The limiter's answer: admitted (``reason`` None, ``lease`` held) or refused."""
+    """The limiter's answer: admitted (``reason`` None; ``lease`` held when the policy limits
+    concurrency) or refused."""
 
     reason: str | None = None
     retry_after: float = 0.0  # seconds, when refused
@@ -163,8 +164,9 @@ class MemoryLimiter:
         w.requests.append(now)
         adm.requests_used += 1
         adm.requests_reset = w.requests[0] + WINDOW - now
-        adm.lease = uuid.uuid4().hex
-        w.leases[adm.lease] = now + LEASE_SECONDS
+        if policy.max_concurrent is not None:  # as the Redis script: a lease only to count
+            adm.lease = uuid.uuid4().hex
+            w.leases[adm.lease] = now + LEASE_SECONDS
         return adm
 
     def release(self, ident: str, lease: str) -> None:

@@ -11,6 +11,7 @@ EXACT_ROUTES = {
     "/v1/images/generations": "images",
     "/v1/models": "models",
     "/health": "health",
+    "/ready": "health",
     "/metrics": "metrics",
 }
 
@@ -33,10 +34,12 @@ def report_request(handler: RequestHandler) -> None:
     services = handler.settings["services"]
     status = handler.get_status()
     route = trace.route or route_of(trace.path)
-    services.request_log.write(trace.record(status))
+    line = trace.record(status)
+    services.request_log.write(line)
     services.metrics.observe(trace, route, status, known_model=trace.model is not None)
     services.content_rejections.observe(trace)
     if getattr(handler, "records_usage", False):  # generation of any dialect, and images
+        services.request_log.recent.append(line)
         served = trace.served or trace.model
         services.usage.add(
             key=trace.key_label,

@@ -4,10 +4,9 @@ secrets, ever)."""
 from __future__ import annotations
 
 import logging
-import sys
 
 from ag2api.logs.requestlog import LOGGER as REQUEST_LOGGER
-from ag2api.logs.writer import LogWriter, writers
+from ag2api.logs.writer import LogWriter, StandardStream, writers
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 DATEFMT = "%Y-%m-%dT%H:%M:%S"
@@ -20,7 +19,7 @@ def setup_logging(level: str) -> LogWriter:
     root = logging.getLogger()
     for old in writers(root):
         old.close()
-    stderr = logging.StreamHandler(sys.stderr)
+    stderr = StandardStream("stderr")
     stderr.setFormatter(logging.Formatter(FORMAT, DATEFMT))
     writer = LogWriter(root, [stderr])
     root.setLevel(level)

@@ -16,6 +16,7 @@ import logging
 import logging.handlers
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -178,6 +179,20 @@ class LogWriter:
     def _report_here(self, lost: int) -> None:
         record = logging.LogRecord(LOGGER, logging.WARNING, __file__, 0, DROPPED, (lost,), None)
         self._handle(record)
+
+
+class StandardStream(logging.StreamHandler):
+    """A handler for ``sys.stdout`` or ``sys.stderr`` as they are when a line is written, not as
+    they were when it was made: whoever replaced them (a test runner capturing output, an
+    embedding program) may have closed the old one since."""
+
+    def __init__(self, name: str) -> None:
+        logging.Handler.__init__(self)
+        self._name = name
+
+    @property
+    def stream(self) -> Any:
+        return getattr(sys, self._name)
 
 
 def report_to_log(lost: int) -> None:

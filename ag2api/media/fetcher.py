@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+from collections.abc import Coroutine
 from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urljoin
@@ -31,6 +32,28 @@ MAX_REDIRECTS = 3
 class ImageFetchError(InvalidRequest):
     def __init__(self, where: str, reason: str) -> None:
         super().__init__(f"{where}: {reason}", param="messages")
+
+
+async def all_or_first_failure(jobs: list[Coroutine[Any, Any, str]]) -> list[str] | GatewayError:
+    """Run ``jobs`` in one task group: every result, or the failure that cancelled the others.
+
+    The failure is returned rather than raised from here: this frame holds the group, whose
+    parent task holds the failure, so raising it through this frame would make a reference cycle
+    (with every image fetched so far) that only the cycle collector frees, and the gateway runs
+    that rarely (server/gc.py).
+    """
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(job) for job in jobs]
+    except BaseExceptionGroup as failed:
+        # TaskGroup.__aexit__ (3.11) keeps the group in a local of its own frame, which the
+        # group's traceback holds: the same kind of cycle.
+        failed.__traceback__ = None
+        first = failed.exceptions[0]
+        if isinstance(first, GatewayError):
+            return first
+        raise  # a bug stays a bug
+    return [task.result() for task in tasks]
 
 
 class ImageFetcher:
@@ -69,17 +92,14 @@ class ImageFetcher:
             async with per_request, overall:
                 return await self.fetch(target, where, cfg, proxy, budget)
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(one(where, target)) for where, target in targets]
-        except BaseExceptionGroup as failed:
-            # The first failure cancelled the others; report it (a bug stays a bug: re-raised).
-            first = failed.exceptions[0]
-            if isinstance(first, GatewayError):
-                raise first from None
-            raise
-        for image, task in zip(images, tasks, strict=True):
-            image.place(task.result())
+        fetched = await all_or_first_failure([one(where, target) for where, target in targets])
+        if isinstance(fetched, GatewayError):
+            try:
+                raise fetched
+            finally:
+                del fetched  # its traceback holds this frame (a reference cycle)
+        for image, data_url in zip(images, fetched, strict=True):
+            image.place(data_url)
         return len(images)
 
     def _overall_slots(self, limit: int) -> asyncio.Semaphore:

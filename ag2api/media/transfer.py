@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 import pycurl
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import HTTPRequest, HTTPResponse
 from tornado.httputil import HTTPHeaders
 
 from ag2api.config.schema import ImagesConfig
@@ -107,18 +107,36 @@ async def get(
         decompress_response=True,
         headers={"Accept": "image/*"},
     )
-    future = http.fetch(request, raise_error=False)
+    fetching = http.fetch(request, raise_error=False)
+    # Shielded, so that a cancel (a sibling fetch failed, the client left) leaves the fetch's own
+    # future to the abort below: Tornado logs an ERROR for an abort that finds it cancelled.
+    fetching.add_done_callback(_seen)
     try:
-        response = await future
+        response = await asyncio.shield(fetching)
     except asyncio.CancelledError:
         http.abort(request, "cancelled")  # a cancelled future alone leaves libcurl downloading
         raise
     except Exception as exc:  # no HTTP answer: refused, timed out, or aborted by a cap above
         raise FetchFailed(progress.failure or f"could not fetch the image: {exc}") from exc
+    finally:
+        # Two reference cycles that would keep every chunk until the cycle collector runs,
+        # which the gateway does rarely (server/gc.py): request → on_chunk → fail → request,
+        # and this frame → fetching → its error → the error's traceback → this frame.
+        request.streaming_callback = request.prepare_curl_callback = None
+        handle.clear()
+        del fetching
     if progress.failure is not None:
         raise FetchFailed(progress.failure)
     mime = progress.mime or _mime(response.headers.get("Content-Type"))
-    return Answer(response.code, response.headers, b"".join(progress.chunks), mime)
+    body = b"".join(progress.chunks)
+    progress.chunks.clear()
+    return Answer(response.code, response.headers, body, mime)
+
+
+def _seen(fetching: asyncio.Future[HTTPResponse]) -> None:
+    """Marks an error as retrieved: after a cancel nobody awaits it, and it is no news then."""
+    if not fetching.cancelled():
+        fetching.exception()
 
 
 def _mime(value: str | None) -> str:

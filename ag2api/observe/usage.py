@@ -2,7 +2,7 @@
 
 Requests only bump in-memory counters; a flush every few seconds writes them in one transaction
 on a worker thread, so the event loop never waits on the database. The same file holds the last
-quota snapshot per account (for ``ag2api accounts`` and the status page).
+quota snapshot per account (for ``ag2api accounts`` and the console).
 
 With a shared state backend (``state.backend: redis``) a flush adds the batch to counters in
 Redis instead, and only the elected leader drains those counters into its own file, so replicas
@@ -18,7 +18,9 @@ import datetime
 import functools
 import json
 import logging
+import os
 import sqlite3
+import stat
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +76,7 @@ class SharedCounters(Protocol):
 
 def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
+    owner_only(path)
     db = sqlite3.connect(path, timeout=10, check_same_thread=False)
     db.executescript(SCHEMA)
     have = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
@@ -82,6 +85,19 @@ def connect(path: Path) -> sqlite3.Connection:
             if column not in have:  # a file from before the column existed
                 db.execute(f"ALTER TABLE usage ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
     return db
+
+
+def owner_only(path: Path) -> None:
+    """The store holds each client key's use: readable by its owner only (like tokens.json).
+    Created 0600 when missing; an existing file's mode is fixed (SQLite gives its journal files
+    the database file's mode)."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        if stat.S_IMODE(os.stat(path).st_mode) != 0o600:
+            os.chmod(path, 0o600)
+            log.info("%s was readable by others: its mode is now 0600", path)
+    except OSError as exc:  # not ours to change: reading and writing may still work
+        log.warning("cannot make %s private (mode 0600): %s", path, exc.strerror or exc)
 
 
 def today(ts: float | None = None) -> str:
@@ -147,6 +163,8 @@ class UsageRecorder:
         self._flushing: asyncio.Future[None] | None = None
         self._closed = False
         self._local_fallback = False  # logged once per Redis outage
+        if path.exists():
+            owner_only(path)  # at start, not at the first write
         if shared is not None:
             # The leader drains the shared counters even when it serves no request itself.
             with contextlib.suppress(RuntimeError):  # no running loop: the first add() arms it

@@ -46,8 +46,9 @@ class QuotaMonitor:
         self.book = QuotaBook(clock)
         self._task: asyncio.Task[None] | None = None
         self._running: asyncio.Future[None] | None = None
-        self._checks: dict[str, asyncio.Future[None]] = {}
+        self._checks: dict[str, asyncio.Future[AccountQuota]] = {}
         self._rechecked: dict[str, float] = {}
+        self._rechecks: set[str] = set()
 
     def remaining(self, project_id: str, model: str) -> float | None:
         """The account's quota fraction left for ``model`` as last checked; None: unknown."""
@@ -68,18 +69,28 @@ class QuotaMonitor:
         projects = self._projects()
         self.book.forget(set(projects))
         for project in projects:
-            await self.check(project)
+            try:
+                await self.check(project)
+            except Exception as exc:  # one account's failure must not stop the others
+                log.warning("quota check failed for an account: %s", exc)
 
-    async def check(self, project: str) -> None:
-        """Check one account now (a check already running for it is shared)."""
-        await asyncio.shield(self._start_check(project))
+    async def check(self, project: str) -> AccountQuota:
+        """Check one account now (a check already running for it is shared); raises what its
+        model list call raised (the console's "recheck" says so)."""
+        return await asyncio.shield(self._start_check(project))
 
-    def _start_check(self, project: str) -> asyncio.Future[None]:
+    def _start_check(self, project: str) -> asyncio.Future[AccountQuota]:
         running = self._checks.get(project)
         if running is None:
             running = self._checks[project] = asyncio.ensure_future(self._check(project))
-            running.add_done_callback(lambda _: self._checks.pop(project, None))
+            running.add_done_callback(lambda done: self._finished(project, done))
         return running
+
+    def _finished(self, project: str, done: asyncio.Future[AccountQuota]) -> None:
+        self._checks.pop(project, None)
+        if not done.cancelled() and done.exception() is not None and project in self._rechecks:
+            log.warning("quota check failed for an account: %s", done.exception())
+        self._rechecks.discard(project)
 
     def recheck(self, project: str) -> None:
         """After a 429 on the account: check it again in the background (at most every
@@ -89,14 +100,11 @@ class QuotaMonitor:
         if project in self._checks or (last is not None and now - last < RECHECK_GAP):
             return
         self._rechecked[project] = now
+        self._rechecks.add(project)  # nobody awaits it: a failure is logged here
         self._start_check(project)
 
-    async def _check(self, project: str) -> None:
-        try:
-            models = parse_models(await self._fetch(project))
-        except Exception as exc:  # one account's failure must not stop the others
-            log.warning("quota check failed for an account: %s", exc)
-            return
+    async def _check(self, project: str) -> AccountQuota:
+        models = parse_models(await self._fetch(project))
         previous = self.book.accounts.get(project)
         buckets = previous.buckets if previous is not None else ()
         if self._summary is not None:
@@ -114,6 +122,7 @@ class QuotaMonitor:
         self.book.record(project, quota)
         self._on_checked(project, quota)
         await self._save(project, [q.to_json() for q in models])
+        return quota
 
     async def settle(self) -> None:
         """Wait for the checks under way (a recheck after a 429 runs in the background)."""

@@ -9,11 +9,12 @@ import logging
 import resource
 import socket
 import time
-import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
 
-from tornado.http1connection import HTTP1ServerConnection
+from tornado.http1connection import HTTP1Connection, HTTP1ServerConnection
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPConnection, HTTPMessageDelegate
 from tornado.ioloop import IOLoop
@@ -145,21 +146,48 @@ def _nodelay_stays_on(value: bool) -> None:
     return None
 
 
+@dataclass(slots=True)
+class _Open:
+    """One open client connection."""
+
+    host: str  # the peer's address ("" for a Unix socket)
+    since: float  # when it began to wait for its current request's headers
+    request: HTTP1Connection | None = None  # the request being read or answered
+    served: bool = False  # a request came before: the wait for the next is an idle one
+
+    @property
+    def waiting(self) -> bool:
+        """No request in progress: connected or kept alive, its next request's headers not yet
+        complete (the kind a slowloris client holds open)."""
+        return self.request is None or self.request._request_start_line is None
+
+
 class GatewayServer(HTTPServer):
     """Tornado's HTTPServer with client-connection limits.
 
     A new connection has ``header_timeout`` for its first request's headers; on a kept-alive
     connection the wait for the next request (headers included) is ``idle_timeout``. Bodies get
     ``body_timeout``. Beyond ``max_connections`` open connections, new ones are closed at once.
+    One address may hold ``max_connections_per_client`` (read live): past it, its connection
+    that has waited longest for request headers is closed to make room, or the new one when every
+    one of its connections is busy with a request.
     """
 
-    def setup(self, server: ServerConfig, max_connections: int) -> None:
+    def setup(
+        self, server: ServerConfig, max_connections: int, live: Callable[[], ServerConfig]
+    ) -> None:
         self.idle_timeout = server.idle_timeout
         self.max_connections = max_connections
-        self.open_connections = 0
-        self._served: weakref.WeakSet[HTTP1ServerConnection] = weakref.WeakSet()
+        self._live = live
+        self._open: dict[IOStream, _Open] = {}
+        self._per_host: dict[str, int] = {}
         self._refused = RateLimitedLog(log, REPORT_EVERY)
+        self._over_cap = RateLimitedLog(log, REPORT_EVERY)
         self._accept_failures = RateLimitedLog(log, REPORT_EVERY)
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         for sock in sockets:  # as TCPServer.add_sockets, with the guarded accept loop
@@ -169,14 +197,19 @@ class GatewayServer(HTTPServer):
             )
 
     def handle_stream(self, stream: IOStream, address: tuple[Any, ...]) -> None:
-        if self.open_connections >= self.max_connections:
+        if len(self._open) >= self.max_connections:
             self._refused.warning(
                 "%d client connections open (server.max_connections): closing new ones",
-                self.open_connections,
+                len(self._open),
             )
             stream.close()
             return
-        self.open_connections += 1
+        host = str(address[0]) if isinstance(address, tuple) and address else ""
+        if not self._room_for(host):
+            stream.close()
+            return
+        self._open[stream] = _Open(host, time.monotonic())
+        self._per_host[host] = self._per_host.get(host, 0) + 1
         keep_nodelay(stream)
         shared = self.conn_params
         self.conn_params = copy.copy(shared)  # this connection's own: its header timeout changes
@@ -185,25 +218,80 @@ class GatewayServer(HTTPServer):
         finally:
             self.conn_params = shared
 
+    def _room_for(self, host: str) -> bool:
+        """Whether ``host`` may open one more connection, closing its slowest one if need be."""
+        held = self._per_host.get(host, 0)
+        if not host or held < 1:
+            return True
+        server = self._live()
+        if held < server.max_connections_per_client or _trusted(host, server):
+            return True
+        slowest = min(
+            (s for s, c in self._open.items() if c.host == host and c.waiting),
+            key=lambda s: self._open[s].since,
+            default=None,
+        )
+        if slowest is not None:
+            self._forget(slowest)
+            slowest.close()
+            return True
+        self._over_cap.warning(
+            "%s holds %d connections, all busy (server.max_connections_per_client): "
+            "closing its new ones",
+            host,
+            held,
+        )
+        return False
+
+    def _forget(self, stream: IOStream) -> None:
+        entry = self._open.pop(stream, None)
+        if entry is None:
+            return
+        left = self._per_host[entry.host] - 1
+        if left:
+            self._per_host[entry.host] = left
+        else:
+            del self._per_host[entry.host]
+
     def start_request(
         self, server_conn: object, request_conn: HTTPConnection
     ) -> HTTPMessageDelegate:
         assert isinstance(server_conn, HTTP1ServerConnection)
-        if server_conn in self._served:
-            server_conn.params.header_timeout = self.idle_timeout
-        else:
-            self._served.add(server_conn)
+        entry = self._open.get(server_conn.stream)
+        if entry is not None:
+            if entry.served:
+                server_conn.params.header_timeout = self.idle_timeout
+            entry.served = True
+            assert isinstance(request_conn, HTTP1Connection)
+            entry.request, entry.since = request_conn, time.monotonic()
         return super().start_request(server_conn, request_conn)
 
     def on_close(self, server_conn: object) -> None:
-        self.open_connections -= 1
+        assert isinstance(server_conn, HTTP1ServerConnection)
+        self._forget(server_conn.stream)
         super().on_close(server_conn)
 
 
-def make_server(app: Application, cfg: GatewayConfig, max_connections: int) -> GatewayServer:
+def _trusted(host: str, server: ServerConfig) -> bool:
+    if not server.trusted_proxies:
+        return False
+    try:
+        address = ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in server.trusted_proxies)
+
+
+def make_server(
+    app: Application,
+    cfg: GatewayConfig,
+    max_connections: int,
+    live: Callable[[], ServerConfig] | None = None,
+) -> GatewayServer:
+    """``live``: the server settings in force now (those not read only at start)."""
     s = cfg.server
     server = GatewayServer(
         app, idle_connection_timeout=s.header_timeout, body_timeout=s.body_timeout
     )
-    server.setup(s, max_connections)
+    server.setup(s, max_connections, live or (lambda: s))
     return server

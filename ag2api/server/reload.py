@@ -19,24 +19,14 @@ from ag2api.services import Services
 
 log = logging.getLogger("ag2api.reload")
 
-# Settings read once at start: a change is logged as needing a restart.
-RESTART_ONLY = (
-    ("server", "host"),
-    ("server", "port"),
-    ("server", "header_timeout"),
-    ("server", "body_timeout"),
-    ("server", "idle_timeout"),
-    ("server", "max_connections"),
-    ("upstream", "max_connections"),
-    ("images", "concurrency_total"),
-)
-
 
 class Reloader:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._tokens_digest: str | None = None
-        self._unreadable: str | None = None
+        # The tokens.json the pool holds, as last read (sha256), and what that read could not
+        # open (entries sealed with another key).
+        self._tokens_digest: str | None = services.tokens_digest
+        self._unreadable: str | None = services.tokens_error if services.tokens_digest else None
 
     def reload_config(self) -> bool:
         """Re-read gateway.yaml; True when a new config is now in force."""
@@ -48,8 +38,9 @@ class Reloader:
             self.services.metrics.reloads.labels("config", "refused").inc()
             return False
         old = live.current
-        # host is read at start only: the address in use and the new one must both be safe.
-        problem = exposure_problem(new) or exposure_problem(new, old.server.host)
+        # server.host is read at start only: the addresses bound and the new one must both be
+        # safe (the one a previous edit put in the file is neither in force nor bound).
+        problem = exposure_problem(new, live.listening) or exposure_problem(new)
         if problem is not None:
             live.record_error(ConfigError(str(new.path), None, "api_keys", problem))
             self.services.metrics.reloads.labels("config", "refused").inc()
@@ -57,6 +48,7 @@ class Reloader:
         if new == old:
             live.clear_error()
             return False
+        pending = live.restart_required
         live.swap(new)
         self.services.metrics.reloads.labels("config", "applied").inc()
         self._apply(old, new)
@@ -64,7 +56,20 @@ class Reloader:
             f.name for f in fields(GatewayConfig) if getattr(old, f.name) != getattr(new, f.name)
         ]
         log.info("config reloaded from %s (changed: %s)", new.path, ", ".join(changed))
+        self._report_restart(pending, live.restart_required)
         return True
+
+    @staticmethod
+    def _report_restart(before: list[str], now: list[str]) -> None:
+        """Start-only settings: an edit is not applied live, and says so until a restart."""
+        for name in now:
+            if name not in before:
+                log.warning("%s changed: not applied until the gateway restarts", name)
+        for name in before:
+            if name not in now:
+                log.info("%s is back to the value in force: no restart needed for it", name)
+        if now:
+            log.warning("restart required for: %s", ", ".join(now))
 
     def _apply(self, old: GatewayConfig, new: GatewayConfig) -> None:
         s = self.services
@@ -73,17 +78,6 @@ class Reloader:
         s.dispatcher.slots.total = new.limits.total
         if new.log_level != old.log_level:
             logging.getLogger().setLevel(new.log_level)
-        for section, key in RESTART_ONLY:
-            before = getattr(getattr(old, section), key)
-            after = getattr(getattr(new, section), key)
-            if before != after:
-                log.warning(
-                    "%s.%s changed (%s → %s): takes effect after a restart",
-                    section,
-                    key,
-                    before,
-                    after,
-                )
         if new.tokens_file != old.tokens_file:
             s.writer.path = new.tokens_file
             self._tokens_digest = None
@@ -108,6 +102,11 @@ class Reloader:
             s.tokens_error = self._unreadable
             s.tokens_error_at = time.time() if self._unreadable else None
             s.writer.file_changed()
+            return False
+        if s.tokens_error is None and s.writer.wrote(digest, self._tokens_digest):
+            # The gateway's own write (refreshed tokens, a last use): the pool holds it already.
+            self._tokens_digest = digest
+            log.debug("%s rewritten by the gateway: nothing to reload", path)
             return False
         try:
             parsed = parse_tokens(data, str(path), s.cipher)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import uuid
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from tornado.web import RequestHandler
 
@@ -134,6 +135,37 @@ class UserInfoHandler(FakeHandler):
         account = self.check_auth()
         if account is not None:
             self.finish({"email": account.email, "verified_email": True})
+
+
+class ConsentHandler(FakeHandler):
+    """Google's consent page as a browser sees it: one link per account to sign in as, and one
+    to refuse. Following a link sends the browser to the redirect address with a code (or the
+    error), as :meth:`FakeUpstream.authorize` makes it."""
+
+    def get(self) -> None:
+        here = self.request.full_url()
+        links = "".join(
+            f'<li><a class="account" href="/o/oauth2/v2/auth/approve?'
+            f'{urlencode({"as": refresh, "consent": here})}">{html.escape(account.email)}</a></li>'
+            for refresh, account in self.fake.accounts.items()
+            if not account.revoked
+        )
+        deny = urlencode({"deny": "1", "consent": here})
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(
+            "<!doctype html><title>Sign in - Google Accounts (fake)</title><h1>Choose an account"
+            f"</h1><ul>{links}</ul><p><a id='deny' href='/o/oauth2/v2/auth/approve?{deny}'>"
+            "Cancel</a></p>"
+        )
+
+
+class ApproveHandler(FakeHandler):
+    def get(self) -> None:
+        consent = self.get_argument("consent")
+        if self.get_argument("deny", ""):
+            self.redirect(self.fake.authorize(consent, "", deny=True))
+            return
+        self.redirect(self.fake.authorize(consent, self.get_argument("as")))
 
 
 class FileHandler(RequestHandler):

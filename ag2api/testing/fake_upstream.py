@@ -32,6 +32,8 @@ from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectC
 from ag2api.testing.fake_google import (
     FAKE_CLIENT_ID,
     FAKE_CLIENT_SECRET,
+    ApproveHandler,
+    ConsentHandler,
     FileHandler,
     LoadCodeAssistHandler,
     OnboardHandler,
@@ -248,6 +250,8 @@ def _routes() -> list[Any]:
         (r"/v1internal:countTokens", CountTokensHandler),
         (r"/token", TokenHandler),
         (r"/oauth2/v2/userinfo", UserInfoHandler),
+        (r"/o/oauth2/v2/auth", ConsentHandler),
+        (r"/o/oauth2/v2/auth/approve", ApproveHandler),
         (r"/files/(.+)", FileHandler),
     ]
 
@@ -401,7 +405,8 @@ class ModelsHandler(FakeHandler):
         account = self.check_auth()
         if account is None:
             return
-        models, pool = self.fake.models, self.fake.pool
+        pool = self.fake.pool
+        models = bodies.quota_windows_rolled(self.fake.models, time.time())
         if pool is not None:  # each account's own quota
             models = {
                 name: {**info, "quotaInfo": pool.quota_info(account.project_id, name)}

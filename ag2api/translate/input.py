@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from ag2api.errors import InvalidRequest
+from ag2api.models.families import max_output_cap
 
 # -- numeric fields -----------------------------------------------------------------------------
 
@@ -29,6 +30,18 @@ def integer(body: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InvalidRequest(f"'{key}' must be an integer from {lo} to {hi}", param=key)
     return value
+
+
+def output_limit(value: Any, param: str, model: str) -> int | None:
+    """A client's output-token limit (``max_tokens`` and its kin) as ``maxOutputTokens``: a positive
+    integer, capped at the model's limit (the backend refuses more; clients ask for more than a
+    model gives — Claude Code asks 128000 of every model). None when absent. The same rule for
+    every API."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(f"'{param}' must be a positive integer", param=param)
+    return min(value, max_output_cap(model))
 
 
 def put(gen: dict[str, Any], target: str, value: Any) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -97,6 +98,14 @@ def _unb64url(body: str) -> bytes | None:
         return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
         return None
+
+
+def thinking_key(signature: str) -> str:
+    """The record key of a Claude thinking block by its signature, for clients that replay the
+    signature alone (Gemini CLI drops thought parts): the same for either base64 alphabet and
+    with or without padding (google-genai sends back the URL-safe one)."""
+    canonical = signature.rstrip("=").replace("-", "+").replace("_", "/")
+    return "sig:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
 
 
 @dataclass(frozen=True)

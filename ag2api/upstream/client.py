@@ -141,6 +141,7 @@ class UpstreamCall:
         self._items: list[dict[str, Any]] = []
         self._waiter: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
+        self._failed = False  # the error was handed to the reader
         self._finished = False
         self._status = 0
         self._body = bytearray()
@@ -173,7 +174,7 @@ class UpstreamCall:
         while not self._items:
             if self._finished:
                 if self._error is not None:
-                    raise self._error
+                    raise self._hand_over_error()
                 raise StopAsyncIteration
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -185,7 +186,16 @@ class UpstreamCall:
     @property
     def succeeded(self) -> bool:
         """The transfer ended normally and every event was read."""
-        return self._finished and self._error is None and not self._items
+        return self._finished and self._error is None and not self._failed and not self._items
+
+    def _hand_over_error(self) -> BaseException:
+        """The error that ended the call, given to the reader and not kept: its traceback will
+        hold the reading frame, and so this call (a reference cycle with the request body that
+        only the cycle collector would free)."""
+        error, self._error, self._abort_error = self._error, None, None
+        assert error is not None
+        self._failed = True
+        return error
 
     def take_ready(self) -> list[dict[str, Any]]:
         """Events that already arrived, without waiting (lets a fast upstream be relayed in one

@@ -188,11 +188,11 @@ async def test_expired_token_in_file_is_refreshed_before_use(
 
 
 @pytest.mark.parametrize("accounts_spec", [()])
-async def test_no_accounts_is_503_saying_what_to_do(
+async def test_no_accounts_is_a_403_saying_what_to_do(
     client: openai.AsyncOpenAI, accounts_spec: Any
 ) -> None:
-    with pytest.raises(openai.InternalServerError) as info:
+    with pytest.raises(openai.PermissionDeniedError) as info:  # not retried: waiting won't help
         await chat_text(client)
-    assert info.value.status_code == 503
-    assert info.value.code == "no_available_account"
+    assert info.value.status_code == 403
+    assert info.value.code == "no_usable_account"
     assert "oauth_server.py" in info.value.message

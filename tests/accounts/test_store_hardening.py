@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ag2api.accounts import store
+from ag2api import safewrite
 from ag2api.accounts.model import OAuthConfig
 from ag2api.accounts.store import (
     TokensFileError,
@@ -119,7 +119,7 @@ def exchange_supported(tmp_path: Path) -> bool:
     a, b = tmp_path / "a", tmp_path / "b"
     a.write_text("a")
     b.write_text("b")
-    swapped = store._exchange(a, b) and a.read_text() == "b"
+    swapped = safewrite.exchange(a, b) and a.read_text() == "b"
     a.unlink()
     b.unlink()
     return swapped
@@ -134,7 +134,7 @@ def test_a_save_right_after_the_last_check_is_swapped_back(
         pytest.skip("this file system cannot swap two names atomically")
     path = tmp_path / "tokens.json"
     one_project(path, note="old")
-    check = store._unchanged
+    check = safewrite.unchanged
     saves = []
 
     def check_then_save(target: Any, seen: Any) -> bool:
@@ -143,7 +143,7 @@ def test_a_save_right_after_the_last_check_is_swapped_back(
             saves.append(save(path, note="by hand"))
         return result
 
-    monkeypatch.setattr(store, "_unchanged", check_then_save)
+    monkeypatch.setattr(safewrite, "unchanged", check_then_save)
     gateway_write(path, 1)
     entry = json.loads(path.read_text())["projects"][0]
     assert saves and (entry["note"], entry["access_token"]) == ("by hand", "tok-1")
@@ -163,7 +163,7 @@ def test_a_half_written_save_is_waited_for_not_refused(
         def sleep(_seconds: float) -> None:
             path.write_text(whole)  # ...and finishes it while the gateway waits
 
-    monkeypatch.setattr(store, "time", Meanwhile)
+    monkeypatch.setattr(safewrite, "time", Meanwhile)
     gateway_write(path, 1)
     entry = json.loads(path.read_text())["projects"][0]
     assert (entry["note"], entry["access_token"]) == ("by hand", "tok-1")

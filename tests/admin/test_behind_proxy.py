@@ -88,7 +88,7 @@ def test_trusted_proxies_are_validated() -> None:
     assert [str(n) for n in cfg.server.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
     with pytest.raises(ConfigError) as info:
         parse_config("server: {trusted_proxies: [nope]}", path=Path("g.yaml"))
-    assert "server.trusted_proxies" in str(info.value) and "'nope'" in str(info.value)
+    assert "server.trusted_proxies: item 1 is not an IP address" in str(info.value)
     with pytest.raises(ConfigError):
         parse_config("server: {trusted_proxies: 10.0.0.0/8}", path=Path("g.yaml"))
     for wrong in ("10.0.0.1/8", "0.0.0.0/0", "::/0"):

@@ -14,7 +14,7 @@ import yaml
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from tornado.web import Application
 
-from ag2api.admin.handlers import COOKIE
+from ag2api.admin.base import COOKIE
 from ag2api.config.load import ConfigError, parse_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services

@@ -20,7 +20,10 @@ def test_empty_file_gives_documented_defaults() -> None:
     assert cfg.server.host == "127.0.0.1" and cfg.server.port == 8000
     assert cfg.server.max_body_bytes == 20 * 1024 * 1024 and cfg.server.cors_origins == ()
     assert cfg.api_keys == () and cfg.rotation.count == 3
-    assert cfg.tokens_file == Path("/srv/ag2api/conf/data/tokens.json")
+    assert cfg.tokens_file == Path("/srv/ag2api/data/tokens.json")  # conf/ beside data/
+    assert parse_config("", path=Path("/etc/ag2api/gateway.yaml")).tokens_file == Path(
+        "/etc/ag2api/tokens.json"
+    )
     assert cfg.upstream.base_urls == (
         "https://daily-cloudcode-pa.googleapis.com",
         "https://cloudcode-pa.googleapis.com",
@@ -146,3 +149,61 @@ def test_read_config_reads_dotenv_beside_the_file(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         read_config(tmp_path / "nope.yaml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        (
+            "api_keys: [sk-first-0001]\nrotation: {count: 2}\napi_keys: [sk-second-0002]\n",
+            "api_keys",
+            (1, 3),
+        ),
+        ("server:\n  port: 8001\n  host: 0.0.0.0\n  port: 8002\n", "server.port", (2, 4)),
+        ("api_keys:\n  - {key: sk-a-0123456, label: a, label: b}\n", "api_keys[0].label", (2, 2)),
+    ],
+)
+def test_a_key_written_twice_is_an_error_naming_both_lines(
+    text: str, key: str, lines: tuple[int, int]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, path=P)
+    err = info.value
+    assert (err.key, err.line) == (key, lines[1])
+    assert f"on lines {lines[0]} and {lines[1]}" in err.reason
+
+
+def test_a_merge_key_may_still_be_overridden() -> None:
+    cfg = parse_config(
+        "upstream:\n  timeouts:\n    <<: {connect: 3, idle: 9}\n    idle: 7\n", path=P
+    )
+    assert (cfg.upstream.timeouts.connect, cfg.upstream.timeouts.idle) == (3.0, 7.0)
+
+
+SECRET = "hunter2-s3cret"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (f"upstream:\n  base_urls: ['ftp://user:{SECRET}@host/']\n", "upstream.base_urls"),
+        (f"upstream:\n  proxy: 'htp://user:{SECRET}@proxy:3128'\n", "upstream.proxy"),
+        (f"state:\n  redis_url: 'redis//:{SECRET}@cache:6379'\n", "state.redis_url"),
+        (f"server:\n  trusted_proxies: ['10.0.0.0/8', '{SECRET}']\n", "server.trusted_proxies"),
+        (f"models:\n  aliases: {{'{SECRET}': 42}}\n", "models.aliases"),
+    ],
+)
+def test_a_refused_value_is_never_repeated(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, path=P)
+    err = info.value
+    assert err.key == key and err.line == 2
+    assert SECRET not in str(err) and SECRET not in err.public
+    # Shown to anyone (/health): the file's name, not its folder.
+    assert err.public.startswith(f"gateway.yaml:2: {key}: ") and str(P.parent) not in err.public
+
+
+def test_a_bad_environment_value_is_not_repeated_either() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("", path=P, environ={"AG2API_PORT": SECRET})
+    assert SECRET not in str(info.value) and "server.port" in str(info.value)

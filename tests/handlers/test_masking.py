@@ -145,7 +145,7 @@ async def test_reasons_already_in_tokens_json_are_shown_masked(
     ]
     for raw in reasons:
         assert raw not in body
-    for path in ("/admin/accounts", "/admin/"):
+    for path in ("/admin/accounts", "/admin/api/accounts", "/admin/api/overview"):
         page = await get(base_url + path, ADMIN)
         assert page.code == 200
         assert not [raw for raw in reasons if raw in page.body.decode()], path

@@ -17,8 +17,9 @@ from tornado.netutil import bind_sockets
 from ag2api.app import make_app
 from ag2api.config.live import read_config
 from ag2api.services import build_services
-from ag2api.testing.fake_model import SENTINEL
-from ag2api.testing.fake_upstream import FakeUpstream
+from ag2api.testing import fake_bodies as bodies
+from ag2api.testing.fake_model import SENTINEL, new_signature
+from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.translate.gemini.turns import CLOSED
 from tests.support.claude_code_requests import sdk
 
@@ -187,3 +188,43 @@ async def test_model_switch_mid_history(fake: FakeUpstream, config_path: Path) -
         for call in replayed_calls(request):
             assert "thoughtSignature" not in call
     assert [p["text"] for p in to_claude["contents"][-2]["parts"]] == [CLOSED]
+
+
+def gemini_events(model: str, parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A real Gemini answer's shape: thought parts unsigned, the turn's signature on its call."""
+    usage = {"promptTokenCount": 5, "candidatesTokenCount": 3, "totalTokenCount": 8}
+    return [bodies.response_event([p], model=model, response_id="r1") for p in parts[:-1]] + [
+        bodies.response_event(parts[-1:], model=model, response_id="r1", finish="STOP", usage=usage)
+    ]
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_gemini_thinking_is_signed_and_replays(
+    fake: FakeUpstream, config_path: Path, stream: bool
+) -> None:
+    """Gemini signs a turn on its call, not on its thoughts: the thinking block carries that
+    signature (never an empty one, which clients drop), and a client that keeps the thinking but
+    rewrites tool ids still gives Gemini 3 the call's own signature back."""
+    sig = new_signature(fake.issued_signatures)
+    call = {"functionCall": {"name": "Bash", "args": {"command": "ls"}}, "thoughtSignature": sig}
+    thought = {"text": "Listing first.", "thought": True}
+    fake.script(Step(events=gemini_events(GEMINI, [thought, call])))
+    talk = Conversation()
+    async with gateway(config_path) as client:
+        first = await talk.turn(client, GEMINI, "please use Bash now", stream=stream)
+        thinking, tool_use = first.content
+        assert thinking.type == "thinking" and thinking.signature == f"ag2:gemini:{sig}"
+        # Replayed by a client that drops unsigned thinking and makes its own tool ids.
+        talk.messages[-1]["content"] = [thinking, {**tool_use.model_dump(), "id": "toolu_own"}]
+        talk.messages.append(
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_own"}]}
+        )
+        talk.messages.append({"role": "assistant", "content": "done"})
+        # A text answer whose thoughts nobody signed: the backend's "unsigned" sentinel.
+        fake.script(Step(events=gemini_events(GEMINI, [thought, {"text": "All listed."}])))
+        second = await talk.turn(client, GEMINI, "and now?", stream=stream)
+        assert second.content[0].signature == f"ag2:gemini:{SENTINEL}"  # type: ignore[union-attr]
+        third = await talk.turn(client, GEMINI, "once more", stream=stream)  # all replayed
+        assert third.stop_reason == "end_turn"
+    replayed = replayed_calls(upstream(fake, 2))
+    assert [c["thoughtSignature"] for c in replayed] == [sig]

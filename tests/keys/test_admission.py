@@ -118,6 +118,32 @@ async def test_token_counts_count_against_rpm(
     assert 1 <= int(over.value.response.headers["retry-after"]) <= 60
 
 
+@pytest.mark.parametrize("config_overrides", [keys({"rpm": 10, "max_concurrent": 1})])
+async def test_token_counts_take_no_concurrency_slot(
+    config_overrides: dict[str, Any], claude: anthropic.AsyncAnthropic, fake: FakeUpstream
+) -> None:
+    """Claude Code counts tokens while its stream runs: with max_concurrent 1 the count is
+    answered (and counted for rpm), and the slot stays the stream's."""
+    hold = asyncio.Event()
+    fake.script(Step(hold=hold))
+    async with claude.messages.stream(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        messages=HI,  # type: ignore[arg-type]
+    ) as stream:
+        await fake.wait_generate_requests(1)  # the stream holds the key's one slot
+        counted = await claude.messages.with_raw_response.count_tokens(
+            model="claude-sonnet-4-5",
+            messages=HI,  # type: ignore[arg-type]
+        )
+        assert (await counted.parse()).input_tokens > 0
+        assert counted.headers["x-ratelimit-remaining-requests"] == "8"  # the stream, the count
+        with pytest.raises(anthropic.RateLimitError):  # a second generation still waits its turn
+            await claude.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=HI)  # type: ignore[arg-type]
+        hold.set()
+        assert (await stream.get_final_message()).content
+
+
 @pytest.mark.parametrize("config_overrides", [keys({"models": ["claude-*"]})])
 async def test_images_follow_the_model_allow_list(
     config_overrides: dict[str, Any],

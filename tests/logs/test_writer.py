@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import sys
@@ -71,8 +72,8 @@ def release() -> Iterator[threading.Event]:
     event.set()
 
 
-# pytest's capture puts its own sys.stdout/sys.stderr back at the start of each test phase, so
-# the sinks are patched in where the handlers are made.
+# The handlers write to sys.stdout/sys.stderr as they are at each write, and pytest's capture
+# puts its own back at the start of each test phase: the sinks are patched in within the test.
 @pytest.fixture
 def stdout(release: threading.Event) -> StuckSink:
     return StuckSink(release)
@@ -83,17 +84,6 @@ def stderr(release: threading.Event) -> StuckSink:
     return StuckSink(release)
 
 
-@pytest.fixture
-def stuck_stdout(monkeypatch: pytest.MonkeyPatch, stdout: StuckSink) -> None:
-    monkeypatch.setattr(sys, "stdout", stdout)
-
-
-@pytest.fixture
-def services(stuck_stdout: None, services: Services) -> Services:
-    """The gateway's services, built (at set-up) while standard output is the stuck sink."""
-    return services
-
-
 @contextlib.contextmanager
 def gateway_logging(level: str, stderr: StuckSink) -> Iterator[LogWriter]:
     """The CLI's root set-up with ``stderr`` as standard error, pytest's own handlers set aside."""
@@ -102,12 +92,12 @@ def gateway_logging(level: str, stderr: StuckSink) -> Iterator[LogWriter]:
     root.handlers.clear()
     with mock.patch.object(sys, "stderr", stderr):
         writer = setup_logging(level)
-    try:
-        yield writer
-    finally:
-        writer.close()
-        root.handlers[:] = saved
-        root.setLevel(saved_level)
+        try:
+            yield writer
+        finally:
+            writer.close()
+            root.handlers[:] = saved
+            root.setLevel(saved_level)
 
 
 async def chat(client: openai.AsyncOpenAI) -> str:
@@ -123,7 +113,7 @@ async def test_a_stuck_log_sink_does_not_stall_requests(
     stderr: StuckSink,
     request_lines: list[dict[str, Any]],
 ) -> None:
-    with gateway_logging("DEBUG", stderr):
+    with gateway_logging("DEBUG", stderr), mock.patch.object(sys, "stdout", stdout):
         assert await chat(client)
         # Both sinks are now stuck in their first write: the request log's line on stdout, and
         # the per-request DEBUG lines on stderr.
@@ -176,7 +166,11 @@ def test_request_log_drops_are_reported_on_the_message_log(
     stdout: StuckSink, caplog: pytest.LogCaptureFixture
 ) -> None:
     with mock.patch.object(sys, "stdout", stdout):
-        requests = RequestLog(None, 0, 0, capacity=2)
+        _drops_are_reported(stdout, caplog)
+
+
+def _drops_are_reported(stdout: StuckSink, caplog: pytest.LogCaptureFixture) -> None:
+    requests = RequestLog(None, 0, 0, capacity=2)
     try:
         requests.write({"n": 0})
         assert stdout.entered.wait(WAIT)
@@ -244,14 +238,33 @@ def test_request_log_lines_are_written_in_batches(release: threading.Event) -> N
     logger = logging.getLogger(REQUEST_LOGGER)
     others = logger.handlers[:]  # pytest's capture handlers: only the writer listens in production
     logger.handlers.clear()
-    with mock.patch.object(sys, "stdout", sink):
-        requests = RequestLog(None, 0, 0)
     try:
-        for n in range(200):
-            requests.write({"n": n})
-        assert requests.writer.flush(WAIT)
+        with mock.patch.object(sys, "stdout", sink):
+            requests = RequestLog(None, 0, 0)
+            for n in range(200):
+                requests.write({"n": n})
+            assert requests.writer.flush(WAIT)
+            requests.close()
         assert [json.loads(line) for line in sink.lines()] == [{"n": n} for n in range(200)]
         assert len(sink._parts) <= 10  # per line it was 200 writes (and 200 flushes)
     finally:
-        requests.close()
         logger.handlers[:] = others
+
+
+def test_a_standard_stream_closed_under_the_writer_is_no_logging_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A stream replaced and closed meanwhile (pytest's capture between tests, under xdist) is
+    not written to: the line goes to the current one, with no "--- Logging error ---"."""
+    before, now, errors = io.StringIO(), io.StringIO(), io.StringIO()
+    with mock.patch.object(sys, "stdout", before), mock.patch.object(sys, "stderr", errors):
+        requests = RequestLog(None, 0, 0)
+        try:
+            before.close()
+            with mock.patch.object(sys, "stdout", now):
+                requests.write({"n": 1})
+                assert requests.writer.flush(WAIT)
+        finally:
+            requests.close()
+    assert json.loads(now.getvalue()) == {"n": 1}
+    assert "Logging error" not in errors.getvalue() + capsys.readouterr().err

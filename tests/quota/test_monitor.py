@@ -1,13 +1,18 @@
-"""QuotaMonitor.stop(): a check still running is cancelled, so nothing is saved into a usage
+"""The quota monitor: stop() cancels a check still running, so nothing is saved into a usage
 store that the shutdown closes right after (which would log "cannot schedule new futures after
-shutdown")."""
+shutdown"); the demo shows quota left on every model it serves."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+from ag2api.config.schema import GatewayConfig
+from ag2api.demo import start_demo_upstream
 from ag2api.quota.monitor import QuotaMonitor
+from ag2api.quota.wire import reset_in
+from ag2api.services import build_services
 
 
 async def test_stop_cancels_a_running_check_before_it_saves() -> None:
@@ -35,3 +40,23 @@ async def test_stop_cancels_a_running_check_before_it_saves() -> None:
     await asyncio.sleep(0)  # a run left going would go on to save here
     assert cancelled == ["p1"] and saved == []
     await monitor.stop()  # twice is fine
+
+
+async def test_the_demo_shows_quota_left_on_every_model_and_a_reset_ahead(tmp_path: Path) -> None:
+    """`ag2api --demo`: every model answers, so none is shown at 0 %, and no reset time is
+    already past ("resets in 0h00m")."""
+    cfg = GatewayConfig(path=tmp_path / "gateway.yaml")
+    demo_cfg, fake, _ = await start_demo_upstream(cfg, tmp_path)
+    services = build_services(demo_cfg)
+    try:
+        await services.quota.refresh()
+        assert len(services.quota.book.accounts) == 2
+        for checked in services.quota.book.accounts.values():
+            quotas = checked.models
+            assert {q.model for q in quotas} >= {"gemini-2.5-flash", "claude-sonnet-4-5-thinking"}
+            for q in quotas:
+                assert q.remaining > 0, q
+                assert reset_in(q.reset_time) not in ("0h00m", "-"), q
+    finally:
+        await services.aclose()
+        await fake.stop()

@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,32 @@ async def test_reload_that_drops_every_key_on_a_public_host_is_refused(
     assert services.config.last_error is None
 
 
+@pytest.mark.parametrize("config_overrides", [PUBLIC])
+async def test_a_two_step_edit_cannot_open_the_address_still_bound(
+    watcher: FileWatcher,
+    services: Services,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    base_url: str,
+    config_overrides: dict[str, Any],
+) -> None:
+    # Step 1: listen on loopback — accepted, but it only applies after a restart.
+    version = services.config.version
+    loopback = deep_merge(config_doc, {"server": {"host": "127.0.0.1"}})
+    config_path.write_text(yaml.safe_dump(loopback))
+    await watcher.wait_for(lambda: services.config.version > version)
+    # Step 2: drop every key — refused, since 0.0.0.0 is what is still served.
+    config_path.write_text(yaml.safe_dump({**loopback, "api_keys": []}))
+    await watcher.wait_for(lambda: services.config.last_error is not None)
+    async with httpx.AsyncClient() as http:
+        health = (await http.get(base_url + "/health")).json()
+        anonymous = await http.post(base_url + "/v1/chat/completions", content=CHAT)
+    assert "Refusing to listen on 0.0.0.0 with no api_keys" in health["config"]["last_error"]
+    assert health["restart_required"] == ["server.host"]
+    assert anonymous.status_code == 401
+    assert services.config.listening == ("0.0.0.0",)  # as started (no socket here)
+
+
 # --- 2. client connections are bounded -------------------------------------------------------
 
 
@@ -168,6 +195,7 @@ async def test_stalled_headers_and_bodies_and_idle_connections_are_closed(
 
 async def test_connections_beyond_the_cap_are_refused(config_path: Path) -> None:
     gw = await start(config_path, header_timeout=1.0, max_connections=2)
+    assert gw.services.config.listening == ("127.0.0.1",)  # the socket's, for the reload check
     try:
         async with Sockets(gw.port) as socks:
             stallers = [await socks.open(b"GET /health HTTP/1.1\r\n") for _ in range(2)]
@@ -180,6 +208,69 @@ async def test_connections_beyond_the_cap_are_refused(config_path: Path) -> None
         await client.close()
     finally:
         await gw.close()
+
+
+async def fetch_health(port: int) -> int:
+    async with httpx.AsyncClient() as http:
+        return (await http.get(f"http://127.0.0.1:{port}/health")).status_code
+
+
+async def test_one_address_over_its_cap_loses_its_slowest_connection_first(
+    config_path: Path,
+) -> None:
+    gw = await start(config_path, header_timeout=30, max_connections_per_client=3)
+    try:
+        async with Sockets(gw.port) as socks:
+            # Three sockets that never finish their headers, oldest first (slowloris).
+            stallers = [await socks.open(b"GET /health HTTP/1.1\r\n") for _ in range(3)]
+            # A fourth connection from the same address: the oldest staller makes room.
+            assert await fetch_health(gw.port) == 200
+            assert await until_closed(stallers[0]) == b""
+            # The two others are still open and served once their headers end.
+            for reader, writer in zip(stallers[1:], socks.writers[1:], strict=True):
+                writer.write(b"Host: x\r\nConnection: close\r\n\r\n")
+                assert (await until_closed(reader)).startswith(b"HTTP/1.1 200")
+    finally:
+        assert await gw.close() == 0
+
+
+async def test_one_address_whose_connections_are_all_busy_gets_no_more(
+    config_path: Path,
+) -> None:
+    gw = await start(config_path, body_timeout=30, max_connections_per_client=2)
+    try:
+        async with Sockets(gw.port) as socks:
+            # Requests in progress (headers in, body still coming): none of them is closed.
+            chat = head("POST", "/v1/chat/completions", len(CHAT), API_KEY)
+            chat = chat.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n")
+            busy = [await socks.open(chat) for _ in range(2)]
+            for reader in busy:  # the gateway has read their headers
+                assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
+            extra = await socks.open(head("GET", "/health"))
+            assert await until_closed(extra) == b""  # closed at once, unserved
+            for reader, writer in zip(busy, socks.writers[:2], strict=True):
+                writer.write(CHAT)
+                answer = await reader.readuntil(b"\r\n")
+                assert answer.startswith(b"HTTP/1.1 200")
+    finally:
+        assert await gw.close() == 0
+
+
+async def test_a_trusted_proxy_is_not_capped(config_path: Path) -> None:
+    gw = await start(
+        config_path,
+        header_timeout=30,
+        max_connections_per_client=1,
+        trusted_proxies=(ip_network("127.0.0.1/32"),),
+    )
+    try:
+        async with Sockets(gw.port) as socks:
+            staller = await socks.open(b"GET /health HTTP/1.1\r\n")
+            assert await fetch_health(gw.port) == 200  # every client behind it shares its address
+            socks.writers[0].write(b"Host: x\r\nConnection: close\r\n\r\n")
+            assert (await until_closed(staller)).startswith(b"HTTP/1.1 200")
+    finally:
+        assert await gw.close() == 0
 
 
 @pytest.mark.parametrize(

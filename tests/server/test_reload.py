@@ -118,7 +118,7 @@ async def test_broken_yaml_keeps_the_last_good_config_until_fixed(
     assert services.config.current is good
     state = await health(base_url)
     assert state["status"] == "degraded"
-    assert state["config"]["last_error"].startswith(f"{config_path}:")
+    assert state["config"]["last_error"].startswith("gateway.yaml:")
     assert "invalid YAML" in state["config"]["last_error"] and state["config"]["last_error_at"]
     assert await chat_text(client)  # still serving on the last good config
     config_path.write_text(yaml.safe_dump(deep_merge(config_doc, {"rotation": {"count": 0}})))
@@ -253,3 +253,106 @@ async def test_no_secret_in_the_gateway_logs_even_at_debug(
     ours += "\n".join(json.dumps(line) for line in request_lines)
     assert '"path": "/v1/chat/completions"' in ours
     assert API_KEY not in ours and "ya29." not in ours and "rt-one" not in ours
+
+
+async def test_start_only_settings_edited_live_say_a_restart_is_needed(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    base_url: str,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "ag2api.reload")
+    usage_db = services.usage.path
+    await reload(
+        watcher,
+        services,
+        config_path,
+        config_doc,
+        {
+            "rotation": {"count": 7},  # live
+            "server": {"port": 9},
+            "watch": {"force_polling": True},
+            "observability": {"request_log_file": "logs/requests.jsonl", "usage_flush_seconds": 9},
+            "state": {"key_prefix": "other:"},
+        },
+    )
+    pending = [
+        "server.port",
+        "watch.force_polling",
+        "observability.request_log_file",
+        "observability.usage_flush_seconds",
+        "state.key_prefix",
+    ]
+    assert services.pool.rotation_count == 7
+    assert (await health(base_url))["restart_required"] == pending
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "state.key_prefix changed: not applied until the gateway restarts" in warned
+    assert warned[-1] == "restart required for: " + ", ".join(pending)
+    assert services.usage.path == usage_db and await chat_text(client)  # still as started
+    # Edited back, one by one: each leaves the list.
+    await reload(watcher, services, config_path, config_doc, {"server": {"port": 9}})
+    assert (await health(base_url))["restart_required"] == ["server.port"]
+    await reload(watcher, services, config_path, config_doc, {"rotation": {"count": 2}})
+    assert (await health(base_url))["restart_required"] == []
+    assert any(
+        "server.port is back to the value in force" in r.getMessage() for r in caplog.records
+    )
+
+
+async def test_a_key_written_twice_is_refused_on_reload_naming_both_lines(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    base_url: str,
+    config_path: Path,
+    config_doc: dict[str, Any],
+) -> None:
+    text = yaml.safe_dump(config_doc)
+    config_path.write_text(text + "api_keys:\n  - sk-second-block-0002\n")
+    await watcher.wait_for(lambda: services.config.last_error is not None)
+    line = text.count("\n") + 1
+    first = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("api_keys:"))
+    state = await health(base_url)
+    assert state["status"] == "degraded"
+    assert state["config"]["last_error"].startswith(f"gateway.yaml:{line}: api_keys: ")
+    assert f"on lines {first} and {line}" in state["config"]["last_error"]
+    assert await chat_text(client)  # the first block's key still works
+    with pytest.raises(openai.AuthenticationError):
+        await chat_text(client.with_options(api_key="sk-second-block-0002"))
+
+
+SECRET = "hunter2-s3cret"
+
+
+async def test_health_names_field_and_line_but_no_value_and_no_folder(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    base_url: str,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    tokens_path: Path,
+) -> None:
+    bad = deep_merge(config_doc, {"upstream": {"base_urls": [f"ftp://user:{SECRET}@mirror/"]}})
+    config_path.write_text(yaml.safe_dump(bad))
+    await watcher.wait_for(lambda: services.config.last_error is not None)
+    tokens_path.write_text("{")
+    await watcher.wait_for(lambda: services.tokens_error is not None)
+    http = AsyncHTTPClient(force_instance=True)
+    try:
+        raw = (await http.fetch(base_url + "/health")).body.decode()
+    finally:
+        http.close()
+    state = json.loads(raw)
+    assert SECRET not in raw
+    assert str(config_path.parent) not in raw  # neither the config's folder nor tokens'
+    assert state["config"]["last_error"].startswith("gateway.yaml:")
+    assert "upstream.base_urls: item 1 is not an http(s) URL" in state["config"]["last_error"]
+    assert state["tokens"]["last_error"].startswith("tokens.json: invalid JSON")
+    assert (state["config"]["file"], state["tokens"]["file"]) == ("gateway.yaml", "tokens.json")
+    # The operator's log keeps the whole path (it is theirs), never the value.
+    assert services.config.last_error and str(config_path) in services.config.last_error
+    assert SECRET not in services.config.last_error

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from ag2api.translate.signatures import decode_call_id, encode_call_id
+from ag2api.translate.signatures import decode_call_id, encode_call_id, thinking_key
 
 # Raw bytes starting 0xb4 encode to base64url text starting with "t": the first id form read
 # such a payload as a text signature and handed back garbage.
@@ -64,3 +64,11 @@ def test_ids_without_a_readable_signature_are_left_alone(call_id: str) -> None:
 def test_no_signature_no_suffix() -> None:
     assert encode_call_id("call_1", None) == "call_1"
     assert encode_call_id("call_1", "") == "call_1"
+
+
+def test_thinking_keys_are_the_same_in_either_base64_alphabet() -> None:
+    sig = base64.b64encode(b"\xfb\xff\xfe" * 20 + b"x").decode()  # with + / and padding
+    assert "+" in sig and "/" in sig and sig.endswith("=")
+    urlsafe = sig.replace("+", "-").replace("/", "_").rstrip("=")
+    assert thinking_key(sig) == thinking_key(urlsafe) != thinking_key(sig[:-4])
+    assert sig not in thinking_key(sig)  # a hash, not the signature

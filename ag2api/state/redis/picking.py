@@ -10,7 +10,7 @@ from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AllCooling, NoRoom
-from ag2api.errors import NoAvailableAccount
+from ag2api.errors import NoAvailableAccount, NoUsableAccount
 from ag2api.redact import mask
 from ag2api.state.affinity import MAX_CONVERSATIONS
 from ag2api.state.base import ROTATE, Grant, Routing, account_key
@@ -87,7 +87,7 @@ class Picking:
         if kind == "cooling":
             raise AllCooling(max(0.0, int(res[1]) / 1000.0))
         if kind != "ok":
-            raise NoAvailableAccount(self._none_left())
+            raise self._none_left()
         account = by_key[text(res[1])]
         probe, uses, credits, outcome = (
             bool(int(res[2])),
@@ -169,13 +169,18 @@ class Picking:
                     skip.add(account.project_id)
         return self.local.pool.peek(skip)
 
-    def _none_left(self) -> str:
-        if not any(a.enabled for a in self.local.pool.accounts):
-            return (
-                "Every Google account is disabled (see disabled_reason in tokens.json). "
+    def _none_left(self) -> NoAvailableAccount:
+        accounts = self.local.pool.accounts
+        if not any(a.enabled for a in accounts):
+            return NoUsableAccount(
+                (
+                    "Every Google account is disabled (see disabled_reason in tokens.json). "
+                    if accounts
+                    else "No Google account is configured. "
+                )
                 + NO_ACCOUNT_HELP
             )
-        return "No other enabled account is left to try for this request."
+        return NoAvailableAccount("No other enabled account is left to try for this request.")
 
     # -- cooldowns and disables ---------------------------------------------------------
     @property

@@ -108,8 +108,8 @@ def to_message(
             else:
                 content.append({"type": "text", "text": event.text})
         elif isinstance(event, ToolCall):
-            if claude and thinking is not None and signature is None:
-                signature = event.signature  # in case Claude signs the call, not a part of its own
+            if thinking is not None and signature is None:
+                signature = event.signature  # Gemini signs its thinking on the call (Claude may)
             close_thinking()
             content.append(render.tool_use_block(event, info))
             saw_tool_use = True

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.models.families import is_claude
+from ag2api.models.families import SENTINEL, is_claude
 from ag2api.translate.anthropic_messages.signatures import (
     new_tool_use_id,
     unpack_tool_use_id,
@@ -202,6 +202,7 @@ def _model_parts(
 ) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     claude = is_claude(model)
+    carried: str | None = None  # a Gemini thinking block's signature, for the call it signed
     for j, block in enumerate(blocks):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
@@ -217,10 +218,17 @@ def _model_parts(
                 parts.append({"text": text, "thought": True, "thoughtSignature": signature})
             else:
                 out.dropped_thinking += 1
+                if not claude and signature != SENTINEL:
+                    carried = signature
         elif kind == "redacted_thinking":
             out.dropped_thinking += 1  # not ours to replay (CPA PR #2723)
         elif kind == "tool_use":
-            parts.append(_call(block, i, j, calls, claude, tool_name))
+            part = _call(block, i, j, calls, claude, tool_name)
+            if carried is not None and "thoughtSignature" not in part:
+                # The thinking signed this call (its id lost the signature: a client rewrote it).
+                part["thoughtSignature"] = carried
+            carried = None
+            parts.append(part)
     return parts
 
 

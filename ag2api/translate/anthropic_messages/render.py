@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ag2api.models.families import is_claude
+from ag2api.models.families import SENTINEL, is_claude
 from ag2api.translate.anthropic_messages.request import RequestInfo
 from ag2api.translate.anthropic_messages.signatures import (
     new_tool_use_id,
@@ -65,8 +65,16 @@ def tool_use_block(call: ToolCall, info: RequestInfo) -> dict[str, Any]:
 
 
 def thinking_signature(model: str, upstream: str | None) -> str:
-    """What the client gets as the block's signature ("" when the upstream sent none)."""
-    return wrap_thinking(model, upstream) if upstream else ""
+    """What the client gets as the block's signature: the upstream's, in the family's wrapping.
+
+    Gemini signs a turn on its first call (or on no part at all): its thinking then carries the
+    call's signature, or the backend's own "unsigned" sentinel — never an empty signature, which
+    clients take for thinking to drop. Claude signs every block; one it did not ("") is kept
+    from being replayed to it.
+    """
+    if upstream:
+        return wrap_thinking(model, upstream)
+    return "" if is_claude(model) else wrap_thinking(model, SENTINEL)
 
 
 def image_markdown(image: Image) -> str:

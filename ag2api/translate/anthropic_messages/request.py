@@ -17,10 +17,11 @@ from ag2api.models import families
 from ag2api.translate.anthropic_messages.messages import convert_messages, system_parts
 from ag2api.translate.anthropic_messages.tools import convert_tools, tool_config
 from ag2api.translate.gemini import family_rules
+from ag2api.translate.gemini.schema import SchemaBudget
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
 from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
-from ag2api.translate.input import EFFORTS, integer, number, put
+from ag2api.translate.input import EFFORTS, integer, number, output_limit, put
 from ag2api.translate.typed_args import ArgFix
 
 MAX_STOP_SEQUENCES = 5  # Gemini's limit
@@ -57,7 +58,7 @@ def to_gemini(
     gen = generation_config(body, model=model, thinking_default=thinking_default)
     thinking = gen.get("thinkingConfig") or {}
     keep_thinking = bool(thinking.get("includeThoughts"))
-    tools = convert_tools(body.get("tools"), model=model)
+    tools = convert_tools(body.get("tools"), model=model, budget=SchemaBudget())
     converted = convert_messages(
         body.get("messages"),
         model=model,
@@ -136,10 +137,7 @@ def generation_config(
     top_k = integer(body, "top_k", 0, 1_000_000)
     if top_k:
         gen["topK"] = top_k
-    max_tokens = integer(body, "max_tokens", 1, 10_000_000)
-    if max_tokens is not None:
-        # Claude Code asks 128000 of every model; the backend 400s above the family's cap.
-        gen["maxOutputTokens"] = min(max_tokens, families.max_output_cap(model))
+    put(gen, "maxOutputTokens", output_limit(body.get("max_tokens"), "max_tokens", model))
     stops = body.get("stop_sequences")
     if stops is not None:
         if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops):

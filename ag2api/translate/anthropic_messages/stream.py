@@ -95,8 +95,9 @@ class MessagesStreamTranslator:
                 if self._open == "thinking":
                     self._signature = event.value
             elif isinstance(event, ToolCall):
-                if self._claude and self._open == "thinking" and self._signature is None:
-                    self._signature = event.signature  # Claude may sign the call itself
+                if self._open == "thinking" and self._signature is None:
+                    # Gemini signs its thinking on the turn's first call (Claude may too).
+                    self._signature = event.signature
                 block = render.tool_use_block(event, self._info)
                 self._tool_use = True
                 self._start(out, {**block, "input": {}}, None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
-from ag2api.translate.gemini.schema import clean_schema_typed
+from ag2api.translate.gemini.schema import SchemaBudget, clean_schema_typed
 from ag2api.translate.input import safe_name, too_deep, unique_name
 from ag2api.translate.typed_args import ArgFix
 
@@ -29,7 +29,7 @@ class ToolSet:
         return {up: client for client, up in self.to_upstream.items() if up != client}
 
 
-def convert_tools(tools: Any, *, model: str) -> ToolSet:
+def convert_tools(tools: Any, *, model: str, budget: SchemaBudget | None = None) -> ToolSet:
     """Client tools become declarations (names made safe and unique); server tools never 400.
 
     ``web_search_*`` asks for Google Search, which is only sent to Gemini when no function is
@@ -62,7 +62,7 @@ def convert_tools(tools: Any, *, model: str) -> ToolSet:
             raise InvalidRequest(f"tools.{i}.input_schema is nested too deeply", param="tools")
         declared = unique_name(safe_name(name), taken)
         out.to_upstream[name] = declared
-        params, fix = clean_schema_typed(schema, f"tools.{i}.input_schema")
+        params, fix = clean_schema_typed(schema, f"tools.{i}.input_schema", budget)
         if fix is not None:
             out.fixes[declared] = fix
         decl: dict[str, Any] = {"name": declared, "parameters": params}

@@ -57,19 +57,25 @@ def close_unsigned_loop(request: dict[str, Any], model: str) -> bool:
     return False
 
 
-def open_loop_unsigned(contents: list[dict[str, Any]]) -> bool:
-    """Whether a model turn of the open tool loop lacks a leading thought part."""
+def open_loop(contents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The model turns of the open tool loop (the trailing model turns that called tools, each
+    answered by tool results), last first; empty when the conversation does not end in one."""
+    found: list[dict[str, Any]] = []
     for turn in reversed(contents):
         parts = turn.get("parts") or []
         if turn.get("role") == "user":
             if not any("functionResponse" in p for p in parts):
-                return False
+                break
         elif any("functionCall" in p for p in parts):
-            if not parts[0].get("thought"):
-                return True
+            found.append(turn)
         else:
-            return False
-    return False
+            break
+    return found
+
+
+def open_loop_unsigned(contents: list[dict[str, Any]]) -> bool:
+    """Whether a model turn of the open tool loop lacks a leading thought part."""
+    return any(not turn["parts"][0].get("thought") for turn in open_loop(contents))
 
 
 def close_loop(contents: list[dict[str, Any]]) -> None:

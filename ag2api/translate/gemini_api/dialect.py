@@ -12,7 +12,7 @@ from functools import partial
 from typing import Any
 
 from ag2api.conversation import gemini_first_turn
-from ag2api.models.families import is_image_model
+from ag2api.models.families import is_claude, is_image_model
 from ag2api.translate.dialect import (
     JSON_ARRAY,
     SSE,
@@ -52,8 +52,11 @@ def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
 
 
 def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
-    request, fixes = to_gemini(body, model=ctx.model, thinking_default=ctx.thinking)
-    return Translation(request, is_image_model(ctx.model), GeminiAnswer(fixes))
+    request, fixes = to_gemini(
+        body, model=ctx.model, thinking_default=ctx.thinking, signatures=ctx.signatures
+    )
+    answer = GeminiAnswer(fixes, claude=is_claude(ctx.model))
+    return Translation(request, is_image_model(ctx.model), answer)
 
 
 GEMINI_API = Dialect(

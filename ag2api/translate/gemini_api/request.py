@@ -5,7 +5,8 @@ rebuilt from the fields the backend accepts (unknown ones — ``cachedContent`` 
 refused — are dropped, as the backend 400s on unknown names), with what it rejects cleaned as for
 the other dialects: JSON Schemas (``parametersJsonSchema``/``responseJsonSchema`` become cleaned
 ``parameters``/``responseSchema``), the model family's rules (``models/families.py``), thinking
-fitted to the family. Contents pass as they are: thought signatures belong to the client.
+fitted to the family. Contents pass as they are: thought signatures belong to the client — but
+Claude gets back the signed thinking a client dropped, or a closed tool loop (``thinking``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from ag2api.errors import InvalidRequest
 from ag2api.models import families
 from ag2api.models.families import thinking_for_effort
 from ag2api.translate.gemini import family_rules
-from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
+from ag2api.translate.gemini.schema import SchemaBudget, clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
-from ag2api.translate.input import EFFORTS, check_nesting
+from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
+from ag2api.translate.gemini_api import checks
+from ag2api.translate.gemini_api.thinking import Lookup, restore_thinking
+from ag2api.translate.input import EFFORTS, check_nesting, output_limit
 from ag2api.translate.typed_args import ArgFix, merge
 
 # generationConfig fields the backend takes (docs/protocol.md §2.2); others (logprobs, speechConfig,
@@ -63,14 +67,19 @@ def camel(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_gemini(
-    body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
+    body: dict[str, Any],
+    *,
+    model: str,
+    thinking_default: dict[str, Any] | None,
+    signatures: Lookup | None = None,
 ) -> tuple[dict[str, Any], dict[str, ArgFix]]:
     """The upstream request for ``body`` on upstream ``model``, and per declared tool where the
     gateway changed its schema (non-string enum members made strings, Claude's placeholder
     property): the answer undoes that in the tool's call arguments.
 
     ``thinking_default`` is the model policy's ``thinkingConfig``: used only when the client set
-    none. The body's parts are reused, not copied (it belongs to this request).
+    none. The body's parts are reused, not copied (it belongs to this request). ``signatures``
+    finds the Claude thinking the gateway recorded, by signature.
     """
     check_nesting(body)
     body = camel(body)
@@ -85,7 +94,8 @@ def to_gemini(
     if system is not None:
         request["systemInstruction"] = system
     fixes: dict[str, ArgFix] = {}
-    tool_list = tools(body.get("tools"), model, fixes)
+    budget = SchemaBudget()  # shared by every schema of the request
+    tool_list = tools(body.get("tools"), model, fixes, budget)
     if tool_list:
         request["tools"] = tool_list
         config = body.get("toolConfig")
@@ -94,17 +104,21 @@ def to_gemini(
                 raise InvalidRequest("'toolConfig' must be an object", param="toolConfig")
             if tool_config := _tool_config(camel(config)):
                 request["toolConfig"] = tool_config
-    gen = generation_config(body.get("generationConfig"), model, thinking_default)
+    gen = generation_config(body.get("generationConfig"), model, thinking_default, budget)
     if gen:
         request["generationConfig"] = gen
     safety = body.get("safetySettings")
     if safety is not None:
         if not isinstance(safety, list):
             raise InvalidRequest("'safetySettings' must be an array", param="safetySettings")
+        checks.check_safety(safety)
         request["safetySettings"] = safety
     request["sessionId"] = session_id(request["contents"])
     for name, fix in family_rules.apply_family_rules(request, model).items():
         fixes[name] = merge(fixes.get(name), fix) or fix
+    if families.is_claude(model):
+        restore_thinking(request["contents"], signatures if thinking_on(request) else None)
+        close_unsigned_loop(request, model)  # what could not be restored is never forged
     return request, fixes
 
 
@@ -131,12 +145,18 @@ def contents(value: Any) -> list[dict[str, Any]]:
 def parts(value: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise InvalidRequest(f"'{where}' must be an array of parts", param=where)
+    kept: list[dict[str, Any]] = []
     for j, part in enumerate(value):
         if not isinstance(part, dict):
             raise InvalidRequest(f"'{where}[{j}]' must be an object", param=f"{where}[{j}]")
-    # An empty text part alone is refused upstream (Claude: "text content blocks must be
-    # non-empty"); one carrying a signature is the client's and stays.
-    return [p for p in value if p != {"text": ""}]
+        checks.check_part(part, f"{where}[{j}]")
+        if None in part.values():  # null is absent (Google's JSON mapping)
+            part = {k: v for k, v in part.items() if v is not None}
+        # An empty text part alone is refused upstream (Claude: "text content blocks must be
+        # non-empty"); one carrying a signature is the client's and stays.
+        if part and part != {"text": ""}:
+            kept.append(part)
+    return kept
 
 
 def system_instruction(value: Any) -> dict[str, Any] | None:
@@ -152,7 +172,9 @@ def system_instruction(value: Any) -> dict[str, Any] | None:
     return {"role": "user", "parts": kept} if kept else None  # every peer sends role "user"
 
 
-def tools(value: Any, model: str, fixes: dict[str, ArgFix]) -> list[dict[str, Any]]:
+def tools(
+    value: Any, model: str, fixes: dict[str, ArgFix], budget: SchemaBudget | None = None
+) -> list[dict[str, Any]]:
     """Function declarations (deduplicated, schemas cleaned; their fixes into ``fixes``) in one
     tool; server tools kept only where the backend takes them: not for Claude or image models,
     nor next to functions."""
@@ -174,7 +196,7 @@ def tools(value: Any, model: str, fixes: dict[str, ArgFix]) -> list[dict[str, An
                 param=f"tools[{i}].functionDeclarations",
             )
         for j, decl in enumerate(decls):
-            out, fix = declaration(decl, f"tools[{i}].functionDeclarations[{j}]")
+            out, fix = declaration(decl, f"tools[{i}].functionDeclarations[{j}]", budget)
             if out["name"] not in names:  # "Tool names must be unique" upstream
                 names.add(out["name"])
                 declarations.append(out)
@@ -193,7 +215,9 @@ def tools(value: Any, model: str, fixes: dict[str, ArgFix]) -> list[dict[str, An
     return out_tools
 
 
-def declaration(decl: Any, where: str) -> tuple[dict[str, Any], ArgFix | None]:
+def declaration(
+    decl: Any, where: str, budget: SchemaBudget | None = None
+) -> tuple[dict[str, Any], ArgFix | None]:
     if not isinstance(decl, dict):
         raise InvalidRequest(f"'{where}' must be an object", param=where)
     decl = camel(decl)
@@ -206,7 +230,7 @@ def declaration(decl: Any, where: str) -> tuple[dict[str, Any], ArgFix | None]:
         out["description"] = description
     # Gemini CLI sends JSON Schema as parametersJsonSchema; the backend gets the cleaned subset.
     key = "parametersJsonSchema" if "parametersJsonSchema" in decl else "parameters"
-    schema, fix = clean_schema_typed(decl.get(key), f"{where}.{key}")
+    schema, fix = clean_schema_typed(decl.get(key), f"{where}.{key}", budget)
     out["parameters"] = lower_types(schema)
     return out, fix
 
@@ -238,6 +262,7 @@ def _tool_config(config: dict[str, Any]) -> dict[str, Any]:
             param="toolConfig.functionCallingConfig",
         )
     calling = camel(calling)
+    checks.check_function_calling(calling)
     mode = calling.get("mode")
     if mode is not None and (not isinstance(mode, str) or mode.upper() not in _MODES):
         raise InvalidRequest(
@@ -254,32 +279,32 @@ _MODES = ("AUTO", "ANY", "NONE", "VALIDATED")
 
 
 def generation_config(
-    value: Any, model: str, thinking_default: dict[str, Any] | None
+    value: Any,
+    model: str,
+    thinking_default: dict[str, Any] | None,
+    budget: SchemaBudget | None = None,
 ) -> dict[str, Any]:
     if value is None:
         value = {}
     if not isinstance(value, dict):
         raise InvalidRequest("'generationConfig' must be an object", param="generationConfig")
     value = camel(value)
-    gen = {k: v for k, v in value.items() if k in GENERATION_FIELDS}
+    # null is absent, as in Google's JSON mapping (family rules compare these values).
+    gen = {k: v for k, v in value.items() if k in GENERATION_FIELDS and v is not None}
+    checks.check_generation(gen)
     for key in NUMBERS:
         number = gen.get(key)
         if number is not None and (isinstance(number, bool) or not isinstance(number, int | float)):
             raise InvalidRequest(
                 f"'generationConfig.{key}' must be a number", param=f"generationConfig.{key}"
             )
-    limit = gen.get("maxOutputTokens")
+    limit = output_limit(gen.get("maxOutputTokens"), "generationConfig.maxOutputTokens", model)
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidRequest(
-                "'generationConfig.maxOutputTokens' must be a positive integer",
-                param="generationConfig.maxOutputTokens",
-            )
-        gen["maxOutputTokens"] = min(limit, families.max_output_cap(model))
+        gen["maxOutputTokens"] = limit
     schema_key = "responseSchema" if "responseSchema" in value else "responseJsonSchema"
     if value.get(schema_key) is not None:
         gen["responseSchema"] = lower_types(
-            clean_schema(value[schema_key], f"generationConfig.{schema_key}")
+            clean_schema(value[schema_key], f"generationConfig.{schema_key}", budget)
         )
     thinking = value.get("thinkingConfig")
     if thinking is None:
@@ -291,7 +316,9 @@ def generation_config(
                 "'generationConfig.thinkingConfig' must be an object",
                 param="generationConfig.thinkingConfig",
             )
-        fitted = fit_thinking(camel(thinking), model)
+        thinking = camel(thinking)
+        checks.check_thinking(thinking)
+        fitted = fit_thinking(thinking, model)
         if fitted is None:
             gen.pop("thinkingConfig", None)
         else:

@@ -15,9 +15,16 @@ from ag2api.models import families
 from ag2api.models.families import is_image_model
 from ag2api.translate.dialect import RemoteImage
 from ag2api.translate.gemini import family_rules
-from ag2api.translate.gemini.schema import clean_schema, clean_schema_typed
+from ag2api.translate.gemini.schema import SchemaBudget, clean_schema, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
-from ag2api.translate.input import check_nesting, integer, number, put, requested_effort
+from ag2api.translate.input import (
+    check_nesting,
+    integer,
+    number,
+    output_limit,
+    put,
+    requested_effort,
+)
 from ag2api.translate.openai_chat.messages import SignatureLookup, convert_messages
 from ag2api.translate.openai_chat.tools import declared_tools, function_declarations, tool_config
 from ag2api.translate.typed_args import ArgFix, restore_args, restore_json_text
@@ -90,12 +97,13 @@ def translate_chat(
         # Claude with thinking on needs each tool-calling turn to start with its signed thinking
         # block; when one is no longer known (gateway restarted), answer this turn without.
         thinking = None
-    generation = generation_config(body, model=model, thinking=thinking)
+    budget = SchemaBudget()  # shared by every schema of the request
+    generation = generation_config(body, model=model, thinking=thinking, budget=budget)
     if generation:
         request["generationConfig"] = generation
     tools, choice, legacy = declared_tools(body)
     fixes: dict[str, ArgFix] = {}
-    declarations = function_declarations(tools, fixes=fixes, legacy=legacy)
+    declarations = function_declarations(tools, fixes=fixes, legacy=legacy, budget=budget)
     if declarations:
         request["tools"] = [{"functionDeclarations": declarations}]
         request["toolConfig"] = tool_config(choice, declarations)
@@ -107,7 +115,7 @@ def translate_chat(
     info = RequestInfo(
         legacy_functions=legacy and bool(declarations),
         tools=fixes,
-        content=_response_fix(body.get("response_format")),
+        content=_response_fix(body.get("response_format"), budget),
     )
     return request, info
 
@@ -164,15 +172,18 @@ def image_request(body: dict[str, Any], contents: list[dict[str, Any]]) -> dict[
 
 
 def generation_config(
-    body: dict[str, Any], *, model: str, thinking: dict[str, Any] | None
+    body: dict[str, Any],
+    *,
+    model: str,
+    thinking: dict[str, Any] | None,
+    budget: SchemaBudget | None = None,
 ) -> dict[str, Any]:
     gen: dict[str, Any] = {}
     put(gen, "temperature", number(body, "temperature", 0, 2))
     put(gen, "topP", number(body, "top_p", 0, 1))
     put(gen, "topK", integer(body, "top_k", 1, 1000))
-    put(gen, "maxOutputTokens", integer(body, "max_tokens", 1, 10_000_000))
-    # max_completion_tokens is the current name; it wins when both are sent.
-    put(gen, "maxOutputTokens", integer(body, "max_completion_tokens", 1, 10_000_000))
+    for key in ("max_tokens", "max_completion_tokens"):  # the current name wins over the old
+        put(gen, "maxOutputTokens", output_limit(body.get(key), key, model))
     _unsupported_knobs(body, model)
     put(gen, "presencePenalty", number(body, "presence_penalty", -2, 2))
     put(gen, "frequencyPenalty", number(body, "frequency_penalty", -2, 2))
@@ -189,7 +200,7 @@ def generation_config(
             raise InvalidRequest("'stop' takes at most 5 sequences", param="stop")
         if stops:
             gen["stopSequences"] = stops
-    _response_format(body.get("response_format"), gen)
+    _response_format(body.get("response_format"), gen, budget)
     if thinking:
         gen["thinkingConfig"] = dict(thinking)
     if families.is_claude(model):
@@ -218,7 +229,7 @@ def _unsupported_knobs(body: dict[str, Any], model: str) -> None:
         raise InvalidRequest(f"'seed' is not supported by {model}", param="seed")
 
 
-def _response_format(fmt: Any, gen: dict[str, Any]) -> None:
+def _response_format(fmt: Any, gen: dict[str, Any], budget: SchemaBudget | None) -> None:
     if fmt is None:
         return
     if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
@@ -243,11 +254,11 @@ def _response_format(fmt: Any, gen: dict[str, Any]) -> None:
             )
         if spec.get("schema"):
             gen["responseSchema"] = clean_schema(
-                spec["schema"], "response_format.json_schema.schema"
+                spec["schema"], "response_format.json_schema.schema", budget
             )
 
 
-def _response_fix(fmt: Any) -> ArgFix | None:
+def _response_fix(fmt: Any, budget: SchemaBudget) -> ArgFix | None:
     """Where structured output must get typed enum members back (None: nowhere).
 
     Called after :func:`_response_format` accepted ``fmt``, so its shape is known to be valid.
@@ -255,7 +266,9 @@ def _response_fix(fmt: Any) -> ArgFix | None:
     if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
         return None
     schema = fmt["json_schema"].get("schema")
-    return clean_schema_typed(schema, "response_format.json_schema.schema")[1] if schema else None
+    if not schema:
+        return None
+    return clean_schema_typed(schema, "response_format.json_schema.schema", budget)[1]
 
 
 def remote_images(body: dict[str, Any]) -> list[RemoteImage]:

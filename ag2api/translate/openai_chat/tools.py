@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import InvalidRequest
-from ag2api.translate.gemini.schema import clean_schema_typed
+from ag2api.translate.gemini.schema import SchemaBudget, clean_schema_typed
 from ag2api.translate.typed_args import ArgFix
 
 
@@ -43,6 +43,7 @@ def function_declarations(
     *,
     fixes: dict[str, ArgFix] | None = None,
     legacy: bool = False,
+    budget: SchemaBudget | None = None,
 ) -> list[dict[str, Any]]:
     """Gemini declarations; ``fixes`` (when given) receives, per tool name, what the schema
     adaptations changed, to undo them in the calls that come back (see ``typed_args``). Family
@@ -65,7 +66,7 @@ def function_declarations(
         if fn["name"] in seen:
             continue
         seen.add(fn["name"])
-        params, fix = clean_schema_typed(fn.get("parameters"), f"{where}.parameters")
+        params, fix = clean_schema_typed(fn.get("parameters"), f"{where}.parameters", budget)
         if fix is not None and fixes is not None:
             fixes[fn["name"]] = fix
         decl: dict[str, Any] = {"name": fn["name"], "parameters": params}

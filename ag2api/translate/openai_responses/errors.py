@@ -26,7 +26,7 @@ def code_of(err: GatewayError) -> str:
         return "rate_limit_exceeded"
     if _CONTEXT.search(err.message):
         return "context_length_exceeded"
-    if err.kind == "no_available_account":
+    if err.kind in ("no_available_account", "no_usable_account"):
         return "insufficient_quota"
     if err.kind in _OVERLOADED or "MODEL_CAPACITY_EXHAUSTED" in err.message:
         return "server_is_overloaded"

@@ -38,6 +38,12 @@ def as_items(value: Any) -> list[dict[str, Any]]:
         return []
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise InvalidRequest("'input' must be a string or an array of items", param=PARAM)
+    for n, item in enumerate(value):
+        # Read as keys (an item's type, a reference's id) by the translation, the stored
+        # conversation and the listing of stored items.
+        for key in ("type", "id", "role"):
+            if item.get(key) is not None and not isinstance(item[key], str):
+                raise InvalidRequest(f"input[{n}].{key} must be a string", param=PARAM)
     return value
 
 

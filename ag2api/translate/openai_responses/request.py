@@ -16,11 +16,11 @@ from ag2api.models import families
 from ag2api.models.families import thinking_for_effort
 from ag2api.translate.dialect import RemoteImage
 from ag2api.translate.gemini import family_rules
-from ag2api.translate.gemini.schema import clean_schema_typed
+from ag2api.translate.gemini.schema import SchemaBudget, clean_schema_typed
 from ag2api.translate.gemini.session import session_id
 from ag2api.translate.gemini.tools import add_tools
 from ag2api.translate.gemini.turns import close_unsigned_loop, thinking_on
-from ag2api.translate.input import EFFORTS, check_nesting, number, put
+from ag2api.translate.input import EFFORTS, check_nesting, number, output_limit, put
 from ag2api.translate.openai_responses import compaction
 from ag2api.translate.openai_responses import items as input_items
 from ag2api.translate.openai_responses.tools import ToolSet, convert_tools, tool_config
@@ -51,12 +51,13 @@ def to_gemini(
     items = input_items.as_items(body.get("input"))
     # Codex's remote compaction: a last compaction_trigger asks for a summary of the history.
     compacting = bool(items) and items[-1].get("type") == compaction.TRIGGER
-    gen = generation_config(body, model=model, thinking_default=thinking_default)
+    budget = SchemaBudget()  # shared by every schema of the request
+    gen = generation_config(body, model=model, thinking_default=thinking_default, budget=budget)
     if compacting and families.is_claude(model):
         # No thinking to sign and replay: an open tool loop needs no closing "[Continue]".
         gen.pop("thinkingConfig", None)
     thinking = bool((gen.get("thinkingConfig") or {}).get("includeThoughts"))
-    tools = convert_tools(body.get("tools"), model=model)
+    tools = convert_tools(body.get("tools"), model=model, budget=budget)
     if compacting:
         # The summary, not a next step: the tools stay declared (Claude needs them for the
         # history's calls) but may not be called, and no search runs.
@@ -86,7 +87,7 @@ def to_gemini(
     return request, RequestInfo(
         model=model,
         tools=tools,
-        text_fix=_text_fix(body),
+        text_fix=_text_fix(body, budget),
         thinking=thinking_on(request),
         dropped_thinking=converted.dropped_thinking,
         closed_loop=closed,
@@ -95,19 +96,18 @@ def to_gemini(
 
 
 def generation_config(
-    body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
+    body: dict[str, Any],
+    *,
+    model: str,
+    thinking_default: dict[str, Any] | None,
+    budget: SchemaBudget | None = None,
 ) -> dict[str, Any]:
     gen: dict[str, Any] = {}
     put(gen, "temperature", number(body, "temperature", 0, 2))
     put(gen, "topP", number(body, "top_p", 0, 1))
-    limit = body.get("max_output_tokens")
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidRequest(
-                "'max_output_tokens' must be a positive integer", param="max_output_tokens"
-            )
-        gen["maxOutputTokens"] = min(limit, families.max_output_cap(model))
-    _text_format(body.get("text"), gen)
+    limit = output_limit(body.get("max_output_tokens"), "max_output_tokens", model)
+    put(gen, "maxOutputTokens", limit)
+    _text_format(body.get("text"), gen, budget)
     thinking = thinking_config(body.get("reasoning"), model, thinking_default)
     if thinking:
         gen["thinkingConfig"] = thinking
@@ -147,7 +147,7 @@ def _thinks(config: dict[str, Any]) -> bool:
     return "thinkingLevel" in config or (isinstance(budget, int) and budget != 0)
 
 
-def _text_format(text: Any, gen: dict[str, Any]) -> None:
+def _text_format(text: Any, gen: dict[str, Any], budget: SchemaBudget | None) -> None:
     if text is None:
         return
     if not isinstance(text, dict):
@@ -175,16 +175,16 @@ def _text_format(text: Any, gen: dict[str, Any]) -> None:
                 "'text.format.schema' must be an object", param="text.format.schema"
             )
         if schema:
-            gen["responseSchema"] = clean_schema_typed(schema, "text.format.schema")[0]
+            gen["responseSchema"] = clean_schema_typed(schema, "text.format.schema", budget)[0]
 
 
-def _text_fix(body: dict[str, Any]) -> ArgFix | None:
+def _text_fix(body: dict[str, Any], budget: SchemaBudget) -> ArgFix | None:
     """Where structured output needs typed enum members back (the format was checked)."""
     text = body.get("text")
     fmt = text.get("format") if isinstance(text, dict) else None
     if not isinstance(fmt, dict) or fmt.get("type") != "json_schema" or not fmt.get("schema"):
         return None
-    return clean_schema_typed(fmt["schema"], "text.format.schema")[1]
+    return clean_schema_typed(fmt["schema"], "text.format.schema", budget)[1]
 
 
 def remote_images(body: dict[str, Any]) -> list[RemoteImage]:

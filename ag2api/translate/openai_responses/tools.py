@@ -20,7 +20,7 @@ from typing import Any
 
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
-from ag2api.translate.gemini.schema import clean_schema_typed
+from ag2api.translate.gemini.schema import SchemaBudget, clean_schema_typed
 from ag2api.translate.input import safe_name, too_deep, unique_name
 from ag2api.translate.typed_args import ArgFix
 
@@ -54,7 +54,7 @@ class ToolSet:
         return self.by_upstream.get(upstream) or ToolRef(upstream)
 
 
-def convert_tools(tools: Any, *, model: str) -> ToolSet:
+def convert_tools(tools: Any, *, model: str, budget: SchemaBudget | None = None) -> ToolSet:
     out = ToolSet()
     if tools is None:
         return out
@@ -68,9 +68,9 @@ def convert_tools(tools: Any, *, model: str) -> ToolSet:
             raise InvalidRequest(f"{where} must be an object", param=where)
         kind = tool.get("type")
         if kind == "function":
-            _declare(out, tool, where, None, taken)
+            _declare(out, tool, where, None, taken, budget=budget)
         elif kind == "custom":
-            _declare(out, tool, where, None, taken, custom=True)
+            _declare(out, tool, where, None, taken, custom=True, budget=budget)
         elif kind == "namespace":
             space = tool.get("name")
             inner = tool.get("tools")
@@ -84,7 +84,7 @@ def convert_tools(tools: Any, *, model: str) -> ToolSet:
                     raise InvalidRequest(f"{sub_where} must be an object", param=sub_where)
                 if sub.get("type", "function") in ("function", "custom"):
                     custom = sub.get("type") == "custom"
-                    _declare(out, sub, sub_where, space, taken, custom=custom)
+                    _declare(out, sub, sub_where, space, taken, custom=custom, budget=budget)
         elif isinstance(kind, str) and kind.startswith("web_search"):
             out.search = True
         elif not isinstance(kind, str):
@@ -102,6 +102,7 @@ def _declare(
     taken: set[str],
     *,
     custom: bool = False,
+    budget: SchemaBudget | None = None,
 ) -> None:
     name = tool.get("name")
     if not isinstance(name, str) or not name:
@@ -125,7 +126,7 @@ def _declare(
                 f"{where}.parameters is nested too deeply", param=f"{where}.parameters"
             )
         # Claude's placeholders are added (and tracked) by the family rules afterwards.
-        params, fix = clean_schema_typed(schema, f"{where}.parameters")
+        params, fix = clean_schema_typed(schema, f"{where}.parameters", budget)
     declared = unique_name(safe_name(f"{namespace}__{name}" if namespace else name), taken)
     out.to_upstream[(namespace, name)] = declared
     out.by_upstream[declared] = ToolRef(name, namespace, custom)

@@ -127,7 +127,7 @@ def test_claude_round_trip_replays_the_signed_thinking_first() -> None:
 def test_gemini3_round_trip_carries_the_call_signature_in_the_id() -> None:
     message = gemini_turn()
     thinking, tool_use = message["content"]
-    assert thinking["signature"] == ""  # Gemini 3 signed the call, not the thought
+    assert thinking["signature"] == f"ag2:gemini:{GEMINI_SIG}"  # the call signed the thought
     assert "_ag2b_" in tool_use["id"]
     request, _ = replay(message, "gemini-3-pro-high")
     model_turn = request["contents"][1]["parts"]
@@ -196,3 +196,16 @@ def test_closed_turns_without_thinking_do_not_close_a_new_loop() -> None:
     request, info = to_gemini(body, model=CLAUDE, thinking_default=None)
     assert not info.closed_loop
     assert fake_claude_rules.check(CLAUDE, request, {}) is None
+
+
+def test_a_rewritten_tool_use_id_gets_the_signature_from_the_thinking() -> None:
+    """A client that rewrites tool ids (dropping the signature packed in them) but keeps the
+    signed thinking block still gives Gemini 3 the call's own signature, not the sentinel."""
+    message = gemini_turn()
+    thinking, tool_use = message["content"]
+    rewritten = [thinking, {**tool_use, "id": "toolu_rewritten"}]
+    body = tool_result_request(rewritten, "toolu_rewritten")
+    request, _ = to_gemini(body, model="gemini-3-pro-high", thinking_default=None)
+    call = request["contents"][1]["parts"][0]
+    assert call["functionCall"]["id"] == "toolu_rewritten"
+    assert call["thoughtSignature"] == GEMINI_SIG

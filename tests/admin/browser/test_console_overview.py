@@ -1,0 +1,84 @@
+"""The Overview page in Chromium: use per day as a chart by key, model and account, the config's
+state as it changes, the latest requests; reached and used with the keyboard alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from ag2api.server.watch import FileWatcher
+from tests.admin.browser.conftest import refreshed, screenshot, show
+from tests.support.helpers import chat_text
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_overview_charts_requests_and_config_state(
+    page: Any, client: Any, config_path: Path, watcher: FileWatcher
+) -> None:
+    tab = page
+    for stream in (True, False, True):
+        await chat_text(client, stream=stream)
+    await show(tab, "overview")
+    await refreshed(tab)
+    bars = tab.locator("#usage-chart svg rect")
+    await expect(bars).to_have_count(1)  # today, one key: "tests"
+    assert await bars.first.get_attribute("data-name") == "tests"
+    await expect(tab.locator("#usage-chart .legend")).to_have_text("tests")
+    rows = tab.locator("#recent-requests tbody tr")
+    await expect(rows).to_have_count(3)
+    await expect(rows.first).to_contain_text("gemini-2.5-flash")
+    await expect(tab.locator("#config-ok")).to_be_visible()
+    await tab.select_option("#usage-by", "account")
+    await expect(tab.locator("#usage-chart .legend")).to_contain_text("proj…")
+    names = await tab.locator("#usage-chart svg rect").evaluate_all(
+        "rects => rects.map(r => r.dataset.name)"
+    )
+    assert set(names) <= {"proj…0001", "proj…0002", "proj…0003"} and names
+    await tab.select_option("#usage-by", "key")
+    await screenshot(tab, "console-overview")
+
+    good = config_path.read_text()
+    config_path.write_text(good + "rotation:\n  count: many\n")  # a bad hand edit
+    await watcher.wait_for(lambda: watcher._live.last_error is not None)
+    await refreshed(tab)
+    await expect(tab.locator("#config-error")).to_contain_text("gateway.yaml:")
+    await expect(tab.locator("#config-error")).to_contain_text("rotation.count")
+    config_path.write_text(good)
+    await watcher.wait_for(lambda: watcher._live.last_error is None)
+    await refreshed(tab)
+    await expect(tab.locator("#config-ok")).to_be_visible()
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_the_keyboard_alone_reaches_every_page_and_action(page: Any) -> None:
+    tab = page
+    await tab.reload()
+    await tab.wait_for_selector('body[data-loaded="overview"]')
+    await tab.keyboard.press("Tab")  # the skip link first
+    assert await tab.evaluate("document.activeElement.className") == "skip"
+    for _ in range(3):
+        await tab.keyboard.press("Tab")
+    assert await tab.evaluate("document.activeElement.dataset.page") == "keys"
+    await tab.keyboard.press("Enter")
+    await tab.wait_for_selector('body[data-loaded="keys"]')
+    assert await tab.locator('header nav a[aria-current="page"]').inner_text() == "Keys"
+    await tab.focus("#new-key")
+    await tab.keyboard.press("Enter")
+    await expect(tab.locator("#key-dialog")).to_be_visible()
+    assert await tab.evaluate("document.activeElement.id") == "key-label"
+    await tab.keyboard.press("Escape")
+    await expect(tab.locator("#key-dialog")).to_be_hidden()
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_on_a_phone(page: Any) -> None:
+    tab = page
+    await tab.set_viewport_size({"width": 390, "height": 844})
+    for name in ("overview", "keys"):
+        await show(tab, name)
+        assert await tab.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    await show(tab, "overview")
+    await screenshot(tab, "console-overview-phone")
