@@ -33,6 +33,13 @@ Time:
 * ``clock`` — a :class:`tests.support.clock.FakeClock`: time moves only when code sleeps on it.
 * ``gateway_clock`` — that clock in the running gateway: its dispatcher's backoffs, retry budget
   and short rate-limit waits take no real time, and the (memory) state's cooldowns age with it.
+
+Shared services:
+
+* ``redis_server`` — one real redis-server for the session (skipped without the binary);
+  ``key_prefix`` — a key prefix of the test's own on it.
+* ``backend`` — ``"memory"`` then ``"redis"`` (a test taking it runs on both state backends);
+  ``backend_config`` — the config's ``state`` section for it (merge it into ``config_overrides``).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +73,8 @@ from tests.support.clients import (
 )
 from tests.support.clock import FakeClock
 from tests.support.files import DEFAULT_ACCOUNTS, deep_merge, token_entry, write_tokens
+from tests.support.redis_server import MISSING, RedisServer, available
+from tests.support.replicas import state_config
 
 if TYPE_CHECKING:
     import anthropic
@@ -230,3 +240,32 @@ def gateway_clock(services: Services, clock: FakeClock) -> FakeClock:
     services.dispatcher.clock = clock
     clock.listeners.append(age_cooldowns)
     return clock
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session (tests keep apart by key prefix)."""
+    if not available():
+        pytest.skip(MISSING)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"ag:test:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend_config(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
+    if backend == "memory":
+        return {}
+    server = request.getfixturevalue("redis_server")
+    return state_config(server.url, request.getfixturevalue("key_prefix"))

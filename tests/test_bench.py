@@ -266,3 +266,14 @@ def test_profile_without_py_spy_says_how_to_get_it(
     monkeypatch.setattr(profiling, "find_py_spy", lambda: None)
     assert profiling.profile(argparse.Namespace(), None, tmp_path) == 2
     assert "pip install py-spy" in capsys.readouterr().err
+
+
+def test_pool_benchmark_runs_every_strategy_with_and_without_affinity() -> None:
+    """``--pool --quick``: every routing strategy, affinity off and on, each served answers
+    before its simulated pool ran out; affinity keeps turns on their account."""
+    report = run_bench("--pool")
+    assert report["schema"] == 2 and report["meta"]["settings"]["pool"] is True
+    rows = {(r["strategy"], r["affinity"]): r for r in report["pool"]["rows"]}
+    assert set(rows) == {(s, a) for s in ("rotate", "fill", "balanced") for a in (False, True)}
+    assert all(r["served"] > 0 and r["added_wait_p50_ms"] is not None for r in rows.values())
+    assert rows["rotate", True]["same_account_pct"] > rows["rotate", False]["same_account_pct"]

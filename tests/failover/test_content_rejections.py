@@ -5,6 +5,7 @@ at most one other, and reaches each client as a 400 in its own dialect."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ag2api.upstream.client import UpstreamHTTPError
 from ag2api.upstream.google_error import parse_google_error
 from tests.support.claude_code_requests import first_request, headers
 from tests.support.clients import ADMIN, anthropic_sdk, close_gemini, gemini_sdk, openai_sdk
+from tests.support.clock import FakeClock
 from tests.support.files import edit_config
 
 MODEL = "gemini-2.5-flash"
@@ -298,8 +300,13 @@ async def test_with_one_account_the_refusal_is_not_retried(
 async def test_a_bare_429_on_an_account_known_to_be_out_cools_it(
     fake: FakeUpstream, client: openai.AsyncOpenAI, services: Services
 ) -> None:
-    await services.quota.refresh()  # the fake lists claude-sonnet-4-5-thinking with none left
     model = "claude-sonnet-4-5-thinking"
+    clock = FakeClock(now=time.time())
+    services.pool.clock = clock
+    fake.models = bodies.used_up(fake.models, model)
+    await services.quota.refresh()  # every account: none left of it
+    # Past the reset that check named, the skip is over but the last check still says none left.
+    clock.advance(5 * 3600 + 60)
     fake.script(Step(status=429, body=bodies.BARE_RESOURCE_EXHAUSTED))
     assert await client.chat.completions.create(model=model, messages=HI)  # type: ignore[arg-type]
     first = services.pool.accounts[0]

@@ -191,6 +191,8 @@ async def test_usage_cache_reads_and_statistics(
             "completion_tokens": 24,
             "reasoning_tokens": 14,
             "errors": 0,
+            "credit_requests": 0,
+            "fallback_requests": 0,
         }
     ]
     metrics = (await fetch(base_url + "/metrics")).body.decode()

@@ -68,6 +68,8 @@ async def test_usage_totals_survive_a_restart(
             "completion_tokens": 54,
             "reasoning_tokens": 24,
             "errors": 1,
+            "credit_requests": 0,
+            "fallback_requests": 0,
         }
     ]
     restarted = build_services(read_config(config_path, environ={}))
@@ -124,7 +126,7 @@ async def test_metrics_parse_and_count(
 
 @pytest.mark.parametrize("config_overrides", [WITH_ADMIN])
 async def test_admin_access(
-    base_url: str, client: openai.AsyncOpenAI, config_overrides: dict[str, Any]
+    base_url: str, client: openai.AsyncOpenAI, fake: FakeUpstream, config_overrides: dict[str, Any]
 ) -> None:
     await chat_text(client)
     assert (await fetch(base_url + "/admin/usage")).code == 401
@@ -136,6 +138,7 @@ async def test_admin_access(
     assert json.loads(response.body)["data"][0]["model"] == "gemini-2.5-flash"
     bad = await fetch(base_url + "/admin/usage?group_by=secret", key=ADMIN)
     assert bad.code == 400 and json.loads(bad.body)["error"]["param"] == "group_by"
+    fake.models = bodies.used_up(fake.models, "claude-sonnet-4-5-thinking")
     accounts = json.loads((await fetch(base_url + "/admin/accounts?refresh=1", key=ADMIN)).body)
     first = accounts["accounts"][0]
     assert first["project"] == "proj…0001" and first["uses"] == 1

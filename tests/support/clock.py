@@ -21,6 +21,10 @@ class FakeClock:
     def now(self) -> float:
         return self._now
 
+    def __call__(self) -> float:
+        """The wall-clock time: code that takes a bare ``Callable[[], float]`` takes the clock."""
+        return self._now
+
     def monotonic(self) -> float:
         return self._monotonic
 

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.pool import AllCooling
+from ag2api.accounts.pool import AccountPool, AllCooling
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed
 from ag2api.config.schema import GatewayConfig, RetryConfig, UpstreamConfig
 from ag2api.errors import NoAvailableAccount
-from ag2api.failover.dispatcher import Dispatcher
-from ag2api.state.base import Grant
+from ag2api.failover.dispatcher import Dispatcher, Served
+from ag2api.state.base import ROTATE, Grant, Routing
 from ag2api.upstream.client import UpstreamHTTPError
 from tests.support.clock import FakeClock
 
@@ -48,6 +48,8 @@ class FakeState:
     def __init__(self, clock: FakeClock, members: list[Account]) -> None:
         self.clock = clock
         self.members = members
+        # The gateway's wall clock is its pool's (verdicts read reset times against it).
+        self.pool = AccountPool(members, 1, clock=clock.now)
         self.probing: set[tuple[str, str]] = set()
         self.held = 0  # slots held now
 
@@ -57,7 +59,15 @@ class FakeState:
         entry = account.cooldowns.get(model)
         return not (entry and entry.get("probe") and (account.project_id, model) in self.probing)
 
-    async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:
+    def accounts(self) -> tuple[Account, ...]:
+        return tuple(self.members)
+
+    async def pick(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        routing: Routing = ROTATE,
+    ) -> Grant:
         usable = [a for a in self.members if a.enabled and a.project_id not in exclude]
         for account in usable:
             if self._ready(account, model):
@@ -222,6 +232,7 @@ class Rig:
     async def serve(
         self, model: str = MODEL, committed: Callable[[], bool] = lambda: False
     ) -> tuple[str, Grant]:
-        answer, grant = await self.dispatcher.serve(self.cfg, model, self.upstream, committed)
+        served = Served(model, {})
+        answer, grant = await self.dispatcher.serve(self.cfg, served, self.upstream, committed)
         self.dispatcher.release(grant, ok=True)
         return answer, grant
