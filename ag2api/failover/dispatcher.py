@@ -31,7 +31,7 @@ from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
 from ag2api.conversation import Conversation
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
-from ag2api.failover.client_errors import final_error
+from ag2api.failover.client_errors import client_error_after_retries
 from ag2api.failover.clock import Clock, SystemClock
 from ag2api.failover.notices import UpstreamNotices
 from ag2api.failover.policy import (
@@ -50,12 +50,12 @@ from ag2api.translate.gemini.events import CONTENT_FILTER_REASONS, candidate_par
 from ag2api.upstream.client import (
     AntigravityClient,
     CallSettings,
-    UpstreamCall,
     UpstreamConnectionError,
     UpstreamHTTPError,
     UpstreamProblem,
     UpstreamProtocolError,
     UpstreamTimeoutError,
+    UpstreamTransfer,
 )
 from ag2api.upstream.envelope import wrap
 from ag2api.upstream.google_error import version_notice_in
@@ -85,7 +85,7 @@ class OpenedStream:
 
     grant: Grant
     pending: list[dict[str, Any]]  # read while checking the stream is not empty
-    call: UpstreamCall
+    transfer: UpstreamTransfer
 
     @property
     def model(self) -> str:
@@ -95,12 +95,12 @@ class OpenedStream:
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """Events in the batches they arrived in: whatever is already queued goes out in one
         write instead of one per event."""
-        call = self.call
+        transfer = self.transfer
         pending, self.pending = self.pending, []
-        pending += call.take_ready()  # what arrived with the first content: the same write
+        pending += transfer.take_ready()  # what arrived with the first content: the same write
         yield pending
-        async for event in call:
-            ready = call.take_ready()
+        async for event in transfer:
+            ready = transfer.take_ready()
             yield [event, *ready] if ready else [event]
 
 
@@ -196,7 +196,7 @@ class Dispatcher:
 
         async def call(
             base: str, token: str, account: Account
-        ) -> tuple[list[dict[str, Any]], UpstreamCall]:
+        ) -> tuple[list[dict[str, Any]], UpstreamTransfer]:
             started(served.model)
             envelope = wrap(
                 account.project_id,
@@ -222,7 +222,7 @@ class Dispatcher:
                 upstream.abort()
                 raise
 
-        (pending, upstream), grant = await self.serve(
+        (pending, upstream), grant = await self.call_with_failover(
             cfg, served, call, committed, trace, fallbacks, conversation
         )
         try:
@@ -264,7 +264,7 @@ class Dispatcher:
                 raise UpstreamProtocolError("upstream answered without any content")
             return response
 
-        response, grant = await self.serve(
+        response, grant = await self.call_with_failover(
             cfg, served, call, lambda: False, trace, fallbacks, conversation
         )
         self.release(grant, ok=True)
@@ -272,7 +272,7 @@ class Dispatcher:
             trace.upstream_ended = time.monotonic()
         return response
 
-    async def serve(
+    async def call_with_failover(
         self,
         cfg: GatewayConfig,
         served: Served,
@@ -294,7 +294,7 @@ class Dispatcher:
 
         async def attempt() -> tuple[T, Grant]:
             if attempts.failures and committed():
-                raise final_error(attempts.failures)  # headers are out: no retry now
+                raise client_error_after_retries(attempts.failures)  # headers are out: no retry now
             grant = await self._pick(cfg, attempts, later, conversation)
             served.model, served.credits = grant.model, grant.credits
             account = grant.account
@@ -335,7 +335,7 @@ class Dispatcher:
                     return await attempt()
         except RetryableFailure:
             recovery = self.state.earliest_recovery(attempts.model)
-            raise final_error(attempts.failures, recovery) from None
+            raise client_error_after_retries(attempts.failures, recovery) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_account(self, cfg: GatewayConfig, account: Account, call: Call[T]) -> T:
@@ -355,7 +355,7 @@ class Dispatcher:
             except RetryableFailure as exc:
                 attempts.failures.append(exc.cause)
         if attempts.failures:
-            raise final_error(attempts.failures)
+            raise client_error_after_retries(attempts.failures)
         raise NoAvailableAccount("No enabled Google account is available.")
 
     async def side_call(self, cfg: GatewayConfig, call: Call[T], tries: int = 2) -> T:
@@ -421,7 +421,7 @@ class Dispatcher:
                     attempts.tried = set(attempts.dead)
                     continue
                 if attempts.failures:
-                    raise final_error(attempts.failures) from None
+                    raise client_error_after_retries(attempts.failures) from None
                 raise
             except AllCooling as exc:
                 left = deadline - time.monotonic()
@@ -434,7 +434,7 @@ class Dispatcher:
                     self._fall_back(attempts, fallbacks)
                     continue
                 if attempts.failures:
-                    raise final_error(attempts.failures, exc.retry_after) from None
+                    raise client_error_after_retries(attempts.failures, exc.retry_after) from None
                 raise GatewayError(
                     f"Every account is cooling down for {attempts.model}: {exc}",
                     kind="rate_limit_exceeded",

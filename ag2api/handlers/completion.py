@@ -13,7 +13,7 @@ from typing import Any
 from ag2api.config.schema import GatewayConfig
 from ag2api.conversation import Conversation, conversation_id
 from ag2api.errors import GatewayError
-from ag2api.failover.client_errors import error_for_problem
+from ag2api.failover.client_errors import client_error_mid_stream
 from ag2api.failover.dispatcher import OpenedStream
 from ag2api.handlers.base import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
@@ -270,7 +270,7 @@ class CompletionHandler(GeneratingHandler):
             if not self._client_gone:
                 log.warning("stream %s failed after it started: %s", self.request_id, exc)
                 trace.add_usage(answer.usage())
-                await self._fail_quietly(sse, error_for_problem(exc))
+                await self._fail_quietly(sse, client_error_mid_stream(exc))
         except Exception:
             log.exception("stream %s failed inside the gateway", self.request_id)
             await self._fail_quietly(sse, GatewayError("The gateway failed mid-stream."))

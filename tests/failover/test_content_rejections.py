@@ -18,7 +18,7 @@ from google.genai import types
 
 from ag2api.config.schema import DEFAULT_SENSITIVE_WORDS
 from ag2api.errors import CONTENT_REJECTED
-from ag2api.failover.client_errors import final_error
+from ag2api.failover.client_errors import client_error_after_retries
 from ag2api.failover.rejections import ContentRejected, is_content_rejection
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
@@ -71,7 +71,7 @@ def test_which_429_is_a_content_rejection(
 def test_any_rejection_among_the_failures_is_what_the_client_hears() -> None:
     bare = UpstreamHTTPError(429, json.dumps(bodies.BARE_RESOURCE_EXHAUSTED).encode())
     limited = UpstreamHTTPError(429, json.dumps(bodies.QUOTA_EXHAUSTED).encode())
-    error = final_error([ContentRejected(bare, MODEL), limited], cooling_for=30.0)
+    error = client_error_after_retries([ContentRejected(bare, MODEL), limited], cooling_for=30.0)
     assert (error.kind, error.status, error.retry_after) == (CONTENT_REJECTED, 400, None)
     assert SETTING in error.message and MODEL in error.message
 

@@ -1,6 +1,6 @@
 """What the dispatcher talks to, faked on a :class:`FakeClock`: the account state, the token
 refresher, the tokens.json writer, and an upstream call that plays a script. No HTTP: the unit
-tests of ``ag2api.failover`` drive :meth:`Dispatcher.serve` with these."""
+tests of ``ag2api.failover`` drive :meth:`Dispatcher.call_with_failover` with these."""
 
 from __future__ import annotations
 
@@ -233,6 +233,8 @@ class Rig:
         self, model: str = MODEL, committed: Callable[[], bool] = lambda: False
     ) -> tuple[str, Grant]:
         served = Served(model, {})
-        answer, grant = await self.dispatcher.serve(self.cfg, served, self.upstream, committed)
+        answer, grant = await self.dispatcher.call_with_failover(
+            self.cfg, served, self.upstream, committed
+        )
         self.dispatcher.release(grant, ok=True)
         return answer, grant
