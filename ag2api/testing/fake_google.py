@@ -13,10 +13,10 @@ from tornado.web import RequestHandler
 
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing import fake_model
-from ag2api.testing.fake_base import FakeHandler, Recorded
+from ag2api.testing.fake_base import FakeHandler
+from ag2api.testing.fake_state import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, Recorded
 
-FAKE_CLIENT_ID = "fake-client-id.apps.googleusercontent.com"
-FAKE_CLIENT_SECRET = "fake-client-secret"
+__all__ = ["FAKE_CLIENT_ID", "FAKE_CLIENT_SECRET"]  # the client tests write into tokens.json
 
 
 class LoadCodeAssistHandler(FakeHandler):
@@ -35,6 +35,8 @@ class LoadCodeAssistHandler(FakeHandler):
         }
         if not account.needs_onboarding:
             body["cloudaicompanionProject"] = account.project_id
+        if self.fake.pool is not None:  # the account's Google One AI credits
+            body.update(self.fake.pool.paid_tier(account.project_id))
         self.finish(body)
 
 

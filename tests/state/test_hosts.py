@@ -21,7 +21,8 @@ from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.helpers import chat_text
 from tests.support.hosts import Host, HostFiles, host_folder, running
 from tests.support.redis_server import RedisServer
-from tests.support.replicas import eventually, projects
+from tests.support.replicas import eventually
+from tests.support.upstream import projects
 
 ALPHA, BETA, GAMMA = "proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"
 SYNCED = 5.0  # the promise: a change on one host is in force on every host within 5 s

@@ -22,13 +22,15 @@ from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.cli import main
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY, write_tokens
+from tests.support.clients import API_KEY
+from tests.support.files import write_tokens
 from tests.support.helpers import chat_text
 from tests.support.hosts import HostFiles, host_folder
 from tests.support.netns import Netns, missing
 from tests.support.redis_server import MISSING as NO_REDIS
 from tests.support.redis_server import RedisServer, available
-from tests.support.replicas import eventually, projects
+from tests.support.replicas import eventually
+from tests.support.upstream import projects
 
 ALPHA, BETA, GAMMA = "proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"
 

@@ -22,7 +22,8 @@ from ag2api.config.live import read_config
 from ag2api.server.reload import Reloader
 from ag2api.server.watch import FileWatcher
 from ag2api.services import build_services
-from tests.support.replicas import Replica, state_config
+from tests.support.gateways import Gateway
+from tests.support.replicas import state_config
 
 KEY = "correct horse battery staple 42"
 
@@ -63,9 +64,11 @@ def host_folder(
     return HostFiles(name, folder / "gateway.yaml", target)
 
 
-class Host(Replica):
-    def __init__(self, files: HostFiles, replica: Replica, watcher: FileWatcher) -> None:
-        super().__init__(replica.services, int(replica.url.rsplit(":", 1)[1]), replica.server)
+class Host(Gateway):
+    def __init__(
+        self, files: HostFiles, services: Any, port: int, server: HTTPServer, watcher: FileWatcher
+    ) -> None:
+        super().__init__(services, port, server)
         self.files = files
         self.watcher = watcher
 
@@ -85,7 +88,7 @@ async def start_host(files: HostFiles) -> Host:
     sockets = bind_sockets(0, "127.0.0.1")
     server = HTTPServer(make_app(services))
     server.add_sockets(sockets)
-    return Host(files, Replica(services, sockets[0].getsockname()[1], server), watcher)
+    return Host(files, services, sockets[0].getsockname()[1], server, watcher)
 
 
 @asynccontextmanager

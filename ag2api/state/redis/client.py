@@ -73,12 +73,14 @@ class RedisClient:
         timeout: float,
         spawn: Callable[[Awaitable[Any]], None],
         on_use: Callable[[], None] = lambda: None,
+        quiet: bool = False,
     ) -> None:
         self.url = url
         self.prefix = prefix
         self.timeout = timeout
         self._spawn = spawn
         self._on_use = on_use  # starts the backend's background work on first use
+        self.quiet = quiet  # a second client of the same Redis: the first one says it went away
         # A burst waits for one of the connections (at most ``timeout``) instead of failing on
         # "too many connections".
         connections = aioredis.BlockingConnectionPool.from_url(
@@ -140,6 +142,8 @@ class RedisClient:
         self._note(exc)
         if self.ok:
             self.ok = False
+            if self.quiet:
+                return
             log.error(
                 "Redis at %s is not answering (%s): this replica uses its local state until it "
                 "returns",
@@ -172,7 +176,8 @@ class RedisClient:
             self._note(exc)
             return False
         self.ok = True
-        log.warning("Redis at %s answers again: state is shared again", redact_url(self.url))
+        if not self.quiet:
+            log.warning("Redis at %s answers again: state is shared again", redact_url(self.url))
         return True
 
     async def aclose(self) -> None:

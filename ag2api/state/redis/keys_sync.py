@@ -221,6 +221,7 @@ class KeySync:
         current = entries(yaml_text)
         known: dict[str, Known] = {}
         shared: list[SharedKey] = []
+        await self.records.client.recover()  # else the calls below say Down at once
         try:
             shared += await self._publish(current, known)
             shared += await self._republish_some(current, ledger)

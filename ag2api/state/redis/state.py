@@ -24,7 +24,14 @@ from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
 from ag2api.keys.limiter import Admission, KeyUse
-from ag2api.state.base import BackendHealth, Grant, SharedKeys, StateSnapshot
+from ag2api.state.base import (
+    ROTATE,
+    BackendHealth,
+    Grant,
+    Routing,
+    SharedKeys,
+    StateSnapshot,
+)
 from ag2api.state.memory import MemoryState
 from ag2api.state.records import ResponseStore, SharedResponseStore
 from ag2api.state.redis.accounts_sync import AccountSync
@@ -74,11 +81,14 @@ class RedisState:
         self.key_limits = KeyLimits(self.client, self.local.limiter, hold_ms)
         self.records = RedisRecords(self.client)
         self.usage_counters = UsageCounters(self.client, self.leadership)
+        # The lists hosts share go through connections of their own: background rounds never
+        # hold one a request is waiting for.
+        self.sync_client = RedisClient(url, prefix, timeout, self.local.spawn, quiet=True)
         # The account list shared between hosts: this host's tokens.json, merged by its writer.
         self.accounts_sync: AccountSync | None = None
         if writer is not None:
             self.accounts_sync = AccountSync(
-                self.client,
+                self.sync_client,
                 writer,
                 cipher,
                 host or socket.gethostname(),
@@ -95,7 +105,7 @@ class RedisState:
         self.keys_sync: KeySync | None = None
         if config_path is not None:
             self.keys_sync = KeySync(
-                self.client, config_path, host or socket.gethostname(), sync_seconds
+                self.sync_client, config_path, host or socket.gethostname(), sync_seconds
             )
         self.shared_keys: SharedKeys | None = self.keys_sync
         # A mirrored change to an account (the tokens.json writer records it when leader).
@@ -151,6 +161,7 @@ class RedisState:
                     await task
         await self.leadership.step_down()
         await self.client.aclose()
+        await self.sync_client.aclose()
 
     def health(self) -> BackendHealth:
         return self.client.health()
@@ -219,8 +230,13 @@ class RedisState:
     def enabled_projects(self) -> list[str]:
         return self.local.enabled_projects()
 
-    async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:
-        return await self.picking.pick(model, exclude)
+    async def pick(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        routing: Routing = ROTATE,
+    ) -> Grant:
+        return await self.picking.pick(model, exclude, routing)
 
     def release(self, grant: Grant, ok: bool) -> bool:
         return self.picking.release(grant, ok)
