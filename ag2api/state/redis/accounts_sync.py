@@ -85,6 +85,7 @@ class AccountSync:
         self._hosts: tuple[HostSeen, ...] = ()
         self.last_sync: float | None = None
         self.last_error: str | None = None
+        self._said: str | None = None
         self.first_round = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -146,6 +147,7 @@ class AccountSync:
         except (TokensFileError, OSError) as exc:
             self._fail(str(exc))
         else:
+            self.last_error = None  # a merge that fails below says so again
             self._remember(synced)
         shared: list[SharedProject] = []
         published: set[str] = set()
@@ -184,9 +186,9 @@ class AccountSync:
                     self._known[entry["project_id"]] = shared_values(entry, self.cipher)
 
     def _fail(self, reason: str) -> None:
-        if reason != self.last_error:
+        if reason != self._said:  # once per cause, not every round
             log.error("account sync: %s", reason)
-        self.last_error = reason
+        self.last_error = self._said = reason
 
     # -- publishing ---------------------------------------------------------------------
     async def _publish_changes(
