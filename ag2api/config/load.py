@@ -12,11 +12,12 @@ import hmac
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ag2api.config import checks as check
 from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
-from ag2api.config.errors import ConfigError
+from ag2api.config.errors import ConfigError, located
 from ag2api.config.schema import (
     HASH_PREFIX,
     ROUTING_STRATEGIES,
@@ -133,16 +134,7 @@ class _Reader:
         self.name, self.data, self.where, self.path = name, data, where, path
 
     def fail(self, keys: Path_, reason: str) -> ConfigError:
-        probe = keys
-        while probe and probe not in self.where:
-            probe = probe[:-1]
-        where = self.where.get(probe)
-        label = ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in keys).replace(
-            ".[", "["
-        )
-        if isinstance(where, str):
-            return ConfigError(where, None, label, reason)
-        return ConfigError(self.name, where, label, reason)
+        return located(self.name, self.where, keys, reason)
 
     def section(self, keys: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
         node: Any = self.data
@@ -253,6 +245,7 @@ class _Reader:
                 )
             ),
             accounts=self.accounts(),
+            sources=MappingProxyType(dict(self.where)),
         )
         if cfg.server.workers > 1 and cfg.state.backend != "redis":
             raise self.fail(("server", "workers"), WORKERS_NEED_REDIS)

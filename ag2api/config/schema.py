@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
@@ -484,6 +485,11 @@ class GatewayConfig:
     state: StateConfig = field(default_factory=StateConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    # Not a setting: where each one was read (key path → its line in the file, or the variable
+    # or flag that set it), so a problem found after loading names the line, not the value.
+    sources: Mapping[tuple[str | int, ...], int | str] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
 
     def policy_of(self, key: ApiKey | None) -> KeyPolicy:
         """The policy that applies to ``key`` (its own, else ``defaults.policy``)."""

@@ -42,7 +42,7 @@ class Reloader:
         # safe (the one a previous edit put in the file is neither in force nor bound).
         problem = exposure_problem(new, live.listening) or exposure_problem(new)
         if problem is not None:
-            live.record_error(ConfigError(str(new.path), None, "api_keys", problem))
+            live.record_error(problem)
             self.services.metrics.reloads.labels("config", "refused").inc()
             return False
         if new == old:

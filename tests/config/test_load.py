@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ag2api.config.live import read_config
+from ag2api.config.live import Overrides, exposure_problem, read_config
 from ag2api.config.load import ConfigError, parse_config
 from ag2api.config.schema import ApiKey, GatewayConfig, ModelPolicy, ThinkingConfig
 
@@ -207,3 +207,14 @@ def test_a_bad_environment_value_is_not_repeated_either() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("", path=P, environ={"AG2API_PORT": SECRET})
     assert SECRET not in str(info.value) and "server.port" in str(info.value)
+
+
+def test_an_exposed_host_is_named_where_it_was_set_never_by_its_value() -> None:
+    text = "rotation: {count: 2}\nserver:\n  port: 8000\n  host: user:pw@10.0.0.1\n"
+    cfg = parse_config(text, path=P)
+    problem = exposure_problem(cfg)
+    assert problem is not None and "pw@" not in str(problem)
+    assert str(problem).startswith(f"{P}:4: server.host: is an address other than loopback")
+    from_flag = exposure_problem(Overrides(host="0.0.0.0").apply(parse_config("", path=P)))
+    assert from_flag is not None and str(from_flag).startswith("--host: server.host: ")
+    assert exposure_problem(parse_config("api_keys: [sk-a-key-0001]", path=P)) is None
