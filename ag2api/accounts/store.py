@@ -332,7 +332,7 @@ def _read(path: Path) -> tuple[FileState, bytes | None]:
 def apply_gateway_changes(doc: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:
     """Set the gateway-owned fields in ``changes`` on the projects still in ``doc``.
 
-    A project that is no longer in the file was removed by a person: it is not resurrected.
+    A project missing from the file was removed by a person: it is not resurrected.
     """
     projects = doc.get("projects")
     if not isinstance(projects, list):

@@ -29,7 +29,7 @@ from ag2api.config.schema import (
     ImagesConfig,
     KeyPolicy,
     LimitsConfig,
-    ModelPolicy,
+    ModelRule,
     ModelsConfig,
     ObservabilityConfig,
     ResponsesConfig,
@@ -487,7 +487,7 @@ class _Reader:
             raw = sec["policies"]
             if not isinstance(raw, list):
                 raise self.fail((*p, "policies"), "must be a list of {match, thinking}")
-            policies = tuple(self.policy((*p, "policies", i)) for i in range(len(raw)))
+            policies = tuple(self.model_rule((*p, "policies", i)) for i in range(len(raw)))
         return ModelsConfig(
             policies=policies,
             fallback=self.value(sec, (*p, "fallback"), check.str_list, d.fallback),
@@ -638,17 +638,17 @@ class _Reader:
             ),
         )
 
-    def policy(self, keys: Path_) -> ModelPolicy:
+    def model_rule(self, keys: Path_) -> ModelRule:
         sec = self.section(keys, ("match", "thinking"))
         match = self.value(sec, (*keys, "match"), check.text, None)
         if match is None:
             raise self.fail(keys, "'match' (a model name glob) is required")
         if sec.get("thinking") is None:
-            return ModelPolicy(match, None)
+            return ModelRule(match, None)
         t = self.section((*keys, "thinking"), ("include_thoughts", "budget", "level"))
         include = self.value(t, (*keys, "thinking", "include_thoughts"), check.boolean, True)
         budget = self.value(t, (*keys, "thinking", "budget"), check.int_range(-1, 1_000_000), None)
         level = self.value(t, (*keys, "thinking", "level"), check.choice(THINKING_LEVELS), None)
         if budget is not None and level is not None:
             raise self.fail((*keys, "thinking"), "set either 'budget' or 'level', not both")
-        return ModelPolicy(match, ThinkingConfig(include, budget, level))
+        return ModelRule(match, ThinkingConfig(include, budget, level))

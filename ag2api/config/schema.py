@@ -276,8 +276,9 @@ class ThinkingConfig:
 
 
 @dataclass(frozen=True)
-class ModelPolicy:
-    """An ordered rule: the first policy whose glob matches a model name applies."""
+class ModelRule:
+    """A model's thinking rule (an item of ``models.policies``): the first rule whose glob
+    matches a model name applies."""
 
     match: str
     thinking: ThinkingConfig | None = None
@@ -286,10 +287,10 @@ class ModelPolicy:
         return fnmatchcase(model, self.match)
 
 
-DEFAULT_POLICIES = (
-    ModelPolicy("gemini-*", ThinkingConfig(include_thoughts=True, budget=-1)),
-    ModelPolicy("claude-*-thinking", ThinkingConfig(include_thoughts=True, budget=1024)),
-    ModelPolicy("claude-*", ThinkingConfig(include_thoughts=False, budget=0)),
+DEFAULT_MODEL_RULES = (
+    ModelRule("gemini-*", ThinkingConfig(include_thoughts=True, budget=-1)),
+    ModelRule("claude-*-thinking", ThinkingConfig(include_thoughts=True, budget=1024)),
+    ModelRule("claude-*", ThinkingConfig(include_thoughts=False, budget=0)),
 )
 
 DEFAULT_FALLBACK_MODELS = (
@@ -319,7 +320,7 @@ class Fallback:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    policies: tuple[ModelPolicy, ...] = DEFAULT_POLICIES
+    policies: tuple[ModelRule, ...] = DEFAULT_MODEL_RULES
     # Served by /v1/models (and accepted by chat) when no account can list models live.
     fallback: tuple[str, ...] = DEFAULT_FALLBACK_MODELS
     # How long a live model list from fetchAvailableModels is reused.
@@ -340,10 +341,11 @@ class ModelsConfig:
                 return tuple(m for m in dict.fromkeys(rule.models) if m != model)
         return ()
 
-    def policy_for(self, model: str) -> ModelPolicy | None:
-        for policy in self.policies:
-            if policy.matches(model):
-                return policy
+    def rule_for(self, model: str) -> ModelRule | None:
+        """The first of ``policies`` (the file's key; each a :class:`ModelRule`) for ``model``."""
+        for rule in self.policies:
+            if rule.matches(model):
+                return rule
         return None
 
 
@@ -422,7 +424,7 @@ class StateConfig:
     key_prefix: str = field(default="ag:v1:", metadata=RESTART)
     # Seconds one Redis call may take before this process falls back to its local state.
     timeout: float = field(default=0.5, metadata=RESTART)
-    # Seconds a slot lease lives without renewal (a replica that dies frees its slots then).
+    # Seconds a slot hold lives without renewal (a replica that dies frees its slots then).
     lease_seconds: float = field(default=60.0, metadata=RESTART)
     # Seconds between reads of the shared cooldowns and disables into the local view.
     sync_seconds: float = field(default=1.0, metadata=RESTART)

@@ -34,12 +34,12 @@ from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.failover.client_errors import client_error_after_retries
 from ag2api.failover.clock import Clock, SystemClock
 from ag2api.failover.notices import UpstreamNotices
-from ag2api.failover.policy import (
+from ag2api.failover.retry import (
     RetryableFailure,
-    attempts_policy,
     needs_refresh,
-    refresh_policy,
+    retry_attempts,
     retry_reason,
+    retry_refresh,
 )
 from ag2api.failover.verdicts import Attempts, Verdicts
 from ag2api.observe.trace import RequestTrace
@@ -327,7 +327,7 @@ class Dispatcher:
                 return await attempt()
             except RetryableFailure as exc:
                 first: RetryableFailure | None = exc
-            async for retrying in attempts_policy(cfg.retry, started, self.clock):
+            async for retrying in retry_attempts(cfg.retry, started, self.clock):
                 with retrying:
                     if first is not None:
                         failed, first = first, None
@@ -496,7 +496,7 @@ class Dispatcher:
                     raise
                 first: UpstreamHTTPError | None = exc
             # A 401/403: tenacity refreshes the token and retries once (attempt 1 is the above).
-            async for attempt in refresh_policy():
+            async for attempt in retry_refresh():
                 with attempt:
                     if first is not None:
                         failed, first = first, None

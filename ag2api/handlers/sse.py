@@ -24,7 +24,7 @@ class SseStream:
     the first event it may also send the headers (so a proxy does not cut a long thinking pause),
     but only once :meth:`arm` says an upstream transfer is under way — a request still waiting for
     an account slot must keep its real status (503) — and only for dialects that allow it. From
-    that moment the request is no longer retried upstream.
+    that moment on the request is not retried upstream.
     """
 
     __slots__ = (

@@ -123,7 +123,7 @@ class Reloader:
             return self._tokens_failed(f"{path_error(path, exc)}; keeping the accounts in use")
         digest = hashlib.sha256(data).hexdigest()
         if digest == self._tokens_digest:
-            # The file as last applied (e.g. restored after a delete): nothing is wrong any more
+            # The file as last applied (e.g. restored after a delete): nothing is wrong with it
             # (but what its last read could not open).
             s.tokens_error = self._unreadable
             s.tokens_error_at = time.time() if self._unreadable else None

@@ -47,7 +47,7 @@ KINDS = {"config": "gateway.yaml", "tokens": "the tokens file"}
 class FileWatcher:
     """Runs until :meth:`stop`. A failure of the watch itself (a folder it cannot create, the
     system's watch limit) is logged, shown on /health (``Services.watch``) and retried; if the
-    task ever ends without a stop, /health says edits are no longer applied."""
+    task ever ends without a stop, /health says edits are not applied until a restart."""
 
     def __init__(self, live: LiveConfig, reloader: Reloader) -> None:
         self._live = live

@@ -69,7 +69,7 @@ class RemoteImage:
 
 
 @dataclass(frozen=True)
-class ClientCall:
+class ClientRequest:
     """What the handler needs from a body before the model is resolved."""
 
     model: Any  # as the client sent it (normalised by the dialect); the catalog validates it
@@ -78,12 +78,12 @@ class ClientCall:
 
 
 @dataclass(frozen=True)
-class CallContext:
+class TranslationContext:
     """What translation needs beyond the body: the resolved model and the gateway's defaults."""
 
     name: str  # what the client asked for: echoed in the answer
     model: str  # the upstream model id
-    thinking: dict[str, Any] | None  # the model policy's thinkingConfig, if any
+    thinking: dict[str, Any] | None  # the model rule's thinkingConfig (models.policies), if any
     signatures: SignatureLookup | None  # Claude thinking blocks the gateway issued (OpenAI path)
     created: int  # unix time, for answers that carry one
 
@@ -187,9 +187,9 @@ class Dialect:
 
     name: str  # route label in metrics and statistics
     path: str  # the generation route (a pattern; its groups go to ``read`` as path arguments)
-    read: Callable[[dict[str, Any], RouteInfo], ClientCall]
+    read: Callable[[dict[str, Any], RouteInfo], ClientRequest]
     remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
-    translate: Callable[[dict[str, Any], CallContext], Translation]
+    translate: Callable[[dict[str, Any], TranslationContext], Translation]
     # Its errors (``errors.py``): the HTTP status (Anthropic's 529 …) and JSON body of an error
     # answer, and the event for an error after the first byte.
     status: Callable[[GatewayError], int]

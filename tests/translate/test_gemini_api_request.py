@@ -114,7 +114,7 @@ def test_body_passes_with_what_the_backend_rejects_cleaned() -> None:
     assert fixes == {}
 
 
-def test_policy_thinking_only_when_the_client_set_none() -> None:
+def test_rule_thinking_only_when_the_client_set_none() -> None:
     request, _ = to_gemini(body(), model="gemini-2.5-flash", thinking_default=POLICY)
     assert request["generationConfig"] == {"thinkingConfig": POLICY}
     request, _ = to_gemini(

@@ -16,23 +16,23 @@ from ag2api.translate.anthropic_messages.count import COUNT
 from ag2api.translate.anthropic_messages.models import MODELS
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
 from ag2api.translate.dialect import (
-    CallContext,
-    ClientCall,
+    ClientRequest,
     Dialect,
     RemoteImage,
     RouteInfo,
     Serves,
     SideRoute,
     Translation,
+    TranslationContext,
     stream_flag,
 )
 
 
-def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientRequest:
     # The Messages API streams only when asked; the gateway's default is for OpenAI clients.
     stream = stream_flag(body, default=False)
     model = body.get("model")
-    return ClientCall(strip_context_suffix(model) if isinstance(model, str) else model, stream)
+    return ClientRequest(strip_context_suffix(model) if isinstance(model, str) else model, stream)
 
 
 def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
@@ -42,7 +42,7 @@ def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
     ]
 
 
-def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+def translate(body: dict[str, Any], ctx: TranslationContext) -> Translation:
     request, info = to_gemini(body, model=ctx.model, thinking_default=ctx.thinking)
     answer = MessagesAnswer(ctx.name, info, f"msg_{random_hex(24)}")
     return Translation(request, is_image_model(ctx.model), answer)

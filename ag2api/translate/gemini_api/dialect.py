@@ -16,12 +16,12 @@ from ag2api.models.families import is_claude, is_image_model
 from ag2api.translate.dialect import (
     JSON_ARRAY,
     SSE,
-    CallContext,
-    ClientCall,
+    ClientRequest,
     Dialect,
     RemoteImage,
     RouteInfo,
     Translation,
+    TranslationContext,
 )
 from ag2api.translate.gemini_api import errors
 from ag2api.translate.gemini_api.answer import GeminiAnswer
@@ -37,11 +37,11 @@ from ag2api.translate.gemini_api.request import (
 STREAM_METHOD = "streamGenerateContent"
 
 
-def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientRequest:
     raw_model, method = route.path_args
     stream = method == STREAM_METHOD
     framing = SSE if route.query.get("alt") == "sse" else JSON_ARRAY
-    return ClientCall(model_from_path(raw_model), stream, framing)
+    return ClientRequest(model_from_path(raw_model), stream, framing)
 
 
 def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
@@ -51,7 +51,7 @@ def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
     ]
 
 
-def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+def translate(body: dict[str, Any], ctx: TranslationContext) -> Translation:
     request, fixes = to_gemini(
         body, model=ctx.model, thinking_default=ctx.thinking, signatures=ctx.signatures
     )
