@@ -29,7 +29,6 @@ from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefreshe
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
-from ag2api.conversation import Conversation
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.failover.client_errors import client_error_after_retries
 from ag2api.failover.clock import Clock, SystemClock
@@ -46,6 +45,7 @@ from ag2api.observe.trace import RequestTrace
 from ag2api.quota.book import QuotaBook
 from ag2api.redact import mask, mask_projects
 from ag2api.state.base import AccountState, Grant, Routing, conversation_key
+from ag2api.translate.conversation import Conversation
 from ag2api.translate.gemini.events import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
 from ag2api.upstream.client import (
     AntigravityClient,

@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from ag2api.config.schema import GatewayConfig
-from ag2api.conversation import Conversation, conversation_id
 from ag2api.errors import GatewayError
 from ag2api.failover.client_errors import client_error_mid_stream
 from ag2api.failover.dispatcher import OpenedStream
@@ -19,6 +18,7 @@ from ag2api.handlers.base import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.services import Services
 from ag2api.state.records import owner_of
+from ag2api.translate.conversation import Conversation, conversation_id
 from ag2api.translate.dialect import (
     Answer,
     ClientRequest,

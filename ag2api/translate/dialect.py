@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ag2api.conversation import FirstTurn
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.catalog import ModelEntry
+from ag2api.translate.conversation import FirstTurn
 from ag2api.translate.gemini.events import Reply, Usage, output_tokens
 from ag2api.translate.gemini.events import usage as read_usage
 from ag2api.translate.signatures import ThinkingRecord
@@ -213,7 +213,7 @@ class Dialect:
     # Paths under this prefix that match no route get this dialect's 404 (``/v1beta/``).
     namespace: str | None = None
     # The system prompt and first user message of a body: the conversation's id when the client
-    # sends none of its own (``ag2api.conversation``); None: such requests have no conversation.
+    # sends none of its own (``translate.conversation``); None: such requests have none.
     first_turn: FirstTurn | None = None
 
 

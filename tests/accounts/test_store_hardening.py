@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from ag2api import safewrite
 from ag2api.accounts.model import OAuthConfig
 from ag2api.accounts.store import (
     TokensFileError,
@@ -25,6 +24,7 @@ from ag2api.accounts.store import (
     update_tokens,
 )
 from ag2api.accounts.writer import TokenWriter
+from ag2api.files import safewrite
 
 EDITS = 300
 

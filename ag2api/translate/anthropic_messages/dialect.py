@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from ag2api.conversation import messages_first_turn
 from ag2api.ids import random_hex
 from ag2api.models.aliases import strip_context_suffix
 from ag2api.models.families import is_image_model
@@ -15,6 +14,7 @@ from ag2api.translate.anthropic_messages.answer import MessagesAnswer
 from ag2api.translate.anthropic_messages.count import COUNT
 from ag2api.translate.anthropic_messages.models import MODELS
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
+from ag2api.translate.conversation import messages_first_turn
 from ag2api.translate.dialect import (
     ClientRequest,
     Dialect,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from ag2api.conversation import gemini_first_turn
 from ag2api.models.families import is_claude, is_image_model
+from ag2api.translate.conversation import gemini_first_turn
 from ag2api.translate.dialect import (
     JSON_ARRAY,
     SSE,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ag2api.conversation import chat_first_turn
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
+from ag2api.translate.conversation import chat_first_turn
 from ag2api.translate.dialect import (
     ClientRequest,
     Dialect,

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ag2api.conversation import responses_first_turn
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.families import is_image_model
+from ag2api.translate.conversation import responses_first_turn
 from ag2api.translate.dialect import (
     Answer,
     ClientRequest,
