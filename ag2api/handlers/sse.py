@@ -144,7 +144,7 @@ class SseStream:
         terminator so every SDK raises."""
         if not self.started:
             self._start()
-        self._handler.write(self._encode(events or [self._dialect.error_event(error)]))
+        self._handler.write(self._encode(events or [self._dialect.errors.event(error)]))
         self._close_framing()
         await self._finish()
 

@@ -40,14 +40,6 @@ class Framing:
 
 
 SSE = Framing("text/event-stream; charset=utf-8", sse=True)
-JSON_ARRAY = Framing(
-    "application/json; charset=utf-8",
-    sse=False,
-    opening=b"[",
-    separator=b",\r\n",
-    closing=b"]",
-    keepalive=b"\n",
-)
 
 
 @dataclass(frozen=True)
@@ -162,6 +154,15 @@ class TokenCount:
     answer: Callable[[int], dict[str, Any]]  # the client's answer for a count
 
 
+@dataclass(frozen=True)
+class Errors:
+    """How a dialect words a gateway error (its ``errors.py``)."""
+
+    status: Callable[[GatewayError], int]  # the HTTP status (Anthropic's 529 …)
+    body: Callable[[GatewayError], dict[str, Any]]  # the JSON body of an error answer
+    event: Callable[[GatewayError], SseEvent]  # the event for an error after the first byte
+
+
 class Serves(enum.Enum):
     """What a side route does; the handlers map each to the handler that does it."""
 
@@ -190,11 +191,7 @@ class Dialect:
     read: Callable[[dict[str, Any], RouteInfo], ClientRequest]
     remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
     translate: Callable[[dict[str, Any], TranslationContext], Translation]
-    # Its errors (``errors.py``): the HTTP status (Anthropic's 529 …) and JSON body of an error
-    # answer, and the event for an error after the first byte.
-    status: Callable[[GatewayError], int]
-    error: Callable[[GatewayError], dict[str, Any]]
-    error_event: Callable[[GatewayError], SseEvent]
+    errors: Errors  # how it words an error (``errors.py``)
     keepalive: bytes  # written after ``server.keepalive`` seconds of silence
     terminator: bytes | None  # written after the closing events (OpenAI's [DONE])
     # Whether a keepalive may send the 200 headers before the first upstream event arrives (no
@@ -204,7 +201,7 @@ class Dialect:
     key_in_query: bool = False
     # An error after the first byte rendered by the answer itself, which knows the stream's state
     # (the Responses API's ``response.failed`` carries the response id and sequence numbers);
-    # None: ``error_event``.
+    # None: ``errors.event``.
     stream_error: Callable[[Answer, GatewayError], list[SseEvent]] | None = None
     memory: Memory | None = None  # server-side conversation state; None: stateless
     models: ModelList | None = None  # its model list; None: it has none of its own

@@ -18,6 +18,7 @@ from ag2api.translate.conversation import messages_first_turn
 from ag2api.translate.dialect import (
     ClientRequest,
     Dialect,
+    Errors,
     RemoteImage,
     RouteInfo,
     Serves,
@@ -55,9 +56,7 @@ ANTHROPIC_MESSAGES = Dialect(
     read=read,
     remote_images=images_by_url,
     translate=translate,
-    status=errors.status,
-    error=errors.body,
-    error_event=errors.stream_error,
+    errors=Errors(errors.status, errors.body, errors.stream_error),
     keepalive=b'event: ping\ndata: {"type":"ping"}\n\n',
     terminator=None,
     # Claude Code waits 5 minutes for a first byte: the status stays real until the first event.

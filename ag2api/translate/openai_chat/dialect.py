@@ -11,6 +11,7 @@ from ag2api.translate.conversation import chat_first_turn
 from ag2api.translate.dialect import (
     ClientRequest,
     Dialect,
+    Errors,
     RouteInfo,
     Serves,
     SideRoute,
@@ -54,9 +55,7 @@ OPENAI_CHAT = Dialect(
     read=read,
     remote_images=remote_images,
     translate=translate,
-    status=errors.status,
-    error=errors.body,
-    error_event=errors.stream_error,
+    errors=Errors(errors.status, errors.body, errors.stream_error),
     keepalive=b": keepalive\n\n",
     terminator=b"data: [DONE]\n\n",
     models=MODELS,

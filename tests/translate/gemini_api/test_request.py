@@ -176,8 +176,10 @@ def test_claude_target_gets_the_family_rules_and_the_placeholder_is_stripped() -
         ],
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
     }
-    assert answer.feed(Reply(chunk)) == [(None, chunk)]
-    assert chunk["candidates"][0]["content"]["parts"][0]["functionCall"]["args"] == {}
+    [(_, sent_back)] = answer.feed(Reply(chunk))
+    parts = sent_back["candidates"][0]["content"]["parts"]
+    assert parts == [{"functionCall": {"name": "ping", "args": {}}}]  # the placeholder is gone
+    assert sent_back["usageMetadata"] == chunk["usageMetadata"]
     assert answer.usage()["total_tokens"] == 7
 
 
