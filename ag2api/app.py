@@ -62,7 +62,7 @@ async def drain(services: Services, grace: float) -> None:
 
 def check_startup(cfg: GatewayConfig) -> None:
     if (problem := exposure_problem(cfg)) is not None:
-        raise StartupError(f"{problem} (config {cfg.path})")
+        raise StartupError(str(problem))
 
 
 def reload_now(reloader: Reloader) -> None:

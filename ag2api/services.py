@@ -33,6 +33,7 @@ from ag2api.observe.content_rejections import RecentRejections
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.open_requests import OpenRequests
 from ag2api.observe.usage import UsageRecorder
+from ag2api.observe.watch_status import WatchStatus
 from ag2api.quota.book import AccountQuota
 from ag2api.quota.gauges import quota_gauges
 from ag2api.quota.monitor import QuotaMonitor
@@ -83,6 +84,8 @@ class Services:
     content_rejections: RecentRejections = field(default_factory=RecentRejections)
     tokens_error: str | None = None
     tokens_error_at: float | None = None
+    # The hot-reload watcher (ag2api.server.watch), as /health shows it.
+    watch: WatchStatus = field(default_factory=WatchStatus)
     # Opens and seals the tokens in tokens.json (and Redis) when a key is set.
     cipher: TokenCipher = PLAINTEXT
     tokens_digest: str | None = None  # sha256 of tokens.json as the pool was built from it

@@ -86,7 +86,7 @@ def test_refuses_a_public_address_without_api_keys(tmp_path: Path) -> None:
     cli = Cli("--config", str(cfg))
     out = cli.finish()
     assert cli.proc.returncode == 2
-    assert "Refusing to listen on 0.0.0.0 with no api_keys configured" in out
+    assert f"{cfg}:1: server.host: is an address other than loopback, and no api_keys" in out
 
 
 def test_starts_without_accounts_and_explains_how_to_add_one(tmp_path: Path) -> None:

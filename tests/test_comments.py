@@ -1,9 +1,11 @@
 """Comments and docstrings cite only what a reader of the repository can open: no issue numbers,
-and every document (with its section) they point to is in the repository."""
+and every document (with its section) they point to is in the repository. They say what the code
+does and why, not its history ("used to", "no longer")."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -19,6 +21,13 @@ DOC = re.compile(r"((?:[\w.-]+/)*[\w.-]+\.md|README|CONTRIBUTING)\b")
 SECTION = re.compile(r"§\s?(\d+(?:\.\d+)*)")
 # 'docs/operations.md, "Docker"' or 'README ("Quick start")'
 NAMED = re.compile(r"""^[,:]?\s*\(?["“]([^"”]+)["”]""")
+# Words that narrate the code's past; quoted text (an upstream's own message) is not ours.
+HISTORY = re.compile(
+    r"(?<!\bbe )(?<!\bis )(?<!\bare )(?<!\bwas )(?<!\bwere )(?<!\bbeen )\bused to\b"
+    r"|\bno longer\b|\bany ?more\b|\bpreviously\b|\bformerly\b",
+    re.I,
+)
+QUOTED = re.compile(r'"[^"\n]*"|“[^”]*”')
 
 
 def python_comments(path: Path) -> list[tuple[int, str]]:
@@ -46,6 +55,7 @@ def hash_comments(path: Path) -> list[tuple[int, str]]:
     return found
 
 
+@functools.cache
 def comments() -> list[tuple[str, int, str]]:
     paths = [ROOT / name for name in TOP_FILES]
     for top in SCANNED:
@@ -97,6 +107,29 @@ def problems(text: str) -> list[str]:
         if section not in cited:
             found.append(f"cites §{section} of no document")
     return found
+
+
+def history(text: str) -> list[str]:
+    """The words of one comment that narrate history (empty: none)."""
+    return [f"narrates history: {m.group(0)!r}" for m in HISTORY.finditer(QUOTED.sub("", text))]
+
+
+def test_comments_do_not_narrate_history() -> None:
+    bad = [
+        f"{path}:{line}: {problem}" for path, line, text in comments() for problem in history(text)
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_history_check_catches_what_it_should() -> None:
+    assert history("a null one is no value (it used to be a 500)") == [
+        "narrates history: 'used to'"
+    ]
+    assert history("routes no longer refuse it; nothing is wrong anymore") == [
+        "narrates history: 'no longer'",
+        "narrates history: 'anymore'",
+    ]
+    assert history('the "no longer supported" notice; it cannot be used to dodge a limit') == []
 
 
 def test_comments_cite_only_what_is_in_the_repository() -> None:

@@ -19,8 +19,8 @@ from ag2api.config.schema import Alias, Fallback, GatewayConfig, KeyPolicy
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DOC = ROOT / "docs" / "configuration.md"
 SHIPPED = ROOT / "conf" / "gateway.yaml"
-# Where the file is, not a setting.
-NOT_SETTINGS = {"path"}
+# Where the file is and where each setting was read: not settings.
+NOT_SETTINGS = {"path", "sources"}
 
 
 def settings(cls: type = GatewayConfig, prefix: str = "") -> set[str]:

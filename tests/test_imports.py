@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1] / "ag2api"
 # Bottom to top; a module imports from its own layer or those below. Within a layer the cycle
 # check keeps the packages in one order.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("ag2api", "ids", "jsoncodec", "redact", "safewrite", "conversation"),
+    ("ag2api", "ids", "jsoncodec", "redact", "files"),
     ("errors", "upstream", "logs", "observe", "quota"),
     ("config",),
     ("models", "keys", "accounts"),
@@ -146,3 +146,17 @@ def test_each_package_says_what_it_owns() -> None:
     for init in ROOT.rglob("__init__.py"):
         tree = ast.parse(init.read_text(encoding="utf-8"))
         assert ast.get_docstring(tree), f"{init.relative_to(ROOT.parent)} has no docstring"
+
+
+# Entry points and true leaves; everything else lives in a package named for what it owns.
+LOOSE = {"__init__", "__main__", "cli", "app", "services", "demo"} | {
+    "errors",
+    "ids",
+    "jsoncodec",
+    "redact",
+}
+
+
+def test_only_entry_points_and_leaves_are_loose_modules() -> None:
+    loose = {path.stem for path in ROOT.glob("*.py")}
+    assert loose <= LOOSE, f"put these in a package: {sorted(loose - LOOSE)}"

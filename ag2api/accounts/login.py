@@ -233,17 +233,15 @@ def run(args: argparse.Namespace) -> int:
             webbrowser.open(url)
         arrival = callback.wait(args.timeout, args.no_browser)
         try:
-            signed = complete(args, arrival.url, state, verifier, redirect_uri, client, route)
-            new = save_account(
+            signed, new = sign_in_and_save(
+                args,
+                arrival.url,
+                Started(state, verifier, redirect_uri),
+                client,
+                route,
                 args.tokens,
-                client_id=client.client_id,
-                client_secret=client.client_secret,
-                token_url=client.token_url,
-                project=signed.project,
-                tokens=signed.tokens,
-                email=signed.email,
-                proxy=own_proxy,
                 cipher=cipher,
+                proxy=own_proxy,
             )
         except Exception as exc:
             arrival.reply(False, f"Sign-in failed: {exc}")
@@ -259,6 +257,46 @@ def run(args: argparse.Namespace) -> int:
         callback.close()
     print(done, flush=True)
     return 0
+
+
+@dataclass(frozen=True)
+class Started:
+    """A sign-in sent to Google: what its redirect is checked and its code exchanged with."""
+
+    state: str
+    verifier: str  # PKCE
+    redirect_uri: str
+
+
+def sign_in_and_save(
+    steps: argparse.Namespace,
+    redirect: str,
+    started: Started,
+    client: OAuthConfig,
+    route: Route,
+    tokens_file: Path,
+    *,
+    cipher: TokenCipher = PLAINTEXT,
+    proxy: str | None = None,
+) -> tuple[SignedIn, bool]:
+    """Finish a sign-in from the address Google sent the browser to (:func:`complete`) and save
+    the account (:func:`save_account`): who signed in, and whether the account is new. Blocking;
+    any failure leaves tokens.json as it was. ``ag2api login`` and the console both end here."""
+    signed = complete(
+        steps, redirect, started.state, started.verifier, started.redirect_uri, client, route
+    )
+    new = save_account(
+        tokens_file,
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        token_url=client.token_url,
+        project=signed.project,
+        tokens=signed.tokens,
+        email=signed.email,
+        proxy=proxy,
+        cipher=cipher,
+    )
+    return signed, new
 
 
 def complete(

@@ -15,7 +15,7 @@ Every write takes ``tokens.json.lock``, re-reads the file, changes only the fiel
 owns (keyed by ``project_id``), and replaces the file atomically (temp file, fsync, rename, mode
 0600), so the gateway, ``scripts/oauth_server.py`` and a person with an editor never lose each
 other's changes. An editor does not take the lock, so just before the rename the writer checks
-the file is still the one it read and starts over when it is not (:mod:`ag2api.safewrite`).
+the file is still the one it read and starts over when it is not (:mod:`ag2api.files.safewrite`).
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ from typing import Any
 from ag2api.accounts.crypto import SECRET_FIELDS, CannotDecrypt, TokenCipher, unreadable_message
 from ag2api.accounts.model import DEFAULT_TOKEN_URL, Account, OAuthConfig, epoch_seconds
 from ag2api.accounts.proxies import check_proxy, check_user_agent
-from ag2api.redact import mask
-from ag2api.safewrite import (
+from ag2api.files.safewrite import (
     WRITE_ATTEMPTS,
     FileState,
     lock_for,
     read_state,
     write_atomic,
 )
-from ag2api.safewrite import changes_soon as _changes_soon
+from ag2api.files.safewrite import changes_soon as _changes_soon
+from ag2api.redact import mask
 
 # The fields the running gateway may change; everything else belongs to people and the script.
 GATEWAY_FIELDS = frozenset(
@@ -332,7 +332,7 @@ def _read(path: Path) -> tuple[FileState, bytes | None]:
 def apply_gateway_changes(doc: dict[str, Any], changes: dict[str, dict[str, Any]]) -> None:
     """Set the gateway-owned fields in ``changes`` on the projects still in ``doc``.
 
-    A project that is no longer in the file was removed by a person: it is not resurrected.
+    A project missing from the file was removed by a person: it is not resurrected.
     """
     projects = doc.get("projects")
     if not isinstance(projects, list):

@@ -37,11 +37,11 @@ from ag2api.accounts.login import (
     CALLBACK_PATH,
     CALLBACK_PORT,
     USERINFO_URL,
+    Started,
     authorization_url,
     choose_client,
-    complete,
     pkce_pair,
-    save_account,
+    sign_in_and_save,
 )
 from ag2api.accounts.model import OAuthConfig
 from ag2api.config.schema import GatewayConfig
@@ -170,19 +170,10 @@ def finish(
         user_agent=upstream.user_agent,
         ca_file=str(upstream.ca_file) if upstream.ca_file else None,
     )
+    started = Started(sign_in.state, sign_in.verifier, sign_in.redirect_uri)
     try:
-        signed = complete(
-            steps, redirect, sign_in.state, sign_in.verifier, sign_in.redirect_uri, client, route
-        )
-        new = save_account(
-            cfg.tokens_file,
-            client_id=client.client_id,
-            client_secret=client.client_secret,
-            token_url=client.token_url,
-            project=signed.project,
-            tokens=signed.tokens,
-            email=signed.email,
-            cipher=cipher,
+        signed, new = sign_in_and_save(
+            steps, redirect, started, client, route, cfg.tokens_file, cipher=cipher
         )
     except (GoogleCallFailed, ValueError, OSError) as exc:
         sign_in.status, sign_in.message = "failed", str(exc)

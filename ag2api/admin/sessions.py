@@ -1,7 +1,7 @@
 """Signed-in admin page sessions: random tokens kept in memory, never derived from the key.
 
 A session ends on logout, after ``admin.session_lifetime`` seconds, and when the admin key it was
-opened under is no longer the configured one (the config reloads live). Only digests are kept:
+opened under stops being the configured one (the config reloads live). Only digests are kept:
 of the token (so a lookup reveals nothing through timing) and of the key (salted per process).
 A restart ends every session.
 

@@ -1,1 +1,4 @@
-"""Gateway configuration: frozen schema, pure loader, live snapshot holder."""
+"""Gateway configuration: the frozen schema with its defaults (``schema``), the pure loader of
+gateway.yaml, ``.env`` and ``AG2API_*`` (``load``, ``yamltree``, ``env``, ``checks``) and its one
+error (``errors``), the live snapshot swapped on reload (``live``), which edits need a restart
+(``restart``), and the console's edits of ``api_keys`` (``keys_file``)."""

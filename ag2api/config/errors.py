@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+
+# A setting's place in the document: ("server", "host"), ("api_keys", 0).
+Keys = tuple[str | int, ...]
 
 
 class ConfigError(ValueError):
@@ -29,3 +33,20 @@ class ConfigError(ValueError):
     def public(self) -> str:
         """As shown to anyone (the unauthenticated /health): no folder names."""
         return self._text(self.file.rsplit(os.sep, 1)[-1])
+
+
+def dotted(keys: Keys) -> str:
+    """``("api_keys", 0, "label")`` → ``api_keys[0].label``."""
+    return ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in keys).replace(".[", "[")
+
+
+def located(file: str, sources: Mapping[Keys, int | str], keys: Keys, reason: str) -> ConfigError:
+    """The error for the setting at ``keys``: on the line it was read from (the nearest
+    enclosing key's when it has none of its own), or naming the variable or flag that set it."""
+    probe = keys
+    while probe and probe not in sources:
+        probe = probe[:-1]
+    where = sources.get(probe)
+    if isinstance(where, str):
+        return ConfigError(where, None, dotted(keys), reason)
+    return ConfigError(file, where, dotted(keys), reason)

@@ -4,7 +4,7 @@ gateway.yaml stays the one source of truth, edited by people too, so a change he
 
 * rewrites only the ``api_keys`` block: the rest of the file is kept byte for byte, and inside
   the block comments, order, quoting and flow style survive (ruamel.yaml's round trip);
-* goes through :func:`ag2api.safewrite.rewrite` — under ``gateway.yaml.lock``, replaced
+* goes through :func:`ag2api.files.safewrite.rewrite` — under ``gateway.yaml.lock``, replaced
   atomically, redone on what the file holds when someone saved it meanwhile, so a hand edit
   made at the same moment is never lost;
 * is checked by the gateway's own loader before it is written: a file the gateway would refuse
@@ -40,7 +40,7 @@ from ag2api.config.load import POLICY_FIELDS, parse_config
 from ag2api.config.schema import HASH_PREFIX, ApiKey, GatewayConfig
 from ag2api.config.shared_keys import digest as entry_digest
 from ag2api.config.shared_keys import entry_of
-from ag2api.safewrite import Unreadable, rewrite
+from ag2api.files.safewrite import Unreadable, rewrite
 
 KEY_PREFIX = "sk-ag-"
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@:+-]{0,63}$")

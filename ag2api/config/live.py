@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
+from ag2api.config.errors import located
 from ag2api.config.load import ConfigError, parse_config
 from ag2api.config.restart import pending_restart
 from ag2api.config.schema import GatewayConfig, is_loopback
@@ -25,13 +27,18 @@ class Overrides:
     tokens_file: Path | None = None
 
     def apply(self, cfg: GatewayConfig) -> GatewayConfig:
-        server = cfg.server
+        server, sources = cfg.server, dict(cfg.sources)
         if self.host is not None:
             server = replace(server, host=self.host)
+            sources["server", "host"] = "--host"
         if self.port is not None:
             server = replace(server, port=self.port)
-        tokens = self.tokens_file.resolve() if self.tokens_file is not None else cfg.tokens_file
-        return replace(cfg, server=server, tokens_file=tokens)
+            sources["server", "port"] = "--port"
+        tokens = cfg.tokens_file
+        if self.tokens_file is not None:
+            tokens = self.tokens_file.resolve()
+            sources["tokens_file",] = "--tokens"
+        return replace(cfg, server=server, tokens_file=tokens, sources=MappingProxyType(sources))
 
 
 def read_config(
@@ -53,20 +60,30 @@ def read_config(
     return (overrides or Overrides()).apply(cfg)
 
 
-def exposure_problem(cfg: GatewayConfig, hosts: Iterable[str] | None = None) -> str | None:
+def exposure_problem(cfg: GatewayConfig, hosts: Iterable[str] | None = None) -> ConfigError | None:
     """Why ``cfg`` must not be served on ``hosts`` (default its own server.host): no api_keys on
-    an address other than loopback. One rule for the start and for every reload."""
+    an address other than loopback. One rule for the start and for every reload.
+
+    The error names the setting and its line, never the address (a mistyped one may hold a
+    password, and /health shows this to anyone)."""
     if cfg.api_keys:
         return None
-    exposed = [
-        h for h in (hosts if hosts is not None else (cfg.server.host,)) if not is_loopback(h)
-    ]
-    if not exposed:
-        return None
-    return (
-        f"Refusing to listen on {exposed[0]} with no api_keys configured: anyone who can reach "
-        "it could use your Google accounts. Add keys under 'api_keys' (or AG2API_API_KEYS), or "
-        "listen on 127.0.0.1."
+    if hosts is None:
+        if is_loopback(cfg.server.host):
+            return None
+        keys: tuple[str, ...] = ("server", "host")
+        what = "is an address other than loopback, and no api_keys are configured"
+    else:
+        if all(is_loopback(h) for h in hosts):
+            return None
+        keys = ("api_keys",)
+        what = "empty, while the gateway listens on an address other than loopback (since start)"
+    return located(
+        str(cfg.path),
+        cfg.sources,
+        keys,
+        f"{what}: anyone who can reach it could use your Google accounts. Add keys under "
+        "'api_keys' (or AG2API_API_KEYS), or listen on 127.0.0.1.",
     )
 
 

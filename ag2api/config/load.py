@@ -12,11 +12,12 @@ import hmac
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ag2api.config import checks as check
 from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
-from ag2api.config.errors import ConfigError
+from ag2api.config.errors import ConfigError, located
 from ag2api.config.schema import (
     HASH_PREFIX,
     ROUTING_STRATEGIES,
@@ -28,7 +29,7 @@ from ag2api.config.schema import (
     ImagesConfig,
     KeyPolicy,
     LimitsConfig,
-    ModelPolicy,
+    ModelRule,
     ModelsConfig,
     ObservabilityConfig,
     ResponsesConfig,
@@ -133,16 +134,7 @@ class _Reader:
         self.name, self.data, self.where, self.path = name, data, where, path
 
     def fail(self, keys: Path_, reason: str) -> ConfigError:
-        probe = keys
-        while probe and probe not in self.where:
-            probe = probe[:-1]
-        where = self.where.get(probe)
-        label = ".".join(str(k) if isinstance(k, str) else f"[{k}]" for k in keys).replace(
-            ".[", "["
-        )
-        if isinstance(where, str):
-            return ConfigError(where, None, label, reason)
-        return ConfigError(self.name, where, label, reason)
+        return located(self.name, self.where, keys, reason)
 
     def section(self, keys: Path_, allowed: tuple[str, ...]) -> dict[str, Any]:
         node: Any = self.data
@@ -253,6 +245,7 @@ class _Reader:
                 )
             ),
             accounts=self.accounts(),
+            sources=MappingProxyType(dict(self.where)),
         )
         if cfg.server.workers > 1 and cfg.state.backend != "redis":
             raise self.fail(("server", "workers"), WORKERS_NEED_REDIS)
@@ -508,7 +501,7 @@ class _Reader:
             raw = sec["policies"]
             if not isinstance(raw, list):
                 raise self.fail((*p, "policies"), "must be a list of {match, thinking}")
-            policies = tuple(self.policy((*p, "policies", i)) for i in range(len(raw)))
+            policies = tuple(self.model_rule((*p, "policies", i)) for i in range(len(raw)))
         return ModelsConfig(
             policies=policies,
             fallback=self.value(sec, (*p, "fallback"), check.str_list, d.fallback),
@@ -659,17 +652,17 @@ class _Reader:
             ),
         )
 
-    def policy(self, keys: Path_) -> ModelPolicy:
+    def model_rule(self, keys: Path_) -> ModelRule:
         sec = self.section(keys, ("match", "thinking"))
         match = self.value(sec, (*keys, "match"), check.text, None)
         if match is None:
             raise self.fail(keys, "'match' (a model name glob) is required")
         if sec.get("thinking") is None:
-            return ModelPolicy(match, None)
+            return ModelRule(match, None)
         t = self.section((*keys, "thinking"), ("include_thoughts", "budget", "level"))
         include = self.value(t, (*keys, "thinking", "include_thoughts"), check.boolean, True)
         budget = self.value(t, (*keys, "thinking", "budget"), check.int_range(-1, 1_000_000), None)
         level = self.value(t, (*keys, "thinking", "level"), check.choice(THINKING_LEVELS), None)
         if budget is not None and level is not None:
             raise self.fail((*keys, "thinking"), "set either 'budget' or 'level', not both")
-        return ModelPolicy(match, ThinkingConfig(include, budget, level))
+        return ModelRule(match, ThinkingConfig(include, budget, level))

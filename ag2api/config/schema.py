@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cached_property
@@ -275,8 +276,9 @@ class ThinkingConfig:
 
 
 @dataclass(frozen=True)
-class ModelPolicy:
-    """An ordered rule: the first policy whose glob matches a model name applies."""
+class ModelRule:
+    """A model's thinking rule (an item of ``models.policies``): the first rule whose glob
+    matches a model name applies."""
 
     match: str
     thinking: ThinkingConfig | None = None
@@ -285,10 +287,10 @@ class ModelPolicy:
         return fnmatchcase(model, self.match)
 
 
-DEFAULT_POLICIES = (
-    ModelPolicy("gemini-*", ThinkingConfig(include_thoughts=True, budget=-1)),
-    ModelPolicy("claude-*-thinking", ThinkingConfig(include_thoughts=True, budget=1024)),
-    ModelPolicy("claude-*", ThinkingConfig(include_thoughts=False, budget=0)),
+DEFAULT_MODEL_RULES = (
+    ModelRule("gemini-*", ThinkingConfig(include_thoughts=True, budget=-1)),
+    ModelRule("claude-*-thinking", ThinkingConfig(include_thoughts=True, budget=1024)),
+    ModelRule("claude-*", ThinkingConfig(include_thoughts=False, budget=0)),
 )
 
 DEFAULT_FALLBACK_MODELS = (
@@ -318,7 +320,7 @@ class Fallback:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    policies: tuple[ModelPolicy, ...] = DEFAULT_POLICIES
+    policies: tuple[ModelRule, ...] = DEFAULT_MODEL_RULES
     # Served by /v1/models (and accepted by chat) when no account can list models live.
     fallback: tuple[str, ...] = DEFAULT_FALLBACK_MODELS
     # How long a live model list from fetchAvailableModels is reused.
@@ -339,10 +341,11 @@ class ModelsConfig:
                 return tuple(m for m in dict.fromkeys(rule.models) if m != model)
         return ()
 
-    def policy_for(self, model: str) -> ModelPolicy | None:
-        for policy in self.policies:
-            if policy.matches(model):
-                return policy
+    def rule_for(self, model: str) -> ModelRule | None:
+        """The first of ``policies`` (the file's key; each a :class:`ModelRule`) for ``model``."""
+        for rule in self.policies:
+            if rule.matches(model):
+                return rule
         return None
 
 
@@ -421,7 +424,7 @@ class StateConfig:
     key_prefix: str = field(default="ag:v1:", metadata=RESTART)
     # Seconds one Redis call may take before this process falls back to its local state.
     timeout: float = field(default=0.5, metadata=RESTART)
-    # Seconds a slot lease lives without renewal (a replica that dies frees its slots then).
+    # Seconds a slot hold lives without renewal (a replica that dies frees its slots then).
     lease_seconds: float = field(default=60.0, metadata=RESTART)
     # Seconds between reads of the shared cooldowns and disables into the local view, and
     # between rounds of the shared account list (hosts with their own tokens.json).
@@ -490,6 +493,11 @@ class GatewayConfig:
     state: StateConfig = field(default_factory=StateConfig)
     secrets: SecretsConfig = field(default_factory=SecretsConfig)
     accounts: AccountsConfig = field(default_factory=AccountsConfig)
+    # Not a setting: where each one was read (key path → its line in the file, or the variable
+    # or flag that set it), so a problem found after loading names the line, not the value.
+    sources: Mapping[tuple[str | int, ...], int | str] = field(
+        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
+    )
 
     def policy_of(self, key: ApiKey | None) -> KeyPolicy:
         """The policy that applies to ``key`` (its own, else ``defaults.policy``)."""

@@ -29,23 +29,23 @@ from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefreshe
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
-from ag2api.conversation import Conversation
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
 from ag2api.failover.client_errors import client_error_after_retries
 from ag2api.failover.clock import Clock, SystemClock
 from ag2api.failover.notices import UpstreamNotices
-from ag2api.failover.policy import (
+from ag2api.failover.retry import (
     RetryableFailure,
-    attempts_policy,
     needs_refresh,
-    refresh_policy,
+    retry_attempts,
     retry_reason,
+    retry_refresh,
 )
 from ag2api.failover.verdicts import Attempts, Verdicts
 from ag2api.observe.trace import RequestTrace
 from ag2api.quota.book import QuotaBook
 from ag2api.redact import mask, mask_projects
 from ag2api.state.base import AccountState, Grant, Routing, conversation_key
+from ag2api.translate.conversation import Conversation
 from ag2api.translate.gemini.events import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
 from ag2api.upstream.client import (
     AntigravityClient,
@@ -327,7 +327,7 @@ class Dispatcher:
                 return await attempt()
             except RetryableFailure as exc:
                 first: RetryableFailure | None = exc
-            async for retrying in attempts_policy(cfg.retry, started, self.clock):
+            async for retrying in retry_attempts(cfg.retry, started, self.clock):
                 with retrying:
                     if first is not None:
                         failed, first = first, None
@@ -496,7 +496,7 @@ class Dispatcher:
                     raise
                 first: UpstreamHTTPError | None = exc
             # A 401/403: tenacity refreshes the token and retries once (attempt 1 is the above).
-            async for attempt in refresh_policy():
+            async for attempt in retry_refresh():
                 with attempt:
                     if first is not None:
                         failed, first = first, None

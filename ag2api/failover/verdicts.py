@@ -32,13 +32,13 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.errors import from_upstream
 from ag2api.failover.client_errors import content_rejected
 from ag2api.failover.notices import UpstreamNotices
-from ag2api.failover.policy import RetryableFailure
 from ag2api.failover.rejections import (
     ContentRejected,
     QuotaLookup,
     is_content_rejection,
     quota_unknown,
 )
+from ag2api.failover.retry import RetryableFailure
 from ag2api.quota.wire import epoch
 from ag2api.state.base import AccountState
 from ag2api.upstream.client import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError

@@ -279,7 +279,7 @@ class DialectHandler(ApiHandler):
     def render_error(self, exc: GatewayError) -> tuple[int, dict[str, Any]]:
         if self.dialect is None:
             return super().render_error(exc)
-        return self.dialect.status(exc), self.dialect.error(exc)
+        return self.dialect.errors.status(exc), self.dialect.errors.body(exc)
 
 
 class GeneratingHandler(DialectHandler):

@@ -11,7 +11,6 @@ import time
 from typing import Any
 
 from ag2api.config.schema import GatewayConfig
-from ag2api.conversation import Conversation, conversation_id
 from ag2api.errors import GatewayError
 from ag2api.failover.client_errors import client_error_mid_stream
 from ag2api.failover.dispatcher import OpenedStream
@@ -19,14 +18,15 @@ from ag2api.handlers.base import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.services import Services
 from ag2api.state.records import owner_of
+from ag2api.translate.conversation import Conversation, conversation_id
 from ag2api.translate.dialect import (
     Answer,
-    CallContext,
-    ClientCall,
+    ClientRequest,
     Dialect,
     Memory,
     RouteInfo,
     Translation,
+    TranslationContext,
 )
 from ag2api.translate.gemini.events import Reply
 from ag2api.upstream.client import UpstreamProblem
@@ -70,11 +70,11 @@ class Translations:
     def _translate(self, model: str) -> Translation:
         if self._first is None:
             self._first = model
-        policy = self._cfg.models.policy_for(model)
-        ctx = CallContext(
+        rule = self._cfg.models.rule_for(model)
+        ctx = TranslationContext(
             name=self._asked if model == self._first else model,
             model=model,
-            thinking=policy.thinking.to_gemini() if policy and policy.thinking else None,
+            thinking=rule.thinking.to_gemini() if rule and rule.thinking else None,
             signatures=self._services.signature_lookup(self._missing),
             created=int(time.time()),
         )
@@ -136,7 +136,7 @@ class CompletionHandler(GeneratingHandler):
         return conversation_id(first_turn, self.request.headers, body, key.ident if key else "")
 
     async def _generate(
-        self, body: dict[str, Any], call: ClientCall, model: str, fallbacks: tuple[str, ...]
+        self, body: dict[str, Any], call: ClientRequest, model: str, fallbacks: tuple[str, ...]
     ) -> None:
         cfg, services, trace = self.cfg, self.services, self.trace
         assert trace is not None
@@ -199,7 +199,7 @@ class CompletionHandler(GeneratingHandler):
         self,
         translations: Translations,
         model: str,
-        call: ClientCall,
+        call: ClientRequest,
         fallbacks: tuple[str, ...],
         conversation: Conversation | None,
     ) -> None:
@@ -235,11 +235,11 @@ class CompletionHandler(GeneratingHandler):
                 return
             if not self._shutting_down or not sse.started:
                 raise
-            await self._fail_quietly(sse, GatewayError("The gateway is shutting down."))
+            await self._end_stream_with_error(sse, GatewayError("The gateway is shutting down."))
         except GatewayError as exc:
             if not sse.started:
                 raise  # still a real HTTP status
-            await self._fail_quietly(sse, exc)  # the keepalive already sent the headers
+            await self._end_stream_with_error(sse, exc)  # the keepalive already sent the headers
         finally:
             sse.stop_heartbeat()
 
@@ -270,12 +270,12 @@ class CompletionHandler(GeneratingHandler):
             if not self._client_gone:
                 log.warning("stream %s failed after it started: %s", self.request_id, exc)
                 trace.add_usage(answer.usage())
-                await self._fail_quietly(sse, client_error_mid_stream(exc))
+                await self._end_stream_with_error(sse, client_error_mid_stream(exc))
         except Exception:
             log.exception("stream %s failed inside the gateway", self.request_id)
-            await self._fail_quietly(sse, GatewayError("The gateway failed mid-stream."))
+            await self._end_stream_with_error(sse, GatewayError("The gateway failed mid-stream."))
 
-    async def _fail_quietly(self, sse: SseStream, error: GatewayError) -> None:
+    async def _end_stream_with_error(self, sse: SseStream, error: GatewayError) -> None:
         if self.trace is not None:
             self.trace.error_type = error.kind
             self.trace.upstream_ended = self.trace.upstream_ended or time.monotonic()

@@ -34,9 +34,16 @@ class HealthHandler(ApiHandler):
         public = Public(cfg)
         notices = s.dispatcher.notices
         tokens_error, write_error = public(s.tokens_error), public(s.writer.last_error)
+        watch = s.watch
         problems = [
             p
-            for p in (live.last_error_public, tokens_error, write_error, notices.version_notice)
+            for p in (
+                live.last_error_public,
+                tokens_error,
+                write_error,
+                watch.problem,
+                notices.version_notice,
+            )
             if p
         ]
         if not snap.health.ok:
@@ -91,6 +98,12 @@ class HealthHandler(ApiHandler):
                 "unsaved_changes": s.writer.pending_count,
                 "write_error": write_error,
                 "write_error_at": _iso(s.writer.last_error_at),
+            },
+            # The hot-reload watcher: whether it runs, and what keeps it from watching.
+            "watch": {
+                "running": watch.running,
+                "last_error": watch.problem,
+                "last_error_at": _iso(watch.problem_at),
             },
             "upstream": {
                 "version_notice": notices.version_notice,

@@ -24,7 +24,7 @@ class SseStream:
     the first event it may also send the headers (so a proxy does not cut a long thinking pause),
     but only once :meth:`arm` says an upstream transfer is under way — a request still waiting for
     an account slot must keep its real status (503) — and only for dialects that allow it. From
-    that moment the request is no longer retried upstream.
+    that moment on the request is not retried upstream.
     """
 
     __slots__ = (
@@ -144,7 +144,7 @@ class SseStream:
         terminator so every SDK raises."""
         if not self.started:
             self._start()
-        self._handler.write(self._encode(events or [self._dialect.error_event(error)]))
+        self._handler.write(self._encode(events or [self._dialect.errors.event(error)]))
         self._close_framing()
         await self._finish()
 

@@ -46,7 +46,9 @@ def display_name(model_id: str) -> str:
     return " ".join(words)
 
 
-def owner_of(model_id: str, provider: str | None = None) -> str:
+def vendor_of(model_id: str, provider: str | None = None) -> str:
+    """Who makes the model (a model list's ``owned_by``): the upstream's provider, else a guess
+    from the id."""
     if provider:
         return provider.removeprefix("MODEL_PROVIDER_").lower()
     if is_claude(model_id):
@@ -68,7 +70,7 @@ def parse_available_models(body: dict[str, Any]) -> tuple[ModelEntry, ...]:
             continue
         if info.get("apiProvider") == "API_PROVIDER_INTERNAL":
             continue
-        out.append(ModelEntry(model_id, owner_of(model_id, info.get("modelProvider"))))
+        out.append(ModelEntry(model_id, vendor_of(model_id, info.get("modelProvider"))))
     return tuple(out)
 
 
@@ -92,7 +94,7 @@ class ModelCatalog:
             await asyncio.shield(inflight)
         if self._live:
             return self._live
-        return tuple(ModelEntry(m, owner_of(m)) for m in cfg.models.fallback)
+        return tuple(ModelEntry(m, vendor_of(m)) for m in cfg.models.fallback)
 
     async def _refresh(self, cfg: GatewayConfig) -> None:
         try:
@@ -114,7 +116,7 @@ class ModelCatalog:
         entries = await self.entries(cfg)
         owners = {e.id: e.owned_by for e in entries}
         aliases = tuple(
-            ModelEntry(alias.pattern, owners.get(target, owner_of(target)), alias_of=target)
+            ModelEntry(alias.pattern, owners.get(target, vendor_of(target)), alias_of=target)
             for alias in cfg.models.aliases
             if alias.exact
             and alias.pattern not in owners

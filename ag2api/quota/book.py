@@ -41,7 +41,7 @@ class QuotaBook:
         self.credits_stopped.discard(project_id)
 
     def forget(self, keep: set[str]) -> None:
-        """Drop accounts no longer in the pool."""
+        """Drop accounts the pool does not hold (``keep``: those it does)."""
         for gone in set(self.accounts) - keep:
             del self.accounts[gone]
         self.credits_stopped &= keep

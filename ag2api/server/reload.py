@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import fields
+from pathlib import Path
 
 from ag2api.accounts.store import TokensFileError, parse_tokens, path_error
+from ag2api.config.errors import located
 from ag2api.config.live import exposure_problem, read_config
 from ag2api.config.load import ConfigError
 from ag2api.config.schema import GatewayConfig
 from ag2api.services import Services
 
 log = logging.getLogger("ag2api.reload")
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why the folder of ``path`` cannot hold the file (it is created when missing), or None.
+    Names no folder: /health shows it."""
+    try:
+        os.makedirs(path.parent, exist_ok=True)
+    except OSError as exc:
+        return f"its folder cannot be created ({exc.strerror or type(exc).__name__})"
+    return None
 
 
 class Reloader:
@@ -43,11 +56,9 @@ class Reloader:
             self.services.metrics.reloads.labels("config", "refused").inc()
             return False
         old = live.current
-        # server.host is read at start only: the addresses bound and the new one must both be
-        # safe (the one a previous edit put in the file is neither in force nor bound).
-        problem = exposure_problem(new, live.listening) or exposure_problem(new)
+        problem = self._refusal(old, new)
         if problem is not None:
-            live.record_error(ConfigError(str(new.path), None, "api_keys", problem))
+            live.record_error(problem)
             self.services.metrics.reloads.labels("config", "refused").inc()
             return False
         if new == old:
@@ -58,11 +69,26 @@ class Reloader:
         self.services.metrics.reloads.labels("config", "applied").inc()
         self._apply(old, new)
         changed = [
-            f.name for f in fields(GatewayConfig) if getattr(old, f.name) != getattr(new, f.name)
+            f.name
+            for f in fields(GatewayConfig)
+            if f.compare and getattr(old, f.name) != getattr(new, f.name)
         ]
         log.info("config reloaded from %s (changed: %s)", new.path, ", ".join(changed))
         self._report_restart(pending, live.restart_required)
         return True
+
+    def _refusal(self, old: GatewayConfig, new: GatewayConfig) -> ConfigError | None:
+        """Why a valid ``new`` config must not replace ``old``, or None."""
+        # server.host is read at start only: the addresses bound and the new one must both be
+        # safe (the one a previous edit put in the file is neither in force nor bound).
+        exposed = exposure_problem(new, self.services.config.listening) or exposure_problem(new)
+        if exposed is not None:
+            return exposed
+        if new.tokens_file != old.tokens_file:
+            unusable = folder_problem(new.tokens_file)
+            if unusable is not None:
+                return located(str(new.path), new.sources, ("tokens_file",), unusable)
+        return None
 
     @staticmethod
     def _report_restart(before: list[str], now: list[str]) -> None:
@@ -102,7 +128,7 @@ class Reloader:
             return self._tokens_failed(f"{path_error(path, exc)}; keeping the accounts in use")
         digest = hashlib.sha256(data).hexdigest()
         if digest == self._tokens_digest:
-            # The file as last applied (e.g. restored after a delete): nothing is wrong any more
+            # The file as last applied (e.g. restored after a delete): nothing is wrong with it
             # (but what its last read could not open).
             s.tokens_error = self._unreadable
             s.tokens_error_at = time.time() if self._unreadable else None

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ag2api.conversation import FirstTurn
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.catalog import ModelEntry
+from ag2api.translate.conversation import FirstTurn
 from ag2api.translate.gemini.events import Reply, Usage, output_tokens
 from ag2api.translate.gemini.events import usage as read_usage
 from ag2api.translate.signatures import ThinkingRecord
@@ -40,14 +40,6 @@ class Framing:
 
 
 SSE = Framing("text/event-stream; charset=utf-8", sse=True)
-JSON_ARRAY = Framing(
-    "application/json; charset=utf-8",
-    sse=False,
-    opening=b"[",
-    separator=b",\r\n",
-    closing=b"]",
-    keepalive=b"\n",
-)
 
 
 @dataclass(frozen=True)
@@ -69,7 +61,7 @@ class RemoteImage:
 
 
 @dataclass(frozen=True)
-class ClientCall:
+class ClientRequest:
     """What the handler needs from a body before the model is resolved."""
 
     model: Any  # as the client sent it (normalised by the dialect); the catalog validates it
@@ -78,12 +70,12 @@ class ClientCall:
 
 
 @dataclass(frozen=True)
-class CallContext:
+class TranslationContext:
     """What translation needs beyond the body: the resolved model and the gateway's defaults."""
 
     name: str  # what the client asked for: echoed in the answer
     model: str  # the upstream model id
-    thinking: dict[str, Any] | None  # the model policy's thinkingConfig, if any
+    thinking: dict[str, Any] | None  # the model rule's thinkingConfig (models.policies), if any
     signatures: SignatureLookup | None  # Claude thinking blocks the gateway issued (OpenAI path)
     created: int  # unix time, for answers that carry one
 
@@ -162,6 +154,15 @@ class TokenCount:
     answer: Callable[[int], dict[str, Any]]  # the client's answer for a count
 
 
+@dataclass(frozen=True)
+class Errors:
+    """How a dialect words a gateway error (its ``errors.py``)."""
+
+    status: Callable[[GatewayError], int]  # the HTTP status (Anthropic's 529 …)
+    body: Callable[[GatewayError], dict[str, Any]]  # the JSON body of an error answer
+    event: Callable[[GatewayError], SseEvent]  # the event for an error after the first byte
+
+
 class Serves(enum.Enum):
     """What a side route does; the handlers map each to the handler that does it."""
 
@@ -187,14 +188,10 @@ class Dialect:
 
     name: str  # route label in metrics and statistics
     path: str  # the generation route (a pattern; its groups go to ``read`` as path arguments)
-    read: Callable[[dict[str, Any], RouteInfo], ClientCall]
+    read: Callable[[dict[str, Any], RouteInfo], ClientRequest]
     remote_images: Callable[[dict[str, Any]], list[RemoteImage]]  # URLs to fetch before translate
-    translate: Callable[[dict[str, Any], CallContext], Translation]
-    # Its errors (``errors.py``): the HTTP status (Anthropic's 529 …) and JSON body of an error
-    # answer, and the event for an error after the first byte.
-    status: Callable[[GatewayError], int]
-    error: Callable[[GatewayError], dict[str, Any]]
-    error_event: Callable[[GatewayError], SseEvent]
+    translate: Callable[[dict[str, Any], TranslationContext], Translation]
+    errors: Errors  # how it words an error (``errors.py``)
     keepalive: bytes  # written after ``server.keepalive`` seconds of silence
     terminator: bytes | None  # written after the closing events (OpenAI's [DONE])
     # Whether a keepalive may send the 200 headers before the first upstream event arrives (no
@@ -204,7 +201,7 @@ class Dialect:
     key_in_query: bool = False
     # An error after the first byte rendered by the answer itself, which knows the stream's state
     # (the Responses API's ``response.failed`` carries the response id and sequence numbers);
-    # None: ``error_event``.
+    # None: ``errors.event``.
     stream_error: Callable[[Answer, GatewayError], list[SseEvent]] | None = None
     memory: Memory | None = None  # server-side conversation state; None: stateless
     models: ModelList | None = None  # its model list; None: it has none of its own
@@ -213,7 +210,7 @@ class Dialect:
     # Paths under this prefix that match no route get this dialect's 404 (``/v1beta/``).
     namespace: str | None = None
     # The system prompt and first user message of a body: the conversation's id when the client
-    # sends none of its own (``ag2api.conversation``); None: such requests have no conversation.
+    # sends none of its own (``translate.conversation``); None: such requests have none.
     first_turn: FirstTurn | None = None
 
 

@@ -33,14 +33,22 @@ def new_tool_call_id() -> str:
     return f"call_{random_hex(24)}"
 
 
-def encode_call_id(base: str, signature: str | None) -> str:
+def pack_signature(base: str, signature: str | None, *, binary: str, text: str) -> str:
+    """``base`` carrying ``signature``: ``base + binary`` + its bytes as unpadded base64url, or
+    ``base + text`` + its UTF-8 text so encoded when it is not base64; ``base`` alone without
+    one. Each dialect picks markers its ids may hold (:func:`encode_call_id`, and the Anthropic
+    path's ``tool_use`` ids)."""
     if not signature:
         return base
     try:
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
-        return f"{base}{TEXT}{_b64url(signature.encode('utf-8'))}"
-    return f"{base}{BINARY}{_b64url(raw)}"
+        return base + text + b64url(signature.encode("utf-8"))
+    return base + binary + b64url(raw)
+
+
+def encode_call_id(base: str, signature: str | None) -> str:
+    return pack_signature(base, signature, binary=BINARY, text=TEXT)
 
 
 def decode_call_id(call_id: str) -> tuple[str, str | None]:
@@ -49,7 +57,7 @@ def decode_call_id(call_id: str) -> tuple[str, str | None]:
     if not sep or not packed:
         return call_id, None
     if packed[0] in "~.":
-        raw = _unb64url(packed[1:])
+        raw = unb64url(packed[1:])
         if raw is None:
             return call_id, None
         if packed[0] == ".":
@@ -67,7 +75,7 @@ def _legacy(packed: str) -> str | None:
     Anything else is the bytes form — real Gemini signatures are base64, so that is the rule.
     """
     if packed.startswith("t"):
-        raw = _unb64url(packed[1:])
+        raw = unb64url(packed[1:])
         if raw is not None:
             try:
                 text = raw.decode("utf-8")
@@ -75,7 +83,7 @@ def _legacy(packed: str) -> str | None:
                 text = None
             if text is not None and not _is_base64(text):
                 return text
-    raw = _unb64url(packed)
+    raw = unb64url(packed)
     return None if raw is None else base64.b64encode(raw).decode()
 
 
@@ -87,11 +95,13 @@ def _is_base64(text: str) -> bool:
     return True
 
 
-def _b64url(raw: bytes) -> str:
+def b64url(raw: bytes) -> str:
+    """Unpadded base64url."""
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _unb64url(body: str) -> bytes | None:
+def unb64url(body: str) -> bytes | None:
+    """The bytes of unpadded base64url ``body``, or None when it is not that."""
     if not _B64URL.match(body) or len(body) % 4 == 1:
         return None
     try:

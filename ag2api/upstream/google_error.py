@@ -13,7 +13,7 @@ from typing import Any
 
 from ag2api.redact import mask_projects
 
-# 403 reasons that mean this account or project cannot be used any more (docs/protocol.md §5.1).
+# 403 reasons that mean this account or project cannot be used at all (docs/protocol.md §5.1).
 ACCOUNT_REASONS = (
     "VALIDATION_REQUIRED",
     "CONSUMER_INVALID",

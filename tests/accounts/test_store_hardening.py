@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from ag2api import safewrite
 from ag2api.accounts.model import OAuthConfig
 from ag2api.accounts.store import (
     TokensFileError,
@@ -25,6 +24,7 @@ from ag2api.accounts.store import (
     update_tokens,
 )
 from ag2api.accounts.writer import TokenWriter
+from ag2api.files import safewrite
 
 EDITS = 300
 
@@ -286,7 +286,7 @@ def test_invalid_utf8_keeps_the_changes_and_writes_them_once_readable(
 
     async def scenario() -> None:
         writer.record("p-one", access_token="kept", last_used_at=5)
-        await writer.flush()  # today: UnicodeDecodeError out of the writer, the batch gone
+        await writer.flush()  # kept, not lost to a UnicodeDecodeError out of the writer
         assert writer.pending() == {"p-one": {"access_token": "kept", "last_used_at": 5}}
         assert writer.last_error and "not UTF-8 text (byte 0xff at offset" in writer.last_error
         writer.record("p-one", last_used_at=6)  # newer values win over the kept ones

@@ -117,4 +117,4 @@ async def test_a_recheck_that_finds_the_refresh_token_dead_keeps_it_out_for_good
     assert alpha.disabled_reason is not None and "invalid_grant" in alpha.disabled_reason
     clock.advance(6000)
     await services.recheck.run_once()
-    assert fake.refresh_calls["rt-one"] == 1  # no longer rechecked
+    assert fake.refresh_calls["rt-one"] == 1  # not rechecked again

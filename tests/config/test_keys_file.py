@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from ag2api import safewrite
 from ag2api.config.keys_file import KeyConflict, KeyEditError, KeyNotFound, KeysFile
 from ag2api.config.live import read_config
+from ag2api.files import safewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 HAND = """\

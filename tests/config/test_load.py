@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ag2api.config.live import read_config
+from ag2api.config.live import Overrides, exposure_problem, read_config
 from ag2api.config.load import ConfigError, parse_config
-from ag2api.config.schema import ApiKey, GatewayConfig, ModelPolicy, ThinkingConfig
+from ag2api.config.schema import ApiKey, GatewayConfig, ModelRule, ThinkingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 P = Path("/srv/ag2api/conf/gateway.yaml")
@@ -30,12 +30,10 @@ def test_empty_file_gives_documented_defaults() -> None:
     )
     assert cfg.upstream.user_agent == "antigravity/hub/2.9.1 darwin/arm64"
     assert cfg.upstream.proxy is None and cfg.defaults.stream is False
-    assert cfg.models.policy_for("gemini-3-pro-high").thinking == ThinkingConfig(True, -1)
-    assert cfg.models.policy_for("claude-sonnet-4-5-thinking").thinking == ThinkingConfig(
-        True, 1024
-    )
-    assert cfg.models.policy_for("claude-sonnet-4-5").thinking == ThinkingConfig(False, 0)
-    assert cfg.models.policy_for("gpt-oss-120b-medium") is None
+    assert cfg.models.rule_for("gemini-3-pro-high").thinking == ThinkingConfig(True, -1)
+    assert cfg.models.rule_for("claude-sonnet-4-5-thinking").thinking == ThinkingConfig(True, 1024)
+    assert cfg.models.rule_for("claude-sonnet-4-5").thinking == ThinkingConfig(False, 0)
+    assert cfg.models.rule_for("gpt-oss-120b-medium") is None
 
 
 def test_shipped_config_matches_the_defaults() -> None:
@@ -80,10 +78,10 @@ log_level: debug
     assert cfg.retry.attempts == 2 and cfg.retry.total_seconds == 5.0
     assert cfg.limits.per_account == 3 and cfg.defaults.stream is True
     assert cfg.models.policies == (
-        ModelPolicy("gemini-3-*", ThinkingConfig(True, None, "high")),
-        ModelPolicy("*", None),
+        ModelRule("gemini-3-*", ThinkingConfig(True, None, "high")),
+        ModelRule("*", None),
     )
-    assert cfg.models.policy_for("gemini-3-pro-high").thinking.to_gemini() == {
+    assert cfg.models.rule_for("gemini-3-pro-high").thinking.to_gemini() == {
         "includeThoughts": True,
         "thinkingLevel": "high",
     }
@@ -207,3 +205,14 @@ def test_a_bad_environment_value_is_not_repeated_either() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("", path=P, environ={"AG2API_PORT": SECRET})
     assert SECRET not in str(info.value) and "server.port" in str(info.value)
+
+
+def test_an_exposed_host_is_named_where_it_was_set_never_by_its_value() -> None:
+    text = "rotation: {count: 2}\nserver:\n  port: 8000\n  host: user:pw@10.0.0.1\n"
+    cfg = parse_config(text, path=P)
+    problem = exposure_problem(cfg)
+    assert problem is not None and "pw@" not in str(problem)
+    assert str(problem).startswith(f"{P}:4: server.host: is an address other than loopback")
+    from_flag = exposure_problem(Overrides(host="0.0.0.0").apply(parse_config("", path=P)))
+    assert from_flag is not None and str(from_flag).startswith("--host: server.host: ")
+    assert exposure_problem(parse_config("api_keys: [sk-a-key-0001]", path=P)) is None

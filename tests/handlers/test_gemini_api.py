@@ -208,6 +208,50 @@ async def test_json_array_stream_without_alt_sse_and_key_in_query(
     assert API_KEY not in caplog.text
 
 
+async def test_a_stream_comes_in_googles_spelling_with_its_grounding(
+    base_url: str, fake: FakeUpstream
+) -> None:
+    grounding = {
+        "webSearchQueries": ["paris weather"],
+        "groundingChunks": [{"web": {"uri": "https://b.example", "title": "B"}}],
+    }
+    call = {"function_call": {"name": "f", "args": {"a": 1}}, "thought_signature": "S2"}
+    usage = {"promptTokenCount": 4, "candidatesTokenCount": 3, "totalTokenCount": 7}
+    fake.script(
+        Step(
+            events=[
+                {"response": {"candidates": [{"content": {"role": "model", "parts": [call]}}]}},
+                {
+                    "response": {
+                        "candidates": [
+                            {
+                                "content": {"role": "model", "parts": [{"text": "It rains."}]},
+                                "finishReason": "STOP",
+                                "groundingMetadata": grounding,
+                            }
+                        ],
+                        "usageMetadata": usage,
+                        "modelVersion": MODEL,
+                    }
+                },
+            ]
+        )
+    )
+    response = await fetch(
+        f"{base_url}/v1beta/models/{MODEL}:streamGenerateContent",
+        method="POST",
+        body=json.dumps({"contents": [{"parts": [{"text": "weather?"}]}]}).encode(),
+        headers={"x-goog-api-key": API_KEY},
+    )
+    first, last = json.loads(response.body)
+    # Gemini CLI reads camelCase only: a snake_case call and signature are spelled Google's way.
+    assert first["candidates"][0]["content"]["parts"] == [
+        {"functionCall": {"name": "f", "args": {"a": 1}}, "thoughtSignature": "S2"}
+    ]
+    assert last["candidates"][0]["groundingMetadata"] == grounding
+    assert (last["usageMetadata"], last["modelVersion"]) == (usage, MODEL)
+
+
 async def test_errors_are_google_shaped(
     gemini: genai.Client, fake: FakeUpstream, base_url: str
 ) -> None:

@@ -30,7 +30,7 @@ async def test_create_plain_and_streamed(
     plain = await claude.messages.create(model=MODEL, max_tokens=1000, messages=HI)
     assert plain.type == "message" and plain.role == "assistant" and plain.model == MODEL
     assert plain.id.startswith("msg_") and plain.stop_reason == "end_turn"
-    # No `thinking` field: the model policy's (Gemini thinks by default, conf/gateway.yaml).
+    # No `thinking` field: the model rule's (Gemini thinks by default, conf/gateway.yaml).
     assert [b.type for b in plain.content] == ["thinking", "text"]
     assert plain.content[0].signature.startswith("ag2:gemini:")  # type: ignore[union-attr]
     assert plain.content[1].text.endswith("You said: hi")  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from ag2api.testing.fake_upstream import FakeUpstream
 
 SAY: Any = [{"role": "user", "content": "hi"}]
 CAPS = {"claude-sonnet-4-5": 64_000, "gemini-2.5-flash": 65_536}
-HUGE = 20_000_000  # over every model's limit (and over the 10 M some routes used to refuse)
+HUGE = 20_000_000  # over every model's limit, and over 10 M
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ async def test_a_gemini_part_of_the_wrong_type_is_a_400_naming_it(
 
 
 async def test_null_generation_fields_are_absent(base_url: str, fake: FakeUpstream) -> None:
-    """Claude's thinking rules compare topP; a null one is no value (it used to be a 500)."""
+    """Claude's thinking rules compare topP; a null one is no value (not a 500)."""
     body = {
         "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
         "generationConfig": {
@@ -63,8 +63,8 @@ async def test_a_responses_item_type_of_the_wrong_type_is_a_400_before_the_call(
     request_lines: list[dict[str, Any]],
     stream: bool,
 ) -> None:
-    """It used to fail once the answer was stored: after the upstream call was made and billed,
-    as a 500 (or, streamed, a response.failed logged as 200)."""
+    """Refused before the upstream call is made and billed, not after it once the answer is
+    stored (a 500, or streamed a response.failed logged as 200)."""
     item: Any = {"type": ["x"], "role": "user", "content": "hi"}
     with pytest.raises(openai.BadRequestError) as info:
         await client.responses.create(model="gemini-2.5-flash", input=[item], stream=stream)

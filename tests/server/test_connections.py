@@ -98,11 +98,12 @@ async def test_reload_that_drops_every_key_on_a_public_host_is_refused(
     async with httpx.AsyncClient() as http:
         health = (await http.get(base_url + "/health")).json()
         anonymous = await http.post(base_url + "/v1/chat/completions", content=CHAT)
-    assert "no api_keys configured" in health["config"]["last_error"]
+    refused = "api_keys: empty, while the gateway listens on an address other than loopback"
+    assert refused in health["config"]["last_error"]
     assert health["status"] == "degraded"
     assert anonymous.status_code == 401
     assert await chat_text(client)
-    assert any("no api_keys configured" in r.getMessage() for r in caplog.records)
+    assert any(refused in r.getMessage() for r in caplog.records)
     # A fixed file is applied as usual.
     doc = deep_merge(config_doc, {"api_keys": [API_KEY, "sk-second-key-1234"]})
     config_path.write_text(yaml.safe_dump(doc))
@@ -130,10 +131,35 @@ async def test_a_two_step_edit_cannot_open_the_address_still_bound(
     async with httpx.AsyncClient() as http:
         health = (await http.get(base_url + "/health")).json()
         anonymous = await http.post(base_url + "/v1/chat/completions", content=CHAT)
-    assert "Refusing to listen on 0.0.0.0 with no api_keys" in health["config"]["last_error"]
+    keys_line = yaml.safe_dump({**loopback, "api_keys": []}).splitlines().index("api_keys: []")
+    assert health["config"]["last_error"].startswith(
+        f"gateway.yaml:{keys_line + 1}: api_keys: empty, while the gateway listens on an address "
+        "other than loopback"
+    )
+    assert "0.0.0.0" not in health["config"]["last_error"]
     assert health["restart_required"] == ["server.host"]
     assert anonymous.status_code == 401
     assert services.config.listening == ("0.0.0.0",)  # as started (no socket here)
+
+
+async def test_a_refused_host_is_named_by_its_setting_and_line_never_its_value(
+    watcher: FileWatcher,
+    services: Services,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    base_url: str,
+) -> None:
+    doc = deep_merge(config_doc, {"api_keys": [], "server": {"host": "alice:s3cretpw@h"}})
+    text = yaml.safe_dump(doc)
+    config_path.write_text(text)
+    await watcher.wait_for(lambda: services.config.last_error is not None)
+    line = text.splitlines().index("  host: alice:s3cretpw@h") + 1
+    async with httpx.AsyncClient() as http:
+        raw = (await http.get(base_url + "/health")).text
+    assert "s3cretpw" not in raw and "alice" not in raw
+    error = json.loads(raw)["config"]["last_error"]
+    assert error.startswith(f"gateway.yaml:{line}: server.host: is an address other than loopback")
+    assert "s3cretpw" not in (services.config.last_error or "")  # nor in the operator's log
 
 
 # --- 2. client connections are bounded -------------------------------------------------------

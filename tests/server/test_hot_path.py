@@ -57,19 +57,19 @@ async def test_a_first_attempt_that_succeeds_builds_no_retry_machinery(
     client: openai.AsyncOpenAI, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[str] = []
-    policies = {
-        "attempts_policy": dispatch.attempts_policy,
-        "refresh_policy": dispatch.refresh_policy,
+    builders = {
+        "retry_attempts": dispatch.retry_attempts,
+        "retry_refresh": dispatch.retry_refresh,
     }
 
     def counting(name: str) -> Any:
         def build(*args: Any) -> Any:
             built.append(name)
-            return policies[name](*args)
+            return builders[name](*args)
 
         return build
 
-    for name in policies:
+    for name in builders:
         monkeypatch.setattr(dispatch, name, counting(name))
     assert await chat_text(client)
     assert await chat_text(client, stream=True)
@@ -77,7 +77,7 @@ async def test_a_first_attempt_that_succeeds_builds_no_retry_machinery(
     # A failed first attempt still goes through tenacity, which retries it (as attempt 2).
     fake.script(Step(status=503))
     assert await chat_text(client)
-    assert built == ["attempts_policy"]
+    assert built == ["retry_attempts"]
 
 
 async def test_the_serving_process_freezes_its_start_up_heap(config_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import logging
 from pathlib import Path
@@ -10,8 +12,11 @@ from typing import Any
 
 import openai
 import pytest
+import watchfiles
 import yaml
 
+from ag2api.server import watch
+from ag2api.server.reload import Reloader
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
@@ -326,3 +331,79 @@ async def test_health_names_field_and_line_but_no_value_and_no_folder(
     # The operator's log keeps the whole path (it is theirs), never the value.
     assert services.config.last_error and str(config_path) in services.config.last_error
     assert SECRET not in services.config.last_error
+
+
+async def test_a_tokens_file_in_a_folder_that_cannot_exist_is_a_refused_edit(
+    client: openai.AsyncOpenAI,
+    watcher: FileWatcher,
+    services: Services,
+    base_url: str,
+    config_path: Path,
+    config_doc: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    good = services.config.current
+    bad = deep_merge(config_doc, {"tokens_file": str(a_file / "sub" / "tokens.json")})
+    text = yaml.safe_dump(bad)
+    config_path.write_text(text)
+    await watcher.wait_for(lambda: services.config.last_error is not None)
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.startswith("tokens_file:"))
+    state = await health(base_url)
+    assert state["config"]["last_error"] == (
+        f"gateway.yaml:{line}: tokens_file: its folder cannot be created (Not a directory)"
+    )
+    assert state["status"] == "degraded" and state["watch"]["running"]
+    assert services.config.current is good and await chat_text(client)
+    # The watcher is still there: the next edit is applied.
+    await reload(watcher, services, config_path, config_doc, {"rotation": {"count": 4}})
+    assert services.pool.rotation_count == 4 and (await health(base_url))["status"] == "ok"
+
+
+async def test_a_watcher_that_stops_on_its_own_shows_on_health(
+    watcher: FileWatcher, services: Services, base_url: str
+) -> None:
+    assert (await health(base_url))["watch"] == {
+        "running": True,
+        "last_error": None,
+        "last_error_at": None,
+    }
+    task = watcher._task
+    assert task is not None
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    state = await health(base_url)
+    assert state["status"] == "degraded" and not state["watch"]["running"]
+    assert state["watch"]["last_error"].startswith("the file watcher stopped (it was cancelled)")
+
+
+async def test_a_watch_that_cannot_be_set_up_shows_on_health_and_is_retried(
+    services: Services, base_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_awatch = watchfiles.awatch
+    failed = asyncio.Event()
+
+    def awatch(*folders: str, **options: Any) -> Any:
+        if not failed.is_set():
+            failed.set()
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+        return real_awatch(*folders, **options)
+
+    monkeypatch.setattr(watchfiles, "awatch", awatch)
+    monkeypatch.setattr(watch, "RETRY_SECONDS", 0.01)
+    watcher = FileWatcher(services.config, Reloader(services))
+    watcher.start()
+    try:
+        await failed.wait()
+        state = await health(base_url)
+        assert state["status"] == "degraded" and state["watch"]["running"]
+        assert state["watch"]["last_error"] == (
+            "the file watch failed (inotify watch limit reached); retrying"
+        )
+        await asyncio.wait_for(watcher.ready.wait(), 10)
+        assert (await health(base_url))["watch"]["last_error"] is None
+    finally:
+        await watcher.stop()
+    assert not services.watch.running and services.watch.problem is None

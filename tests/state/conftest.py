@@ -3,7 +3,8 @@ on (the shared real Redis and the key prefix per test are in tests/conftest.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ag2api.state.base import AccountState
 from ag2api.state.memory import MemoryState
 from ag2api.state.redis.state import RedisState
 from tests.support.redis_server import MISSING, RedisServer, available
-from tests.support.state_backends import Factory, accounts
+from tests.support.state_backends import Factory, ShortCooldowns, accounts
 
 
 @pytest.fixture
@@ -41,9 +42,16 @@ def factory(request: pytest.FixtureRequest, backend: str) -> Factory:
 
     @asynccontextmanager
     async def make(
-        accts: list[Account] | None = None, rotation: int = 1, per_account: int = 8, total: int = 64
+        accts: list[Account] | None = None,
+        rotation: int = 1,
+        per_account: int = 8,
+        total: int = 64,
+        clock: Callable[[], float] | None = None,
     ) -> AsyncIterator[AccountState]:
-        pool = AccountPool(accts if accts is not None else accounts(), rotation)
+        """``clock``: the pool's (memory only; Redis keeps time on its server)."""
+        pool = AccountPool(
+            accts if accts is not None else accounts(), rotation, clock=clock or time.time
+        )
         slots = SlotLimiter(per_account, total)
         state: AccountState
         if backend == "memory":
@@ -57,3 +65,9 @@ def factory(request: pytest.FixtureRequest, backend: str) -> Factory:
             await state.aclose()
 
     return make
+
+
+@pytest.fixture
+def cooldowns(backend: str) -> ShortCooldowns:
+    """Waiting out a few-ms cooldown: the memory pool's clock moved on, Redis's waited for."""
+    return ShortCooldowns(backend)

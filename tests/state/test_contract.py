@@ -11,7 +11,7 @@ from ag2api.accounts.pool import AllCooling, NoRoom
 from ag2api.config.schema import ResponsesConfig
 from ag2api.errors import NoAvailableAccount
 from ag2api.state.base import AccountState
-from tests.support.state_backends import MODEL, PROJECTS, Factory, accounts
+from tests.support.state_backends import MODEL, PROJECTS, Factory, ShortCooldowns, accounts
 
 
 async def picks(state: AccountState, n: int, model: str = MODEL) -> list[str]:
@@ -77,16 +77,15 @@ async def test_a_cooldown_is_only_ever_extended(factory: Factory) -> None:
         assert [c.reason for c in snap.accounts[0].cooling] == ["QUOTA_EXHAUSTED"]
 
 
-async def test_one_half_open_probe_after_a_capped_cooldown(factory: Factory) -> None:
-    async with factory(accounts(1)) as state:
+async def test_one_half_open_probe_after_a_capped_cooldown(
+    factory: Factory, cooldowns: ShortCooldowns
+) -> None:
+    async with factory(accounts(1), clock=cooldowns.clock) as state:
         alpha = state.get(PROJECTS[0])
         assert alpha is not None
         state.cool(alpha, MODEL, 0.001, "QUOTA_EXHAUSTED", probe=True)
         await state.settle()
-        deadline = time.monotonic() + 2
-        while state.cooling_until(alpha, MODEL) is not None and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)  # a 1 ms cooldown: nothing to await but the clock
-        await asyncio.sleep(0.005)
+        await cooldowns.pass_(state, alpha, 0.001)
         probe = await state.pick(MODEL)
         assert probe.probe
         with pytest.raises(AllCooling):  # the one probe is in flight
@@ -98,13 +97,15 @@ async def test_one_half_open_probe_after_a_capped_cooldown(factory: Factory) -> 
         state.release(grant, ok=True)
 
 
-async def test_a_failed_probe_keeps_the_account_waiting_for_the_next(factory: Factory) -> None:
-    async with factory(accounts(1)) as state:
+async def test_a_failed_probe_keeps_the_account_waiting_for_the_next(
+    factory: Factory, cooldowns: ShortCooldowns
+) -> None:
+    async with factory(accounts(1), clock=cooldowns.clock) as state:
         alpha = state.get(PROJECTS[0])
         assert alpha is not None
         state.cool(alpha, MODEL, 0.001, "QUOTA_EXHAUSTED", probe=True)
         await state.settle()
-        await asyncio.sleep(0.01)
+        await cooldowns.pass_(state, alpha, 0.001)
         probe = await state.pick(MODEL)
         assert probe.probe
         state.release(probe, ok=False)
@@ -205,14 +206,14 @@ async def test_the_refresh_lock_lets_one_holder_in_at_a_time(factory: Factory) -
 
 
 async def test_release_is_the_states_and_a_successful_probe_ends_the_cooldown(
-    factory: Factory,
+    factory: Factory, cooldowns: ShortCooldowns
 ) -> None:
-    async with factory(accounts(1)) as state:
+    async with factory(accounts(1), clock=cooldowns.clock) as state:
         alpha = state.get(PROJECTS[0])
         assert alpha is not None
         state.cool(alpha, MODEL, 0.001, "QUOTA_EXHAUSTED", probe=True)
         await state.settle()
-        await asyncio.sleep(0.01)  # the 1 ms cooldown passes
+        await cooldowns.pass_(state, alpha, 0.001)
         probe = await state.pick(MODEL)
         assert probe.probe and state.in_use() == 1
         assert state.release(probe, ok=True)  # the cooldown is over: the caller saves that

@@ -22,7 +22,7 @@ from ag2api import jsoncodec
 from ag2api.errors import GatewayError
 from ag2api.testing import fake_model
 from ag2api.translate import DIALECTS
-from ag2api.translate.dialect import CallContext, Dialect, RouteInfo
+from ag2api.translate.dialect import Dialect, RouteInfo, TranslationContext
 from ag2api.translate.gemini.events import Reply
 from ag2api.translate.openai_responses.dialect import OPENAI_RESPONSES_COMPACT
 
@@ -308,7 +308,7 @@ def run(dialect: Dialect, body: dict[str, Any], path_args: tuple[str, ...], mode
         if dialect.count is not None:
             dialect.count.model(body, path_args)
             dialect.count.request(fresh(body), model)
-        ctx = CallContext("m", model, None, lambda _id: None, 0)
+        ctx = TranslationContext("m", model, None, lambda _id: None, 0)
         translation = dialect.translate(body, ctx)
         whole = dialect.translate(fresh(body), ctx).answer
     except GatewayError as exc:

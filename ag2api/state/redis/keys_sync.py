@@ -39,7 +39,7 @@ from ag2api.config.shared_keys import (
     ledger_path,
     parse_keys_ledger,
 )
-from ag2api.safewrite import lock_for, write_atomic
+from ag2api.files.safewrite import lock_for, write_atomic
 from ag2api.state.redis.account_records import parse_stamp
 from ag2api.state.redis.client import Down, RedisClient, pairs, redact_url, text
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from ag2api.conversation import messages_first_turn
 from ag2api.ids import random_hex
 from ag2api.models.aliases import strip_context_suffix
 from ag2api.models.families import is_image_model
@@ -15,24 +14,26 @@ from ag2api.translate.anthropic_messages.answer import MessagesAnswer
 from ag2api.translate.anthropic_messages.count import COUNT
 from ag2api.translate.anthropic_messages.models import MODELS
 from ag2api.translate.anthropic_messages.request import inline_source, remote_images, to_gemini
+from ag2api.translate.conversation import messages_first_turn
 from ag2api.translate.dialect import (
-    CallContext,
-    ClientCall,
+    ClientRequest,
     Dialect,
+    Errors,
     RemoteImage,
     RouteInfo,
     Serves,
     SideRoute,
     Translation,
+    TranslationContext,
     stream_flag,
 )
 
 
-def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientRequest:
     # The Messages API streams only when asked; the gateway's default is for OpenAI clients.
     stream = stream_flag(body, default=False)
     model = body.get("model")
-    return ClientCall(strip_context_suffix(model) if isinstance(model, str) else model, stream)
+    return ClientRequest(strip_context_suffix(model) if isinstance(model, str) else model, stream)
 
 
 def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
@@ -42,7 +43,7 @@ def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
     ]
 
 
-def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+def translate(body: dict[str, Any], ctx: TranslationContext) -> Translation:
     request, info = to_gemini(body, model=ctx.model, thinking_default=ctx.thinking)
     answer = MessagesAnswer(ctx.name, info, f"msg_{random_hex(24)}")
     return Translation(request, is_image_model(ctx.model), answer)
@@ -55,9 +56,7 @@ ANTHROPIC_MESSAGES = Dialect(
     read=read,
     remote_images=images_by_url,
     translate=translate,
-    status=errors.status,
-    error=errors.body,
-    error_event=errors.stream_error,
+    errors=Errors(errors.status, errors.body, errors.stream_error),
     keepalive=b'event: ping\ndata: {"type":"ping"}\n\n',
     terminator=None,
     # Claude Code waits 5 minutes for a first byte: the status stays real until the first event.

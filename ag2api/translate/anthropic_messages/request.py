@@ -51,7 +51,7 @@ class RequestInfo:
 def to_gemini(
     body: Any, *, model: str, thinking_default: dict[str, Any] | None
 ) -> tuple[dict[str, Any], RequestInfo]:
-    """Translate ``body`` for upstream ``model``; ``thinking_default`` is the model policy's
+    """Translate ``body`` for upstream ``model``; ``thinking_default`` is the model rule's
     ``thinkingConfig``, used when the body has no ``thinking`` field."""
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object", param=None)

@@ -16,16 +16,14 @@ the same thing):
 from __future__ import annotations
 
 import base64
-import binascii
-import re
 
 from ag2api.ids import random_hex
 from ag2api.models.families import is_claude
+from ag2api.translate.signatures import pack_signature, unb64url
 
 PREFIX = "ag2:"
 _BASE64 = "_ag2b_"
 _TEXT = "_ag2t_"
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
 def family(model: str) -> str:
@@ -52,13 +50,7 @@ def new_tool_use_id() -> str:
 
 
 def pack_tool_use_id(base: str, signature: str | None) -> str:
-    if not signature:
-        return base
-    try:
-        raw = base64.b64decode(signature, validate=True)
-    except (binascii.Error, ValueError):
-        return base + _TEXT + _b64url(signature.encode("utf-8"))
-    return base + _BASE64 + _b64url(raw)
+    return pack_signature(base, signature, binary=_BASE64, text=_TEXT)
 
 
 def unpack_tool_use_id(tool_use_id: str) -> tuple[str, str | None]:
@@ -69,16 +61,9 @@ def unpack_tool_use_id(tool_use_id: str) -> tuple[str, str | None]:
         return tool_use_id, None
     at, marker = min(found)
     base, packed = tool_use_id[:at], tool_use_id[at + len(marker) :]
-    if not packed or not _B64URL.match(packed):
-        return tool_use_id, None
-    try:
-        raw = base64.urlsafe_b64decode(packed + "=" * (-len(packed) % 4))
-    except (binascii.Error, ValueError):
+    raw = unb64url(packed)
+    if raw is None:
         return tool_use_id, None
     if marker == _TEXT:
         return base, raw.decode("utf-8", "replace")
     return base, base64.b64encode(raw).decode()
-
-
-def _b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -21,7 +21,7 @@ class ToolSet:
     fixes: dict[str, ArgFix] = field(default_factory=dict)
 
     def upstream_name(self, client: str) -> str:
-        """The declared name for ``client`` (history may name tools no longer declared)."""
+        """The declared name for ``client`` (history may name tools this request lacks)."""
         return self.to_upstream.get(client) or safe_name(client)
 
     def to_client(self) -> dict[str, str]:

@@ -9,7 +9,7 @@ missing candidates) are read once here. Runs per stream chunk: no copies beyond 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CONTENT_FILTER_REASONS = frozenset(
@@ -38,9 +38,14 @@ class Thought:
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """A ``thoughtSignature`` on a part that is not a call (Claude's trailing empty-text part)."""
+    """A ``thoughtSignature`` on a part that is not a call: on the text, thought or image just
+    before it, or a part of its own (Claude's trailing empty-text part). Compared by value."""
 
     value: str
+    # Where it sat, for a dialect that rebuilds the parts (the Gemini API): a part of its own
+    # (an empty text at most) rather than on the part before it, and one marked as a thought.
+    own_part: bool = field(default=False, compare=False)
+    thought: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,15 @@ class ToolCall:
 class Image:
     mime_type: str
     data: str  # base64
+
+
+@dataclass(frozen=True, slots=True)
+class OtherPart:
+    """A part no event above carries, as sent: another kind (``executableCode``,
+    ``codeExecutionResult``, ``fileData`` …) or an empty text. Only a dialect that speaks Gemini
+    shows it; the others skip it."""
+
+    part: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +112,11 @@ class Usage:
         usage = _new_object(cls)
         _set_meta(usage, meta)
         return usage
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """``usageMetadata`` as sent (every field, those not read here included)."""
+        return self._meta
 
     def _count(self, field: str) -> int:
         value = self._meta.get(_USAGE_KEYS[field])
@@ -167,7 +186,7 @@ def _thought(text: str) -> Thought:
     return event
 
 
-Event = Text | Thought | Signature | ToolCall | Image | Finish | Usage | Blocked
+Event = Text | Thought | Signature | ToolCall | Image | OtherPart | Finish | Usage | Blocked
 
 
 def read(chunk: dict[str, Any]) -> list[Event]:
@@ -222,20 +241,99 @@ def read(chunk: dict[str, Any]) -> list[Event]:
 
 class Reply:
     """One upstream response or stream chunk (out of the envelope), read into typed events once,
-    when first asked. Answers render from :attr:`events`; the Gemini API's answer is the upstream
-    response itself and passes :attr:`body` on (so its chunks are never read for nothing)."""
+    when first asked. Every answer renders from :attr:`events`; what a response says beyond them
+    (:class:`ReplyMeta`) is read only by a dialect that shows it (:attr:`meta`)."""
 
-    __slots__ = ("_events", "body")
+    __slots__ = ("_events", "_meta", "body")
 
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = body
         self._events: list[Event] | None = None
+        self._meta: ReplyMeta | None = None
 
     @property
     def events(self) -> list[Event]:
         if self._events is None:
             self._events = read(self.body)
         return self._events
+
+    @property
+    def meta(self) -> ReplyMeta:
+        if self._meta is None:
+            self._meta = read_meta(self.body)
+        return self._meta
+
+
+# A response's and a candidate's own fields that the events or ReplyMeta's named fields carry.
+_READ_TOP = frozenset(
+    {"candidates", "usageMetadata", "promptFeedback", "modelVersion", "responseId", "createTime"}
+)
+_READ_CANDIDATE = frozenset(
+    {
+        "content",
+        "finishReason",
+        "finishMessage",
+        "safetyRatings",
+        "citationMetadata",
+        "groundingMetadata",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyMeta:
+    """What a response says beyond its events (parts, finish, usage, block verdict): who answered
+    and the first candidate's annotations. Fields the gateway has no name for travel in
+    ``candidate_extra`` / ``response_extra`` as sent, and candidates after the first (only with
+    ``candidateCount`` > 1) whole in ``more_candidates``: the events read the first only."""
+
+    has_candidate: bool = False  # a first candidate, even one with no parts
+    model_version: str | None = None
+    response_id: str | None = None
+    create_time: str | None = None
+    finish_message: str | None = None
+    safety_ratings: list[Any] | None = None
+    citations: dict[str, Any] | None = None  # citationMetadata
+    grounding: dict[str, Any] | None = None  # groundingMetadata (googleSearch)
+    prompt_feedback: dict[str, Any] | None = None  # whole: blockReason, safetyRatings …
+    candidate_extra: Mapping[str, Any] = field(default_factory=dict)
+    response_extra: Mapping[str, Any] = field(default_factory=dict)
+    more_candidates: tuple[Any, ...] = ()
+
+
+def read_meta(response: dict[str, Any]) -> ReplyMeta:
+    candidates = response.get("candidates")
+    first: dict[str, Any] = {}
+    more: tuple[Any, ...] = ()
+    has = False
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        first, more, has = candidates[0], tuple(candidates[1:]), True
+    return ReplyMeta(
+        has_candidate=has,
+        model_version=_str(response.get("modelVersion")),
+        response_id=_str(response.get("responseId")),
+        create_time=_str(response.get("createTime")),
+        finish_message=_str(first.get("finishMessage")),
+        safety_ratings=_of(list, first.get("safetyRatings")),
+        citations=_of(dict, first.get("citationMetadata")),
+        grounding=_of(dict, first.get("groundingMetadata")),
+        prompt_feedback=_of(dict, response.get("promptFeedback")),
+        candidate_extra={k: v for k, v in first.items() if k not in _READ_CANDIDATE},
+        response_extra={k: v for k, v in response.items() if k not in _READ_TOP},
+        more_candidates=more,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _of(kind: type, value: Any) -> Any:
+    return value if isinstance(value, kind) else None
+
+
+# The fields of a part that holds a signature and at most an empty text.
+_SIGNATURE_ONLY = frozenset({"text", "thought", "thoughtSignature", "thought_signature"})
 
 
 def _read_part(part: dict[str, Any], out: list[Event]) -> None:
@@ -262,6 +360,7 @@ def _read_part(part: dict[str, Any], out: list[Event]) -> None:
         if "inlineData" in part or "inline_data" in part
         else None
     )
+    shown = True  # the part is an event of its own, which a signature on it follows
     if isinstance(data, dict):
         mime = data.get("mimeType") or data.get("mime_type") or "image/png"
         out.append(Image(str(mime), str(data.get("data") or "")))
@@ -269,9 +368,13 @@ def _read_part(part: dict[str, Any], out: list[Event]) -> None:
         text = part.get("text")
         if text and isinstance(text, str):
             out.append(_thought(text) if part.get("thought") else _text(text))
+        elif part.keys() <= _SIGNATURE_ONLY and signature is not None:
+            shown = False  # a part of the signature's own
+        else:
+            out.append(OtherPart(part))  # another kind, or an empty text (a stream's last part)
     # After the text so a signature closes the thought it came with.
     if signature is not None:
-        out.append(Signature(signature))
+        out.append(Signature(signature, not shown, bool(part.get("thought"))))
 
 
 def usage(meta: Mapping[str, Any]) -> Usage:

@@ -11,17 +11,16 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from ag2api.conversation import gemini_first_turn
 from ag2api.models.families import is_claude, is_image_model
+from ag2api.translate.conversation import gemini_first_turn
 from ag2api.translate.dialect import (
-    JSON_ARRAY,
-    SSE,
-    CallContext,
-    ClientCall,
+    ClientRequest,
     Dialect,
+    Errors,
     RemoteImage,
     RouteInfo,
     Translation,
+    TranslationContext,
 )
 from ag2api.translate.gemini_api import errors
 from ag2api.translate.gemini_api.answer import GeminiAnswer
@@ -33,15 +32,14 @@ from ag2api.translate.gemini_api.request import (
     remote_file_parts,
     to_gemini,
 )
+from ag2api.translate.gemini_api.stream import framing
 
 STREAM_METHOD = "streamGenerateContent"
 
 
-def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientRequest:
     raw_model, method = route.path_args
-    stream = method == STREAM_METHOD
-    framing = SSE if route.query.get("alt") == "sse" else JSON_ARRAY
-    return ClientCall(model_from_path(raw_model), stream, framing)
+    return ClientRequest(model_from_path(raw_model), method == STREAM_METHOD, framing(route.query))
 
 
 def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
@@ -51,7 +49,7 @@ def images_by_url(body: dict[str, Any]) -> list[RemoteImage]:
     ]
 
 
-def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+def translate(body: dict[str, Any], ctx: TranslationContext) -> Translation:
     request, fixes = to_gemini(
         body, model=ctx.model, thinking_default=ctx.thinking, signatures=ctx.signatures
     )
@@ -67,9 +65,7 @@ GEMINI_API = Dialect(
     read=read,
     remote_images=images_by_url,
     translate=translate,
-    status=errors.status,
-    error=errors.body,
-    error_event=errors.stream_error,
+    errors=Errors(errors.status, errors.body, errors.stream_error),
     # Whitespace, not an SSE comment: google-genai (Python) fails to parse a ": …" line, and
     # the JS SDK skips blank events.
     keepalive=b"\n",

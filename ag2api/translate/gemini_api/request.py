@@ -77,7 +77,7 @@ def to_gemini(
     gateway changed its schema (non-string enum members made strings, Claude's placeholder
     property): the answer undoes that in the tool's call arguments.
 
-    ``thinking_default`` is the model policy's ``thinkingConfig``: used only when the client set
+    ``thinking_default`` is the model rule's ``thinkingConfig``: used only when the client set
     none. The body's parts are reused, not copied (it belongs to this request). ``signatures``
     finds the Claude thinking the gateway recorded, by signature.
     """

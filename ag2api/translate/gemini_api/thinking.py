@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ag2api.models.families import SENTINEL
+from ag2api.translate.gemini.events import Event, Signature, Thought, ToolCall
 from ag2api.translate.gemini.turns import merge_turns, open_loop
 from ag2api.translate.signatures import ThinkingRecord, thinking_key
 
@@ -38,7 +39,7 @@ def signature_only(part: dict[str, Any]) -> bool:
 
 
 class ThinkingLedger:
-    """What a Claude answer signed, read from its parts as they pass: thinking text → signature."""
+    """What a Claude answer signed, read from its events as they pass: thinking text → signature."""
 
     __slots__ = ("_text", "records")
 
@@ -46,17 +47,18 @@ class ThinkingLedger:
         self._text: list[str] = []
         self.records: dict[str, ThinkingRecord] = {}  # thinking_key(signature) → the block
 
-    def note(self, part: Any) -> None:
-        if not isinstance(part, dict):
-            return
-        text = part.get("text")
-        if part.get("thought") and isinstance(text, str):
-            self._text.append(text)
-        sig = signature_of(part)
-        call = "functionCall" in part or "function_call" in part
-        # The signature closes the thinking before it (a call signs it only if nothing did).
-        if sig is not None and (not call or self._text):
-            self.records[thinking_key(sig)] = ThinkingRecord("".join(self._text), sig)
+    def note(self, event: Event) -> None:
+        if type(event) is Thought:
+            self._text.append(event.text)
+        elif type(event) is Signature:
+            self._close(event.value)
+        elif type(event) is ToolCall and event.signature is not None and self._text:
+            self._close(event.signature)  # a call signs the thinking only if nothing did
+
+    def _close(self, signature: str) -> None:
+        """The signature closes the thinking before it."""
+        if signature != SENTINEL:
+            self.records[thinking_key(signature)] = ThinkingRecord("".join(self._text), signature)
             self._text = []
 
 

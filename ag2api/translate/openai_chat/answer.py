@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ag2api.models.families import is_claude
-from ag2api.translate.dialect import CallContext, SseEvent, openai_usage
+from ag2api.translate.dialect import SseEvent, TranslationContext, openai_usage
 from ag2api.translate.gemini.events import (
     Blocked,
     Event,
@@ -36,7 +36,9 @@ class ChatAnswer:
 
     __slots__ = ("_ctx", "_stream", "_whole_usage", "calls")
 
-    def __init__(self, ctx: CallContext, calls: ToolCallBuilder, include_usage: bool) -> None:
+    def __init__(
+        self, ctx: TranslationContext, calls: ToolCallBuilder, include_usage: bool
+    ) -> None:
         self._ctx = ctx
         self.calls = calls
         self._whole_usage: dict[str, Any] | None = None

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from ag2api.conversation import chat_first_turn
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
+from ag2api.translate.conversation import chat_first_turn
 from ag2api.translate.dialect import (
-    CallContext,
-    ClientCall,
+    ClientRequest,
     Dialect,
+    Errors,
     RouteInfo,
     Serves,
     SideRoute,
     Translation,
+    TranslationContext,
     stream_flag,
 )
 from ag2api.translate.openai_chat import errors
@@ -25,15 +26,15 @@ from ag2api.translate.openai_chat.render import ToolCallBuilder
 from ag2api.translate.openai_chat.request import remote_images, translate_chat
 
 
-def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientRequest:
     stream = stream_flag(body, route.default_stream)
     options = body.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise InvalidRequest("'stream_options' must be an object", param="stream_options")
-    return ClientCall(body.get("model"), stream)
+    return ClientRequest(body.get("model"), stream)
 
 
-def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+def translate(body: dict[str, Any], ctx: TranslationContext) -> Translation:
     request, info = translate_chat(
         body, model=ctx.model, thinking=ctx.thinking, signatures=ctx.signatures
     )
@@ -54,9 +55,7 @@ OPENAI_CHAT = Dialect(
     read=read,
     remote_images=remote_images,
     translate=translate,
-    status=errors.status,
-    error=errors.body,
-    error_event=errors.stream_error,
+    errors=Errors(errors.status, errors.body, errors.stream_error),
     keepalive=b": keepalive\n\n",
     terminator=b"data: [DONE]\n\n",
     models=MODELS,

@@ -59,7 +59,7 @@ def to_gemini(
     thinking: dict[str, Any] | None,
     signatures: SignatureLookup | None = None,
 ) -> dict[str, Any]:
-    """Translate ``body``; ``thinking`` is the model policy's ``thinkingConfig`` (or None).
+    """Translate ``body``; ``thinking`` is the model rule's ``thinkingConfig`` (or None).
 
     ``reasoning_effort`` overrides the policy. ``signatures`` finds Claude thinking blocks for
     replayed tool calls (Gemini signatures travel inside the tool-call ids).
@@ -95,7 +95,8 @@ def translate_chat(
         and _claude_thinking_lost(contents)
     ):
         # Claude with thinking on needs each tool-calling turn to start with its signed thinking
-        # block; when one is no longer known (gateway restarted), answer this turn without.
+        # block; when the gateway does not know it (e.g. after a restart), answer this turn
+        # without.
         thinking = None
     budget = SchemaBudget()  # shared by every schema of the request
     generation = generation_config(body, model=model, thinking=thinking, budget=budget)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ag2api.errors import GatewayError
-from ag2api.translate.dialect import CallContext, SseEvent, openai_usage
+from ag2api.translate.dialect import SseEvent, TranslationContext, openai_usage
 from ag2api.translate.gemini.events import Reply
 from ag2api.translate.openai_responses import compaction, errors
 from ag2api.translate.openai_responses.render import new_id
@@ -30,7 +30,7 @@ _ECHO = (
 )
 
 
-def shell(body: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
+def shell(body: dict[str, Any], ctx: TranslationContext) -> dict[str, Any]:
     """The response object's fields that do not change while it is produced."""
     out: dict[str, Any] = {
         "id": new_id("resp"),

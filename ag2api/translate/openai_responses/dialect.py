@@ -7,20 +7,21 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ag2api.conversation import responses_first_turn
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.families import is_image_model
+from ag2api.translate.conversation import responses_first_turn
 from ag2api.translate.dialect import (
     Answer,
-    CallContext,
-    ClientCall,
+    ClientRequest,
     Dialect,
+    Errors,
     Memory,
     RouteInfo,
     Serves,
     SideRoute,
     SseEvent,
     Translation,
+    TranslationContext,
     stream_flag,
 )
 from ag2api.translate.openai_responses import compaction, errors, memory
@@ -34,16 +35,16 @@ from ag2api.translate.openai_responses.items import as_items
 from ag2api.translate.openai_responses.request import remote_images, to_gemini
 
 
-def read(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+def read(body: dict[str, Any], route: RouteInfo) -> ClientRequest:
     stream = stream_flag(body, route.default_stream)
     for key, kind in (("store", bool), ("metadata", dict), ("include", list)):
         value = body.get(key)
         if value is not None and not isinstance(value, kind):
             raise InvalidRequest(f"'{key}' has the wrong type", param=key)
-    return ClientCall(body.get("model"), stream)
+    return ClientRequest(body.get("model"), stream)
 
 
-def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
+def translate(body: dict[str, Any], ctx: TranslationContext) -> Translation:
     request, info = to_gemini(body, model=ctx.model, thinking_default=ctx.thinking)
     answer = ResponsesAnswer(shell(body, ctx), info)
     return Translation(request, is_image_model(ctx.model), answer)
@@ -62,13 +63,13 @@ def keep(body: dict[str, Any], answer: Answer) -> tuple[str, dict[str, Any]] | N
 # -- POST /v1/responses/compact (remote compaction v1: Codex for a provider named "OpenAI") -----
 
 
-def read_compact(body: dict[str, Any], route: RouteInfo) -> ClientCall:
+def read_compact(body: dict[str, Any], route: RouteInfo) -> ClientRequest:
     if body.get("stream") is True:
         raise InvalidRequest("Streaming is not supported for compact responses", param="stream")
-    return ClientCall(read(body, route).model, False)
+    return ClientRequest(read(body, route).model, False)
 
 
-def translate_compact(body: dict[str, Any], ctx: CallContext) -> Translation:
+def translate_compact(body: dict[str, Any], ctx: TranslationContext) -> Translation:
     items = as_items(body.get("input"))
     asked = {**body, "input": [*items, {"type": compaction.TRIGGER}]}
     request, info = to_gemini(asked, model=ctx.model, thinking_default=ctx.thinking)
@@ -83,9 +84,7 @@ _RESPONSES = Dialect(
     read=read,
     remote_images=remote_images,
     translate=translate,
-    status=errors.status,
-    error=errors.body,
-    error_event=errors.stream_error,
+    errors=Errors(errors.status, errors.body, errors.stream_error),
     keepalive=b": keepalive\n\n",
     terminator=None,
     stream_error=stream_error,

@@ -46,7 +46,7 @@ class RequestInfo:
 def to_gemini(
     body: dict[str, Any], *, model: str, thinking_default: dict[str, Any] | None
 ) -> tuple[dict[str, Any], RequestInfo]:
-    """``thinking_default``: the model policy's ``thinkingConfig`` (used without ``reasoning``)."""
+    """``thinking_default``: the model rule's ``thinkingConfig`` (used without ``reasoning``)."""
     check_nesting(body)
     items = input_items.as_items(body.get("input"))
     # Codex's remote compaction: a last compaction_trigger asks for a summary of the history.

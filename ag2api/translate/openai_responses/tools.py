@@ -46,7 +46,7 @@ class ToolSet:
     search: bool = False
 
     def upstream_name(self, name: str, namespace: str | None = None) -> str:
-        """The declared name (history may name tools no longer declared)."""
+        """The declared name (history may name tools this request lacks)."""
         found = self.to_upstream.get((namespace, name))
         return found or safe_name(f"{namespace}__{name}" if namespace else name)
 

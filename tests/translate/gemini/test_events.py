@@ -10,6 +10,7 @@ from ag2api.translate.gemini.events import (
     Blocked,
     Finish,
     Image,
+    OtherPart,
     Reply,
     Signature,
     Text,
@@ -29,7 +30,7 @@ def chunk(parts: list[Any], **cand: Any) -> dict[str, Any]:
     ("part", "events"),
     [
         ({"text": "hi"}, [Text("hi")]),
-        ({"text": ""}, []),
+        ({"text": ""}, [OtherPart({"text": ""})]),  # kept for the Gemini API only
         ({"text": "hmm", "thought": True}, [Thought("hmm")]),
         (
             {"text": "hmm", "thought": True, "thoughtSignature": "S"},
@@ -48,7 +49,7 @@ def chunk(parts: list[Any], **cand: Any) -> dict[str, Any]:
         ({"inlineData": {"mimeType": "image/jpeg", "data": "AA"}}, [Image("image/jpeg", "AA")]),
         ({"inline_data": {"data": "AA"}}, [Image("image/png", "AA")]),
         ("not a part", []),
-        ({"unknown": 1}, []),
+        ({"executableCode": {"code": "1"}}, [OtherPart({"executableCode": {"code": "1"}})]),
     ],
 )
 def test_parts(part: Any, events: list[Any]) -> None:

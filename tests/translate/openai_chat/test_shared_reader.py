@@ -1,6 +1,6 @@
 """The chat translators render the shared reader's events (``translate/gemini``), so every part
-shape the reader knows reaches OpenAI clients too — here the snake_case spellings the chat path
-used to drop (``function_call``, ``thought_signature``, ``inline_data``)."""
+shape the reader knows reaches OpenAI clients too — here the snake_case spellings
+(``function_call``, ``thought_signature``, ``inline_data``)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ag2api.translate.dialect import CallContext
+from ag2api.translate.dialect import TranslationContext
 from ag2api.translate.gemini.events import Finish, Reply, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import compaction, memory
 from ag2api.translate.openai_responses.dialect import translate
@@ -24,8 +24,8 @@ HISTORY: list[dict[str, Any]] = [
 ]
 
 
-def ctx(model: str) -> CallContext:
-    return CallContext(model, model, None, None, 1700000000)
+def ctx(model: str) -> TranslationContext:
+    return TranslationContext(model, model, None, None, 1700000000)
 
 
 def trigger_body() -> dict[str, Any]:

@@ -14,7 +14,7 @@ from ag2api.config.schema import ResponsesConfig
 from ag2api.errors import GatewayError, InvalidRequest, from_upstream
 from ag2api.state.records import MemoryResponseStore
 from ag2api.testing import fake_model
-from ag2api.translate.dialect import CallContext
+from ag2api.translate.dialect import TranslationContext
 from ag2api.translate.gemini.events import Blocked, Finish, Reply, Text, Thought, ToolCall, Usage
 from ag2api.translate.openai_responses import carrier, errors, memory
 from ag2api.translate.openai_responses.answer import ResponsesAnswer, shell
@@ -33,8 +33,8 @@ def gemini(body: dict[str, Any], model: str = "gemini-2.5-flash") -> dict[str, A
     return to_gemini({"input": "hi", **body}, model=model, thinking_default=None)[0]
 
 
-def ctx(model: str) -> CallContext:
-    return CallContext(model, model, None, None, 1700000000)
+def ctx(model: str) -> TranslationContext:
+    return TranslationContext(model, model, None, None, 1700000000)
 
 
 @pytest.mark.parametrize(

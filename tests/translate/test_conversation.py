@@ -1,4 +1,4 @@
-"""Recognising a conversation from what each client sends (ag2api/conversation.py)."""
+"""Recognising a conversation from what each client sends (ag2api/translate/conversation.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 from tornado.httputil import HTTPHeaders
 
-from ag2api.conversation import (
+from ag2api.translate.conversation import (
     chat_first_turn,
     claude_session,
     conversation_id,

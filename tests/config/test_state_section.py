@@ -6,16 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from ag2api.accounts.pool import AccountPool
-from ag2api.accounts.slots import SlotLimiter
-from ag2api.accounts.writer import TokenWriter
 from ag2api.config.errors import ConfigError
 from ag2api.config.live import read_config
-from ag2api.state.backends import make_state
-from ag2api.state.memory import MemoryState
+from ag2api.config.schema import GatewayConfig
 
 
-def load(tmp_path: Path, text: str) -> object:
+def load(tmp_path: Path, text: str) -> GatewayConfig:
     path = tmp_path / "gateway.yaml"
     path.write_text(text)
     return read_config(path, environ={})
@@ -23,7 +19,7 @@ def load(tmp_path: Path, text: str) -> object:
 
 def test_memory_is_the_default(tmp_path: Path) -> None:
     cfg = load(tmp_path, "log_level: INFO\n")
-    assert cfg.state.backend == "memory" and cfg.state.redis_url is None  # type: ignore[attr-defined]
+    assert cfg.state.backend == "memory" and cfg.state.redis_url is None
 
 
 def test_redis_needs_a_url(tmp_path: Path) -> None:
@@ -41,14 +37,6 @@ def test_redis_settings_are_read(tmp_path: Path) -> None:
         "state:\n  backend: redis\n  redis_url: 'rediss://:pw@cache:6380/1'\n"
         "  key_prefix: 'gw2:'\n  timeout: 0.2\n  lease_seconds: 30\n  sync_seconds: 0.5\n",
     )
-    s = cfg.state  # type: ignore[attr-defined]
+    s = cfg.state
     assert (s.backend, s.redis_url, s.key_prefix) == ("redis", "rediss://:pw@cache:6380/1", "gw2:")
     assert (s.timeout, s.lease_seconds, s.sync_seconds) == (0.2, 30.0, 0.5)
-
-
-async def test_make_state_picks_the_backend(tmp_path: Path) -> None:
-    cfg = load(tmp_path, "log_level: INFO\n")
-    writer = TokenWriter(tmp_path / "tokens.json")
-    state = make_state(cfg, AccountPool([], 1), SlotLimiter(1, 1), writer)  # type: ignore[arg-type]
-    assert isinstance(state, MemoryState) and state.snapshot().health.backend == "memory"
-    await writer.aclose()

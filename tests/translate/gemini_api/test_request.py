@@ -114,7 +114,7 @@ def test_body_passes_with_what_the_backend_rejects_cleaned() -> None:
     assert fixes == {}
 
 
-def test_policy_thinking_only_when_the_client_set_none() -> None:
+def test_rule_thinking_only_when_the_client_set_none() -> None:
     request, _ = to_gemini(body(), model="gemini-2.5-flash", thinking_default=POLICY)
     assert request["generationConfig"] == {"thinkingConfig": POLICY}
     request, _ = to_gemini(
@@ -176,8 +176,10 @@ def test_claude_target_gets_the_family_rules_and_the_placeholder_is_stripped() -
         ],
         "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
     }
-    assert answer.feed(Reply(chunk)) == [(None, chunk)]
-    assert chunk["candidates"][0]["content"]["parts"][0]["functionCall"]["args"] == {}
+    [(_, sent_back)] = answer.feed(Reply(chunk))
+    parts = sent_back["candidates"][0]["content"]["parts"]
+    assert parts == [{"functionCall": {"name": "ping", "args": {}}}]  # the placeholder is gone
+    assert sent_back["usageMetadata"] == chunk["usageMetadata"]
     assert answer.usage()["total_tokens"] == 7
 
 

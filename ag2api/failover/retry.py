@@ -1,4 +1,5 @@
-"""The retry policies (tenacity) for serving a request upstream, and what they act on."""
+"""Retrying (tenacity) while serving a request upstream: the attempts across accounts, the
+refresh-and-retry of a 401/403, and the failures they act on."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def needs_refresh(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamHTTPError) and exc.status in (401, 403)
 
 
-def attempts_policy(r: RetryConfig, started: float, clock: Clock) -> AsyncRetrying:
+def retry_attempts(r: RetryConfig, started: float, clock: Clock) -> AsyncRetrying:
     """At most ``r.attempts`` attempts within ``r.total_seconds`` of ``started`` (a
     ``clock.monotonic()``), sleeping on ``clock`` what each failure asks for but never past the
     budget."""
@@ -48,7 +49,7 @@ def attempts_policy(r: RetryConfig, started: float, clock: Clock) -> AsyncRetryi
     )
 
 
-def refresh_policy() -> AsyncRetrying:
+def retry_refresh() -> AsyncRetrying:
     """One retry, after a token refresh, when the upstream answers 401/403."""
     return AsyncRetrying(
         stop=stop_after_attempt(2), retry=retry_if_exception(needs_refresh), reraise=True

@@ -1,4 +1,4 @@
-"""The retry policy on a fake clock: the attempts and the time budget of one request, the
+"""Retrying on a fake clock: the attempts and the time budget of one request, the
 refresh-and-retry of a 401/403, and no retry once the client has seen a byte."""
 
 from __future__ import annotations
