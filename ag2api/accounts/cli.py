@@ -9,7 +9,7 @@ import datetime
 from pathlib import Path
 from typing import Any
 
-from ag2api.accounts.proxies import mask_proxy
+from ag2api.accounts.proxies import DEFAULT, shown_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.accounts.store import read_tokens, update_tokens
 from ag2api.quota.wire import reset_in
@@ -21,9 +21,12 @@ class AccountNotFound(LookupError):
 
 
 def account_rows(
-    path: Path, quota: dict[str, tuple[float, list[dict[str, Any]]]] | None = None
+    path: Path,
+    quota: dict[str, tuple[float, list[dict[str, Any]]]] | None = None,
+    default_proxy: str | None = None,
 ) -> list[list[str]]:
-    """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project."""
+    """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project,
+    ``default_proxy`` the config's ``upstream.proxy``."""
     rows = [
         [
             "#",
@@ -60,7 +63,7 @@ def account_rows(
                 mask(acc.project_id),
                 acc.email or "-",
                 state_name(acc.enabled, acc.disabled_reason).replace("_", " "),
-                mask_proxy(acc.proxy) if acc.proxy else "-",
+                _proxy_cell(acc.proxy, default_proxy),
                 last,
                 lowest,
                 checked,
@@ -68,6 +71,11 @@ def account_rows(
             ]
         )
     return rows
+
+
+def _proxy_cell(own: str | None, default: str | None) -> str:
+    proxy, source = shown_proxy(own, default)
+    return f"{proxy} ({DEFAULT})" if source == DEFAULT else proxy
 
 
 def verification_lines(path: Path, recheck_seconds: float) -> list[str]:

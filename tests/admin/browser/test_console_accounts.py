@@ -17,6 +17,7 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.admin.browser.conftest import refreshed, screenshot, show
+from tests.support.clients import ADMIN
 from tests.support.files import file_projects
 from tests.support.helpers import chat_text
 
@@ -178,6 +179,36 @@ async def test_import_a_peers_file_and_export(
     saved = await (await downloading.value).path()
     exported = json.loads(Path(saved).read_text())
     assert {a["refresh_token"] for a in exported} >= {"rt-one", "rt-two", "rt-three", "rt-six"}
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"admin_key": ADMIN, "upstream": {"proxy": "http://user:pw-default@127.0.0.1:9"}}],
+)
+@pytest.mark.timeout(seconds=60)
+async def test_each_accounts_proxy_and_where_it_is_set(
+    page: Any,
+    services: Services,
+    tokens_path: Path,
+    watcher: FileWatcher,
+    config_overrides: dict[str, Any],
+) -> None:
+    doc = json.loads(tokens_path.read_text())
+    doc["projects"][1]["proxy"] = "socks5h://me:pw-own@127.0.0.1:1080"
+    doc["projects"][2]["proxy"] = "direct"
+    tokens_path.write_text(json.dumps(doc))
+    await watcher.wait_for(lambda: services.pool.accounts[2].proxy == "direct")
+    tab = page
+    await show(tab, "accounts")
+    proxies = [(i, card(tab, f"proj…000{i}").locator("dd.proxy")) for i in (1, 2, 3)]
+    expected = {
+        1: "http://***@127.0.0.1:9 · the default (upstream.proxy)",
+        2: "socks5h://***@127.0.0.1:1080 · its own (tokens.json)",
+        3: "direct · its own (tokens.json)",
+    }
+    for i, shown in proxies:
+        await expect(shown).to_have_text(expected[i])
+    assert "pw-" not in await tab.content()
 
 
 @pytest.mark.timeout(seconds=60)
