@@ -180,6 +180,19 @@ async def test_import_a_peers_file_and_export(
     exported = json.loads(Path(saved).read_text())
     assert {a["refresh_token"] for a in exported} >= {"rt-one", "rt-two", "rt-three", "rt-six"}
 
+    # The CLIProxyAPI export is a zip: the picker offers zips, and takes this one back.
+    accepted = (await tab.get_attribute("#import-files", "accept") or "").split(",")
+    assert ".zip" in accepted and ".json" in accepted
+    await tab.select_option("#export-format", "cliproxy")
+    async with tab.expect_download() as downloading:
+        await tab.click("#export-link")
+    download = await downloading.value
+    assert download.suggested_filename == "cliproxy-auths.zip"
+    zipped = tmp_path / download.suggested_filename
+    await download.save_as(zipped)
+    await tab.set_input_files("#import-files", str(zipped))
+    await expect(tab.locator("#notice")).to_contain_text("Imported: 0 added, 4 updated")
+
 
 @pytest.mark.parametrize(
     "config_overrides",
