@@ -50,6 +50,7 @@ WRITES = [
     ("DELETE", "/admin/api/accounts/proj…0001", None),
     ("POST", "/admin/api/accounts/import", {"files": []}),
     ("POST", "/admin/api/accounts/sign-in", {"mode": "paste"}),
+    ("POST", "/admin/api/accounts/sign-in/some-sign-in", {"url": "http://localhost:51121/x"}),
 ]
 READS = [
     "/admin/api/overview",
@@ -57,6 +58,7 @@ READS = [
     "/admin/api/accounts",
     "/admin/api/accounts/export",
     "/admin/api/accounts/proj…0001",
+    "/admin/api/accounts/sign-in/some-sign-in",
 ]
 
 

@@ -4,22 +4,27 @@ and used with the keyboard alone."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+import yaml
 from playwright.async_api import expect
 
 from ag2api.server.watch import FileWatcher
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.admin.browser.conftest import refreshed, screenshot, show
+from tests.support.clients import ADMIN
+from tests.support.files import edit_config
 from tests.support.helpers import chat_text
+from tests.support.http import fetch
 
 
 @pytest.mark.timeout(seconds=60)
 async def test_overview_charts_requests_and_config_state(
-    page: Any, client: Any, config_path: Path, watcher: FileWatcher
+    page: Any, client: Any, config_path: Path, watcher: FileWatcher, base_url: str
 ) -> None:
     tab = page
     for stream in (True, False, True):
@@ -53,6 +58,17 @@ async def test_overview_charts_requests_and_config_state(
     await watcher.wait_for(lambda: watcher._live.last_error is None)
     await refreshed(tab)
     await expect(tab.locator("#config-ok")).to_be_visible()
+
+    # A start-only setting edited: in the file, in force after a restart — said on the page.
+    edit_config(config_path, yaml.safe_load(good), {"server": {"max_connections": 77}})
+    await watcher.wait_for(lambda: watcher._live.restart_required == ["server.max_connections"])
+    overview = await fetch(base_url + "/admin/api/overview", key=ADMIN)
+    assert json.loads(overview.body)["config"]["restart_required"] == ["server.max_connections"]
+    await refreshed(tab)
+    await expect(tab.locator("#restart-required")).to_have_text(
+        "Edited settings that take effect after a restart: server.max_connections"
+    )
+    await expect(tab.locator("#config-ok")).to_have_count(0)
 
 
 @pytest.mark.timeout(seconds=60)
