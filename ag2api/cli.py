@@ -203,7 +203,8 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
             if not path.exists():
                 print(f"{path} does not exist yet: add an account with `ag2api login`")
                 return 0
-            print(format_table(account_rows(path, stored_quota(cfg.usage_db))))
+            rows = account_rows(path, stored_quota(cfg.usage_db), cfg.upstream.proxy)
+            print(format_table(rows))
             for line in verification_lines(path, cfg.accounts.recheck_seconds):
                 print(line)
             return 0

@@ -53,8 +53,10 @@ svg, speedscope or raw collapsed stacks; ``--profile-native`` adds native frames
 ``--pool`` measures routing instead of speed (``scripts/benchkit/pool.py``): per strategy x
 affinity, how many answers a simulated pool of accounts (quota, prompt cache, rate limits) gives
 before it is used up, how often a conversation's turn lands on its previous turn's account, the
-upstream 429s per 100 answers and the wait the gateway adds; with ``--json``,
-``{"schema": 2, "meta", "pool": {"settings", "rows"}}``.
+upstream 429s per 100 answers and the wait the gateway adds; then the same with quotas that come
+back on a schedule during the run and credits (``accounts.use_credits`` off and on); with
+``--json``, ``{"schema": 2, "meta", "pool": {"settings", "rows", "schedule": {"settings",
+"rows"}}}``.
 
 ``--json`` prints ``{"schema": 2, "meta", "results", "targets", "backend", "floor"}``, stable
 across commits:
@@ -116,7 +118,8 @@ from benchkit.model import (
     Result,
     Scenario,
 )
-from benchkit.pool import QUICK_POOL, PoolSettings, measure_pool, pool_json, pool_table
+from benchkit.pool import POOL, QUICK_POOL, QUICK_SCHEDULE_POOL, SCHEDULE_POOL, measure_pool
+from benchkit.pool_report import pool_json, pool_table
 from benchkit.procs import (
     Floor,
     Gateway,
@@ -356,16 +359,23 @@ def main() -> int:
 
 
 def pool_bench(args: argparse.Namespace) -> int:
-    settings = QUICK_POOL if args.quick else PoolSettings()
+    settings = QUICK_POOL if args.quick else POOL
+    schedule = QUICK_SCHEDULE_POOL if args.quick else SCHEDULE_POOL
     info = meta({"quick": args.quick, "pool": True, "rounds": args.rounds or 1})
     with tempfile.TemporaryDirectory(prefix="ag2api-bench-pool-") as tmp:
-        rows = asyncio.run(measure_pool(settings, Path(tmp), args.rounds or 1))
+        rows = asyncio.run(measure_pool(settings, Path(tmp) / "until-used-up", args.rounds or 1))
+        again = asyncio.run(measure_pool(schedule, Path(tmp) / "schedule", args.rounds or 1))
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.json:
-        print(json.dumps({"schema": SCHEMA, "meta": info, "pool": pool_json(rows, settings)}))
+        report = {**pool_json(rows, settings), "schedule": pool_json(again, schedule)}
+        print(json.dumps({"schema": SCHEMA, "meta": info, "pool": report}))
     else:
-        print(pool_table(rows, settings))
-    return 1 if args.quick and not all(r.served for r in rows) else 0
+        print(pool_table(rows, settings) + "\n\n" + pool_table(again, schedule))
+        print(
+            f"\nload {info['loadavg_start'][0]} → {info['loadavg_end'][0]}; "
+            f"{args.rounds or 1} round(s)"
+        )
+    return 1 if args.quick and not all(r.served for r in rows + again) else 0
 
 
 if __name__ == "__main__":

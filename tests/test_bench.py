@@ -270,10 +270,20 @@ def test_profile_without_py_spy_says_how_to_get_it(
 
 def test_pool_benchmark_runs_every_strategy_with_and_without_affinity() -> None:
     """``--pool --quick``: every routing strategy, affinity off and on, each served answers
-    before its simulated pool ran out; affinity keeps turns on their account."""
+    before its simulated pool ran out; affinity keeps turns on their account. Then quotas that
+    come back within the run, and credits: spent only when accounts.use_credits is on."""
     report = run_bench("--pool")
     assert report["schema"] == 2 and report["meta"]["settings"]["pool"] is True
     rows = {(r["strategy"], r["affinity"]): r for r in report["pool"]["rows"]}
     assert set(rows) == {(s, a) for s in ("rotate", "fill", "balanced") for a in (False, True)}
     assert all(r["served"] > 0 and r["added_wait_p50_ms"] is not None for r in rows.values())
     assert rows["rotate", True]["same_account_pct"] > rows["rotate", False]["same_account_pct"]
+    assert all(r["resets"] == 0 and r["on_credits"] == 0 for r in rows.values())
+
+    schedule = report["pool"]["schedule"]
+    assert schedule["settings"]["reset_period"] and schedule["settings"]["credits"]
+    runs = {(r["affinity"], r["credits"]): r for r in schedule["rows"]}
+    assert set(runs) == {(a, c) for a in (False, True) for c in (False, True)}
+    for (_, credits), run in runs.items():
+        assert run["served"] > 0 and run["resets"] > 0  # the quota came back during the run
+        assert (run["on_credits"] > 0) is credits

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.accounts.ledger import Entry, read_ledger
-from ag2api.accounts.proxies import mask_proxy
+from ag2api.accounts.proxies import DEFAULT, shown_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.accounts.store import read_tokens, update_tokens
 from ag2api.quota.wire import reset_in
@@ -22,10 +22,13 @@ class AccountNotFound(LookupError):
 
 
 def account_rows(
-    path: Path, quota: dict[str, tuple[float, list[dict[str, Any]]]] | None = None
+    path: Path,
+    quota: dict[str, tuple[float, list[dict[str, Any]]]] | None = None,
+    default_proxy: str | None = None,
 ) -> list[list[str]]:
-    """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project. With
-    hosts sharing the pool (a ledger beside tokens.json) it names who last changed each."""
+    """The table of ``ag2api accounts``; ``quota`` is the gateway's last check per project,
+    ``default_proxy`` the config's ``upstream.proxy``. With hosts sharing the pool (a ledger beside
+    tokens.json) it names who last changed each."""
     ledger = read_ledger(path)
     rows = [
         [
@@ -63,7 +66,7 @@ def account_rows(
                 mask(acc.project_id),
                 acc.email or "-",
                 state_name(acc.enabled, acc.disabled_reason).replace("_", " "),
-                mask_proxy(acc.proxy) if acc.proxy else "-",
+                _proxy_cell(acc.proxy, default_proxy),
                 last,
                 lowest,
                 checked,
@@ -86,6 +89,11 @@ def last_change(entry: Entry | None) -> str:
         return f"{stamp.host} (first sync)"
     at = datetime.datetime.fromtimestamp(stamp.version / 1000).strftime("%m-%d %H:%M")
     return f"{stamp.host} {at}" + ("" if stamp.person else " (gateway)")
+
+
+def _proxy_cell(own: str | None, default: str | None) -> str:
+    proxy, source = shown_proxy(own, default)
+    return f"{proxy} ({DEFAULT})" if source == DEFAULT else proxy
 
 
 def verification_lines(path: Path, recheck_seconds: float) -> list[str]:

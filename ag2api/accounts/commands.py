@@ -25,12 +25,18 @@ from ag2api.accounts.crypto import (
 from ag2api.accounts.google_calls import Route
 from ag2api.accounts.model import OAuthConfig
 from ag2api.accounts.oauth_client import client_for, default_client, known_secret, usable
-from ag2api.accounts.store import TokensFileError, read_tokens, update_tokens, write_atomic
+from ag2api.accounts.store import (
+    TokensFileError,
+    locked_entries,
+    read_tokens,
+    require_key_opens,
+    update_tokens,
+    write_atomic,
+)
 from ag2api.accounts.transfer.export import FORMATS, export
 from ag2api.accounts.transfer.formats import Entry, Problem, read_paths
 from ag2api.accounts.transfer.merge import Outcome, ProjectFinder, fold_duplicates, merge_into
 from ag2api.config.schema import GatewayConfig
-from ag2api.redact import mask
 
 ACTIONS = ("import", "export", "encrypt", "decrypt")
 
@@ -107,6 +113,7 @@ def import_accounts(
     merge the accounts into tokens.json under its lock (``ag2api accounts import`` and the
     console's upload)."""
     path = cfg.tokens_file
+    require_key_opens(path, cipher)  # refused before any lookup rather than after
     reading = read_paths(paths)
     problems = list(reading.problems)
     entries: list[Entry] = []
@@ -243,21 +250,7 @@ def _raw(path: Path) -> dict[str, Any]:
 
 def _require_readable(doc: dict[str, Any], cipher: TokenCipher, name: str) -> None:
     """Every sealed token opens with ``cipher``; else the error names the accounts."""
-    locked: list[str] = []
-    missing = False
-    for entry in doc.get("projects") or ():
-        if not isinstance(entry, dict):
-            continue
-        for key in SECRET_FIELDS:
-            value = entry.get(key)
-            if isinstance(value, str) and is_sealed(value):
-                try:
-                    cipher.open(value, key)
-                except CannotDecrypt as exc:
-                    missing |= exc.missing_key
-                    email = entry.get("email")
-                    locked.append(email or mask(str(entry.get("project_id"))))
-                    break
+    locked, missing = locked_entries(doc, cipher)
     if locked:
         raise CommandFailed(unreadable_message(name, locked, missing, "nothing was written"))
 

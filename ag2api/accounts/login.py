@@ -45,7 +45,7 @@ from ag2api.accounts.oauth_client import (
     usable,
 )
 from ag2api.accounts.proxies import check_proxy, mask_proxy
-from ag2api.accounts.store import read_tokens, update_tokens
+from ag2api.accounts.store import read_tokens, require_key_opens, update_tokens
 from ag2api.redact import mask
 
 AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
@@ -211,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
     existing = read_tokens(args.tokens)
     client, source = choose_client(args, existing.oauth, dict(os.environ))
     cipher = resolve_cipher(args)
+    require_key_opens(args.tokens, cipher)  # before the sign-in, not after it
     own_proxy = check_login_proxy(args.proxy)
     route = Route(proxy=own_proxy or getattr(args, "default_proxy", None))
     redirect_uri = f"http://localhost:{args.port}{CALLBACK_PATH}"

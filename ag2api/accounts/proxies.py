@@ -63,6 +63,20 @@ def mask_proxy(proxy: str | None) -> str:
     return mask_url_credentials(proxy)
 
 
+# Where the way out an account takes is set (for the views).
+OWN, DEFAULT, UNSET = "account", "upstream.proxy", "none"
+
+
+def shown_proxy(account_proxy: str | None, default: str | None) -> tuple[str, str]:
+    """The way out an account's calls take, as it may be shown, and where that is set: its own
+    ``proxy`` (``"direct"`` included), else ``upstream.proxy``, else none (``"direct"``)."""
+    if account_proxy:
+        return mask_proxy(account_proxy), OWN
+    if default:
+        return mask_proxy(default), DEFAULT
+    return DIRECT, UNSET
+
+
 def routed(settings: CallSettings, account: Account) -> CallSettings:
     """``settings`` for one account's upstream call: its proxy and User-Agent when it has them."""
     if account.proxy is None and account.user_agent is None:

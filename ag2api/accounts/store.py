@@ -27,7 +27,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ag2api.accounts.crypto import SECRET_FIELDS, CannotDecrypt, TokenCipher, unreadable_message
+from ag2api.accounts.crypto import (
+    SECRET_FIELDS,
+    CannotDecrypt,
+    TokenCipher,
+    is_sealed,
+    unreadable_message,
+)
 from ag2api.accounts.model import DEFAULT_TOKEN_URL, Account, OAuthConfig, epoch_seconds
 from ag2api.accounts.proxies import check_proxy, check_user_agent
 from ag2api.files.safewrite import (
@@ -71,6 +77,11 @@ class TokensFileMissing(TokensFileError):
 
 class TokensFileBusy(TokensFileError):
     """tokens.json kept changing while a write was being prepared."""
+
+
+class TokensKeyMismatch(TokensFileError):
+    """The key cannot open tokens already in the file, so it may not write new ones beside them:
+    the file would hold tokens no one key opens."""
 
 
 @dataclass(frozen=True)
@@ -279,7 +290,9 @@ def update_tokens(
     raises :class:`TokensFileMissing` instead. ``mutate`` may run more than once, each time on a
     freshly read document: when the file changes between the read and the rename (someone saved
     it without the lock), the write starts over rather than undo that save. With a ``cipher``
-    that has a key, every plaintext token in the document is sealed on the way out.
+    that has a key, every plaintext token in the document is sealed on the way out; a write that
+    would put new tokens beside sealed ones this cipher cannot open (another key's, or any key's
+    when it has none) raises :class:`TokensKeyMismatch` naming those accounts, and writes nothing.
     ``replacing(before, after)`` is told the sha256 (hex) of the file as read (None: missing) and
     of the text about to replace it, before it does.
     """
@@ -300,9 +313,11 @@ def update_tokens(
                     raise
                 if not isinstance(doc, dict):
                     raise TokensFileError(f"{path}: the top level must be an object")
+            held = _token_values(doc)
             mutate(doc)
             if cipher is not None:
                 seal_document(doc, cipher)
+                _refuse_mixed_keys(doc, cipher, held, str(path))
             text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
             if replacing is not None:
                 after = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -320,6 +335,64 @@ def seal_document(doc: dict[str, Any], cipher: TokenCipher) -> None:
                 value = entry.get(key)
                 if isinstance(value, str) and value:
                     entry[key] = cipher.seal(value, key)
+
+
+def locked_entries(doc: dict[str, Any], cipher: TokenCipher) -> tuple[list[str], bool]:
+    """The entries of ``doc`` with a sealed token ``cipher`` cannot open (as a message names
+    them), and whether that is because it has no key."""
+    locked: list[str] = []
+    missing = False
+    for entry in doc.get("projects") or ():
+        if not isinstance(entry, dict):
+            continue
+        for key in SECRET_FIELDS:
+            value = entry.get(key)
+            if isinstance(value, str) and is_sealed(value):
+                try:
+                    cipher.open(value, key)
+                except CannotDecrypt as exc:
+                    missing |= exc.missing_key
+                    locked.append(_label(entry))
+                    break
+    return locked, missing
+
+
+def require_key_opens(path: Path, cipher: TokenCipher) -> None:
+    """Raise :class:`TokensKeyMismatch` now when tokens.json holds tokens ``cipher`` cannot open
+    (before work whose result :func:`update_tokens` would refuse to write: an import, a sign-in).
+    A missing or unparsable file passes: the write itself reports it."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return
+    locked, missing = locked_entries(doc, cipher) if isinstance(doc, dict) else ([], False)
+    if locked:
+        raise TokensKeyMismatch(
+            unreadable_message(str(path), locked, missing, "nothing was written")
+        )
+
+
+def _token_values(doc: Any) -> set[str]:
+    if not isinstance(doc, dict):
+        return set()
+    return {
+        value
+        for entry in doc.get("projects") or ()
+        if isinstance(entry, dict)
+        for key in SECRET_FIELDS
+        if isinstance(value := entry.get(key), str) and value
+    }
+
+
+def _refuse_mixed_keys(doc: dict[str, Any], cipher: TokenCipher, held: set[str], name: str) -> None:
+    """Raise when the write brings tokens that were not in the file while some it holds do not
+    open with ``cipher``: sealed with this key (or left plaintext without one) beside those,
+    they would leave the file with no one key that opens it all."""
+    if _token_values(doc) <= held:
+        return
+    locked, missing = locked_entries(doc, cipher)
+    if locked:
+        raise TokensKeyMismatch(unreadable_message(name, locked, missing, "nothing was written"))
 
 
 def _read(path: Path) -> tuple[FileState, bytes | None]:

@@ -63,7 +63,9 @@ class AdminAccountsHandler(AdminHandler):
 
     def _accounts(self) -> list[dict[str, Any]]:
         s = self.services
-        return accounts_view(s.state.snapshot(), s.quota.book, s.uses_credits)
+        return accounts_view(
+            s.state.snapshot(), s.quota.book, s.uses_credits, self.cfg.upstream.proxy
+        )
 
 
 class ConsolePageHandler(AdminHandler):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ag2api.accounts.pool import QUOTA_EXHAUSTED
-from ag2api.accounts.proxies import mask_proxy
+from ag2api.accounts.proxies import shown_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.config.schema import GatewayConfig, KeyPolicy
 from ag2api.keys.limiter import periods
@@ -26,10 +26,14 @@ def iso(ts: float | None) -> str | None:
 
 
 def accounts_view(
-    snapshot: StateSnapshot, book: QuotaBook, use_credits: Callable[[str], bool]
+    snapshot: StateSnapshot,
+    book: QuotaBook,
+    use_credits: Callable[[str], bool],
+    default_proxy: str | None = None,
 ) -> list[dict[str, Any]]:
     """Each account with, per model, the quota left, its reset, and whether (and until when)
-    routing skips it; its 5-hour and weekly buckets; its credits."""
+    routing skips it; its 5-hour and weekly buckets; its credits; the proxy its calls take
+    (``default_proxy``: ``upstream.proxy``)."""
     now = book.clock()
     out: list[dict[str, Any]] = []
     for i, account in enumerate(snapshot.accounts, 1):
@@ -56,6 +60,7 @@ def accounts_view(
             m["skip_reason"] = skip.reason if skip is not None else None
         credits = book.credits(account.project_id)
         enabled = use_credits(account.project_id)
+        proxy, proxy_source = shown_proxy(account.proxy, default_proxy)
         out.append(
             {
                 "number": i,
@@ -67,7 +72,9 @@ def accounts_view(
                 ),
                 # Where the person verifies the account (state needs_verification), else None.
                 "verification_url": verification_url(account.disabled_reason),
-                "proxy": mask_proxy(account.proxy) if account.proxy else None,
+                # Masked; set by the account itself, by upstream.proxy, or by none (direct).
+                "proxy": proxy,
+                "proxy_source": proxy_source,
                 "uses": account.uses,
                 "in_flight": account.in_flight,
                 "last_used_at": iso(account.last_used_at),

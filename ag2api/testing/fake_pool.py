@@ -1,10 +1,11 @@
 """The fake upstream's pool model (off unless set): what makes one account differ from another.
 
-* **Quota.** Each (account, model) has ``capacity`` units per 5-hour window, opened by its
-  first use; each model group (Gemini, or Claude and GPT) also a weekly budget. A request costs
-  its uncached prompt tokens, a tenth of its cached ones, and its output. Used up: 429
-  ``QUOTA_EXHAUSTED`` naming the reset, as Google answers; fetchAvailableModels, the quota
-  summary and loadCodeAssist report it all.
+* **Quota.** Each (account, model) has ``capacity`` units per ``window`` (5 hours, as Google's),
+  opened by its first use (or set open earlier: :meth:`PoolModel.open_window`); each model group
+  (Gemini, or Claude and GPT) also a weekly budget. A window that ends gives its quota back.
+  A request costs its uncached prompt tokens, a tenth of its cached ones, and its output. Used
+  up: 429 ``QUOTA_EXHAUSTED`` naming the reset, as Google answers; fetchAvailableModels, the
+  quota summary and loadCodeAssist report it all.
 * **Prompt cache.** An account remembers the prompts it served; a request whose turns begin
   with one of them is served from cache for that part (``cachedContentTokenCount``): cheaper,
   and faster (``latency`` per uncached token).
@@ -54,9 +55,12 @@ class Window:
     start: float | None = None
     used: float = 0.0
 
-    def roll(self, now: float) -> None:
+    def roll(self, now: float) -> bool:
+        """End the window if its time is up (True: its quota came back)."""
         if self.start is not None and now >= self.start + self.length:
             self.start, self.used = None, 0.0
+            return True
+        return False
 
     def reset_at(self, now: float) -> float:
         return (self.start if self.start is not None else now) + self.length
@@ -90,7 +94,8 @@ class Decision:
 @dataclass
 class PoolModel:
     clock: Callable[[], float] = time.time
-    capacity: float = 100_000.0  # units per (account, model) per 5-hour window
+    capacity: float = 100_000.0  # units per (account, model) per window
+    window: float = WINDOW  # seconds from a window's first use to its reset
     weekly: float = 1_000_000.0  # units per (account, model group) per week
     cached_cost: float = 0.1  # what a cached prompt token costs, against an uncached one
     output_tokens: int = 40  # what an answer costs on top of its prompt
@@ -106,18 +111,25 @@ class PoolModel:
     in_flight: Counter[str] = field(default_factory=Counter)
     served: list[Served] = field(default_factory=list)
     refusals: Counter[str] = field(default_factory=Counter)  # 429 reason → count
+    resets: int = 0  # windows that ended with quota used (their quota came back)
 
     # -- state ---------------------------------------------------------------------------
     def _window(self, project: str, model: str) -> Window:
         now = self.clock()
-        window = self.windows.setdefault((project, model), Window(WINDOW))
-        window.roll(now)
+        window = self.windows.setdefault((project, model), Window(self.window))
+        if window.roll(now):
+            self.resets += 1
         return window
 
     def _week(self, project: str, model: str) -> Window:
         week = self.weeks.setdefault((project, family(model)), Window(WEEK))
         week.roll(self.clock())
         return week
+
+    def open_window(self, project: str, model: str, opened: float, used: float) -> None:
+        """The account's window for ``model`` opened at ``opened`` with ``used`` units spent
+        (accounts met at different points of their quota cycle reset at different times)."""
+        self.windows[project, model] = Window(self.window, opened, min(self.capacity, used))
 
     def remaining(self, project: str, model: str) -> float:
         window = self._window(project, model)

@@ -9,13 +9,26 @@ RATE_LIMIT_EXCEEDED). The real gateway (its services, app and HTTP server, memor
 in front, in this process. The accounts start unequal (the last has used ``used_at_start`` of
 its quota, the others less in proportion). ``conversations`` clients talk at once, each a
 conversation that grows by ``words`` words a turn (with its ``prompt_cache_key``, as Codex sends
-it) for up to ``turns`` turns, then starts another. A run ends when the gateway first answers
-429 with a long ``Retry-After``: the pool is used up. ``--rounds N`` repeats every run N times
+it) for up to ``turns`` turns, then starts another. ``--rounds N`` repeats every run N times
 (in turn) and shows the medians.
 
-Per strategy x affinity, one run each on a fresh pool:
+Two scenarios, each per strategy x affinity, one run each on a fresh pool:
 
-* ``served`` — answers before the pool was used up (more is better: the cache makes turns cheaper);
+* **until used up** (:data:`POOL`): no quota comes back within a run, which ends when the gateway
+  first answers 429 with a long ``Retry-After``: the pool is used up.
+* **resets and credits** (:data:`SCHEDULE_POOL`): each account's quota comes back
+  ``reset_period`` seconds after its window opened (the 5-hour window, compressed; the accounts
+  are met at different points of it, the most used nearest its reset) and each holds ``credits``;
+  the run lasts ``periods`` reset periods, once with ``accounts.use_credits`` off and once on.
+  The gateway's 429s (no account can serve now: the client waits its ``Retry-After``) are
+  counted as ``pool out``; answers the upstream served on credits as ``on credits``.
+
+Columns:
+
+* ``served`` — answers before the pool was used up, or in the run's time with resets (more is
+  better: the cache makes turns cheaper);
+* ``on credits``, ``pool out`` — (resets and credits) answers served on credits; the gateway's
+  429s to the clients;
 * ``same account %`` — turns after a conversation's first that went to the account of its
   previous turn;
 * ``upstream 429s / 100`` — 429s the fake answered (rate limits and used-up quotas) per 100
@@ -33,7 +46,7 @@ import logging
 import statistics
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +61,7 @@ from ag2api.config.schema import ROUTING_STRATEGIES
 from ag2api.logs.requestlog import LOGGER as REQUEST_LOGGER
 from ag2api.services import build_services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
-from ag2api.testing.fake_pool import PoolModel
+from ag2api.testing.fake_pool import WINDOW, PoolModel
 from ag2api.testing.fake_upstream import FakeUpstream
 
 API_KEY = "sk-bench-pool-0123456789"
@@ -63,7 +76,7 @@ class PoolSettings:
     conversations: int = 10
     turns: int = 30
     words: int = 120
-    capacity: float = 120_000.0  # units per account (its 5-hour quota for the model)
+    capacity: float = 120_000.0  # units per account (its quota for the model per window)
     max_concurrent: int = 3  # per account, then RATE_LIMIT_EXCEEDED
     base_latency: float = 0.02
     latency: float = 0.00002  # seconds per uncached prompt token
@@ -71,9 +84,17 @@ class PoolSettings:
     # The accounts start unequal, as in life: the last has already used this share of its quota,
     # the others less in proportion (the first none).
     used_at_start: float = 0.6
+    # Seconds from a window's opening to its reset; None: the fake's 5 hours (none in a run,
+    # which then ends when the pool is used up). Set, the run lasts ``periods`` of them.
+    reset_period: float | None = None
+    periods: float = 3.0
+    credits: float = 0.0  # each account's Google One AI credits (a request spends 10; 0: none)
+    strategies: tuple[str, ...] = ROUTING_STRATEGIES
 
 
-# The suite's smoke run: a few seconds, no rate limit to wait out.
+POOL = PoolSettings()
+SCHEDULE_POOL = replace(POOL, capacity=40_000.0, reset_period=10.0, periods=3.0, credits=600.0)
+# The suite's smoke runs: a few seconds, no rate limit to wait out.
 QUICK_POOL = PoolSettings(
     accounts=2,
     conversations=3,
@@ -83,6 +104,16 @@ QUICK_POOL = PoolSettings(
     max_concurrent=100,
     base_latency=0.002,
     latency=0.0,
+)
+# Its runs last their periods whatever the machine: the smoke run keeps to one strategy.
+QUICK_SCHEDULE_POOL = replace(
+    QUICK_POOL,
+    capacity=1_500.0,
+    reset_period=0.4,
+    periods=2.0,
+    credits=200.0,
+    quota_refresh=0.2,
+    strategies=("rotate",),
 )
 
 
@@ -96,8 +127,12 @@ class PoolRow:
     added_wait_p50_ms: float | None
     added_wait_p99_ms: float | None
     cached_pct: float
-    client_errors: int  # answers other than 200 before the pool was used up (should be 0)
+    client_errors: int  # answers other than 200 or the gateway's 429 (should be 0)
     seconds: float
+    credits: bool = False  # accounts.use_credits
+    on_credits: int = 0  # answers served on credits
+    pool_out: int = 0  # the gateway's 429s: no account could serve then (the client waited)
+    resets: int = 0  # account windows whose quota came back during the run
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -108,14 +143,18 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 class _Run:
-    """One strategy x affinity on a fresh pool."""
+    """One strategy x affinity (x credits) on a fresh pool."""
 
-    def __init__(self, settings: PoolSettings, strategy: str, affinity: bool, folder: Path):
+    def __init__(
+        self, settings: PoolSettings, strategy: str, affinity: bool, credits: bool, folder: Path
+    ) -> None:
         self.s, self.strategy, self.affinity, self.folder = settings, strategy, affinity, folder
+        self.credits = credits
         self.done = asyncio.Event()
         self.latency: dict[str, float] = {}  # marker → seconds the client waited
         self.turns: list[tuple[str, int, str]] = []  # (conversation, turn, marker), in order
         self.errors = 0
+        self.pool_out = 0
 
     def _config(self, fake: FakeUpstream) -> Path:
         tokens = self.folder / "tokens.json"
@@ -140,6 +179,7 @@ class _Run:
             "tokens_file": str(tokens),
             "upstream": {"base_urls": [fake.url]},
             "routing": {"strategy": self.strategy, "affinity": self.affinity},
+            "accounts": {"use_credits": self.credits},
             "observability": {
                 "quota_refresh_seconds": self.s.quota_refresh,
                 "usage_db": str(self.folder / "usage.sqlite3"),
@@ -155,19 +195,22 @@ class _Run:
         fake = FakeUpstream()
         fake.pool = pool = PoolModel(
             capacity=s.capacity,
+            window=s.reset_period or WINDOW,
             weekly=s.capacity * 100,
             max_concurrent=s.max_concurrent,
             base_latency=s.base_latency,
             latency=s.latency,
         )
         await fake.start()
+        now = time.time()
         for i in range(s.accounts):
-            fake.add_account(f"pool-rt-{i}", f"pool-project-{i}")
-            pool.spend(
-                f"pool-project-{i}",
-                MODEL,
-                s.capacity * s.used_at_start * i / max(1, s.accounts - 1),
-            )
+            project, share = f"pool-project-{i}", i / max(1, s.accounts - 1)
+            fake.add_account(f"pool-rt-{i}", project)
+            pool.credits[project] = s.credits
+            # The more an account has used, the earlier its window opened (with resets in a
+            # run: the sooner its quota comes back).
+            opened = now - (s.reset_period or 0.0) * i / s.accounts
+            pool.open_window(project, MODEL, opened, s.capacity * s.used_at_start * share)
         services = build_services(read_config(self._config(fake), environ={}))
         logging.getLogger(REQUEST_LOGGER).setLevel(logging.CRITICAL)  # no line per request
         sockets = bind_sockets(0, "127.0.0.1")
@@ -176,6 +219,9 @@ class _Run:
         url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
         services.quota.start(lambda: s.quota_refresh)
         started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        if s.reset_period is not None:  # a run of fixed length: the quota keeps coming back
+            loop.call_later(s.reset_period * s.periods, self.done.set)
         try:
             limits = httpx.Limits(max_connections=s.conversations * 2)
             async with httpx.AsyncClient(timeout=120, limits=limits) as http:
@@ -240,7 +286,10 @@ class _Run:
             if response.status_code == 429 and wait >= EXHAUSTED_AFTER:
                 self.done.set()  # the pool is used up: the run ends
                 return None
-            self.errors += 1
+            if response.status_code == 429:
+                self.pool_out += 1
+            else:
+                self.errors += 1
             await asyncio.sleep(min(wait, 1.0))
         return None
 
@@ -264,16 +313,20 @@ class _Run:
         cached = sum(r.cached_tokens for r in pool.served)
         count = len(self.latency)
         return PoolRow(
-            self.strategy,
-            self.affinity,
-            count,
-            round(100 * same / len(pairs), 1) if pairs else None,
-            round(100 * sum(pool.refusals.values()) / max(1, count), 1),
-            _round(_pct(added, 0.5)),
-            _round(_pct(added, 0.99)),
-            round(100 * cached / max(1, prompt), 1),
-            self.errors,
-            round(seconds, 2),
+            strategy=self.strategy,
+            affinity=self.affinity,
+            served=count,
+            same_account_pct=round(100 * same / len(pairs), 1) if pairs else None,
+            upstream_429_per_100=round(100 * sum(pool.refusals.values()) / max(1, count), 1),
+            added_wait_p50_ms=_round(_pct(added, 0.5)),
+            added_wait_p99_ms=_round(_pct(added, 0.99)),
+            cached_pct=round(100 * cached / max(1, prompt), 1),
+            client_errors=self.errors,
+            seconds=round(seconds, 2),
+            credits=self.credits,
+            on_credits=sum(1 for r in pool.served if r.credits),
+            pool_out=self.pool_out,
+            resets=pool.resets,
         )
 
 
@@ -282,18 +335,21 @@ def _round(value: float | None) -> float | None:
 
 
 async def measure_pool(settings: PoolSettings, folder: Path, rounds: int = 1) -> list[PoolRow]:
-    """Every strategy, affinity off and on, each on a fresh pool; ``rounds`` times over (in
-    turn, so drift hits all alike), each row the median of its rounds."""
+    """Each strategy, affinity off and on (and, when the accounts hold credits, with
+    accounts.use_credits off and on), each on a fresh pool; ``rounds`` times over (in turn, so
+    drift hits all alike), each row the median of its rounds."""
     for name in ("ag2api", "tornado.access", "tornado.application", "tornado.general"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    runs: dict[tuple[str, bool], list[PoolRow]] = {}
+    runs: dict[tuple[bool, str, bool], list[PoolRow]] = {}
     for n in range(rounds):
-        for strategy in ROUTING_STRATEGIES:
-            for affinity in (False, True):
-                run_dir = folder / f"{n}-{strategy}-{'on' if affinity else 'off'}"
-                run_dir.mkdir(parents=True)
-                row = await _Run(settings, strategy, affinity, run_dir).run()
-                runs.setdefault((strategy, affinity), []).append(row)
+        for credits in (False, True) if settings.credits else (False,):
+            for strategy in settings.strategies:
+                for affinity in (False, True):
+                    name = f"{n}-{strategy}-{'on' if affinity else 'off'}-{int(credits)}"
+                    run_dir = folder / name
+                    run_dir.mkdir(parents=True)
+                    row = await _Run(settings, strategy, affinity, credits, run_dir).run()
+                    runs.setdefault((credits, strategy, affinity), []).append(row)
     return [_median(rows) for rows in runs.values()]
 
 
@@ -307,39 +363,18 @@ def _median(rows: list[PoolRow]) -> PoolRow:
 
     first = rows[0]
     return PoolRow(
-        first.strategy,
-        first.affinity,
-        int(mid("served")),
-        mid("same_account_pct"),
-        mid("upstream_429_per_100"),
-        mid("added_wait_p50_ms"),
-        mid("added_wait_p99_ms"),
-        mid("cached_pct"),
-        sum(r.client_errors for r in rows),
-        round(sum(r.seconds for r in rows), 2),
+        strategy=first.strategy,
+        affinity=first.affinity,
+        served=int(mid("served")),
+        same_account_pct=mid("same_account_pct"),
+        upstream_429_per_100=mid("upstream_429_per_100"),
+        added_wait_p50_ms=mid("added_wait_p50_ms"),
+        added_wait_p99_ms=mid("added_wait_p99_ms"),
+        cached_pct=mid("cached_pct"),
+        client_errors=sum(r.client_errors for r in rows),
+        seconds=round(sum(r.seconds for r in rows), 2),
+        credits=first.credits,
+        on_credits=int(mid("on_credits")),
+        pool_out=int(mid("pool_out")),
+        resets=int(mid("resets")),
     )
-
-
-def pool_table(rows: list[PoolRow], settings: PoolSettings) -> str:
-    head = (
-        "strategy", "affinity", "served", "same account %", "upstream 429s / 100",
-        "added wait p50 ms", "added wait p99 ms", "cached %",
-    )  # fmt: skip
-    lines = [
-        f"{settings.accounts} accounts, {settings.conversations} conversations at once, up to "
-        f"{settings.turns} turns of +{settings.words} words each, "
-        f"{settings.max_concurrent} calls at once per account",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for r in rows:
-        cells = (
-            r.strategy, "on" if r.affinity else "off", r.served, r.same_account_pct,
-            r.upstream_429_per_100, r.added_wait_p50_ms, r.added_wait_p99_ms, r.cached_pct,
-        )  # fmt: skip
-        lines.append("| " + " | ".join("-" if c is None else str(c) for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def pool_json(rows: list[PoolRow], settings: PoolSettings) -> dict[str, Any]:
-    return {"settings": asdict(settings), "rows": [asdict(r) for r in rows]}

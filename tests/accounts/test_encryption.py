@@ -12,8 +12,8 @@ import openai
 import pytest
 import yaml
 
-from ag2api.accounts.crypto import PREFIX, TokenCipher
-from ag2api.accounts.store import update_tokens
+from ag2api.accounts.crypto import PLAINTEXT, PREFIX, TokenCipher
+from ag2api.accounts.store import TokensKeyMismatch, update_tokens
 from ag2api.cli import main
 from ag2api.config.live import read_config
 from ag2api.server.reload import Reloader
@@ -106,7 +106,18 @@ async def test_a_wrong_or_missing_key_names_the_accounts_and_writes_nothing(
         services.writer.record("proj-hand-0004", last_used_at=1)
         await services.writer.flush()
         sealed_before = json.loads(before)["projects"]
-        assert token_entries(tokens_path)[:3] == sealed_before  # never overwritten
+        stored = token_entries(tokens_path)
+        assert stored[:3] == sealed_before  # never overwritten
+        # The hand-added entry is not sealed with a key that cannot open the others (the file
+        # would then need two keys): that write is refused, and says why.
+        assert stored[3]["refresh_token"] == "rt-hand"
+        if key is None:  # nothing to seal: the gateway's own fields are written
+            assert stored[3]["last_used_at"] == 1 and services.writer.last_error is None
+        else:
+            error = services.writer.last_error or ""
+            assert "last_used_at" not in stored[3]
+            assert "cannot read the tokens of 3 account(s)" in error
+            assert "nothing was written" in error and "proj…0002" in error
     finally:
         await services.aclose()
 
@@ -156,3 +167,47 @@ def test_encrypt_and_decrypt_commands(
     monkeypatch.delenv("AG2API_SECRET_KEY")
     assert main(["accounts", "--tokens", str(tokens_path), "encrypt"]) == 1
     assert "no key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", [OTHER_KEY, None], ids=["wrong-key", "no-key"])
+def test_an_import_with_a_key_that_does_not_open_the_file_is_refused(
+    tokens_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    key: str | None,
+) -> None:
+    seal_file(tokens_path, KEY)
+    before = tokens_path.read_bytes()
+    new = tmp_path / "antigravity-new@example.com.json"
+    new.write_text(
+        json.dumps(
+            {
+                "type": "antigravity",
+                "refresh_token": "1//rt-new",
+                "email": "new@example.com",
+                "project_id": "proj-new-0004",
+            }
+        )
+    )
+    if key is not None:
+        monkeypatch.setenv("AG2API_SECRET_KEY", key)
+    assert main(["accounts", "--tokens", str(tokens_path), "import", str(new)]) == 1
+    captured = capsys.readouterr()
+    assert "Added" not in captured.out
+    assert "cannot read the tokens of 3 account(s) (proj…0001" in captured.err
+    assert "nothing was written" in captured.err
+    assert tokens_path.read_bytes() == before
+    # The store refuses too, whoever calls it (a login's save, the console's import).
+    with pytest.raises(TokensKeyMismatch, match="cannot read the tokens of 3 account"):
+        update_tokens(
+            tokens_path,
+            lambda d: d["projects"].append({"project_id": "p-x", "refresh_token": "rt-x"}),
+            cipher=TokenCipher(key.encode()) if key else PLAINTEXT,
+        )
+    assert tokens_path.read_bytes() == before
+    # With the right key the same import goes in, sealed like the rest.
+    monkeypatch.setenv("AG2API_SECRET_KEY", KEY)
+    assert main(["accounts", "--tokens", str(tokens_path), "import", str(new)]) == 0
+    assert "Added 1: new@example.com" in capsys.readouterr().out
+    assert token_entries(tokens_path)[3]["refresh_token"].startswith(PREFIX)

@@ -14,6 +14,7 @@ import pytest
 
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.cli import ag2api
 from tests.support.clients import ADMIN
 from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
@@ -99,10 +100,29 @@ async def test_each_account_goes_out_its_own_way(
         assert not socks_proxy.saw(secret)
     assert any(r.body["project"] == "proj-gamma-0003" for r in fake.generate_requests())
 
+    # Each account's way out, masked, and where it is set: alpha's is the default.
     shown = await admin_accounts(base_url)
-    proxies = [a["proxy"] for a in json.loads(shown)["accounts"]]
-    assert proxies == [None, f"socks5h://***@127.0.0.1:{socks_proxy.port}", "direct"]
-    assert "pw" not in shown and all("pw" not in r.getMessage() for r in caplog.records)
+    console = (await fetch(base_url + "/admin/api/accounts", key=ADMIN)).body.decode()
+    for text in (shown, console):
+        ways = [(a["proxy"], a["proxy_source"]) for a in json.loads(text)["accounts"]]
+        assert ways == [
+            (f"http://***@127.0.0.1:{http_proxy.port}", "upstream.proxy"),
+            (f"socks5h://***@127.0.0.1:{socks_proxy.port}", "account"),
+            ("direct", "account"),
+        ]
+        assert "pw" not in text
+    assert all("pw" not in r.getMessage() for r in caplog.records)
+
+
+async def test_ag2api_accounts_shows_each_accounts_way_out(
+    config_path: Path, http_proxy: HttpProxy, socks_proxy: Socks5Proxy
+) -> None:
+    code, out = await ag2api("accounts", "--config", str(config_path))
+    assert code == 0, out
+    alpha, beta, gamma = out.splitlines()[1:4]
+    assert f"http://***@127.0.0.1:{http_proxy.port} (upstream.proxy)" in alpha
+    assert f"socks5h://***@127.0.0.1:{socks_proxy.port} " in beta and "upstream" not in beta
+    assert " direct " in gamma and "pw" not in out
 
 
 async def test_a_proxy_that_refuses_takes_only_its_account_out_until_it_works_again(

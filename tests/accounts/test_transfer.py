@@ -142,6 +142,49 @@ def antigravity_manager(folder: Path) -> Path:
     return data
 
 
+def ag2api_tokens(folder: Path) -> Path:
+    """Another ag2api's (or the seed's) tokens.json, with an entry that has no refresh token."""
+    path = folder / "tokens.json"
+    path.write_text(
+        json.dumps(
+            {
+                "projects": [
+                    {
+                        "project_id": "proj-own-0001",
+                        "refresh_token": "1//rt-own",
+                        "access_token": None,
+                        "expires_at": 0,
+                        "enabled": True,
+                        "disabled_reason": None,
+                        "email": "own@example.com",
+                        "last_used_at": 1766000000,
+                    },
+                    {"project_id": "proj-own-0002", "refresh_token": ""},
+                ]
+            }
+        )
+    )
+    return path
+
+
+def manager_accounts_export(folder: Path) -> Path:
+    """Antigravity-Manager's export in its object shape: ``{"accounts": [{email,
+    refresh_token}]}``."""
+    path = folder / "antigravity_accounts.json"
+    path.write_text(
+        json.dumps({"accounts": [{"email": "mgr@example.com", "refresh_token": "1//rt-mgr"}]})
+    )
+    return path
+
+
+def manager_account_file(folder: Path) -> Path:
+    """One of Antigravity-Manager's ``accounts/<id>.json``, on its own (no index beside it)."""
+    path = antigravity_manager(folder) / "accounts" / "0b7f6a34-1c2d-4e5f-8a9b-0c1d2e3f4a5b.json"
+    lone = folder / path.name
+    lone.write_bytes(path.read_bytes())
+    return lone
+
+
 def manager_export(folder: Path) -> Path:
     """Antigravity-Manager's export: emails and refresh tokens only (the project is looked up,
     here onboarded first)."""
@@ -180,10 +223,13 @@ def gcli2api(folder: Path) -> Path:
 
 
 FORMATS = {
+    "ag2api": (ag2api_tokens, ["own@example.com"], 1),
     "nodejs": (nodejs, ["node@example.com", "proj…-off"], 1),
     "cliproxy": (cliproxy, ["cpa@example.com"], 1),
     "antigravity-manager": (antigravity_manager, ["agm@example.com"], 0),
     "manager-export": (manager_export, ["fresh@example.com"], 0),
+    "manager-accounts-export": (manager_accounts_export, ["mgr@example.com"], 0),
+    "manager-account-file": (manager_account_file, ["agm@example.com"], 0),
     "gcli2api": (gcli2api, ["proj…0001"], 1),
 }
 
@@ -193,6 +239,8 @@ def register(fake: FakeUpstream) -> None:
     fake.add_account("1//rt-node-off", "proj-node-off", "off@example.com")
     fake.add_account("1//rt-cpa", "proj-cpa-0001", "cpa@example.com")
     fake.add_account("1//rt-agm", "proj-agm-0001", "agm@example.com")
+    fake.add_account("1//rt-own", "proj-own-0001", "own@example.com")
+    fake.add_account("1//rt-mgr", "proj-mgr-0001", "mgr@example.com")
     fake.add_account("1//rt-fresh", "proj-fresh-0001", "fresh@example.com").needs_onboarding = True
     gcli = fake.add_account("1//rt-gcli", "proj-gcli-0001", "gcli@example.com")
     gcli.client_id = IDE_CLIENT.client_id
@@ -242,6 +290,12 @@ async def test_import_into_a_running_gateway_that_then_serves_them(
         assert "a Gemini CLI credential" in out
         # Its token belongs to the IDE's client, not this file's: kept with the account.
         assert services.pool.accounts[0].client_id == IDE_CLIENT.client_id
+    if fmt == "ag2api":
+        assert "(ag2api: 1)" in out and "no refresh token" in out and "projects[1]" in out
+    if fmt in ("manager-accounts-export", "manager-account-file"):
+        assert "(antigravity-manager: 1)" in out
+    if fmt == "manager-accounts-export":
+        assert services.pool.accounts[0].project_id == "proj-mgr-0001"  # looked up
     if fmt == "manager-export":
         assert services.pool.accounts[0].project_id == "proj-fresh-0001"  # onboarded
         assert len([r for r in fake.requests if r.path.endswith("onboardUser")]) == 2

@@ -4,9 +4,11 @@ the write log with who and what, never a secret."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import yaml
 from ag2api.server.watch import FileWatcher
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.clients import ADMIN, API_KEY
+from tests.support.files import file_projects
 
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
 WITH_ADMIN = pytest.mark.parametrize("config_overrides", [{"admin_key": ADMIN}])
@@ -47,6 +50,7 @@ WRITES = [
     ("DELETE", "/admin/api/accounts/proj…0001", None),
     ("POST", "/admin/api/accounts/import", {"files": []}),
     ("POST", "/admin/api/accounts/sign-in", {"mode": "paste"}),
+    ("POST", "/admin/api/accounts/sign-in/some-sign-in", {"url": "http://localhost:51121/x"}),
 ]
 READS = [
     "/admin/api/overview",
@@ -54,6 +58,7 @@ READS = [
     "/admin/api/accounts",
     "/admin/api/accounts/export",
     "/admin/api/accounts/proj…0001",
+    "/admin/api/accounts/sign-in/some-sign-in",
 ]
 
 
@@ -277,6 +282,28 @@ async def test_import_by_upload_and_json_then_export(
         assert zipped.headers["content-type"] == "application/zip" and zipped.content[:2] == b"PK"
         bad = await http.get("/admin/api/accounts/export?format=csv")
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "format"
+
+        # Zips: CLIProxyAPI auth files zipped, and the console's own export (sent under a name
+        # without .zip, as a picker may) read back.
+        fake.add_account("rt-eleven", "proj-lambda-0011", "lambda@example.com")
+        packed = io.BytesIO()
+        with zipfile.ZipFile(packed, "w") as archive:
+            lam = {**cliproxy, "refresh_token": "rt-eleven", "project_id": "proj-lambda-0011"}
+            archive.writestr(
+                "antigravity-lambda@example.com.json",
+                json.dumps(lam | {"email": "lambda@example.com"}),
+            )
+        for name, data, added, updated in [
+            ("auths.zip", packed.getvalue(), 1, 0),
+            ("export", zipped.content, 0, 5),
+        ]:
+            sent = await http.post(
+                "/admin/api/accounts/import", files=[("file", (name, data, "application/zip"))]
+            )
+            report = sent.json()
+            assert sent.status_code == 200, report
+            assert (report["added"], report["updated"], report["skipped"]) == (added, updated, [])
+        assert "proj-lambda-0011" in file_projects(tokens_path)
 
 
 @WITH_ADMIN

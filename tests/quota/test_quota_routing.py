@@ -14,7 +14,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ag2api.accounts.store import update_tokens
 from ag2api.observe.usage import query_usage
+from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_pool import PoolModel
 from ag2api.testing.fake_upstream import FakeUpstream
@@ -134,14 +136,20 @@ async def test_without_credits_a_used_up_pool_answers_429(
 
 @pytest.mark.parametrize("extra", [{"accounts": {"use_credits": True}}])
 async def test_credits_serve_when_the_free_quota_is_out(
-    fake: FakeUpstream, base_url: str, services: Services, quota_clock: FakeClock, backend: str
+    fake: FakeUpstream,
+    base_url: str,
+    services: Services,
+    watcher: FileWatcher,
+    tokens_path: Path,
+    quota_clock: FakeClock,
+    backend: str,
 ) -> None:
     pool = fake.pool
     assert pool is not None
     pool.credits.update({ALPHA: 5, BETA: 1000})  # alpha has less than the minimum (50)
-    gamma = services.pool.get(GAMMA)
-    assert gamma is not None
-    gamma.use_credits = False  # its tokens.json entry says "use_credits": false
+    # gamma's own entry in tokens.json says no, whatever accounts.use_credits says.
+    update_tokens(tokens_path, lambda doc: doc["projects"][2].update(use_credits=False))
+    await watcher.wait_for(lambda: getattr(services.pool.get(GAMMA), "use_credits", 0) is False)
     pool.credits[GAMMA] = 1000
     for project in (ALPHA, BETA, GAMMA):
         pool.use_up(project, MODEL)

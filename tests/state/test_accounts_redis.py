@@ -1,10 +1,13 @@
 """Accounts across replicas on one Redis: with a key set the tokens they share (access tokens in
-``tok:``, rotated refresh tokens in ``rtok``) are sealed like those in tokens.json, and an account
-a recheck puts back is back on every replica."""
+``tok:``, rotated refresh tokens in ``rtok``) are sealed like those in tokens.json — read back
+after a restart, never opened nor mixed in by a replica with another key, a hand-added entry
+sealed by the leader — and an account a recheck puts back is back on every replica."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +15,13 @@ import pytest
 
 from ag2api.accounts.crypto import PREFIX, TokenCipher
 from ag2api.accounts.store import read_tokens, update_tokens
+from ag2api.config.schema import GatewayConfig
 from ag2api.state.base import account_key
 from ag2api.state.redis.client import token_digest
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.clock import FakeClock
+from tests.support.files import token_entries
+from tests.support.gateways import Gateway
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import (
@@ -37,6 +43,10 @@ def file_token(path: Path, project_id: str) -> str | None:
         if account.project_id == project_id:
             return account.refresh_token
     return None
+
+
+OTHER_KEY = "another key, not the one used"
+HAND = {"project_id": "proj-hand-0004", "refresh_token": "rt-hand"}
 
 
 @pytest.fixture
@@ -174,3 +184,113 @@ async def test_a_refresh_token_rotated_on_a_non_leader_is_kept(
                 await eventually(
                     lambda r=r: r.services.pool.accounts[0].refresh_token == "rt-one-relogin"
                 )
+
+
+async def seal_through(gateway: Gateway, tokens_path: Path) -> None:
+    """``gateway`` (the only replica: the leader) serves once and writes tokens.json sealed."""
+    await eventually(gateway.services.state.is_writer)  # type: ignore[attr-defined]
+    gateway.services.pool.rotation_count = 1000
+    assert (await chat_text(gateway.client)).endswith("You said: hi")
+    await gateway.services.writer.flush()
+    assert PREFIX in tokens_path.read_text() and "rt-one" not in tokens_path.read_text()
+
+
+def add_by_hand(tokens_path: Path) -> None:
+    """A person appends a plaintext entry with an editor (no lock)."""
+    doc = json.loads(tokens_path.read_text())
+    doc["projects"].append(dict(HAND))
+    tokens_path.write_text(json.dumps(doc, indent=2))
+
+
+async def serve_on(gateway: Gateway, fake: FakeUpstream, project: str) -> None:
+    """Requests on ``gateway`` (rotating every request) until one is served by ``project``."""
+    gateway.services.pool.rotation_count = 1
+    for _ in range(8):
+        assert (await chat_text(gateway.client)).endswith("You said: hi")
+        if fake.generate_requests()[-1].body["project"] == project:
+            return
+    raise AssertionError(f"{project} never served")
+
+
+async def test_a_restart_opens_the_sealed_file_and_the_shared_tokens(
+    fake: FakeUpstream, config_path: Path, tokens_path: Path
+) -> None:
+    async with replicas(config_path, 1) as (first,):
+        await seal_through(first, tokens_path)
+    refreshes = sum(fake.refresh_calls.values())
+    async with replicas(config_path) as group:  # every replica restarted
+        for r in group:
+            assert r.services.tokens_error is None
+            assert [a.refresh_token for a in r.services.pool.accounts] == [
+                "rt-one",
+                "rt-two",
+                "rt-three",
+            ]
+            r.services.pool.rotation_count = 1000
+            assert (await chat_text(r.client)).endswith("You said: hi")
+        assert sum(fake.refresh_calls.values()) == refreshes  # the sealed access token served
+
+
+async def test_a_replica_with_another_key_opens_nothing_sealed_and_seals_nothing(
+    fake: FakeUpstream, config_path: Path, tokens_path: Path, tmp_path: Path
+) -> None:
+    async with replicas(config_path, 1) as (first,):
+        await seal_through(first, tokens_path)
+    sealed = token_entries(tokens_path)
+    (tmp_path / "other.key").write_text(OTHER_KEY)
+
+    def other_key(cfg: GatewayConfig, _: int) -> GatewayConfig:
+        return replace(cfg, secrets=replace(cfg.secrets, key_file=tmp_path / "other.key"))
+
+    fake.add_account("rt-hand", "proj-hand-0004")
+    async with replicas(config_path, 1, other_key) as (wrong,):
+        error = wrong.services.tokens_error or ""
+        assert "cannot read the tokens of 3 account(s)" in error
+        assert "the key does not open them" in error and "proj…0001" in error
+        assert wrong.services.pool.accounts == ()
+        await eventually(wrong.services.state.is_writer)  # type: ignore[attr-defined]
+        async with watching([wrong]):
+            add_by_hand(tokens_path)
+            await eventually(lambda: len(wrong.services.pool.accounts) == 1)
+        # It serves the entry it can read, but does not seal it with its key beside the others.
+        assert (await chat_text(wrong.client)).endswith("You said: hi")
+        await wrong.services.writer.flush()
+        assert "cannot read the tokens of 3 account(s)" in (wrong.services.writer.last_error or "")
+        stored = token_entries(tokens_path)
+        assert stored[:3] == sealed and stored[3]["refresh_token"] == "rt-hand"
+    # Back with the right key: all four open; the access token the other key sealed in Redis
+    # is not one this key opens, so it is fetched again; the hand entry is sealed with this key.
+    hand_refreshes = fake.refresh_calls["rt-hand"]
+    async with replicas(config_path, 1) as (right,):
+        assert right.services.tokens_error is None and len(right.services.pool.accounts) == 4
+        await eventually(right.services.state.is_writer)  # type: ignore[attr-defined]
+        await serve_on(right, fake, "proj-hand-0004")
+        assert fake.refresh_calls["rt-hand"] == hand_refreshes + 1
+        await right.services.writer.flush()
+    stored = token_entries(tokens_path)
+    assert stored[3]["refresh_token"].startswith(PREFIX) and "rt-hand" not in json.dumps(stored)
+
+
+async def test_an_entry_added_by_hand_is_sealed_by_the_leader_and_shared_sealed(
+    fake: FakeUpstream,
+    config_path: Path,
+    tokens_path: Path,
+    redis_server: RedisServer,
+    key_prefix: str,
+) -> None:
+    fake.add_account("rt-hand", "proj-hand-0004")
+    async with replicas(config_path) as group, watching(group):
+        leader, other = await leader_of(group)
+        add_by_hand(tokens_path)
+        for r in group:
+            await eventually(lambda r=r: r.services.pool.get("proj-hand-0004") is not None)
+        await serve_on(leader, fake, "proj-hand-0004")
+        await leader.services.writer.flush()
+        await eventually(lambda: "rt-hand" not in tokens_path.read_text())
+        assert token_entries(tokens_path)[3]["refresh_token"].startswith(PREFIX)
+        redis = leader.services.state.client.redis  # type: ignore[attr-defined]
+        values = [await redis.get(k) async for k in redis.scan_iter(match=key_prefix + "tok:*")]
+        assert values and all(v.decode().startswith(PREFIX) for v in values)
+        # The other replica opens the token the leader shared for it: no refresh of its own.
+        await serve_on(other, fake, "proj-hand-0004")
+        assert fake.refresh_calls["rt-hand"] == 1

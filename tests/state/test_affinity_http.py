@@ -21,27 +21,36 @@ from tests.support.replicas import replicas
 
 
 @pytest.fixture
-def config_overrides(backend_config: dict[str, Any]) -> dict[str, Any]:
-    doc: dict[str, Any] = {"rotation": {"count": 1}, "routing": {"affinity_ttl": 4 * 3600}}
-    return {**doc, **backend_config}
+def affinity() -> bool:
+    return True
 
 
+@pytest.fixture
+def config_overrides(backend_config: dict[str, Any], affinity: bool) -> dict[str, Any]:
+    routing = {"affinity": affinity, "affinity_ttl": 4 * 3600}
+    return {"rotation": {"count": 1}, "routing": routing, **backend_config}
+
+
+@pytest.mark.parametrize("affinity", [True, False], ids=["affinity", "off"])
 async def test_each_client_keeps_its_conversation_on_one_account(
-    fake: FakeUpstream, base_url: str, backend: str
+    fake: FakeUpstream, base_url: str, backend: str, affinity: bool
 ) -> None:
+    """Off, the same requests spread each conversation: what keeps it together is affinity."""
     talks = [ClaudeCode(), Codex(), GeminiCli()]
     async with httpx.AsyncClient(timeout=30) as http:
         for t in range(4):
             for i, talk in enumerate(talks):
                 answer = await talk.turn(http, base_url, f"marker c{i}-t{t}")
                 assert answer.status_code == 200, answer.text
-                await one_shot(http, base_url, f"noise {i}-{t}")
-    others = {p for t in range(4) for i in range(3) for p in served_by(fake, f"noise {i}-{t}")}
+            # Four requests a round on three accounts: without affinity a conversation's next
+            # turn would land one account further on.
+            await one_shot(http, base_url, f"noise {t}")
+    others = {p for t in range(4) for p in served_by(fake, f"noise {t}")}
     assert len(others) == 3  # the rotation went round all the while
     for i in range(3):
         turns = [served_by(fake, f"c{i}-t{t}") for t in range(4)]
         assert all(len(t) == 1 for t in turns), turns
-        assert len({t[0] for t in turns}) == 1, (i, turns)
+        assert (len({t[0] for t in turns}) == 1) is affinity, (i, turns)
 
 
 async def test_a_cooldown_moves_the_conversation_once(

@@ -28,7 +28,10 @@ class _AccountsHandler(AdminApiHandler):
         s = self.services
         used = usage_by(await self.usage(today(), ("project",)), "project")
         return console_accounts(
-            accounts_view(s.state.snapshot(), s.quota.book, s.uses_credits), used
+            accounts_view(
+                s.state.snapshot(), s.quota.book, s.uses_credits, self.cfg.upstream.proxy
+            ),
+            used,
         )
 
     def account(self, shown_id: str) -> Account:

@@ -24,6 +24,7 @@ from ag2api.accounts.transfer.export import FORMATS, export
 from ag2api.config.schema import GatewayConfig
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_ZIP_MAGIC = b"PK\x03\x04"  # a zip uploaded under a name without .zip is still read as one
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def import_files(
         for i, upload in enumerate(files):
             name = _UNSAFE.sub("_", Path(upload.name).name) or "upload.json"
             if not name.endswith((".json", ".zip")):
-                name += ".json"
+                name += ".zip" if upload.data.startswith(_ZIP_MAGIC) else ".json"
             path = Path(folder) / f"{i:03d}" / name
             path.parent.mkdir()
             path.write_bytes(upload.data)

@@ -5,6 +5,12 @@ import { ago, h, num, replace, when } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 const LOOPBACK = ["localhost", "127.0.0.1", "[::1]"];
+// Where the proxy shown is set (the API's proxy_source).
+const PROXY_SOURCE = {
+  account: " · its own (tokens.json)",
+  "upstream.proxy": " · the default (upstream.proxy)",
+  none: " · no proxy set",
+};
 let signIn = null; // the sign-in in progress: {id, mode, …}
 let signInTimer = null;
 
@@ -86,7 +92,7 @@ function card(a, ctx) {
       h("dt", {}, "Today"), h("dd", {}, `${num(a.today.requests)} requests · ${num(a.today.tokens)} tokens`),
       h("dt", {}, "Last used"), h("dd", {}, ago(a.last_used_at)),
       h("dt", {}, "In flight"), h("dd", {}, num(a.in_flight)),
-      h("dt", {}, "Proxy"), h("dd", {}, a.proxy || "direct"),
+      h("dt", {}, "Proxy"), h("dd", { class: "proxy" }, a.proxy, h("span", { class: "muted" }, PROXY_SOURCE[a.proxy_source])),
       h("dt", {}, "Quota checked"), h("dd", {}, ago(a.quota.checked_at))),
     h("div", { class: "actions" },
       a.state === "disabled" || a.state === "needs_verification"

@@ -1,4 +1,5 @@
-// Overview: counts, the config's state, use per day (chart), the latest requests and changes.
+// Overview: counts, the config's state, use per day (chart), the latest requests, refused system
+// prompts and changes.
 
 import { api } from "./api.js";
 import { stackedBars } from "./chart.js";
@@ -61,6 +62,14 @@ export function render(data) {
     { title: "Tokens out", num: true, cell: (r) => num(r.tokens_out) },
     { title: "Error", cell: (r) => r.error_type || "" },
   ], data.recent_requests, "No client request since the gateway started."));
+  const refused = data.content_rejections;
+  replace($("content-rejections"), table([
+    { title: "Time", cell: (r) => when(r.time) },
+    { title: "Model", cell: (r) => r.model || "–" },
+    { title: "Key", cell: (r) => r.key || "–" },
+    { title: "Route", cell: (r) => r.route || "–" },
+  ], refused.latest, "No system prompt refused since the gateway started."));
+  $("rejections-total").textContent = refused.total ? `· ${num(refused.total)} since the start` : "";
   replace($("admin-writes"), table([
     { title: "Time", cell: (w) => when(w.at) },
     { title: "Who", cell: (w) => `${w.who} (${w.address})` },

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,13 @@ from playwright.async_api import expect
 
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
+from ag2api.testing.fake_pool import PoolModel
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.admin.browser.conftest import refreshed, screenshot, show
+from tests.support.clients import ADMIN
 from tests.support.files import file_projects
 from tests.support.helpers import chat_text
+from tests.support.upstream import projects
 
 
 def card(tab: Any, shown_id: str) -> Any:
@@ -125,7 +129,6 @@ async def test_disable_enable_recheck_remove(
     await expect(shown.locator(".badge")).to_have_text("needs verification")
     link = shown.get_by_role("link", name="verify it")
     assert (await link.get_attribute("href") or "").startswith("https://accounts.google.com/")
-    await screenshot(tab, "console-accounts")
     await shown.get_by_role("button", name="Recheck proj…0003").click()
     await expect(tab.locator("#notice")).to_contain_text("still out")
     fake.accounts["rt-three"].needs_verification = False  # the person verified it
@@ -139,6 +142,61 @@ async def test_disable_enable_recheck_remove(
     assert "proj-gamma-0003" not in file_projects(tokens_path)
     await services.writer.flush()
     assert "proj-gamma-0003" not in file_projects(tokens_path)  # and not written back
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"admin_key": ADMIN, "routing": {"strategy": "fill"}, "accounts": {"use_credits": True}}],
+)
+@pytest.mark.timeout(seconds=60)
+async def test_cooling_skipped_models_buckets_and_credits(
+    page: Any,
+    client: Any,
+    fake: FakeUpstream,
+    services: Services,
+    config_overrides: dict[str, Any],
+) -> None:
+    """alpha meets a used-up model on a request (cooling, skipped until the reset the 429
+    names); beta's used-up model is found by the quota check; credits below the minimum, in use
+    (beta: its free quota is out) and ready; the 5-hour and weekly buckets."""
+    tab = page
+    pool = fake.pool = PoolModel()
+    pool.use_up("proj-alpha-0001", "claude-sonnet-4-5")
+    pool.use_up("proj-beta-0002", "gemini-3-pro-high")
+    pool.credits.update({"proj-alpha-0001": 5, "proj-beta-0002": 1000, "proj-gamma-0003": 1000})
+    assert (await chat_text(client, model="claude-sonnet-4-5")).endswith("You said: hi")
+    assert projects(fake) == ["proj-alpha-0001", "proj-beta-0002"]  # alpha's 429, then beta
+    await show(tab, "accounts")
+    await tab.click("#check-quota")
+    await expect(tab.locator("#notice")).to_contain_text("Quota checked")
+    alpha, beta, gamma = (card(tab, f"proj…000{i}") for i in (1, 2, 3))
+
+    await expect(alpha.locator(".badge")).to_have_text("cooling")
+    cooling = alpha.locator(".cooldown").filter(has_text="claude-sonnet-4-5 cooling until ")
+    await expect(cooling).to_have_count(1)
+    assert re.search(
+        r"until 20\d\d-\d\d-\d\d \d\d:\d\d UTC \(4h5\dm\) · QUOTA_EXHAUSTED",
+        await cooling.inner_text(),
+    )
+    for account, model in ((alpha, "claude-sonnet-4-5"), (beta, "gemini-3-pro-high")):
+        bar = account.locator(f'.quota[data-model="{model}"]')
+        await expect(bar).to_have_class("quota skipped")
+        assert re.fullmatch(
+            rf"{model}\s+0% · resets in 4h5\dm · skipped until 20\S+ \d\d:\d\d UTC",
+            " ".join((await bar.locator(".label").inner_text()).split("\n")),
+        ), await bar.inner_text()
+    await expect(gamma.locator(".badge")).to_have_text("serving")
+
+    buckets = await alpha.locator(".bucket").all_inner_texts()
+    assert len(buckets) == 4, buckets
+    assert any(re.fullmatch(r"3p 5h: 0% left, resets in 4h5\dm", b) for b in buckets), buckets
+    assert any(
+        re.fullmatch(r"gemini weekly: 100% left, resets in 16[78]h\d\dm", b) for b in buckets
+    )
+    await expect(alpha.locator(".credits")).to_have_text("Credits: 5 (below the minimum)")
+    await expect(beta.locator(".credits")).to_have_text("Credits: 1,000 (in use)")
+    await expect(gamma.locator(".credits")).to_have_text("Credits: 1,000 (ready)")
+    await screenshot(tab, "console-accounts")
 
 
 @pytest.mark.timeout(seconds=60)
@@ -178,6 +236,49 @@ async def test_import_a_peers_file_and_export(
     saved = await (await downloading.value).path()
     exported = json.loads(Path(saved).read_text())
     assert {a["refresh_token"] for a in exported} >= {"rt-one", "rt-two", "rt-three", "rt-six"}
+
+    # The CLIProxyAPI export is a zip: the picker offers zips, and takes this one back.
+    accepted = (await tab.get_attribute("#import-files", "accept") or "").split(",")
+    assert ".zip" in accepted and ".json" in accepted
+    await tab.select_option("#export-format", "cliproxy")
+    async with tab.expect_download() as downloading:
+        await tab.click("#export-link")
+    download = await downloading.value
+    assert download.suggested_filename == "cliproxy-auths.zip"
+    zipped = tmp_path / download.suggested_filename
+    await download.save_as(zipped)
+    await tab.set_input_files("#import-files", str(zipped))
+    await expect(tab.locator("#notice")).to_contain_text("Imported: 0 added, 4 updated")
+
+
+@pytest.mark.parametrize(
+    "config_overrides",
+    [{"admin_key": ADMIN, "upstream": {"proxy": "http://user:pw-default@127.0.0.1:9"}}],
+)
+@pytest.mark.timeout(seconds=60)
+async def test_each_accounts_proxy_and_where_it_is_set(
+    page: Any,
+    services: Services,
+    tokens_path: Path,
+    watcher: FileWatcher,
+    config_overrides: dict[str, Any],
+) -> None:
+    doc = json.loads(tokens_path.read_text())
+    doc["projects"][1]["proxy"] = "socks5h://me:pw-own@127.0.0.1:1080"
+    doc["projects"][2]["proxy"] = "direct"
+    tokens_path.write_text(json.dumps(doc))
+    await watcher.wait_for(lambda: services.pool.accounts[2].proxy == "direct")
+    tab = page
+    await show(tab, "accounts")
+    proxies = [(i, card(tab, f"proj…000{i}").locator("dd.proxy")) for i in (1, 2, 3)]
+    expected = {
+        1: "http://***@127.0.0.1:9 · the default (upstream.proxy)",
+        2: "socks5h://***@127.0.0.1:1080 · its own (tokens.json)",
+        3: "direct · its own (tokens.json)",
+    }
+    for i, shown in proxies:
+        await expect(shown).to_have_text(expected[i])
+    assert "pw-" not in await tab.content()
 
 
 @pytest.mark.timeout(seconds=60)

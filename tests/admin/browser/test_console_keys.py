@@ -1,5 +1,6 @@
-"""The Keys page in Chromium: create a key and use it, edit its policy into a 429, disable and
-delete it — with gateway.yaml, edited by hand at the same time, as the source of truth."""
+"""The Keys page in Chromium: create a key and use it, edit its policy into a 429, disable it,
+enable it again and delete it — with gateway.yaml, edited by hand at the same time, as the
+source of truth."""
 
 from __future__ import annotations
 
@@ -70,6 +71,10 @@ async def test_create_use_limit_disable_delete(
     await tab.locator('#keys tr[data-key="ci-bot"]').wait_for(state="detached")
     assert "ci-bot" not in config_path.read_text()
     await client.close()
+
+
+def watcher_key(watcher: FileWatcher) -> Any:
+    return next(k for k in watcher._live.current.api_keys if k.label == "ci-bot")
 
 
 def watcher_policy_rpm(watcher: FileWatcher) -> int | None:

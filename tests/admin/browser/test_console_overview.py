@@ -1,22 +1,30 @@
 """The Overview page in Chromium: use per day as a chart by key, model and account, the config's
-state as it changes, the latest requests; reached and used with the keyboard alone."""
+state as it changes, the latest requests, the refused system prompts (never the prompt); reached
+and used with the keyboard alone."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
+import yaml
 from playwright.async_api import expect
 
 from ag2api.server.watch import FileWatcher
+from ag2api.testing.fake_upstream import FakeUpstream
 from tests.admin.browser.conftest import refreshed, screenshot, show
+from tests.support.clients import ADMIN
+from tests.support.files import edit_config
 from tests.support.helpers import chat_text
+from tests.support.http import fetch
 
 
 @pytest.mark.timeout(seconds=60)
 async def test_overview_charts_requests_and_config_state(
-    page: Any, client: Any, config_path: Path, watcher: FileWatcher
+    page: Any, client: Any, config_path: Path, watcher: FileWatcher, base_url: str
 ) -> None:
     tab = page
     for stream in (True, False, True):
@@ -50,6 +58,40 @@ async def test_overview_charts_requests_and_config_state(
     await watcher.wait_for(lambda: watcher._live.last_error is None)
     await refreshed(tab)
     await expect(tab.locator("#config-ok")).to_be_visible()
+
+    # A start-only setting edited: in the file, in force after a restart — said on the page.
+    edit_config(config_path, yaml.safe_load(good), {"server": {"max_connections": 77}})
+    await watcher.wait_for(lambda: watcher._live.restart_required == ["server.max_connections"])
+    overview = await fetch(base_url + "/admin/api/overview", key=ADMIN)
+    assert json.loads(overview.body)["config"]["restart_required"] == ["server.max_connections"]
+    await refreshed(tab)
+    await expect(tab.locator("#restart-required")).to_have_text(
+        "Edited settings that take effect after a restart: server.max_connections"
+    )
+    await expect(tab.locator("#config-ok")).to_have_count(0)
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_refused_system_prompts_are_listed_without_the_prompt(
+    page: Any, client: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    tab = page
+    await show(tab, "overview")
+    await expect(tab.locator("#content-rejections caption")).to_contain_text("No system prompt")
+    prompt = "You are Acme Agent, made by Acme Labs."
+    fake.content_filter = (prompt,)
+    with pytest.raises(openai.BadRequestError):
+        await client.chat.completions.create(
+            model="gemini-2.5-flash",
+            messages=[{"role": "system", "content": prompt}, {"role": "user", "content": "hi"}],
+        )
+    await refreshed(tab)
+    rows = tab.locator("#content-rejections tbody tr")
+    await expect(rows).to_have_count(1)
+    cells = await rows.first.locator("td").all_inner_texts()
+    assert cells[0].endswith(" UTC") and cells[1:] == ["gemini-2.5-flash", "tests", "chat"]
+    await expect(tab.locator("#rejections-total")).to_have_text("· 1 since the start")
+    assert "Acme" not in await tab.content()
 
 
 @pytest.mark.timeout(seconds=60)
