@@ -28,7 +28,12 @@ from tornado.web import Application
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing import fake_claude_rules, fake_filter, fake_model
 from ag2api.testing.fake_base import FakeHandler, Recorded
-from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
+from ag2api.testing.fake_bench import (
+    BenchAnswer,
+    BenchGenerateHandler,
+    DirectChatHandler,
+    DirectMessagesHandler,
+)
 from ag2api.testing.fake_google import (
     FAKE_CLIENT_ID,
     FAKE_CLIENT_SECRET,
@@ -232,6 +237,7 @@ def _bench_routes() -> list[Any]:
         (r"/v1internal:streamGenerateContent", BenchGenerateHandler, {"stream": True}),
         (r"/v1internal:generateContent", BenchGenerateHandler, {"stream": False}),
         (r"/v1/chat/completions", DirectChatHandler),
+        (r"/v1/messages", DirectMessagesHandler),
         *[r for r in _routes() if not r[0].endswith("GenerateContent")],
     ]
 
