@@ -93,7 +93,7 @@ class TokenWriter:
         if self._timer is None or sooner:
             if self._timer is not None:
                 self._timer.cancel()
-            self._schedule(due - now)
+            self._schedule_at(due)
 
     def _wait(self) -> float:
         lazy = all(fields.keys() <= LAZY_FIELDS for fields in self._pending.values())
@@ -132,7 +132,13 @@ class TokenWriter:
             self._schedule(0.0)
 
     def _schedule(self, delay: float) -> None:
-        self._due = time.monotonic() + delay
+        self._schedule_at(time.monotonic() + delay)
+
+    def _schedule_at(self, due: float) -> None:
+        # The write's time as computed, not re-read from the clock: the next record compares
+        # its own due time with it, and a later reading would move the write on every request.
+        self._due = due
+        delay = max(0.0, due - time.monotonic())
         self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:
