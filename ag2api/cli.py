@@ -226,7 +226,8 @@ def run_usage(args: argparse.Namespace, cfg: GatewayConfig) -> int:
         return 1
     finally:
         db.close()
-    head = [*groups, "REQUESTS", "PROMPT", "COMPLETION", "REASONING", "ERRORS"]
+    head = [*groups, "REQUESTS", "PROMPT", "COMPLETION", "REASONING", "ERRORS", "CREDITS"]
+    head += ["FALLBACKS"]
     table = [[g.upper() for g in head[: len(groups)]] + head[len(groups) :]]
     table += [[str(row[g]) for g in groups] + [str(row[c]) for c in COLUMNS] for row in rows]
     print(format_table(table) if rows else f"no usage since {since}")

@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from ag2api.accounts.store import write_atomic
 from ag2api.config.schema import ApiKey, GatewayConfig, is_loopback
@@ -20,19 +19,6 @@ __all__ = ["DEMO_KEY", "is_loopback", "print_banner", "start_demo_upstream"]
 
 # The README's examples use this key, so they work as pasted against `ag2api --demo`.
 DEMO_KEY = "sk-change-me"
-DEMO_QUOTA_LEFT = 0.75
-
-
-def with_quota_left(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The fake's models with none shown as used up: in the demo every model answers (the
-    tests' fake lists one as exhausted, which the upstream says by leaving the fraction out)."""
-    out = {}
-    for name, info in models.items():
-        quota = info.get("quotaInfo")
-        if isinstance(quota, dict) and "remainingFraction" not in quota:
-            info = {**info, "quotaInfo": {**quota, "remainingFraction": DEMO_QUOTA_LEFT}}
-        out[name] = info
-    return out
 
 
 async def start_demo_upstream(
@@ -42,7 +28,6 @@ async def start_demo_upstream(
     it), and point ``cfg`` at both."""
     # It refuses the system prompts the real backend refuses (sensitive_words: [] shows it).
     fake = FakeUpstream(content_filter=KNOWN_TRIGGERS)
-    fake.models = with_quota_left(fake.models)
     await fake.start()
     projects = []
     for i in (1, 2):

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +32,11 @@ from ag2api.models.catalog import ModelCatalog
 from ag2api.observe.content_rejections import RecentRejections
 from ag2api.observe.metrics import Metrics
 from ag2api.observe.open_requests import OpenRequests
-from ag2api.observe.quota import QuotaMonitor
 from ag2api.observe.usage import UsageRecorder
+from ag2api.quota.book import AccountQuota
+from ag2api.quota.gauges import quota_gauges
+from ag2api.quota.monitor import QuotaMonitor
+from ag2api.quota.wire import LOAD_CODE_ASSIST_PATH, SUMMARY_PATH
 from ag2api.redact import mask
 from ag2api.state.backends import make_state
 from ag2api.state.base import AccountState
@@ -47,6 +50,11 @@ log = logging.getLogger("ag2api")
 OAUTH_CONNECTIONS = 16
 SIGNATURES = "thinking"  # the state's record kind for Claude thinking blocks
 SIGNATURE_TTL = 7200.0
+
+
+def load_code_assist_body(account: Account) -> dict[str, Any]:
+    """What the IDE sends (docs/protocol.md §4.3); the answer holds the account's credits."""
+    return {"metadata": {"ideType": "ANTIGRAVITY"}}
 
 
 @dataclass
@@ -95,9 +103,64 @@ class Services:
         # Read per call: a reload of responses.* applies at once.
         self.responses = self.state.response_store(lambda: self.config.current.responses)
         self.quota = QuotaMonitor(
-            self.fetch_account_models, self.enabled_projects, self.usage.save_quota
+            self.fetch_account_models,
+            self.enabled_projects,
+            self.usage.save_quota,
+            summary=self._account_call(
+                SUMMARY_PATH, lambda account: {"project": account.project_id}
+            ),
+            credits=self._account_call(LOAD_CODE_ASSIST_PATH, load_code_assist_body),
+            wants_credits=self.uses_credits,
+            on_checked=self.quota_checked,
+            clock=lambda: self.pool.clock(),  # the pool's, even when a test sets another
         )
-        self.dispatcher.verdicts.quota_left = self.quota.remaining
+        verdicts = self.dispatcher.verdicts
+        verdicts.quota_left = self.quota.remaining
+        verdicts.on_429 = self.quota.recheck
+        verdicts.stop_credits = self.quota.book.stop_credits
+        self.dispatcher.quota = self.quota.book
+
+    def uses_credits(self, project_id: str) -> bool:
+        """Whether the account may spend credits (its own "use_credits", else the config's)."""
+        account = self.pool.get(project_id)
+        if account is not None and account.use_credits is not None:
+            return account.use_credits
+        return self.config.current.accounts.use_credits
+
+    def quota_checked(self, project_id: str, quota: AccountQuota) -> None:
+        """A model the check shows used up is skipped until its reset, pool-wide (a cooldown:
+        only ever extended)."""
+        account = self.pool.get(project_id)
+        if account is None:
+            return
+        book, now, changed = self.quota.book, self.pool.clock(), False
+        for model in quota.models:
+            out = book.exhausted_until(project_id, model.model)
+            if out is not None:
+                changed |= self.state.cool(account, model.model, out[0] - now, out[1])
+        if changed:
+            self.dispatcher.verdicts.persist_cooldowns(account)
+
+    def _account_call(
+        self, path: str, body: Callable[[Account], dict[str, Any]]
+    ) -> Callable[[str], Awaitable[dict[str, Any]]]:
+        """One housekeeping call on one account (its quota summary, its credits)."""
+
+        async def fetch(project_id: str) -> dict[str, Any]:
+            cfg = self.config.current
+            account = self.pool.get(project_id)
+            if account is None:
+                raise LookupError("the account is gone")
+            settings = settings_for(cfg)
+
+            async def call(base: str, token: str, account: Account) -> dict[str, Any]:
+                return await self.dispatcher.client.post_json(
+                    base, path, token, body(account), settings
+                )
+
+            return await self.dispatcher.call_account(cfg, account, call)
+
+        return fetch
 
     async def fetch_models(self, cfg: GatewayConfig) -> dict[str, Any]:
         """fetchAvailableModels through any enabled account (for /v1/models)."""
@@ -154,7 +217,7 @@ class Services:
         return self.state.enabled_projects()
 
     def live_gauges(self) -> Iterator[GaugeMetricFamily]:
-        """Account states, cooldowns, slots and config health, read at scrape time."""
+        """Account states, cooldowns, quota, slots and config health, read at scrape time."""
         snap = self.state.snapshot()
         states = GaugeMetricFamily("ag2api_accounts", "Accounts by state", labels=["state"])
         until = GaugeMetricFamily(
@@ -175,6 +238,7 @@ class Services:
             states.add_metric([state], count)
         yield states
         yield until
+        yield from quota_gauges(self.quota.book)
         yield GaugeMetricFamily(
             "ag2api_upstream_in_flight",
             "Upstream calls in flight",

@@ -8,6 +8,7 @@
     python scripts/bench.py --floor    # both floors in every fast scenario (also --quick)
     python scripts/bench.py --redis    # the redis backend and server.workers 1 vs 2 (also --quick)
     python scripts/bench.py --profile gateway.svg   # py-spy profile of the gateway, stream c=50
+    python scripts/bench.py --pool     # routing: strategies x affinity on a simulated pool
 
 Each part runs in its own process on loopback: the upstream, the real gateway with a real config
 in front of it, and an async load generator. Every scenario is measured through the gateway and
@@ -69,6 +70,12 @@ one Redis round trip per request (the background sync adds a few a second).
 through the gateway — or ``--profile-target design|floor`` — while ``py-spy record`` samples it for
 ``--profile-seconds`` at ``--profile-rate`` and writes OUT (``--profile-format``: flamegraph svg,
 speedscope or raw collapsed stacks; ``--profile-native`` adds native frames).
+
+``--pool`` measures routing instead of speed (``scripts/benchkit/pool.py``): per strategy x
+affinity, how many answers a simulated pool of accounts (quota, prompt cache, rate limits) gives
+before it is used up, how often a conversation's turn lands on its previous turn's account, the
+upstream 429s per 100 answers and the wait the gateway adds; with ``--json``,
+``{"schema": 2, "meta", "pool": {"settings", "rows"}}``.
 
 ``--json`` prints ``{"schema": 2, "meta", "results", "targets", "backend", "floor", "design"}``,
 stable across commits (fields are only ever added):
@@ -132,6 +139,7 @@ from benchkit.model import (
     Result,
     Scenario,
 )
+from benchkit.pool import QUICK_POOL, PoolSettings, measure_pool, pool_json, pool_table
 from benchkit.procs import (
     Floor,
     Gateway,
@@ -229,6 +237,11 @@ def parse_args() -> argparse.Namespace:
     prof.add_argument(
         "--profile-rate", type=int, default=100, help="samples per second (default 100)"
     )
+    p.add_argument(
+        "--pool",
+        action="store_true",
+        help="measure routing (strategies x affinity) on a simulated pool instead of speed",
+    )
     p.add_argument("--loadgen", help=argparse.SUPPRESS)
     p.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--stream", action="store_true", help=argparse.SUPPRESS)
@@ -272,6 +285,8 @@ def main() -> int:
         )
         print(json.dumps(asyncio.run(stats)))
         return 0
+    if args.pool:
+        return pool_bench(args)
     rounds = args.rounds or (1 if args.quick else 2)
     # --quick --redis is the suite's smoke run of the worker/backend scenarios alone.
     scenarios = [] if args.quick and args.redis else QUICK if args.quick else FULL
@@ -397,6 +412,19 @@ def main() -> int:
         )
     errors = sum(r.errors for r in results)
     return 1 if args.quick and errors else 0
+
+
+def pool_bench(args: argparse.Namespace) -> int:
+    settings = QUICK_POOL if args.quick else PoolSettings()
+    info = meta({"quick": args.quick, "pool": True, "rounds": args.rounds or 1})
+    with tempfile.TemporaryDirectory(prefix="ag2api-bench-pool-") as tmp:
+        rows = asyncio.run(measure_pool(settings, Path(tmp), args.rounds or 1))
+    info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    if args.json:
+        print(json.dumps({"schema": SCHEMA, "meta": info, "pool": pool_json(rows, settings)}))
+    else:
+        print(pool_table(rows, settings))
+    return 1 if args.quick and not all(r.served for r in rows) else 0
 
 
 if __name__ == "__main__":

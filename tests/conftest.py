@@ -1,4 +1,10 @@
-"""Shared fixtures. Everything runs on loopback: the gateway, the fake upstream, the OpenAI SDK.
+"""Shared fixtures, one per concept. Everything runs on loopback: the gateway, the fake upstream,
+the real SDKs. Helpers that are not fixtures live in ``tests/support/`` (its docstring lists
+them); ``tests/state/conftest.py`` adds the real Redis. A test module may set ``accounts_spec``,
+``config_overrides`` or ``app`` its own way, and extend any fixture by asking for it under its own
+name; every other fixture is defined once (``tests/test_layout.py`` checks).
+
+The gateway and its files:
 
 * ``fake`` — :class:`ag2api.testing.fake_upstream.FakeUpstream` on two ports (hosts "a", "b"), with
   the accounts of ``accounts_spec`` registered; script it with ``fake.script(Step(...))``.
@@ -7,13 +13,33 @@
 * ``config_overrides`` — a dict merged over the base YAML config (override by parametrizing it).
 * ``config_doc`` — that config as a dict (edit it and rewrite ``config_path``).
 * ``tokens_path`` / ``config_path`` — the files under ``tmp_path``.
+* ``services`` — ``build_services`` for that config; closed (tokens flushed) on teardown.
 * ``watcher`` — the hot-reload FileWatcher on ``services``, started; ``await
   watcher.wait_for(predicate)`` returns once an applied change makes the predicate true.
-* ``services`` — ``build_services`` for that config; closed (tokens flushed) on teardown.
 * ``app`` — the gateway Application (pytest-tornasync serves it as ``http_server``).
-* ``client`` — ``openai.AsyncOpenAI`` against the gateway, strict validation on, no SDK retries.
-* ``base_url`` — the gateway's root URL, for raw HTTP checks.
+* ``base_url`` — the gateway's root URL, for raw HTTP (``tests.support.http.fetch``).
 * ``request_lines`` — the JSON request-log lines written during the test, parsed.
+
+Clients of that gateway (no SDK retries; closed on teardown):
+
+* ``client`` — ``openai.AsyncOpenAI`` with the tests' key, strict response validation on.
+* ``claude`` — ``anthropic.AsyncAnthropic`` with the tests' key (x-api-key).
+* ``gemini`` — ``google.genai.Client`` with the tests' key (v1beta).
+* ``alice`` / ``alice_claude`` — OpenAI's and Anthropic's SDKs with Alice's key (give her a
+  policy with ``tests.support.clients.with_alice``).
+
+Time:
+
+* ``clock`` — a :class:`tests.support.clock.FakeClock`: time moves only when code sleeps on it.
+* ``gateway_clock`` — that clock in the running gateway: its dispatcher's backoffs, retry budget
+  and short rate-limit waits take no real time, and the (memory) state's cooldowns age with it.
+
+Shared services:
+
+* ``redis_server`` — one real redis-server for the session (skipped without the binary);
+  ``key_prefix`` — a key prefix of the test's own on it.
+* ``backend`` — ``"memory"`` then ``"redis"`` (a test taking it runs on both state backends);
+  ``backend_config`` — the config's ``state`` section for it (merge it into ``config_overrides``).
 """
 
 from __future__ import annotations
@@ -21,9 +47,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
@@ -35,37 +62,25 @@ from ag2api.logs.requestlog import LOGGER as REQUEST_LOGGER
 from ag2api.server.reload import Reloader
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
-from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
-
-API_KEY = "sk-test-0123456789abcdef"
-DEFAULT_ACCOUNTS = (
-    ("rt-one", "proj-alpha-0001"),
-    ("rt-two", "proj-beta-0002"),
-    ("rt-three", "proj-gamma-0003"),
+from tests.support.clients import (
+    ALICE,
+    API_KEY,
+    anthropic_sdk,
+    close_gemini,
+    gemini_sdk,
+    openai_sdk,
 )
+from tests.support.clock import FakeClock
+from tests.support.files import DEFAULT_ACCOUNTS, deep_merge, token_entry, write_tokens
+from tests.support.redis_server import MISSING, RedisServer, available
+from tests.support.replicas import state_config
 
+if TYPE_CHECKING:
+    import anthropic
+    from google import genai
 
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-def write_tokens(path: Path, token_url: str, accounts: list[dict[str, Any]]) -> None:
-    doc = {
-        "oauth_config": {
-            "client_id": FAKE_CLIENT_ID,
-            "client_secret": FAKE_CLIENT_SECRET,
-            "token_url": token_url,
-        },
-        "projects": accounts,
-    }
-    path.write_text(json.dumps(doc, indent=2))
+__all__ = ["API_KEY", "deep_merge"]  # re-exported for tests that import them from here
 
 
 @pytest.fixture
@@ -94,21 +109,7 @@ def tokens_path(
 ) -> Path:
     path = tmp_path / "data" / "tokens.json"
     path.parent.mkdir()
-    write_tokens(
-        path,
-        fake.token_url,
-        [
-            {
-                "project_id": project,
-                "refresh_token": refresh,
-                "access_token": None,
-                "expires_at": 0,
-                "enabled": True,
-                "disabled_reason": None,
-            }
-            for refresh, project in accounts_spec
-        ],
-    )
+    write_tokens(path, fake.token_url, [token_entry(r, p) for r, p in accounts_spec])
     return path
 
 
@@ -188,8 +189,83 @@ def base_url(http_server_client: Any) -> str:
 
 @pytest.fixture
 def client(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
-    sdk = openai.AsyncOpenAI(
-        base_url=base_url + "/v1", api_key=API_KEY, max_retries=0, _strict_response_validation=True
-    )
+    sdk = openai_sdk(base_url, _strict_response_validation=True)
     yield sdk
     io_loop.run_sync(sdk.close)
+
+
+@pytest.fixture
+def claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
+    sdk = anthropic_sdk(base_url)
+    yield sdk
+    io_loop.run_sync(sdk.close)
+
+
+@pytest.fixture
+def gemini(io_loop: Any, base_url: str) -> Iterator[genai.Client]:
+    sdk = gemini_sdk(base_url)
+    yield sdk
+    io_loop.run_sync(lambda: close_gemini(sdk))
+
+
+@pytest.fixture
+def alice(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
+    sdk = openai_sdk(base_url, ALICE)
+    yield sdk
+    io_loop.run_sync(sdk.close)
+
+
+@pytest.fixture
+def alice_claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
+    sdk = anthropic_sdk(base_url, ALICE)
+    yield sdk
+    io_loop.run_sync(sdk.close)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def gateway_clock(services: Services, clock: FakeClock) -> FakeClock:
+    """``clock`` in the gateway's dispatcher. The memory state reads the wall clock, so its
+    cooldowns (epoch deadlines on the accounts) are moved back by each step the clock takes."""
+
+    def age_cooldowns(seconds: float) -> None:
+        for account in services.state.accounts():
+            for entry in account.cooldowns.values():
+                entry["until"] -= seconds
+
+    services.dispatcher.clock = clock
+    clock.listeners.append(age_cooldowns)
+    return clock
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session (tests keep apart by key prefix)."""
+    if not available():
+        pytest.skip(MISSING)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    return f"ag:test:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def backend_config(request: pytest.FixtureRequest, backend: str) -> dict[str, Any]:
+    if backend == "memory":
+        return {}
+    server = request.getfixturevalue("redis_server")
+    return state_config(server.url, request.getfixturevalue("key_prefix"))

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.testing.fake_bench import BenchAnswer, accepts_gzip
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.http import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = str(ROOT / "scripts" / "bench.py")
@@ -77,7 +77,13 @@ def run_bench(*args: str) -> dict:
 
 
 def test_quick_benchmark_has_no_errors() -> None:
-    report = run_bench(*(["--tls"] if shutil.which("openssl") else []))
+    """One quick run with both floors (``--floor``): the design card's (a RequestHandler relaying
+    through AsyncHTTPClient on curl) and the null relay (Tornado's bare delegate + the gateway's
+    libcurl driver, bytes relayed untouched), measured in the same rounds as the gateway, which is
+    held to the design card's floor and shown against both."""
+    report = run_bench(
+        "--floor", "--requests", "60", *(["--tls"] if shutil.which("openssl") else [])
+    )
     assert report["schema"] == 2
     meta = report["meta"]
     assert meta["cpus"] >= 1 and len(meta["loadavg_start"]) == 3 and len(meta["loadavg_end"]) == 3
@@ -85,63 +91,45 @@ def test_quick_benchmark_has_no_errors() -> None:
     assert meta["settings"]["upstream"] == "fake"
     assert meta["settings"]["gzip"] is True and meta["settings"]["usage_every_event"] is True
     assert meta["settings"]["rounds"] == 1
-    results = report["results"]
-    assert {(r["scenario"], r["target"]) for r in results} == {
-        (scenario, target)
-        for scenario in ("stream, concurrency 50", "non-stream, concurrency 50", LONG)
-        for target in ("direct", "gateway")
-    }
-    for r in results:
-        assert set(r) == RESULT_FIELDS
-        assert r["errors"] == 0 and r["rps"] > 0 and r["ttft_p50_ms"] is not None, r
-        assert r["rounds"] == 1 and r["rps_runs"] == [r["rps"]] and r["rps_spread_pct"] is None
-        # The fake's CPU while it served the gateway.
-        assert (r["upstream_cpu_ms_per_request"] is not None) == (r["target"] == "gateway")
-        stream = not r["scenario"].startswith("non-stream")
-        events = 500 if r["scenario"] == LONG else 20
-        assert r["events_per_request"] == (events if stream else None)
-        assert (r["cpu_us_per_event"] is not None) == stream
-    stream = next(r for r in results if r["scenario"].startswith("stream"))
-    assert 1 <= stream["open_streams_peak"] <= 50
-    # The targets are ratios to the design card's floor, which --quick measures only with --floor.
-    checks = {t["target"]: t for t in report["targets"]}
-    assert set(checks) == set(DESIGN_TARGETS)
-    assert all(c["value"] == "not measured" and c["met"] is None for c in checks.values())
-    assert report["backend"] is None
-    assert report["floor"] == [] and report["design"] == []
-
-
-def test_both_floors_beside_the_gateway() -> None:
-    """``--floor``: the null relay (Tornado's bare delegate + the gateway's libcurl driver, bytes
-    relayed untouched) and the design card's floor (a RequestHandler relaying through
-    AsyncHTTPClient on curl) measured in the same rounds, with the gateway against each."""
-    report = run_bench("--floor", "--requests", "60")
     rows = {(r["scenario"], r["target"]): r for r in report["results"]}
     scenarios = ("stream, concurrency 50", "non-stream, concurrency 50", LONG)
-    for scenario in scenarios:
-        for target in ("floor", "design"):
-            null = rows[scenario, target]
-            assert null["errors"] == 0 and null["rps"] > 0 and null["requests"] == 60, null
-            assert null["cpu_ms_per_request"] is not None
-            assert null["upstream_cpu_ms_per_request"] is not None  # the fake served the relay
-    for target in ("floor", "design"):
-        summary = {row["scenario"]: row for row in report[target]}
-        assert set(summary) == set(scenarios)
-        for scenario, row in summary.items():
-            null, gateway = rows[scenario, target], rows[scenario, "gateway"]
-            assert row["floor_cpu_ms_per_request"] == null["cpu_ms_per_request"]
-            added = round(gateway["cpu_ms_per_request"] - null["cpu_ms_per_request"], 3)
-            assert row["gateway_added_cpu_ms_per_request"] == added
-            assert row["gateway_vs_floor_cpu"] == round(
-                gateway["cpu_ms_per_request"] / null["cpu_ms_per_request"], 2
-            )
-            assert row["floor_vs_direct_rps"] == round(
-                null["rps"] / rows[scenario, "direct"]["rps"], 2
-            )
+    targets = ("gateway", "direct", "floor", "design")
+    assert set(rows) == {(s, t) for s in scenarios for t in targets}
+    for r in rows.values():
+        assert set(r) == RESULT_FIELDS
+        assert r["errors"] == 0 and r["rps"] > 0 and r["requests"] == 60, r
+        assert r["ttft_p50_ms"] is not None and r["cpu_ms_per_request"] is not None, r
+        assert r["rounds"] == 1 and r["rps_runs"] == [r["rps"]] and r["rps_spread_pct"] is None
+        # The fake's CPU while it served the gateway or a floor.
+        assert (r["upstream_cpu_ms_per_request"] is not None) == (r["target"] != "direct")
+        stream = not r["scenario"].startswith("non-stream")
+        assert r["events_per_request"] == (
+            (500 if r["scenario"] == LONG else 20) if stream else None
+        )
+        assert (r["cpu_us_per_event"] is not None) == stream
+    assert 1 <= rows[scenarios[0], "gateway"]["open_streams_peak"] <= 50
     checks = {t["target"]: t for t in report["targets"]}
     assert set(checks) == set(DESIGN_TARGETS)
     for label, bound in DESIGN_TARGETS.items():
         assert bound in checks[label]["value"] and checks[label]["met"] is not None
+    assert report["backend"] is None
+    for target in ("floor", "design"):
+        summary = {row["scenario"]: row for row in report[target]}
+        assert set(summary) == set(scenarios)
+        for scenario, row in summary.items():
+            floor, gateway = rows[scenario, target], rows[scenario, "gateway"]
+            assert row["floor_cpu_ms_per_request"] == floor["cpu_ms_per_request"]
+            added = round(gateway["cpu_ms_per_request"] - floor["cpu_ms_per_request"], 3)
+            assert row["gateway_added_cpu_ms_per_request"] == added
+            assert row["gateway_vs_floor_cpu"] == round(
+                gateway["cpu_ms_per_request"] / floor["cpu_ms_per_request"], 2
+            )
+            assert row["floor_vs_direct_rps"] == round(
+                floor["rps"] / rows[scenario, "direct"]["rps"], 2
+            )
+    # Without --floor the quick run measures no floor (its scenarios do not ask for one), so its
+    # targets are "not measured".
+    assert not any(s.floor for s in load_bench().QUICK)
 
 
 @pytest.fixture
@@ -212,25 +200,24 @@ async def test_fake_gzips_each_event_when_asked() -> None:
     fake.add_account("rt", "proj")
     token = fake.issue_token("rt")
     await fake.start(bench=answer)
-    http = AsyncHTTPClient(force_instance=True)
     try:
 
-        async def fetch(path: str, encoding: str) -> tuple[str | None, list[bytes]]:
+        async def post(path: str, encoding: str) -> tuple[str | None, list[bytes]]:
             pieces: list[bytes] = []
-            response = await http.fetch(
-                HTTPRequest(
-                    fake.url + path,
-                    method="POST",
-                    body=b"{}",
-                    headers={"Authorization": f"Bearer {token}", "Accept-Encoding": encoding},
-                    decompress_response=False,
-                    streaming_callback=pieces.append,
-                )
+            response = await fetch(
+                fake.url + path,
+                "POST",
+                b"{}",
+                {"Accept-Encoding": encoding},
+                key=token,
+                decompress_response=False,
+                streaming_callback=pieces.append,
             )
+            assert response.code == 200, response.code
             return response.headers.get("Content-Encoding"), pieces
 
         stream = "/v1internal:streamGenerateContent?alt=sse"
-        encoding, pieces = await fetch(stream, "gzip, deflate")
+        encoding, pieces = await post(stream, "gzip, deflate")
         assert encoding == "gzip"
         decoder = zlib.decompressobj(wbits=31)
         # Each piece (the fake waits between events) decodes at once to exactly its event.
@@ -245,21 +232,20 @@ async def test_fake_gzips_each_event_when_asked() -> None:
         ]
         assert events[-1]["response"]["candidates"][0]["finishReason"] == "STOP"
 
-        encoding, pieces = await fetch(stream, "identity")
+        encoding, pieces = await post(stream, "identity")
         assert encoding is None and b"".join(pieces) == b"".join(answer.upstream_events)
 
-        encoding, pieces = await fetch("/v1internal:generateContent", "gzip")
+        encoding, pieces = await post("/v1internal:generateContent", "gzip")
         assert encoding == "gzip" and gzip.decompress(b"".join(pieces)) == answer.upstream_body
-        encoding, pieces = await fetch("/v1internal:generateContent", "identity")
+        encoding, pieces = await post("/v1internal:generateContent", "identity")
         assert encoding is None and b"".join(pieces) == answer.upstream_body
 
         # The direct OpenAI answer is never compressed.
-        encoding, pieces = await fetch("/v1/chat/completions", "gzip")
+        encoding, pieces = await post("/v1/chat/completions", "gzip")
         assert encoding is None and b"".join(pieces) == answer.direct_body
-        encoding, pieces = await fetch("/v1/messages", "gzip")
+        encoding, pieces = await post("/v1/messages", "gzip")
         assert encoding is None and b"".join(pieces) == answer.messages_body
     finally:
-        http.close()
         await fake.stop()
 
 
@@ -335,3 +321,14 @@ def test_profile_without_py_spy_says_how_to_get_it(
     monkeypatch.setattr(profiling, "find_py_spy", lambda: None)
     assert profiling.profile(argparse.Namespace(), None, tmp_path) == 2
     assert "pip install py-spy" in capsys.readouterr().err
+
+
+def test_pool_benchmark_runs_every_strategy_with_and_without_affinity() -> None:
+    """``--pool --quick``: every routing strategy, affinity off and on, each served answers
+    before its simulated pool ran out; affinity keeps turns on their account."""
+    report = run_bench("--pool")
+    assert report["schema"] == 2 and report["meta"]["settings"]["pool"] is True
+    rows = {(r["strategy"], r["affinity"]): r for r in report["pool"]["rows"]}
+    assert set(rows) == {(s, a) for s in ("rotate", "fill", "balanced") for a in (False, True)}
+    assert all(r["served"] > 0 and r["added_wait_p50_ms"] is not None for r in rows.values())
+    assert rows["rotate", True]["same_account_pct"] > rows["rotate", False]["same_account_pct"]

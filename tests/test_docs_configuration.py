@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ag2api.config import schema
-from ag2api.config.schema import Alias, GatewayConfig, KeyPolicy
+from ag2api.config.schema import Alias, Fallback, GatewayConfig, KeyPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DOC = ROOT / "docs" / "configuration.md"
@@ -40,7 +40,7 @@ def settings(cls: type = GatewayConfig, prefix: str = "") -> set[str]:
         if target is KeyPolicy:
             found.add(name)
             found |= settings(KeyPolicy, "policy.")
-        elif target is None or target is Alias:  # aliases are a mapping: name → target(s)
+        elif target is None or target in (Alias, Fallback):  # a mapping: name → target(s)
             found.add(name)
         elif target is item:  # a list of records
             found.add(name)

@@ -18,7 +18,7 @@ from ag2api.accounts.store import read_tokens
 from ag2api.cli import PACKAGED_CONFIG, find_config
 from ag2api.config.live import read_config
 from ag2api.demo import DEMO_KEY, is_loopback
-from tests.test_cli import Cli
+from tests.support.cli import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

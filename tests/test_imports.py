@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1] / "ag2api"
 # Bottom to top; a module imports from its own layer or those below. Within a layer the cycle
 # check keeps the packages in one order.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("ag2api", "ids", "jsoncodec", "redact", "safewrite"),
-    ("errors", "upstream", "logs", "observe"),
+    ("ag2api", "ids", "jsoncodec", "redact", "safewrite", "conversation"),
+    ("errors", "upstream", "logs", "observe", "quota"),
     ("config",),
     ("models", "keys", "accounts"),
     ("translate", "state", "media"),

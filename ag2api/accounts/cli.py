@@ -12,7 +12,7 @@ from typing import Any
 from ag2api.accounts.proxies import mask_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.accounts.store import read_tokens, update_tokens
-from ag2api.observe.quota import reset_in
+from ag2api.quota.wire import reset_in
 from ag2api.redact import mask, shown_disabled_reason
 
 

@@ -38,6 +38,8 @@ class Account:
     user_agent: str | None = None
     # The OAuth client that issued its refresh token, when not the default (accounts.oauth_client).
     client_id: str | None = None
+    # Spend Google One AI credits once its free quota is out; None: accounts.use_credits says.
+    use_credits: bool | None = None
     # The entry's other fields (a person's notes): kept when the file is recreated from memory.
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

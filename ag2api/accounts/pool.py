@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,10 @@ NO_ACCOUNT_HELP = (
     "Add a Google account with `ag2api login` (or `python scripts/oauth_server.py` in a "
     "clone); re-enable disabled ones in tokens.json."
 )
+
+
+# The reason of a cooldown for a used-up quota (a 429 QUOTA_EXHAUSTED, or a quota check).
+QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
 
 
 class AllCooling(Exception):
@@ -40,8 +44,14 @@ class Pick:
 
 
 class AccountPool:
-    def __init__(self, accounts: Iterable[Account], rotation_count: int) -> None:
+    def __init__(
+        self,
+        accounts: Iterable[Account],
+        rotation_count: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.rotation_count = rotation_count
+        self.clock = clock
         self._accounts: list[Account] = list(accounts)
         self._index = 0
         self._uses = 0
@@ -102,7 +112,7 @@ class AccountPool:
         if (
             ok
             and model in account.cooldowns
-            and self.cooling_until(account, model, time.time()) is None
+            and self.cooling_until(account, model, self.clock()) is None
         ):
             del account.cooldowns[model]
             return True
@@ -131,25 +141,53 @@ class AccountPool:
         return min(times) - now if times else None
 
     # -- choosing an account -------------------------------------------------------------
+    def standing(
+        self,
+        account: Account,
+        model: str,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        has_room: Callable[[str], bool] = lambda _pid: True,
+    ) -> str:
+        """What ``account`` can do for ``model`` now: ready, probe (a capped cooldown is over:
+        one request tests it), cooling, busy_probe, full (no free slot), excluded, disabled."""
+        if not account.enabled:
+            return "disabled"
+        if account.project_id in exclude:
+            return "excluded"
+        state = self._state(account, model, self.clock()) if model else "ready"
+        if state in ("ready", "probe") and not has_room(account.project_id):
+            return "full"
+        return state
+
+    def take(self, account: Account, model: str, probe: bool) -> Pick:
+        """Record one use of ``account`` (its turn was decided elsewhere)."""
+        account.last_used_at = self.clock()
+        account.uses += 1
+        if probe:
+            self._probing.add((account.project_id, model))
+        return Pick(account, probe)
+
     def acquire(
         self,
         model: str = "",
         exclude: frozenset[str] | set[str] = frozenset(),
         has_room: Callable[[str], bool] = lambda _pid: True,
+        order: Sequence[Account] | None = None,
     ) -> Pick:
         """The account whose turn it is; each serves ``rotation_count`` uses, then the next one.
+        With ``order``, the first of those accounts that can serve instead (no turn is taken).
 
         Skipped: disabled, excluded, cooling for ``model``, or with no free slot. Raises
         NoAvailableAccount (nothing enabled/left), AllCooling, or NoRoom (wait for a slot).
         """
+        if order is not None:
+            return self._first_of(order, model, exclude, has_room)
         n = len(self._accounts)
-        now = time.time()
         saw_cooling = saw_full = False
         for _ in range(n):
             account = self._accounts[self._index % n]
-            state = self._state(account, model, now) if model else "ready"
-            usable = account.enabled and account.project_id not in exclude
-            if usable and state in ("ready", "probe") and has_room(account.project_id):
+            state = self.standing(account, model, exclude, has_room)
+            if state in ("ready", "probe"):
                 self._uses += 1
                 log.debug(
                     "project %s use %d/%d",
@@ -159,31 +197,68 @@ class AccountPool:
                 )
                 if self._uses >= self.rotation_count:
                     self._advance()
-                account.last_used_at = now
-                account.uses += 1
-                if state == "probe":
-                    self._probing.add((account.project_id, model))
-                return Pick(account, state == "probe")
-            saw_cooling |= usable and state in ("cooling", "busy_probe")
-            saw_full |= usable and state in ("ready", "probe")
+                return self.take(account, model, state == "probe")
+            saw_cooling |= state in ("cooling", "busy_probe")
+            saw_full |= state == "full"
             self._advance()
+        raise self._none_for(model, saw_cooling, saw_full)
+
+    def _first_of(
+        self,
+        order: Sequence[Account],
+        model: str,
+        exclude: frozenset[str] | set[str],
+        has_room: Callable[[str], bool],
+    ) -> Pick:
+        saw_cooling = saw_full = False
+        for account in order:
+            state = self.standing(account, model, exclude, has_room)
+            if state in ("ready", "probe"):
+                return self.take(account, model, state == "probe")
+            saw_cooling |= state in ("cooling", "busy_probe")
+            saw_full |= state == "full"
+        raise self._none_for(model, saw_cooling, saw_full)
+
+    def _none_for(self, model: str, saw_cooling: bool, saw_full: bool) -> Exception:
         if saw_full:
-            raise NoRoom()
+            return NoRoom()
         if saw_cooling:
-            retry = self.earliest_recovery(model, now)
-            raise AllCooling(retry if retry is not None else 1.0)
+            retry = self.earliest_recovery(model, self.clock())
+            return AllCooling(retry if retry is not None else 1.0)
         if not any(a.enabled for a in self._accounts):
-            raise NoUsableAccount(
+            return NoUsableAccount(
                 "No enabled Google account is configured. " + NO_ACCOUNT_HELP
                 if not self._accounts
                 else "Every Google account is disabled (see disabled_reason in tokens.json). "
                 + NO_ACCOUNT_HELP
             )
-        raise NoAvailableAccount("No other enabled account is left to try for this request.")
+        return NoAvailableAccount("No other enabled account is left to try for this request.")
+
+    def out_of_quota(self, account: Account, model: str) -> bool:
+        """Whether ``account`` is cooling for ``model`` because its quota is used up (not for a
+        rate limit): it may still serve on credits."""
+        entry = account.cooldowns.get(model)
+        return (
+            isinstance(entry, dict)
+            and str(entry.get("reason") or "").startswith(QUOTA_EXHAUSTED)
+            and self.cooling_until(account, model, self.clock()) is not None
+        )
+
+    def rotation_order(self) -> list[Account]:
+        """The accounts from the one whose turn it is, round the pool."""
+        n = len(self._accounts)
+        return [self._accounts[(self._index + i) % n] for i in range(n)]
+
+    def turn_after(self, account: Account) -> None:
+        """The next turn goes to the account after ``account`` (a balanced pick took it)."""
+        for i, a in enumerate(self._accounts):
+            if a is account:
+                self._index, self._uses = (i + 1) % len(self._accounts), 0
+                return
 
     def has_other(self, model: str, exclude: set[str], has_room: Callable[[str], bool]) -> bool:
         """Whether another account could take this request right now."""
-        now = time.time()
+        now = self.clock()
         return any(
             a.enabled
             and a.project_id not in exclude

@@ -54,7 +54,7 @@ GATEWAY_FIELDS = frozenset(
     }
 )
 # The fields an Account is built from; the rest of an entry is kept in ``Account.extra``.
-ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email", "proxy", "user_agent"}
+ACCOUNT_FIELDS = GATEWAY_FIELDS | {"project_id", "email", "proxy", "user_agent", "use_credits"}
 
 
 class TokensFileError(ValueError):
@@ -136,6 +136,7 @@ def parse_tokens(
                 proxy=proxy,
                 user_agent=agent,
                 client_id=_opt_str(raw.get("client_id")),
+                use_credits=_opt_bool(raw, "use_credits", i, name),
                 extra={k: v for k, v in raw.items() if k not in ACCOUNT_FIELDS},
             )
         )
@@ -188,6 +189,13 @@ def _parse_oauth(raw: Any, name: str) -> OAuthConfig | None:
     if not isinstance(url, str):
         raise TokensFileError(f"{name}: oauth_config.token_url must be a string")
     return OAuthConfig(cid, secret, url)
+
+
+def _opt_bool(raw: dict[str, Any], key: str, i: int, name: str) -> bool | None:
+    value = raw.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise TokensFileError(f"{name}: projects[{i}].{key} must be true or false")
 
 
 def _opt_str(v: Any) -> str | None:
@@ -245,6 +253,8 @@ def tokens_document(oauth: OAuthConfig | None, accounts: Iterable[Account]) -> d
         for key in ("proxy", "user_agent", "client_id"):
             if getattr(a, key):
                 entry[key] = getattr(a, key)
+        if a.use_credits is not None:
+            entry["use_credits"] = a.use_credits
         projects.append(entry)
     doc["projects"] = projects
     return doc

@@ -63,7 +63,7 @@ class AdminAccountsHandler(AdminHandler):
 
     def _accounts(self) -> list[dict[str, Any]]:
         s = self.services
-        return accounts_view(s.state.snapshot(), s.quota.snapshots)
+        return accounts_view(s.state.snapshot(), s.quota.book, s.uses_credits)
 
 
 class ConsolePageHandler(AdminHandler):

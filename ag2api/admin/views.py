@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Callable
 from typing import Any
 
+from ag2api.accounts.pool import QUOTA_EXHAUSTED
 from ag2api.accounts.proxies import mask_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.config.schema import GatewayConfig, KeyPolicy
 from ag2api.keys.limiter import periods
 from ag2api.observe.content_rejections import RecentRejections
-from ag2api.observe.quota import ModelQuota, reset_in
+from ag2api.quota.book import QuotaBook
+from ag2api.quota.wire import reset_in
 from ag2api.redact import mask, shown_disabled_reason
 from ag2api.state.base import AccountState, StateSnapshot
 
@@ -23,9 +26,11 @@ def iso(ts: float | None) -> str | None:
 
 
 def accounts_view(
-    snapshot: StateSnapshot, quotas: dict[str, tuple[float, list[ModelQuota]]]
+    snapshot: StateSnapshot, book: QuotaBook, use_credits: Callable[[str], bool]
 ) -> list[dict[str, Any]]:
-    now = time.time()
+    """Each account with, per model, the quota left, its reset, and whether (and until when)
+    routing skips it; its 5-hour and weekly buckets; its credits."""
+    now = book.clock()
     out: list[dict[str, Any]] = []
     for i, account in enumerate(snapshot.accounts, 1):
         cooling = [
@@ -37,7 +42,20 @@ def accounts_view(
             }
             for c in account.cooling
         ]
-        checked, models = quotas.get(account.project_id, (None, []))
+        quota = book.accounts.get(account.project_id)
+        skipped = {c.model: c for c in account.cooling}
+        models: list[dict[str, Any]] = []
+        for q in quota.models if quota is not None else ():
+            models.append({**q.to_json(), "resets_in": reset_in(q.reset_time, now)})
+        for c in account.cooling:
+            if quota is None or quota.model(c.model) is None:
+                models.append({"model": c.model, "remaining": None, "reset_time": None})
+        for m in models:
+            skip = skipped.get(m["model"])
+            m["skipped_until"] = iso(skip.until) if skip is not None else None
+            m["skip_reason"] = skip.reason if skip is not None else None
+        credits = book.credits(account.project_id)
+        enabled = use_credits(account.project_id)
         out.append(
             {
                 "number": i,
@@ -55,10 +73,22 @@ def accounts_view(
                 "last_used_at": iso(account.last_used_at),
                 "cooldowns": cooling,
                 "quota": {
-                    "checked_at": iso(checked),
-                    "models": [
-                        {**q.to_json(), "resets_in": reset_in(q.reset_time, now)} for q in models
+                    "checked_at": iso(quota.checked_at) if quota is not None else None,
+                    "models": models,
+                    "buckets": [
+                        {**b.to_json(), "resets_in": reset_in(b.reset_time, now)}
+                        for b in (quota.buckets if quota is not None else ())
                     ],
+                },
+                "credits": {
+                    "enabled": enabled,
+                    **(credits.to_json() if credits is not None else {"amount": None}),
+                    "usable": book.credits_usable(account.project_id),
+                    "stopped": account.project_id in book.credits_stopped,
+                    # Serving now on credits: some model's free quota is out and they may pay.
+                    "in_use": enabled
+                    and book.credits_usable(account.project_id)
+                    and any((c.reason or "").startswith(QUOTA_EXHAUSTED) for c in account.cooling),
                 },
             }
         )

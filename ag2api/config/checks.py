@@ -10,7 +10,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Any
 
-from ag2api.config.schema import Alias
+from ag2api.config.schema import GLOB, Alias, Fallback
 
 ZWSP = "\u200b"
 PROXY_SCHEMES = ("http://", "https://", "socks4://", "socks4a://", "socks5://", "socks5h://")
@@ -127,6 +127,25 @@ def aliases(v: Any) -> tuple[Alias, ...]:
         ):
             raise ValueError(f"alias {i + 1} must map to a model id or a list of model ids")
         out.append(Alias(alias.strip(), tuple(t.strip() for t in targets)))
+    return tuple(out)
+
+
+def fallbacks(v: Any) -> tuple[Fallback, ...]:
+    """``{model glob: [model, …]}`` in order (a single model may be a string)."""
+    if not isinstance(v, dict):
+        raise ValueError("must be a mapping of model glob: [fallback model, …]")
+    out = []
+    for pattern, target in v.items():
+        models = [target] if isinstance(target, str) else target
+        if (
+            not isinstance(pattern, str)
+            or not pattern.strip()
+            or not isinstance(models, list)
+            or not models
+            or not all(isinstance(m, str) and m.strip() and not GLOB.search(m) for m in models)
+        ):
+            raise ValueError(f"{pattern!r} must map to a model id or a list of model ids")
+        out.append(Fallback(pattern.strip(), tuple(m.strip() for m in models)))
     return tuple(out)
 
 

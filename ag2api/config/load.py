@@ -19,6 +19,7 @@ from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
 from ag2api.config.errors import ConfigError
 from ag2api.config.schema import (
     HASH_PREFIX,
+    ROUTING_STRATEGIES,
     AccountsConfig,
     AdminConfig,
     ApiKey,
@@ -33,6 +34,7 @@ from ag2api.config.schema import (
     ResponsesConfig,
     RetryConfig,
     RotationConfig,
+    RoutingConfig,
     SecretsConfig,
     ServerConfig,
     StateConfig,
@@ -60,6 +62,7 @@ POLICY_FIELDS = (
     "monthly_tokens",
     "expires",
     "enabled",
+    "fallbacks",
 )
 HASHED_KEY = re.compile(r"sha256:[0-9a-f]{64}")
 # Also the checks of the command line's --port and --workers.
@@ -177,6 +180,7 @@ class _Reader:
                 "api_keys",
                 "tokens_file",
                 "rotation",
+                "routing",
                 "upstream",
                 "retry",
                 "limits",
@@ -219,6 +223,7 @@ class _Reader:
                     RotationConfig.count,
                 )
             ),
+            routing=self.routing(),
             upstream=self.upstream(),
             retry=self.retry(),
             limits=self.limits(),
@@ -247,18 +252,34 @@ class _Reader:
                     self.section(("secrets",), ("key_file",)), ("secrets", "key_file")
                 )
             ),
-            accounts=AccountsConfig(
-                recheck_seconds=self.value(
-                    self.section(("accounts",), ("recheck_seconds",)),
-                    ("accounts", "recheck_seconds"),
-                    check.positive,
-                    AccountsConfig.recheck_seconds,
-                )
-            ),
+            accounts=self.accounts(),
         )
         if cfg.server.workers > 1 and cfg.state.backend != "redis":
             raise self.fail(("server", "workers"), WORKERS_NEED_REDIS)
         return cfg
+
+    def routing(self) -> RoutingConfig:
+        p = ("routing",)
+        sec = self.section(p, ("strategy", "affinity", "affinity_ttl"))
+        d = RoutingConfig()
+        return RoutingConfig(
+            strategy=self.value(
+                sec, (*p, "strategy"), check.choice(ROUTING_STRATEGIES), d.strategy
+            ),
+            affinity=self.value(sec, (*p, "affinity"), check.boolean, d.affinity),
+            affinity_ttl=self.value(sec, (*p, "affinity_ttl"), check.positive, d.affinity_ttl),
+        )
+
+    def accounts(self) -> AccountsConfig:
+        p = ("accounts",)
+        sec = self.section(p, ("recheck_seconds", "use_credits"))
+        d = AccountsConfig()
+        return AccountsConfig(
+            recheck_seconds=self.value(
+                sec, (*p, "recheck_seconds"), check.positive, d.recheck_seconds
+            ),
+            use_credits=self.value(sec, (*p, "use_credits"), check.boolean, d.use_credits),
+        )
 
     def state(self) -> StateConfig:
         p = ("state",)
@@ -412,6 +433,7 @@ class _Reader:
             monthly_tokens=self.value(sec, (*keys, "monthly_tokens"), count, None),
             expires=self.value(sec, (*keys, "expires"), expiry, None),
             enabled=self.value(sec, (*keys, "enabled"), check.boolean, True),
+            fallbacks=self.value(sec, (*keys, "fallbacks"), check.boolean, True),
         )
 
     def upstream(self) -> UpstreamConfig:
@@ -463,7 +485,9 @@ class _Reader:
 
     def models(self) -> ModelsConfig:
         p = ("models",)
-        sec = self.section(p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases"))
+        sec = self.section(
+            p, ("policies", "fallback", "cache_ttl", "aliases", "default_aliases", "fallbacks")
+        )
         d = ModelsConfig()
         policies = d.policies
         if sec.get("policies") is not None:
@@ -479,6 +503,7 @@ class _Reader:
             default_aliases=self.value(
                 sec, (*p, "default_aliases"), check.boolean, d.default_aliases
             ),
+            fallbacks=self.value(sec, (*p, "fallbacks"), check.fallbacks, d.fallbacks),
         )
 
     def images(self) -> ImagesConfig:

@@ -89,6 +89,8 @@ class KeyPolicy:
     # Epoch seconds from which the key is refused (a date means: valid through that UTC day).
     expires: float | None = None
     enabled: bool = True
+    # Whether models.fallbacks may serve this key's requests when the asked model cannot.
+    fallbacks: bool = True
 
     @property
     def has_limits(self) -> bool:
@@ -170,6 +172,23 @@ class ServerConfig:
 @dataclass(frozen=True)
 class RotationConfig:
     count: int = 3
+
+
+ROUTING_STRATEGIES = ("rotate", "fill", "balanced")
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Which account serves a request."""
+
+    # rotate: round robin, rotation.count uses each; fill: the first account in tokens.json
+    # order until it is out; balanced: the account with the most quota left for the model.
+    strategy: str = "rotate"
+    # Each turn of a conversation goes to the account that served its previous turn (its
+    # prompt cache lives there) while that account can serve the model.
+    affinity: bool = True
+    # Seconds a conversation is remembered after its last turn.
+    affinity_ttl: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -286,6 +305,18 @@ DEFAULT_FALLBACK_MODELS = (
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """Models (exact ids) that serve, in order, when none of the accounts can serve a model
+    matching ``pattern`` (a glob)."""
+
+    pattern: str
+    models: tuple[str, ...]
+
+    def matches(self, name: str) -> bool:
+        return fnmatchcase(name, self.pattern)
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     policies: tuple[ModelPolicy, ...] = DEFAULT_POLICIES
     # Served by /v1/models (and accepted by chat) when no account can list models live.
@@ -297,6 +328,16 @@ class ModelsConfig:
     aliases: tuple[Alias, ...] = ()
     # The shipped aliases that map Claude Code's Anthropic ids (models/aliases.py), after these.
     default_aliases: bool = True
+    # Model glob → models tried in order when no account can serve it within limits.slot_wait;
+    # the first rule that matches applies; (): none.
+    fallbacks: tuple[Fallback, ...] = ()
+
+    def fallbacks_for(self, model: str) -> tuple[str, ...]:
+        """The models that may serve instead of ``model``, in order (never ``model`` itself)."""
+        for rule in self.fallbacks:
+            if rule.matches(model):
+                return tuple(m for m in dict.fromkeys(rule.models) if m != model)
+        return ()
 
     def policy_for(self, model: str) -> ModelPolicy | None:
         for policy in self.policies:
@@ -349,7 +390,9 @@ class ObservabilityConfig:
     usage_flush_seconds: float = field(default=2.0, metadata=RESTART)
     # /metrics needs the admin key when true (it holds no secrets, so it is open by default).
     metrics_require_admin: bool = False
-    # Seconds between per-account quota checks (fetchAvailableModels) for the admin views.
+    # Seconds between per-account quota checks (fetchAvailableModels, the quota summary, and
+    # credits where they may be spent): what routing skips and balances on, and /admin shows.
+    # A 429 also checks its account again.
     quota_refresh_seconds: float = 300.0
 
 
@@ -404,11 +447,16 @@ class SecretsConfig:
 
 @dataclass(frozen=True)
 class AccountsConfig:
-    """Accounts taken out of rotation by a cause that may pass."""
+    """How the pool's accounts are used, and when those taken out by a cause that may pass come
+    back."""
 
     # Seconds between rechecks (one loadCodeAssist each) of accounts that need verification or
     # were disabled for a transient cause; they come back by themselves once it passes.
     recheck_seconds: float = 600.0
+    # Spend Google One AI credits (enabledCreditTypes) on an account whose free quota for a
+    # model is out, when its last check showed enough; a project's "use_credits" in
+    # tokens.json overrides this for that account.
+    use_credits: bool = False
 
 
 @dataclass(frozen=True)
@@ -419,6 +467,7 @@ class GatewayConfig:
     # Unset in the file: beside it, or data/ beside a conf/ folder (load.default_tokens_file).
     tokens_file: Path = Path("data/tokens.json")
     rotation: RotationConfig = field(default_factory=RotationConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)

@@ -1,2 +1,2 @@
 """Serving one request upstream across accounts: the dispatcher, its verdicts and retry
-policy, and the errors the client hears."""
+policy, the clock their waits run on, and the errors the client hears."""

@@ -22,7 +22,9 @@ from ag2api.upstream.client import (
 )
 
 
-def final_error(failures: list[BaseException], cooling_for: float | None = None) -> GatewayError:
+def client_error_after_retries(
+    failures: list[BaseException], cooling_for: float | None = None
+) -> GatewayError:
     """The error for a request whose every attempt failed (``cooling_for``: earliest recovery)."""
     rejected = [f for f in failures if isinstance(f, ContentRejected)]
     if rejected:
@@ -64,7 +66,7 @@ def content_rejected(model: str) -> GatewayError:
     )
 
 
-def error_for_problem(exc: UpstreamProblem) -> GatewayError:
+def client_error_mid_stream(exc: UpstreamProblem) -> GatewayError:
     """The error a client sees for a failure after its stream started."""
     if isinstance(exc, UpstreamHTTPError):
         error = exc.error

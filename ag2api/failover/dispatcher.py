@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from ag2api.accounts.model import Account
@@ -29,8 +29,10 @@ from ag2api.accounts.refresh import AccountRevoked, RefreshFailed, TokenRefreshe
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.accounts.writer import TokenWriter
 from ag2api.config.schema import GatewayConfig
+from ag2api.conversation import Conversation
 from ag2api.errors import GatewayError, NoAvailableAccount, from_upstream
-from ag2api.failover.client_errors import final_error
+from ag2api.failover.client_errors import client_error_after_retries
+from ag2api.failover.clock import Clock, SystemClock
 from ag2api.failover.notices import UpstreamNotices
 from ag2api.failover.policy import (
     RetryableFailure,
@@ -41,18 +43,19 @@ from ag2api.failover.policy import (
 )
 from ag2api.failover.verdicts import Attempts, Verdicts
 from ag2api.observe.trace import RequestTrace
+from ag2api.quota.book import QuotaBook
 from ag2api.redact import mask, mask_projects
-from ag2api.state.base import AccountState, Grant
+from ag2api.state.base import AccountState, Grant, Routing, conversation_key
 from ag2api.translate.gemini.events import CONTENT_FILTER_REASONS, candidate_parts, prompt_blocked
 from ag2api.upstream.client import (
     AntigravityClient,
     CallSettings,
-    UpstreamCall,
     UpstreamConnectionError,
     UpstreamHTTPError,
     UpstreamProblem,
     UpstreamProtocolError,
     UpstreamTimeoutError,
+    UpstreamTransfer,
 )
 from ag2api.upstream.envelope import wrap
 from ag2api.upstream.google_error import version_notice_in
@@ -82,18 +85,42 @@ class OpenedStream:
 
     grant: Grant
     pending: list[dict[str, Any]]  # read while checking the stream is not empty
-    call: UpstreamCall
+    transfer: UpstreamTransfer
+
+    @property
+    def model(self) -> str:
+        """The model that serves (the one asked, or a fallback)."""
+        return self.grant.model
 
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         """Events in the batches they arrived in: whatever is already queued goes out in one
         write instead of one per event."""
-        call = self.call
+        transfer = self.transfer
         pending, self.pending = self.pending, []
-        pending += call.take_ready()  # what arrived with the first content: the same write
+        pending += transfer.take_ready()  # what arrived with the first content: the same write
         yield pending
-        async for event in call:
-            ready = call.take_ready()
+        async for event in transfer:
+            ready = transfer.take_ready()
             yield [event, *ready] if ready else [event]
+
+
+@dataclass
+class Served:
+    """What the attempt under way uses: its model (the one asked, or a fallback), whether it
+    pays with credits, and the Gemini request for each model (translated when first needed)."""
+
+    model: str
+    request: dict[str, Any]
+    translate: Callable[[str], dict[str, Any]] | None = None
+    credits: bool = False
+    _requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def request_for(self, cfg: GatewayConfig, model: str) -> dict[str, Any]:
+        found = self._requests.get(model)
+        if found is None:
+            raw = self.request if self.translate is None else self.translate(model)
+            found = self._requests[model] = obscure_system(raw, cfg.upstream.sensitive_matcher)
+        return found
 
 
 def has_content(event: dict[str, Any]) -> bool:
@@ -114,13 +141,18 @@ class Dispatcher:
         refresher: TokenRefresher,
         client: AntigravityClient,
         writer: TokenWriter,
+        clock: Clock | None = None,
     ) -> None:
         self.state = state
         self.refresher = refresher
         self.client = client
         self.writer = writer
+        # Retry budgets, backoffs and short rate-limit waits read and sleep on this.
+        self.clock: Clock = clock or SystemClock()
         self.notices = UpstreamNotices()
         self.verdicts = Verdicts(state, writer, self.notices)
+        # The quota as last checked (set by the services): balanced routing and credits.
+        self.quota = QuotaBook()
         # Set when a shutdown begins: requests waiting for a slot then get 503 at once.
         self.closing = asyncio.Event()
 
@@ -144,24 +176,35 @@ class Dispatcher:
         *,
         image: bool = False,
         committed: Callable[[], bool] = lambda: False,
-        started: Callable[[], None] = lambda: None,
+        started: Callable[[str], None] = lambda model: None,
         trace: RequestTrace | None = None,
+        fallbacks: tuple[str, ...] = (),
+        translate: Callable[[str], dict[str, Any]] | None = None,
+        conversation: Conversation | None = None,
     ) -> AsyncIterator[OpenedStream]:
         """The upstream stream for one client request, failed over until its first content.
 
-        ``started`` is called when an upstream call begins (a slot is held): only from then may
-        the caller's keepalive commit the response headers. Leaving the block, however it is
-        left, aborts a transfer that is still running and gives the account back (as a success
-        only when the upstream stream ended normally).
+        ``started(model)`` is called when an upstream call begins (a slot is held): only from
+        then may the caller's keepalive commit the response headers. ``fallbacks`` may serve,
+        in order, when no account can serve ``model`` (``translate`` makes their requests);
+        ``conversation`` keeps the request on its conversation's account. Leaving the block,
+        however it is left, aborts a transfer that is still running and gives the account back
+        (as a success only when the upstream stream ended normally).
         """
         settings = settings_for(cfg)
-        request = obscure_system(request, cfg.upstream.sensitive_matcher)
+        served = Served(model, request, translate)
 
         async def call(
             base: str, token: str, account: Account
-        ) -> tuple[list[dict[str, Any]], UpstreamCall]:
-            started()
-            envelope = wrap(account.project_id, model, request, image=image)
+        ) -> tuple[list[dict[str, Any]], UpstreamTransfer]:
+            started(served.model)
+            envelope = wrap(
+                account.project_id,
+                served.model,
+                served.request_for(cfg, served.model),
+                image=image,
+                credits=served.credits,
+            )
             upstream = self.client.stream(base, token, envelope, routed(settings, account))
             pending: list[dict[str, Any]] = []
             try:
@@ -179,7 +222,9 @@ class Dispatcher:
                 upstream.abort()
                 raise
 
-        (pending, upstream), grant = await self.serve(cfg, model, call, committed, trace)
+        (pending, upstream), grant = await self.call_with_failover(
+            cfg, served, call, committed, trace, fallbacks, conversation
+        )
         try:
             yield OpenedStream(grant, pending, upstream)
         finally:
@@ -196,12 +241,22 @@ class Dispatcher:
         *,
         image: bool = False,
         trace: RequestTrace | None = None,
+        fallbacks: tuple[str, ...] = (),
+        translate: Callable[[str], dict[str, Any]] | None = None,
+        conversation: Conversation | None = None,
     ) -> dict[str, Any]:
+        """The whole answer (see :meth:`stream`; the model that served is ``trace.served``)."""
         settings = settings_for(cfg)
-        request = obscure_system(request, cfg.upstream.sensitive_matcher)
+        served = Served(model, request, translate)
 
         async def call(base: str, token: str, account: Account) -> dict[str, Any]:
-            envelope = wrap(account.project_id, model, request, image=image)
+            envelope = wrap(
+                account.project_id,
+                served.model,
+                served.request_for(cfg, served.model),
+                image=image,
+                credits=served.credits,
+            )
             response = await self.client.generate(base, token, envelope, routed(settings, account))
             if (notice := version_notice_in(response)) is not None:
                 raise UpstreamHTTPError.notice(notice)
@@ -209,31 +264,39 @@ class Dispatcher:
                 raise UpstreamProtocolError("upstream answered without any content")
             return response
 
-        response, grant = await self.serve(cfg, model, call, lambda: False, trace)
+        response, grant = await self.call_with_failover(
+            cfg, served, call, lambda: False, trace, fallbacks, conversation
+        )
         self.release(grant, ok=True)
         if trace is not None:
             trace.upstream_ended = time.monotonic()
         return response
 
-    async def serve(
+    async def call_with_failover(
         self,
         cfg: GatewayConfig,
-        model: str,
+        served: Served,
         call: Call[T],
         committed: Callable[[], bool],
         trace: RequestTrace | None = None,
+        fallbacks: tuple[str, ...] = (),
+        conversation: Conversation | None = None,
     ) -> tuple[T, Grant]:
         """``call(base, token, account)`` until an attempt succeeds; the caller gives the grant
-        back (:meth:`release`)."""
+        back (:meth:`release`). ``served`` says which model and payment each attempt uses."""
+        model = served.model
         attempts = Attempts(model)
+        later = list(fallbacks)
         trace = trace or RequestTrace("-", "-", "-")
-        trace.upstream_started = started = time.monotonic()
+        trace.upstream_started = time.monotonic()
+        started = self.clock.monotonic()
         last_project: list[str] = []
 
         async def attempt() -> tuple[T, Grant]:
             if attempts.failures and committed():
-                raise final_error(attempts.failures)  # headers are out: no retry now
-            grant = await self._pick(cfg, attempts)
+                raise client_error_after_retries(attempts.failures)  # headers are out: no retry now
+            grant = await self._pick(cfg, attempts, later, conversation)
+            served.model, served.credits = grant.model, grant.credits
             account = grant.account
             trace.attempts += 1
             trace.project = mask(account.project_id)
@@ -241,7 +304,7 @@ class Dispatcher:
                 trace.failovers += 1
             last_project.append(account.project_id)
             try:
-                return await self._attempt(cfg, account, call, attempts), grant
+                result = await self._attempt(cfg, account, call, attempts), grant
             except BaseException as exc:
                 self.release(grant, ok=False)
                 if isinstance(exc, RetryableFailure):
@@ -251,6 +314,10 @@ class Dispatcher:
                         "project %s failed, retrying: %s", mask(account.project_id), exc.cause
                     )
                 raise
+            trace.served = grant.model
+            trace.credits = grant.credits
+            trace.affinity = grant.affinity
+            return result
 
         try:
             # The first attempt runs bare: most succeed, and building the retry machinery for
@@ -260,14 +327,15 @@ class Dispatcher:
                 return await attempt()
             except RetryableFailure as exc:
                 first: RetryableFailure | None = exc
-            async for retrying in attempts_policy(cfg.retry, started):
+            async for retrying in attempts_policy(cfg.retry, started, self.clock):
                 with retrying:
                     if first is not None:
                         failed, first = first, None
                         raise failed
                     return await attempt()
         except RetryableFailure:
-            raise final_error(attempts.failures, self.state.earliest_recovery(model)) from None
+            recovery = self.state.earliest_recovery(attempts.model)
+            raise client_error_after_retries(attempts.failures, recovery) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def call_account(self, cfg: GatewayConfig, account: Account, call: Call[T]) -> T:
@@ -287,7 +355,7 @@ class Dispatcher:
             except RetryableFailure as exc:
                 attempts.failures.append(exc.cause)
         if attempts.failures:
-            raise final_error(attempts.failures)
+            raise client_error_after_retries(attempts.failures)
         raise NoAvailableAccount("No enabled Google account is available.")
 
     async def side_call(self, cfg: GatewayConfig, call: Call[T], tries: int = 2) -> T:
@@ -307,24 +375,66 @@ class Dispatcher:
             raise last
         raise NoAvailableAccount("No enabled Google account is available.")
 
-    async def _pick(self, cfg: GatewayConfig, attempts: Attempts) -> Grant:
+    def routing(self, cfg: GatewayConfig, model: str, conversation: Conversation | None) -> Routing:
+        """How this request chooses its account for ``model``."""
+        r, quota = cfg.routing, self.quota
+        accounts = self.state.accounts()
+        remaining: dict[str, float] = {}
+        if r.strategy == "balanced":
+            for a in accounts:
+                left = quota.remaining(a.project_id, model)
+                if left is not None:
+                    remaining[a.project_id] = left
+        credits = frozenset(
+            a.project_id
+            for a in accounts
+            if (cfg.accounts.use_credits if a.use_credits is None else a.use_credits)
+            and quota.credits_usable(a.project_id)
+        )
+        return Routing(
+            strategy=r.strategy,
+            conversation=conversation_key(conversation.id, model)
+            if conversation and r.affinity
+            else None,
+            fresh=conversation is not None and conversation.started,
+            affinity_ttl=r.affinity_ttl,
+            remaining=remaining,
+            credits=credits,
+        )
+
+    async def _pick(
+        self,
+        cfg: GatewayConfig,
+        attempts: Attempts,
+        fallbacks: list[str],
+        conversation: Conversation | None,
+    ) -> Grant:
+        """An account for ``attempts.model``; when none can serve it within
+        ``limits.slot_wait``, the next of ``fallbacks`` becomes the model."""
         deadline = time.monotonic() + cfg.limits.slot_wait
         while True:
+            routing = self.routing(cfg, attempts.model, conversation)
             try:
-                grant = await self.state.pick(attempts.model, exclude=attempts.tried)
+                grant = await self.state.pick(attempts.model, attempts.tried, routing)
             except NoAvailableAccount:
                 if attempts.tried - attempts.dead:  # everyone left failed once: try them again
                     attempts.tried = set(attempts.dead)
                     continue
                 if attempts.failures:
-                    raise final_error(attempts.failures) from None
+                    raise client_error_after_retries(attempts.failures) from None
                 raise
             except AllCooling as exc:
-                if exc.retry_after <= cfg.retry.short_rate_limit:
-                    await asyncio.sleep(exc.retry_after)  # a short rate limit about to lift
+                left = deadline - time.monotonic()
+                if exc.retry_after <= cfg.retry.short_rate_limit or (
+                    fallbacks and exc.retry_after <= left
+                ):
+                    await self.clock.sleep(exc.retry_after)  # a short rate limit about to lift
+                    continue
+                if fallbacks:
+                    self._fall_back(attempts, fallbacks)
                     continue
                 if attempts.failures:
-                    raise final_error(attempts.failures, exc.retry_after) from None
+                    raise client_error_after_retries(attempts.failures, exc.retry_after) from None
                 raise GatewayError(
                     f"Every account is cooling down for {attempts.model}: {exc}",
                     kind="rate_limit_exceeded",
@@ -347,6 +457,14 @@ class Dispatcher:
                 self.verdicts.persist_cooldowns(account)
             self.writer.record(account.project_id, last_used_at=int(account.last_used_at or 0))
             return grant
+
+    @staticmethod
+    def _fall_back(attempts: Attempts, fallbacks: list[str]) -> None:
+        """The next model serves; accounts that failed the last one may serve it."""
+        model = fallbacks.pop(0)
+        log.info("no account can serve %s now: %s serves instead", attempts.model, model)
+        attempts.model = model
+        attempts.tried = set(attempts.dead)
 
     async def _wait_for_room(self, timeout: float) -> bool:
         """True once a slot is given back; False after ``timeout`` or when a shutdown begins."""

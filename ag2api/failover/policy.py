@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from tenacity import (
@@ -16,6 +15,7 @@ from tenacity.stop import stop_base
 
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed
 from ag2api.config.schema import RetryConfig
+from ag2api.failover.clock import Clock
 from ag2api.failover.rejections import ContentRejected
 from ag2api.upstream.client import UpstreamHTTPError, UpstreamTimeoutError
 
@@ -33,15 +33,17 @@ def needs_refresh(exc: BaseException) -> bool:
     return isinstance(exc, UpstreamHTTPError) and exc.status in (401, 403)
 
 
-def attempts_policy(r: RetryConfig, started: float) -> AsyncRetrying:
+def attempts_policy(r: RetryConfig, started: float, clock: Clock) -> AsyncRetrying:
     """At most ``r.attempts`` attempts within ``r.total_seconds`` of ``started`` (a
-    ``time.monotonic()``), sleeping what each failure asks for but never past the budget."""
+    ``clock.monotonic()``), sleeping on ``clock`` what each failure asks for but never past the
+    budget."""
     return AsyncRetrying(
         stop=stop_after_attempt(r.attempts)
-        | _stop_after(r.total_seconds, started)
-        | _stop_if_wait_exceeds(r.total_seconds, started),
+        | _stop_after(r.total_seconds, started, clock)
+        | _stop_if_wait_exceeds(r.total_seconds, started, clock),
         retry=retry_if_exception_type(RetryableFailure),
-        wait=_wait_within(r.total_seconds, started),
+        wait=_wait_within(r.total_seconds, started, clock),
+        sleep=clock.sleep,
         reraise=True,
     )
 
@@ -61,28 +63,28 @@ def _asked_delay(state: RetryCallState) -> float:
 class _stop_after(stop_base):
     """Stop once the request's time budget is spent (counted from its first attempt)."""
 
-    def __init__(self, total: float, started: float) -> None:
-        self.total, self.started = total, started
+    def __init__(self, total: float, started: float, clock: Clock) -> None:
+        self.total, self.started, self.clock = total, started, clock
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return time.monotonic() - self.started >= self.total
+        return self.clock.monotonic() - self.started >= self.total
 
 
 class _stop_if_wait_exceeds(stop_base):
     """Stop now rather than sleep past the request's time budget."""
 
-    def __init__(self, total: float, started: float) -> None:
-        self.total, self.started = total, started
+    def __init__(self, total: float, started: float, clock: Clock) -> None:
+        self.total, self.started, self.clock = total, started, clock
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return _asked_delay(retry_state) > self.total - (time.monotonic() - self.started)
+        return _asked_delay(retry_state) > self.total - (self.clock.monotonic() - self.started)
 
 
-def _wait_within(total: float, started: float) -> Callable[[RetryCallState], float]:
+def _wait_within(total: float, started: float, clock: Clock) -> Callable[[RetryCallState], float]:
     """Sleep what the failed attempt asked for (the stop rule keeps it inside the budget)."""
 
     def wait(state: RetryCallState) -> float:
-        return max(0.0, min(_asked_delay(state), total - (time.monotonic() - started)))
+        return max(0.0, min(_asked_delay(state), total - (clock.monotonic() - started)))
 
     return wait
 

@@ -2,8 +2,12 @@
 request (retry now, retry after a backoff, or give the client an error).
 
 The rules (see :mod:`ag2api.failover.dispatcher` for the loops that apply them): a 429 cools
-that (account, model) down and moves on at once — a short RATE_LIMIT_EXCEEDED is retried on
-the same account only when no other is free; a 5xx, a capacity error, a timeout or a
+that (account, model) down and moves on at once, and has the account's quota checked again — a
+QUOTA_EXHAUSTED until the reset it names (at most ``retry.max_cooldown``, then one probe, unless
+the quota check confirms the reset), a RATE_LIMIT_EXCEEDED or a 429 naming nothing only
+briefly (at most ``retry.default_cooldown``), and a short RATE_LIMIT_EXCEEDED is retried on the
+same account only when no other is free; an INSUFFICIENT_G1_CREDITS_BALANCE stops that
+account's credits until its next quota check; a 5xx, a capacity error, a timeout or a
 connection failure moves on too, with exponential backoff and jitter only when the next try
 must reuse an account that already failed; a dead refresh token or a 401/403 naming the
 account disables it. A 429 that refuses the request's content rather than the account
@@ -15,9 +19,11 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ag2api.accounts.model import Account
+from ag2api.accounts.pool import QUOTA_EXHAUSTED
 from ag2api.accounts.proxies import curl_proxy, effective_proxy, mask_proxy
 from ag2api.accounts.refresh import TokenEndpointUnreachable
 from ag2api.accounts.standing import PROXY_UNREACHABLE
@@ -33,8 +39,10 @@ from ag2api.failover.rejections import (
     is_content_rejection,
     quota_unknown,
 )
+from ag2api.quota.wire import epoch
 from ag2api.state.base import AccountState
 from ag2api.upstream.client import UpstreamConnectionError, UpstreamHTTPError, UpstreamTimeoutError
+from ag2api.upstream.google_error import GoogleError
 
 log = logging.getLogger("ag2api.dispatch")
 
@@ -58,6 +66,10 @@ class Verdicts:
         self.notices = notices
         # The quota monitor's view, set once it exists (services); read on a bare 429.
         self.quota_left: QuotaLookup = quota_unknown
+        # A 429 on an account: its quota is checked again. Credits refused: none for it until
+        # that check (True when this stopped them).
+        self.on_429: Callable[[str], None] = lambda project_id: None
+        self.stop_credits: Callable[[str], bool] = lambda project_id: False
 
     def judge(
         self, cfg: GatewayConfig, account: Account, exc: UpstreamHTTPError, attempts: Attempts
@@ -91,7 +103,13 @@ class Verdicts:
     ) -> RetryableFailure:
         r, err, model = cfg.retry, exc.error, attempts.model
         reason = err.reasons[0] if err.reasons else "RESOURCE_EXHAUSTED"
-        delay = err.retry_delay
+        self.on_429(account.project_id)
+        if reason == "INSUFFICIENT_G1_CREDITS_BALANCE":
+            if self.stop_credits(account.project_id):
+                log.warning("the upstream refused an account's credits: none until its next check")
+            attempts.tried.add(account.project_id)  # its free quota is out: it stays cooling
+            return RetryableFailure(exc)
+        delay = reset_delay(err, self.state.pool.clock())
         if reason == "RATE_LIMIT_EXCEEDED" and delay is not None and delay <= r.short_rate_limit:
             self.state.cool(account, model, delay, reason)
             others = self.state.has_other(model, attempts.tried | {account.project_id})
@@ -100,9 +118,15 @@ class Verdicts:
                 return RetryableFailure(exc)  # never wait while another account is free
             # The same account, once its short limit passes.
             return RetryableFailure(exc, delay=delay)
-        wanted = delay if delay is not None else r.default_cooldown
-        wait = min(wanted, r.max_cooldown)
-        if self.state.cool(account, model, wait, reason, probe=wanted > r.max_cooldown):
+        if reason == QUOTA_EXHAUSTED:
+            wanted = delay if delay is not None else r.default_cooldown
+            wait, probe = min(wanted, r.max_cooldown), wanted > r.max_cooldown
+        else:  # a rate limit, however long it says: a short back-off, never a long exile
+            wait, probe = (
+                min(delay if delay is not None else r.default_cooldown, r.default_cooldown),
+                False,
+            )
+        if self.state.cool(account, model, wait, reason, probe=probe):
             self.persist_cooldowns(account)
         attempts.tried.add(account.project_id)
         return RetryableFailure(exc)
@@ -172,6 +196,15 @@ class Verdicts:
 
     def persist_cooldowns(self, account: Account) -> None:
         self.writer.record(account.project_id, cooldowns=dict(account.cooldowns))
+
+
+def reset_delay(err: GoogleError, now: float) -> float | None:
+    """Seconds until the limit a 429 names lifts: its delay (RetryInfo, ``quotaResetDelay``, the
+    message), else its ``quotaResetTimeStamp`` when that is still ahead."""
+    if err.retry_delay is not None:
+        return err.retry_delay
+    at = epoch(err.metadata.get("quotaResetTimeStamp"))
+    return at - now if at is not None and at > now else None
 
 
 def no_connection(exc: BaseException) -> bool:

@@ -84,7 +84,10 @@ class ApiHandler(RequestHandler):
             if origin in allowed or "*" in allowed:
                 self.set_header("Access-Control-Allow-Origin", origin)
                 self.set_header("Vary", "Origin")
-                self.set_header("Access-Control-Expose-Headers", "x-request-id, Retry-After")
+                self.set_header(
+                    "Access-Control-Expose-Headers",
+                    "x-request-id, Retry-After, x-ag2api-served-model",
+                )
 
     def prepare(self) -> None:
         self.services.open_requests.enter(self)

@@ -10,11 +10,14 @@ import logging
 import time
 from typing import Any
 
+from ag2api.config.schema import GatewayConfig
+from ag2api.conversation import Conversation, conversation_id
 from ag2api.errors import GatewayError
-from ag2api.failover.client_errors import error_for_problem
+from ag2api.failover.client_errors import client_error_mid_stream
 from ag2api.failover.dispatcher import OpenedStream
 from ag2api.handlers.base import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
+from ag2api.services import Services
 from ag2api.state.records import owner_of
 from ag2api.translate.dialect import (
     Answer,
@@ -29,6 +32,53 @@ from ag2api.translate.gemini.events import Reply
 from ag2api.upstream.client import UpstreamProblem
 
 log = logging.getLogger("ag2api.completion")
+# Names the upstream model that served: the one asked, or a fallback (models.fallbacks).
+SERVED_MODEL = "x-ag2api-served-model"
+
+
+class Translations:
+    """The request translated for each model that may serve it, made when first needed: the
+    asked one answers under the client's name, a fallback under its own."""
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        body: dict[str, Any],
+        asked: str,
+        cfg: GatewayConfig,
+        services: Services,
+        missing: list[str],
+    ) -> None:
+        self._dialect, self._body, self._asked = dialect, body, asked
+        self._cfg, self._services, self._missing = cfg, services, missing
+        self._first: str | None = None
+        self._made: dict[str, Translation] = {}
+
+    def of(self, model: str) -> Translation:
+        found = self._made.get(model)
+        if found is None:
+            found = self._made[model] = self._translate(model)
+        return found
+
+    def again(self, model: str) -> Translation:
+        self._made.pop(model, None)
+        return self.of(model)
+
+    def request(self, model: str) -> dict[str, Any]:
+        return self.of(model).request
+
+    def _translate(self, model: str) -> Translation:
+        if self._first is None:
+            self._first = model
+        policy = self._cfg.models.policy_for(model)
+        ctx = CallContext(
+            name=self._asked if model == self._first else model,
+            model=model,
+            thinking=policy.thinking.to_gemini() if policy and policy.thinking else None,
+            signatures=self._services.signature_lookup(self._missing),
+            created=int(time.time()),
+        )
+        return self._dialect.translate(self._body, ctx)
 
 
 class CompletionHandler(GeneratingHandler):
@@ -65,10 +115,29 @@ class CompletionHandler(GeneratingHandler):
             body = await self._recall(self.dialect.memory, body)
         model = await services.catalog.resolve(cfg, call.model)
         trace.model = model
-        async with self.admitted(model, asked=call.model):
-            await self._generate(body, call, model)
+        fallbacks = self._fallbacks(model)
+        async with self.admitted(model, *fallbacks, asked=call.model):
+            await self._generate(body, call, model, fallbacks)
 
-    async def _generate(self, body: dict[str, Any], call: ClientCall, model: str) -> None:
+    def _fallbacks(self, model: str) -> tuple[str, ...]:
+        """The models that may serve instead of ``model`` for this key (models.fallbacks, those
+        its policy allows; none when it forbids fallbacks)."""
+        admission = self.key_admission
+        if not admission.policy.fallbacks:
+            return ()
+        return tuple(m for m in self.cfg.models.fallbacks_for(model) if admission.allows(m))
+
+    def _conversation(self, body: dict[str, Any]) -> Conversation | None:
+        """The conversation the request continues (routing keeps it on one account)."""
+        first_turn = self.dialect.first_turn
+        if not self.cfg.routing.affinity or first_turn is None:
+            return None
+        key = self.client_key
+        return conversation_id(first_turn, self.request.headers, body, key.ident if key else "")
+
+    async def _generate(
+        self, body: dict[str, Any], call: ClientCall, model: str, fallbacks: tuple[str, ...]
+    ) -> None:
         cfg, services, trace = self.cfg, self.services, self.trace
         assert trace is not None
         images = self.dialect.remote_images(body)
@@ -79,30 +148,35 @@ class CompletionHandler(GeneratingHandler):
             )
             if await fetched is None:
                 return
-        policy = cfg.models.policy_for(model)
         missing: list[str] = []
-        ctx = CallContext(
-            name=call.model,
-            model=model,
-            thinking=policy.thinking.to_gemini() if policy and policy.thinking else None,
-            signatures=services.signature_lookup(missing),
-            created=int(time.time()),
-        )
-        translation = await self.translated(lambda: self.dialect.translate(body, ctx))
+        translations = Translations(self.dialect, body, call.model, cfg, services, missing)
+        translation = await self.translated(lambda: translations.of(model))
         if missing and await services.recall_signatures(missing):
             # With another replica's records.
-            translation = await self.translated(lambda: self.dialect.translate(body, ctx))
+            translation = await self.translated(lambda: translations.again(model))
         self._request_body, self._answer = body, translation.answer
+        conversation = self._conversation(body)
         if call.stream:
-            await self.until_client_leaves(self._stream(translation, model, call))
+            await self.until_client_leaves(
+                self._stream(translations, model, call, fallbacks, conversation)
+            )
             return
         response = await self.until_client_leaves(
             services.dispatcher.generate(
-                cfg, model, translation.request, image=translation.image, trace=trace
+                cfg,
+                model,
+                translation.request,
+                image=translation.image,
+                trace=trace,
+                fallbacks=fallbacks,
+                translate=translations.request,
+                conversation=conversation,
             )
         )
         if response is None:
             return
+        translation = translations.of(trace.served or model)
+        self.set_header(SERVED_MODEL, trace.served or model)
         try:
             answer = translation.answer.whole(Reply(response))
         except GatewayError:
@@ -121,8 +195,25 @@ class CompletionHandler(GeneratingHandler):
             self.services.signatures.remember(call_id, record)
             self.services.share_signature(call_id, record)
 
-    async def _stream(self, translation: Translation, model: str, call: ClientCall) -> None:
+    async def _stream(
+        self,
+        translations: Translations,
+        model: str,
+        call: ClientCall,
+        fallbacks: tuple[str, ...],
+        conversation: Conversation | None,
+    ) -> None:
         sse = SseStream(self, self.dialect, self.cfg.server.keepalive, call.framing)
+        translation = translations.of(model)
+
+        def started(serving: str) -> None:
+            """An upstream call begins with ``serving``: its answer renders, its name goes out
+            with the headers (which a keepalive may send from now on)."""
+            self._answer = translations.of(serving).answer
+            if not sse.started:
+                self.set_header(SERVED_MODEL, serving)
+            sse.arm()
+
         sse.start_heartbeat()
         try:
             # Leaving the block releases the account and aborts the transfer, however it ends.
@@ -132,10 +223,13 @@ class CompletionHandler(GeneratingHandler):
                 translation.request,
                 image=translation.image,
                 committed=lambda: sse.started,
-                started=sse.arm,
+                started=started,
                 trace=self.trace,
+                fallbacks=fallbacks,
+                translate=translations.request,
+                conversation=conversation,
             ) as opened:
-                await self._relay(translation, opened, sse)
+                await self._relay(translations.of(opened.model), opened, sse)
         except asyncio.CancelledError:
             if self._client_gone:
                 return
@@ -176,7 +270,7 @@ class CompletionHandler(GeneratingHandler):
             if not self._client_gone:
                 log.warning("stream %s failed after it started: %s", self.request_id, exc)
                 trace.add_usage(answer.usage())
-                await self._fail_quietly(sse, error_for_problem(exc))
+                await self._fail_quietly(sse, client_error_mid_stream(exc))
         except Exception:
             log.exception("stream %s failed inside the gateway", self.request_id)
             await self._fail_quietly(sse, GatewayError("The gateway failed mid-stream."))

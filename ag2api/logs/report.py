@@ -40,12 +40,15 @@ def report_request(handler: RequestHandler) -> None:
     services.content_rejections.observe(trace)
     if getattr(handler, "records_usage", False):  # generation of any dialect, and images
         services.request_log.recent.append(line)
+        served = trace.served or trace.model
         services.usage.add(
             key=trace.key_label,
-            model=trace.model,
+            model=served,
             project=trace.project,
             prompt=trace.prompt_tokens,
             completion=trace.completion_tokens,
             reasoning=trace.reasoning_tokens,
             error=status >= 400 or trace.error_type is not None,
+            credits=trace.credits,
+            fallback=served != trace.model,
         )

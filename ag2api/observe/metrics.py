@@ -86,6 +86,26 @@ class Metrics:
             ["model"],
             registry=r,
         )
+        self.affinity = Counter(
+            "ag2api_affinity",
+            "Requests of a conversation: back on the account of its last turn (hit), moved for "
+            "good (moved), its first turn (new), or served elsewhere this once (detour)",
+            ["result"],
+            registry=r,
+        )
+        # Labels stay bounded: models the catalog resolved and models.fallbacks names.
+        self.fallbacks = Counter(
+            "ag2api_fallbacks",
+            "Requests another model served because no account could serve the one asked",
+            ["asked", "served"],
+            registry=r,
+        )
+        self.credit_requests = Counter(
+            "ag2api_credit_requests",
+            "Requests served on Google One AI credits (the free quota was out)",
+            ["model"],
+            registry=r,
+        )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.live = _Live(accounts)
         r.register(self.live)
@@ -127,6 +147,14 @@ class Metrics:
             self.failovers.inc(trace.failovers)
         if trace.error_type == CONTENT_REJECTED:
             child(self.content_rejections, model).inc()
+        if trace.affinity:
+            child(self.affinity, trace.affinity).inc()
+        served = trace.served
+        if served is not None and known_model:
+            if served != trace.model:
+                child(self.fallbacks, model, served).inc()
+            if trace.credits:
+                child(self.credit_requests, served).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: labels() validates and locks on every

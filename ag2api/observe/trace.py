@@ -16,7 +16,10 @@ class RequestTrace:
     wall_time: float = field(default_factory=time.time)
     key_label: str | None = None
     route: str | None = None  # the dialect's label (chat, messages…); else derived from the path
-    model: str | None = None
+    model: str | None = None  # the model asked for (resolved)
+    served: str | None = None  # the model that served: ``model``, or a fallback
+    credits: bool = False  # served on Google One AI credits
+    affinity: str = ""  # what routing did with the request's conversation ("" without one)
     stream: bool | None = None
     project: str | None = None  # masked
     attempts: int = 0
@@ -59,6 +62,7 @@ class RequestTrace:
             "path": self.path,
             "key": self.key_label,
             "model": self.model,
+            "served_model": self.served,
             "project": self.project,
             "stream": self.stream,
             "status": status,
@@ -70,4 +74,6 @@ class RequestTrace:
             "tokens_out": self.completion_tokens,
             "tokens_reasoning": self.reasoning_tokens,
             "error_type": self.error_type,
+            "credits": self.credits,
+            "affinity": self.affinity or None,
         }

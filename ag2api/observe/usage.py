@@ -29,7 +29,15 @@ from typing import Any, Protocol
 
 log = logging.getLogger("ag2api.usage")
 
-COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "errors")
+COLUMNS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+    "errors",
+    "credit_requests",  # served on Google One AI credits
+    "fallback_requests",  # served by this model instead of the one asked (models.fallbacks)
+)
 GROUPS = ("day", "key", "model", "project")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
@@ -37,6 +45,7 @@ CREATE TABLE IF NOT EXISTS usage (
     requests INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
     completion_tokens INTEGER NOT NULL DEFAULT 0, reasoning_tokens INTEGER NOT NULL DEFAULT 0,
     errors INTEGER NOT NULL DEFAULT 0,
+    credit_requests INTEGER NOT NULL DEFAULT 0, fallback_requests INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (day, key, model, project));
 CREATE TABLE IF NOT EXISTS quota (
     project TEXT PRIMARY KEY, checked_at REAL NOT NULL, models TEXT NOT NULL);
@@ -70,6 +79,11 @@ def connect(path: Path) -> sqlite3.Connection:
     owner_only(path)
     db = sqlite3.connect(path, timeout=10, check_same_thread=False)
     db.executescript(SCHEMA)
+    have = {row[1] for row in db.execute("PRAGMA table_info(usage)")}
+    with db:
+        for column in COLUMNS:
+            if column not in have:  # a file from before the column existed
+                db.execute(f"ALTER TABLE usage ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
     return db
 
 
@@ -166,6 +180,8 @@ class UsageRecorder:
         completion: int,
         reasoning: int,
         error: bool,
+        credits: bool = False,
+        fallback: bool = False,
     ) -> None:
         counts = self._pending[(today(), key or "-", model or "-", project or "-")]
         counts[0] += 1
@@ -173,6 +189,8 @@ class UsageRecorder:
         counts[2] += completion
         counts[3] += reasoning
         counts[4] += int(error)
+        counts[5] += int(credits)
+        counts[6] += int(fallback)
         self._arm()
 
     def _arm(self) -> None:
@@ -238,8 +256,8 @@ class UsageRecorder:
         db = self._database()
         with db:
             db.executemany(
-                "INSERT INTO usage (day, key, model, project, requests, prompt_tokens, "
-                "completion_tokens, reasoning_tokens, errors) VALUES (?,?,?,?,?,?,?,?,?) "
+                f"INSERT INTO usage (day, key, model, project, {', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' * (4 + len(COLUMNS)))}) "
                 "ON CONFLICT (day, key, model, project) DO UPDATE SET "
                 + ", ".join(f"{c} = {c} + excluded.{c}" for c in COLUMNS),
                 [(*key, *counts) for key, counts in batch.items()],

@@ -15,9 +15,9 @@ Backends: :mod:`ag2api.state.memory` (one process) and :mod:`ag2api.state.redis`
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ag2api.accounts.model import Account
@@ -34,6 +34,42 @@ def account_key(project_id: str) -> str:
     return "acct_" + hashlib.sha256(b"ag2api:" + project_id.encode()).hexdigest()[:16]
 
 
+def conversation_key(conversation: str, model: str) -> str:
+    """What a conversation's account is remembered under, per model (a hash: no secret)."""
+    return hashlib.sha256(f"{conversation}\x00{model}".encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How to choose among the accounts that can serve a model.
+
+    ``conversation`` (:func:`conversation_key`; None: none, or affinity is off) goes back to the
+    account that served its last turn while that one can serve the model, and is moved for good
+    when it cannot (cooling, out of quota, disabled — also when that is why this request left
+    it); a conversation that only passes elsewhere for one request (that account failed it
+    and can serve again, or has no free slot) stays bound. Others go by
+    ``strategy``: ``rotate`` (the rotation, ``rotation.count`` uses each), ``fill`` (the first
+    account in file order that can serve) or ``balanced`` (each account in proportion to its quota
+    ``remaining``, unknown counting as full: a smooth weighted round robin, so the account with
+    the most left goes first and a burst never piles onto it). When no account
+    can serve, one cooling for a used-up quota whose project is in ``credits`` serves on Google
+    One AI credits.
+    """
+
+    strategy: str = "rotate"
+    conversation: str | None = None
+    fresh: bool = False  # the conversation starts here: placed by strategy, then remembered
+    affinity_ttl: float = 3600.0
+    remaining: Mapping[str, float] = field(default_factory=dict)  # project id → 0..1
+    credits: frozenset[str] = frozenset()  # project ids
+
+
+ROTATE = Routing()
+# What a pick did with the conversation: first turn seen, back to its account, moved for good,
+# or served elsewhere this once.
+AFFINITY_OUTCOMES = ("new", "hit", "moved", "detour")
+
+
 @dataclass(eq=False)
 class Grant:
     """An account picked for one upstream call, holding one of its slots (and, for a probe, the
@@ -45,6 +81,8 @@ class Grant:
     hold: str = ""  # the shared backend's id of the slot held; "" when held in this process only
     cooldowns_changed: bool = False  # expired cooldowns were dropped while picking
     released: bool = False
+    credits: bool = False  # send with enabledCreditTypes: the free quota is used up
+    affinity: str = ""  # one of AFFINITY_OUTCOMES; "" without a conversation
 
 
 @dataclass(frozen=True)
@@ -141,9 +179,14 @@ class AccountState(Protocol):
     def enabled_projects(self) -> list[str]: ...
 
     # -- picking and slots --------------------------------------------------------------
-    async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:
-        """The account whose turn it is, with a slot held; raises NoAvailableAccount,
-        AllCooling or NoRoom as :meth:`AccountPool.acquire` does."""
+    async def pick(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        routing: Routing = ROTATE,
+    ) -> Grant:
+        """The account that should serve ``model`` (see :class:`Routing`), with a slot held;
+        raises NoAvailableAccount, AllCooling or NoRoom as :meth:`AccountPool.acquire` does."""
 
     def release(self, grant: Grant, ok: bool) -> bool:
         """Give the slot back and end a probe (once; again is a no-op); True when the

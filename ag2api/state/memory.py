@@ -5,18 +5,26 @@ backend falls back to: the :class:`AccountPool` rotation, the :class:`SlotLimite
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from ag2api.accounts.model import Account
-from ag2api.accounts.pool import AccountPool, Pick
+from ag2api.accounts.pool import AccountPool, AllCooling, Pick
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
 from ag2api.keys.limiter import Admission, KeyUse, MemoryLimiter
 from ag2api.observe.usage import SharedCounters
-from ag2api.state.base import AccountView, BackendHealth, Cooling, Grant, StateSnapshot
+from ag2api.state.affinity import Affinity
+from ag2api.state.base import (
+    ROTATE,
+    AccountView,
+    BackendHealth,
+    Cooling,
+    Grant,
+    Routing,
+    StateSnapshot,
+)
 from ag2api.state.records import MemoryResponseStore, ResponseStore, SharedRecords, Unshared
 
 
@@ -27,6 +35,9 @@ class MemoryState:
         self.pool = pool
         self.slots = slots
         self.limiter = MemoryLimiter()
+        self.affinity = Affinity(lambda: pool.clock())
+        # Balanced routing's running credit per model and account (smooth weighted round robin).
+        self.balance: dict[str, dict[str, float]] = {}
         self.records: SharedRecords = Unshared()
         self.usage_counters: SharedCounters | None = None
         self._refresh_locks: dict[str, asyncio.Lock] = {}
@@ -52,7 +63,7 @@ class MemoryState:
         return BackendHealth("memory", True)
 
     def snapshot(self) -> StateSnapshot:
-        now = time.time()
+        now = self.pool.clock()
         views = []
         for a in self.pool.accounts:
             cooling = tuple(
@@ -89,16 +100,106 @@ class MemoryState:
         return [a.project_id for a in self.pool.accounts if a.enabled]
 
     # -- picking and slots --------------------------------------------------------------
-    async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:
-        return self.pick_now(model, exclude)
+    async def pick(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        routing: Routing = ROTATE,
+    ) -> Grant:
+        return self.pick_now(model, exclude, routing)
 
-    def pick_now(self, model: str, exclude: frozenset[str] | set[str]) -> Grant:
+    def pick_now(
+        self, model: str, exclude: frozenset[str] | set[str], routing: Routing = ROTATE
+    ) -> Grant:
         """:meth:`pick` without awaiting (the shared backend's fallback)."""
-        pick: Pick = self.pool.acquire(model, exclude=exclude, has_room=self.slots.has_room)
-        account = pick.account
-        forgot = bool(account.cooldowns) and self.pool.forget_expired(account, time.time())
-        self.slots.take(account.project_id)
-        return Grant(account, model, pick.probe, cooldowns_changed=forgot)
+        pool, has_room = self.pool, self.slots.has_room
+        conversation = routing.conversation
+        bound = self.affinity.get(conversation) if conversation and not routing.fresh else None
+        pick: Pick | None = None
+        outcome = "new" if conversation else ""
+        account = pool.get(bound) if bound else None
+        if account is not None:
+            standing = pool.standing(account, model, exclude, has_room)
+            if standing == "excluded":  # failed this request: cooling or disabled since?
+                standing = pool.standing(account, model, frozenset(), has_room)
+                standing = "excluded" if standing in ("ready", "probe", "full") else standing
+            if standing in ("ready", "probe"):
+                pick, outcome = pool.take(account, model, standing == "probe"), "hit"
+            else:
+                outcome = "detour" if standing in ("excluded", "full") else "moved"
+        credits = False
+        if pick is None:
+            try:
+                pick = self._by_strategy(model, exclude, routing)
+            except AllCooling:
+                pick = self._on_credits(model, exclude, routing, account)
+                if pick is None:
+                    raise
+                credits = True
+        chosen = pick.account
+        if conversation and outcome != "detour":
+            self.affinity.bind(conversation, chosen.project_id, routing.affinity_ttl)
+        forgot = bool(chosen.cooldowns) and pool.forget_expired(chosen, pool.clock())
+        self.slots.take(chosen.project_id)
+        return Grant(
+            chosen, model, pick.probe, cooldowns_changed=forgot, credits=credits, affinity=outcome
+        )
+
+    def _by_strategy(
+        self, model: str, exclude: frozenset[str] | set[str], routing: Routing
+    ) -> Pick:
+        pool, has_room = self.pool, self.slots.has_room
+        if routing.strategy == "fill":
+            return pool.acquire(model, exclude, has_room, order=pool.accounts)
+        if routing.strategy == "balanced":
+            return self._balanced(model, exclude, routing)
+        return pool.acquire(model, exclude, has_room)
+
+    def _balanced(self, model: str, exclude: frozenset[str] | set[str], routing: Routing) -> Pick:
+        """Smooth weighted round robin over the accounts that can serve, each weighted by its
+        quota left (unknown: full): each pick adds every one's weight to its credit and takes
+        the highest (ties: the rotation), which then gives back the weights' sum — so accounts
+        serve in proportion to what they have left, and a burst never lands on one of them."""
+        pool, has_room = self.pool, self.slots.has_room
+        order = pool.rotation_order()
+        ready = []
+        for account in order:
+            standing = pool.standing(account, model, exclude, has_room)
+            if standing in ("ready", "probe"):
+                ready.append((account, standing))
+        if not ready:
+            return pool.acquire(model, exclude, has_room, order=order)  # says why
+        credit = self.balance.setdefault(model, {})
+        total = 0.0
+        for account, _ in ready:
+            weight = max(0.01, routing.remaining.get(account.project_id, 1.0))
+            credit[account.project_id] = credit.get(account.project_id, 0.0) + weight
+            total += weight
+        account, standing = max(ready, key=lambda pair: credit[pair[0].project_id])
+        credit[account.project_id] -= total
+        pool.turn_after(account)
+        return pool.take(account, model, standing == "probe")
+
+    def _on_credits(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str],
+        routing: Routing,
+        bound: Account | None,
+    ) -> Pick | None:
+        """An account whose free quota for ``model`` is used up but whose credits may serve
+        it (the conversation's own first)."""
+        pool = self.pool
+        for account in [*([bound] if bound else []), *pool.accounts]:
+            if (
+                account.project_id in routing.credits
+                and account.enabled
+                and account.project_id not in exclude
+                and pool.out_of_quota(account, model)
+                and self.slots.has_room(account.project_id)
+            ):
+                return pool.take(account, model, False)
+        return None
 
     def release(self, grant: Grant, ok: bool) -> bool:
         if grant.released:
@@ -117,16 +218,16 @@ class MemoryState:
         return self.pool.has_other(model, exclude, self.slots.has_room)
 
     def earliest_recovery(self, model: str) -> float | None:
-        return self.pool.earliest_recovery(model, time.time())
+        return self.pool.earliest_recovery(model, self.pool.clock())
 
     # -- cooldowns and disables ---------------------------------------------------------
     def cooling_until(self, account: Account, model: str) -> float | None:
-        return self.pool.cooling_until(account, model, time.time())
+        return self.pool.cooling_until(account, model, self.pool.clock())
 
     def cool(
         self, account: Account, model: str, seconds: float, reason: str, probe: bool = False
     ) -> bool:
-        until = time.time() + seconds
+        until = self.pool.clock() + seconds
         entry = account.cooldowns.get(model)
         old = entry.get("until") if isinstance(entry, dict) else None
         if isinstance(old, int | float) and old >= round(until, 3):

@@ -202,6 +202,8 @@ def version_error() -> dict[str, Any]:
     return {"error": {"code": 400, "message": VERSION_NOTICE, "status": "FAILED_PRECONDITION"}}
 
 
+# Every model listed has quota left: the fake serves them all, and a model listed as used up would
+# be skipped by the gateway's routing (tests that want one use it up: used_up() below).
 DEFAULT_MODELS: dict[str, dict[str, Any]] = {
     "gemini-2.5-flash": {
         "displayName": "Gemini 2.5 Flash",
@@ -221,7 +223,7 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
     "claude-sonnet-4-5-thinking": {
         "displayName": "Claude Sonnet 4.5 (Thinking)",
         "modelProvider": "MODEL_PROVIDER_ANTHROPIC",
-        "quotaInfo": {"resetTime": "2026-12-01T00:00:00Z"},
+        "quotaInfo": {"remainingFraction": 0.2, "resetTime": "2026-12-01T00:00:00Z"},
     },
     "gemini-3-pro-image": {
         "displayName": "Gemini 3 Pro Image",
@@ -238,6 +240,12 @@ DEFAULT_MODELS: dict[str, dict[str, Any]] = {
 
 
 QUOTA_WINDOW = 5 * 3600  # seconds between two resets of a model's quota
+
+
+def used_up(models: dict[str, dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
+    """``models`` with ``name`` shown used up: a reset time and no fraction, as proto3 says it."""
+    quota = {k: v for k, v in models[name]["quotaInfo"].items() if k != "remainingFraction"}
+    return {**models, name: {**models[name], "quotaInfo": quota}}
 
 
 def quota_windows_rolled(models: dict[str, dict[str, Any]], now: float) -> dict[str, Any]:

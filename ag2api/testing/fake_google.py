@@ -35,6 +35,8 @@ class LoadCodeAssistHandler(FakeHandler):
         }
         if not account.needs_onboarding:
             body["cloudaicompanionProject"] = account.project_id
+        if self.fake.pool is not None:  # the account's Google One AI credits
+            body.update(self.fake.pool.paid_tier(account.project_id))
         self.finish(body)
 
 

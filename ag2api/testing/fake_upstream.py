@@ -45,6 +45,7 @@ from ag2api.testing.fake_google import (
     TokenHandler,
     UserInfoHandler,
 )
+from ag2api.testing.fake_pool import PoolModel, full_summary
 
 _VERSION_RE = re.compile(r"antigravity/(?:[a-z]+/)?(\d+)\.(\d+)\.(\d+)")
 
@@ -120,6 +121,8 @@ class FakeUpstream:
     # presence in an agent request's system instruction gets the bare 429. Off by default.
     content_filter: tuple[str | tuple[str, ...], ...] = ()
     content_rejections: int = 0  # generate requests the filter refused
+    # Quota, prompt cache, credits and rate limits per account (fake_pool); None: unlimited.
+    pool: PoolModel | None = None
     _waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
     closed_streams: int = 0
     stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -247,6 +250,7 @@ def _routes() -> list[Any]:
         (r"/v1internal:streamGenerateContent", GenerateHandler, {"stream": True}),
         (r"/v1internal:generateContent", GenerateHandler, {"stream": False}),
         (r"/v1internal:fetchAvailableModels", ModelsHandler),
+        (r"/v1internal:retrieveUserQuotaSummary", QuotaSummaryHandler),
         (r"/v1internal:loadCodeAssist", LoadCodeAssistHandler),
         (r"/v1internal:onboardUser", OnboardHandler),
         (r"/v1internal:countTokens", CountTokensHandler),
@@ -320,6 +324,32 @@ class GenerateHandler(FakeHandler):
             self.finish(step.raw)
             return
         request = body.get("request") or {}
+        pool = fake.pool
+        if pool is not None and step.events is None:
+            decision = pool.admit(account.project_id, model, body, bodies.last_user_text(request))
+            if decision.status != 200:
+                self.fail(decision.status, decision.body, sse_type=sse_type)
+                return
+            pool.in_flight[account.project_id] += 1
+            try:
+                await self._answer(
+                    body, model, request, step, decision.delay, decision.cached_tokens
+                )
+            finally:
+                pool.in_flight[account.project_id] -= 1
+            return
+        await self._answer(body, model, request, step)
+
+    async def _answer(
+        self,
+        body: dict[str, Any],
+        model: str,
+        request: dict[str, Any],
+        step: Step,
+        delay: float = 0.0,
+        cached: int = 0,
+    ) -> None:
+        fake, sse_type = self.fake, self.stream
         if step.events is None:
             try:
                 fake_model.validate(model, request, fake.issued_signatures)
@@ -336,6 +366,13 @@ class GenerateHandler(FakeHandler):
             fake.issued_signatures,
         )
         fake_claude_rules.remember(model, events, fake.claude_thinking)
+        if cached:
+            for event in events:
+                usage = event["response"].get("usageMetadata")
+                if usage is not None:
+                    usage["cachedContentTokenCount"] = cached
+        if delay:
+            await asyncio.sleep(delay)  # the pool model's service time
         if not self.stream:
             if step.hold is not None:
                 await step.hold.wait()
@@ -371,10 +408,35 @@ class GenerateHandler(FakeHandler):
 class ModelsHandler(FakeHandler):
     def post(self) -> None:
         self.record()
-        if self.check_auth() is None:
+        account = self.check_auth()
+        if account is None:
             return
+        pool = self.fake.pool
         models = bodies.quota_windows_rolled(self.fake.models, time.time())
+        if pool is not None:  # each account's own quota
+            models = {
+                name: {**info, "quotaInfo": pool.quota_info(account.project_id, name)}
+                if "quotaInfo" in info and not info.get("isInternal")
+                else info
+                for name, info in models.items()
+            }
         self.finish({"models": models, "defaultAgentModelId": "gemini-2.5-flash"})
+
+
+class QuotaSummaryHandler(FakeHandler):
+    """retrieveUserQuotaSummary: the pool model's buckets, else every bucket full."""
+
+    def post(self) -> None:
+        self.record()
+        account = self.check_auth()
+        if account is None:
+            return
+        names = [n for n, info in self.fake.models.items() if not info.get("isInternal")]
+        pool = self.fake.pool
+        if pool is not None:
+            self.finish(pool.summary(account.project_id, names))
+            return
+        self.finish(full_summary(names, time.time()))
 
 
 class CountTokensHandler(FakeHandler):

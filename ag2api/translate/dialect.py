@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ag2api.conversation import FirstTurn
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.catalog import ModelEntry
 from ag2api.translate.gemini.events import Reply, Usage, output_tokens
@@ -211,6 +212,9 @@ class Dialect:
     routes: tuple[SideRoute, ...] = ()  # its other routes
     # Paths under this prefix that match no route get this dialect's 404 (``/v1beta/``).
     namespace: str | None = None
+    # The system prompt and first user message of a body: the conversation's id when the client
+    # sends none of its own (``ag2api.conversation``); None: such requests have no conversation.
+    first_turn: FirstTurn | None = None
 
 
 def stream_flag(body: dict[str, Any], default: bool) -> bool:

@@ -121,7 +121,7 @@ class Watchdog:
             self._handle = None
 
 
-class UpstreamCall:
+class UpstreamTransfer:
     """One transfer; async-iterate it for Gemini responses (SSE events, or the one JSON body)."""
 
     def __init__(
@@ -167,7 +167,7 @@ class UpstreamCall:
         )
 
     # -- consumer side -------------------------------------------------------------------
-    def __aiter__(self) -> UpstreamCall:
+    def __aiter__(self) -> UpstreamTransfer:
         return self
 
     async def __anext__(self) -> dict[str, Any]:
@@ -343,8 +343,8 @@ class AntigravityClient:
 
     def stream(
         self, base_url: str, token: str, envelope: dict[str, Any], settings: CallSettings
-    ) -> UpstreamCall:
-        return UpstreamCall(
+    ) -> UpstreamTransfer:
+        return UpstreamTransfer(
             self.transport,
             base_url + STREAM_PATH,
             jsoncodec.dumps_bytes(envelope),
@@ -366,7 +366,7 @@ class AntigravityClient:
     async def _one(
         self, url: str, token: str, body: dict[str, Any], settings: CallSettings
     ) -> dict[str, Any]:
-        call = UpstreamCall(
+        call = UpstreamTransfer(
             self.transport, url, jsoncodec.dumps_bytes(body), token, settings, sse=False
         )
         try:

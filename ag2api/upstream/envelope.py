@@ -6,12 +6,22 @@ from typing import Any
 
 from ag2api.ids import uuid4_text
 
+# Paying with Google One AI credits once the free quota is out (docs/protocol.md §11): a field
+# of the envelope, beside ``project`` and ``model``, not of the request inside.
+CREDIT_TYPES = ["GOOGLE_ONE_AI"]
+
 
 def wrap(
-    project: str, model: str, request: dict[str, Any], *, image: bool = False
+    project: str,
+    model: str,
+    request: dict[str, Any],
+    *,
+    image: bool = False,
+    credits: bool = False,
 ) -> dict[str, Any]:
-    """``{project, requestId, model, userAgent, requestType, request}`` as the IDE sends it."""
-    return {
+    """``{project, requestId, model, userAgent, requestType, request}`` as the IDE sends it;
+    with ``credits``, ``enabledCreditTypes`` too."""
+    envelope: dict[str, Any] = {
         "project": project,
         "requestId": f"agent-{uuid4_text()}",
         "model": model,
@@ -19,6 +29,9 @@ def wrap(
         "requestType": "image_gen" if image else "agent",
         "request": request,
     }
+    if credits:
+        envelope["enabledCreditTypes"] = CREDIT_TYPES
+    return envelope
 
 
 def unwrap(event: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,15 +14,9 @@ from ag2api.config.live import read_config
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
+from tests.support.files import file_projects
 from tests.support.helpers import chat_text
-
-
-def projects_called(fake: FakeUpstream) -> list[str]:
-    return [r.body["project"] for r in fake.generate_requests()]
-
-
-def file_projects(path: Path) -> dict[str, dict[str, Any]]:
-    return {p["project_id"]: p for p in json.loads(path.read_text())["projects"]}
+from tests.support.upstream import projects
 
 
 async def test_concurrent_requests_cause_one_refresh_per_account(
@@ -50,7 +43,7 @@ async def test_rotation_order(
 ) -> None:
     for i in range(7):
         await chat_text(client, stream=bool(i % 2))
-    assert projects_called(fake) == [
+    assert projects(fake) == [
         "proj-alpha-0001",
         "proj-alpha-0001",
         "proj-beta-0002",
@@ -97,7 +90,7 @@ async def test_upstream_401_refreshes_and_retries_once(
     fake.revoke_tokens("rt-one")  # the cached access token now gets 401 upstream
     assert (await chat_text(client, stream=True)).endswith("You said: hi")
     assert fake.refresh_calls["rt-one"] == 2
-    assert projects_called(fake) == ["proj-alpha-0001"] * 3
+    assert projects(fake) == ["proj-alpha-0001"] * 3
 
 
 async def test_second_401_disables_the_project_and_the_next_one_answers(
@@ -107,7 +100,7 @@ async def test_second_401_disables_the_project_and_the_next_one_answers(
         Step(status=401, body=bodies.UNAUTHENTICATED), Step(status=401, body=bodies.UNAUTHENTICATED)
     )
     assert (await chat_text(client)).endswith("You said: hi")
-    assert projects_called(fake) == ["proj-alpha-0001"] * 2 + ["proj-beta-0002"]
+    assert projects(fake) == ["proj-alpha-0001"] * 2 + ["proj-beta-0002"]
     await services.writer.flush()
     entry = file_projects(tokens_path)["proj-alpha-0001"]
     assert entry["enabled"] is False and "401" in entry["disabled_reason"]
@@ -122,7 +115,7 @@ async def test_invalid_grant_disables_and_it_stays_disabled_after_a_restart(
 ) -> None:
     fake.accounts["rt-one"].revoked = True
     assert (await chat_text(client, stream=True)).endswith("You said: hi")
-    assert projects_called(fake) == ["proj-beta-0002"]
+    assert projects(fake) == ["proj-beta-0002"]
     await services.writer.flush()
     entry = file_projects(tokens_path)["proj-alpha-0001"]
     assert entry["enabled"] is False
@@ -174,7 +167,7 @@ async def test_other_403_is_returned_and_the_account_kept(
     assert info.value.code == "upstream_account_error"
     assert "caller does not have permission" in info.value.message
     assert services.pool.counts() == (3, 0)
-    assert projects_called(fake) == ["proj-alpha-0001"] * 2
+    assert projects(fake) == ["proj-alpha-0001"] * 2
 
 
 async def test_expired_token_in_file_is_refreshed_before_use(

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
+from ag2api.testing import fake_bodies as bodies
+from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.cli import ag2api
 from tests.support.helpers import chat_text
-
-
-async def ag2api(*args: str) -> tuple[int, str]:
-    """Run the ``ag2api`` command; (exit code, output)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ag2api",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out = (await proc.communicate())[0].decode()
-    return proc.returncode or 0, out
 
 
 async def accounts(*args: str) -> tuple[int, str]:
@@ -77,11 +64,12 @@ async def test_unknown_or_ambiguous_project_is_an_error(tokens_path: Path) -> No
 
 
 async def test_usage_table_and_quota_columns(
-    client: Any, services: Services, config_path: Path
+    client: Any, services: Services, fake: FakeUpstream, config_path: Path
 ) -> None:
     for stream in (True, False):
         await chat_text(client, stream=stream)
     await services.usage.flush()
+    fake.models = bodies.used_up(fake.models, "claude-sonnet-4-5-thinking")
     await services.quota.refresh()  # saved for the CLI in the usage database
     code, out = await ag2api("--config", str(config_path), "usage", "--group-by", "key,model")
     assert code == 0, out
@@ -94,6 +82,8 @@ async def test_usage_table_and_quota_columns(
         "COMPLETION",
         "REASONING",
         "ERRORS",
+        "CREDITS",
+        "FALLBACKS",
     ]
     assert row.split()[:3] == ["tests", "gemini-2.5-flash", "2"]
     code, out = await accounts("--config", str(config_path), "list")

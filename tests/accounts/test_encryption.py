@@ -20,6 +20,7 @@ from ag2api.server.reload import Reloader
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services, build_services
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.files import token_entries
 from tests.support.helpers import chat_text
 
 KEY = "correct horse battery staple 42"
@@ -30,10 +31,6 @@ OTHER_KEY = "another key, not the one used"
 def config_overrides(tmp_path: Path) -> dict[str, Any]:
     (tmp_path / "secret.key").write_text(KEY + "\n")
     return {"secrets": {"key_file": "secret.key"}}
-
-
-def projects(path: Path) -> list[dict[str, Any]]:
-    return list(json.loads(path.read_text())["projects"])
 
 
 def seal_file(path: Path, key: str) -> None:
@@ -51,7 +48,7 @@ async def test_tokens_are_sealed_when_written_and_read_after_a_restart(
     assert (await chat_text(client)).endswith("You said: hi")
     await services.writer.flush()
     text = tokens_path.read_text()
-    stored = projects(tokens_path)
+    stored = token_entries(tokens_path)
     assert all(p["refresh_token"].startswith(PREFIX) for p in stored)  # all, not only alpha's
     assert stored[0]["access_token"].startswith(PREFIX)
     assert "rt-one" not in text and "ya29" not in text
@@ -109,7 +106,7 @@ async def test_a_wrong_or_missing_key_names_the_accounts_and_writes_nothing(
         services.writer.record("proj-hand-0004", last_used_at=1)
         await services.writer.flush()
         sealed_before = json.loads(before)["projects"]
-        assert projects(tokens_path)[:3] == sealed_before  # never overwritten
+        assert token_entries(tokens_path)[:3] == sealed_before  # never overwritten
     finally:
         await services.aclose()
 
@@ -132,7 +129,7 @@ async def test_a_plaintext_entry_added_by_hand_is_sealed_at_the_next_write(
     for _ in range(4):
         await chat_text(client)
     await services.writer.flush()
-    hand = projects(tokens_path)[3]
+    hand = token_entries(tokens_path)[3]
     assert hand["refresh_token"].startswith(PREFIX) and "rt-hand" not in tokens_path.read_text()
 
 
@@ -140,10 +137,10 @@ def test_encrypt_and_decrypt_commands(
     tokens_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AG2API_SECRET_KEY", KEY)
-    plain = projects(tokens_path)
+    plain = token_entries(tokens_path)
     assert main(["accounts", "--tokens", str(tokens_path), "encrypt"]) == 0
     assert "3 token(s) encrypted" in capsys.readouterr().out
-    sealed = projects(tokens_path)
+    sealed = token_entries(tokens_path)
     assert all(p["refresh_token"].startswith(PREFIX) for p in sealed)
     monkeypatch.setenv("AG2API_SECRET_KEY", OTHER_KEY)
     before = tokens_path.read_bytes()
@@ -155,7 +152,7 @@ def test_encrypt_and_decrypt_commands(
     assert tokens_path.read_bytes() == before
     monkeypatch.setenv("AG2API_SECRET_KEY", KEY)
     assert main(["accounts", "--tokens", str(tokens_path), "decrypt"]) == 0
-    assert projects(tokens_path) == plain
+    assert token_entries(tokens_path) == plain
     monkeypatch.delenv("AG2API_SECRET_KEY")
     assert main(["accounts", "--tokens", str(tokens_path), "encrypt"]) == 1
     assert "no key" in capsys.readouterr().err

@@ -16,22 +16,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.accounts.login import CALLBACK_PORT, SCOPES, add_arguments
 from ag2api.accounts.oauth_client import IDE_CLIENT
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.http import fetch, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "oauth_server.py"
 COMMANDS = {"script": [str(SCRIPT)], "ag2api login": ["-m", "ag2api", "login"]}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def run_script(
@@ -80,9 +74,7 @@ async def run_script(
         output += line
     redirect = consent(match.group(1))
     if redirect is not None:
-        http = AsyncHTTPClient(force_instance=True)
-        answer = await http.fetch(redirect.replace("localhost", "127.0.0.1"), raise_error=False)
-        http.close()
+        answer = await fetch(redirect.replace("localhost", "127.0.0.1"))
         if pages is not None:
             pages.append((answer.code, (answer.body or b"").decode()))
     output += (await proc.stdout.read()).decode()

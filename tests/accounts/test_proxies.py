@@ -11,14 +11,15 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.clients import ADMIN
+from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
+from tests.support.http import fetch
 from tests.support.proxy_server import HttpProxy, Socks5Proxy
 
-ADMIN = "admin-key-for-proxies"
 BETA_UA = "antigravity/hub/9.9.9 darwin/arm64 beta-only"
 
 
@@ -61,14 +62,9 @@ def tokens_path(tokens_path: Path, socks_proxy: Socks5Proxy) -> Path:
 
 
 async def admin_accounts(base_url: str) -> str:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        answer = await http.fetch(
-            base_url + "/admin/accounts", headers={"Authorization": f"Bearer {ADMIN}"}
-        )
-        return answer.body.decode()
-    finally:
-        http.close()
+    answer = await fetch(base_url + "/admin/accounts", key=ADMIN)
+    assert answer.code == 200, answer.code
+    return answer.body.decode()
 
 
 async def test_each_account_goes_out_its_own_way(
@@ -130,19 +126,13 @@ async def test_a_proxy_that_refuses_takes_only_its_account_out_until_it_works_ag
     assert shown["state"] == "disabled" and "PROXY_UNREACHABLE" in shown["disabled_reason"]
     assert "s3cret" not in json.dumps(shown)
 
-    class Clock:
-        now = 0.0
-
-        def __call__(self) -> float:
-            return self.now
-
-    clock = Clock()
-    services.recheck.clock = clock
+    clock = FakeClock()
+    services.recheck.clock = clock.monotonic
     await services.recheck.run_once()
-    clock.now += 59
+    clock.advance(59)
     assert await services.recheck.run_once() == 0  # a minute for a proxy fault
     await http_proxy.start(port)
-    clock.now += 1
+    clock.advance(1)
     assert await services.recheck.run_once() == 1
     assert alpha.enabled and http_proxy.saw("loadCodeAssist")
 

@@ -13,23 +13,15 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_google import FAKE_CLIENT_ID
 from tests.support.helpers import chat_text
+from tests.support.http import health
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECTS = ["proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"]
-
-
-async def health(base_url: str) -> dict[str, Any]:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return json.loads((await http.fetch(base_url + "/health")).body)
-    finally:
-        http.close()
 
 
 async def test_deleting_tokens_json_keeps_the_pool_and_the_file_comes_back_whole(

@@ -10,32 +10,15 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from ag2api.accounts.cli import account_rows, verification_lines
 from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.clients import ADMIN
+from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
-
-ADMIN = "admin-key-for-verification"
-
-
-async def get(url: str, key: str | None = None) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return await http.fetch(url, headers=headers, raise_error=False)
-    finally:
-        http.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.http import fetch
 
 
 def load_calls(fake: FakeUpstream) -> int:
@@ -56,13 +39,15 @@ async def test_needs_verification_then_back_by_itself(
     alpha = services.pool.get("proj-alpha-0001")
     assert alpha is not None and not alpha.enabled
 
-    shown = json.loads((await get(base_url + "/admin/accounts", ADMIN)).body)["accounts"][0]
+    shown = json.loads((await fetch(base_url + "/admin/accounts", key=ADMIN)).body)["accounts"][0]
     assert shown["state"] == "needs_verification"
     assert shown["verification_url"] == bodies.VERIFY_URL
-    console = json.loads((await get(base_url + "/admin/api/accounts", ADMIN)).body)["accounts"]
+    console = json.loads((await fetch(base_url + "/admin/api/accounts", key=ADMIN)).body)[
+        "accounts"
+    ]
     assert console[0]["state"] == "needs_verification"
     assert console[0]["verification_url"] == bodies.VERIFY_URL
-    health = json.loads((await get(base_url + "/health")).body)
+    health = json.loads((await fetch(base_url + "/health")).body)
     (reason,) = health["accounts"]["disabled_reasons"]
     assert reason["reason"].startswith("VALIDATION_REQUIRED") and "sarp" not in reason["reason"]
 
@@ -72,26 +57,26 @@ async def test_needs_verification_then_back_by_itself(
     (line,) = verification_lines(tokens_path, 600)
     assert bodies.VERIFY_URL in line and "#1" in line
 
-    clock = Clock()
-    services.recheck.clock = clock
+    clock = FakeClock()
+    services.recheck.clock = clock.monotonic
     calls = load_calls(fake)
     assert await services.recheck.run_once() == 0 and load_calls(fake) == calls  # not due yet
-    clock.now += 600
+    clock.advance(600)
     assert await services.recheck.run_once() == 0  # still unverified: one cheap call, still out
     assert load_calls(fake) == calls + 1 and not alpha.enabled
     generated = len(fake.generate_requests())
 
     fake.accounts["rt-one"].needs_verification = False  # the person verified it
-    clock.now += 599
+    clock.advance(599)
     assert await services.recheck.run_once() == 0  # every recheck_seconds, not sooner
-    clock.now += 1
+    clock.advance(1)
     assert await services.recheck.run_once() == 1
     assert alpha.enabled and alpha.disabled_reason is None
     assert len(fake.generate_requests()) == generated  # the recheck made no model call
     await services.writer.flush()
     stored = json.loads(tokens_path.read_text())["projects"][0]
     assert stored["enabled"] is True and stored["disabled_reason"] is None
-    shown = json.loads((await get(base_url + "/admin/accounts", ADMIN)).body)["accounts"][0]
+    shown = json.loads((await fetch(base_url + "/admin/accounts", key=ADMIN)).body)["accounts"][0]
     assert shown["state"] == "enabled" and shown["verification_url"] is None
     projects = set()
     for _ in range(9):  # rotation reaches it again
@@ -108,10 +93,10 @@ async def test_transient_disables_come_back_and_a_dead_token_stays_out(
     services.state.disable(alpha, "token refresh failed: invalid_grant: Token has been revoked.")
     services.state.disable(beta, "SERVICE_DISABLED: Cloud Code API has not been used")
     services.state.disable(gamma, "TOS_BANNED: This account has been disabled")
-    clock = Clock()
-    services.recheck.clock = clock
+    clock = FakeClock()
+    services.recheck.clock = clock.monotonic
     await services.recheck.run_once()
-    clock.now += 30
+    clock.advance(30)
     assert await services.recheck.run_once() == 1
     assert beta.enabled and not alpha.enabled and not gamma.enabled
     assert fake.refresh_calls["rt-one"] == 0 and fake.refresh_calls["rt-three"] == 0
@@ -124,12 +109,12 @@ async def test_a_recheck_that_finds_the_refresh_token_dead_keeps_it_out_for_good
     alpha = services.pool.accounts[0]
     services.state.disable(alpha, "SERVICE_DISABLED: Cloud Code API has not been used")
     fake.accounts["rt-one"].revoked = True
-    clock = Clock()
-    services.recheck.clock = clock
+    clock = FakeClock()
+    services.recheck.clock = clock.monotonic
     await services.recheck.run_once()
-    clock.now += 600
+    clock.advance(600)
     assert await services.recheck.run_once() == 0
     assert alpha.disabled_reason is not None and "invalid_grant" in alpha.disabled_reason
-    clock.now += 6000
+    clock.advance(6000)
     await services.recheck.run_once()
     assert fake.refresh_calls["rt-one"] == 1  # no longer rechecked

@@ -16,9 +16,8 @@ import yaml
 
 from ag2api.server.watch import FileWatcher
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import ADMIN, API_KEY
 
-ADMIN = "admin-secret-123456"
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
 WITH_ADMIN = pytest.mark.parametrize("config_overrides", [{"admin_key": ADMIN}])
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.admin.client_address import client_address
 from ag2api.config.load import ConfigError, parse_config
+from tests.support.clients import ADMIN
+from tests.support.http import fetch
 
-ADMIN = "admin-secret-123456"
 THROTTLE = {"admin_key": ADMIN, "admin": {"login_max_failures": 2, "login_window": 60}}
 UNTRUSTED_PEER = "127.0.0.2"  # still loopback: another connection address
 
@@ -23,12 +23,7 @@ async def guess(base_url: str, forwarded: str | None = None, source: str | None 
     headers = {"Authorization": "Bearer wrong-guess"}
     if forwarded is not None:
         headers["X-Forwarded-For"] = forwarded
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        request = HTTPRequest(base_url + "/admin/usage", headers=headers, network_interface=source)
-        return (await http.fetch(request, raise_error=False)).code
-    finally:
-        http.close()
+    return (await fetch(base_url + "/admin/usage", headers=headers, network_interface=source)).code
 
 
 @pytest.mark.parametrize(

@@ -11,26 +11,18 @@ from typing import Any
 
 import pytest
 import yaml
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.web import Application
 
 from ag2api.admin.base import COOKIE
 from ag2api.config.load import ConfigError, parse_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
+from tests.support.clients import ADMIN, WITH_ADMIN
+from tests.support.clock import FakeClock
+from tests.support.http import fetch
 
-ADMIN = "admin-secret-123456"
 OTHER_ADDRESS = "127.0.0.2"  # still loopback: the gateway sees another client address
-
-
-class Clock:
-    """A clock the test moves by hand (no sleeps)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def call(
@@ -43,26 +35,17 @@ async def call(
     source: str | None = None,
     http: AsyncHTTPClient | None = None,
 ) -> HTTPResponse:
-    headers = {}
-    if cookie is not None:
-        headers["Cookie"] = f"{COOKIE}={cookie}"
-    if bearer is not None:
-        headers["Authorization"] = f"Bearer {bearer}"
-    own = http is None
-    client = http or AsyncHTTPClient(force_instance=True)
-    try:
-        request = HTTPRequest(
-            url,
-            method=method,
-            body=body,
-            headers=headers,
-            follow_redirects=False,
-            network_interface=source,
-        )
-        return await client.fetch(request, raise_error=False)
-    finally:
-        if own:
-            client.close()
+    headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie is not None else {}
+    return await fetch(
+        url,
+        method,
+        body,
+        headers,
+        key=bearer,
+        http=http,
+        follow_redirects=False,
+        network_interface=source,
+    )
 
 
 async def sign_in(base_url: str, key: str = ADMIN, source: str | None = None) -> HTTPResponse:
@@ -82,9 +65,6 @@ async def signed_in(base_url: str, cookie: str, source: str | None = None) -> bo
     response = await call(base_url + "/admin/accounts", cookie=cookie, source=source)
     assert response.code in (200, 401), response.code
     return response.code == 200
-
-
-WITH_ADMIN = {"admin_key": ADMIN}
 
 
 @pytest.mark.parametrize("config_overrides", [WITH_ADMIN])
@@ -152,16 +132,16 @@ async def test_a_key_changed_and_back_unseen_still_ends_sessions(
 async def test_sessions_end_after_their_lifetime(
     base_url: str, app: Application, config_overrides: dict[str, Any]
 ) -> None:
-    clock = Clock()
-    app.settings["admin"].sessions.clock = clock
+    clock = FakeClock()
+    app.settings["admin"].sessions.clock = clock.monotonic
     response = await sign_in(base_url)
     assert "Max-Age=60" in response.headers["Set-Cookie"]
     cookie = session_of(response)
-    clock.now += 59
+    clock.advance(59)
     assert await signed_in(base_url, cookie)
-    clock.now += 1
+    clock.advance(1)
     assert not await signed_in(base_url, cookie)
-    clock.now -= 30  # once gone it stays gone
+    clock.advance(-30)  # once gone it stays gone
     assert not await signed_in(base_url, cookie)
 
 

@@ -5,6 +5,7 @@ at most one other, and reaches each client as a 400 in its own dialect."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +13,12 @@ import anthropic
 import httpx
 import openai
 import pytest
-import yaml
-from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
 from ag2api.config.schema import DEFAULT_SENSITIVE_WORDS
 from ag2api.errors import CONTENT_REJECTED
-from ag2api.failover.client_errors import final_error
+from ag2api.failover.client_errors import client_error_after_retries
 from ag2api.failover.rejections import ContentRejected, is_content_rejection
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
@@ -28,12 +27,12 @@ from ag2api.testing.fake_filter import KNOWN_TRIGGERS
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.upstream.client import UpstreamHTTPError
 from ag2api.upstream.google_error import parse_google_error
-from tests.conftest import API_KEY, deep_merge
 from tests.support.claude_code_requests import first_request, headers
-from tests.support.claude_code_requests import sdk as anthropic_sdk
+from tests.support.clients import ADMIN, anthropic_sdk, close_gemini, gemini_sdk, openai_sdk
+from tests.support.clock import FakeClock
+from tests.support.files import edit_config
 
 MODEL = "gemini-2.5-flash"
-ADMIN = "admin-key-for-tests-0123"
 UNLISTED = "You are Acme Agent, made by Acme Labs."  # refused, and in no list
 SETTING = "upstream.sensitive_words"
 ZWSP = "\u200b"
@@ -72,7 +71,7 @@ def test_which_429_is_a_content_rejection(
 def test_any_rejection_among_the_failures_is_what_the_client_hears() -> None:
     bare = UpstreamHTTPError(429, json.dumps(bodies.BARE_RESOURCE_EXHAUSTED).encode())
     limited = UpstreamHTTPError(429, json.dumps(bodies.QUOTA_EXHAUSTED).encode())
-    error = final_error([ContentRejected(bare, MODEL), limited], cooling_for=30.0)
+    error = client_error_after_retries([ContentRejected(bare, MODEL), limited], cooling_for=30.0)
     assert (error.kind, error.status, error.retry_after) == (CONTENT_REJECTED, 400, None)
     assert SETTING in error.message and MODEL in error.message
 
@@ -147,10 +146,6 @@ async def test_codex_instructions_pass_and_user_text_goes_up_byte_for_byte(
     assert declaration["description"] == tool["description"]
 
 
-def rewrite(path: Path, doc: dict[str, Any], change: dict[str, Any]) -> None:
-    path.write_text(yaml.safe_dump(deep_merge(doc, change)))
-
-
 async def test_a_phrase_added_live_takes_effect_within_a_second(
     filtered: FakeUpstream,
     client: openai.AsyncOpenAI,
@@ -165,7 +160,7 @@ async def test_a_phrase_added_live_takes_effect_within_a_second(
     assert info.value.code == CONTENT_REJECTED
 
     words = [*DEFAULT_SENSITIVE_WORDS, "acme labs"]
-    rewrite(config_path, config_doc, {"upstream": {"sensitive_words": words}})
+    edit_config(config_path, config_doc, {"upstream": {"sensitive_words": words}})
     await watcher.wait_for(
         lambda: "acme labs" in services.config.current.upstream.sensitive_words, timeout=1.0
     )
@@ -195,7 +190,7 @@ async def refused(dialect: str, base_url: str) -> tuple[int, str, str]:
     body = unlisted_system_body(dialect)
     try:
         if dialect in ("chat", "responses"):
-            sdk = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=API_KEY, max_retries=0)
+            sdk = openai_sdk(base_url)
             async with sdk:
                 if dialect == "chat":
                     await sdk.chat.completions.create(**body)
@@ -205,10 +200,7 @@ async def refused(dialect: str, base_url: str) -> tuple[int, str, str]:
             async with anthropic_sdk(base_url) as claude:
                 await claude.messages.create(**body)
         else:
-            gemini = genai.Client(
-                api_key=API_KEY,
-                http_options=types.HttpOptions(base_url=base_url, api_version="v1beta"),
-            )
+            gemini = gemini_sdk(base_url)
             try:
                 await gemini.aio.models.generate_content(
                     model=MODEL,
@@ -216,8 +208,7 @@ async def refused(dialect: str, base_url: str) -> tuple[int, str, str]:
                     config=types.GenerateContentConfig(system_instruction=UNLISTED),
                 )
             finally:
-                await gemini.aio.aclose()
-                gemini.close()
+                await close_gemini(gemini)
     except openai.BadRequestError as exc:
         return exc.status_code, f"{exc.type}/{exc.code}", exc.message
     except anthropic.BadRequestError as exc:
@@ -309,8 +300,13 @@ async def test_with_one_account_the_refusal_is_not_retried(
 async def test_a_bare_429_on_an_account_known_to_be_out_cools_it(
     fake: FakeUpstream, client: openai.AsyncOpenAI, services: Services
 ) -> None:
-    await services.quota.refresh()  # the fake lists claude-sonnet-4-5-thinking with none left
     model = "claude-sonnet-4-5-thinking"
+    clock = FakeClock(now=time.time())
+    services.pool.clock = clock
+    fake.models = bodies.used_up(fake.models, model)
+    await services.quota.refresh()  # every account: none left of it
+    # Past the reset that check named, the skip is over but the last check still says none left.
+    clock.advance(5 * 3600 + 60)
     fake.script(Step(status=429, body=bodies.BARE_RESOURCE_EXHAUSTED))
     assert await client.chat.completions.create(model=model, messages=HI)  # type: ignore[arg-type]
     first = services.pool.accounts[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
+from dataclasses import replace
 from typing import Any
 
 import openai
@@ -12,7 +12,10 @@ import pytest
 from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
+from tests.support.clients import API_KEY
+from tests.support.clock import FakeClock
 from tests.support.helpers import MSG, chat_text
+from tests.support.http import closed_port_url, fetch
 
 
 def calls(fake: FakeUpstream) -> list[tuple[str, str]]:
@@ -49,12 +52,19 @@ async def test_every_account_429_gives_429_with_retry_after(
     assert len(calls(fake)) == 3
 
 
-async def test_short_limits_everywhere_wait_for_the_first_to_lift(
-    client: openai.AsyncOpenAI, fake: FakeUpstream
+async def test_short_limits_everywhere_are_waited_out(
+    client: openai.AsyncOpenAI, fake: FakeUpstream, gateway_clock: FakeClock
 ) -> None:
     fake.script(*[Step(status=429, body=bodies.RATE_LIMITED)] * 3)
-    assert await chat_text(client)  # 0.48 s later the first account answers
-    assert len(calls(fake)) == 4
+    assert await chat_text(client)  # 0.48 s later the last account answers
+    assert [p for _, p in calls(fake)] == [
+        "proj-alpha-0001",
+        "proj-beta-0002",
+        "proj-gamma-0003",
+        "proj-gamma-0003",
+    ]
+    # The limit's 0.48 s (and the ms the state rounds a cooldown's end up to, if any).
+    assert gateway_clock.waited == pytest.approx(0.479417207, abs=1e-3)
 
 
 @pytest.mark.parametrize("config_overrides", [{"retry": {"attempts": 2}}])
@@ -90,7 +100,9 @@ async def test_5xx_tries_the_next_base_url_then_the_next_account(
     ]
 
 
-async def test_5xx_everywhere_is_502(client: openai.AsyncOpenAI, fake: FakeUpstream) -> None:
+async def test_5xx_everywhere_is_502(
+    client: openai.AsyncOpenAI, fake: FakeUpstream, gateway_clock: FakeClock
+) -> None:
     fake.script(*[Step(status=500, body=bodies.INTERNAL)] * 8)
     with pytest.raises(openai.InternalServerError) as info:
         await chat_text(client, True)
@@ -100,19 +112,13 @@ async def test_5xx_everywhere_is_502(client: openai.AsyncOpenAI, fake: FakeUpstr
     projects = [p for _, p in calls(fake)][::2]
     assert projects[:3] == ["proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"]
     assert projects[3] in projects[:3] and len(calls(fake)) == 8
-
-
-def closed_port_url() -> str:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return f"http://127.0.0.1:{port}"
+    [backoff] = gateway_clock.slept  # 0.5 s * 2**2, jittered
+    assert 1.0 <= backoff <= 2.0
 
 
 @pytest.mark.parametrize("config_overrides", [{"upstream": {"base_urls": [closed_port_url()]}}])
 async def test_unreachable_upstream_is_502(
-    client: openai.AsyncOpenAI, config_overrides: dict[str, Any]
+    client: openai.AsyncOpenAI, config_overrides: dict[str, Any], gateway_clock: FakeClock
 ) -> None:
     with pytest.raises(openai.InternalServerError) as info:
         await chat_text(client, False)
@@ -122,8 +128,6 @@ async def test_unreachable_upstream_is_502(
 async def test_unreachable_first_host_falls_back_to_the_second(
     client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services
 ) -> None:
-    from dataclasses import replace
-
     cfg = services.config.current
     services.config.swap(
         replace(cfg, upstream=replace(cfg.upstream, base_urls=(closed_port_url(), fake.urls[1])))
@@ -143,10 +147,13 @@ async def test_400_is_returned_without_failover(
 
 
 @pytest.mark.parametrize(
-    "config_overrides", [{"upstream": {"timeouts": {"first_byte": 0.3, "idle": 0.3}}}]
+    "config_overrides", [{"upstream": {"timeouts": {"first_byte": 0.2, "idle": 0.2}}}]
 )
 async def test_no_first_byte_in_time_is_504(
-    client: openai.AsyncOpenAI, fake: FakeUpstream, config_overrides: dict[str, Any]
+    client: openai.AsyncOpenAI,
+    fake: FakeUpstream,
+    config_overrides: dict[str, Any],
+    gateway_clock: FakeClock,
 ) -> None:
     fake.script(*[Step(stall_after=0)] * 4)
     with pytest.raises(openai.APIStatusError) as info:
@@ -190,21 +197,14 @@ async def test_mid_stream_drop_raises_in_the_sdk_and_sends_no_done(
 
 
 async def test_error_event_after_start_is_raw_sse(base_url: str, fake: FakeUpstream) -> None:
-    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-
-    from tests.conftest import API_KEY
-
     fake.script(Step(drop_after=2))
-    http = AsyncHTTPClient(force_instance=True)
-    response = await http.fetch(
-        HTTPRequest(
-            base_url + "/v1/chat/completions",
-            method="POST",
-            headers={"Authorization": f"Bearer {API_KEY}"},
-            body=b'{"model":"gemini-2.5-flash","stream":true,"messages":[{"role":"user","content":"x"}]}',
-        )
-    )
-    http.close()
+    body = {
+        "model": "gemini-2.5-flash",
+        "stream": True,
+        "messages": [{"role": "user", "content": "x"}],
+    }
+    response = await fetch(base_url + "/v1/chat/completions", body=body, key=API_KEY)
+    assert response.code == 200
     events = response.body.decode().split("\n\n")
     assert events[-1] == ""
     assert events[-2].startswith('data: {"error":{"message":"Upstream stream failed')

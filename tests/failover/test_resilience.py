@@ -10,42 +10,39 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.config.live import read_config
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
+from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
+from tests.support.http import fetch, health
+from tests.support.upstream import projects
 
 MODEL = "gemini-2.5-flash"
 
 
-def projects(fake: FakeUpstream) -> list[str]:
-    return [r.body["project"] for r in fake.generate_requests()]
-
-
 async def test_short_rate_limit_fails_over_at_once(
-    client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services
+    client: openai.AsyncOpenAI, fake: FakeUpstream, services: Services, gateway_clock: FakeClock
 ) -> None:
     fake.script(Step(status=429, body=bodies.RATE_LIMITED))
-    started = time.monotonic()
     assert await chat_text(client)
     assert projects(fake) == ["proj-alpha-0001", "proj-beta-0002"]
-    assert time.monotonic() - started < 0.45  # did not wait out the 0.48 s limit
+    assert gateway_clock.slept == []  # did not wait out the 0.48 s limit
     assert services.pool.cooling_until(services.pool.accounts[0], MODEL, time.time())
 
 
 @pytest.mark.parametrize("accounts_spec", [(("rt-one", "proj-alpha-0001"),)])
 async def test_short_rate_limit_is_retried_on_the_only_account(
-    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any
+    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any, gateway_clock: FakeClock
 ) -> None:
     fake.script(Step(status=429, body=bodies.RATE_LIMITED))
-    started = time.monotonic()
     assert await chat_text(client, stream=True)
     assert projects(fake) == ["proj-alpha-0001"] * 2
-    assert time.monotonic() - started >= 0.45  # waited for the limit to pass
+    # Waited for the limit to pass (and the ms the state rounds a cooldown's end up to, if any).
+    assert gateway_clock.waited == pytest.approx(0.479417207, abs=1e-3)
 
 
 async def test_quota_exhausted_cools_the_account_for_that_model(
@@ -72,11 +69,9 @@ async def test_quota_exhausted_cools_the_account_for_that_model(
     entry = json.loads(tokens_path.read_text())["projects"][0]["cooldowns"][MODEL]
     assert entry["reason"] == "QUOTA_EXHAUSTED"
     assert 3590 < entry["until"] - time.time() <= 3600  # capped by retry.max_cooldown
-    http = AsyncHTTPClient(force_instance=True)
-    health = json.loads((await http.fetch(base_url + "/health")).body)
-    http.close()
-    assert health["accounts"]["cooling"][0]["model"] == MODEL
-    assert health["accounts"]["cooling"][0]["project"] == "proj…0001"
+    state = await health(base_url)
+    assert state["accounts"]["cooling"][0]["model"] == MODEL
+    assert state["accounts"]["cooling"][0]["project"] == "proj…0001"
 
 
 async def test_every_account_cooling_is_429_without_calling_upstream(
@@ -124,13 +119,13 @@ async def test_cooldowns_survive_a_restart(
 
 @pytest.mark.parametrize("accounts_spec", [(("rt-one", "proj-alpha-0001"),)])
 async def test_capacity_errors_back_off_and_retry(
-    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any
+    client: openai.AsyncOpenAI, fake: FakeUpstream, accounts_spec: Any, gateway_clock: FakeClock
 ) -> None:
     fake.script(Step(status=503, body=bodies.CAPACITY), Step(status=500, body=bodies.INTERNAL))
-    started = time.monotonic()
     assert await chat_text(client)
     assert projects(fake) == ["proj-alpha-0001"] * 3
-    assert time.monotonic() - started >= 0.5  # two backoffs of 0.25-0.5 s and 0.5-1 s
+    first, second = gateway_clock.slept  # 0.5 s and 1 s, jittered
+    assert 0.25 <= first <= 0.5 and 0.5 <= second <= 1.0
 
 
 @pytest.mark.parametrize("config_overrides", [{"retry": {"total_seconds": 1.5, "attempts": 10}}])
@@ -140,13 +135,13 @@ async def test_retries_stop_at_the_time_budget(
     fake: FakeUpstream,
     accounts_spec: Any,
     config_overrides: dict[str, Any],
+    gateway_clock: FakeClock,
 ) -> None:
     fake.script(*[Step(status=503, body=bodies.CAPACITY)] * 10)
-    started = time.monotonic()
     with pytest.raises(openai.InternalServerError):
         await chat_text(client)
-    assert time.monotonic() - started < 2.2  # never sleeps past the 1.5 s budget (next: +1-2 s)
-    assert 2 <= len(projects(fake)) < 10
+    assert gateway_clock.waited <= 1.5  # never sleeps past the budget (the next: +1-2 s)
+    assert 2 <= len(projects(fake)) < 10 and len(gateway_clock.slept) == len(projects(fake)) - 1
 
 
 @pytest.mark.parametrize("mode", ["error", "text"])
@@ -159,40 +154,23 @@ async def test_version_notice_is_an_error_never_content(
         await chat_text(client, stream=stream)
     assert info.value.status_code == 502 and info.value.code == "upstream_client_outdated"
     assert len(fake.generate_requests()) == 1  # every account would get the same answer
-    http = AsyncHTTPClient(force_instance=True)
-    health = json.loads((await http.fetch(base_url + "/health")).body)
-    http.close()
-    assert "raise upstream.user_agent" in health["upstream"]["version_notice"]
-    assert health["status"] == "degraded"
+    state = await health(base_url)
+    assert "raise upstream.user_agent" in state["upstream"]["version_notice"]
+    assert state["status"] == "degraded"
 
 
 async def raw_stream(base_url: str, on_chunk: Any) -> bytes:
-    http = AsyncHTTPClient(force_instance=True)
     chunks: list[bytes] = []
 
     def collect(chunk: bytes) -> None:
         chunks.append(chunk)
         on_chunk(chunk)
 
-    try:
-        await http.fetch(
-            HTTPRequest(
-                base_url + "/v1/chat/completions",
-                method="POST",
-                request_timeout=30,
-                headers={"Authorization": f"Bearer {API_KEY}"},
-                streaming_callback=collect,
-                body=json.dumps(
-                    {
-                        "model": MODEL,
-                        "stream": True,
-                        "messages": [{"role": "user", "content": "slow"}],
-                    }
-                ),
-            )
-        )
-    finally:
-        http.close()
+    body = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "slow"}]}
+    answer = await fetch(
+        base_url + "/v1/chat/completions", body=body, key=API_KEY, streaming_callback=collect
+    )
+    assert answer.code == 200, answer.code
     return b"".join(chunks)
 
 
@@ -218,7 +196,7 @@ async def test_keepalive_during_a_long_pause_before_the_first_event(
 
 @pytest.mark.parametrize(
     "config_overrides",
-    [{"server": {"keepalive": 0.2}, "upstream": {"timeouts": {"first_byte": 1}}}],
+    [{"server": {"keepalive": 0.1}, "upstream": {"timeouts": {"first_byte": 0.5}}}],
 )
 async def test_no_retry_once_a_keepalive_was_sent(
     fake: FakeUpstream, base_url: str, config_overrides: dict[str, Any]

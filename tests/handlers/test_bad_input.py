@@ -15,9 +15,10 @@ import json
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient
 
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
+from tests.support.http import fetch
 
 
 def nest(depth: int) -> Any:
@@ -233,18 +234,8 @@ def cases() -> list[tuple[str, str, dict[str, Any]]]:
 async def send(
     url: str, body: dict[str, Any], stream: bool, client: AsyncHTTPClient | None = None
 ) -> tuple[int, str]:
-    client = client or AsyncHTTPClient()
     payload = {**body, "stream": stream} if "messages" in body and "stream" not in body else body
-    response = await client.fetch(
-        HTTPRequest(
-            url,
-            method="POST",
-            body=json.dumps(payload),
-            request_timeout=30,
-            headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
-        ),
-        raise_error=False,
-    )
+    response = await fetch(url, body=payload, key=API_KEY, http=client)
     return response.code, (response.body or b"").decode("utf-8", "replace")
 
 

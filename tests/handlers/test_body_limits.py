@@ -4,42 +4,28 @@ limit (its size is known only once sent) gets the route's 413 in the client's di
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 from google import genai
-from google.genai import types
 
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 MIB = 1024 * 1024
 
 
-@pytest.fixture
-def claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
-    client = anthropic.AsyncAnthropic(base_url=base_url, api_key=API_KEY, max_retries=0)
-    yield client
-    io_loop.run_sync(client.close)
-
-
 async def test_count_routes_take_what_generation_takes(
-    claude: anthropic.AsyncAnthropic, base_url: str
+    claude: anthropic.AsyncAnthropic, gemini: genai.Client
 ) -> None:
     long = "word " * (MIB // 2)  # 2.5 MiB of text: over 1 MiB, under server.max_body_bytes
     counted = await claude.messages.count_tokens(
         model="claude-sonnet-4-5", messages=[{"role": "user", "content": long}]
     )
     assert counted.input_tokens > 0
-    gemini = genai.Client(
-        api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
-    )
-    try:
-        total = await gemini.aio.models.count_tokens(model="gemini-2.5-flash", contents=long)
-    finally:
-        await gemini.aio.aclose()
+    total = await gemini.aio.models.count_tokens(model="gemini-2.5-flash", contents=long)
     assert total.total_tokens and total.total_tokens > 0
 
 

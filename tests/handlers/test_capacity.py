@@ -12,12 +12,9 @@ import openai
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
-from google.genai import types
 
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
-from tests.support.claude_code_requests import sdk as anthropic_sdk
 
 SAY = [{"role": "user", "content": "hi"}]
 FAST = {"retry": {"attempts": 2, "backoff_base": 0.01, "backoff_max": 0.02}}
@@ -60,29 +57,22 @@ async def test_openai_apis_answer_503_with_retry_after(
         assert info.value.response.headers["retry-after"] == "39"  # the upstream's delay
 
 
-async def test_gemini_api_answers_503_unavailable(base_url: str, no_capacity: FakeUpstream) -> None:
-    gemini = genai.Client(
-        api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
-    )
-    try:
-        with pytest.raises(genai_errors.ServerError) as info:
-            await gemini.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
-    finally:
-        await gemini.aio.aclose()
-        gemini.close()
+async def test_gemini_api_answers_503_unavailable(
+    gemini: genai.Client, no_capacity: FakeUpstream
+) -> None:
+    with pytest.raises(genai_errors.ServerError) as info:
+        await gemini.aio.models.generate_content(model="gemini-2.5-flash", contents="hi")
     assert info.value.code == 503 and info.value.status == "UNAVAILABLE"
     details: Any = info.value.details
     retry = [d for d in details["error"]["details"] if d["@type"].endswith("RetryInfo")]
     assert retry == [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "39s"}]
 
 
-async def test_messages_keep_529_overloaded(base_url: str, no_capacity: FakeUpstream) -> None:
-    claude = anthropic_sdk(base_url)
-    try:
-        with pytest.raises(anthropic.APIStatusError) as info:
-            await claude.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=SAY)
-    finally:
-        await claude.close()
+async def test_messages_keep_529_overloaded(
+    claude: anthropic.AsyncAnthropic, no_capacity: FakeUpstream
+) -> None:
+    with pytest.raises(anthropic.APIStatusError) as info:
+        await claude.messages.create(model="claude-sonnet-4-5", max_tokens=50, messages=SAY)
     assert info.value.status_code == 529
     body: Any = info.value.body
     assert body["error"]["type"] == "overloaded_error"

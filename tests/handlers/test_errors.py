@@ -7,10 +7,10 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
+from tests.support.http import fetch
 
 MSG = [{"role": "user", "content": "hi"}]
 
@@ -18,27 +18,6 @@ MSG = [{"role": "user", "content": "hi"}]
 def assert_openai_error(body: dict[str, Any], code: str | None) -> None:
     assert set(body["error"]) == {"message", "type", "param", "code"}
     assert body["error"]["code"] == code
-
-
-async def raw_post(url: str, body: bytes, headers: dict[str, str] | None = None) -> Any:
-    client = AsyncHTTPClient(force_instance=True)
-    try:
-        return await client.fetch(
-            HTTPRequest(
-                url,
-                method="POST",
-                body=body,
-                request_timeout=60,
-                headers={
-                    "Authorization": f"Bearer {API_KEY}",
-                    "Content-Type": "application/json",
-                    **(headers or {}),
-                },
-            ),
-            raise_error=False,
-        )
-    finally:
-        client.close()
 
 
 async def test_missing_and_wrong_key_are_401(
@@ -49,15 +28,15 @@ async def test_missing_and_wrong_key_are_401(
         await bad.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
     assert_openai_error(info.value.body and {"error": info.value.body}, "invalid_api_key")
     assert info.value.request_id and info.value.request_id.startswith("req_")
-    response = await raw_post(base_url + "/v1/chat/completions", b"{}", {"Authorization": ""})
+    response = await fetch(base_url + "/v1/chat/completions", "POST", b"{}", {"Authorization": ""})
     assert response.code == 401
     assert fake.generate_requests() == []
 
 
 async def test_x_api_key_header_is_accepted(base_url: str) -> None:
     body = json.dumps({"model": "gemini-2.5-flash", "messages": MSG}).encode()
-    response = await raw_post(
-        base_url + "/v1/chat/completions", body, {"Authorization": "", "x-api-key": API_KEY}
+    response = await fetch(
+        base_url + "/v1/chat/completions", body=body, headers={"x-api-key": API_KEY}
     )
     assert response.code == 200, response.body
 
@@ -87,7 +66,7 @@ async def test_x_api_key_header_is_accepted(base_url: str) -> None:
 async def test_bad_bodies_are_400_naming_the_param(
     base_url: str, body: bytes, param: str | None, code: str | None
 ) -> None:
-    response = await raw_post(base_url + "/v1/chat/completions", body)
+    response = await fetch(base_url + "/v1/chat/completions", "POST", body, key=API_KEY)
     assert response.code == 400
     assert response.headers["Content-Type"] == "application/json"
     assert response.headers["x-should-retry"] == "false"
@@ -134,7 +113,9 @@ async def test_upstream_not_found_is_404_model_not_found(
 
 async def test_oversized_body_gets_a_json_413(base_url: str) -> None:
     body = b'{"model": "gemini-2.5-flash", "pad": "' + b"x" * (60 * 1024 * 1024) + b'"}'
-    response = await raw_post(base_url + "/v1/chat/completions", body)
+    response = await fetch(
+        base_url + "/v1/chat/completions", "POST", body, key=API_KEY, request_timeout=60
+    )
     assert response.code == 413
     assert_openai_error(json.loads(response.body), "request_too_large")
 
@@ -152,10 +133,12 @@ async def test_body_limit_is_configurable(
 
 
 async def test_unknown_path_and_method_are_json(base_url: str) -> None:
-    response = await raw_post(base_url + "/v1/assistants", b"{}")  # an OpenAI route ag2api lacks
+    response = await fetch(
+        base_url + "/v1/assistants", "POST", b"{}", key=API_KEY
+    )  # an OpenAI route ag2api lacks
     assert response.code == 404
     assert_openai_error(json.loads(response.body), "not_found")
-    response = await raw_post(base_url + "/v1/models", b"{}")
+    response = await fetch(base_url + "/v1/models", "POST", b"{}", key=API_KEY)
     assert response.code == 405
     assert_openai_error(json.loads(response.body), "method_not_allowed")
 

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 from prometheus_client.parser import text_string_to_metric_families
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.handlers.models import ModelListHandler
 from ag2api.handlers.sse import SseStream
@@ -24,40 +22,16 @@ from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_model import SENTINEL
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY, close_gemini, gemini_sdk
+from tests.support.http import fetch
+from tests.support.upstream import upstream_requests
 
 MODEL = "gemini-2.5-flash"
 GEMINI3 = "gemini-3-pro-high"
 
 
-def sdk(base_url: str, key: str = API_KEY) -> genai.Client:
-    return genai.Client(
-        api_key=key, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
-    )
-
-
-@pytest.fixture
-def gemini(io_loop: Any, base_url: str) -> Iterator[genai.Client]:
-    client = sdk(base_url)
-    yield client
-    io_loop.run_sync(client.aio.aclose)
-    client.close()
-
-
-async def fetch(url: str, **kw: Any) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return await http.fetch(HTTPRequest(url, request_timeout=60, **kw), raise_error=False)
-    finally:
-        http.close()
-
-
 def sse_events(raw: bytes) -> list[dict[str, Any]]:
     return [json.loads(line[6:]) for line in raw.decode().splitlines() if line.startswith("data: ")]
-
-
-def upstream_requests(fake: FakeUpstream) -> list[dict[str, Any]]:
-    return [r.body["request"] for r in fake.generate_requests()]
 
 
 async def test_sdk_generate_stream_count_and_models(
@@ -242,10 +216,10 @@ async def test_errors_are_google_shaped(
     assert (info.value.code, info.value.status) == (404, "NOT_FOUND")
     assert "gemini-9-ultra" in (info.value.message or "")
 
-    wrong = sdk(base_url, "wrong-key")
+    wrong = gemini_sdk(base_url, "wrong-key")
     with pytest.raises(genai_errors.ClientError) as info:
         await wrong.aio.models.generate_content(model=MODEL, contents="hi")
-    await wrong.aio.aclose()
+    await close_gemini(wrong)
     assert (info.value.code, info.value.status) == (401, "UNAUTHENTICATED")
 
     bad = await fetch(

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from google import genai
 from google.genai import types
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.services import Services
 from ag2api.testing.fake_model import SENTINEL
 from ag2api.testing.fake_upstream import FakeUpstream
 from ag2api.translate.gemini.turns import CONTINUE
 from ag2api.translate.signatures import SignatureCache
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
+from tests.support.http import fetch
 
 MODEL = "claude-sonnet-4-5-thinking"
 SHELL = {
@@ -58,17 +58,11 @@ def cli_body(contents: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def stream(base_url: str, body: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        answer = await http.fetch(
-            f"{base_url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
-            method="POST",
-            body=json.dumps(body),
-            headers={"x-goog-api-key": API_KEY, "Content-Type": "application/json"},
-            raise_error=False,
-        )
-    finally:
-        http.close()
+    answer = await fetch(
+        f"{base_url}/v1beta/models/{MODEL}:streamGenerateContent?alt=sse",
+        body=body,
+        headers={"x-goog-api-key": API_KEY},
+    )
     text = answer.body.decode()
     if answer.code != 200:
         return answer.code, [json.loads(text)]
@@ -140,11 +134,10 @@ async def test_without_the_record_the_loop_is_closed(
     assert not any(p.get("thought") for turn in sent for p in turn["parts"])
 
 
-async def test_the_sdk_replay_without_thoughts_finishes(base_url: str, fake: FakeUpstream) -> None:
+async def test_the_sdk_replay_without_thoughts_finishes(
+    gemini: genai.Client, fake: FakeUpstream
+) -> None:
     """google-genai gives the signature back as bytes, sent again in the URL-safe alphabet."""
-    client = genai.Client(
-        api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
-    )
     decl = types.FunctionDeclaration(
         name=SHELL["name"],
         description=str(SHELL["description"]),
@@ -155,25 +148,19 @@ async def test_the_sdk_replay_without_thoughts_finishes(base_url: str, fake: Fak
         thinking_config=types.ThinkingConfig(include_thoughts=True, thinking_budget=8192),
     )
     ask = types.Content(role="user", parts=[types.Part(text=ASK["parts"][0]["text"])])
-    try:
-        first = await client.aio.models.generate_content(model=MODEL, contents=[ask], config=config)
-        content = first.candidates[0].content  # type: ignore[index]
-        kept = [p for p in content.parts or () if not p.thought]  # type: ignore[union-attr]
-        call = next(p.function_call for p in kept if p.function_call)
-        assert call is not None
-        result = types.Part.from_function_response(name=call.name or "", response={"out": "x"})
-        result.function_response.id = call.id  # type: ignore[union-attr]
-        contents = [
-            ask,
-            types.Content(role="model", parts=kept),
-            types.Content(role="user", parts=[result]),
-        ]
-        second = await client.aio.models.generate_content(
-            model=MODEL, contents=contents, config=config
-        )
-    finally:
-        await client.aio.aclose()
-        client.close()
+    first = await gemini.aio.models.generate_content(model=MODEL, contents=[ask], config=config)
+    content = first.candidates[0].content  # type: ignore[index]
+    kept = [p for p in content.parts or () if not p.thought]  # type: ignore[union-attr]
+    call = next(p.function_call for p in kept if p.function_call)
+    assert call is not None
+    result = types.Part.from_function_response(name=call.name or "", response={"out": "x"})
+    result.function_response.id = call.id  # type: ignore[union-attr]
+    contents = [
+        ask,
+        types.Content(role="model", parts=kept),
+        types.Content(role="user", parts=[result]),
+    ]
+    second = await gemini.aio.models.generate_content(model=MODEL, contents=contents, config=config)
     assert (second.text or "").startswith("The tools said:")
     sent = fake.generate_requests()[-1].body["request"]["contents"]
     assert sent[1]["parts"][0]["thought"]

@@ -8,7 +8,7 @@ from langchain_core.messages import AIMessageChunk
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 
 class Address(BaseModel):

@@ -12,7 +12,7 @@ from langchain_core.output_parsers.openai_functions import JsonOutputFunctionsPa
 from langchain_openai import ChatOpenAI
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 WEATHER: Any = {
     "name": "get_weather",

@@ -10,16 +10,16 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.redact import mask_projects
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.upstream.google_error import parse_google_error
+from tests.support.clients import ADMIN
 from tests.support.helpers import chat_text
+from tests.support.http import fetch
 
-ADMIN = "admin-secret-123456"
 RAW, MASKED = "proj-alpha-0001", "proj…0001"
 DENIED = {
     "error": {
@@ -43,15 +43,6 @@ DENIED_CONSUMER = {
         ],
     }
 }
-
-
-async def get(url: str, key: str | None = None) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        return await http.fetch(HTTPRequest(url, headers=headers), raise_error=False)
-    finally:
-        http.close()
 
 
 def raw_ids_logged(caplog: pytest.LogCaptureFixture, *raw: str) -> list[str]:
@@ -102,12 +93,12 @@ async def test_a_disabled_reason_naming_the_project_is_masked_everywhere(
     assert info.value.status_code == 502
     assert RAW not in info.value.message and MASKED in info.value.message
 
-    health = json.loads((await get(base_url + "/health")).body)
+    health = json.loads((await fetch(base_url + "/health")).body)
     (disabled,) = health["accounts"]["disabled_reasons"]
     assert (
         disabled["reason"] == f"CONSUMER_INVALID: Permission denied on resource project {MASKED}."
     )
-    admin = await get(base_url + "/admin/accounts", ADMIN)
+    admin = await fetch(base_url + "/admin/accounts", key=ADMIN)
     assert admin.code == 200 and RAW not in admin.body.decode()
     assert MASKED in json.loads(admin.body)["accounts"][0]["disabled_reason"]
     await services.writer.flush()
@@ -137,7 +128,7 @@ async def test_reasons_already_in_tokens_json_are_shown_masked(
     tokens_path.write_text(json.dumps(doc))
     await watcher.wait_for(lambda: services.pool.counts() == (1, 2))
 
-    body = (await get(base_url + "/health")).body.decode()
+    body = (await fetch(base_url + "/health")).body.decode()
     shown = [d["reason"] for d in json.loads(body)["accounts"]["disabled_reasons"]]
     assert shown == [
         "quota tests for proj…0002 (by hand)",
@@ -146,7 +137,7 @@ async def test_reasons_already_in_tokens_json_are_shown_masked(
     for raw in reasons:
         assert raw not in body
     for path in ("/admin/accounts", "/admin/api/accounts", "/admin/api/overview"):
-        page = await get(base_url + path, ADMIN)
+        page = await fetch(base_url + path, key=ADMIN)
         assert page.code == 200
         assert not [raw for raw in reasons if raw in page.body.decode()], path
 

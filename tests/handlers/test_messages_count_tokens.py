@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -15,14 +14,7 @@ import pytest
 from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.support.claude_code_requests import ATTRIBUTION, first_request, sdk
-
-
-@pytest.fixture
-def claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
-    client = sdk(base_url)
-    yield client
-    io_loop.run_sync(client.close)
+from tests.support.claude_code_requests import ATTRIBUTION, first_request
 
 
 def count_calls(fake: FakeUpstream) -> list[Any]:

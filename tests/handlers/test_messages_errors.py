@@ -4,29 +4,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing import fake_claude_rules
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
 from tests.support.anthropic_sse_rules import check, final_message, parse
-from tests.support.claude_code_requests import sdk
+from tests.support.clients import ANTHROPIC_HEADERS, anthropic_sdk
+from tests.support.http import fetch
 
 MODEL = "gemini-2.5-flash"
 HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
-    client = sdk(base_url)
-    yield client
-    io_loop.run_sync(client.close)
+MESSAGES = "/v1/messages?beta=true"
 
 
 async def ask(client: anthropic.AsyncAnthropic, stream: bool = False, **kw: Any) -> Any:
@@ -45,8 +37,8 @@ def error_of(exc: anthropic.APIStatusError) -> dict[str, Any]:
 
 async def test_bad_key_is_authentication_error(base_url: str) -> None:
     for bearer in (False, True):  # x-api-key (ANTHROPIC_API_KEY), Bearer (ANTHROPIC_AUTH_TOKEN)
-        client = sdk(base_url, key="sk-wrong", bearer=bearer)
-        good = sdk(base_url, bearer=bearer)
+        client = anthropic_sdk(base_url, "sk-wrong", bearer=bearer)
+        good = anthropic_sdk(base_url, bearer=bearer)
         try:
             with pytest.raises(anthropic.AuthenticationError) as info:
                 await ask(client)
@@ -73,8 +65,9 @@ async def test_unknown_model_and_bad_input(
         await ask(claude, model="gpt-nothing")
     assert error_of(info.value)["type"] == "not_found_error"
     assert "gpt-nothing" in error_of(info.value)["message"]
-    status, raw = await raw_messages(base_url, b"{not json")
-    assert status == 400 and json.loads(raw)["error"]["type"] == "invalid_request_error"
+    answer = await fetch(base_url + MESSAGES, "POST", b"{not json", ANTHROPIC_HEADERS)
+    assert answer.code == 400
+    assert json.loads(answer.body)["error"]["type"] == "invalid_request_error"
     for kw, field in BAD_INPUT:
         with pytest.raises(anthropic.BadRequestError) as info:
             await ask(claude, **kw)
@@ -153,32 +146,13 @@ async def test_claudes_own_error_is_returned_verbatim(
     assert len(fake.generate_requests()) == 2  # a rejection is not retried elsewhere
 
 
-async def raw_messages(base_url: str, body: dict[str, Any] | bytes) -> tuple[int, bytes]:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        answer = await http.fetch(
-            HTTPRequest(
-                base_url + "/v1/messages?beta=true",
-                method="POST",
-                body=body if isinstance(body, bytes) else json.dumps(body),
-                headers={"x-api-key": API_KEY, "anthropic-version": "2023-06-01"},
-                request_timeout=30,
-            ),
-            raise_error=False,
-        )
-    finally:
-        http.close()
-    return answer.code, answer.body
-
-
 async def test_mid_stream_failure_is_an_error_event_without_message_stop(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream, base_url: str
 ) -> None:
     fake.script(Step(drop_after=2))
-    status, raw = await raw_messages(
-        base_url, {"model": MODEL, "max_tokens": 100, "messages": HI, "stream": True}
-    )
-    events = parse(raw)
+    body = {"model": MODEL, "max_tokens": 100, "messages": HI, "stream": True}
+    answer = await fetch(base_url + MESSAGES, body=body, headers=ANTHROPIC_HEADERS)
+    status, events = answer.code, parse(answer.body)
     assert status == 200
     check(events, complete=False)
     assert events[-1][0] == "error" and "message_stop" not in [n for n, _ in events]
@@ -200,9 +174,9 @@ async def test_an_empty_upstream_answer_is_retried_on_another_account(
     for stream in (True, False):
         fake.requests.clear()
         fake.script(Step(events=[usage_only]))
-        status, raw = await raw_messages(
-            base_url, {"model": MODEL, "max_tokens": 100, "messages": HI, "stream": stream}
-        )
+        body = {"model": MODEL, "max_tokens": 100, "messages": HI, "stream": stream}
+        answer = await fetch(base_url + MESSAGES, body=body, headers=ANTHROPIC_HEADERS)
+        status, raw = answer.code, answer.body
         assert status == 200
         message = final_message(parse(raw)) if stream else json.loads(raw)
         if stream:

@@ -6,39 +6,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.observe.usage import query_usage
 from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_model import PNG_B64
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
-from tests.support.claude_code_requests import sdk
+from tests.support.clients import API_KEY, anthropic_sdk
+from tests.support.http import fetch
 
 MODEL = "gemini-2.5-flash"
 HI = [{"role": "user", "content": "hi"}]
-
-
-@pytest.fixture
-def claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
-    client = sdk(base_url)
-    yield client
-    io_loop.run_sync(client.close)
-
-
-async def fetch(url: str, **kw: Any) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return await http.fetch(HTTPRequest(url, **kw), raise_error=False)
-    finally:
-        http.close()
 
 
 async def test_create_plain_and_streamed(
@@ -208,6 +191,8 @@ async def test_usage_cache_reads_and_statistics(
             "completion_tokens": 24,
             "reasoning_tokens": 14,
             "errors": 0,
+            "credit_requests": 0,
+            "fallback_requests": 0,
         }
     ]
     metrics = (await fetch(base_url + "/metrics")).body.decode()
@@ -246,7 +231,7 @@ async def test_hello_probe_event_logging_and_anthropic_model_list(
         (await fetch(base_url + "/v1/models", headers={"x-api-key": API_KEY})).body
     )
     assert openai_shape["object"] == "list"
-    async with sdk(base_url) as claude:  # the SDK's own model listing reads this shape
+    async with anthropic_sdk(base_url) as claude:  # the SDK's own model listing reads this shape
         ids = [m.id async for m in claude.models.list()]
     assert "claude-sonnet-4-5-thinking" in ids
 

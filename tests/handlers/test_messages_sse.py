@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
 from tests.support.anthropic_sse_rules import check, final_message, parse
+from tests.support.clients import ANTHROPIC_HEADERS
+from tests.support.http import fetch
 
 TOOLS = [
     {
@@ -60,28 +59,19 @@ async def post_stream(
     on_chunk: Callable[[bytes], None] = lambda chunk: None,
     on_header: Callable[[str], None] = lambda line: None,
 ) -> tuple[int, bytes]:
-    http = AsyncHTTPClient(force_instance=True)
     chunks: list[bytes] = []
 
     def collect(chunk: bytes) -> None:
         chunks.append(chunk)
         on_chunk(chunk)
 
-    try:
-        answer = await http.fetch(
-            HTTPRequest(
-                base_url + "/v1/messages?beta=true",
-                method="POST",
-                body=json.dumps({**body, "stream": True}),
-                headers={"x-api-key": API_KEY, "anthropic-version": "2023-06-01"},
-                streaming_callback=collect,
-                header_callback=on_header,
-                request_timeout=30,
-            ),
-            raise_error=False,
-        )
-    finally:
-        http.close()
+    answer = await fetch(
+        base_url + "/v1/messages?beta=true",
+        body={**body, "stream": True},
+        headers=ANTHROPIC_HEADERS,
+        streaming_callback=collect,
+        header_callback=on_header,
+    )
     return answer.code, b"".join(chunks)
 
 

@@ -4,24 +4,18 @@ family, across a gateway restart, and across a model switch."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
-from ag2api.app import make_app
-from ag2api.config.live import read_config
-from ag2api.services import build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_model import SENTINEL, new_signature
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.translate.gemini.turns import CLOSED
-from tests.support.claude_code_requests import sdk
+from tests.support.gateways import gateway
+from tests.support.upstream import replayed_calls, upstream_request
 
 CLAUDE = "claude-sonnet-4-5-thinking"
 GEMINI = "gemini-3-pro-high"
@@ -36,23 +30,6 @@ BASH = {
         "additionalProperties": False,
     },
 }
-
-
-@asynccontextmanager
-async def gateway(config_path: Path) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    """A whole gateway process's state (services, app, listener) for the block's duration."""
-    services = build_services(read_config(config_path, environ={}))
-    sockets = bind_sockets(0, "127.0.0.1")
-    server = HTTPServer(make_app(services))
-    server.add_sockets(sockets)
-    client = sdk(f"http://127.0.0.1:{sockets[0].getsockname()[1]}")
-    try:
-        yield client
-    finally:
-        await client.close()
-        server.stop()
-        await server.close_all_connections()
-        await services.aclose()
 
 
 class Conversation:
@@ -102,20 +79,13 @@ def thought_signatures(request: dict[str, Any]) -> list[str]:
     ]
 
 
-def replayed_calls(request: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for turn in request["contents"] for p in turn["parts"] if "functionCall" in p]
-
-
-def upstream(fake: FakeUpstream, n: int) -> dict[str, Any]:
-    return fake.generate_requests()[n].body["request"]  # type: ignore[no-any-return]
-
-
 @pytest.mark.parametrize("model", [CLAUDE, GEMINI])
 async def test_three_turn_tool_loop_with_thinking(
     fake: FakeUpstream, config_path: Path, model: str
 ) -> None:
     talk = Conversation()
-    async with gateway(config_path) as client:
+    async with gateway(config_path) as gw:
+        client = gw.claude
         first = await talk.turn(client, model, "please use Bash now")
         assert [b.type for b in first.content] == ["thinking", "tool_use"]
         assert first.stop_reason == "tool_use"
@@ -132,15 +102,15 @@ async def test_three_turn_tool_loop_with_thinking(
         # The open loop's model turn starts with the signed thinking Claude issued, text intact
         # (the fake checks the text against what it signed); no loop had to be closed.
         for n in (1, 3):
-            first_part = upstream(fake, n)["contents"][-2]["parts"][0]
+            first_part = upstream_request(fake, n)["contents"][-2]["parts"][0]
             assert first_part["thought"] is True
             assert fake.claude_thinking[first_part["thoughtSignature"]] == first_part["text"]
-        assert CLOSED not in str(upstream(fake, 3))
+        assert CLOSED not in str(upstream_request(fake, 3))
     else:
         # Gemini 3 gets each call's own signature back (carried in the tool_use id).
-        sigs = [c["thoughtSignature"] for c in replayed_calls(upstream(fake, 3))]
+        sigs = [c["thoughtSignature"] for c in replayed_calls(upstream_request(fake, 3))]
         assert len(sigs) == 2 and all(s in fake.issued_signatures for s in sigs)
-        assert thought_signatures(upstream(fake, 3)) == []  # no thought text replayed
+        assert thought_signatures(upstream_request(fake, 3)) == []  # no thought text replayed
 
 
 @pytest.mark.parametrize("model", [CLAUDE, GEMINI])
@@ -148,12 +118,14 @@ async def test_tool_loop_across_a_gateway_restart(
     fake: FakeUpstream, config_path: Path, model: str
 ) -> None:
     talk = Conversation()
-    async with gateway(config_path) as client:
+    async with gateway(config_path) as gw:
+        client = gw.claude
         first = await talk.turn(client, model, "please use Bash now")
-    async with gateway(config_path) as restarted:  # nothing survives but the client's history
+    async with gateway(config_path) as gw_restarted:  # nothing survives but the client's history
+        restarted = gw_restarted.claude
         second = await talk.results(restarted, model, first)
     assert second.stop_reason == "end_turn"
-    request = upstream(fake, 1)
+    request = upstream_request(fake, 1)
     if model == CLAUDE:
         assert request["contents"][-2]["parts"][0]["thoughtSignature"] in fake.claude_thinking
     else:
@@ -162,7 +134,8 @@ async def test_tool_loop_across_a_gateway_restart(
 
 async def test_model_switch_mid_history(fake: FakeUpstream, config_path: Path) -> None:
     talk = Conversation()
-    async with gateway(config_path) as client:
+    async with gateway(config_path) as gw:
+        client = gw.claude
         first = await talk.turn(client, CLAUDE, "please use Bash now")
         # /model gemini with the tool loop open: Claude's thinking is foreign to Gemini.
         second = await talk.results(client, GEMINI, first)
@@ -179,11 +152,11 @@ async def test_model_switch_mid_history(fake: FakeUpstream, config_path: Path) -
         ]
         fifth = await talk.turn(client, CLAUDE, "go on")
         assert fifth.content
-    to_gemini, to_claude = upstream(fake, 1), upstream(fake, 3)
+    to_gemini, to_claude = upstream_request(fake, 1), upstream_request(fake, 3)
     assert thought_signatures(to_gemini) == []
     assert [c["thoughtSignature"] for c in replayed_calls(to_gemini)] == [SENTINEL]
     # Claude only ever sees thinking it signed itself: nothing forwarded, nothing fabricated.
-    for request in (to_claude, upstream(fake, 4)):
+    for request in (to_claude, upstream_request(fake, 4)):
         assert all(s in fake.claude_thinking for s in thought_signatures(request))
         for call in replayed_calls(request):
             assert "thoughtSignature" not in call
@@ -210,7 +183,8 @@ async def test_gemini_thinking_is_signed_and_replays(
     thought = {"text": "Listing first.", "thought": True}
     fake.script(Step(events=gemini_events(GEMINI, [thought, call])))
     talk = Conversation()
-    async with gateway(config_path) as client:
+    async with gateway(config_path) as gw:
+        client = gw.claude
         first = await talk.turn(client, GEMINI, "please use Bash now", stream=stream)
         thinking, tool_use = first.content
         assert thinking.type == "thinking" and thinking.signature == f"ag2:gemini:{sig}"
@@ -226,5 +200,5 @@ async def test_gemini_thinking_is_signed_and_replays(
         assert second.content[0].signature == f"ag2:gemini:{SENTINEL}"  # type: ignore[union-attr]
         third = await talk.turn(client, GEMINI, "once more", stream=stream)  # all replayed
         assert third.stop_reason == "end_turn"
-    replayed = replayed_calls(upstream(fake, 2))
+    replayed = replayed_calls(upstream_request(fake, 2))
     assert [c["thoughtSignature"] for c in replayed] == [sig]

@@ -7,23 +7,11 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
-
-
-async def fetch(
-    url: str, method: str = "GET", body: bytes | None = None, headers: dict[str, str] | None = None
-) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return await http.fetch(
-            HTTPRequest(url, method=method, body=body, headers=headers or {}), raise_error=False
-        )
-    finally:
-        http.close()
+from tests.support.clients import API_KEY
+from tests.support.http import fetch
 
 
 async def test_models_are_listed_live_without_internal_ids(

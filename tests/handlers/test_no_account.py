@@ -4,7 +4,7 @@ accounts that exist but all cool down keep the retryable 429 with Retry-After.""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anthropic
@@ -12,11 +12,8 @@ import openai
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
-from google.genai import types
 
 from ag2api.services import Services
-from tests.conftest import API_KEY
-from tests.support.claude_code_requests import sdk as anthropic_sdk
 
 SAY: Any = [{"role": "user", "content": "hi"}]
 MODEL = "gemini-2.5-flash"
@@ -24,21 +21,14 @@ MODEL = "gemini-2.5-flash"
 
 @pytest.fixture
 def dialects(
-    io_loop: Any, client: openai.AsyncOpenAI, base_url: str
-) -> Iterator[dict[str, Callable[[], Awaitable[Any]]]]:
-    claude = anthropic_sdk(base_url)
-    gemini = genai.Client(
-        api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
-    )
-    yield {
+    client: openai.AsyncOpenAI, claude: anthropic.AsyncAnthropic, gemini: genai.Client
+) -> dict[str, Callable[[], Awaitable[Any]]]:
+    return {
         "chat": lambda: client.chat.completions.create(model=MODEL, messages=SAY, stream=True),
         "responses": lambda: client.responses.create(model=MODEL, input="hi"),
         "messages": lambda: claude.messages.create(model=MODEL, max_tokens=50, messages=SAY),
         "gemini": lambda: gemini.aio.models.generate_content(model=MODEL, contents="hi"),
     }
-    io_loop.run_sync(claude.close)
-    io_loop.run_sync(gemini.aio.aclose)
-    gemini.close()
 
 
 async def refusals(dialects: dict[str, Callable[[], Awaitable[Any]]]) -> dict[str, Any]:

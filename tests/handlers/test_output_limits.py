@@ -3,7 +3,7 @@ at the model's limit (Claude's 64,000, Gemini's 65,536); anything else is a 400 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anthropic
@@ -14,8 +14,6 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
-from tests.support.claude_code_requests import sdk as anthropic_sdk
 
 SAY: Any = [{"role": "user", "content": "hi"}]
 CAPS = {"claude-sonnet-4-5": 64_000, "gemini-2.5-flash": 65_536}
@@ -23,15 +21,10 @@ HUGE = 20_000_000  # over every model's limit (and over the 10 M some routes use
 
 
 @pytest.fixture
-def clients(io_loop: Any, base_url: str) -> Iterator[tuple[anthropic.AsyncAnthropic, genai.Client]]:
-    claude = anthropic_sdk(base_url)
-    gemini = genai.Client(
-        api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
-    )
-    yield claude, gemini
-    io_loop.run_sync(claude.close)
-    io_loop.run_sync(gemini.aio.aclose)
-    gemini.close()
+def clients(
+    claude: anthropic.AsyncAnthropic, gemini: genai.Client
+) -> tuple[anthropic.AsyncAnthropic, genai.Client]:
+    return claude, gemini
 
 
 def calls(

@@ -6,27 +6,23 @@ Every raw stream goes through the stream checker (``tests/support/responses_sse_
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from pydantic import BaseModel
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
-from tornado.httpserver import HTTPServer
-from tornado.netutil import bind_sockets
 
-from ag2api.app import make_app
-from ag2api.config.live import read_config
 from ag2api.observe.usage import query_usage
-from ag2api.services import Services, build_services
+from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
 from ag2api.translate.openai_responses import compaction
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY, openai_sdk
+from tests.support.gateways import gateway
+from tests.support.http import fetch
 from tests.support.responses_sse_rules import check, parse
+from tests.support.upstream import replayed_calls, upstream_request
 
 GEMINI3 = "gemini-3-pro-high"
 CLAUDE = "claude-sonnet-4-5-thinking"
@@ -52,54 +48,6 @@ APPLY_PATCH = {
         "definition": 'start: "*** Begin Patch" LF hunk+ "*** End Patch"',
     },
 }
-
-
-def upstream(fake: FakeUpstream, n: int) -> dict[str, Any]:
-    return fake.generate_requests()[n].body["request"]  # type: ignore[no-any-return]
-
-
-def replayed_calls(request: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for turn in request["contents"] for p in turn["parts"] if "functionCall" in p]
-
-
-async def raw_post(base_url: str, body: dict[str, Any]) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return await http.fetch(
-            HTTPRequest(
-                base_url + "/v1/responses",
-                method="POST",
-                body=json.dumps(body),
-                headers={"Authorization": f"Bearer {API_KEY}", "Accept": "text/event-stream"},
-                request_timeout=20,
-            ),
-            raise_error=False,
-        )
-    finally:
-        http.close()
-
-
-@asynccontextmanager
-async def gateway(config_path: Path) -> AsyncIterator[openai.AsyncOpenAI]:
-    """A whole gateway process's state (services, app, listener) for the block's duration."""
-    services = build_services(read_config(config_path, environ={}))
-    sockets = bind_sockets(0, "127.0.0.1")
-    server = HTTPServer(make_app(services))
-    server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
-    client = openai.AsyncOpenAI(
-        base_url=f"http://127.0.0.1:{port}/v1",
-        api_key=API_KEY,
-        max_retries=0,
-        _strict_response_validation=True,
-    )
-    try:
-        yield client
-    finally:
-        await client.close()
-        server.stop()
-        await server.close_all_connections()
-        await services.aclose()
 
 
 def as_input(output: list[Any]) -> list[dict[str, Any]]:
@@ -144,9 +92,10 @@ async def test_create_stream_helper_and_parse(
 
 
 async def test_raw_stream_follows_the_event_sequence(base_url: str, fake: FakeUpstream) -> None:
-    answer = await raw_post(
-        base_url,
-        {
+    answer = await fetch(
+        base_url + "/v1/responses",
+        key=API_KEY,
+        body={
             "model": GEMINI3,
             "input": "please call get_weather",
             "tools": [WEATHER],
@@ -179,12 +128,13 @@ async def test_function_tool_loop_across_a_restart(
     assert reasoning and reasoning[0].encrypted_content  # the signatures travel with the client
     history += as_input(first.output)
     history.append({"type": "function_call_output", "call_id": calls[0].call_id, "output": "22C"})
-    async with gateway(config_path) as restarted:  # nothing survives but the client's history
+    async with gateway(config_path) as gw_restarted:  # nothing survives but the client's history
+        restarted = gw_restarted.client
         second = await restarted.responses.create(
             model=model, input=history, tools=[WEATHER], store=False
         )
     assert second.output_text == 'The tools said: [{"result":"22C"}]'
-    replay = upstream(fake, 1)
+    replay = upstream_request(fake, 1)
     if model == CLAUDE:
         model_turn = next(t for t in replay["contents"] if t["role"] == "model")
         assert model_turn["parts"][0]["thoughtSignature"] in fake.claude_thinking
@@ -200,7 +150,7 @@ async def test_custom_tool_round_trip(client: openai.AsyncOpenAI, fake: FakeUpst
     call = first.output[-1]
     assert call.type == "custom_tool_call" and call.name == "apply_patch"
     assert call.input == "input-value"  # the raw input, not a JSON object
-    declared = upstream(fake, 0)["tools"][0]["functionDeclarations"][0]
+    declared = upstream_request(fake, 0)["tools"][0]["functionDeclarations"][0]
     assert "Begin Patch" in declared["parameters"]["properties"]["input"]["description"]
     second = await client.responses.create(
         model="gemini-2.5-flash",
@@ -212,7 +162,7 @@ async def test_custom_tool_round_trip(client: openai.AsyncOpenAI, fake: FakeUpst
         tools=[APPLY_PATCH],
     )
     assert second.output_text == 'The tools said: [{"result":"Done!"}]'
-    replayed = replayed_calls(upstream(fake, 1))
+    replayed = replayed_calls(upstream_request(fake, 1))
     assert replayed[0]["functionCall"]["args"] == {"input": "input-value"}
 
 
@@ -224,7 +174,7 @@ async def test_previous_response_id_get_and_delete(
         model="gemini-2.5-flash", input="what is my name?", previous_response_id=first.id
     )
     assert second.previous_response_id == first.id
-    texts = [p["text"] for t in upstream(fake, 1)["contents"] for p in t["parts"]]
+    texts = [p["text"] for t in upstream_request(fake, 1)["contents"] for p in t["parts"]]
     assert texts[0] == "my name is Ada" and texts[-1] == "what is my name?"
     assert "You said: my name is Ada" in texts[1]  # the stored answer came back as a model turn
 
@@ -267,21 +217,29 @@ async def test_errors_before_and_after_the_first_byte(
     # (Every account now cools for gemini-2.5-flash: the next cases use other models.)
     # A stream cut after its first event ends in response.failed, never a silent close.
     fake.script(Step(drop_after=2))
-    cut = await raw_post(base_url, {"model": GEMINI3, "input": "hi", "stream": True})
+    cut = await fetch(
+        base_url + "/v1/responses",
+        key=API_KEY,
+        body={"model": GEMINI3, "input": "hi", "stream": True},
+    )
     failed = check(parse(cut.body))
     assert failed["status"] == "failed" and failed["error"]["code"] == "server_error"
 
     # Limited everywhere after a keepalive committed the stream: response.failed with the delay
     # Codex reads ("try again in N s") and the code it retries on.
     fake.script(Step(status=429, body=thirty, delay=0.3))
-    late = await raw_post(base_url, {"model": "claude-sonnet-4-5", "input": "hi", "stream": True})
+    late = await fetch(
+        base_url + "/v1/responses",
+        key=API_KEY,
+        body={"model": "claude-sonnet-4-5", "input": "hi", "stream": True},
+    )
     assert late.code == 200 and b": keepalive" in late.body
     error = check(parse(late.body))["error"]
     assert error["code"] == "rate_limit_exceeded" and "try again in" in error["message"]
 
 
 async def test_compact_endpoint_with_the_sdk(
-    client: openai.AsyncOpenAI, fake: FakeUpstream
+    client: openai.AsyncOpenAI, fake: FakeUpstream, base_url: str
 ) -> None:
     """``POST /v1/responses/compact`` (``client.responses.compact``; Codex for a provider named
     "OpenAI"): the user messages, then one compaction item whose summary the next turn gets."""
@@ -291,7 +249,7 @@ async def test_compact_endpoint_with_the_sdk(
     ]
     # OpenAI's compacted output starts with the user messages (input_text, role user), which
     # the SDK's strict output types have no member for: read it as SDK users do, not strictly.
-    lenient = openai.AsyncOpenAI(base_url=str(client.base_url), api_key=API_KEY, max_retries=0)
+    lenient = openai_sdk(base_url)
     try:
         compacted = await lenient.responses.compact(model="gemini-2.5-flash", input=history)  # type: ignore[arg-type]
     finally:
@@ -301,7 +259,7 @@ async def test_compact_endpoint_with_the_sdk(
     assert kinds == ["message", "compaction"]
     assert compacted.output[0].role == "user"  # type: ignore[union-attr]
     assert compacted.usage is not None and compacted.usage.input_tokens > 0
-    sent = upstream(fake, -1)
+    sent = upstream_request(fake, -1)
     assert sent["contents"][-1]["parts"][-1] == {"text": compaction.PROMPT}
     item = compacted.output[1].model_dump(exclude_none=True)
     assert item["type"] == "compaction" and item["id"].startswith("cmp_")
@@ -314,7 +272,7 @@ async def test_compact_endpoint_with_the_sdk(
         store=False,
     )
     assert follow.status == "completed"
-    texts = [p.get("text", "") for c in upstream(fake, -1)["contents"] for p in c["parts"]]
+    texts = [p.get("text", "") for c in upstream_request(fake, -1)["contents"] for p in c["parts"]]
     assert compaction.SUMMARY_INTRO + summary in texts
     with pytest.raises(openai.BadRequestError) as info:
         await client.post(

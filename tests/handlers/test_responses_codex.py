@@ -11,11 +11,10 @@ import copy
 import json
 from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-
 from ag2api.testing.fake_upstream import FakeUpstream
 from ag2api.translate.openai_responses import compaction
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
+from tests.support.http import fetch
 from tests.support.responses_sse_rules import check, parse
 
 SESSION = "01a23377-4c4c-7761-9fe6-8a2c53cbeebc"
@@ -125,20 +124,8 @@ def codex_body(model: str, user: str) -> dict[str, Any]:
 
 
 async def post(base_url: str, body: dict[str, Any]) -> dict[str, Any]:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        answer = await http.fetch(
-            HTTPRequest(
-                base_url + "/v1/responses",
-                method="POST",
-                body=json.dumps(body),
-                headers=HEADERS,
-                request_timeout=20,
-            )
-        )
-    finally:
-        http.close()
-    assert answer.code == 200
+    answer = await fetch(base_url + "/v1/responses", body=body, headers=HEADERS)
+    assert answer.code == 200, answer.body
     return check(parse(answer.body))
 
 

@@ -15,7 +15,7 @@ from ag2api.handlers.base import NotFoundHandler
 from ag2api.handlers.completion import CompletionHandler
 from ag2api.services import Services
 from ag2api.translate import DIALECTS
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 BEARER = {"Authorization": f"Bearer {API_KEY}"}
 

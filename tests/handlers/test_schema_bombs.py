@@ -20,13 +20,12 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.handlers.base import TRANSLATE_ON_LOOP_BYTES
 from ag2api.testing.fake_upstream import FakeUpstream
 from ag2api.translate.openai_chat import dialect as chat_dialect
-from tests.conftest import API_KEY
-from tests.support.claude_code_requests import sdk as anthropic_sdk
+from tests.support.clients import API_KEY
+from tests.support.http import fetch
 from tests.support.schemas import ref_bomb
 
 # 17 levels: 260,000 nodes once inlined (seconds of work on the event loop without a bound).
@@ -91,17 +90,11 @@ async def gemini_count(base_url: str) -> str | None:
     decl = {"name": "bomb", "parametersJsonSchema": BOMB}
     request = {"contents": [{"role": "user", "parts": [{"text": "call bomb"}]}]}
     body = {"generateContentRequest": {**request, "tools": [{"functionDeclarations": [decl]}]}}
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        answer = await http.fetch(
-            base_url + "/v1beta/models/gemini-2.5-flash:countTokens",
-            method="POST",
-            body=json.dumps(body),
-            headers={"x-goog-api-key": API_KEY, "Content-Type": "application/json"},
-            raise_error=False,
-        )
-    finally:
-        http.close()
+    answer = await fetch(
+        base_url + "/v1beta/models/gemini-2.5-flash:countTokens",
+        body=body,
+        headers={"x-goog-api-key": API_KEY},
+    )
     return google_field(json.loads(answer.body)) if answer.code == 400 else None
 
 
@@ -111,29 +104,22 @@ def google_field(error: Any) -> str:
 
 
 async def test_a_ref_bomb_is_a_400_naming_the_schema_on_every_route(
-    client: openai.AsyncOpenAI, base_url: str, fake: FakeUpstream
+    client: openai.AsyncOpenAI,
+    claude: anthropic.AsyncAnthropic,
+    gemini: genai.Client,
+    base_url: str,
+    fake: FakeUpstream,
 ) -> None:
-    claude = anthropic_sdk(base_url)
-    gemini = genai.Client(
-        api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url, api_version="v1beta")
+    health = asyncio.ensure_future(fetch(base_url + "/health"))
+    named = await asyncio.gather(
+        chat(client),
+        responses(client),
+        anthropic_call(False)(claude),
+        anthropic_call(True)(claude),
+        gemini_generate(gemini),
+        gemini_count(base_url),
     )
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        health = http.fetch(base_url + "/health", raise_error=False)
-        named = await asyncio.gather(
-            chat(client),
-            responses(client),
-            anthropic_call(False)(claude),
-            anthropic_call(True)(claude),
-            gemini_generate(gemini),
-            gemini_count(base_url),
-        )
-        assert (await health).code == 200
-    finally:
-        http.close()
-        await claude.close()
-        await gemini.aio.aclose()
-        gemini.close()
+    assert (await health).code == 200
     assert named == [
         "tools[0].function.parameters",
         "tools[0].parameters",

@@ -8,10 +8,10 @@ from typing import Any
 
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
+from tests.support.http import fetch
 
 
 def generations(fake: FakeUpstream) -> int:
@@ -19,17 +19,11 @@ def generations(fake: FakeUpstream) -> int:
 
 
 async def post_gemini(base_url: str, model: str, body: dict[str, Any]) -> tuple[int, Any]:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        answer = await http.fetch(
-            f"{base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse",
-            method="POST",
-            body=json.dumps(body),
-            headers={"x-goog-api-key": API_KEY, "Content-Type": "application/json"},
-            raise_error=False,
-        )
-    finally:
-        http.close()
+    answer = await fetch(
+        f"{base_url}/v1beta/models/{model}:streamGenerateContent?alt=sse",
+        body=body,
+        headers={"x-goog-api-key": API_KEY},
+    )
     text = answer.body.decode()
     return answer.code, json.loads(text) if answer.code != 200 else text
 

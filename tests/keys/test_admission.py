@@ -5,62 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import ALICE, with_alice
+from tests.support.http import fetch
 
-ALICE = "sk-alice-0123456789"
 IMAGE_MODEL = "gemini-3-pro-image"
 HI = [{"role": "user", "content": "hi"}]
-
-
-def keys(policy: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "api_keys": [
-            {"key": API_KEY, "label": "tests"},
-            {"key": ALICE, "label": "alice", "policy": policy},
-        ]
-    }
-
-
-@pytest.fixture
-def alice(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=ALICE, max_retries=0)
-    yield client
-    io_loop.run_sync(client.close)
-
-
-@pytest.fixture
-def claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
-    client = anthropic.AsyncAnthropic(base_url=base_url, api_key=ALICE, max_retries=0)
-    yield client
-    io_loop.run_sync(client.close)
-
-
-async def fetch(url: str, **kw: Any) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return await http.fetch(HTTPRequest(url, request_timeout=30, **kw), raise_error=False)
-    finally:
-        http.close()
 
 
 CHEAP = {"models": {"aliases": {"claude-sonnet-cheap": "gemini-2.5-flash"}}}
 
 
-@pytest.mark.parametrize("config_overrides", [{**keys({"models": ["claude-sonnet-*"]}), **CHEAP}])
+@pytest.mark.parametrize(
+    "config_overrides", [{**with_alice({"models": ["claude-sonnet-*"]}), **CHEAP}]
+)
 async def test_an_alias_cannot_reach_a_model_the_key_may_not_use(
     config_overrides: dict[str, Any],
     alice: openai.AsyncOpenAI,
-    claude: anthropic.AsyncAnthropic,
+    alice_claude: anthropic.AsyncAnthropic,
     fake: FakeUpstream,
     client: openai.AsyncOpenAI,
 ) -> None:
@@ -70,12 +39,12 @@ async def test_an_alias_cannot_reach_a_model_the_key_may_not_use(
     assert chat.value.code == "model_not_allowed"
     assert "gemini-2.5-flash" in chat.value.message
     with pytest.raises(anthropic.PermissionDeniedError):
-        await claude.messages.create(model="claude-sonnet-haiku", max_tokens=20, messages=HI)  # type: ignore[arg-type]
+        await alice_claude.messages.create(model="claude-sonnet-haiku", max_tokens=20, messages=HI)  # type: ignore[arg-type]
     with pytest.raises(anthropic.PermissionDeniedError):
-        await claude.messages.count_tokens(model="claude-sonnet-haiku", messages=HI)  # type: ignore[arg-type]
+        await alice_claude.messages.count_tokens(model="claude-sonnet-haiku", messages=HI)  # type: ignore[arg-type]
     assert fake.generate_requests() == []
     # A name the key may use that is served by an allowed model still goes through.
-    ok = await claude.messages.create(model="claude-sonnet-4-5", max_tokens=20, messages=HI)  # type: ignore[arg-type]
+    ok = await alice_claude.messages.create(model="claude-sonnet-4-5", max_tokens=20, messages=HI)  # type: ignore[arg-type]
     assert ok.content
     # The lists agree: a configured alias is listed to a key by the model that serves it.
     with pytest.raises(openai.PermissionDeniedError):
@@ -84,7 +53,7 @@ async def test_an_alias_cannot_reach_a_model_the_key_may_not_use(
     assert "claude-sonnet-cheap" in [m.id async for m in client.models.list()]
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"models": ["*flash*"]})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"models": ["*flash*"]})])
 async def test_a_glob_on_the_asked_name_does_not_open_claude(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
@@ -95,12 +64,12 @@ async def test_a_glob_on_the_asked_name_does_not_open_claude(
     assert done.choices[0].message.content
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"rpm": 3})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"rpm": 3})])
 async def test_token_counts_count_against_rpm(
-    config_overrides: dict[str, Any], claude: anthropic.AsyncAnthropic, base_url: str
+    config_overrides: dict[str, Any], alice_claude: anthropic.AsyncAnthropic, base_url: str
 ) -> None:
     for left in (2, 1):
-        counted = await claude.messages.with_raw_response.count_tokens(
+        counted = await alice_claude.messages.with_raw_response.count_tokens(
             model="claude-sonnet-4-5",
             messages=HI,  # type: ignore[arg-type]
         )
@@ -113,38 +82,40 @@ async def test_token_counts_count_against_rpm(
     )
     assert gemini.code == 200 and gemini.headers["x-ratelimit-remaining-requests"] == "0"
     with pytest.raises(anthropic.RateLimitError) as over:
-        await claude.messages.count_tokens(model="claude-sonnet-4-5", messages=HI)  # type: ignore[arg-type]
+        await alice_claude.messages.count_tokens(model="claude-sonnet-4-5", messages=HI)  # type: ignore[arg-type]
     assert over.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
     assert 1 <= int(over.value.response.headers["retry-after"]) <= 60
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"rpm": 10, "max_concurrent": 1})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"rpm": 10, "max_concurrent": 1})])
 async def test_token_counts_take_no_concurrency_slot(
-    config_overrides: dict[str, Any], claude: anthropic.AsyncAnthropic, fake: FakeUpstream
+    config_overrides: dict[str, Any], alice_claude: anthropic.AsyncAnthropic, fake: FakeUpstream
 ) -> None:
     """Claude Code counts tokens while its stream runs: with max_concurrent 1 the count is
     answered (and counted for rpm), and the slot stays the stream's."""
     hold = asyncio.Event()
     fake.script(Step(hold=hold))
-    async with claude.messages.stream(
+    async with alice_claude.messages.stream(
         model="claude-sonnet-4-5",
         max_tokens=100,
         messages=HI,  # type: ignore[arg-type]
     ) as stream:
         await fake.wait_generate_requests(1)  # the stream holds the key's one slot
-        counted = await claude.messages.with_raw_response.count_tokens(
+        counted = await alice_claude.messages.with_raw_response.count_tokens(
             model="claude-sonnet-4-5",
             messages=HI,  # type: ignore[arg-type]
         )
         assert (await counted.parse()).input_tokens > 0
         assert counted.headers["x-ratelimit-remaining-requests"] == "8"  # the stream, the count
         with pytest.raises(anthropic.RateLimitError):  # a second generation still waits its turn
-            await claude.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=HI)  # type: ignore[arg-type]
+            await alice_claude.messages.create(
+                model="claude-sonnet-4-5", max_tokens=10, messages=HI
+            )  # type: ignore[arg-type]
         hold.set()
         assert (await stream.get_final_message()).content
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"models": ["claude-*"]})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"models": ["claude-*"]})])
 async def test_images_follow_the_model_allow_list(
     config_overrides: dict[str, Any],
     alice: openai.AsyncOpenAI,
@@ -159,7 +130,7 @@ async def test_images_follow_the_model_allow_list(
     assert 'ag2api_key_rejections_total{key="alice",reason="model"} 1.0' in text
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"rpm": 5, "daily_tokens": 1})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"rpm": 5, "daily_tokens": 1})])
 async def test_images_are_counted_and_charged(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI
 ) -> None:
@@ -172,7 +143,7 @@ async def test_images_are_counted_and_charged(
     assert over.value.code == "insufficient_quota"
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"max_concurrent": 1})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"max_concurrent": 1})])
 async def test_images_stop_upstream_when_the_client_leaves(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

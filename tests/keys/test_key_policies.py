@@ -5,60 +5,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
-from tests.conftest import API_KEY
-from tests.server.test_reload import reload
+from tests.support.clients import ALICE, API_KEY, anthropic_sdk, openai_sdk, with_alice
+from tests.support.files import reload
 from tests.support.helpers import chat_text
+from tests.support.http import fetch
 
-ALICE = "sk-alice-0123456789"
 HASHED = "sk-hashed-0123456789"
 MODEL = "gemini-2.5-flash"
 
 
-def keys(policy: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "api_keys": [
-            {"key": API_KEY, "label": "tests"},
-            {"key": ALICE, "label": "alice", "policy": policy},
-        ],
-        **extra,
-    }
-
-
-def sdk(base_url: str, key: str = ALICE) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
-
-
-def claude_sdk(base_url: str, key: str = ALICE) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=base_url, api_key=key, max_retries=0)
-
-
-async def fetch(url: str, **kw: Any) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return await http.fetch(HTTPRequest(url, **kw), raise_error=False)
-    finally:
-        http.close()
-
-
-@pytest.fixture
-def alice(io_loop: Any, base_url: str) -> Iterator[openai.AsyncOpenAI]:
-    client = sdk(base_url)
-    yield client
-    io_loop.run_sync(client.close)
-
-
-@pytest.mark.parametrize("config_overrides", [keys({"models": ["claude-*"]})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"models": ["claude-*"]})])
 async def test_disallowed_model_403_in_every_dialect_and_filtered_lists(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, base_url: str, services: Services
 ) -> None:
@@ -69,7 +34,7 @@ async def test_disallowed_model_403_in_every_dialect_and_filtered_lists(
     with pytest.raises(openai.PermissionDeniedError) as resp:
         await alice.responses.create(model=MODEL, input="hi")
     assert resp.value.code == "model_not_allowed"
-    claude = claude_sdk(base_url)
+    claude = anthropic_sdk(base_url, ALICE)
     try:
         with pytest.raises(anthropic.PermissionDeniedError) as msg:
             await claude.messages.create(
@@ -93,7 +58,7 @@ async def test_disallowed_model_403_in_every_dialect_and_filtered_lists(
     assert json.loads(gemini.body)["error"]["status"] == "PERMISSION_DENIED"
     listed = [m.id async for m in alice.models.list()]
     assert listed and all(m.startswith("claude-") for m in listed)
-    everything = sdk(base_url, API_KEY)
+    everything = openai_sdk(base_url)
     try:
         assert MODEL in [m.id async for m in everything.models.list()]
     finally:
@@ -105,7 +70,7 @@ async def test_disallowed_model_403_in_every_dialect_and_filtered_lists(
     assert 'ag2api_key_rejections_total{key="alice",reason="model"} 4.0' in text
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"rpm": 2, "tpm": 100000})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"rpm": 2, "tpm": 100000})])
 async def test_rpm_429_with_retry_after_and_headers(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI
 ) -> None:
@@ -129,7 +94,7 @@ async def test_rpm_429_with_retry_after_and_headers(
     assert err.response.headers["x-ratelimit-limit-requests"] == "2"
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"tpm": 10})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"tpm": 10})])
 async def test_tpm_refuses_once_usage_is_charged(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, services: Services
 ) -> None:
@@ -144,7 +109,7 @@ async def test_tpm_refuses_once_usage_is_charged(
     assert over.value.response.headers["x-ratelimit-remaining-tokens"] == "0"
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"daily_tokens": 5})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"daily_tokens": 5})])
 async def test_budget_insufficient_quota_after_stream(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, base_url: str
 ) -> None:
@@ -155,7 +120,7 @@ async def test_budget_insufficient_quota_after_stream(
     assert "resets at" in over.value.message
     assert over.value.response.headers["x-should-retry"] == "false"
     assert int(over.value.response.headers["Retry-After"]) <= 86400
-    claude = claude_sdk(base_url)
+    claude = anthropic_sdk(base_url, ALICE)
     try:
         with pytest.raises(anthropic.RateLimitError) as msg:
             await claude.messages.create(
@@ -166,7 +131,7 @@ async def test_budget_insufficient_quota_after_stream(
         await claude.close()
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"max_concurrent": 1})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"max_concurrent": 1})])
 async def test_max_concurrent(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, services: Services, fake: Any
 ) -> None:
@@ -209,14 +174,14 @@ async def test_expired_and_disabled_keys_401(
     config_overrides: dict[str, Any], base_url: str
 ) -> None:
     for key in (ALICE, "sk-off-0123456789"):
-        client = sdk(base_url, key)
+        client = openai_sdk(base_url, key)
         try:
             with pytest.raises(openai.AuthenticationError) as denied:
                 await chat_text(client)
             assert denied.value.code == "invalid_api_key"
         finally:
             await client.close()
-    claude = claude_sdk(base_url)
+    claude = anthropic_sdk(base_url, ALICE)
     try:
         with pytest.raises(anthropic.AuthenticationError):
             await claude.messages.create(
@@ -245,7 +210,7 @@ async def test_hashed_key_and_defaults_policy(
     config_overrides: dict[str, Any], base_url: str, config_path: Path
 ) -> None:
     assert HASHED not in config_path.read_text()
-    client = sdk(base_url, HASHED)
+    client = openai_sdk(base_url, HASHED)
     try:
         raw = await client.chat.completions.with_raw_response.create(
             model=MODEL, messages=[{"role": "user", "content": "hi"}]
@@ -255,7 +220,7 @@ async def test_hashed_key_and_defaults_policy(
             await chat_text(client)
     finally:
         await client.close()
-    wrong = sdk(base_url, "sha256:" + hashlib.sha256(HASHED.encode()).hexdigest())
+    wrong = openai_sdk(base_url, "sha256:" + hashlib.sha256(HASHED.encode()).hexdigest())
     try:
         with pytest.raises(openai.AuthenticationError):  # the hash itself is no key
             await chat_text(wrong)
@@ -263,7 +228,7 @@ async def test_hashed_key_and_defaults_policy(
         await wrong.close()
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"rpm": 100})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"rpm": 100})])
 async def test_live_edit_lowers_a_limit(
     config_overrides: dict[str, Any],
     base_url: str,
@@ -282,14 +247,14 @@ async def test_live_edit_lowers_a_limit(
     await reload(watcher, services, config_path, config_doc, {"api_keys": lowered})
     with pytest.raises(openai.RateLimitError):
         await chat_text(alice)
-    other = sdk(base_url, API_KEY)
+    other = openai_sdk(base_url)
     try:
         assert await chat_text(other)  # a key without a policy is not limited
     finally:
         await other.close()
 
 
-@pytest.mark.parametrize("config_overrides", [keys({"rpm": 5, "models": ["gemini-*"]})])
+@pytest.mark.parametrize("config_overrides", [with_alice({"rpm": 5, "models": ["gemini-*"]})])
 async def test_limit_headers_on_model_lists_and_token_counts(
     config_overrides: dict[str, Any], alice: openai.AsyncOpenAI, base_url: str
 ) -> None:
@@ -297,7 +262,7 @@ async def test_limit_headers_on_model_lists_and_token_counts(
     listed = await alice.models.with_raw_response.list()
     assert listed.headers["x-ratelimit-remaining-requests"] == "4"  # read, not counted
     assert listed.headers["x-ratelimit-limit-requests"] == "5"
-    claude = claude_sdk(base_url)
+    claude = anthropic_sdk(base_url, ALICE)
     try:
         counted = await claude.messages.with_raw_response.count_tokens(
             model=MODEL, messages=[{"role": "user", "content": "hi"}]

@@ -10,22 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
 import yaml
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from ag2api.cli import main
 from ag2api.config.errors import ConfigError
 from ag2api.config.load import parse_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
-from tests.conftest import API_KEY
-from tests.server.test_reload import reload
+from tests.support.clients import ADMIN, ALICE, API_KEY, openai_sdk
+from tests.support.files import reload
 from tests.support.helpers import chat_text
-
-ADMIN = "admin-secret-123456"
-ALICE = "sk-alice-0123456789"
+from tests.support.http import fetch
 
 
 def test_keys_new_prints_the_key_once_and_the_hashed_line() -> None:
@@ -72,7 +68,7 @@ async def test_a_key_from_keys_new_works_after_a_live_edit(
         config_doc,
         {"api_keys": [{"key": API_KEY, "label": "tests"}, entry]},
     )
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
+    client = openai_sdk(base_url, key)
     try:
         raw = await client.chat.completions.with_raw_response.create(
             model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}]
@@ -105,7 +101,7 @@ async def test_admin_shows_use_against_limits_and_usage_cli(
     config_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    client = openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=ALICE, max_retries=0)
+    client = openai_sdk(base_url, ALICE)
     try:
         done = await client.chat.completions.create(
             model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}]
@@ -114,16 +110,9 @@ async def test_admin_shows_use_against_limits_and_usage_cli(
     finally:
         await client.close()
     assert done.usage is not None
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        got = await http.fetch(
-            HTTPRequest(base_url + "/admin/keys", headers={"Authorization": f"Bearer {ADMIN}"})
-        )
-        page = await http.fetch(
-            HTTPRequest(base_url + "/admin/api/keys", headers={"Authorization": f"Bearer {ADMIN}"})
-        )
-    finally:
-        http.close()
+    got = await fetch(base_url + "/admin/keys", key=ADMIN)
+    page = await fetch(base_url + "/admin/api/keys", key=ADMIN)
+    assert got.code == page.code == 200
     view = {k["label"]: k for k in json.loads(got.body)["keys"]}
     assert ALICE not in got.body.decode() and API_KEY not in got.body.decode()
     alice = view["alice"]

@@ -19,7 +19,7 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 from tests.support.helpers import chat_text
 
 MESSAGE = {

@@ -28,26 +28,33 @@ from ag2api.logs.requestlog import RequestLog
 from ag2api.logs.setup import dropped_log_lines, setup_logging
 from ag2api.logs.writer import LogWriter
 from ag2api.services import Services
-from tests.conftest import API_KEY
+from tests.support.clients import openai_sdk
+from tests.support.helpers import chat_text
 
-BLOCK = 1.0  # how long a stuck sink holds its first write when nobody releases it
 WAIT = 10.0  # upper bound on waiting for an event that should come at once
 
 
 class StuckSink:
-    """A text stream whose first write waits for ``release`` (at most ``BLOCK`` seconds)."""
+    """A text stream whose first write waits for ``release``, or gives up once :meth:`expire`
+    is called (as a write to a stuck pipe that times out)."""
 
     def __init__(self, release: threading.Event) -> None:
         self.release = release
         self.entered = threading.Event()  # the first write has begun
         self.gave_up = False  # the first write ended by timeout, not by release
+        self.expired = False
         self._parts: list[str] = []
         self._changed = threading.Condition()
+
+    def expire(self) -> None:
+        """End the stuck write as a timeout would (the sinks of a test share ``release``)."""
+        self.expired = True
+        self.release.set()
 
     def write(self, text: str) -> int:
         if not self.entered.is_set():
             self.entered.set()
-            self.gave_up = not self.release.wait(BLOCK)
+            self.gave_up = not self.release.wait(WAIT) or self.expired
         with self._changed:
             self._parts.append(text)
             self._changed.notify_all()
@@ -100,13 +107,6 @@ def gateway_logging(level: str, stderr: StuckSink) -> Iterator[LogWriter]:
             root.setLevel(saved_level)
 
 
-async def chat(client: openai.AsyncOpenAI) -> str:
-    done = await client.chat.completions.create(
-        model="gemini-2.5-flash", messages=[{"role": "user", "content": "hi"}]
-    )
-    return done.choices[0].message.content or ""
-
-
 async def test_a_stuck_log_sink_does_not_stall_requests(
     client: openai.AsyncOpenAI,
     stdout: StuckSink,
@@ -114,12 +114,12 @@ async def test_a_stuck_log_sink_does_not_stall_requests(
     request_lines: list[dict[str, Any]],
 ) -> None:
     with gateway_logging("DEBUG", stderr), mock.patch.object(sys, "stdout", stdout):
-        assert await chat(client)
+        assert await chat_text(client)
         # Both sinks are now stuck in their first write: the request log's line on stdout, and
         # the per-request DEBUG lines on stderr.
         assert await asyncio.to_thread(stdout.entered.wait, WAIT)
         assert await asyncio.to_thread(stderr.entered.wait, WAIT)
-        answers = await asyncio.gather(*(chat(client) for _ in range(5)))
+        answers = await asyncio.gather(*(chat_text(client) for _ in range(5)))
         assert all(answers)
         # Served while both writes were still waiting: synchronous logging would have held the
         # loop until each gave up.
@@ -201,14 +201,14 @@ async def test_stopping_writes_out_every_queued_line(
     stop = asyncio.Event()
 
     async def traffic(_services: Services, port: int) -> None:
-        client = openai.AsyncOpenAI(
-            base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, max_retries=0
-        )
+        client = openai_sdk(f"http://127.0.0.1:{port}")
         for _ in range(5):
-            assert await chat(client)
+            assert await chat_text(client)
         await client.close()
         assert stdout.entered.is_set() and not stdout.gave_up  # still stuck in its first write
         stop.set()
+        # Stopping has to wait for the stuck sinks; a moment later their writes time out.
+        threading.Timer(0.2, lambda: (stdout.expire(), stderr.expire())).start()
 
     with gateway_logging("DEBUG", stderr), mock.patch.object(sys, "stdout", stdout):
         assert await serve(cfg, stop=stop, on_ready=traffic) == 0

@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 30_000
 MIB = 1024 * 1024

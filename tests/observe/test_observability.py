@@ -9,27 +9,15 @@ from typing import Any
 import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from ag2api.config.live import read_config
 from ag2api.observe.usage import query_usage
 from ag2api.services import Services, build_services
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import ADMIN, API_KEY, WITH_ADMIN
 from tests.support.helpers import chat_text
-
-ADMIN = "admin-secret-123456"
-WITH_ADMIN = {"admin_key": ADMIN}
-
-
-async def get(url: str, key: str | None = None, **kw: Any) -> HTTPResponse:
-    http = AsyncHTTPClient(force_instance=True)
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    try:
-        return await http.fetch(HTTPRequest(url, headers=headers, **kw), raise_error=False)
-    finally:
-        http.close()
+from tests.support.http import fetch
 
 
 def chat_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,6 +68,8 @@ async def test_usage_totals_survive_a_restart(
             "completion_tokens": 54,
             "reasoning_tokens": 24,
             "errors": 1,
+            "credit_requests": 0,
+            "fallback_requests": 0,
         }
     ]
     restarted = build_services(read_config(config_path, environ={}))
@@ -105,7 +95,7 @@ async def test_metrics_parse_and_count(
 ) -> None:
     fake.script(Step(status=503, body=bodies.CAPACITY))
     await chat_text(client, stream=True)
-    response = await get(base_url + "/metrics")
+    response = await fetch(base_url + "/metrics")
     assert response.code == 200
     families = {f.name: f for f in text_string_to_metric_families(response.body.decode())}
     requests = {
@@ -136,35 +126,38 @@ async def test_metrics_parse_and_count(
 
 @pytest.mark.parametrize("config_overrides", [WITH_ADMIN])
 async def test_admin_access(
-    base_url: str, client: openai.AsyncOpenAI, config_overrides: dict[str, Any]
+    base_url: str, client: openai.AsyncOpenAI, fake: FakeUpstream, config_overrides: dict[str, Any]
 ) -> None:
     await chat_text(client)
-    assert (await get(base_url + "/admin/usage")).code == 401
-    assert (await get(base_url + "/admin/usage", API_KEY)).code == 401  # client keys are not admin
-    response = await get(base_url + "/admin/usage?group_by=model,project", ADMIN)
+    assert (await fetch(base_url + "/admin/usage")).code == 401
+    assert (
+        await fetch(base_url + "/admin/usage", key=API_KEY)
+    ).code == 401  # client keys are not admin
+    response = await fetch(base_url + "/admin/usage?group_by=model,project", key=ADMIN)
     assert response.code == 200
     assert json.loads(response.body)["data"][0]["model"] == "gemini-2.5-flash"
-    bad = await get(base_url + "/admin/usage?group_by=secret", ADMIN)
+    bad = await fetch(base_url + "/admin/usage?group_by=secret", key=ADMIN)
     assert bad.code == 400 and json.loads(bad.body)["error"]["param"] == "group_by"
-    accounts = json.loads((await get(base_url + "/admin/accounts?refresh=1", ADMIN)).body)
+    fake.models = bodies.used_up(fake.models, "claude-sonnet-4-5-thinking")
+    accounts = json.loads((await fetch(base_url + "/admin/accounts?refresh=1", key=ADMIN)).body)
     first = accounts["accounts"][0]
     assert first["project"] == "proj…0001" and first["uses"] == 1
     quota = {q["model"]: q["remaining"] for q in first["quota"]["models"]}
     assert quota["gemini-2.5-flash"] == 0.9 and quota["claude-sonnet-4-5-thinking"] == 0.0
-    page = await get(base_url + "/admin/", follow_redirects=False)
+    page = await fetch(base_url + "/admin/", follow_redirects=False)
     assert page.code == 302 and page.headers["Location"] == "/admin/login"
-    login = await get(
+    login = await fetch(
         base_url + "/admin/login", method="POST", body="key=" + ADMIN, follow_redirects=False
     )
     cookie = login.headers["Set-Cookie"]
     assert login.code == 302 and "HttpOnly" in cookie and "Secure" in cookie
     assert "SameSite=Strict" in cookie and ADMIN not in cookie
-    wrong = await get(base_url + "/admin/login", method="POST", body="key=nope-nope-nope")
+    wrong = await fetch(base_url + "/admin/login", method="POST", body="key=nope-nope-nope")
     assert wrong.code == 401
 
 
 async def test_admin_is_off_without_an_admin_key(base_url: str) -> None:
-    response = await get(base_url + "/admin/usage", API_KEY)
+    response = await fetch(base_url + "/admin/usage", key=API_KEY)
     assert response.code == 404 and json.loads(response.body)["error"]["code"] == "not_found"
 
 
@@ -174,5 +167,5 @@ async def test_admin_is_off_without_an_admin_key(base_url: str) -> None:
 async def test_metrics_can_require_the_admin_key(
     base_url: str, config_overrides: dict[str, Any]
 ) -> None:
-    assert (await get(base_url + "/metrics")).code == 401
-    assert (await get(base_url + "/metrics", ADMIN)).code == 200
+    assert (await fetch(base_url + "/metrics")).code == 401
+    assert (await fetch(base_url + "/metrics", key=ADMIN)).code == 200

@@ -7,17 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
+from tests.support.http import fetch
 
 
 async def probe(base_url: str, path: str) -> tuple[int, dict[str, Any]]:
-    async with httpx.AsyncClient() as http:
-        answer = await http.get(base_url + path)
-    return answer.status_code, answer.json()
+    answer = await fetch(base_url + path)
+    return answer.code, json.loads(answer.body)
 
 
 async def test_ready_with_accounts(base_url: str) -> None:

@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -21,44 +20,18 @@ import openai
 import pytest
 import yaml
 
-from ag2api.app import serve
-from ag2api.config.live import read_config
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY, deep_merge
+from tests.support.clients import API_KEY
+from tests.support.files import deep_merge
+from tests.support.gateways import serve
 from tests.support.helpers import chat_text
+from tests.support.http import fetch
 
 MODEL = "gemini-2.5-flash"
 CHAT = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode()
 PUBLIC = {"server": {"host": "0.0.0.0"}}
-
-
-class Gateway:
-    """``app.serve`` (the real server with its connection limits) on a free loopback port."""
-
-    def __init__(self, task: asyncio.Task[int], stop: asyncio.Event, services: Services, port: int):
-        self.task, self.stop, self.services, self.port = task, stop, services, port
-        self.url = f"http://127.0.0.1:{port}"
-
-    def client(self, key: str = API_KEY) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0)
-
-    async def close(self) -> int:
-        self.stop.set()
-        return await self.task
-
-
-async def start(config_path: Path, **server: Any) -> Gateway:
-    cfg = read_config(config_path, environ={})
-    cfg = replace(cfg, server=replace(cfg.server, port=0, **server))
-    stop = asyncio.Event()
-    ready: asyncio.Future[tuple[Services, int]] = asyncio.get_running_loop().create_future()
-    task = asyncio.ensure_future(
-        serve(cfg, stop=stop, on_ready=lambda s, port: ready.set_result((s, port)))
-    )
-    services, port = await asyncio.wait_for(ready, 10)
-    return Gateway(task, stop, services, port)
 
 
 class Sockets:
@@ -169,7 +142,7 @@ async def test_a_two_step_edit_cannot_open_the_address_still_bound(
 async def test_stalled_headers_and_bodies_and_idle_connections_are_closed(
     config_path: Path,
 ) -> None:
-    gw = await start(config_path, header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
+    gw = await serve(config_path, header_timeout=0.3, body_timeout=0.3, idle_timeout=0.3)
     try:
         async with Sockets(gw.port) as socks:
             # Headers that never end (the slowloris shape), and no request at all.
@@ -194,7 +167,7 @@ async def test_stalled_headers_and_bodies_and_idle_connections_are_closed(
 
 
 async def test_connections_beyond_the_cap_are_refused(config_path: Path) -> None:
-    gw = await start(config_path, header_timeout=1.0, max_connections=2)
+    gw = await serve(config_path, header_timeout=1.0, max_connections=2)
     assert gw.services.config.listening == ("127.0.0.1",)  # the socket's, for the reload check
     try:
         async with Sockets(gw.port) as socks:
@@ -203,28 +176,23 @@ async def test_connections_beyond_the_cap_are_refused(config_path: Path) -> None
             assert await until_closed(third, timeout=0.9) == b""  # closed at once, unserved
             for reader in stallers:
                 assert await until_closed(reader) == b""  # the header timeout ends them
-        client = gw.client()
+        client = gw.sdk()
         assert await chat_text(client)
         await client.close()
     finally:
         await gw.close()
 
 
-async def fetch_health(port: int) -> int:
-    async with httpx.AsyncClient() as http:
-        return (await http.get(f"http://127.0.0.1:{port}/health")).status_code
-
-
 async def test_one_address_over_its_cap_loses_its_slowest_connection_first(
     config_path: Path,
 ) -> None:
-    gw = await start(config_path, header_timeout=30, max_connections_per_client=3)
+    gw = await serve(config_path, header_timeout=30, max_connections_per_client=3)
     try:
         async with Sockets(gw.port) as socks:
             # Three sockets that never finish their headers, oldest first (slowloris).
             stallers = [await socks.open(b"GET /health HTTP/1.1\r\n") for _ in range(3)]
             # A fourth connection from the same address: the oldest staller makes room.
-            assert await fetch_health(gw.port) == 200
+            assert (await fetch(f"http://127.0.0.1:{gw.port}/health")).code == 200
             assert await until_closed(stallers[0]) == b""
             # The two others are still open and served once their headers end.
             for reader, writer in zip(stallers[1:], socks.writers[1:], strict=True):
@@ -237,7 +205,7 @@ async def test_one_address_over_its_cap_loses_its_slowest_connection_first(
 async def test_one_address_whose_connections_are_all_busy_gets_no_more(
     config_path: Path,
 ) -> None:
-    gw = await start(config_path, body_timeout=30, max_connections_per_client=2)
+    gw = await serve(config_path, body_timeout=30, max_connections_per_client=2)
     try:
         async with Sockets(gw.port) as socks:
             # Requests in progress (headers in, body still coming): none of them is closed.
@@ -257,7 +225,7 @@ async def test_one_address_whose_connections_are_all_busy_gets_no_more(
 
 
 async def test_a_trusted_proxy_is_not_capped(config_path: Path) -> None:
-    gw = await start(
+    gw = await serve(
         config_path,
         header_timeout=30,
         max_connections_per_client=1,
@@ -266,7 +234,9 @@ async def test_a_trusted_proxy_is_not_capped(config_path: Path) -> None:
     try:
         async with Sockets(gw.port) as socks:
             staller = await socks.open(b"GET /health HTTP/1.1\r\n")
-            assert await fetch_health(gw.port) == 200  # every client behind it shares its address
+            assert (
+                await fetch(f"http://127.0.0.1:{gw.port}/health")
+            ).code == 200  # every client behind it shares its address
             socks.writers[0].write(b"Host: x\r\nConnection: close\r\n\r\n")
             assert (await until_closed(staller)).startswith(b"HTTP/1.1 200")
     finally:
@@ -332,8 +302,8 @@ async def test_sighup_reloads_both_files_and_keeps_streams_open(
     seen = Seen()
     caplog.set_level(logging.INFO, "ag2api.reload")
     logging.getLogger("ag2api.reload").addHandler(seen)
-    gw = await start(config_path)
-    client = gw.client()
+    gw = await serve(config_path)
+    client = gw.sdk()
     try:
         hold = asyncio.Event()
         fake.script(Step(hold=hold, hold_after=1))
@@ -357,7 +327,7 @@ async def test_sighup_reloads_both_files_and_keeps_streams_open(
         assert rest[-1].choices[0].finish_reason == "stop"
         with pytest.raises(openai.AuthenticationError):
             await chat_text(client)
-        renewed = gw.client(new_key)
+        renewed = gw.sdk(new_key)
         assert await chat_text(renewed)
         await renewed.close()
     finally:
@@ -374,10 +344,10 @@ ONE_SLOT = {"limits": {"per_account": 1, "total": 1, "slot_wait": 30}, "rotation
 async def test_requests_waiting_for_a_slot_at_shutdown_get_503(
     fake: FakeUpstream, config_path: Path, config_overrides: dict[str, Any]
 ) -> None:
-    gw = await start(config_path, shutdown_grace=0.5)
+    gw = await serve(config_path, shutdown_grace=0.5)
     hold = asyncio.Event()
     fake.script(Step(hold=hold, hold_after=1))
-    client = gw.client()
+    client = gw.sdk()
     holder = asyncio.ensure_future(chat_text(client, stream=True))
     await fake.wait_generate_requests(1)
     waiting = asyncio.ensure_future(chat_text(client))

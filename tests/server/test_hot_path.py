@@ -20,7 +20,7 @@ from ag2api.server import http as server
 from ag2api.server.gc import THRESHOLDS
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.server.test_connections import start
+from tests.support.gateways import serve
 from tests.support.helpers import chat_text
 
 
@@ -37,7 +37,7 @@ async def test_tcp_nodelay_stays_on_after_each_response(
         keep(stream)
 
     monkeypatch.setattr(server, "keep_nodelay", recording)
-    gw = await start(config_path)
+    gw = await serve(config_path)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
         for _ in range(2):  # two responses on one kept-alive connection
@@ -82,7 +82,7 @@ async def test_a_first_attempt_that_succeeds_builds_no_retry_machinery(
 
 async def test_the_serving_process_freezes_its_start_up_heap(config_path: Path) -> None:
     before = gc.get_threshold()
-    gw = await start(config_path)
+    gw = await serve(config_path)
     try:
         assert gc.get_threshold() == THRESHOLDS
         assert gc.get_freeze_count() > 0

@@ -11,40 +11,14 @@ from typing import Any
 import openai
 import pytest
 import yaml
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY, deep_merge
+from tests.support.clients import API_KEY
+from tests.support.files import deep_merge, reload
 from tests.support.helpers import chat_text
-
-
-def edit_config(path: Path, doc: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
-    new = deep_merge(doc, change)
-    path.write_text(yaml.safe_dump(new))
-    return new
-
-
-async def health(base_url: str) -> dict[str, Any]:
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        return json.loads((await http.fetch(base_url + "/health")).body)
-    finally:
-        http.close()
-
-
-async def reload(
-    watcher: FileWatcher,
-    services: Services,
-    path: Path,
-    doc: dict[str, Any],
-    change: dict[str, Any],
-) -> dict[str, Any]:
-    version = services.config.version
-    new = edit_config(path, doc, change)
-    await watcher.wait_for(lambda: services.config.version > version)
-    return new
+from tests.support.http import fetch, health
 
 
 async def test_api_keys_change_live(
@@ -341,11 +315,7 @@ async def test_health_names_field_and_line_but_no_value_and_no_folder(
     await watcher.wait_for(lambda: services.config.last_error is not None)
     tokens_path.write_text("{")
     await watcher.wait_for(lambda: services.tokens_error is not None)
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        raw = (await http.fetch(base_url + "/health")).body.decode()
-    finally:
-        http.close()
+    raw = (await fetch(base_url + "/health")).body.decode()
     state = json.loads(raw)
     assert SECRET not in raw
     assert str(config_path.parent) not in raw  # neither the config's folder nor tokens'

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,28 +11,9 @@ import httpx
 import openai
 import pytest
 
-from ag2api.app import serve
-from ag2api.config.live import read_config
-from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
-
-
-async def start(
-    config_path: Path, grace: float
-) -> tuple[asyncio.Task[int], asyncio.Event, Services, openai.AsyncOpenAI]:
-    cfg = read_config(config_path, environ={})
-    cfg = replace(cfg, server=replace(cfg.server, port=0, shutdown_grace=grace))
-    stop = asyncio.Event()
-    ready: asyncio.Future[tuple[Services, int]] = asyncio.get_running_loop().create_future()
-    task = asyncio.ensure_future(
-        serve(cfg, stop=stop, on_ready=lambda s, port: ready.set_result((s, port)))
-    )
-    services, port = await ready
-    client = openai.AsyncOpenAI(
-        base_url=f"http://127.0.0.1:{port}/v1", api_key=API_KEY, max_retries=0
-    )
-    return task, stop, services, client
+from tests.support.clients import API_KEY
+from tests.support.gateways import serve
 
 
 async def open_stream(client: openai.AsyncOpenAI) -> Any:
@@ -48,7 +28,8 @@ async def open_stream(client: openai.AsyncOpenAI) -> Any:
 async def test_open_streams_finish_and_tokens_are_written(
     fake: FakeUpstream, config_path: Path, tokens_path: Path
 ) -> None:
-    task, stop, _services, client = await start(config_path, grace=30)
+    gw = await serve(config_path, shutdown_grace=30)
+    task, stop, client = gw.task, gw.stop, gw.sdk()
     hold = asyncio.Event()
     fake.script(Step(hold=hold, hold_after=2))
     it = await open_stream(client)
@@ -73,7 +54,8 @@ async def test_open_streams_finish_and_tokens_are_written(
 async def test_streams_past_the_grace_period_end_with_an_error(
     fake: FakeUpstream, config_path: Path
 ) -> None:
-    task, stop, _services, client = await start(config_path, grace=0.3)
+    gw = await serve(config_path, shutdown_grace=0.3)
+    task, stop, client = gw.task, gw.stop, gw.sdk()
     fake.script(Step(hold=asyncio.Event(), hold_after=2))  # never released
     it = await open_stream(client)
     stop.set()

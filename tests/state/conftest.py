@@ -1,25 +1,22 @@
-"""Fixtures for the live-state tests: a real Redis (never a fake one), and a key prefix per test."""
+"""Fixtures for the live-state tests: a Redis of a test's own, and the backends the contract runs
+on (the shared real Redis and the key prefix per test are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from ag2api.accounts.model import Account
+from ag2api.accounts.pool import AccountPool
+from ag2api.accounts.slots import SlotLimiter
+from ag2api.state.base import AccountState
+from ag2api.state.memory import MemoryState
+from ag2api.state.redis.state import RedisState
 from tests.support.redis_server import MISSING, RedisServer, available
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    """One private redis-server for the session (tests keep apart by key prefix)."""
-    if not available():
-        pytest.skip(MISSING)
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
+from tests.support.state_backends import Factory, accounts
 
 
 @pytest.fixture
@@ -34,5 +31,29 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def key_prefix() -> str:
-    return f"ag:test:{uuid.uuid4().hex[:8]}:"
+def factory(request: pytest.FixtureRequest, backend: str) -> Factory:
+    """``async with factory(accounts, rotation=, per_account=) as state``; two states from one
+    factory are two replicas of the same backend (with Redis: on the same keys)."""
+    url = prefix = None
+    if backend == "redis":
+        url = request.getfixturevalue("redis_server").url
+        prefix = request.getfixturevalue("key_prefix")
+
+    @asynccontextmanager
+    async def make(
+        accts: list[Account] | None = None, rotation: int = 1, per_account: int = 8, total: int = 64
+    ) -> AsyncIterator[AccountState]:
+        pool = AccountPool(accts if accts is not None else accounts(), rotation)
+        slots = SlotLimiter(per_account, total)
+        state: AccountState
+        if backend == "memory":
+            state = MemoryState(pool, slots)
+        else:
+            assert url is not None and prefix is not None
+            state = RedisState(pool, slots, url, prefix=prefix, timeout=2.0)
+        try:
+            yield state
+        finally:
+            await state.aclose()
+
+    return make

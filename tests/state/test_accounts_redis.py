@@ -12,6 +12,7 @@ import pytest
 
 from ag2api.accounts.crypto import PREFIX
 from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.clock import FakeClock
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import eventually, leader_of, replicas, state_config
@@ -68,17 +69,11 @@ async def test_a_recheck_on_the_leader_puts_the_account_back_on_every_replica(
         await eventually(lambda: not other.services.pool.accounts[0].enabled)
         fake.accounts["rt-one"].needs_verification = False
 
-        class Clock:
-            now = 0.0
-
-            def __call__(self) -> float:
-                return self.now
-
-        clock = Clock()
+        clock = FakeClock()
         for r in group:
-            r.services.recheck.clock = clock
+            r.services.recheck.clock = clock.monotonic
         await asyncio.gather(*(r.services.recheck.run_once() for r in group))
-        clock.now += 600
+        clock.advance(600)
         assert await other.services.recheck.run_once() == 0  # not the tokens.json writer
         assert await leader.services.recheck.run_once() == 1
         await eventually(lambda: other.services.pool.accounts[0].enabled)

@@ -4,63 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
-from ag2api.accounts.model import Account
-from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
-from ag2api.accounts.slots import SlotLimiter
+from ag2api.accounts.pool import AllCooling, NoRoom
 from ag2api.config.schema import ResponsesConfig
 from ag2api.errors import NoAvailableAccount
 from ag2api.state.base import AccountState
-from ag2api.state.memory import MemoryState
-from ag2api.state.redis.state import RedisState
-
-MODEL = "gemini-2.5-flash"
-PROJECTS = ("proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003")
-
-Factory = Callable[..., Any]
-
-
-def accounts(n: int = 3) -> list[Account]:
-    return [Account(project_id=p, refresh_token=f"rt-{i}") for i, p in enumerate(PROJECTS[:n])]
-
-
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def factory(request: pytest.FixtureRequest, backend: str) -> Factory:
-    """``async with factory(accounts, rotation=, per_account=) as state``; two states from one
-    factory are two replicas of the same backend (with Redis: on the same keys)."""
-    url = prefix = None
-    if backend == "redis":
-        url = request.getfixturevalue("redis_server").url
-        prefix = request.getfixturevalue("key_prefix")
-
-    @asynccontextmanager
-    async def make(
-        accts: list[Account] | None = None, rotation: int = 1, per_account: int = 8, total: int = 64
-    ) -> AsyncIterator[AccountState]:
-        pool = AccountPool(accts if accts is not None else accounts(), rotation)
-        slots = SlotLimiter(per_account, total)
-        state: AccountState
-        if backend == "memory":
-            state = MemoryState(pool, slots)
-        else:
-            assert url is not None and prefix is not None
-            state = RedisState(pool, slots, url, prefix=prefix, timeout=2.0)
-        try:
-            yield state
-        finally:
-            await state.aclose()
-
-    return make
+from tests.support.state_backends import MODEL, PROJECTS, Factory, accounts
 
 
 async def picks(state: AccountState, n: int, model: str = MODEL) -> list[str]:
@@ -302,11 +253,11 @@ async def test_usage_counters_are_drained_once(factory: Factory) -> None:
             assert other.usage_counters is None
             return
         row = ("2026-12-01", "key-1", MODEL, "proj")
-        assert await counters.push_usage({row: [1, 10, 5, 0, 0]})
+        assert await counters.push_usage({row: [1, 10, 5, 0, 0, 1, 0]})
         other_counters = other.usage_counters
         assert other_counters is not None
-        assert await other_counters.push_usage({row: [1, 20, 5, 0, 1]})
-        assert await counters.drain_usage() == {row: [2, 30, 10, 0, 1]}
+        assert await other_counters.push_usage({row: [1, 20, 5, 0, 1, 0, 1]})
+        assert await counters.drain_usage() == {row: [2, 30, 10, 0, 1, 1, 1]}
         assert await other_counters.drain_usage() == {}
         assert await counters.claim_writer() != await other_counters.claim_writer()
 

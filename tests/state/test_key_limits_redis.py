@@ -7,34 +7,22 @@ from pathlib import Path
 from typing import Any
 
 import openai
-import yaml
 
 from ag2api.keys.limiter import periods
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import ALICE, with_alice
+from tests.support.files import update_config
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import replicas, state_config
-
-ALICE = "sk-alice-0123456789"
 
 
 def with_policy(
     config_path: Path, url: str, prefix: str, policy: dict[str, Any], timeout: float = 5.0
 ) -> None:
-    doc = yaml.safe_load(config_path.read_text())
     # A loaded test machine must not push a replica into its local fallback mid-race (that is
     # the split-brain mode, tested on its own below).
-    doc.update(state_config(url, prefix, timeout=timeout))
-    doc["api_keys"] = [
-        {"key": API_KEY, "label": "tests"},
-        {"key": ALICE, "label": "alice", "policy": policy},
-    ]
-    config_path.write_text(yaml.safe_dump(doc))
-
-
-def alice(url: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=url + "/v1", api_key=ALICE, max_retries=0)
+    update_config(config_path, {**state_config(url, prefix, timeout=timeout), **with_alice(policy)})
 
 
 async def attempt(client: openai.AsyncOpenAI, stream: bool) -> str:
@@ -50,7 +38,7 @@ async def test_rpm_is_exact_across_racing_replicas(
 ) -> None:
     with_policy(config_path, redis_server.url, key_prefix, {"rpm": 7})
     async with replicas(config_path) as (a, b):
-        clients = [alice(a.url), alice(b.url)]
+        clients = [a.sdk(ALICE), b.sdk(ALICE)]
         try:
             results = await asyncio.gather(
                 *(attempt(clients[i % 2], stream=i % 3 == 0) for i in range(16))
@@ -68,7 +56,7 @@ async def test_tokens_charged_by_racing_replicas_are_all_counted(
 ) -> None:
     with_policy(config_path, redis_server.url, key_prefix, {"daily_tokens": 10**9})
     async with replicas(config_path) as (a, b):
-        clients = [alice(a.url), alice(b.url)]
+        clients = [a.sdk(ALICE), b.sdk(ALICE)]
         try:
             answers = await asyncio.gather(
                 *(
@@ -108,7 +96,7 @@ async def test_a_budget_is_not_exceeded_by_two_racing_replicas(
         {"daily_tokens": budget, "max_concurrent": 1},
     )
     async with replicas(config_path) as (a, b):
-        clients = [alice(a.url), alice(b.url)]
+        clients = [a.sdk(ALICE), b.sdk(ALICE)]
         results: list[str] = []
         ident = a.services.config.current.api_keys[1].ident
         most = 0
@@ -153,7 +141,7 @@ async def test_limits_hold_per_replica_while_redis_is_down(
 ) -> None:
     with_policy(config_path, own_redis.url, key_prefix, {"rpm": 2}, timeout=0.3)
     async with replicas(config_path, 1) as (a,):
-        client = alice(a.url)
+        client = a.sdk(ALICE)
         try:
             assert await attempt(client, stream=False) == "ok"  # counted in Redis
             own_redis.stop()

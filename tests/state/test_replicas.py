@@ -18,8 +18,6 @@ from typing import Any
 
 import openai
 import pytest
-import yaml
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.observe.usage import connect, query_usage
 from ag2api.server.reload import Reloader
@@ -28,18 +26,20 @@ from ag2api.state.base import account_key
 from ag2api.state.redis.client import token_digest
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import openai_sdk
+from tests.support.files import file_projects, update_config
 from tests.support.helpers import chat_text
+from tests.support.http import fetch
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import (
     MODEL,
     eventually,
     leader_of,
     not_,
-    projects,
     replicas,
     state_config,
 )
+from tests.support.upstream import projects
 
 ALPHA, BETA, GAMMA = "proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003"
 
@@ -53,9 +53,7 @@ def config_overrides(redis_server: RedisServer, key_prefix: str) -> dict[str, An
 async def test_rotation_counts_pool_wide(
     fake: FakeUpstream, config_path: Path, redis_server: RedisServer, key_prefix: str
 ) -> None:
-    doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(redis_server.url, key_prefix))
-    config_path.write_text(yaml.safe_dump(doc))
+    update_config(config_path, state_config(redis_server.url, key_prefix))
     async with replicas(config_path) as (a, b):
         for i in range(6):
             await chat_text((a, b)[i % 2].client, stream=bool(i % 3))
@@ -180,9 +178,7 @@ async def test_no_secret_in_a_redis_key(
 def own_config(
     config_path: Path, own_redis: RedisServer, key_prefix: str
 ) -> Iterator[tuple[Path, RedisServer]]:
-    doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(own_redis.url, key_prefix))
-    config_path.write_text(yaml.safe_dump(doc))
+    update_config(config_path, state_config(own_redis.url, key_prefix))
     yield config_path, own_redis
 
 
@@ -203,7 +199,7 @@ async def test_redis_killed_mid_run(
             assert health["state"]["last_error"] and health["status"] == "degraded"
         down = [r for r in caplog.records if "is not answering" in r.getMessage()]
         assert len(down) == 2  # once per replica
-        metrics = (await AsyncHTTPClient().fetch(a.url + "/metrics")).body.decode()
+        metrics = (await fetch(a.url + "/metrics")).body.decode()
         assert "ag2api_state_backend_ok 0.0" in metrics
         # A cooldown learnt while Redis was away reaches the other replica once it is back.
         fake.script(Step(status=429, body=bodies.QUOTA_EXHAUSTED))
@@ -234,11 +230,14 @@ async def test_a_killed_replica_frees_its_slots_when_the_lease_ends(
     tmp_path: Path,
     accounts_spec: Any,
 ) -> None:
-    doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(redis_server.url, key_prefix, lease_seconds=2, timeout=1.5))
-    doc["limits"] = {"per_account": 1, "slot_wait": 0.2}
-    doc["server"] = {"port": 0}
-    config_path.write_text(yaml.safe_dump(doc))
+    update_config(
+        config_path,
+        {
+            **state_config(redis_server.url, key_prefix, lease_seconds=2, timeout=1.5),
+            "limits": {"per_account": 1, "slot_wait": 0.2},
+            "server": {"port": 0},
+        },
+    )
     hold = asyncio.Event()
     fake.script(Step(hold=hold, hold_after=1))
     port_file = tmp_path / "port"
@@ -253,7 +252,7 @@ async def test_a_killed_replica_frees_its_slots_when_the_lease_ends(
     try:
         await eventually(port_file.exists, within=20)
         url = f"http://127.0.0.1:{port_file.read_text().strip()}"
-        other = openai.AsyncOpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0)
+        other = openai_sdk(url)
         stream = await other.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
         )
@@ -334,10 +333,6 @@ async def test_the_leader_persists_a_disable_and_a_file_edit_reaches_every_repli
         finally:
             for w in watchers:
                 await w.stop()
-
-
-def file_projects(path: Path) -> dict[str, dict[str, Any]]:
-    return {p["project_id"]: p for p in json.loads(path.read_text())["projects"]}
 
 
 async def test_chained_rotations_and_removed_projects(

@@ -12,18 +12,17 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
-import yaml
 
 from ag2api.config.schema import GatewayConfig
 from ag2api.observe.usage import connect, query_usage, today
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
+from tests.support.files import update_config
+from tests.support.gateways import Gateway
 from tests.support.helpers import chat_text
 from tests.support.redis_server import RedisServer
 from tests.support.replicas import (
     MODEL,
-    Replica,
     eventually,
     leader_of,
     replicas,
@@ -46,7 +45,7 @@ def config_overrides(redis_server: RedisServer, key_prefix: str) -> dict[str, An
 
 def hosts(
     config_path: Path, tmp_path: Path, n: int = 2
-) -> AbstractAsyncContextManager[list[Replica]]:
+) -> AbstractAsyncContextManager[list[Gateway]]:
     """``replicas()``, each with a usage_db of its own (another host). A test may close a replica
     itself and take it out of the list."""
 
@@ -77,14 +76,14 @@ def totals(*paths: Path) -> dict[tuple[str, str, str], tuple[int, ...]]:
     return out
 
 
-async def serve_mixed(group: list[Replica], n: int) -> dict[tuple[str, str, str], tuple[int, ...]]:
+async def serve_mixed(group: list[Gateway], n: int) -> dict[tuple[str, str, str], tuple[int, ...]]:
     """``n`` chat completions over both replicas, two keys and two models; what each returned."""
     expected: dict[tuple[str, str, str], tuple[int, ...]] = {}
     for i in range(n):
         replica = group[i % len(group)]
         key, label = (API_KEY, "tests") if i % 3 else (OTHER_KEY, "other")
         model = MODEL if i % 4 else CLAUDE
-        client = openai.AsyncOpenAI(base_url=replica.url + "/v1", api_key=key, max_retries=0)
+        client = replica.sdk(key)
         try:
             done = await client.chat.completions.create(
                 model=model, messages=[{"role": "user", "content": f"hi {i}"}]
@@ -123,9 +122,7 @@ async def test_the_leader_stores_every_replicas_usage_once(
 async def test_the_leader_drains_on_its_own_timer(
     fake: Any, config_path: Path, tmp_path: Path
 ) -> None:
-    doc = yaml.safe_load(config_path.read_text())
-    doc["observability"]["usage_flush_seconds"] = 0.1
-    config_path.write_text(yaml.safe_dump(doc))
+    update_config(config_path, {"observability": {"usage_flush_seconds": 0.1}})
     async with hosts(config_path, tmp_path) as group:
         leader, other = await leader_of(group)
         for _ in range(3):
@@ -161,9 +158,7 @@ async def test_redis_down_counts_land_locally_and_none_is_lost(
     key_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(own_redis.url, key_prefix))
-    config_path.write_text(yaml.safe_dump(doc))
+    update_config(config_path, state_config(own_redis.url, key_prefix))
     async with hosts(config_path, tmp_path) as group:
         leader, other = await leader_of(group)
         paths = [r.services.usage.path for r in group]

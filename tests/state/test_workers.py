@@ -10,16 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
-import yaml
-from tornado.httpclient import AsyncHTTPClient
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import openai_sdk
+from tests.support.files import update_config
 from tests.support.helpers import chat_text
-from tests.support.redis_server import RedisServer, free_port
-from tests.support.replicas import eventually, projects, state_config
+from tests.support.http import fetch, free_port
+from tests.support.redis_server import RedisServer
+from tests.support.replicas import eventually, state_config
+from tests.support.upstream import projects
 
 ROOT = Path(__file__).parents[2]
 
@@ -48,33 +48,35 @@ async def test_two_workers_serve_one_port_as_one_gateway(
     fake: FakeUpstream, config_path: Path, redis_server: RedisServer, key_prefix: str
 ) -> None:
     port = free_port()
-    doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(redis_server.url, key_prefix))
-    doc["rotation"] = {"count": 2}
-    doc["server"] = {"port": port}
-    config_path.write_text(yaml.safe_dump(doc))
+    update_config(
+        config_path,
+        {
+            **state_config(redis_server.url, key_prefix),
+            "rotation": {"count": 2},
+            "server": {"port": port},
+        },
+    )
     proc = await start(config_path, "--workers", "2")
     url = f"http://127.0.0.1:{port}"
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0)
+    client = openai_sdk(url)
     try:
 
         async def up() -> bool:
             try:
-                await AsyncHTTPClient().fetch(url + "/health")
+                return (await fetch(url + "/health")).code == 200
             except OSError:
                 return False
-            return True
 
         await eventually(up, within=20)
         workers = children(proc.pid)
         assert len(workers) == 2
         for i in range(8):  # a connection each: the kernel hands it to either worker
-            once = openai.AsyncOpenAI(base_url=url + "/v1", api_key=API_KEY, max_retries=0)
+            once = openai_sdk(url)
             assert (await chat_text(once, stream=bool(i % 2))).endswith("hi")
             await once.close()
         # One rotation whichever worker served: two uses per account, pool-wide.
         assert projects(fake)[:6] == [p for p in projects(fake)[:6:2] for _ in range(2)]
-        metrics = (await AsyncHTTPClient().fetch(url + "/metrics")).body.decode()
+        metrics = (await fetch(url + "/metrics")).body.decode()
         served = sum(
             float(m)
             for m in re.findall(
@@ -114,10 +116,9 @@ async def test_workers_end_when_the_supervisor_is_killed(
     fake: FakeUpstream, config_path: Path, redis_server: RedisServer, key_prefix: str
 ) -> None:
     port = free_port()
-    doc = yaml.safe_load(config_path.read_text())
-    doc.update(state_config(redis_server.url, key_prefix))
-    doc["server"] = {"port": port}
-    config_path.write_text(yaml.safe_dump(doc))
+    update_config(
+        config_path, {**state_config(redis_server.url, key_prefix), "server": {"port": port}}
+    )
     proc = await start(config_path, "--workers", "2")
     try:
         await eventually(lambda: len(children(proc.pid)) == 2, within=20)

@@ -1,5 +1,5 @@
-"""What Claude Code 2.1.332 sends to ``/v1/messages`` (docs/clients/recorded-requests.md), and the
-Anthropic SDK client the e2e tests drive the gateway with.
+"""What Claude Code 2.1.332 sends to ``/v1/messages`` (docs/clients/recorded-requests.md): its
+headers and the bodies of a tool run.
 
 The bodies reuse the translator tests' recorded shapes (array system with the attribution block,
 ``<system-reminder>`` blocks, a mid-conversation ``system`` turn, ``cache_control`` everywhere,
@@ -13,15 +13,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import anthropic
-
-from tests.conftest import API_KEY
 from tests.support.claude_code_fixtures import (
     ATTRIBUTION,
     EPHEMERAL,
     REMINDER,
     first_request,
 )
+from tests.support.clients import API_KEY
 
 __all__ = ["ATTRIBUTION", "REMINDER", "first_request"]
 
@@ -73,15 +71,6 @@ def second_turn_system(body: dict[str, Any]) -> None:
     for msg in body["messages"]:
         if msg["role"] == "system" and isinstance(msg["content"], list):
             msg["content"] = "\n".join(b["text"] for b in msg["content"])
-
-
-def sdk(base_url: str, *, key: str = API_KEY, bearer: bool = False) -> anthropic.AsyncAnthropic:
-    """The real SDK against the gateway root (like ANTHROPIC_BASE_URL), no SDK retries."""
-    if bearer:
-        return anthropic.AsyncAnthropic(
-            base_url=base_url, auth_token=key, api_key=None, max_retries=0
-        )
-    return anthropic.AsyncAnthropic(base_url=base_url, api_key=key, max_retries=0)
 
 
 def walk(value: Any) -> Iterator[tuple[str, Any]]:

@@ -13,18 +13,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.http import free_port
+
 BINARY = shutil.which("redis-server") or "/usr/sbin/redis-server"
 MISSING = "redis-server is not installed (scripts/test.sh installs the Debian package)"
 
 
 def available() -> bool:
     return Path(BINARY).exists() or shutil.which("redis-server") is not None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisServer:

@@ -1,4 +1,4 @@
-"""The thin libcurl driver (ag2api.upstream.curl_multi) under UpstreamCall, against a raw HTTP
+"""The thin libcurl driver (ag2api.upstream.curl_multi) under UpstreamTransfer, against a raw HTTP
 server on loopback whose every byte the test chooses."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import pytest
 from ag2api.upstream.client import (
     CallSettings,
     UpstreamAborted,
-    UpstreamCall,
     UpstreamConnectionError,
     UpstreamHTTPError,
     UpstreamProtocolError,
+    UpstreamTransfer,
 )
 from ag2api.upstream.curl_multi import CurlMulti
 
@@ -122,11 +122,11 @@ def settings(**changes: object) -> CallSettings:
     return CallSettings(**{**base, **changes})  # type: ignore[arg-type]
 
 
-def call(transport: CurlMulti, url: str, **changes: object) -> UpstreamCall:
-    return UpstreamCall(transport, url, b'{"x":1}', "tok-secret", settings(**changes), sse=True)
+def call(transport: CurlMulti, url: str, **changes: object) -> UpstreamTransfer:
+    return UpstreamTransfer(transport, url, b'{"x":1}', "tok-secret", settings(**changes), sse=True)
 
 
-async def collect(upstream: UpstreamCall) -> list[dict[str, object]]:
+async def collect(upstream: UpstreamTransfer) -> list[dict[str, object]]:
     return [event async for event in upstream]
 
 

@@ -27,7 +27,9 @@ class _AccountsHandler(AdminApiHandler):
     async def rows(self) -> list[dict[str, Any]]:
         s = self.services
         used = usage_by(await self.usage(today(), ("project",)), "project")
-        return console_accounts(accounts_view(s.state.snapshot(), s.quota.snapshots), used)
+        return console_accounts(
+            accounts_view(s.state.snapshot(), s.quota.book, s.uses_credits), used
+        )
 
     def account(self, shown_id: str) -> Account:
         """The account the page calls ``shown_id`` (its masked project id)."""

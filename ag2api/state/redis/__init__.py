@@ -15,6 +15,11 @@ within ``state.timeout``. Keys, under ``state.key_prefix`` (default ``ag:v1:``):
 ``cdm:<model>``             hash account → ``p|reason`` (probe after it) or ``-|reason``
 ``probing:<model>``         hash account → end of the one half-open probe in flight (ms)
 ``models``                  set of models with cooldowns (what the local view re-reads)
+``aff``                     hash conversation (a hash of its id and the model) →
+                            ``<account>|<expiry ms>``: the account of its last turn
+``aff:t``                   zset conversation → expiry (ms): which ``aff`` entries to drop, oldest
+                            first, when over or beyond ``MAX_CONVERSATIONS``
+``bal:<model>``             hash account → credit: balanced routing's smooth weighted round robin
 ``slots:<account>``         zset hold id → hold end (ms): per-account slots, pool-wide, renewed
                             while held (``state.lease_seconds``)
 ``dis``                     hash account → ``<refresh-token hash>|<reason>``: runtime disables;

@@ -5,7 +5,6 @@ local view (the memory backend) too, and is made there alone while Redis does no
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -13,7 +12,8 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AllCooling, NoRoom
 from ag2api.errors import NoAvailableAccount, NoUsableAccount
 from ag2api.redact import mask
-from ag2api.state.base import Grant, account_key
+from ag2api.state.affinity import MAX_CONVERSATIONS
+from ag2api.state.base import ROTATE, Grant, Routing, account_key
 from ag2api.state.memory import MemoryState
 from ag2api.state.redis.client import Down, Op, RedisClient, text, token_digest
 
@@ -32,13 +32,15 @@ class Picking:
         self.holds: dict[str, str] = {}  # hold id → its slots key, renewed while held
 
     # -- picking and slots --------------------------------------------------------------
-    async def pick(self, model: str, exclude: frozenset[str] | set[str]) -> Grant:
+    async def pick(
+        self, model: str, exclude: frozenset[str] | set[str], routing: Routing = ROTATE
+    ) -> Grant:
         slots, pool = self.local.slots, self.local.pool
         if slots.in_use >= slots.total:
             raise NoRoom()
         accounts = pool.accounts
         if not accounts or not self.client.ok:
-            return self.local.pick_now(model, exclude)
+            return self.local.pick_now(model, exclude, routing)
         by_key = {account_key(a.project_id): a for a in accounts}
         hold = uuid.uuid4().hex
         args: list[str | int] = [
@@ -49,16 +51,27 @@ class Picking:
             hold,
             self.client.key("slots", ""),
             len(accounts),
+            routing.strategy,
+            routing.conversation or "",
+            "1" if routing.fresh else "0",
+            max(1, int(routing.affinity_ttl * 1000)),
+            MAX_CONVERSATIONS,
         ]
         for key, a in by_key.items():
-            args += [key, "1" if a.enabled and a.project_id not in exclude else "0"]
-            args.append(token_digest(a.refresh_token))
+            usable = "0" if not a.enabled else "x" if a.project_id in exclude else "1"
+            left = routing.remaining.get(a.project_id)
+            args += [key, usable, token_digest(a.refresh_token)]
+            args += ["" if left is None else f"{left:.4f}"]
+            args += ["1" if a.project_id in routing.credits else "0"]
         keys = [
             self.client.key("rot"),
             self.client.key("dis"),
             self.client.key("cd", model),
             self.client.key("cdm", model),
             self.client.key("probing", model),
+            self.client.key("aff"),
+            self.client.key("aff", "t"),
+            self.client.key("bal", model),
         ]
         script = self.client.scripts["pick"]
         try:
@@ -67,7 +80,7 @@ class Picking:
                 if_lost=self._forget(hold, model, list(by_key)),
             )
         except Down:
-            return self.local.pick_now(model, exclude)
+            return self.local.pick_now(model, exclude, routing)
         kind = text(res[0])
         if kind == "full":
             raise NoRoom()
@@ -76,20 +89,35 @@ class Picking:
         if kind != "ok":
             raise self._none_left()
         account = by_key[text(res[1])]
-        probe, uses = bool(int(res[2])), int(res[3])
+        probe, uses, credits, outcome = (
+            bool(int(res[2])),
+            int(res[3]),
+            bool(int(res[4])),
+            text(res[5]),
+        )
         log.debug(  # one per request: DEBUG, like the memory pool's
             "project %s use %d/%d (pool-wide)",
             mask(account.project_id),
             uses or pool.rotation_count,
             pool.rotation_count,
         )
-        now = time.time()
+        if routing.conversation and outcome != "detour":  # kept here too, for an outage
+            self.local.affinity.bind(routing.conversation, account.project_id, routing.affinity_ttl)
+        now = pool.clock()
         account.last_used_at = now
         account.uses += 1
         forgot = bool(account.cooldowns) and pool.forget_expired(account, now)
         slots.take(account.project_id)
         self.holds[hold] = self.client.key("slots", text(res[1]))
-        return Grant(account, model, probe, hold, cooldowns_changed=forgot)
+        return Grant(
+            account,
+            model,
+            probe,
+            hold,
+            cooldowns_changed=forgot,
+            credits=credits,
+            affinity=outcome,
+        )
 
     def _forget(self, hold: str, model: str, accts: list[str]) -> Op[Any]:
         """Undo a pick whose answer was lost: wherever its hold landed, it goes."""

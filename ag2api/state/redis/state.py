@@ -21,7 +21,7 @@ from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy, ResponsesConfig
 from ag2api.keys.limiter import Admission, KeyUse
-from ag2api.state.base import BackendHealth, Grant, StateSnapshot
+from ag2api.state.base import ROTATE, BackendHealth, Grant, Routing, StateSnapshot
 from ag2api.state.memory import MemoryState
 from ag2api.state.records import ResponseStore, SharedResponseStore
 from ag2api.state.redis.client import Down, RedisClient
@@ -160,8 +160,13 @@ class RedisState:
     def enabled_projects(self) -> list[str]:
         return self.local.enabled_projects()
 
-    async def pick(self, model: str, exclude: frozenset[str] | set[str] = frozenset()) -> Grant:
-        return await self.picking.pick(model, exclude)
+    async def pick(
+        self,
+        model: str,
+        exclude: frozenset[str] | set[str] = frozenset(),
+        routing: Routing = ROTATE,
+    ) -> Grant:
+        return await self.picking.pick(model, exclude, routing)
 
     def release(self, grant: Grant, ok: bool) -> bool:
         return self.picking.release(grant, ok)

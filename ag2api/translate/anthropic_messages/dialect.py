@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from ag2api.conversation import messages_first_turn
 from ag2api.ids import random_hex
 from ag2api.models.aliases import strip_context_suffix
 from ag2api.models.families import is_image_model
@@ -49,6 +50,7 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 ANTHROPIC_MESSAGES = Dialect(
     name="messages",
+    first_turn=messages_first_turn,
     path=r"/v1/messages",
     read=read,
     remote_images=images_by_url,

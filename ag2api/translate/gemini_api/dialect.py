@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from ag2api.conversation import gemini_first_turn
 from ag2api.models.families import is_claude, is_image_model
 from ag2api.translate.dialect import (
     JSON_ARRAY,
@@ -60,6 +61,7 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 GEMINI_API = Dialect(
     name="gemini",
+    first_turn=gemini_first_turn,
     # The model may hold dots and dashes (gemini-2.5-flash); the method picks stream or not.
     path=r"/(?:v1beta|v1)/models/([^/:]+):(generateContent|streamGenerateContent)",
     read=read,

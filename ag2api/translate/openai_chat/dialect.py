@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ag2api.conversation import chat_first_turn
 from ag2api.errors import InvalidRequest
 from ag2api.models.families import is_claude, is_image_model
 from ag2api.translate.dialect import (
@@ -48,6 +49,7 @@ def translate(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 OPENAI_CHAT = Dialect(
     name="chat",
+    first_turn=chat_first_turn,
     path=r"/v1/chat/completions",
     read=read,
     remote_images=remote_images,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ag2api.conversation import responses_first_turn
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.families import is_image_model
 from ag2api.translate.dialect import (
@@ -77,6 +78,7 @@ def translate_compact(body: dict[str, Any], ctx: CallContext) -> Translation:
 
 _RESPONSES = Dialect(
     name="responses",
+    first_turn=responses_first_turn,
     path=r"/v1/responses",
     read=read,
     remote_images=remote_images,

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import tornado.ioloop
 
+from tests.support.clients import ADMIN
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
     "--headless",
@@ -30,7 +32,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ADMIN = "admin-secret-123456"
 IMAGES = Path(__file__).resolve().parents[3] / "docs" / "img"
 
 

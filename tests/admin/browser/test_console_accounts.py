@@ -17,11 +17,8 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.admin.browser.conftest import refreshed, screenshot, show
+from tests.support.files import file_projects
 from tests.support.helpers import chat_text
-
-
-def projects(tokens_path: Path) -> dict[str, dict[str, Any]]:
-    return {p["project_id"]: p for p in json.loads(tokens_path.read_text())["projects"]}
 
 
 def card(tab: Any, shown_id: str) -> Any:
@@ -47,7 +44,7 @@ async def test_sign_in_through_the_gateways_own_callback(
     await expect(tab.locator("#sign-in-status")).to_contain_text(
         "Added account proj…0004 (delta@example.com)"
     )
-    added = projects(tokens_path)["proj-delta-0004"]
+    added = file_projects(tokens_path)["proj-delta-0004"]
     assert added["email"] == "delta@example.com" and added["enabled"] is True
     await tab.keyboard.press("Escape")
     await expect(card(tab, "proj…0004")).to_contain_text("delta@example.com")
@@ -83,7 +80,7 @@ async def test_sign_in_by_pasting_the_address(
     await tab.fill("#sign-in-url", ended_on[0])
     await tab.click("#sign-in-finish")
     await expect(tab.locator("#sign-in-status")).to_contain_text("Added account proj…0005")
-    assert projects(tokens_path)["proj-epsilon-0005"]["email"] == "epsilon@example.com"
+    assert file_projects(tokens_path)["proj-epsilon-0005"]["email"] == "epsilon@example.com"
 
 
 @pytest.mark.timeout(seconds=90)
@@ -110,13 +107,13 @@ async def test_disable_enable_recheck_remove(
 
     await beta.get_by_role("button", name="Disable proj…0002").click()
     await expect(beta.locator(".badge")).to_have_text("disabled")
-    assert projects(tokens_path)["proj-beta-0002"]["enabled"] is False
+    assert file_projects(tokens_path)["proj-beta-0002"]["enabled"] is False
     for _ in range(4):
         await chat_text(client)
     assert "proj…0002" not in {line["project"] for line in request_lines if line["project"]}
     await beta.get_by_role("button", name="Enable proj…0002").click()
     await expect(beta.locator(".badge")).to_have_text("serving")
-    assert projects(tokens_path)["proj-beta-0002"]["enabled"] is True
+    assert file_projects(tokens_path)["proj-beta-0002"]["enabled"] is True
 
     fake.accounts["rt-three"].needs_verification = True  # Google asks to verify gamma
     gamma = services.pool.get("proj-gamma-0003")
@@ -139,9 +136,9 @@ async def test_disable_enable_recheck_remove(
     await shown.get_by_role("button", name="Remove proj…0003").click()
     await tab.click("#confirm-yes")
     await expect(shown).to_have_count(0)
-    assert "proj-gamma-0003" not in projects(tokens_path)
+    assert "proj-gamma-0003" not in file_projects(tokens_path)
     await services.writer.flush()
-    assert "proj-gamma-0003" not in projects(tokens_path)  # and not written back
+    assert "proj-gamma-0003" not in file_projects(tokens_path)  # and not written back
 
 
 @pytest.mark.timeout(seconds=60)
@@ -172,7 +169,7 @@ async def test_import_a_peers_file_and_export(
     await expect(tab.locator("#notice")).to_contain_text("Imported: 1 added, 0 updated")
     await expect(tab.locator("#notice")).to_contain_text("skipped accounts.json")
     await expect(card(tab, "proj…0006")).to_contain_text("zeta@example.com")
-    assert projects(tokens_path)["proj-zeta-0006"]["refresh_token"] == "rt-six"
+    assert file_projects(tokens_path)["proj-zeta-0006"]["refresh_token"] == "rt-six"
 
     await tab.select_option("#export-format", "nodejs")
     await tab.check("#export-plaintext")

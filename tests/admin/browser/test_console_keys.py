@@ -13,11 +13,8 @@ from playwright.async_api import expect
 
 from ag2api.server.watch import FileWatcher
 from tests.admin.browser.conftest import refreshed, screenshot, show
+from tests.support.clients import openai_sdk
 from tests.support.helpers import chat_text
-
-
-def sdk(base_url: str, key: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=base_url + "/v1", api_key=key, max_retries=0)
 
 
 async def key_row(tab: Any, label: str) -> Any:
@@ -46,7 +43,7 @@ async def test_create_use_limit_disable_delete(
     assert "active" in await row.inner_text()
     await screenshot(tab, "console-keys")
 
-    client = sdk(base_url, key)
+    client = openai_sdk(base_url, key)
     assert (await chat_text(client)).endswith("You said: hi")  # in force: the reload applied it
     with pytest.raises(openai.PermissionDeniedError):  # its policy allows only gemini-*
         await chat_text(client, model="claude-sonnet-4-5")

@@ -9,14 +9,12 @@ only at the top of the arguments.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
 
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.support.claude_code_requests import sdk
 
 TYPED: Any = {
     "name": "set_level",
@@ -41,13 +39,6 @@ EMPTY_NESTED: Any = {
         "properties": {"city": {"type": "string"}, "extra": {"type": "object"}},
     },
 }
-
-
-@pytest.fixture
-def claude(io_loop: Any, base_url: str) -> Iterator[anthropic.AsyncAnthropic]:
-    client = sdk(base_url)
-    yield client
-    io_loop.run_sync(client.close)
 
 
 async def tool_input(

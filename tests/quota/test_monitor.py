@@ -1,6 +1,6 @@
-"""QuotaMonitor.stop(): a check still running is cancelled, so nothing is saved into a usage
+"""The quota monitor: stop() cancels a check still running, so nothing is saved into a usage
 store that the shutdown closes right after (which would log "cannot schedule new futures after
-shutdown")."""
+shutdown"); the demo shows quota left on every model it serves."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 from ag2api.config.schema import GatewayConfig
 from ag2api.demo import start_demo_upstream
-from ag2api.observe.quota import QuotaMonitor, reset_in
+from ag2api.quota.monitor import QuotaMonitor
+from ag2api.quota.wire import reset_in
 from ag2api.services import build_services
 
 
@@ -49,8 +50,9 @@ async def test_the_demo_shows_quota_left_on_every_model_and_a_reset_ahead(tmp_pa
     services = build_services(demo_cfg)
     try:
         await services.quota.refresh()
-        assert len(services.quota.snapshots) == 2
-        for _, quotas in services.quota.snapshots.values():
+        assert len(services.quota.book.accounts) == 2
+        for checked in services.quota.book.accounts.values():
+            quotas = checked.models
             assert {q.model for q in quotas} >= {"gemini-2.5-flash", "claude-sonnet-4-5-thinking"}
             for q in quotas:
                 assert q.remaining > 0, q
