@@ -87,6 +87,8 @@ class TokenWriter:
         self._pending.setdefault(project_id, {}).update(fields)
         if self._task is not None:
             return  # the write in progress plans the next one
+        if self._timer is not None and fields.keys() <= LAZY_FIELDS:
+            return  # a lazy field never brings a planned write sooner (every request has one)
         now = time.monotonic()
         due = max(now, self._last_write + self._wait())
         sooner = not self._failures and self._due is not None and due < self._due  # not backoff

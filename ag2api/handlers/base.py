@@ -68,7 +68,7 @@ class ApiHandler(RequestHandler):
 
     @property
     def services(self) -> Services:
-        return self.settings["services"]
+        return self.application.settings["services"]
 
     def set_default_headers(self) -> None:
         # clear() (before write_error) calls this again: keep the same id, re-add CORS.
