@@ -86,6 +86,7 @@ class RedisState:
             self._loop_task = asyncio.ensure_future(self._maintain())
 
     async def settle(self) -> None:
+        self.picking.flush()  # slots given back and cooldowns reach Redis now, not with a pick
         await self.local.settle()
 
     def spawn(self, work: Awaitable[Any]) -> None:
