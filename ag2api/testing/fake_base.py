@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tornado.web import RequestHandler
 
 from ag2api.testing import fake_bodies as bodies
-
-if TYPE_CHECKING:
-    from ag2api.testing.fake_upstream import FakeAccount, FakeUpstream
-
-
-@dataclass
-class Recorded:
-    host: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    peer: tuple[str, int] | None = None  # the client's address: shows connection reuse
+from ag2api.testing.fake_state import FakeAccount, FakeBackend, Recorded
 
 
 class FakeHandler(RequestHandler):
     @property
-    def fake(self) -> FakeUpstream:
+    def fake(self) -> FakeBackend:
         return self.settings["fake"]
 
     def record(self) -> Any:

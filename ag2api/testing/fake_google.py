@@ -13,10 +13,10 @@ from tornado.web import RequestHandler
 
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing import fake_model
-from ag2api.testing.fake_base import FakeHandler, Recorded
+from ag2api.testing.fake_base import FakeHandler
+from ag2api.testing.fake_state import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET, Recorded
 
-FAKE_CLIENT_ID = "fake-client-id.apps.googleusercontent.com"
-FAKE_CLIENT_SECRET = "fake-client-secret"
+__all__ = ["FAKE_CLIENT_ID", "FAKE_CLIENT_SECRET"]  # the client tests write into tokens.json
 
 
 class LoadCodeAssistHandler(FakeHandler):
