@@ -278,6 +278,8 @@ class Gateway:
                         "keepalive": 30,
                         "workers": workers,
                         "max_connections": SERVER_CONNECTIONS,
+                        # Every load-generator connection comes from 127.0.0.1.
+                        "max_connections_per_client": SERVER_CONNECTIONS,
                     },
                     "api_keys": [API_KEY],
                     "tokens_file": str(tokens),
