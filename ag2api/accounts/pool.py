@@ -189,12 +189,13 @@ class AccountPool:
             state = self.standing(account, model, exclude, has_room)
             if state in ("ready", "probe"):
                 self._uses += 1
-                log.debug(
-                    "project %s use %d/%d",
-                    mask(account.project_id),
-                    self._uses,
-                    self.rotation_count,
-                )
+                if log.isEnabledFor(logging.DEBUG):  # mask() is not free: not for every request
+                    log.debug(
+                        "project %s use %d/%d",
+                        mask(account.project_id),
+                        self._uses,
+                        self.rotation_count,
+                    )
                 if self._uses >= self.rotation_count:
                     self._advance()
                 return self.take(account, model, state == "probe")

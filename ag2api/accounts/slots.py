@@ -13,6 +13,7 @@ class SlotLimiter:
         self._used: Counter[str] = Counter()
         self._in_use = 0
         self._freed = asyncio.Event()
+        self._waiting = 0  # callers in wait_for_room
 
     @property
     def in_use(self) -> int:
@@ -33,14 +34,18 @@ class SlotLimiter:
         if self._used[project_id] <= 0:
             del self._used[project_id]
         self._in_use -= 1
-        # Wake every waiter; each re-checks (and the next give makes a fresh event).
-        self._freed.set()
-        self._freed = asyncio.Event()
+        if self._waiting:
+            # Wake every waiter; each re-checks (and the next give makes a fresh event).
+            self._freed.set()
+            self._freed = asyncio.Event()
 
     async def wait_for_room(self, timeout: float) -> bool:
         """Wait until some slot is given back; False after ``timeout``."""
+        self._waiting += 1
         try:
             await asyncio.wait_for(self._freed.wait(), timeout)
         except TimeoutError:
             return False
+        finally:
+            self._waiting -= 1
         return True

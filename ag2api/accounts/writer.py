@@ -119,13 +119,15 @@ class TokenWriter:
         self._pending.setdefault(project_id, {}).update(fields)
         if self._task is not None:
             return  # the write in progress plans the next one
+        if self._timer is not None and fields.keys() <= LAZY_FIELDS:
+            return  # a lazy field never brings a planned write sooner (every request has one)
         now = time.monotonic()
         due = max(now, self._last_write + self._wait())
         sooner = not self._failures and self._due is not None and due < self._due  # not backoff
         if self._timer is None or sooner:
             if self._timer is not None:
                 self._timer.cancel()
-            self._schedule(due - now)
+            self._schedule_at(due)
 
     def _wait(self) -> float:
         lazy = all(fields.keys() <= LAZY_FIELDS for fields in self._pending.values())
@@ -169,7 +171,13 @@ class TokenWriter:
             self._schedule(0.0)
 
     def _schedule(self, delay: float) -> None:
-        self._due = time.monotonic() + delay
+        self._schedule_at(time.monotonic() + delay)
+
+    def _schedule_at(self, due: float) -> None:
+        # The write's time as computed, not re-read from the clock: the next record compares
+        # its own due time with it, and a later reading would move the write on every request.
+        self._due = due
+        delay = max(0.0, due - time.monotonic())
         self._timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
 
     def _start_flush(self) -> None:

@@ -95,15 +95,12 @@ class KeyPolicy:
 
     @property
     def has_limits(self) -> bool:
-        return any(
-            v is not None
-            for v in (
-                self.rpm,
-                self.tpm,
-                self.max_concurrent,
-                self.daily_tokens,
-                self.monthly_tokens,
-            )
+        return not (  # read on every request: no generator
+            self.rpm is None
+            and self.tpm is None
+            and self.max_concurrent is None
+            and self.daily_tokens is None
+            and self.monthly_tokens is None
         )
 
     def allows(self, model: str) -> bool:

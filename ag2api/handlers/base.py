@@ -68,7 +68,7 @@ class ApiHandler(RequestHandler):
 
     @property
     def services(self) -> Services:
-        return self.settings["services"]
+        return self.application.settings["services"]
 
     def set_default_headers(self) -> None:
         # clear() (before write_error) calls this again: keep the same id, re-add CORS.
@@ -286,19 +286,25 @@ class GeneratingHandler(DialectHandler):
     """A route that calls the upstream for a client: the call stops (its transfer aborted, its
     account slot given back) as soon as the client leaves, and ends with a 503 at shutdown."""
 
-    _work: asyncio.Future[Any] | None = None
+    # The request's own task while it awaits upstream work (until_client_leaves), and whether
+    # this handler cancelled it (a cancellation it then takes back once handled).
+    _work: asyncio.Task[Any] | None = None
+    _cancelled_work = False
     _client_gone = False
     _shutting_down = False
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
         self._client_gone = True
-        if self._work is not None:
-            self._work.cancel()
+        self._cancel_work()
 
     def abort_for_shutdown(self) -> None:
         self._shutting_down = True
-        if self._work is not None:
+        self._cancel_work()
+
+    def _cancel_work(self) -> None:
+        if self._work is not None and not self._cancelled_work:
+            self._cancelled_work = True
             self._work.cancel()
 
     def admitted(self, *serving: str, asked: str | None = None) -> KeyAdmission:
@@ -317,11 +323,16 @@ class GeneratingHandler(DialectHandler):
 
     async def until_client_leaves(self, work: Awaitable[T]) -> T | None:
         """Await ``work``; when the client disconnects it is cancelled (None is returned), which
-        aborts its upstream transfer and gives its account slot back."""
-        task = asyncio.ensure_future(work)
+        aborts its upstream transfer and gives its account slot back.
+
+        The request's own task is what gets cancelled (a task of its own for ``work`` cost two
+        more turns of the event loop per request); the cancellation is taken back
+        (``uncancel``) once handled here, so nothing after this sees it."""
+        task = asyncio.current_task()
+        assert task is not None
         self._work = task
         try:
-            return await task
+            return await work
         except asyncio.CancelledError:
             if self._client_gone:
                 return None
@@ -334,9 +345,9 @@ class GeneratingHandler(DialectHandler):
             raise
         finally:
             self._work = None
-            # The task's exception holds this frame in its traceback: a reference cycle
-            # (with every object the request built) that only the cycle collector would free.
-            del task
+            if self._cancelled_work:
+                self._cancelled_work = False
+                task.uncancel()
 
 
 class NotFoundHandler(DialectHandler):

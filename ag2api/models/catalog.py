@@ -83,6 +83,8 @@ class ModelCatalog:
         self._inflight: asyncio.Future[None] | None = None
         self.created = int(time.time())
         self.source = "configured"
+        self._ids_of: tuple[ModelEntry, ...] | None = None
+        self._ids_made: tuple[str, ...] = ()
 
     async def entries(self, cfg: GatewayConfig) -> tuple[ModelEntry, ...]:
         now = time.monotonic()
@@ -111,6 +113,12 @@ class ModelCatalog:
         finally:
             self._inflight = None
 
+    def _ids(self, entries: tuple[ModelEntry, ...]) -> tuple[str, ...]:
+        """The ids of ``entries``, made once per list (every request resolves its model)."""
+        if entries is not self._ids_of:
+            self._ids_of, self._ids_made = entries, tuple(entry.id for entry in entries)
+        return self._ids_made
+
     async def listed(self, cfg: GatewayConfig) -> tuple[ModelEntry, ...]:
         """What /v1/models shows: the upstream models, then the configured aliases."""
         entries = await self.entries(cfg)
@@ -132,7 +140,7 @@ class ModelCatalog:
         exact = next((a for a in models.aliases if a.exact and a.pattern == name), None)
         if exact is not None and (target := pick(exact.targets, ())) is not None:
             return target  # a fixed alias needs no model list
-        listed = tuple(entry.id for entry in await self.entries(cfg))
+        listed = self._ids(await self.entries(cfg))
         target = resolve(name, listed, models.aliases, defaults=models.default_aliases)
         if target is None:
             raise ModelNotFound(name)

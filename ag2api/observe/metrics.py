@@ -107,6 +107,8 @@ class Metrics:
             registry=r,
         )
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # What every request observes, per (route, model, status, stream): one lookup.
+        self._every: dict[tuple[str, str, int, bool | None], _EveryRequest] = {}
         self.live = _Live(accounts)
         r.register(self.live)
 
@@ -122,25 +124,28 @@ class Metrics:
     def observe(self, trace: RequestTrace, route: str, status: int, known_model: bool) -> None:
         model = trace.model if known_model and trace.model else "unknown"
         total = time.monotonic() - trace.started
-        child = self._child
-        child(self.requests, route, model, str(status), _flag(trace.stream)).inc()
-        child(self.duration, route).observe(total)
+        key = (route, model, status, trace.stream)
+        every = self._every.get(key)
+        if every is None:
+            every = self._every[key] = self._every_request(*key)
+        every.requests.inc()
+        every.duration.observe(total)
         upstream = trace.upstream_seconds()
         if upstream is not None:
-            child(self.upstream, model).observe(upstream)
-            child(self.overhead, route).observe(max(0.0, total - upstream))
+            (every.upstream or every.made("upstream")).observe(upstream)
+            (every.overhead or every.made("overhead")).observe(max(0.0, total - upstream))
         elif route != "other":
-            child(self.overhead, route).observe(total)
+            (every.overhead or every.made("overhead")).observe(total)
         ttft = trace.ttft_seconds()
         if ttft is not None:
-            child(self.ttft, model).observe(ttft)
-        for kind, count in (
-            ("prompt", trace.prompt_tokens),
-            ("completion", trace.completion_tokens),
-            ("reasoning", trace.reasoning_tokens),
-        ):
-            if count:
-                child(self.tokens, model, kind).inc(count)
+            (every.ttft or every.made("ttft")).observe(ttft)
+        if trace.prompt_tokens:
+            (every.prompt or every.made("prompt")).inc(trace.prompt_tokens)
+        if trace.completion_tokens:
+            (every.completion or every.made("completion")).inc(trace.completion_tokens)
+        if trace.reasoning_tokens:
+            (every.reasoning or every.made("reasoning")).inc(trace.reasoning_tokens)
+        child = self._child
         for reason in trace.retry_reasons:
             child(self.retries, reason).inc()
         if trace.failovers:
@@ -156,6 +161,24 @@ class Metrics:
             if trace.credits:
                 child(self.credit_requests, served).inc()
 
+    def _every_request(
+        self, route: str, model: str, status: int, stream: bool | None
+    ) -> _EveryRequest:
+        child = self._child
+        labelled: dict[str, Callable[[], Any]] = {
+            "upstream": lambda: child(self.upstream, model),
+            "overhead": lambda: child(self.overhead, route),
+            "ttft": lambda: child(self.ttft, model),
+            "prompt": lambda: child(self.tokens, model, "prompt"),
+            "completion": lambda: child(self.tokens, model, "completion"),
+            "reasoning": lambda: child(self.tokens, model, "reasoning"),
+        }
+        return _EveryRequest(
+            child(self.requests, route, model, str(status), _flag(stream)),
+            child(self.duration, route),
+            labelled,
+        )
+
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: labels() validates and locks on every
         call, and a request makes about eight of them. The label sets are bounded (see above)."""
@@ -163,6 +186,33 @@ class Metrics:
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)
+        return child
+
+
+class _EveryRequest:
+    """The metric children one kind of request (route, model, status, stream) observes, each
+    made when first observed (a child shows in /metrics from then on, at 0)."""
+
+    __slots__ = (
+        "_labelled",
+        "completion",
+        "duration",
+        "overhead",
+        "prompt",
+        "reasoning",
+        "requests",
+        "ttft",
+        "upstream",
+    )
+
+    def __init__(self, requests: Any, duration: Any, labelled: dict[str, Callable[[], Any]]):
+        self.requests, self.duration, self._labelled = requests, duration, labelled
+        self.upstream = self.overhead = self.ttft = None
+        self.prompt = self.completion = self.reasoning = None
+
+    def made(self, name: str) -> Any:
+        child = self._labelled[name]()
+        setattr(self, name, child)
         return child
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@functools.lru_cache(maxsize=4)
+def utc_second(second: int) -> str:
+    """``2026-12-07T19:33:02``: formatted once per second, not once per request."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 @dataclass
@@ -54,9 +61,10 @@ class RequestTrace:
         total = (now or time.monotonic()) - self.started
         upstream = self.upstream_seconds()
         ttft = self.ttft_seconds()
+        wall = self.wall_time
+        second = int(wall)
         return {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.wall_time))
-            + f".{int(self.wall_time % 1 * 1000):03d}Z",
+            "time": f"{utc_second(second)}.{int((wall - second) * 1000):03d}Z",
             "request_id": self.request_id,
             "method": self.method,
             "path": self.path,

@@ -15,6 +15,7 @@ Backends: :mod:`ag2api.state.memory` (one process) and :mod:`ag2api.state.redis`
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -30,6 +31,7 @@ from ag2api.observe.usage import SharedCounters
 from ag2api.state.records import ResponseStore, SharedRecords
 
 
+@functools.lru_cache(maxsize=1024)  # every pick names every account
 def account_key(project_id: str) -> str:
     """The id of an account in shared keys: a hash, never a token, email or project id."""
     return "acct_" + hashlib.sha256(b"ag2api:" + project_id.encode()).hexdigest()[:16]

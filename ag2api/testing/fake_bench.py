@@ -1,8 +1,9 @@
 """The fake's benchmark mode: one fixed answer, pre-serialised, served as fast as it can.
 
-The same answer is served two ways: as the Antigravity upstream would (Gemini events in the
+The same answer is served three ways: as the Antigravity upstream would (Gemini events in the
 v1internal envelope) for the gateway, and directly in OpenAI format at ``/v1/chat/completions``
-— the no-gateway limit the benchmark compares the gateway against.
+and in Anthropic format at ``/v1/messages`` — the no-gateway limit the benchmark compares the
+gateway against.
 
 By default the v1internal side costs what Google's does: every event carries the running
 ``usageMetadata`` (Google sends cumulative counts on every chunk), and the answer is gzipped when
@@ -117,6 +118,8 @@ class BenchAnswer:
             }
         ).encode()
 
+        self.messages_events, self.messages_body = _messages_answer(texts, model, chunks)
+
 
 def _usage(candidates: int) -> dict[str, int]:
     return {
@@ -124,6 +127,63 @@ def _usage(candidates: int) -> dict[str, int]:
         "candidatesTokenCount": candidates,
         "totalTokenCount": 8 + candidates,
     }
+
+
+def _messages_answer(texts: list[str], model: str, chunks: int) -> tuple[list[bytes], bytes]:
+    """The answer as Anthropic Messages events (one write per upstream event) and body."""
+
+    def event(name: str, data: dict[str, Any]) -> bytes:
+        body = json.dumps(data, separators=(",", ":")).encode()
+        return b"event: " + name.encode() + b"\ndata: " + body + b"\n\n"
+
+    usage = {"input_tokens": 8, "output_tokens": chunks}
+    message: dict[str, Any] = {
+        "id": "msg_bench",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "stop_reason": None,
+        "stop_sequence": None,
+    }
+    start = {**message, "content": [], "usage": {**usage, "output_tokens": 0}}
+    deltas = [
+        event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": t}},
+        )
+        for t in texts
+    ]
+    deltas[0] = (
+        event("message_start", {"type": "message_start", "message": start})
+        + event(
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 0,
+                "content_block": {"type": "text", "text": ""},
+            },
+        )
+        + deltas[0]
+    )
+    deltas.append(
+        event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        + event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "usage": usage,
+            },
+        )
+        + event("message_stop", {"type": "message_stop"})
+    )
+    whole = {
+        **message,
+        "content": [{"type": "text", "text": "".join(texts)}],
+        "stop_reason": "end_turn",
+        "usage": usage,
+    }
+    return deltas, json.dumps(whole).encode()
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -204,3 +264,15 @@ class DirectChatHandler(_BenchHandler):
         else:
             self.set_header("Content-Type", "application/json")
             self.finish(answer.direct_body)
+
+
+class DirectMessagesHandler(_BenchHandler):
+    """The same answer straight in Anthropic Messages format."""
+
+    async def post(self) -> None:
+        answer: BenchAnswer = self.settings["bench"]
+        if b'"stream":true' in self.request.body.replace(b" ", b""):
+            await self.relay(answer.messages_events)
+        else:
+            self.set_header("Content-Type", "application/json")
+            self.finish(answer.messages_body)

@@ -16,7 +16,12 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from tornado.web import Application
 
-from ag2api.testing.fake_bench import BenchAnswer, BenchGenerateHandler, DirectChatHandler
+from ag2api.testing.fake_bench import (
+    BenchAnswer,
+    BenchGenerateHandler,
+    DirectChatHandler,
+    DirectMessagesHandler,
+)
 from ag2api.testing.fake_generate import (
     CountTokensHandler,
     GenerateHandler,
@@ -75,6 +80,7 @@ def _bench_routes() -> list[Any]:
         (r"/v1internal:streamGenerateContent", BenchGenerateHandler, {"stream": True}),
         (r"/v1internal:generateContent", BenchGenerateHandler, {"stream": False}),
         (r"/v1/chat/completions", DirectChatHandler),
+        (r"/v1/messages", DirectMessagesHandler),
         *[r for r in _routes() if not r[0].endswith("GenerateContent")],
     ]
 

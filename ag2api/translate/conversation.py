@@ -30,8 +30,9 @@ Headers = Mapping[str, str]  # case-insensitive (Tornado's HTTPHeaders)
 FirstTurn = Callable[[dict[str, Any]], tuple[str, str, bool]]
 
 _LEGACY_SESSION = re.compile(r"_session_([0-9a-fA-F-]+)$")
+_CLAUDE_HEADER = "x-claude-code-session-id"
 _SESSION_HEADERS = (
-    ("x-claude-code-session-id", "claude"),
+    (_CLAUDE_HEADER, "claude"),
     ("session-id", "codex"),
     ("session_id", "codex"),
     ("conversation_id", "codex"),
@@ -61,14 +62,17 @@ def conversation_id(
 
 def _declared(headers: Headers, body: dict[str, Any]) -> str | None:
     """An id the client states, with its kind; None when it states none."""
-    header = _header(headers, "x-claude-code-session-id")
+    # Which session headers came, from the names at once: every request asks, and most send
+    # none (a case-insensitive lookup that misses costs as much as reading all the names).
+    sent = {name.lower() for name in headers}
+    header = _header(headers, "x-claude-code-session-id") if _CLAUDE_HEADER in sent else None
     if header:
         return "claude:" + header
     session = claude_session(body.get("metadata"))
     if session:
         return "claude:" + session
     for name, kind in _SESSION_HEADERS[1:]:
-        value = _header(headers, name)
+        value = _header(headers, name) if name in sent else None
         if value:
             return f"{kind}:{value}"
     for field, kind in (("prompt_cache_key", "pck"), ("user", "user")):

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ag2api.errors import GatewayError, InvalidRequest
 from ag2api.models.catalog import ModelEntry
 from ag2api.translate.conversation import FirstTurn
-from ag2api.translate.gemini.events import Reply, Usage, output_tokens
+from ag2api.translate.gemini.events import Reply, Usage
 from ag2api.translate.gemini.events import usage as read_usage
 from ag2api.translate.signatures import ThinkingRecord
 
@@ -242,11 +242,11 @@ def openai_usage(meta: Usage | Mapping[str, Any] | None) -> dict[str, Any]:
     (prompt + candidates == total), they are not added twice. ``total = prompt + completion``.
     """
     u = meta if isinstance(meta, Usage) else read_usage(dict(meta or {}))
-    completion = output_tokens(u)
+    prompt, cached, completion, thoughts = u.counts()
     return {
-        "prompt_tokens": u.prompt,
+        "prompt_tokens": prompt,
         "completion_tokens": completion,
-        "total_tokens": u.prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": u.cached},
-        "completion_tokens_details": {"reasoning_tokens": u.thoughts},
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+        "completion_tokens_details": {"reasoning_tokens": thoughts},
     }

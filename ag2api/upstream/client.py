@@ -16,7 +16,6 @@ from tornado.httputil import HTTPHeaders
 
 from ag2api import jsoncodec
 from ag2api.upstream.curl_multi import ABORTED, TIMED_OUT, CurlMulti, Transfer
-from ag2api.upstream.envelope import unwrap
 from ag2api.upstream.google_error import GoogleError, parse_google_error
 from ag2api.upstream.sse import SseDecoder
 
@@ -82,7 +81,11 @@ class CallSettings:
 
 
 class Watchdog:
-    """First-byte then idle-between-chunks deadline; ``touch`` is a single float store."""
+    """First-byte then idle-between-chunks deadline; ``touch`` is two stores.
+
+    One timer per transfer: it first fires at the earlier of the two limits (no deadline can come
+    sooner), then at whichever deadline applies by then, so no expiry is ever noticed late and a
+    transfer that ends in time never moves its timer (the first byte used to)."""
 
     __slots__ = ("_expire", "_first", "_handle", "_idle", "_loop", "last", "started")
 
@@ -94,17 +97,13 @@ class Watchdog:
         self.last = self._loop.time()
         self.started = False
         self._handle: asyncio.TimerHandle | None = self._loop.call_at(
-            self.last + first_byte, self._check
+            self.last + min(first_byte, idle), self._check
         )
 
     def touch(self) -> None:
+        # From the first byte on, the idle limit applies (counted from the latest byte).
         self.last = self._loop.time()
-        if not self.started:
-            # From the first byte on, the (usually shorter) idle limit applies.
-            self.started = True
-            if self._handle is not None:
-                self._handle.cancel()
-                self._handle = self._loop.call_at(self.last + self._idle, self._check)
+        self.started = True
 
     def _check(self) -> None:
         limit = self._idle if self.started else self._first
@@ -254,8 +253,11 @@ class UpstreamTransfer:
             code = obj["error"].get("code") if isinstance(obj["error"], dict) else None
             self._fail(UpstreamHTTPError(code if isinstance(code, int) else 500, payload))
             return
-        self._items.append(unwrap(obj))
-        self._wake()
+        # unwrap(obj), inlined: this runs for every event of every stream.
+        inner = obj.get("response")
+        self._items.append(inner if isinstance(inner, dict) else obj)
+        if self._waiter is not None:  # the reader waits (else it takes this with the others)
+            self._wake()
 
     def _on_done(self, errno: int, message: str, status: int, header_lines: list[bytes]) -> None:
         self._watchdog.cancel()

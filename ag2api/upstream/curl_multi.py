@@ -90,7 +90,7 @@ class CurlMulti:
         self._free: dict[_HandleKey, list[Transfer]] = {}
         self._running: dict[pycurl.Curl, Transfer] = {}
         self._fds: set[int] = set()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         self._closed = False
         self._acting = False  # inside socket_action: libcurl's callbacks may run
 
@@ -231,7 +231,10 @@ class CurlMulti:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if msecs >= 0 and not self._closed:
+        if msecs == 0 and not self._closed:
+            # "Now" (a transfer was added): the next turn of the loop, without a timer.
+            self._timer = self._loop.call_soon(self._on_timeout)
+        elif msecs > 0 and not self._closed:
             self._timer = self._loop.call_later(msecs / 1000.0, self._on_timeout)
 
     def _on_ready(self, fd: int, action: int) -> None:

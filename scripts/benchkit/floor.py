@@ -10,10 +10,12 @@ design (Python, Tornado, libcurl) alone.
     python scripts/benchkit/floor.py --upstream URL --access-token TOKEN --project ID \
         [--ca-file PEM]
 
-prints ``listening on http://127.0.0.1:PORT`` and serves ``POST /v1/chat/completions``
-(``"stream": true`` relays the SSE stream and appends ``data: [DONE]``; otherwise the
-``generateContent`` body is gathered and sent inside a stub OpenAI object, ``{"choices": [],
-"upstream": ...}``: the load generator checks for ``"choices"``).
+prints ``listening on http://127.0.0.1:PORT`` and serves ``POST /v1/chat/completions`` and
+``POST /v1/messages`` (``"stream": true`` relays the SSE stream and appends the dialect's end,
+``data: [DONE]`` or a ``message_stop`` event; otherwise the ``generateContent`` body is gathered
+and sent inside a stub object, ``{"choices": [], "content": [], "upstream": ...}``: the load
+generator checks for ``"choices"`` or ``"content"``). ``--gzip`` asks the upstream for gzip, as
+the gateway does with ``upstream.gzip``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from ag2api.upstream.client import GENERATE_PATH, STREAM_PATH  # noqa: E402
 from ag2api.upstream.curl_multi import CurlMulti, Transfer  # noqa: E402
 
 _OK = httputil.ResponseStartLine("HTTP/1.1", 200, "OK")
+_MESSAGES_END = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+_CHAT_END = b"data: [DONE]\n\n"
 _BAD_GATEWAY = httputil.ResponseStartLine("HTTP/1.1", 502, "Bad Gateway")
 
 
@@ -52,6 +56,7 @@ class NullRelay(httputil.HTTPMessageDelegate):
         self.writing = False
         self.ended = False
         self.stream = False
+        self.end = _CHAT_END
         self.answer: list[bytes] = []
         self.transfer: Transfer | None = None
 
@@ -60,7 +65,8 @@ class NullRelay(httputil.HTTPMessageDelegate):
         start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
         headers: httputil.HTTPHeaders,
     ) -> None:
-        return None
+        if isinstance(start_line, httputil.RequestStartLine) and "messages" in start_line.path:
+            self.end = _MESSAGES_END
 
     def data_received(self, chunk: bytes) -> None:
         self.body.append(chunk)
@@ -76,7 +82,7 @@ class NullRelay(httputil.HTTPMessageDelegate):
             on_data=self._on_data,
             on_done=self._on_done,
             connect_timeout=5,
-            accept_encoding="identity",
+            accept_encoding=relay.accept_encoding,
             ca_file=relay.ca_file,
         )
 
@@ -106,10 +112,12 @@ class NullRelay(httputil.HTTPMessageDelegate):
             self._head(b"", _BAD_GATEWAY)
             return
         if not self.stream:
-            self._head(b'{"choices": [], "upstream": ' + b"".join(self.answer) + b"}")
+            self._head(
+                b'{"choices": [], "content": [], "upstream": ' + b"".join(self.answer) + b"}"
+            )
             return
         if not failed:
-            self.pending.append(b"data: [DONE]\n\n")
+            self.pending.append(self.end)
         if not self.started:
             self._head(b"")
         elif not self.writing:
@@ -134,8 +142,11 @@ class NullRelay(httputil.HTTPMessageDelegate):
 
 
 class Relay(httputil.HTTPServerConnectionDelegate):
-    def __init__(self, base: str, token: str, project: str, ca_file: str | None) -> None:
+    def __init__(
+        self, base: str, token: str, project: str, ca_file: str | None, gzip: bool
+    ) -> None:
         self.base = base.rstrip("/")
+        self.accept_encoding = "gzip" if gzip else "identity"
         # One fixed request (the gateway's work of building it is part of what it adds).
         self.body = orjson.dumps(
             {"project": project, "model": "gemini-2.5-flash", "request": {"contents": []}}
@@ -151,7 +162,9 @@ class Relay(httputil.HTTPServerConnectionDelegate):
 
 
 async def serve(args: argparse.Namespace) -> None:
-    server = HTTPServer(Relay(args.upstream, args.access_token, args.project, args.ca_file))
+    server = HTTPServer(
+        Relay(args.upstream, args.access_token, args.project, args.ca_file, args.gzip)
+    )
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     tune_gc()  # the gateway's own setting: the comparison is of the work, not of the GC
@@ -165,6 +178,7 @@ def main() -> None:
     p.add_argument("--access-token", required=True)
     p.add_argument("--project", required=True)
     p.add_argument("--ca-file")
+    p.add_argument("--gzip", action="store_true", help="ask the upstream for gzip")
     asyncio.run(serve(p.parse_args()))
 
 

@@ -10,13 +10,14 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from benchkit.model import API_KEY
+from benchkit.model import API_KEY, ROUTES, Route
 
 
 async def one_connection(
     url: str,
     body: bytes,
     stream: bool,
+    route: Route,
     jobs: list[int],
     ttfts: list[float],
     errors: list[str],
@@ -67,7 +68,7 @@ async def one_connection(
             else:
                 data += await reader.readexactly(length)
                 first = time.perf_counter()
-            ok = b" 200 " in status and (b"[DONE]" in data if stream else b'"choices"' in data)
+            ok = b" 200 " in status and (route.stream_end if stream else route.whole_mark) in data
             if not ok:
                 errors.append(f"{status!r} {bytes(data[:200])!r}")
             elif first is not None:
@@ -86,14 +87,12 @@ async def load(
     concurrency: int,
     requests: int,
     cafile: str | None,
+    route_name: str = "chat",
 ) -> dict[str, Any]:
-    body = json.dumps(
-        {
-            "model": "gemini-2.5-flash",
-            "stream": stream,
-            "messages": [{"role": "user", "content": "benchmark"}],
-        }
-    ).encode()
+    """``requests`` requests to ``url`` (a base URL: the route's path is added)."""
+    route = ROUTES[route_name]
+    url = url.rstrip("/") + route.path
+    body = json.dumps({**route.body, "stream": stream}).encode()
     ctx = ssl.create_default_context(cafile=cafile) if url.startswith("https") else None
     jobs = list(range(requests))
     ttfts: list[float] = []
@@ -102,7 +101,7 @@ async def load(
     started = time.perf_counter()
     await asyncio.gather(
         *(
-            one_connection(url, body, stream, jobs, ttfts, errors, ctx, gauge)
+            one_connection(url, body, stream, route, jobs, ttfts, errors, ctx, gauge)
             for _ in range(min(concurrency, requests))
         )
     )

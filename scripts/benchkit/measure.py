@@ -25,6 +25,8 @@ def run_load(url: str, s: Scenario, cafile: str | None) -> dict[str, Any]:
         str(s.concurrency),
         "--requests",
         str(s.requests),
+        "--route",
+        s.route,
     ] + (["--stream"] if s.stream else [])
     if cafile:
         args += ["--cafile", cafile]
@@ -50,7 +52,8 @@ def measure(
     if warm:
         # Connections, model list, first allocations: the run measures steady state.
         warm_up = min(s.requests, 40)  # at once for slow streams: one pass of their pace
-        run_load(url, Scenario(s.name, s.stream, min(s.concurrency, warm_up), warm_up), cafile)
+        warm_s = Scenario(s.name, s.stream, min(s.concurrency, warm_up), warm_up, route=s.route)
+        run_load(url, warm_s, cafile)
     base_rss = rss_kib(pid) if pid else 0
     ticks = cpu_ticks(pid) if pid else 0
     up_ticks = cpu_ticks(upstream_pid) if upstream_pid else 0
@@ -95,6 +98,11 @@ def measure(
         open_streams_peak=stats.get("open_peak"),
         rps_runs=[rps],
     )
+    per_request = result.cpu_ms_per_request
+    if s.stream:
+        result.events_per_request = s.events
+        if per_request is not None:
+            result.cpu_us_per_event = round(per_request * 1000 / s.events, 2)
     if redis:
         result.redis_round_trips_per_request = round((after[0] - before[0]) / done, 2)
         result.redis_commands_per_request = round((after[1] - before[1]) / done, 2)
@@ -116,6 +124,7 @@ MEDIAN_FIELDS = (
     "redis_commands_per_request",
     "redis_cpu_ms_per_request",
     "upstream_cpu_ms_per_request",
+    "cpu_us_per_event",
 )
 
 
@@ -141,15 +150,15 @@ def measure_pair(
     gateway: Gateway | None,
     rounds: int,
     folder: Path,
-    floor: Floor | None = None,
+    floors: dict[str, Floor] | None = None,
 ) -> list[Result]:
-    """Direct and gateway runs alternated (A B A B), then each one's medians; with ``floor``,
-    the null relay between them (A C B A C B).
+    """Direct and gateway runs alternated (A B A B), then each one's medians; with ``floors``
+    (target name → floor), those between them (A C D B A C D B).
 
     ``gateway`` None: a fresh gateway for each round — for the RSS growth per open stream, which
     a gateway that already held the streams once would hide (its allocator keeps the memory)."""
     direct: list[Result] = []
-    null: list[Result] = []
+    beside: dict[str, list[Result]] = {name: [] for name in floors or {}}
     through: list[Result] = []
     for i in range(rounds):
         if upstream.direct_url:
@@ -163,8 +172,10 @@ def measure_pair(
                     warm=i == 0,
                 )
             )
-        if floor is not None:
-            null.append(measure(s, "floor", floor.url, floor.pid, None, upstream.pid, warm=i == 0))
+        for name, floor in (floors or {}).items():
+            beside[name].append(
+                measure(s, name, floor.url, floor.pid, None, upstream.pid, warm=i == 0)
+            )
         own = gateway or Gateway(folder, upstream)
         try:
             through.append(
@@ -177,7 +188,7 @@ def measure_pair(
                 own.close()
     for later in direct[1:]:
         later.rss_growth_kib_per_stream = None  # the fake keeps what it grew: first round only
-    return [combine(runs) for runs in (direct, null, through) if runs]
+    return [combine(runs) for runs in (direct, *beside.values(), through) if runs]
 
 
 def backend_scenarios(

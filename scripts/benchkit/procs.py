@@ -143,15 +143,16 @@ class RedisStats:
                     raise
                 time.sleep(0.05)
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._asked = 0  # INFO calls made by counters()
 
     def counters(self) -> tuple[int, int, float]:
-        """(round trips, commands, CPU seconds) so far. The gateway's hot path talks to Redis
-        only through scripts (EVALSHA), so those are its round trips; commands count the ones
-        inside the scripts too."""
-        stats = self.client.info("commandstats")
-        trips = sum(int(v["calls"]) for k, v in stats.items() if k.startswith("cmdstat_eval"))
+        """(round trips, commands, CPU seconds) so far. A round trip is a read Redis made from a
+        client socket (a pipeline of scripts is one); commands count the ones inside the scripts
+        too. The INFO calls made here are taken off both."""
+        self._asked += 1
         info = self.client.info()
-        commands = int(info["total_commands_processed"]) - 2  # minus these INFOs
+        trips = int(info["total_reads_processed"]) - self._asked
+        commands = int(info["total_commands_processed"]) - self._asked
         return trips, commands, float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
     def close(self) -> None:
@@ -175,7 +176,7 @@ class Upstream:
 
     url: str  # speaks v1internal
     pid: int | None  # for /proc CPU; None: not measured
-    direct_url: str | None  # the same answer in OpenAI format; None: no ratios
+    direct_url: str | None  # base URL of the same answer in the client's format; None: no ratios
     direct_pid: int | None
     cafile: str | None
     tokens: dict[str, Any]  # the gateway's tokens.json
@@ -188,8 +189,10 @@ class Upstream:
             stop(self.proc)
 
 
-def start_fake(interval: float, cert: tuple[str, str] | None, gzip: bool, usage: bool) -> Upstream:
-    args = [sys.executable, "-m", "ag2api.testing.run_fake", "--bench-chunks", str(CHUNKS)]
+def start_fake(
+    interval: float, cert: tuple[str, str] | None, gzip: bool, usage: bool, chunks: int = CHUNKS
+) -> Upstream:
+    args = [sys.executable, "-m", "ag2api.testing.run_fake", "--bench-chunks", str(chunks)]
     args += ["--interval", str(interval), "--access-token", ACCESS_TOKEN]
     args += ([] if gzip else ["--no-gzip"]) + ([] if usage else ["--no-usage"])
     if cert:
@@ -207,7 +210,7 @@ def start_fake(interval: float, cert: tuple[str, str] | None, gzip: bool, usage:
     return Upstream(
         url=info["url"],
         pid=proc.pid,
-        direct_url=info["url"] + "/v1/chat/completions",
+        direct_url=info["url"],
         direct_pid=proc.pid,
         cafile=cert[0] if cert else None,
         tokens=tokens,
@@ -239,9 +242,8 @@ def external_upstream(args: argparse.Namespace) -> Upstream:
             for i, project in enumerate(projects)
         ],
     }
-    direct = args.direct
-    if direct and urlsplit(direct).path in ("", "/"):
-        direct = direct.rstrip("/") + "/v1/chat/completions"
+    # The load generator adds the route's path (the external direct serves chat only).
+    direct = args.direct.rstrip("/").removesuffix("/v1/chat/completions") if args.direct else None
     same_process = direct is not None and urlsplit(direct).netloc == urlsplit(url).netloc
     return Upstream(
         url=url,
@@ -276,6 +278,8 @@ class Gateway:
                         "keepalive": 30,
                         "workers": workers,
                         "max_connections": SERVER_CONNECTIONS,
+                        # Every load-generator connection comes from 127.0.0.1.
+                        "max_connections_per_client": SERVER_CONNECTIONS,
                     },
                     "api_keys": [API_KEY],
                     "tokens_file": str(tokens),
@@ -306,24 +310,28 @@ class Gateway:
             env={"AG2API_LOG_LEVEL": "INFO"},
         )
         self.pid = self.proc.pid
-        self.url = line.split("listening on ")[1].split()[0] + "/v1/chat/completions"
+        self.url = line.split("listening on ")[1].split()[0]  # the base URL
 
     def close(self) -> None:
         stop(self.proc)
 
 
 class Floor:
-    """The null relay (``scripts/benchkit/floor.py``) in front of ``upstream``."""
+    """A floor in front of ``upstream``: the null relay (``scripts/benchkit/floor.py``), or with
+    ``card`` the design card's (``scripts/benchkit/card_floor.py``)."""
 
-    def __init__(self, upstream: Upstream) -> None:
-        args = [sys.executable, str(ROOT / "scripts" / "benchkit" / "floor.py")]
+    def __init__(self, upstream: Upstream, card: bool = False) -> None:
+        script = "card_floor.py" if card else "floor.py"
+        args = [sys.executable, str(ROOT / "scripts" / "benchkit" / script)]
         args += ["--upstream", upstream.url, "--access-token", upstream.access_token]
         args += ["--project", upstream.tokens["projects"][0]["project_id"]]
         if upstream.cafile:
             args += ["--ca-file", upstream.cafile]
+        if upstream.ask_gzip:
+            args += ["--gzip"]
         self.proc, line = spawn(args, "listening on")
         self.pid = self.proc.pid
-        self.url = line.split("listening on ")[1].split()[0] + "/v1/chat/completions"
+        self.url = line.split("listening on ")[1].split()[0]  # the base URL
 
     def close(self) -> None:
         stop(self.proc)

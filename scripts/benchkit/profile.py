@@ -1,4 +1,5 @@
-"""``--profile``: py-spy on the gateway under the streamed concurrency-50 load."""
+"""``--profile``: py-spy on the gateway under one scenario's load (``--only``; the streamed
+concurrency-50 one by default)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchkit.measure import run_load
 from benchkit.model import STREAM_50, Scenario
-from benchkit.procs import Gateway, Upstream
+from benchkit.procs import Floor, Gateway, Upstream
 
 
 def find_py_spy() -> str | None:
@@ -19,15 +21,22 @@ def find_py_spy() -> str | None:
     return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
 
 
-def profile(args: argparse.Namespace, upstream: Upstream, folder: Path) -> int:
+def profile(
+    args: argparse.Namespace, upstream: Upstream, folder: Path, scenario: Scenario | None = None
+) -> int:
     spy = find_py_spy()
     if spy is None:
         print("--profile needs py-spy: pip install py-spy", file=sys.stderr)
         return 2
-    gateway = Gateway(folder, upstream)
+    kind = getattr(args, "profile_target", "gateway")
+    gateway: Gateway | Floor = (
+        Gateway(folder, upstream) if kind == "gateway" else Floor(upstream, card=kind == "design")
+    )
     try:
-        s = Scenario(STREAM_50, True, 50, args.requests or 300)  # short: little overshoot
-        run_load(gateway.url, Scenario(s.name, True, 20, 40), None)  # warm up
+        s = scenario or Scenario(STREAM_50, True, 50, 300)
+        # Short runs, one after another while py-spy samples: little overshoot at its end.
+        s = replace(s, requests=args.requests or min(s.requests, 300))
+        run_load(gateway.url, replace(s, concurrency=20, requests=40), None)  # warm up
         command = [
             spy,
             "record",
@@ -35,6 +44,8 @@ def profile(args: argparse.Namespace, upstream: Upstream, folder: Path) -> int:
             str(gateway.pid),
             "--duration",
             str(args.profile_seconds),
+            "--rate",
+            str(args.profile_rate),
         ]
         command += ["--format", args.profile_format, "--output", str(args.profile)]
         command += ["--native"] if args.profile_native else []
@@ -54,7 +65,7 @@ def profile(args: argparse.Namespace, upstream: Upstream, folder: Path) -> int:
         print(f"py-spy failed ({recorder.returncode}):\n{output}", file=sys.stderr)
         return 1
     print(
-        f"{args.profile} ({args.profile_format}): {args.profile_seconds} s of the gateway (pid "
-        f"{gateway.pid}) under {STREAM_50}; {done / seconds:.0f} req/s, {errors} errors"
+        f"{args.profile} ({args.profile_format}): {args.profile_seconds} s of the {kind} (pid "
+        f"{gateway.pid}) under {s.name}; {done / seconds:.0f} req/s, {errors} errors"
     )
     return 0

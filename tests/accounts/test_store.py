@@ -137,6 +137,28 @@ def test_writer_waits_for_the_lock(tmp_path: Path, io_loop: Any) -> None:
     assert json.loads(path.read_text())["projects"][0]["access_token"] == "locked-out"
 
 
+def test_writer_plans_a_lazy_write_once_for_many_uses(tmp_path: Path, io_loop: Any) -> None:
+    """A last use is recorded on every request: the write it plans is planned once, not moved
+    (a timer cancelled and made again) by each request that follows."""
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(ORIGINAL))
+    writer = TokenWriter(path, interval=1.0, lazy_interval=60.0)
+
+    async def scenario() -> None:
+        writer.record("p-one", last_used_at=1)
+        await writer.flush()  # written at once: nothing was written yet
+        writer.record("p-one", last_used_at=2)
+        planned = writer._timer
+        assert planned is not None
+        for i in range(3, 50):
+            writer.record("p-one", last_used_at=i)
+        assert writer._timer is planned and not planned.cancelled()
+        await writer.aclose()
+
+    io_loop.run_sync(scenario)
+    assert json.loads(path.read_text())["projects"][0]["last_used_at"] == 49
+
+
 def test_writer_coalesces_many_changes_into_few_writes(tmp_path: Path, io_loop: Any) -> None:
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps(ORIGINAL))

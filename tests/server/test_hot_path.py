@@ -110,3 +110,23 @@ async def test_health_shows_log_lines_lost_to_a_blocked_sink(
     async with httpx.AsyncClient() as http:
         health = (await http.get(base_url + "/health")).json()
     assert health["logs"] == {"dropped_lines": 1}
+
+
+async def test_the_upstream_work_runs_in_the_requests_own_task(
+    client: openai.AsyncOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task of its own for each request's upstream work cost its creation and two turns of
+    the loop: the request's task runs it (and is what a client's leaving cancels)."""
+    made: list[str] = []
+    loop = asyncio.get_running_loop()
+    create_task = loop.create_task
+
+    def recording(coro: Any, **kwargs: Any) -> Any:
+        made.append(getattr(coro, "__qualname__", ""))
+        return create_task(coro, **kwargs)
+
+    monkeypatch.setattr(loop, "create_task", recording)
+    assert await chat_text(client)
+    assert await chat_text(client, stream=True)
+    assert "RequestHandler._execute" in made  # the recording sees the requests' own tasks
+    assert not {"Dispatcher.generate", "CompletionHandler._stream"} & set(made)

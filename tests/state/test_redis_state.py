@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,7 +15,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import account_key
-from ag2api.state.redis.client import redact_url
+from ag2api.state.redis.client import ScriptCall, redact_url
 from ag2api.state.redis.state import RedisState
 from tests.support.redis_server import RedisServer
 
@@ -94,6 +95,33 @@ async def test_slot_limits_are_pool_wide(redis_server: RedisServer, key_prefix: 
         held[0] = await b.pick(MODEL)
         for grant, s in zip(held, (b, b), strict=True):
             s.release(grant, ok=True)
+
+
+async def test_one_round_trip_per_request(
+    redis_server: RedisServer, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot a request gives back goes to Redis with the next pick, in one pipeline and
+    before it (so a full account has room again); with no pick to ride with, settle() (or
+    SEND_WINDOW) sends it, and the other replica sees the slot back."""
+    async with pair(redis_server.url, key_prefix, n=1, per_account=1) as (a, b):
+        sent: list[list[str]] = []
+        pipeline = a.client._pipeline
+
+        async def recording(calls: list[ScriptCall]) -> list[Any]:
+            if calls[-1][0] != "sync":  # the background read (also sent after the outbox)
+                sent.append([name for name, _, _ in calls])
+            return await pipeline(calls)
+
+        monkeypatch.setattr(a.client, "_pipeline", recording)
+        grant = await a.pick(MODEL)
+        a.release(grant, ok=True)
+        a.cool(a.pool.accounts[0], "other-model", 60, "RATE_LIMIT_EXCEEDED")
+        grant = await a.pick(MODEL)  # one slot: there only if the release went first
+        assert sent == [["pick"], ["release", "cool", "pick"]]
+        a.release(grant, ok=True)
+        await a.settle()
+        assert sent[-1] == ["release"]
+        b.release(await b.pick(MODEL), ok=True)  # the other replica has the slot back
 
 
 async def test_leases_of_a_dead_replica_expire_and_live_ones_are_renewed(

@@ -11,6 +11,7 @@ Redis again; the same holds for a release that could not be sent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
@@ -23,7 +24,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from ag2api.state.base import BackendHealth
 from ag2api.state.redis.scripts import SCRIPTS
@@ -32,6 +33,8 @@ from ag2api.state.redis.sync_scripts import SYNC_SCRIPTS
 log = logging.getLogger("ag2api.state")
 T = TypeVar("T")
 Op = Callable[[], Awaitable[T]]
+# A script by its name in SCRIPTS, with its keys and arguments.
+ScriptCall = tuple[str, list[str], list[Any]]
 
 # Work kept for a Redis that does not answer; beyond this the oldest goes (its keys expire).
 MAX_PENDING = 10_000
@@ -49,6 +52,7 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{'***@' if at else ''}{host}"
 
 
+@functools.lru_cache(maxsize=1024)  # every pick names every account's
 def token_digest(refresh_token: str) -> str:
     """How shared keys name a refresh token (never the token)."""
     return hashlib.sha256(refresh_token.encode()).hexdigest()[:12]
@@ -82,12 +86,12 @@ class RedisClient:
         self._on_use = on_use  # starts the backend's background work on first use
         self.quiet = quiet  # a second client of the same Redis: the first one says it went away
         # A burst waits for one of the connections (at most ``timeout``) instead of failing on
-        # "too many connections".
+        # "too many connections". No socket timeout: every use is bounded as a whole by call()
+        # (or recover()), and redis-py wraps each send in a task of its own to time it.
         connections = aioredis.BlockingConnectionPool.from_url(
             url,
             max_connections=64,
             timeout=timeout,
-            socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # one bounded try, then the local state
         )
@@ -100,6 +104,8 @@ class RedisClient:
         self.last_error: str | None = None
         self.last_error_at: float | None = None
         self._owed: deque[Op[Any]] = deque(maxlen=MAX_PENDING)
+        self._loaded = False  # every script loaded (run_scripts)
+        self._loading: asyncio.Future[None] | None = None
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -118,7 +124,8 @@ class RedisClient:
                 self._owed.append(if_lost)
             raise Down()
         try:
-            return await asyncio.wait_for(op(), self.timeout)
+            async with asyncio.timeout(self.timeout):  # no task of its own, unlike wait_for
+                return await op()
         except FAILURES as exc:
             self._went_down(exc)
             if if_lost is not None:
@@ -128,6 +135,54 @@ class RedisClient:
             if if_lost is not None:
                 self.send(if_lost)
             raise
+
+    async def run_scripts(self, calls: list[ScriptCall]) -> list[Any]:
+        """``(name, keys, args)`` scripts in one round trip (a pipeline, not a transaction), in
+        that order, for use inside :meth:`call`; any error is raised.
+
+        Every script is loaded before the first batch (and again after an outage): a script
+        Redis did not know would fail alone while the ones after it ran, out of order. One it no
+        longer knows all the same (restarted or flushed meanwhile) is loaded and sent again."""
+        if not self._loaded:
+            await self._load_scripts()
+        results = await self._pipeline(calls)
+        unknown = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if unknown:
+            await self._load_scripts()
+            again = await self._pipeline([calls[i] for i in unknown])
+            for i, result in zip(unknown, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    async def _load_scripts(self) -> None:
+        """Every script, once for all callers: those waiting resume in the order they came, so
+        their batches still reach Redis in that order."""
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(self._load_all())
+        loading = self._loading
+        try:
+            await asyncio.shield(loading)
+        finally:
+            if self._loading is loading and loading.done():
+                self._loading = None
+
+    async def _load_all(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for body in SCRIPTS.values():
+            pipe.script_load(body)
+        await pipe.execute()
+        self._loaded = True
+
+    async def _pipeline(self, calls: list[ScriptCall]) -> list[Any]:
+        # EVALSHA by hand: a pipeline given Script objects first asks SCRIPT EXISTS (a second
+        # round trip each time).
+        pipe = self.redis.pipeline(transaction=False)
+        for name, keys, args in calls:
+            pipe.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
 
     def send(self, op: Op[Any], *, if_lost: Op[Any] | None = None) -> None:
         """:meth:`call` in the background (a lost answer is the fallback's business)."""
@@ -163,6 +218,7 @@ class RedisClient:
             return True
         try:
             await asyncio.wait_for(self.redis.ping(), self.timeout)
+            self._loaded = False  # a Redis that came back may have lost its scripts
             while self._owed:
                 op = self._owed.popleft()
                 try:

@@ -38,9 +38,9 @@ class Mirror:
 
     async def read(self) -> None:
         """One read of the shared state into the local view (raises Down)."""
-        k, script = self.client.key, self.client.scripts["sync"]
-        res = await self.client.call(
-            lambda: script(keys=[k("dis"), k("models"), k("rtok")], args=[self.client.prefix])
+        k = self.client.key
+        res = await self.picking.run_after_outbox(
+            ("sync", [k("dis"), k("models"), k("rtok")], [self.client.prefix])
         )
         local_now = time.time()
         disables, rotated = pairs(res[1]), pairs(res[2])

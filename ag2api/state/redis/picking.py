@@ -1,27 +1,35 @@
 """Picking accounts pool-wide: the rotation turn, slot holds (``slots:<account>``, renewed while
 held), half-open probes, cooldowns and runtime disables, through Redis. Each decision changes the
-local view (the memory backend) too, and is made there alone while Redis does not answer."""
+local view (the memory backend) too, and is made there alone while Redis does not answer.
+
+One Redis round trip per request: a slot given back, and a cooldown, are sent with this
+replica's next pick, in the same pipeline and before it (in the order they happened, as Redis
+must see them), or on their own within ``SEND_WINDOW`` when no pick comes; the local view has
+them at once."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import uuid
 from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.accounts.pool import NO_ACCOUNT_HELP, AllCooling, NoRoom
 from ag2api.errors import NoAvailableAccount, NoUsableAccount
+from ag2api.ids import random_hex
 from ag2api.redact import mask
 from ag2api.state.affinity import MAX_CONVERSATIONS
 from ag2api.state.base import ROTATE, Grant, Routing, account_key
 from ag2api.state.memory import MemoryState
-from ag2api.state.redis.client import Down, Op, RedisClient, text, token_digest
+from ag2api.state.redis.client import Down, Op, RedisClient, ScriptCall, text, token_digest
 
 log = logging.getLogger("ag2api.state")
 
 
 # A ``dis`` value of an account put back into rotation (the recheck found its cause gone).
 ENABLED_MARK = "+"
+# Longest a slot given back or a cooldown waits for a pick to ride with (seconds).
+SEND_WINDOW = 0.1
 
 
 class Picking:
@@ -30,6 +38,10 @@ class Picking:
         self.local = local
         self.hold_ms = hold_ms
         self.holds: dict[str, str] = {}  # hold id → its slots key, renewed while held
+        # Scripts for the next pick to take along, in order: (the script, and what undoes it
+        # if its answer is lost — a release's forget — or None).
+        self._outbox: list[tuple[ScriptCall, ScriptCall | None]] = []
+        self._flush: asyncio.TimerHandle | None = None
 
     # -- picking and slots --------------------------------------------------------------
     async def pick(
@@ -42,7 +54,7 @@ class Picking:
         if not accounts or not self.client.ok:
             return self.local.pick_now(model, exclude, routing)
         by_key = {account_key(a.project_id): a for a in accounts}
-        hold = uuid.uuid4().hex
+        hold = random_hex()
         args: list[str | int] = [
             model,
             pool.rotation_count,
@@ -73,11 +85,9 @@ class Picking:
             self.client.key("aff", "t"),
             self.client.key("bal", model),
         ]
-        script = self.client.scripts["pick"]
         try:
-            res = await self.client.call(
-                lambda: script(keys=keys, args=args),
-                if_lost=self._forget(hold, model, list(by_key)),
+            res = await self.run_after_outbox(
+                ("pick", keys, args), if_lost=self._forget(hold, model, list(by_key))
             )
         except Down:
             return self.local.pick_now(model, exclude, routing)
@@ -138,12 +148,55 @@ class Picking:
                 self.client.key("cdm", grant.model),
             ]
             args = [grant.hold, acct, "1" if grant.probe else "0", "1" if ok else "0"]
-            release, forget = self.client.scripts["release"], self.client.scripts["forget"]
-            self.client.send(
-                lambda: release(keys=keys, args=args),
-                if_lost=lambda: forget(keys=keys[:2], args=[grant.hold, acct]),
-            )
+            forget: ScriptCall = ("forget", keys[:2], [grant.hold, acct])
+            self._send_soon(("release", keys, args), forget)
         return changed
+
+    def _send_soon(self, call: ScriptCall, undo: ScriptCall | None = None) -> None:
+        """``call`` with the next pick, or within SEND_WINDOW."""
+        self._outbox.append((call, undo))
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(SEND_WINDOW, self.flush)
+
+    async def run_after_outbox(self, call: ScriptCall, if_lost: Op[Any] | None = None) -> Any:
+        """``call``'s answer, with what waits in the outbox sent before it in the same round
+        trip (a pick, and the sync's read: each must see what this replica did before it)."""
+        outbox = self._take_outbox()
+        calls = [*(waiting for waiting, _ in outbox), call]
+        results = await self.client.call(
+            lambda: self.client.run_scripts(calls), if_lost=self._owed(outbox, if_lost)
+        )
+        return results[-1]
+
+    def flush(self) -> None:
+        """Send what waits for a pick now (none came to take it along)."""
+        outbox = self._take_outbox()
+        if outbox:
+            calls = [call for call, _ in outbox]
+            self.client.send(lambda: self.client.run_scripts(calls), if_lost=self._owed(outbox))
+
+    def _take_outbox(self) -> list[tuple[ScriptCall, ScriptCall | None]]:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        outbox, self._outbox = self._outbox, []
+        return outbox
+
+    def _owed(
+        self, outbox: list[tuple[ScriptCall, ScriptCall | None]], then: Op[Any] | None = None
+    ) -> Op[Any] | None:
+        """What undoes a batch whose answer was lost: each release's forget (a hold released
+        twice is gone all the same; a cooldown needs nothing), then ``then``."""
+        forgets = [undo for _, undo in outbox if undo is not None]
+        if not forgets:
+            return then
+
+        async def undo() -> None:
+            await self.client.run_scripts(forgets)
+            if then is not None:
+                await then()
+
+        return undo
 
     def renewals(self) -> list[tuple[str, str]]:
         """(slots key, hold id) of every slot this replica holds."""
@@ -191,19 +244,24 @@ class Picking:
         self, account: Account, model: str, seconds: float, reason: str, probe: bool = False
     ) -> bool:
         changed = self.local.cool(account, model, seconds, reason, probe)
-        self.client.send(self.cool_shared(account, model, seconds, reason, probe))
+        self._send_soon(self._cooling(account, model, seconds, reason, probe))
         return changed
 
     def cool_shared(
         self, account: Account, model: str, seconds: float, reason: str, probe: bool
     ) -> Op[Any]:
         """The shared half of :meth:`cool` (extend-only, like the local one)."""
+        calls = [self._cooling(account, model, seconds, reason, probe)]
+        return lambda: self.client.run_scripts(calls)
+
+    def _cooling(
+        self, account: Account, model: str, seconds: float, reason: str, probe: bool
+    ) -> ScriptCall:
         keys = [self.client.key(name, model) for name in ("cd", "cdm", "probing")]
         keys.append(self.client.key("models"))
         meta = ("p|" if probe else "-|") + reason
         args: list[str | int] = [account_key(account.project_id), int(seconds * 1000), meta, model]
-        script = self.client.scripts["cool"]
-        return lambda: script(keys=keys, args=args)
+        return ("cool", keys, args)
 
     def disable(self, account: Account, reason: str) -> bool:
         changed = self.local.disable(account, reason)

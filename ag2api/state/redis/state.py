@@ -141,6 +141,7 @@ class RedisState:
                     self._sync_tasks.append(asyncio.ensure_future(sync.run()))
 
     async def settle(self) -> None:
+        self.picking.flush()  # slots given back and cooldowns reach Redis now, not with a pick
         await self.local.settle()
 
     def spawn(self, work: Awaitable[Any]) -> None:

@@ -145,6 +145,24 @@ class Usage:
     def _values(self) -> tuple[int, ...]:
         return tuple(self._count(field) for field in _USAGE_KEYS)
 
+    def counts(self) -> tuple[int, int, int, int]:
+        """(prompt, cached, output, thoughts) in one read: what every answer's usage needs
+        (output as :func:`output_tokens` counts it)."""
+        get = self._meta.get
+        values = (
+            get("promptTokenCount"),
+            get("cachedContentTokenCount"),
+            get("candidatesTokenCount"),
+            get("thoughtsTokenCount"),
+            get("totalTokenCount"),
+        )
+        prompt, cached, candidates, thoughts, total = (
+            v if type(v) is int else 0 for v in values
+        )
+        if thoughts and total and prompt + candidates == total:
+            return prompt, cached, candidates, thoughts
+        return prompt, cached, candidates + thoughts, thoughts
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Usage is immutable: cannot set {name!r}")
 

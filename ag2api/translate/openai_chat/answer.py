@@ -34,27 +34,36 @@ from ag2api.translate.signatures import ThinkingRecord
 class ChatAnswer:
     """The chat.completion (or its chunks) for one request."""
 
-    __slots__ = ("_ctx", "_stream", "_whole_usage", "calls")
+    __slots__ = ("_ctx", "_include_usage", "_stream", "_whole_usage", "calls")
 
     def __init__(
         self, ctx: TranslationContext, calls: ToolCallBuilder, include_usage: bool
     ) -> None:
         self._ctx = ctx
         self.calls = calls
+        self._include_usage = include_usage
         self._whole_usage: dict[str, Any] | None = None
-        self._stream = ChatStreamTranslator(
-            completion_id=new_completion_id(),
-            model=ctx.name,
-            created=ctx.created,
-            include_usage=include_usage,
-            calls=calls,
-        )
+        # Made by the first chunk: a non-stream answer never needs it (nor its completion id).
+        self._stream: ChatStreamTranslator | None = None
+
+    @property
+    def stream(self) -> ChatStreamTranslator:
+        if self._stream is None:
+            self._stream = ChatStreamTranslator(
+                completion_id=new_completion_id(),
+                model=self._ctx.name,
+                created=self._ctx.created,
+                include_usage=self._include_usage,
+                calls=self.calls,
+            )
+        return self._stream
 
     def feed(self, reply: Reply) -> list[SseEvent]:
-        return [(None, c) for c in self._stream.feed(reply.events)]
+        stream = self._stream or self.stream  # every chunk: the property only once
+        return [(None, c) for c in stream.feed(reply.events)]
 
     def finish(self) -> list[SseEvent]:
-        return [(None, c) for c in self._stream.finish()]
+        return [(None, c) for c in self.stream.finish()]
 
     def whole(self, reply: Reply) -> dict[str, Any]:
         completion = to_chat_completion(
@@ -68,7 +77,9 @@ class ChatAnswer:
         return completion
 
     def usage(self) -> dict[str, Any]:
-        return self._whole_usage if self._whole_usage is not None else self._stream.usage()
+        if self._whole_usage is not None:
+            return self._whole_usage
+        return self.stream.usage()
 
     def thinking_records(self) -> dict[str, ThinkingRecord]:
         return self.calls.records
