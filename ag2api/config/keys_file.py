@@ -139,7 +139,7 @@ class KeysFile:
     def put_shared(self, label: str, entry: dict[str, Any] | None, expect: str | None) -> Keys:
         """Write a key another host shared: ``entry`` (``{"key": "sha256:…", "policy"}``) under
         ``label``, added or replacing the one there; None deletes it. Refused (KeyConflict)
-        when the file's entry for ``label`` is no longer the one hashed ``expect`` (None: none):
+        when the file's entry for ``label`` is not the one hashed ``expect`` (None: none):
         an edit made here meanwhile is never overwritten."""
         label = check_label(label)
         policy = entry.get("policy") if entry is not None else None

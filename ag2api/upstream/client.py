@@ -85,7 +85,7 @@ class Watchdog:
 
     One timer per transfer: it first fires at the earlier of the two limits (no deadline can come
     sooner), then at whichever deadline applies by then, so no expiry is ever noticed late and a
-    transfer that ends in time never moves its timer (the first byte used to)."""
+    transfer that ends in time never moves its timer on its first byte."""
 
     __slots__ = ("_expire", "_first", "_handle", "_idle", "_loop", "last", "started")
 

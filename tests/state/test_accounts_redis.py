@@ -135,7 +135,7 @@ async def test_chained_rotations_and_removed_projects(
         for older in ("rt-one", "rt-one~1"):
             leader.services.pool.accounts[0].refresh_token = older
             await eventually(lambda: leader.services.pool.accounts[0].refresh_token == "rt-one~2")
-        # An entry for a project no longer in tokens.json is removed by the leader.
+        # An entry for a project missing from tokens.json is removed by the leader.
         await redis.hset(key_prefix + "rtok", "acct_0000000000000000", "abc|rt-gone")
         await eventually(lambda: not_(redis.hexists(key_prefix + "rtok", "acct_0000000000000000")))
         assert await redis.hexists(key_prefix + "rtok", account_key(ALPHA))
