@@ -156,9 +156,7 @@ class Usage:
             get("thoughtsTokenCount"),
             get("totalTokenCount"),
         )
-        prompt, cached, candidates, thoughts, total = (
-            v if type(v) is int else 0 for v in values
-        )
+        prompt, cached, candidates, thoughts, total = (v if type(v) is int else 0 for v in values)
         if thoughts and total and prompt + candidates == total:
             return prompt, cached, candidates, thoughts
         return prompt, cached, candidates + thoughts, thoughts
