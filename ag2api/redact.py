@@ -62,3 +62,9 @@ def mask_url_credentials(url: str | None) -> str:
         scheme, rest = "", url
     _creds, at, host = rest.rpartition("@")
     return f"{scheme}{sep}{'***@' if at else ''}{host}"
+
+
+def os_reason(exc: BaseException) -> str:
+    """An error's reason without the path an OSError's text carries (``Is a directory``): for
+    what /health shows, which names no folder."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__

@@ -14,6 +14,7 @@ from ag2api.config.errors import located
 from ag2api.config.load import ConfigError, parse_config
 from ag2api.config.restart import pending_restart
 from ag2api.config.schema import GatewayConfig, is_loopback
+from ag2api.redact import os_reason
 
 log = logging.getLogger("ag2api.config")
 
@@ -51,9 +52,12 @@ def read_config(
     except FileNotFoundError:
         raise ConfigError(str(path), None, "", "config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), None, "", f"cannot read: {exc}") from None
+        raise ConfigError(str(path), None, "", f"cannot read: {os_reason(exc)}") from None
     dotenv_path = path.parent / ".env"
-    dotenv = dotenv_path.read_text(encoding="utf-8") if dotenv_path.is_file() else None
+    try:
+        dotenv = dotenv_path.read_text(encoding="utf-8") if dotenv_path.is_file() else None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(dotenv_path), None, "", f"cannot read: {os_reason(exc)}") from None
     cfg = parse_config(
         text, path=path, dotenv_text=dotenv, environ=os.environ if environ is None else environ
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 import watchfiles
 
 from ag2api.config.live import LiveConfig
+from ag2api.redact import os_reason
 from ag2api.server.reload import Reloader
 
 log = logging.getLogger("ag2api.watch")
@@ -104,7 +105,7 @@ class FileWatcher:
                 else:
                     log.warning("file watcher failed again (%s); retrying in %.0fs", exc, delay)
                 self._failures += 1
-                self._status.failed(f"the file watch failed ({_reason(exc)}); retrying")
+                self._status.failed(f"the file watch failed ({os_reason(exc)}); retrying")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._restart.wait(), delay)
 
@@ -119,7 +120,7 @@ class FileWatcher:
             except OSError as exc:
                 # A reload refuses such a path; one in force since the start is reported here.
                 log.error("cannot watch %s: %s", folder, exc)
-                unwatched += [f"{KINDS[kind]} ({_reason(exc)})" for kind in kinds]
+                unwatched += [f"{KINDS[kind]} ({os_reason(exc)})" for kind in kinds]
             else:
                 folders.append(folder)
         if not folders:
@@ -177,8 +178,3 @@ def _folders(files: dict[str, str]) -> dict[str, list[str]]:
     for path, kind in sorted(files.items()):
         out.setdefault(os.path.dirname(path), []).append(kind)
     return out
-
-
-def _reason(exc: BaseException) -> str:
-    """An OSError's reason without its path (/health names no folder)."""
-    return exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__

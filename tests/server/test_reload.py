@@ -331,6 +331,13 @@ async def test_health_names_field_and_line_but_no_value_and_no_folder(
     # The operator's log keeps the whole path (it is theirs), never the value.
     assert services.config.last_error and str(config_path) in services.config.last_error
     assert SECRET not in services.config.last_error
+    # A file it cannot read: the system's reason, never the path an OSError's text carries.
+    config_path.unlink()
+    config_path.mkdir()
+    await watcher.wait_for(lambda: "cannot read" in (services.config.last_error or ""))
+    raw = (await fetch(base_url + "/health")).body.decode()
+    assert str(config_path.parent) not in raw
+    assert json.loads(raw)["config"]["last_error"] == "gateway.yaml: cannot read: Is a directory"
 
 
 async def test_a_tokens_file_in_a_folder_that_cannot_exist_is_a_refused_edit(
