@@ -25,7 +25,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ag2api.config.errors import ConfigError
+from ag2api.config.live import exposure_problem
 from ag2api.config.load import POLICY_FIELDS, parse_config
 from ag2api.config.schema import HASH_PREFIX, ApiKey, GatewayConfig
 from ag2api.config.shared_keys import digest as entry_digest
@@ -80,6 +81,9 @@ class KeysFile:
     path: Path
     # The environment the gateway reads the file with (AG2API_* overrides); os.environ by default.
     environ: Callable[[], Mapping[str, str]] = lambda: os.environ
+    # The addresses the running gateway listens on: a change that would leave one of them open
+    # without a key is refused, as the reload would refuse it.
+    listening: Callable[[], Iterable[str]] = lambda: ()
 
     def create(self, label: str, policy: dict[str, Any] | None) -> tuple[str, Keys]:
         """Add a key; returns it (the only time it is seen: the file holds its hash) and the
@@ -202,6 +206,9 @@ class KeysFile:
             self._loaded(text, "the gateway refuses it as it is")
             new = edit_api_keys(text, change, str(self.path))
             cfg = self._loaded(new, "the change would make it invalid")
+            exposed = exposure_problem(cfg, self.listening()) or exposure_problem(cfg)
+            if exposed is not None:
+                raise KeyConflict(f"{self.path.name}: the change would be refused: {exposed}")
             if not took(cfg):
                 raise KeyConflict(
                     "api_keys are set by AG2API_API_KEYS (or API_KEYS in .env), which win over "

@@ -16,7 +16,8 @@ from ag2api.observe.usage import today
 
 class _KeysHandler(AdminApiHandler):
     def keys_file(self) -> KeysFile:
-        return KeysFile(self.services.config.current.path)
+        live = self.services.config
+        return KeysFile(live.current.path, listening=lambda: live.listening)
 
     def share(self, label: str) -> None:
         """Hosts sharing the pool get the change too (written into their own gateway.yaml)."""
