@@ -136,7 +136,7 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         server.stop()
-        services.dispatcher.begin_shutdown()
+        services.dispatcher.picker.begin_shutdown()
         await drain(services, services.config.current.server.shutdown_grace)
         await watcher.stop()
         await server.close_all_connections()

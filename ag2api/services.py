@@ -121,7 +121,7 @@ class Services:
         verdicts.quota_left = self.quota.remaining
         verdicts.on_429 = self.quota.recheck
         verdicts.stop_credits = self.quota.book.stop_credits
-        self.dispatcher.quota = self.quota.book
+        self.dispatcher.picker.quota = self.quota.book
 
     def uses_credits(self, project_id: str) -> bool:
         """Whether the account may spend credits (its own "use_credits", else the config's)."""

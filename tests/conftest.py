@@ -237,7 +237,8 @@ def gateway_clock(services: Services, clock: FakeClock) -> FakeClock:
             for entry in account.cooldowns.values():
                 entry["until"] -= seconds
 
-    services.dispatcher.clock = clock
+    dispatcher = services.dispatcher
+    dispatcher.clock = dispatcher.picker.clock = clock  # retries and backoffs; rate-limit waits
     clock.listeners.append(age_cooldowns)
     return clock
 

@@ -36,8 +36,9 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from ag2api.config.errors import ConfigError
+from ag2api.config.keys_reader import POLICY_FIELDS
 from ag2api.config.live import exposure_problem
-from ag2api.config.load import POLICY_FIELDS, parse_config
+from ag2api.config.load import parse_config
 from ag2api.config.schema import HASH_PREFIX, ApiKey, GatewayConfig
 from ag2api.config.shared_keys import digest as entry_digest
 from ag2api.config.shared_keys import entry_of

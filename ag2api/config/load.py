@@ -6,10 +6,8 @@ the YAML file, the original project's ``.env`` beside it, ``AG2API_*`` environme
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -18,16 +16,14 @@ from typing import Any
 from ag2api.config import checks as check
 from ag2api.config.env import LEGACY_ENV, PREFIXED_ENV, apply_env, parse_dotenv
 from ag2api.config.errors import ConfigError, located
+from ag2api.config.keys_reader import KeysReader
 from ag2api.config.schema import (
-    HASH_PREFIX,
     ROUTING_STRATEGIES,
     AccountsConfig,
     AdminConfig,
-    ApiKey,
     DefaultsConfig,
     GatewayConfig,
     ImagesConfig,
-    KeyPolicy,
     LimitsConfig,
     ModelRule,
     ModelsConfig,
@@ -54,18 +50,6 @@ WORKERS_NEED_REDIS = (
     "more than 1 worker needs state.backend: redis (workers share the pool's live state there)"
 )
 THINKING_LEVELS = ("minimal", "low", "medium", "high")
-POLICY_FIELDS = (
-    "models",
-    "rpm",
-    "tpm",
-    "max_concurrent",
-    "daily_tokens",
-    "monthly_tokens",
-    "expires",
-    "enabled",
-    "fallbacks",
-)
-HASHED_KEY = re.compile(r"sha256:[0-9a-f]{64}")
 # Also the checks of the command line's --port and --workers.
 PORT = check.int_range(0, 65535)
 WORKERS = check.int_range(1, 256)
@@ -79,27 +63,6 @@ def default_tokens_file(config: Path) -> Path:
     if folder.name == "conf":
         return folder.parent / "data" / "tokens.json"
     return folder / "tokens.json"
-
-
-def expiry(v: object) -> float:
-    """A date (valid through that UTC day) or a date-time (with zone, or UTC) → epoch seconds."""
-    if isinstance(v, str):
-        text = v.strip()
-        try:
-            v = (
-                dt.date.fromisoformat(text)
-                if len(text) == 10
-                else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-            )
-        except ValueError:
-            raise ValueError("must be a date (2026-12-31) or a date-time (ISO 8601)") from None
-    if isinstance(v, dt.datetime):
-        when = v if v.tzinfo else v.replace(tzinfo=dt.UTC)
-        return when.timestamp()
-    if isinstance(v, dt.date):
-        end = dt.datetime(v.year, v.month, v.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
-        return end.timestamp()
-    raise ValueError("must be a date (2026-12-31) or a date-time (ISO 8601)")
 
 
 def parse_config(
@@ -132,6 +95,7 @@ class _Reader:
 
     def __init__(self, name: str, data: dict[str, Any], where: dict[Path_, int | str], path: Path):
         self.name, self.data, self.where, self.path = name, data, where, path
+        self.keys = KeysReader(self)
 
     def fail(self, keys: Path_, reason: str) -> ConfigError:
         return located(self.name, self.where, keys, reason)
@@ -196,7 +160,7 @@ class _Reader:
         if not tokens_path.is_absolute():
             tokens_path = self.path.parent / tokens_path
         admin_key = self.value(top, ("admin_key",), check.secret, None)
-        api_keys = self.api_keys(top)
+        api_keys = self.keys.api_keys(top)
         if admin_key is not None and any(
             hmac.compare_digest(k.digest, hashlib.sha256(admin_key.encode()).hexdigest())
             for k in api_keys
@@ -226,7 +190,7 @@ class _Reader:
                     check.boolean,
                     DefaultsConfig.stream,
                 ),
-                policy=self.key_policy(("defaults", "policy")) or DefaultsConfig.policy,
+                policy=self.keys.policy(("defaults", "policy")) or DefaultsConfig.policy,
             ),
             models=self.models(),
             images=self.images(),
@@ -367,80 +331,6 @@ class _Reader:
             trusted_proxies=self.value(
                 sec, ("server", "trusted_proxies"), check.ip_networks, d.trusted_proxies
             ),
-        )
-
-    def api_keys(self, top: dict[str, Any]) -> tuple[ApiKey, ...]:
-        raw = top.get("api_keys")
-        if raw is None:
-            return ()
-        if not isinstance(raw, list):
-            raise self.fail(("api_keys",), "must be a list of keys")
-        keys: list[ApiKey] = []
-        for i, item in enumerate(raw):
-            if isinstance(item, str) and item.strip():
-                keys.append(ApiKey(self.key_text(("api_keys", i), item), f"key-{i + 1}"))
-            elif isinstance(item, dict):
-                extra = set(item) - {"key", "label", "policy"}
-                if extra:
-                    raise self.fail(("api_keys", i), f"unknown field {sorted(extra)[0]!r}")
-                key, label = item.get("key"), item.get("label", f"key-{i + 1}")
-                if not isinstance(key, str) or not key.strip():
-                    raise self.fail(("api_keys", i), "'key' must be a non-empty string")
-                if not isinstance(label, str) or not label.strip():
-                    raise self.fail(("api_keys", i), "'label' must be a non-empty string")
-                policy = self.key_policy(("api_keys", i, "policy"))
-                keys.append(ApiKey(self.key_text(("api_keys", i), key), label.strip(), policy))
-            else:
-                raise self.fail(
-                    ("api_keys", i), "must be a string or a mapping {key, label, policy}"
-                )
-        seen: dict[str, int] = {}
-        labels: dict[str, int] = {}
-        for i, k in enumerate(keys):
-            if k.digest in seen:
-                raise self.fail(
-                    ("api_keys", i), f"duplicate key (the same as api_keys[{seen[k.digest]}])"
-                )
-            seen[k.digest] = i
-            if k.label in labels:
-                raise self.fail(
-                    ("api_keys", i, "label"), f"duplicate label (as in api_keys[{labels[k.label]}])"
-                )
-            labels[k.label] = i
-        return tuple(keys)
-
-    def key_text(self, keys: Path_, raw: str) -> str:
-        key = raw.strip()
-        if key.lower().startswith(HASH_PREFIX):
-            key = key.lower()
-            if not HASHED_KEY.fullmatch(key):
-                raise self.fail(keys, "a hashed key must be 'sha256:' and 64 hex digits")
-        return key
-
-    def key_policy(self, keys: Path_) -> KeyPolicy | None:
-        """A key policy mapping, or None when absent."""
-        node: Any = self.data
-        for key in keys:
-            node = (
-                node.get(key)
-                if isinstance(node, dict)
-                else (node[key] if isinstance(node, list) and isinstance(key, int) else None)
-            )
-        if node is None:
-            return None
-        sec = self.section(keys, POLICY_FIELDS)
-        count = check.int_range(1, 1 << 50)
-        models = self.value(sec, (*keys, "models"), check.str_list, None)
-        return KeyPolicy(
-            models=models,
-            rpm=self.value(sec, (*keys, "rpm"), count, None),
-            tpm=self.value(sec, (*keys, "tpm"), count, None),
-            max_concurrent=self.value(sec, (*keys, "max_concurrent"), count, None),
-            daily_tokens=self.value(sec, (*keys, "daily_tokens"), count, None),
-            monthly_tokens=self.value(sec, (*keys, "monthly_tokens"), count, None),
-            expires=self.value(sec, (*keys, "expires"), expiry, None),
-            enabled=self.value(sec, (*keys, "enabled"), check.boolean, True),
-            fallbacks=self.value(sec, (*keys, "fallbacks"), check.boolean, True),
         )
 
     def upstream(self) -> UpstreamConfig:

@@ -14,6 +14,7 @@ import openai
 import pytest
 from tornado.iostream import IOStream
 
+from ag2api.failover import attempt
 from ag2api.failover import dispatcher as dispatch
 from ag2api.ids import random_hex, uuid4_text
 from ag2api.server import http as server
@@ -57,20 +58,20 @@ async def test_a_first_attempt_that_succeeds_builds_no_retry_machinery(
     client: openai.AsyncOpenAI, fake: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     built: list[str] = []
-    builders = {
-        "retry_attempts": dispatch.retry_attempts,
-        "retry_refresh": dispatch.retry_refresh,
+    builders = {  # where each is called: the attempts loop, one account's refresh-and-retry
+        "retry_attempts": (dispatch, dispatch.retry_attempts),
+        "retry_refresh": (attempt, attempt.retry_refresh),
     }
 
     def counting(name: str) -> Any:
         def build(*args: Any) -> Any:
             built.append(name)
-            return builders[name](*args)
+            return builders[name][1](*args)
 
         return build
 
-    for name in builders:
-        monkeypatch.setattr(dispatch, name, counting(name))
+    for name, (module, _) in builders.items():
+        monkeypatch.setattr(module, name, counting(name))
     assert await chat_text(client)
     assert await chat_text(client, stream=True)
     assert built == []  # no tenacity object for requests that succeed at once

@@ -15,7 +15,8 @@ from ag2api.accounts.pool import AccountPool, AllCooling
 from ag2api.accounts.refresh import AccountRevoked, RefreshFailed
 from ag2api.config.schema import GatewayConfig, RetryConfig, UpstreamConfig
 from ag2api.errors import NoAvailableAccount
-from ag2api.failover.dispatcher import Dispatcher, Served
+from ag2api.failover.dispatcher import Dispatcher
+from ag2api.failover.served import Served
 from ag2api.state.base import ROTATE, Grant, Routing
 from ag2api.upstream.client import UpstreamHTTPError
 from tests.support.clock import FakeClock
@@ -236,5 +237,5 @@ class Rig:
         answer, grant = await self.dispatcher.call_with_failover(
             self.cfg, served, self.upstream, committed
         )
-        self.dispatcher.release(grant, ok=True)
+        self.dispatcher.picker.release(grant, ok=True)
         return answer, grant
