@@ -20,7 +20,7 @@ from ag2api.redact import mask
 from ag2api.server.watch import FileWatcher
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.clients import ADMIN, API_KEY
-from tests.support.files import file_projects
+from tests.support.files import DEFAULT_ACCOUNTS, file_projects
 
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
 WITH_ADMIN = pytest.mark.parametrize("config_overrides", [{"admin_key": ADMIN}])
@@ -198,7 +198,9 @@ async def test_accounts_list_act_and_remove(
     tokens_path: Path,
     watcher: FileWatcher,
     fake: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, "ag2api.admin.audit")
     async with httpx.AsyncClient(base_url=base_url, headers=BEARER, timeout=30) as http:
         chat = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
         auth = {"Authorization": f"Bearer {API_KEY}"}
@@ -242,6 +244,13 @@ async def test_accounts_list_act_and_remove(
             assert (await http.request(method, path)).status_code == 404
         bad = await http.post("/admin/api/accounts/proj…0001/disable", json={"reason": 5})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "reason"
+    audit = [r.getMessage() for r in caplog.records if r.name == "ag2api.admin.audit"]
+    done = "by admin key from 127.0.0.1: ok"
+    assert f"admin accounts.disable proj…0002 {done}" in audit
+    assert f"admin accounts.enable proj…0002 {done}" in audit
+    assert f"admin accounts.remove proj…0003 {done}" in audit
+    raw = [secret for pair in DEFAULT_ACCOUNTS for secret in pair] + [ADMIN]  # tokens, ids
+    assert not [line for line in audit for secret in raw if secret in line]
 
 
 @WITH_ADMIN
