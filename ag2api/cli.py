@@ -26,8 +26,8 @@ from ag2api.accounts.cli import (
 from ag2api.accounts.commands import ACTIONS as FILE_ACTIONS
 from ag2api.accounts.commands import add_commands, cipher_for, run_command
 from ag2api.accounts.crypto import BadKey
-from ag2api.accounts.login import add_arguments as add_login_arguments
-from ag2api.accounts.login import login
+from ag2api.accounts.login_cli import add_arguments as add_login_arguments
+from ag2api.accounts.login_cli import login
 from ag2api.app import serve
 from ag2api.config.keys_file import hashed, new_client_key
 from ag2api.config.live import Overrides, read_config
