@@ -1,5 +1,6 @@
-"""The package's imports point downward: no cycle between modules (type-only and function-level
-imports included), and no package importing one from a layer above it."""
+"""The package's imports point downward: no cycle between modules (type-only, function-level and
+relative imports included), no package importing one from a layer above it, and translate/
+loading only itself and pure leaves. Each package says what it owns, naming all it holds."""
 
 from __future__ import annotations
 
@@ -269,6 +270,28 @@ def test_each_package_says_what_it_owns() -> None:
     for init in ROOT.rglob("__init__.py"):
         tree = ast.parse(init.read_text(encoding="utf-8"))
         assert ast.get_docstring(tree), f"{init.relative_to(ROOT.parent)} has no docstring"
+
+
+def unnamed_in_docstring(package: Path) -> list[str]:
+    """The modules (``name``) and folders (``name/``) of ``package`` its ``__init__``
+    docstring does not name."""
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8")))
+    wanted = [
+        f"``{p.stem}``" if p.is_file() else f"``{p.name}/``"
+        for p in sorted(package.iterdir())
+        if (p.suffix == ".py" and not p.stem.startswith("__"))
+        or (p.is_dir() and p.name != "__pycache__")
+    ]
+    return [name for name in wanted if name not in (doc or "")]
+
+
+def test_each_package_docstring_names_all_it_holds() -> None:
+    unnamed = {
+        init.parent.relative_to(ROOT.parent).as_posix(): missing
+        for init in sorted(ROOT.rglob("__init__.py"))
+        if (missing := unnamed_in_docstring(init.parent))
+    }
+    assert unnamed == {}, "name each module and folder in its package's docstring"
 
 
 # Entry points and true leaves; everything else lives in a package named for what it owns.

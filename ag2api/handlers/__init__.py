@@ -1,6 +1,10 @@
-"""The client-facing HTTP handlers, one module per kind of route; ``routes()`` builds every client
-route from the dialect table (``translate.DIALECTS``): each entry's generation route, token count,
-model list and side routes. Route patterns never overlap, so their order does not matter."""
+"""The client-facing HTTP handlers, one module per kind of route: what every handler shares — auth,
+body limits, errors in the route's dialect, client probes (``base``); every dialect's generation
+(``completion``), streamed as server-sent events (``sse``); token counts (``count_tokens``);
+model lists (``models``); the Images API (``images``); stored responses (``responses``); /health
+and /ready (``health``). ``routes()`` builds every client route from the dialect table
+(``translate.DIALECTS``): each entry's generation route, token count, model list and side
+routes. Route patterns never overlap, so their order does not matter."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """The live account state shared through Redis (``state.backend: redis``), 7.0 or later.
 
-:class:`ag2api.state.redis.state.RedisState` holds the parts: ``client`` (connection, bounded
-call, work owed to a Redis that comes back), ``picking`` (rotation, slot holds, probes, cooldowns,
-disables), ``tokens``, ``keylimits``, ``records``, ``usage``, ``leader``, ``mirror``,
-``accounts_sync`` (the account list hosts share, with ``account_records``), ``keys_sync``
-(console-made client keys hosts share) and the Lua ``scripts`` (``sync_scripts``); the memory
-backend is the local view each falls back to.
+:class:`ag2api.state.redis.state.RedisState` (``state``) holds the parts: ``client``
+(connection, bounded call, work owed to a Redis that comes back), ``picking`` (rotation, slot
+holds, probes, cooldowns, disables), ``tokens``, ``keylimits``, ``records``, ``usage``,
+``leader``, ``mirror``, ``accounts_sync`` (the account list hosts share, with
+``account_records``), ``keys_sync`` (console-made client keys hosts share) and the Lua
+``scripts`` (``sync_scripts``); the memory backend is the local view each falls back to.
 
 Every replica on the same tokens.json computes the same account ids (``account_key``, a hash: no
 token, email or project id appears in a key) and uses its local view when Redis does not answer
