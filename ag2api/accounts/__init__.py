@@ -5,6 +5,9 @@ concurrency slots (``slots``); access-token refresh (``refresh``). Adding an acc
 (``login``: OAuth consent in the browser, its ``callback`` listener, which OAuth client signs in
 and refreshes (``oauth_client``), the blocking Google calls (``google_calls``)). Each account's
 own proxy and User-Agent (``proxies``); what a disabled account's reason means and whether it
-passes (``standing``), and bringing it back when it does (``recheck``). The ``ag2api accounts``
-and ``ag2api login`` commands (``cli``, ``commands``, ``login_cli``) and moving accounts in and
-out of the file (``transfer/``)."""
+passes (``standing``), and bringing it back when it does (``recheck``). Hosts sharing one pool
+through Redis: the versions of tokens.json's shared fields (``ledger``, in tokens.sync.json),
+tokens.json and that ledger read and written together under the file's lock (``sync_file``),
+and merging the shared account list into the file, finding what changed here (``sync_merge``).
+The ``ag2api accounts`` and ``ag2api login`` commands (``cli``, ``commands``, ``login_cli``) and
+moving accounts in and out of the file (``transfer/``)."""

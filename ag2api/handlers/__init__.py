@@ -1,12 +1,12 @@
-"""The client-facing HTTP handlers, one module per kind of route; ``routes()`` builds every client
-route from the dialect table (``translate.DIALECTS``): each entry's generation route, token count,
-model list and side routes. Route patterns never overlap, so their order does not matter.
-
-``base`` is every handler's base (body, limits, CORS, errors in the route's dialect);
-``generating`` that of the routes calling the upstream (admission, cancelled when the client
-leaves): ``completion``, ``count_tokens``, ``images``. ``models``, ``responses`` (stored
-responses), ``health``, ``sse`` (the event stream writer), and ``fixed_answers`` (unknown paths,
-probes, telemetry to drop)."""
+"""The client-facing HTTP handlers, one module per kind of route: what every handler shares —
+body limits, CORS, errors in the route's dialect (``base``); what the routes calling the upstream
+share — admission, cancelled when the client leaves (``generating``); every dialect's generation
+(``completion``), streamed as server-sent events (``sse``); token counts (``count_tokens``);
+model lists (``models``); the Images API (``images``); stored responses (``responses``); /health
+and /ready (``health``); unknown paths, client probes and telemetry to drop (``fixed_answers``).
+``routes()`` builds every client route from the dialect table (``translate.DIALECTS``): each
+entry's generation route, token count, model list and side routes. Route patterns never overlap,
+so their order does not matter."""
 
 from __future__ import annotations
 

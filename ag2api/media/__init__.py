@@ -1,4 +1,5 @@
-"""Remote images of chat requests: strict URL parsing, the address guard, bounded fetching."""
+"""Remote images of chat requests: strict URL parsing (``urls``), the address guard
+(``addresses``), bounded fetching (``fetcher``), one GET within the byte caps (``transfer``)."""
 
 from ag2api.media.fetcher import ImageFetcher, ImageFetchError
 

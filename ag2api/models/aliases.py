@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from fnmatch import fnmatchcase
 
 from ag2api.config.schema import GLOB, Alias
+from ag2api.models.entries import strip_context_suffix
 
 _NUMBER = re.compile(r"\d+")
-# Claude Code may leak its 1M-context marker into the id (sometimes twice).
-_CONTEXT_SUFFIX = re.compile(r"(\[1m\])+$", re.IGNORECASE)
 _LESSER = ("lite", "image", "preview", "exp")
 
 
@@ -56,10 +55,6 @@ DEFAULT_ALIASES = (
     Alias("gemini-*flash*", ("gemini-*-flash-high", "gemini-*-flash", "gemini-*flash*")),
     Alias("gemini-*pro*", ("gemini-*-pro-high", "gemini-*-pro", "gemini-*pro*")),
 )
-
-
-def strip_context_suffix(name: str) -> str:
-    return _CONTEXT_SUFFIX.sub("", name)
 
 
 def _rank(model: str) -> tuple[tuple[int, ...], int, int]:

@@ -1,4 +1,5 @@
-"""The models clients may use: live from fetchAvailableModels, else the configured list."""
+"""The models clients may use: live from fetchAvailableModels (cached, refreshed when stale),
+else the configured list; and the upstream model a client's name resolves to among them."""
 
 from __future__ import annotations
 
@@ -6,72 +7,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ag2api.config.schema import GatewayConfig
 from ag2api.errors import InvalidRequest, ModelNotFound
 from ag2api.models.aliases import pick, resolve
-from ag2api.models.families import is_claude
+from ag2api.models.entries import ModelEntry, parse_available_models, vendor_of
 
 log = logging.getLogger("ag2api.catalog")
 
 # After a failed live fetch, serve the configured list this long before asking again.
 RETRY_AFTER_FAILURE = 30.0
-_INTERNAL_PREFIXES = ("chat_", "tab_")
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A listed model (each dialect renders it in its own shape: ``translate/*/models.py``)."""
-
-    id: str
-    owned_by: str
-    alias_of: str | None = None  # a configured alias: the model that serves it
-
-    @property
-    def serves(self) -> str:
-        """The upstream model a request for this entry is served by."""
-        return self.alias_of or self.id
-
-
-def display_name(model_id: str) -> str:
-    """``claude-opus-4-6-thinking`` → ``Claude Opus 4.6 Thinking`` (for model pickers)."""
-    words: list[str] = []
-    for word in model_id.split("-"):
-        if word.isdigit() and words and words[-1][-1:].isdigit():
-            words[-1] += "." + word
-        else:
-            words.append(word if word.isdigit() else word.capitalize())
-    return " ".join(words)
-
-
-def vendor_of(model_id: str, provider: str | None = None) -> str:
-    """Who makes the model (a model list's ``owned_by``): the upstream's provider, else a guess
-    from the id."""
-    if provider:
-        return provider.removeprefix("MODEL_PROVIDER_").lower()
-    if is_claude(model_id):
-        return "anthropic"
-    if model_id.startswith("gpt"):
-        return "openai"
-    return "google"
-
-
-def parse_available_models(body: dict[str, Any]) -> tuple[ModelEntry, ...]:
-    """``fetchAvailableModels`` → public entries (internal ids like chat_20706 are hidden)."""
-    models = body.get("models")
-    if not isinstance(models, dict):
-        return ()
-    out: list[ModelEntry] = []
-    for model_id, info in sorted(models.items()):
-        info = info if isinstance(info, dict) else {}
-        if model_id.startswith(_INTERNAL_PREFIXES) or info.get("isInternal"):
-            continue
-        if info.get("apiProvider") == "API_PROVIDER_INTERNAL":
-            continue
-        out.append(ModelEntry(model_id, vendor_of(model_id, info.get("modelProvider"))))
-    return tuple(out)
 
 
 class ModelCatalog:

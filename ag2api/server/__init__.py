@@ -1,2 +1,3 @@
-"""The process around the services: the HTTP server and its connection limits, pre-forked
-workers, GC tuning, and applying edited files (watch and reload)."""
+"""The process around the services: the HTTP server and its connection limits (``http``),
+pre-forked workers (``workers``), GC tuning (``gc``), and applying edited files (``watch`` and
+``reload``)."""

@@ -1,9 +1,10 @@
-"""Client API ⇄ Gemini translation, pure (no I/O): the dialect table the handlers run, one folder
-per client API (``openai_chat/``, ``openai_responses/``, ``anthropic_messages/``, ``gemini_api/``),
-the Gemini side they share (``gemini/``: typed events read from upstream answers, schemas, tools,
-turns, token counts), and what every dialect uses: reading a client body (``input``), thought
-signatures carried in call ids (``signatures``), the client's own argument types given back
-(``typed_args``), and which conversation a request continues (``conversation``).
+"""Client API ⇄ Gemini translation, pure (no I/O): the dialect table the handlers run (what an
+entry is: ``dialect``), one folder per client API (``openai_chat/``, ``openai_responses/``,
+``anthropic_messages/``, ``gemini_api/``), the Gemini side they share (``gemini/``: typed events
+read from upstream answers, schemas, tools, turns, token counts), and what every dialect uses:
+reading a client body (``input``), thought signatures carried in call ids (``signatures``), the
+client's own argument types given back (``typed_args``), and which conversation a request
+continues (``conversation``).
 
 ``DIALECTS`` lists every client API the gateway speaks. Each entry (:class:`dialect.Dialect`)
 says where the API is served — its generation route, its model list, its token-count route and

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ag2api.errors import GatewayError, InvalidRequest
-from ag2api.models.catalog import ModelEntry
+from ag2api.models.entries import ModelEntry
 from ag2api.translate.conversation import FirstTurn
 from ag2api.translate.gemini.events import Reply, Usage
 from ag2api.translate.gemini.events import usage as read_usage

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ag2api.models.aliases import Alias, best_match, resolve, strip_context_suffix
+from ag2api.models.aliases import Alias, best_match, resolve
+from ag2api.models.entries import strip_context_suffix
 
 LISTED = (
     "claude-opus-4-6-thinking",

@@ -1,13 +1,14 @@
 """The live account state shared through Redis (``state.backend: redis``), 7.0 or later.
 
-:class:`ag2api.state.redis.state.RedisState` holds the parts: ``client`` (connection, bounded
-call, work owed to a Redis that comes back), ``picking`` (rotation, slot holds, probes, cooldowns,
-disables), ``tokens``, ``keylimits``, ``records``, ``usage``, ``leader``, ``mirror``,
-``accounts_sync`` (the account list hosts share, with ``account_records``), ``keys_sync``
-(console-made client keys hosts share); the memory backend is the local view each falls back to.
-Each part's Lua sits beside it (``picking_scripts``, ``mirror_scripts``, ``tokens_scripts``,
-``leader_scripts``, ``keylimits_scripts``, ``usage_scripts``, ``sync_scripts`` for both shared
-lists), what several share in ``lua``, and ``scripts`` names them all for the client.
+:class:`ag2api.state.redis.state.RedisState` (``state``) holds the parts: ``client``
+(connection, bounded call, work owed to a Redis that comes back), ``picking`` (rotation, slot
+holds, probes, cooldowns, disables), ``tokens``, ``keylimits``, ``records``, ``usage``,
+``leader``, ``mirror``, ``accounts_sync`` (the account list hosts share, with
+``account_records``), ``keys_sync`` (console-made client keys hosts share); the memory backend is
+the local view each falls back to. Each part's Lua sits beside it (``picking_scripts``,
+``mirror_scripts``, ``tokens_scripts``, ``leader_scripts``, ``keylimits_scripts``,
+``usage_scripts``, ``sync_scripts`` for both shared lists), what several share in ``lua``, and
+``scripts`` names them all for the client.
 
 Every replica on the same tokens.json computes the same account ids (``account_key``, a hash: no
 token, email or project id appears in a key) and uses its local view when Redis does not answer

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from ag2api.ids import random_hex
-from ag2api.models.aliases import strip_context_suffix
+from ag2api.models.entries import strip_context_suffix
 from ag2api.models.families import is_image_model
 from ag2api.translate.anthropic_messages import errors
 from ag2api.translate.anthropic_messages.answer import MessagesAnswer

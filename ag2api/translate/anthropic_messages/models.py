@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from ag2api.models.catalog import ModelEntry, display_name
+from ag2api.models.entries import ModelEntry, display_name
 from ag2api.translate.dialect import Headers, ModelList, Query
 
 

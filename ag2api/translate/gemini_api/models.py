@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ag2api.models import families
-from ag2api.models.catalog import ModelEntry, display_name
+from ag2api.models.entries import ModelEntry, display_name
 from ag2api.translate.dialect import Headers, ModelList, Query
 from ag2api.translate.gemini_api.request import model_from_path
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from ag2api.models.catalog import ModelEntry
+from ag2api.models.entries import ModelEntry
 from ag2api.translate.dialect import ModelList
 
 
