@@ -221,6 +221,7 @@ class Dispatcher:
         attempts = Attempts(model)
         later = list(fallbacks)
         trace = trace or RequestTrace("-", "-", "-")
+        # The trace times real latency, as the handlers' timestamps do; the rules run on the clock.
         trace.upstream_started = time.monotonic()
         started = self.clock.monotonic()
         last_project: list[str] = []
