@@ -299,7 +299,7 @@ class AccountState(Protocol):
 
     # -- stored responses ---------------------------------------------------------------
     def response_store(self, settings: Callable[[], ResponsesConfig]) -> ResponseStore:
-        """Where stored Responses API answers live (``settings`` is read per call)."""
+        """Where stored Responses API answers live (``settings`` is read on each use)."""
 
     # -- per-key limits (ag2api.keys) ---------------------------------------------------
     async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:

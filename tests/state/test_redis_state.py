@@ -15,7 +15,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import account_key
-from ag2api.state.redis.client import ScriptCall, redact_url
+from ag2api.state.redis.client import ScriptRun, redact_url
 from ag2api.state.redis.state import RedisState
 from tests.support.redis_server import RedisServer
 
@@ -107,10 +107,10 @@ async def test_one_round_trip_per_request(
         sent: list[list[str]] = []
         pipeline = a.client._pipeline
 
-        async def recording(calls: list[ScriptCall]) -> list[Any]:
-            if calls[-1][0] != "sync":  # the background read (also sent after the outbox)
-                sent.append([name for name, _, _ in calls])
-            return await pipeline(calls)
+        async def recording(batch: list[ScriptRun]) -> list[Any]:
+            if batch[-1][0] != "sync":  # the background read (also sent after the outbox)
+                sent.append([name for name, _, _ in batch])
+            return await pipeline(batch)
 
         monkeypatch.setattr(a.client, "_pipeline", recording)
         grant = await a.pick(MODEL)

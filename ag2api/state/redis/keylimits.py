@@ -48,7 +48,7 @@ class KeyLimits:
         ]
         script = self.client.scripts["key_admit"]
         try:
-            res = await self.client.call(
+            res = await self.client.bounded(
                 lambda: script(keys=keys, args=args), if_lost=self._forget(keys, lease)
             )
         except Down:
@@ -81,7 +81,7 @@ class KeyLimits:
         redis = self.client.redis
         op = lambda: redis.zrem(key, lease)  # noqa: E731
         with suppress(Down):
-            await self.client.call(op, if_lost=op)
+            await self.client.bounded(op, if_lost=op)
 
     def renewals(self) -> list[tuple[str, str]]:
         """(leases key, lease id) of every concurrency lease this replica holds."""
@@ -100,7 +100,7 @@ class KeyLimits:
         ]
         script = self.client.scripts["key_charge"]
         try:
-            await self.client.call(lambda: script(keys=[keys[1], *keys[3:]], args=args))
+            await self.client.bounded(lambda: script(keys=[keys[1], *keys[3:]], args=args))
         except Down:
             self.local.charge(ident, tokens, day, month)
 
@@ -109,7 +109,7 @@ class KeyLimits:
         args = [int(KEY_WINDOW * 1000), tpm or 0]
         script = self.client.scripts["key_use"]
         try:
-            res = await self.client.call(lambda: script(keys=keys, args=args))
+            res = await self.client.bounded(lambda: script(keys=keys, args=args))
         except Down:
             return self.local.use(ident, day, month, tpm)
         n = [int(v) for v in res]

@@ -46,7 +46,7 @@ from ag2api.state.redis.tokens import Tokens
 from ag2api.state.redis.usage import UsageCounters
 
 log = logging.getLogger("ag2api.state")
-STOP_WAIT = 15.0  # the sync loops' round under way: Redis calls and file locks are bounded
+STOP_WAIT = 15.0  # the sync loops' round under way: Redis round trips and file locks are bounded
 
 
 class RedisState:
@@ -216,7 +216,7 @@ class RedisState:
         keys = [key for key, _ in held]
         args: list[str | int] = [self.picking.hold_ms, *[member for _, member in held]]
         script = self.client.scripts["renew"]
-        await self.client.call(lambda: script(keys=keys, args=args))
+        await self.client.bounded(lambda: script(keys=keys, args=args))
 
     # -- accounts, picking and slots ----------------------------------------------------
     def accounts(self) -> tuple[Account, ...]:

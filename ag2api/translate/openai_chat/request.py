@@ -37,7 +37,8 @@ class RequestInfo:
     """What the answer translators must know about the request they answer.
 
     ``legacy_functions``: the request declared the deprecated ``functions``, so the answer
-    carries ``function_call`` (one call, ``finish_reason: "function_call"``), not ``tool_calls``.
+    carries ``function_call`` (one tool call, ``finish_reason: "function_call"``), not
+    ``tool_calls``.
     ``tools`` / ``content``: where function-call args / structured-output JSON must get back what
     the upstream schema could not carry (typed enum members, no gateway placeholders)."""
 
