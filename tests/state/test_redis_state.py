@@ -124,7 +124,7 @@ async def test_one_round_trip_per_request(
         b.release(await b.pick(MODEL), ok=True)  # the other replica has the slot back
 
 
-async def test_leases_of_a_dead_replica_expire_and_live_ones_are_renewed(
+async def test_slot_holds_of_a_dead_replica_expire_and_live_ones_are_renewed(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     async with pair(redis_server.url, key_prefix, n=1, per_account=1, lease_seconds=0.5) as (a, b):
@@ -135,14 +135,14 @@ async def test_leases_of_a_dead_replica_expire_and_live_ones_are_renewed(
         with pytest.raises(NoRoom):
             await b.pick(MODEL)
         deadline = time.monotonic() + 3
-        while True:  # the lease runs out in Redis: nothing to await but Redis' clock
+        while True:  # the hold runs out in Redis: nothing to await but Redis' clock
             try:
                 live = await b.pick(MODEL)
                 break
             except NoRoom:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
-        # B is alive: its maintenance renews the lease well past 0.5 s.
+        # B is alive: its maintenance renews its hold well past 0.5 s.
         started = time.monotonic()
         while time.monotonic() - started < 1.2:
             await b.sync_once()

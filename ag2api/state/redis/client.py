@@ -2,8 +2,8 @@
 not answer within ``state.timeout``, so the caller uses its local view), key names under
 ``state.key_prefix``, and the work that must reach Redis once it answers again.
 
-A round trip that times out may still run when a stalled Redis wakes up (the command was sent). What
-such a round trip leaves behind — a slot or a key lease held for a request that was served from the
+A round trip that times out may still run when a stalled Redis wakes up (the command was sent).
+What it leaves behind — a slot hold or a key lease taken for a request that was served from the
 local view — is undone by the ``if_lost`` work the caller names, sent before this replica uses
 Redis again; the same holds for a release that could not be sent.
 """
