@@ -256,7 +256,7 @@ class Dispatcher:
         try:
             # The first attempt runs bare: most succeed, and building the retry machinery for
             # them cost ~5 % of the CPU of a request (docs/performance.md). Its failure is
-            # handed to tenacity as attempt 1, so the policy counts, waits and stops as always.
+            # handed to tenacity as attempt 1, so the retry rules count, wait and stop as always.
             try:
                 return await attempt()
             except RetryableFailure as exc:

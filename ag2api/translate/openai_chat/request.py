@@ -62,7 +62,7 @@ def to_gemini(
 ) -> dict[str, Any]:
     """Translate ``body``; ``thinking`` is the model rule's ``thinkingConfig`` (or None).
 
-    ``reasoning_effort`` overrides the policy. ``signatures`` finds Claude thinking blocks for
+    ``reasoning_effort`` overrides that rule. ``signatures`` finds Claude thinking blocks for
     replayed tool calls (Gemini signatures travel inside the tool-call ids).
     """
     return translate_chat(body, model=model, thinking=thinking, signatures=signatures)[0]
