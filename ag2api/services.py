@@ -103,7 +103,7 @@ class Services:
             active=lambda: self.writer.gate(),
         )
         self.token_counter = TokenCounter(self.dispatcher)
-        # Read per call: a reload of responses.* applies at once.
+        # Read on each use: a reload of responses.* applies at once.
         self.responses = self.state.response_store(lambda: self.config.current.responses)
         self.quota = QuotaMonitor(
             self.fetch_account_models,

@@ -419,9 +419,11 @@ class StateConfig:
     redis_url: str | None = field(default=None, metadata=RESTART)
     # Prepended to every key, so several gateways (or tests) can share one Redis.
     key_prefix: str = field(default="ag:v1:", metadata=RESTART)
-    # Seconds one Redis call may take before this process falls back to its local state.
+    # Seconds one Redis round trip may take before this process falls back to its local state.
     timeout: float = field(default=0.5, metadata=RESTART)
-    # Seconds a slot hold lives without renewal (a replica that dies frees its slots then).
+    # Seconds an account's slot hold and a client key's concurrency lease (max_concurrent) live
+    # without renewal: each is renewed while its request runs, so a replica that dies frees its
+    # slots and its keys' leases then.
     lease_seconds: float = field(default=60.0, metadata=RESTART)
     # Seconds between reads of the shared cooldowns and disables into the local view, and
     # between rounds of the shared account list (hosts with their own tokens.json).

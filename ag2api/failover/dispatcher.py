@@ -221,6 +221,7 @@ class Dispatcher:
         attempts = Attempts(model)
         later = list(fallbacks)
         trace = trace or RequestTrace("-", "-", "-")
+        # The trace times real latency, as the handlers' timestamps do; the rules run on the clock.
         trace.upstream_started = time.monotonic()
         started = self.clock.monotonic()
         last_project: list[str] = []
@@ -255,7 +256,7 @@ class Dispatcher:
         try:
             # The first attempt runs bare: most succeed, and building the retry machinery for
             # them cost ~5 % of the CPU of a request (docs/performance.md). Its failure is
-            # handed to tenacity as attempt 1, so the policy counts, waits and stops as always.
+            # handed to tenacity as attempt 1, so the retry rules count, wait and stop as always.
             try:
                 return await attempt()
             except RetryableFailure as exc:

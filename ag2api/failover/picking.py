@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from ag2api.accounts.pool import AllCooling, NoRoom
 from ag2api.accounts.writer import TokenWriter
@@ -31,7 +30,8 @@ class Picker:
         self.state = state
         self.verdicts = verdicts
         self.writer = writer
-        # Short rate-limit waits sleep on this.
+        # The slot_wait deadline is measured on this, and short rate-limit and slot waits sleep
+        # on it.
         self.clock = clock
         # The quota as last checked (set by the services): balanced routing and credits.
         self.quota = QuotaBook()
@@ -77,7 +77,7 @@ class Picker:
     ) -> Grant:
         """An account for ``attempts.model``; when none can serve it within
         ``limits.slot_wait``, the next of ``fallbacks`` becomes the model."""
-        deadline = time.monotonic() + cfg.limits.slot_wait
+        deadline = self.clock.monotonic() + cfg.limits.slot_wait
         while True:
             routing = self.routing(cfg, attempts.model, conversation)
             try:
@@ -90,7 +90,7 @@ class Picker:
                     raise client_error_after_retries(attempts.failures) from None
                 raise
             except AllCooling as exc:
-                left = deadline - time.monotonic()
+                left = deadline - self.clock.monotonic()
                 if exc.retry_after <= cfg.retry.short_rate_limit or (
                     fallbacks and exc.retry_after <= left
                 ):
@@ -107,7 +107,7 @@ class Picker:
                     retry_after=exc.retry_after,
                 ) from None
             except NoRoom:
-                left = deadline - time.monotonic()
+                left = deadline - self.clock.monotonic()
                 if left <= 0 or not await self._wait_for_room(left):
                     raise GatewayError(
                         "The gateway is shutting down; retry shortly."
@@ -133,14 +133,18 @@ class Picker:
         attempts.tried = set(attempts.dead)
 
     async def _wait_for_room(self, timeout: float) -> bool:
-        """True once a slot is given back; False after ``timeout`` or when a shutdown begins."""
+        """True once a slot is given back; False after ``timeout`` (on the clock) or when a
+        shutdown begins."""
         if self.closing.is_set():
             return False
         room = asyncio.ensure_future(self.state.wait_for_room(timeout))
         closing = asyncio.ensure_future(self.closing.wait())
+        # The state times out on the loop's time; this ends the wait on the clock's.
+        expired = asyncio.ensure_future(self.clock.sleep(timeout))
         try:
-            await asyncio.wait((room, closing), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((room, closing, expired), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            expired.cancel()
             closing.cancel()
             room.cancel()
         return room.done() and not room.cancelled() and room.result() and not self.closing.is_set()

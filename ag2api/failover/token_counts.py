@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -55,7 +54,7 @@ class TokenCounter:
 
     async def count(self, cfg: GatewayConfig, body: dict[str, Any]) -> int:
         key = hashlib.blake2b(jsoncodec.dumps_bytes(body), digest_size=16).digest()
-        counted = self.cache.get(key, time.monotonic())
+        counted = self.cache.get(key, self._dispatcher.clock.monotonic())
         if counted is not None:
             return counted
         pending = self._inflight.get(key)
@@ -65,7 +64,7 @@ class TokenCounter:
             pending.add_done_callback(lambda _: self._inflight.pop(key, None))
         # shield: a client that leaves does not cancel the count the others wait for.
         counted = await asyncio.shield(pending)
-        self.cache.put(key, counted, time.monotonic())
+        self.cache.put(key, counted, self._dispatcher.clock.monotonic())
         return counted
 
     async def _upstream(self, cfg: GatewayConfig, body: dict[str, Any]) -> int:

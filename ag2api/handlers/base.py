@@ -276,8 +276,8 @@ def weakly(method: Callable[[A], None]) -> Callable[[A], None]:
     its images) until the rarely-run cycle collector."""
     ref = weakref.WeakMethod(method)
 
-    def call(arg: A) -> None:
+    def forward(arg: A) -> None:
         if (bound := ref()) is not None:
             bound(arg)
 
-    return call
+    return forward

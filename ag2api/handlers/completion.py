@@ -109,15 +109,15 @@ class CompletionHandler(GeneratingHandler):
             path_args,
             {name: self.get_query_argument(name) for name in self.request.query_arguments},
         )
-        call = self.dialect.read(body, route)
-        trace.stream = call.stream
+        client_request = self.dialect.read(body, route)
+        trace.stream = client_request.stream
         if self.dialect.memory is not None:
             body = await self._recall(self.dialect.memory, body)
-        model = await services.catalog.resolve(cfg, call.model)
+        model = await services.catalog.resolve(cfg, client_request.model)
         trace.model = model
         fallbacks = self._fallbacks(model)
-        async with self.admitted(model, *fallbacks, asked=call.model):
-            await self._generate(body, call, model, fallbacks)
+        async with self.admitted(model, *fallbacks, asked=client_request.model):
+            await self._generate(body, client_request, model, fallbacks)
 
     def _fallbacks(self, model: str) -> tuple[str, ...]:
         """The models that may serve instead of ``model`` for this key (models.fallbacks, those
@@ -136,7 +136,11 @@ class CompletionHandler(GeneratingHandler):
         return conversation_id(first_turn, self.request.headers, body, key.ident if key else "")
 
     async def _generate(
-        self, body: dict[str, Any], call: ClientRequest, model: str, fallbacks: tuple[str, ...]
+        self,
+        body: dict[str, Any],
+        client_request: ClientRequest,
+        model: str,
+        fallbacks: tuple[str, ...],
     ) -> None:
         cfg, services, trace = self.cfg, self.services, self.trace
         assert trace is not None
@@ -149,16 +153,18 @@ class CompletionHandler(GeneratingHandler):
             if await fetched is None:
                 return
         missing: list[str] = []
-        translations = Translations(self.dialect, body, call.model, cfg, services, missing)
+        translations = Translations(
+            self.dialect, body, client_request.model, cfg, services, missing
+        )
         translation = await self.translated(lambda: translations.of(model))
         if missing and await services.recall_signatures(missing):
             # With another replica's records.
             translation = await self.translated(lambda: translations.again(model))
         self._request_body, self._answer = body, translation.answer
         conversation = self._conversation(body)
-        if call.stream:
+        if client_request.stream:
             await self.until_client_leaves(
-                self._stream(translations, model, call, fallbacks, conversation)
+                self._stream(translations, model, client_request, fallbacks, conversation)
             )
             return
         response = await self.until_client_leaves(
@@ -199,11 +205,11 @@ class CompletionHandler(GeneratingHandler):
         self,
         translations: Translations,
         model: str,
-        call: ClientRequest,
+        client_request: ClientRequest,
         fallbacks: tuple[str, ...],
         conversation: Conversation | None,
     ) -> None:
-        sse = SseStream(self, self.dialect, self.cfg.server.keepalive, call.framing)
+        sse = SseStream(self, self.dialect, self.cfg.server.keepalive, client_request.framing)
         translation = translations.of(model)
 
         def started(serving: str) -> None:

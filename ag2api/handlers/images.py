@@ -34,11 +34,11 @@ class ImagesHandler(GeneratingHandler):
             raise InvalidRequest(f"'{asked}' is not an image model", param="model")
         request = to_gemini(chat, model=model, thinking=None)
         async with self.admitted(model, asked=asked):
-            calls = (
+            generations = (
                 services.dispatcher.generate(cfg, model, request, image=True, trace=trace)
                 for _ in range(n)
             )
-            responses = await self.until_client_leaves(all_of(calls))
+            responses = await self.until_client_leaves(all_of(generations))
             if responses is None:
                 return  # the client left: every upstream call was stopped
             answers = [read(response) for response in responses]
@@ -48,11 +48,11 @@ class ImagesHandler(GeneratingHandler):
         self.write_json(images)
 
 
-async def all_of(calls: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Every call's result; the first failure (or a cancel) stops the others at once."""
+async def all_of(jobs: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Every job's result; the first failure (or a cancel) stops the others at once."""
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(call) for call in calls]
+            tasks = [group.create_task(job) for job in jobs]
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]

@@ -56,7 +56,7 @@ class KeyAdmission:
         self._spent = spent
         self.key: ApiKey | None = None
         self.policy: KeyPolicy = NO_POLICY
-        self._lease: str | None = None  # the concurrency lease held, to give back
+        self._lease: str | None = None  # the concurrency lease taken, to give back
         self._charge: tuple[str, str] | None = None  # (day, month) the tokens are charged to
         self._slot = True  # whether the request takes one of the key's max_concurrent slots
 
@@ -113,7 +113,7 @@ class KeyAdmission:
             await asyncio.shield(self.settle())
 
     async def admit(self) -> None:
-        """Count the request against the key's limits and hold a concurrency lease, or 429."""
+        """Count the request against the key's limits and take a concurrency lease, or 429."""
         key, policy = self.key, self.policy
         counted = policy if self._slot else replace(policy, max_concurrent=None)
         if key is None or not counted.has_limits:

@@ -1,7 +1,7 @@
 """Counting a key's use against its limits: requests and tokens per minute (sliding windows),
 requests in flight (concurrency leases), daily and monthly token budgets.
 
-:meth:`admit` counts a request and holds a concurrency lease atomically, or refuses it with a
+:meth:`admit` counts a request and takes a concurrency lease atomically, or refuses it with a
 reason; tokens are charged when an answer's usage is known, so token limits refuse the *next*
 request once they are reached. :class:`MemoryLimiter` is the per-process implementation; the
 Redis state runs the same rules as Lua scripts so that every replica shares one count, and
@@ -47,7 +47,7 @@ def _utc(year: int, month: int, day: int) -> float:
 
 @dataclass
 class Admission:
-    """The limiter's answer: admitted (``reason`` None; ``lease`` held when the policy limits
+    """The limiter's answer: admitted (``reason`` None; ``lease`` taken when the policy limits
     concurrency) or refused."""
 
     reason: str | None = None
@@ -94,7 +94,7 @@ class KeyLimits(Protocol):
     replica): what the admission step needs."""
 
     async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:
-        """Count a request and hold a concurrency lease, or refuse it."""
+        """Count a request and take a concurrency lease, or refuse it."""
 
     async def key_release(self, ident: str, lease: str) -> None:
         """Give a concurrency lease back."""

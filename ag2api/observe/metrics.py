@@ -181,7 +181,7 @@ class Metrics:
 
     def _child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, looked up once: labels() validates and locks on every
-        call, and a request makes about eight of them. The label sets are bounded (see above)."""
+        use, and a request makes about eight of them. The label sets are bounded (see above)."""
         key = (id(metric), labels)
         child = self._children.get(key)
         if child is None:

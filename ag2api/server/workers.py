@@ -105,7 +105,7 @@ def _end_with_parent() -> None:  # pragma: no cover - runs in the child
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
         return
-    if os.getppid() == 1:  # the supervisor died before the call
+    if os.getppid() == 1:  # the supervisor died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 

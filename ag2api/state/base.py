@@ -299,11 +299,11 @@ class AccountState(Protocol):
 
     # -- stored responses ---------------------------------------------------------------
     def response_store(self, settings: Callable[[], ResponsesConfig]) -> ResponseStore:
-        """Where stored Responses API answers live (``settings`` is read per call)."""
+        """Where stored Responses API answers live (``settings`` is read on each use)."""
 
     # -- per-key limits (ag2api.keys) ---------------------------------------------------
     async def key_admit(self, ident: str, policy: KeyPolicy, day: str, month: str) -> Admission:
-        """Check a key's limits and, when they allow it, count the request and hold a
+        """Check a key's limits and, when they allow it, count the request and take a
         concurrency lease (``Admission.lease``) — one atomic step."""
 
     async def key_release(self, ident: str, lease: str) -> None:

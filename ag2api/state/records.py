@@ -43,7 +43,7 @@ class MemoryResponseStore:
         settings: Callable[[], ResponsesConfig],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._settings = settings  # read per call: a config reload applies at once
+        self._settings = settings  # read on each use: a config reload applies at once
         self._clock = clock
         self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()  # id → (expiry, JSON)
         self._bytes = 0

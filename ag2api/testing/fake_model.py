@@ -4,7 +4,7 @@ Deterministic so tests can assert exact output: thoughts when asked, tool calls 
 names a declared function (or ``ANY`` mode), JSON for JSON mode, truncation at
 ``maxOutputTokens``, stop sequences, a PNG for image models. Follow-up turns are validated as the
 real backend does: Gemini 3 calls need a thought signature it issued (or the sentinel), Claude
-needs paired call ids (its thinking rules are ``fake_claude_rules``).
+needs paired tool-call ids (its thinking rules are ``fake_claude_rules``).
 """
 
 from __future__ import annotations
@@ -130,11 +130,11 @@ def answer(model: str, request: dict[str, Any], text: str | None, issued: set[st
     calls = [] if results else _tool_calls(request, said)
     if calls:
         out.calls = calls
-        for i, call in enumerate(out.calls):
+        for i, tool_call in enumerate(out.calls):
             if is_claude(model):
-                call["id"] = f"toolu_{uuid.uuid4().hex[:20]}"
+                tool_call["id"] = f"toolu_{uuid.uuid4().hex[:20]}"
             elif i == 0 and is_gemini3(model):
-                call["signature"] = new_signature(issued)
+                tool_call["signature"] = new_signature(issued)
         return out
     if results:
         reply = "The tools said: " + json.dumps(
@@ -229,13 +229,13 @@ def events(
         emit([part])
     if ans.thoughts and claude:
         emit([{"text": "", "thoughtSignature": new_signature(issued)}])
-    for call in ans.calls:
-        fc = {"name": call["name"], "args": call["args"]}
-        if "id" in call:
-            fc["id"] = call["id"]
+    for tool_call in ans.calls:
+        fc = {"name": tool_call["name"], "args": tool_call["args"]}
+        if "id" in tool_call:
+            fc["id"] = tool_call["id"]
         part = {"functionCall": fc}
-        if call.get("signature"):
-            part["thoughtSignature"] = call["signature"]
+        if tool_call.get("signature"):
+            part["thoughtSignature"] = tool_call["signature"]
         emit([part])
     completion = 0
     for text in ans.texts:

@@ -8,8 +8,8 @@ is never guessed. Whatever the client echoes back carries the real signature aga
 gateway restart or another replica, with no shared state. Two other forms also decode
 (:func:`_legacy`): ``~<payload>`` for base64 and ``~t<payload>`` for text, ambiguous for a payload
 starting with ``t``. Claude keeps its own ``toolu_…`` ids; its thinking block (text + signature) is
-remembered per call id in :class:`SignatureCache` and replayed before the calls, since Claude
-rejects foreign signatures.
+remembered per tool-call id in :class:`SignatureCache` and replayed before the tool calls, since
+Claude rejects foreign signatures.
 """
 
 from __future__ import annotations

@@ -188,8 +188,8 @@ class UpstreamTransfer:
         return self._finished and self._error is None and not self._failed and not self._items
 
     def _hand_over_error(self) -> BaseException:
-        """The error that ended the call, given to the reader and not kept: its traceback will
-        hold the reading frame, and so this call (a reference cycle with the request body that
+        """The error that ended the transfer, given to the reader and not kept: its traceback will
+        hold the reading frame, and so this transfer (a reference cycle with the request body that
         only the cycle collector would free)."""
         error, self._error, self._abort_error = self._error, None, None
         assert error is not None
@@ -368,11 +368,11 @@ class AntigravityClient:
     async def _one(
         self, url: str, token: str, body: dict[str, Any], settings: CallSettings
     ) -> dict[str, Any]:
-        call = UpstreamTransfer(
+        transfer = UpstreamTransfer(
             self.transport, url, jsoncodec.dumps_bytes(body), token, settings, sse=False
         )
         try:
-            return await anext(call)
+            return await anext(transfer)
         except BaseException:
-            call.abort()  # cancelled (client gone): stop the transfer too
+            transfer.abort()  # cancelled (client gone): stop the transfer too
             raise

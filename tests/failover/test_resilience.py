@@ -210,13 +210,14 @@ async def test_no_retry_once_a_keepalive_was_sent(
 
 @pytest.mark.parametrize(
     "config_overrides",
-    [{"limits": {"per_account": 1, "total": 2, "slot_wait": 0.3}, "rotation": {"count": 1}}],
+    [{"limits": {"per_account": 1, "total": 2, "slot_wait": 5}, "rotation": {"count": 1}}],
 )
 async def test_slots_limit_concurrency_and_then_503(
     client: openai.AsyncOpenAI,
     fake: FakeUpstream,
     services: Services,
     config_overrides: dict[str, Any],
+    gateway_clock: FakeClock,
 ) -> None:
     hold = asyncio.Event()
     fake.script(Step(hold=hold), Step(hold=hold))
@@ -227,6 +228,7 @@ async def test_slots_limit_concurrency_and_then_503(
         await chat_text(client)
     assert info.value.status_code == 503 and info.value.code == "server_busy"
     assert info.value.response.headers["Retry-After"] == "1"
+    assert gateway_clock.slept == [5.0]  # the whole slot_wait, on the clock: no real wait
     hold.set()
     assert all(await asyncio.gather(*held))
     assert services.dispatcher.slots.in_use == 0

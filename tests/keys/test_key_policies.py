@@ -138,18 +138,19 @@ async def test_max_concurrent(
     gate = asyncio.Event()
     real_admit = services.state.key_admit
     admitted: list[bool] = []
+    first_admitted = asyncio.Event()
 
     async def admit(*args: Any) -> Any:
         adm = await real_admit(*args)
         admitted.append(adm.ok)
         if adm.ok and len(admitted) == 1:
-            await gate.wait()  # hold the first request in flight
+            first_admitted.set()
+            await gate.wait()  # keep the first request in flight
         return adm
 
     services.state.key_admit = admit  # type: ignore[method-assign]
     first = asyncio.ensure_future(chat_text(alice))
-    while not admitted:
-        await asyncio.sleep(0.01)
+    await first_admitted.wait()
     with pytest.raises(openai.RateLimitError) as busy:
         await chat_text(alice)
     assert "max_concurrent" in busy.value.message

@@ -373,12 +373,20 @@ async def test_requests_waiting_for_a_slot_at_shutdown_get_503(
     gw = await serve(config_path, shutdown_grace=0.5)
     hold = asyncio.Event()
     fake.script(Step(hold=hold, hold_after=1))
+    state = gw.services.state
+    waits_for_room = asyncio.Event()
+    wait_for_room = state.wait_for_room
+
+    async def signalled_wait(timeout: float) -> bool:
+        waits_for_room.set()
+        return await wait_for_room(timeout)
+
+    state.wait_for_room = signalled_wait  # type: ignore[method-assign]
     client = gw.sdk()
     holder = asyncio.ensure_future(chat_text(client, stream=True))
     await fake.wait_generate_requests(1)
     waiting = asyncio.ensure_future(chat_text(client))
-    while len(gw.services.open_requests) < 2:  # the second request is in (and needs the slot)
-        await asyncio.sleep(0.01)
+    await waits_for_room.wait()  # the second request waits for the only slot
     gw.stop.set()
     with pytest.raises(openai.APIStatusError) as info:
         await asyncio.wait_for(waiting, 5)

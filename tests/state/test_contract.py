@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,24 @@ from ag2api.config.schema import ResponsesConfig
 from ag2api.errors import NoAvailableAccount
 from ag2api.state.base import AccountState
 from tests.support.state_backends import MODEL, PROJECTS, Factory, ShortCooldowns, accounts
+
+
+def parked_on_a_lock(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` waits in ``asyncio.Lock.acquire``: its await chain followed down, through
+    each ``async with`` on an ``asynccontextmanager`` (whose generator holds the rest)."""
+    link: Any = task.get_coro()
+    while link is not None:
+        frame = getattr(link, "cr_frame", None) or getattr(link, "ag_frame", None)
+        if frame is None:
+            return False
+        if frame.f_code is asyncio.Lock.acquire.__code__:
+            return True
+        awaited = getattr(link, "cr_await", None) or getattr(link, "ag_await", None)
+        if awaited is not None and not hasattr(awaited, "cr_frame"):
+            # A generator's asend(), awaited by _AsyncGeneratorContextManager.__aenter__.
+            awaited = getattr(frame.f_locals.get("self"), "gen", awaited)
+        link = awaited
+    return False
 
 
 async def picks(state: AccountState, n: int, model: str = MODEL) -> list[str]:
@@ -199,7 +218,13 @@ async def test_the_refresh_lock_lets_one_holder_in_at_a_time(factory: Factory) -
 
         tasks = [asyncio.ensure_future(first()), asyncio.ensure_future(second())]
         await inside.wait()
-        await asyncio.sleep(0.1)  # give the second a chance to (wrongly) get in
+        # Until the second waits on the process's lock (both backends take it first), or
+        # (wrongly) gets in.
+        for _ in range(1000):
+            if parked_on_a_lock(tasks[1]) or "second in" in order:
+                break
+            await asyncio.sleep(0)
+        assert order == ["first in"] and parked_on_a_lock(tasks[1])
         leave.set()
         await asyncio.gather(*tasks)
         assert order == ["first in", "first out", "second in"]

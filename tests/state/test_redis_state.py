@@ -15,7 +15,7 @@ from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import account_key
-from ag2api.state.redis.client import ScriptCall, redact_url
+from ag2api.state.redis.client import ScriptRun, redact_url
 from ag2api.state.redis.state import RedisState
 from tests.support.redis_server import RedisServer
 
@@ -107,10 +107,10 @@ async def test_one_round_trip_per_request(
         sent: list[list[str]] = []
         pipeline = a.client._pipeline
 
-        async def recording(calls: list[ScriptCall]) -> list[Any]:
-            if calls[-1][0] != "sync":  # the background read (also sent after the outbox)
-                sent.append([name for name, _, _ in calls])
-            return await pipeline(calls)
+        async def recording(batch: list[ScriptRun]) -> list[Any]:
+            if batch[-1][0] != "sync":  # the background read (also sent after the outbox)
+                sent.append([name for name, _, _ in batch])
+            return await pipeline(batch)
 
         monkeypatch.setattr(a.client, "_pipeline", recording)
         grant = await a.pick(MODEL)
@@ -124,7 +124,7 @@ async def test_one_round_trip_per_request(
         b.release(await b.pick(MODEL), ok=True)  # the other replica has the slot back
 
 
-async def test_leases_of_a_dead_replica_expire_and_live_ones_are_renewed(
+async def test_slot_holds_of_a_dead_replica_expire_and_live_ones_are_renewed(
     redis_server: RedisServer, key_prefix: str
 ) -> None:
     async with pair(redis_server.url, key_prefix, n=1, per_account=1, lease_seconds=0.5) as (a, b):
@@ -135,14 +135,14 @@ async def test_leases_of_a_dead_replica_expire_and_live_ones_are_renewed(
         with pytest.raises(NoRoom):
             await b.pick(MODEL)
         deadline = time.monotonic() + 3
-        while True:  # the lease runs out in Redis: nothing to await but Redis' clock
+        while True:  # the hold runs out in Redis: nothing to await but Redis' clock
             try:
                 live = await b.pick(MODEL)
                 break
             except NoRoom:
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.05)
-        # B is alive: its maintenance renews the lease well past 0.5 s.
+        # B is alive: its maintenance renews its hold well past 0.5 s.
         started = time.monotonic()
         while time.monotonic() - started < 1.2:
             await b.sync_once()

@@ -273,7 +273,7 @@ async def test_a_killed_replica_frees_its_slots_when_the_lease_ends(
                     return False
 
             await eventually(served, within=10)
-            assert time.monotonic() - killed < 2 + 1.5  # the lease TTL, and a little
+            assert time.monotonic() - killed < 2 + 1.5  # the slot hold's TTL, and a little
     finally:
         hold.set()
         if proc.returncode is None:
@@ -422,7 +422,7 @@ async def test_redis_can_be_flushed_without_losing_anything(
     fake: FakeUpstream, config_path: Path, tokens_path: Path, key_prefix: str
 ) -> None:
     """Redis holds runtime overlays only: wiping every key mid-run loses nothing tokens.json
-    does not hold, and the replicas carry on (a new leader, new leases, tokens fetched again)."""
+    does not hold, and the replicas carry on (a new leader, new slot holds, tokens fetched anew)."""
     doc = json.loads(tokens_path.read_text())
     doc["projects"][0].update(enabled=False, disabled_reason="kept for the IDE")
     tokens_path.write_text(json.dumps(doc))

@@ -22,7 +22,7 @@ from ag2api.accounts.sync_merge import SharedProject
 from ag2api.state.base import HostSeen, account_key
 from ag2api.state.redis.client import RedisClient, pairs, text
 
-CHUNK = 50  # accounts per script call
+CHUNK = 50  # accounts per script run
 # One entry of a published account: name, ms (-1: Redis' now), person, host, value ('' for the
 # ``added``/``gone`` stamps).
 Entry = tuple[str, int, bool, str, str]
@@ -115,7 +115,7 @@ class AccountRecords:
         names = ("accts",), ("accts", "seq"), ("accts", "epoch"), ("accts", "gone")
         keys = [self.client.key(*name) for name in names]
         script = self.client.scripts["versioned_put"]
-        res = await self.client.call(lambda: script(keys=keys, args=args))
+        res = await self.client.bounded(lambda: script(keys=keys, args=args))
         projects = [p for item in res[2:] if (p := self.decode(pairs(item[1]))) is not None]
         return text(res[0]), int(res[1]), projects
 
@@ -126,7 +126,7 @@ class AccountRecords:
         names = ("accts",), ("accts", "epoch"), ("accts", "hosts")
         keys = [self.client.key(*name) for name in names]
         script = self.client.scripts["versioned_pull"]
-        res = await self.client.call(lambda: script(keys=keys, args=args))
+        res = await self.client.bounded(lambda: script(keys=keys, args=args))
         hosts = tuple(_host(name, value) for name, value in sorted(pairs(res[2]).items()))
         projects = []
         for item in res[3:]:
@@ -141,7 +141,7 @@ class AccountRecords:
         keys = [self.client.key(*name) for name in names]
         args: list[str | int] = [self.client.key("acct", ""), keep_ms, limit]
         script = self.client.scripts["versioned_purge"]
-        return int(await self.client.call(lambda: script(keys=keys, args=args)))
+        return int(await self.client.bounded(lambda: script(keys=keys, args=args)))
 
 
 def _host(name: str, value: str) -> HostSeen:

@@ -152,7 +152,7 @@ class AccountSync:
         shared: list[SharedProject] = []
         published: set[str] = set()
         online = False
-        await self.records.client.recover()  # else the calls below say Down at once
+        await self.records.client.recover()  # else the round trips below say Down at once
         try:
             if synced is not None and synced.doc is not None:
                 changes = local_changes(synced.doc, synced.ledger, self.cipher)

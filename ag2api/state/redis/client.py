@@ -1,9 +1,9 @@
-"""The Redis backend's connection: one client, one bounded call (:class:`Down` when Redis does not
-answer within ``state.timeout``, so the caller uses its local view), key names under
+"""The Redis backend's connection: one client, bounded round trips (:class:`Down` when Redis does
+not answer within ``state.timeout``, so the caller uses its local view), key names under
 ``state.key_prefix``, and the work that must reach Redis once it answers again.
 
-A call that times out may still run when a stalled Redis wakes up (the command was sent). What
-such a call leaves behind — a slot or a key lease held for a request that was served from the
+A round trip that times out may still run when a stalled Redis wakes up (the command was sent).
+What it leaves behind — a slot hold or a key lease taken for a request that was served from the
 local view — is undone by the ``if_lost`` work the caller names, sent before this replica uses
 Redis again; the same holds for a release that could not be sent.
 """
@@ -34,7 +34,7 @@ log = logging.getLogger("ag2api.state")
 T = TypeVar("T")
 Op = Callable[[], Awaitable[T]]
 # A script by its name in SCRIPTS, with its keys and arguments.
-ScriptCall = tuple[str, list[str], list[Any]]
+ScriptRun = tuple[str, list[str], list[Any]]
 
 # Work kept for a Redis that does not answer; beyond this the oldest goes (its keys expire).
 MAX_PENDING = 10_000
@@ -68,7 +68,7 @@ def pairs(flat: list[Any]) -> dict[str, str]:
 
 
 class RedisClient:
-    """One connection pool, calls bounded by ``timeout``, and what is owed to Redis."""
+    """One connection pool, round trips bounded by ``timeout``, and what is owed to Redis."""
 
     def __init__(
         self,
@@ -86,7 +86,7 @@ class RedisClient:
         self._on_use = on_use  # starts the backend's background work on first use
         self.quiet = quiet  # a second client of the same Redis: the first one says it went away
         # A burst waits for one of the connections (at most ``timeout``) instead of failing on
-        # "too many connections". No socket timeout: every use is bounded as a whole by call()
+        # "too many connections". No socket timeout: every use is bounded as a whole by bounded()
         # (or recover()), and redis-py wraps each send in a task of its own to time it.
         connections = aioredis.BlockingConnectionPool.from_url(
             url,
@@ -113,10 +113,10 @@ class RedisClient:
     def health(self) -> BackendHealth:
         return BackendHealth("redis", self.ok, self.last_error, self.last_error_at)
 
-    # -- calls --------------------------------------------------------------------------
-    async def call(self, op: Op[T], *, if_lost: Op[Any] | None = None) -> T:
+    # -- round trips --------------------------------------------------------------------
+    async def bounded(self, op: Op[T], *, if_lost: Op[Any] | None = None) -> T:
         """``op()`` within ``timeout``; raises :class:`Down` when Redis does not answer. When
-        the call may have run without this replica learning its result (no answer, or the
+        ``op`` may have run without this replica learning its result (no answer, or the
         caller was cancelled), ``if_lost`` is sent as soon as Redis answers."""
         self._on_use()
         if not self.ok:
@@ -136,20 +136,20 @@ class RedisClient:
                 self.send(if_lost)
             raise
 
-    async def run_scripts(self, calls: list[ScriptCall]) -> list[Any]:
+    async def run_scripts(self, batch: list[ScriptRun]) -> list[Any]:
         """``(name, keys, args)`` scripts in one round trip (a pipeline, not a transaction), in
-        that order, for use inside :meth:`call`; any error is raised.
+        that order, for use inside :meth:`bounded`; any error is raised.
 
         Every script is loaded before the first batch (and again after an outage): a script
         Redis did not know would fail alone while the ones after it ran, out of order. One it no
         longer knows all the same (restarted or flushed meanwhile) is loaded and sent again."""
         if not self._loaded:
             await self._load_scripts()
-        results = await self._pipeline(calls)
+        results = await self._pipeline(batch)
         unknown = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if unknown:
             await self._load_scripts()
-            again = await self._pipeline([calls[i] for i in unknown])
+            again = await self._pipeline([batch[i] for i in unknown])
             for i, result in zip(unknown, again, strict=True):
                 results[i] = result
         for result in results:
@@ -176,20 +176,20 @@ class RedisClient:
         await pipe.execute()
         self._loaded = True
 
-    async def _pipeline(self, calls: list[ScriptCall]) -> list[Any]:
+    async def _pipeline(self, batch: list[ScriptRun]) -> list[Any]:
         # EVALSHA by hand: a pipeline given Script objects first asks SCRIPT EXISTS (a second
         # round trip each time).
         pipe = self.redis.pipeline(transaction=False)
-        for name, keys, args in calls:
+        for name, keys, args in batch:
             pipe.evalsha(self.scripts[name].sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))
 
     def send(self, op: Op[Any], *, if_lost: Op[Any] | None = None) -> None:
-        """:meth:`call` in the background (a lost answer is the fallback's business)."""
+        """:meth:`bounded` in the background (a lost answer is the fallback's business)."""
 
         async def run() -> None:
             with suppress(Down):
-                await self.call(op, if_lost=if_lost)
+                await self.bounded(op, if_lost=if_lost)
 
         self._spawn(run())
 
@@ -213,7 +213,7 @@ class RedisClient:
     # -- coming back --------------------------------------------------------------------
     async def recover(self) -> bool:
         """While Redis is down: whether it answers again. The work owed to it is sent before
-        any other call may use it (a hold left by a lost pick must not refuse a request)."""
+        anything else may use it (a hold left by a lost pick must not refuse a request)."""
         if self.ok:
             return True
         try:

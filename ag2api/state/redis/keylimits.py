@@ -16,11 +16,12 @@ from ag2api.state.redis.client import Down, Op, RedisClient, text
 
 
 class KeyLimits:
-    def __init__(self, client: RedisClient, local: MemoryLimiter, hold_ms: int) -> None:
+    def __init__(self, client: RedisClient, local: MemoryLimiter, lease_ms: int) -> None:
         self.client = client
         self.local = local
-        self.hold_ms = hold_ms
-        self.leases: dict[str, str] = {}  # lease id → its leases key, renewed while held
+        self.lease_ms = lease_ms  # a lease's life unrenewed
+        # lease id → its leases key, renewed while its request runs
+        self.leases: dict[str, str] = {}
 
     def _keys(self, ident: str, day: str, month: str) -> list[str]:
         tag = "{" + ident + "}"  # one hash slot per client key
@@ -43,12 +44,12 @@ class KeyLimits:
             policy.daily_tokens or 0,
             policy.monthly_tokens or 0,
             lease,
-            self.hold_ms,
+            self.lease_ms,
             int(KEY_WINDOW * 1000),
         ]
         script = self.client.scripts["key_admit"]
         try:
-            res = await self.client.call(
+            res = await self.client.bounded(
                 lambda: script(keys=keys, args=args), if_lost=self._forget(keys, lease)
             )
         except Down:
@@ -81,10 +82,10 @@ class KeyLimits:
         redis = self.client.redis
         op = lambda: redis.zrem(key, lease)  # noqa: E731
         with suppress(Down):
-            await self.client.call(op, if_lost=op)
+            await self.client.bounded(op, if_lost=op)
 
     def renewals(self) -> list[tuple[str, str]]:
-        """(leases key, lease id) of every concurrency lease this replica holds."""
+        """(leases key, lease id) of every concurrency lease this replica has taken."""
         return [(key, lease) for lease, key in self.leases.items()]
 
     async def charge(self, ident: str, tokens: int, day: str, month: str) -> None:
@@ -100,7 +101,7 @@ class KeyLimits:
         ]
         script = self.client.scripts["key_charge"]
         try:
-            await self.client.call(lambda: script(keys=[keys[1], *keys[3:]], args=args))
+            await self.client.bounded(lambda: script(keys=[keys[1], *keys[3:]], args=args))
         except Down:
             self.local.charge(ident, tokens, day, month)
 
@@ -109,7 +110,7 @@ class KeyLimits:
         args = [int(KEY_WINDOW * 1000), tpm or 0]
         script = self.client.scripts["key_use"]
         try:
-            res = await self.client.call(lambda: script(keys=keys, args=args))
+            res = await self.client.bounded(lambda: script(keys=keys, args=args))
         except Down:
             return self.local.use(ident, day, month, tpm)
         n = [int(v) for v in res]

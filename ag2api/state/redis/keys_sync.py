@@ -123,14 +123,14 @@ class SharedKeyRecords:
                 args += ["entry", ms, kind, host, json.dumps(entry)]
         keys = self._keys("skeys", "skeys:seq", "skeys:epoch", "skeys:gone")
         script = self.client.scripts["versioned_put"]
-        res = await self.client.call(lambda: script(keys=keys, args=args))
+        res = await self.client.bounded(lambda: script(keys=keys, args=args))
         return text(res[0]), [k for item in res[2:] if (k := _decode(pairs(item[1]))) is not None]
 
     async def pull(self, since: int) -> tuple[str, list[tuple[int, SharedKey]]]:
         args: list[str | int] = [self.client.key("skey", ""), since, PULL_LIMIT, "", ""]
         keys = self._keys("skeys", "skeys:epoch", "skeys:hosts")
         script = self.client.scripts["versioned_pull"]
-        res = await self.client.call(lambda: script(keys=keys, args=args))
+        res = await self.client.bounded(lambda: script(keys=keys, args=args))
         out = []
         for item in res[3:]:
             key = _decode(pairs(item[2]))
@@ -221,7 +221,7 @@ class KeySync:
         current = entries(yaml_text)
         known: dict[str, Known] = {}
         shared: list[SharedKey] = []
-        await self.records.client.recover()  # else the calls below say Down at once
+        await self.records.client.recover()  # else the round trips below say Down at once
         try:
             shared += await self._publish(current, known)
             shared += await self._republish_some(current, ledger)

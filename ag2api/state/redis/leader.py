@@ -30,7 +30,7 @@ class Leadership:
         ms = int(LEADER_SECONDS * 1000)
         started = time.monotonic()
         key, script = self.client.key("leader"), self.client.scripts["lead"]
-        won = bool(await self.client.call(lambda: script(keys=[key], args=[self.replica, ms])))
+        won = bool(await self.client.bounded(lambda: script(keys=[key], args=[self.replica, ms])))
         if won:
             self._until = started + LEADER_SECONDS
         if won != self.leader:
@@ -53,4 +53,4 @@ class Leadership:
         if self.leader:
             key, script = self.client.key("leader"), self.client.scripts["unlock"]
             with suppress(Down):
-                await self.client.call(lambda: script(keys=[key], args=[self.replica]))
+                await self.client.bounded(lambda: script(keys=[key], args=[self.replica]))

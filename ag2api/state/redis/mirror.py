@@ -97,9 +97,9 @@ class Mirror:
                 if isinstance(until, int | float) and until > now:
                     reason, probe = str(entry.get("reason") or ""), bool(entry.get("probe"))
                     op = self.picking.cool_shared(account, model, until - now, reason, probe)
-                    await self.client.call(op)
+                    await self.client.bounded(op)
             if not account.enabled and account.disabled_reason and self._runtime_disabled(account):
-                await self.client.call(self.picking.disable_shared(account))
+                await self.client.bounded(self.picking.disable_shared(account))
 
     def _runtime_disabled(self, account: Account) -> bool:
         """Disabled here after the file said enabled (not the file's own flag)."""

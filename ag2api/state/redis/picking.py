@@ -21,7 +21,7 @@ from ag2api.redact import mask
 from ag2api.state.affinity import MAX_CONVERSATIONS
 from ag2api.state.base import ROTATE, Grant, Routing, account_key
 from ag2api.state.memory import MemoryState
-from ag2api.state.redis.client import Down, Op, RedisClient, ScriptCall, text, token_digest
+from ag2api.state.redis.client import Down, Op, RedisClient, ScriptRun, text, token_digest
 
 log = logging.getLogger("ag2api.state")
 
@@ -40,7 +40,7 @@ class Picking:
         self.holds: dict[str, str] = {}  # hold id → its slots key, renewed while held
         # Scripts for the next pick to take along, in order: (the script, and what undoes it
         # if its answer is lost — a release's forget — or None).
-        self._outbox: list[tuple[ScriptCall, ScriptCall | None]] = []
+        self._outbox: list[tuple[ScriptRun, ScriptRun | None]] = []
         self._flush: asyncio.TimerHandle | None = None
 
     # -- picking and slots --------------------------------------------------------------
@@ -148,23 +148,23 @@ class Picking:
                 self.client.key("cdm", grant.model),
             ]
             args = [grant.hold, acct, "1" if grant.probe else "0", "1" if ok else "0"]
-            forget: ScriptCall = ("forget", keys[:2], [grant.hold, acct])
+            forget: ScriptRun = ("forget", keys[:2], [grant.hold, acct])
             self._send_soon(("release", keys, args), forget)
         return changed
 
-    def _send_soon(self, call: ScriptCall, undo: ScriptCall | None = None) -> None:
-        """``call`` with the next pick, or within SEND_WINDOW."""
-        self._outbox.append((call, undo))
+    def _send_soon(self, job: ScriptRun, undo: ScriptRun | None = None) -> None:
+        """``job`` with the next pick, or within SEND_WINDOW."""
+        self._outbox.append((job, undo))
         if self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(SEND_WINDOW, self.flush)
 
-    async def run_after_outbox(self, call: ScriptCall, if_lost: Op[Any] | None = None) -> Any:
-        """``call``'s answer, with what waits in the outbox sent before it in the same round
+    async def run_after_outbox(self, job: ScriptRun, if_lost: Op[Any] | None = None) -> Any:
+        """``job``'s answer, with what waits in the outbox sent before it in the same round
         trip (a pick, and the sync's read: each must see what this replica did before it)."""
         outbox = self._take_outbox()
-        calls = [*(waiting for waiting, _ in outbox), call]
-        results = await self.client.call(
-            lambda: self.client.run_scripts(calls), if_lost=self._owed(outbox, if_lost)
+        batch = [*(waiting for waiting, _ in outbox), job]
+        results = await self.client.bounded(
+            lambda: self.client.run_scripts(batch), if_lost=self._owed(outbox, if_lost)
         )
         return results[-1]
 
@@ -172,10 +172,10 @@ class Picking:
         """Send what waits for a pick now (none came to take it along)."""
         outbox = self._take_outbox()
         if outbox:
-            calls = [call for call, _ in outbox]
-            self.client.send(lambda: self.client.run_scripts(calls), if_lost=self._owed(outbox))
+            batch = [job for job, _ in outbox]
+            self.client.send(lambda: self.client.run_scripts(batch), if_lost=self._owed(outbox))
 
-    def _take_outbox(self) -> list[tuple[ScriptCall, ScriptCall | None]]:
+    def _take_outbox(self) -> list[tuple[ScriptRun, ScriptRun | None]]:
         if self._flush is not None:
             self._flush.cancel()
             self._flush = None
@@ -183,7 +183,7 @@ class Picking:
         return outbox
 
     def _owed(
-        self, outbox: list[tuple[ScriptCall, ScriptCall | None]], then: Op[Any] | None = None
+        self, outbox: list[tuple[ScriptRun, ScriptRun | None]], then: Op[Any] | None = None
     ) -> Op[Any] | None:
         """What undoes a batch whose answer was lost: each release's forget (a hold released
         twice is gone all the same; a cooldown needs nothing), then ``then``."""
@@ -210,7 +210,7 @@ class Picking:
     async def peek(self, exclude: frozenset[str] | set[str]) -> Account | None:
         skip = set(exclude)
         try:
-            disables = await self.client.call(lambda: self.client.redis.hgetall(self._dis))
+            disables = await self.client.bounded(lambda: self.client.redis.hgetall(self._dis))
         except Down:
             disables = {}
         for field, value in disables.items():
@@ -251,12 +251,12 @@ class Picking:
         self, account: Account, model: str, seconds: float, reason: str, probe: bool
     ) -> Op[Any]:
         """The shared half of :meth:`cool` (extend-only, like the local one)."""
-        calls = [self._cooling(account, model, seconds, reason, probe)]
-        return lambda: self.client.run_scripts(calls)
+        batch = [self._cooling(account, model, seconds, reason, probe)]
+        return lambda: self.client.run_scripts(batch)
 
     def _cooling(
         self, account: Account, model: str, seconds: float, reason: str, probe: bool
-    ) -> ScriptCall:
+    ) -> ScriptRun:
         keys = [self.client.key(name, model) for name in ("cd", "cdm", "probing")]
         keys.append(self.client.key("models"))
         meta = ("p|" if probe else "-|") + reason
@@ -293,4 +293,4 @@ class Picking:
         return changed
 
     async def forget_disable(self, acct: str) -> None:
-        await self.client.call(lambda: self.client.redis.hdel(self._dis, acct))
+        await self.client.bounded(lambda: self.client.redis.hdel(self._dis, acct))

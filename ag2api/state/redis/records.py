@@ -29,7 +29,7 @@ class RedisRecords:
     async def fetch(self, kind: str, key: str) -> dict[str, str] | None:
         name = self.client.key("rec", kind, _hashed(key))
         try:
-            value = await self.client.call(lambda: self.client.redis.get(name))
+            value = await self.client.bounded(lambda: self.client.redis.get(name))
         except Down:
             return None
         record = jsoncodec.loads(value) if value is not None else None
@@ -42,7 +42,7 @@ class RedisRecords:
     async def put_blob(self, name: str, value: bytes, ttl: float) -> bool:
         key, px = self._blob(name), max(1, int(ttl * 1000))
         try:
-            await self.client.call(lambda: self.client.redis.set(key, value, px=px))
+            await self.client.bounded(lambda: self.client.redis.set(key, value, px=px))
         except Down:
             return False
         return True
@@ -50,7 +50,7 @@ class RedisRecords:
     async def get_blob(self, name: str) -> bytes | None:
         key = self._blob(name)
         try:
-            value = await self.client.call(lambda: self.client.redis.get(key))
+            value = await self.client.bounded(lambda: self.client.redis.get(key))
         except Down as exc:
             raise SharedUnavailable(self.client.last_error or "Redis is not answering") from exc
         return None if value is None else (value if isinstance(value, bytes) else value.encode())
@@ -58,6 +58,6 @@ class RedisRecords:
     async def delete_blob(self, name: str) -> bool:
         key = self._blob(name)
         try:
-            return bool(await self.client.call(lambda: self.client.redis.delete(key)))
+            return bool(await self.client.bounded(lambda: self.client.redis.delete(key)))
         except Down as exc:
             raise SharedUnavailable(self.client.last_error or "Redis is not answering") from exc

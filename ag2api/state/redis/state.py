@@ -46,7 +46,7 @@ from ag2api.state.redis.tokens import Tokens
 from ag2api.state.redis.usage import UsageCounters
 
 log = logging.getLogger("ag2api.state")
-STOP_WAIT = 15.0  # the sync loops' round under way: Redis calls and file locks are bounded
+STOP_WAIT = 15.0  # the sync loops' round under way: Redis round trips and file locks are bounded
 
 
 class RedisState:
@@ -73,12 +73,13 @@ class RedisState:
         self.local = MemoryState(pool, slots)
         self.sync_seconds = sync_seconds
         self.client = RedisClient(url, prefix, timeout, self.local.spawn, self._ensure_loop)
-        hold_ms = int(lease_seconds * 1000)
+        # state.lease_seconds: how long a slot hold and a key's concurrency lease live unrenewed.
+        self.ttl_ms = int(lease_seconds * 1000)
         replica = replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leadership = Leadership(self.client, replica)
-        self.picking = Picking(self.client, self.local, hold_ms)
+        self.picking = Picking(self.client, self.local, self.ttl_ms)
         self.tokens = Tokens(self.client, self.local, self.leadership.is_writer, cipher)
-        self.key_limits = KeyLimits(self.client, self.local.limiter, hold_ms)
+        self.key_limits = KeyLimits(self.client, self.local.limiter, self.ttl_ms)
         self.records = RedisRecords(self.client)
         self.usage_counters = UsageCounters(self.client, self.leadership)
         # The lists hosts share go through connections of their own: background rounds never
@@ -210,13 +211,14 @@ class RedisState:
             self.leadership.lapse()
 
     async def _renew(self) -> None:
-        held = self.picking.renewals() + self.key_limits.renewals()
-        if not held:
+        # This replica's slot holds and key leases, both given ttl_ms more.
+        renewing = self.picking.renewals() + self.key_limits.renewals()
+        if not renewing:
             return
-        keys = [key for key, _ in held]
-        args: list[str | int] = [self.picking.hold_ms, *[member for _, member in held]]
+        keys = [key for key, _ in renewing]
+        args: list[str | int] = [self.ttl_ms, *[member for _, member in renewing]]
         script = self.client.scripts["renew"]
-        await self.client.call(lambda: script(keys=keys, args=args))
+        await self.client.bounded(lambda: script(keys=keys, args=args))
 
     # -- accounts, picking and slots ----------------------------------------------------
     def accounts(self) -> tuple[Account, ...]:

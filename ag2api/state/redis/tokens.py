@@ -67,7 +67,7 @@ class Tokens:
         key = self.client.key("tok", account_key(account.project_id))
         script = self.client.scripts["token"]
         try:
-            found = await self.client.call(lambda: script(keys=[key]))
+            found = await self.client.bounded(lambda: script(keys=[key]))
         except Down:
             found = None
         shared = self._open(text(found[0]), "access_token") if found else None
@@ -85,7 +85,7 @@ class Tokens:
         key = self.client.key("tok", account_key(account.project_id))
         sealed = self.cipher.seal(token, "access_token")
         with suppress(Down):
-            await self.client.call(lambda: self.client.redis.set(key, sealed, px=ms))
+            await self.client.bounded(lambda: self.client.redis.set(key, sealed, px=ms))
 
     # -- the refresh lock ---------------------------------------------------------------
     @asynccontextmanager
@@ -110,15 +110,15 @@ class Tokens:
         deadline = time.monotonic() + LOCK_SECONDS
         redis, px = self.client.redis, int(LOCK_SECONDS * 1000)
         try:
-            seen = await self.client.call(lambda: script(keys=[tok]))
+            seen = await self.client.bounded(lambda: script(keys=[tok]))
             while time.monotonic() < deadline:
                 taken = lambda: redis.set(key, me, nx=True, px=px)  # noqa: E731
-                if await self.client.call(taken, if_lost=unlock):
+                if await self.client.bounded(taken, if_lost=unlock):
                     return True
                 # Another replica is refreshing: no event crosses replicas, so look again
                 # shortly; its new token (read by the caller) ends the wait too.
                 await asyncio.sleep(0.05)
-                now = await self.client.call(lambda: script(keys=[tok]))
+                now = await self.client.bounded(lambda: script(keys=[tok]))
                 if now and (not seen or text(now[0]) != text(seen[0])):
                     return False
         except Down:
@@ -158,7 +158,7 @@ class Tokens:
             ROTATION_HISTORY,
         ]
         script = self.client.scripts["rotate"]
-        await self.client.call(lambda: script(keys=[self.client.key("rtok")], args=args))
+        await self.client.bounded(lambda: script(keys=[self.client.key("rtok")], args=args))
 
     async def share_unshared(self) -> None:
         """After an outage: the rotations Redis did not take."""
@@ -192,4 +192,4 @@ class Tokens:
 
     async def drop_rotation(self, acct: str, entry: str) -> None:
         key, script = self.client.key("rtok"), self.client.scripts["hdel_if"]
-        await self.client.call(lambda: script(keys=[key], args=[acct, entry]))
+        await self.client.bounded(lambda: script(keys=[key], args=[acct, entry]))

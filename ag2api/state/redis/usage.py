@@ -40,7 +40,7 @@ class UsageCounters:
             await pipe.execute()
 
         try:
-            await self.client.call(write)
+            await self.client.bounded(write)
         except Down:
             return False
         return True
@@ -49,7 +49,7 @@ class UsageCounters:
         """Every pushed counter, read and deleted atomically; None when Redis does not answer."""
         key, script = self.client.key("usage", "pending"), self.client.scripts["drain_usage"]
         try:
-            flat = await self.client.call(lambda: script(keys=[key]))
+            flat = await self.client.bounded(lambda: script(keys=[key]))
         except Down:
             return None
         out: Batch = {}

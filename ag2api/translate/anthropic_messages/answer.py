@@ -1,7 +1,7 @@
 """The Anthropic answer the completion handler drives (``translate.dialect.Answer``), and the
 whole (non-stream) ``message`` rendered from typed Gemini events.
 
-Stateless across requests: thinking and call signatures travel to the client (``signatures``),
+Stateless across requests: thinking and tool-call signatures travel to the client (``signatures``),
 so ``thinking_records`` is always empty.
 """
 
@@ -109,7 +109,9 @@ def to_message(
                 content.append({"type": "text", "text": event.text})
         elif isinstance(event, ToolCall):
             if thinking is not None and signature is None:
-                signature = event.signature  # Gemini signs its thinking on the call (Claude may)
+                signature = (
+                    event.signature
+                )  # Gemini signs its thinking on the tool call (Claude may)
             close_thinking()
             content.append(render.tool_use_block(event, info))
             saw_tool_use = True

@@ -202,7 +202,7 @@ def _model_parts(
 ) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
     claude = is_claude(model)
-    carried: str | None = None  # a Gemini thinking block's signature, for the call it signed
+    carried: str | None = None  # a Gemini thinking block's signature, for the tool call it signed
     for j, block in enumerate(blocks):
         kind = block.get("type") if isinstance(block, dict) else None
         if kind == "text":
@@ -211,7 +211,7 @@ def _model_parts(
                 parts.append(part)
         elif kind == "thinking":
             # Replayed to Claude only, and only with a Claude signature this gateway handed out;
-            # Gemini needs no thought text back (its call signatures ride in tool_use ids).
+            # Gemini needs no thought text back (its tool-call signatures ride in tool_use ids).
             signature = unwrap_thinking(block.get("signature"), model)
             text = block.get("thinking")
             if claude and keep_thinking and signature is not None and isinstance(text, str):
@@ -225,7 +225,7 @@ def _model_parts(
         elif kind == "tool_use":
             part = _call(block, i, j, calls, claude, tool_name)
             if carried is not None and "thoughtSignature" not in part:
-                # The thinking signed this call (its id lost the signature: a client rewrote it).
+                # The thinking signed this tool call (a client rewrote the id that carried it).
                 part["thoughtSignature"] = carried
             carried = None
             parts.append(part)

@@ -50,27 +50,27 @@ def usage(u: Usage | None) -> dict[str, int]:
     }
 
 
-def tool_use_block(call: ToolCall, info: RequestInfo) -> dict[str, Any]:
-    """Claude keeps its ``toolu_`` id; a Gemini call's signature is packed into the id."""
+def tool_use_block(tool_call: ToolCall, info: RequestInfo) -> dict[str, Any]:
+    """Claude keeps its ``toolu_`` id; a Gemini tool call's signature is packed into the id."""
     if is_claude(info.model):
-        call_id = call.id or new_tool_use_id()
+        call_id = tool_call.id or new_tool_use_id()
     else:
-        call_id = pack_tool_use_id(new_tool_use_id(), call.signature)
+        call_id = pack_tool_use_id(new_tool_use_id(), tool_call.signature)
     return {
         "type": "tool_use",
         "id": call_id,
-        "name": info.tool_names.get(call.name, call.name),
-        "input": restore_args(info.arg_fixes, call.name, call.args),
+        "name": info.tool_names.get(tool_call.name, tool_call.name),
+        "input": restore_args(info.arg_fixes, tool_call.name, tool_call.args),
     }
 
 
 def thinking_signature(model: str, upstream: str | None) -> str:
     """What the client gets as the block's signature: the upstream's, in the family's wrapping.
 
-    Gemini signs a turn on its first call (or on no part at all): its thinking then carries the
-    call's signature, or the backend's own "unsigned" sentinel — never an empty signature, which
-    clients take for thinking to drop. Claude signs every block; one it did not ("") is kept
-    from being replayed to it.
+    Gemini signs a turn on its first tool call (or on no part at all): its thinking then carries
+    the tool call's signature, or the backend's own "unsigned" sentinel — never an empty
+    signature, which clients take for thinking to drop. Claude signs every block; one it did not
+    ("") is kept from being replayed to it.
     """
     if upstream:
         return wrap_thinking(model, upstream)

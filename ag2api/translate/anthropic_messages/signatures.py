@@ -7,7 +7,7 @@ the same thing):
 * a thinking block's signature is ``ag2:<family>:<upstream signature>``; on the way back only
   blocks of the target's family are kept (a ``/model`` switch or a direct-Anthropic session
   leaves foreign or prefix-less ones, which are dropped — never forged);
-* a Gemini call's own ``thoughtSignature`` rides in the ``tool_use`` id:
+* a Gemini tool call's own ``thoughtSignature`` rides in the ``tool_use`` id:
   ``toolu_<24 hex>_ag2b_<unpadded base64url>`` (``_ag2t_`` when the signature is not base64).
   Unlike the OpenAI path's ``~`` separator, this keeps ids inside Anthropic's
   ``^[a-zA-Z0-9_-]+$`` so a history stays valid if the client later talks to Anthropic itself.

@@ -96,7 +96,7 @@ class MessagesStreamTranslator:
                     self._signature = event.value
             elif isinstance(event, ToolCall):
                 if self._open == "thinking" and self._signature is None:
-                    # Gemini signs its thinking on the turn's first call (Claude may too).
+                    # Gemini signs its thinking on the turn's first tool call (Claude may too).
                     self._signature = event.signature
                 block = render.tool_use_block(event, self._info)
                 self._tool_use = True

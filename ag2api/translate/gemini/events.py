@@ -38,8 +38,8 @@ class Thought:
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    """A ``thoughtSignature`` on a part that is not a call: on the text, thought or image just
-    before it, or a part of its own (Claude's trailing empty-text part). Compared by value."""
+    """A ``thoughtSignature`` on a part that is not a function call: on the text, thought or image
+    just before it, or a part of its own (Claude's trailing empty-text part). Compared by value."""
 
     value: str
     # Where it sat, for a dialect that rebuilds the parts (the Gemini API): a part of its own
@@ -246,7 +246,7 @@ def read(chunk: dict[str, Any]) -> list[Event]:
             out.append(Finish(reason))
     meta = chunk.get("usageMetadata")
     if meta is not None and isinstance(meta, dict):
-        usage = _new_object(Usage)  # Usage.of(meta), without the call
+        usage = _new_object(Usage)  # Usage.of(meta), inlined
         _set_meta(usage, meta)
         out.append(usage)
     feedback = chunk.get("promptFeedback")
@@ -358,13 +358,13 @@ def _read_part(part: dict[str, Any], out: list[Event]) -> None:
         sig = part.get("thoughtSignature") or part.get("thought_signature")
         signature = sig if isinstance(sig, str) and sig else None
     if "functionCall" in part or "function_call" in part:
-        call = part.get("functionCall") or part.get("function_call")
-        if isinstance(call, dict):
-            args = call.get("args")
-            call_id = call.get("id")
+        function_call = part.get("functionCall") or part.get("function_call")
+        if isinstance(function_call, dict):
+            args = function_call.get("args")
+            call_id = function_call.get("id")
             out.append(
                 ToolCall(
-                    name=str(call.get("name") or ""),
+                    name=str(function_call.get("name") or ""),
                     args=args if isinstance(args, dict) else {},
                     id=call_id if isinstance(call_id, str) and call_id else None,
                     signature=signature,

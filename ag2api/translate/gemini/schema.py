@@ -3,7 +3,8 @@
 Local ``$ref``s are inlined (a recursive one once; the request's total is bounded, see
 :class:`SchemaBudget`), ``allOf`` merged, a ``null`` branch of ``anyOf``/``oneOf`` or of a type
 list becomes ``nullable``, and keywords Gemini rejects are dropped (constraints worth keeping as a
-hint move into ``description``). Only schema locations are ever cleaned — never replayed call args.
+hint move into ``description``). Only schema locations are ever cleaned — never replayed
+tool-call args.
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ def check_part(part: dict[str, Any], where: str) -> None:
         _expect(part, key, str, _STRING, where)
     _expect(part, "thought", bool, "true or false", where)
     for key in ("functionCall", "function_call"):
-        call = _expect(part, key, dict, _OBJECT, where)
-        if call is not None:
-            _name(call, f"{where}.{key}")
-            _expect(call, "args", dict, _OBJECT, f"{where}.{key}")
-            _expect(call, "id", str, _STRING, f"{where}.{key}")
+        function_call = _expect(part, key, dict, _OBJECT, where)
+        if function_call is not None:
+            _name(function_call, f"{where}.{key}")
+            _expect(function_call, "args", dict, _OBJECT, f"{where}.{key}")
+            _expect(function_call, "id", str, _STRING, f"{where}.{key}")
     for key in ("functionResponse", "function_response"):
         response = _expect(part, key, dict, _OBJECT, where)
         if response is not None:

@@ -81,14 +81,14 @@ def candidate(parts: list[dict[str, Any]], finish: str | None, meta: ReplyMeta) 
     return out
 
 
-def call_part(call: ToolCall, fixes: dict[str, ArgFix]) -> dict[str, Any]:
-    args = restore_args(fixes, call.name, call.args) if fixes else call.args
-    function: dict[str, Any] = {"name": call.name, "args": args}
-    if call.id is not None:
-        function["id"] = call.id
+def call_part(tool_call: ToolCall, fixes: dict[str, ArgFix]) -> dict[str, Any]:
+    args = restore_args(fixes, tool_call.name, tool_call.args) if fixes else tool_call.args
+    function: dict[str, Any] = {"name": tool_call.name, "args": args}
+    if tool_call.id is not None:
+        function["id"] = tool_call.id
     part: dict[str, Any] = {"functionCall": function}
-    if call.signature is not None:
-        part["thoughtSignature"] = call.signature
+    if tool_call.signature is not None:
+        part["thoughtSignature"] = tool_call.signature
     return part
 
 

@@ -75,7 +75,7 @@ def to_gemini(
 ) -> tuple[dict[str, Any], dict[str, ArgFix]]:
     """The upstream request for ``body`` on upstream ``model``, and per declared tool where the
     gateway changed its schema (non-string enum members made strings, Claude's placeholder
-    property): the answer undoes that in the tool's call arguments.
+    property): the answer undoes that in the tool call's arguments.
 
     ``thinking_default`` is the model rule's ``thinkingConfig``: used only when the client set
     none. The body's parts are reused, not copied (it belongs to this request). ``signatures``

@@ -53,7 +53,7 @@ class ThinkingLedger:
         elif type(event) is Signature:
             self._close(event.value)
         elif type(event) is ToolCall and event.signature is not None and self._text:
-            self._close(event.signature)  # a call signs the thinking only if nothing did
+            self._close(event.signature)  # a tool call signs the thinking only if nothing did
 
     def _close(self, signature: str) -> None:
         """The signature closes the thinking before it."""

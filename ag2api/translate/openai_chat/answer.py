@@ -109,8 +109,8 @@ def to_chat_completion(
             thoughts.append(event.text)
             calls.thought(event.text)
         elif isinstance(event, ToolCall):
-            if (call := calls.call(event)) is not None:
-                tool_calls.append(call)
+            if (built := calls.build(event)) is not None:
+                tool_calls.append(built)
         elif isinstance(event, Signature):
             calls.signature(event.value)
         elif isinstance(event, Image):

@@ -151,13 +151,17 @@ def _assistant_parts(
     tool_calls = msg.get("tool_calls") or []
     if not isinstance(tool_calls, list):
         raise InvalidRequest(f"messages[{i}].tool_calls must be an array", param="messages")
-    for k, call in enumerate(tool_calls):
-        fn = call.get("function") if isinstance(call, dict) else None
+    for k, tool_call in enumerate(tool_calls):
+        fn = tool_call.get("function") if isinstance(tool_call, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
             raise InvalidRequest(
                 f"messages[{i}].tool_calls[{k}].function.name is required", param="messages"
             )
-        client_id = call.get("id") if isinstance(call.get("id"), str) and call["id"] else None
+        client_id = (
+            tool_call.get("id")
+            if isinstance(tool_call.get("id"), str) and tool_call["id"]
+            else None
+        )
         client_id = client_id or new_tool_call_id()
         short_id, signature = decode_call_id(client_id)
         calls[client_id] = fn["name"]
@@ -170,7 +174,7 @@ def _assistant_parts(
             }
         }
         if is_claude:
-            # Claude: replay the thinking block (its own signature) before the first call.
+            # Claude: replay the thinking block (its own signature) before the first tool call.
             record = signatures(client_id) if signatures and k == 0 else None
             if record is not None:
                 parts.insert(

@@ -30,9 +30,9 @@ def new_completion_id() -> str:
 class ToolCallBuilder:
     """Turns tool-call events into OpenAI tool calls with ids that carry the signatures.
 
-    Gemini: a call's ``thoughtSignature`` is packed into the id it gets (see ``signatures``).
-    Claude: the thinking text and signature seen before a call are kept in ``records`` under the
-    call id, for the gateway's cache. With ``single`` (``parallel_tool_calls: false``) calls after
+    Gemini: a tool call's ``thoughtSignature`` is packed into the id it gets (see ``signatures``).
+    Claude: the thinking text and signature seen before a tool call are kept in ``records`` under
+    its id, for the gateway's cache. With ``single`` (``parallel_tool_calls: false``) calls after
     the first are dropped — the backend has no switch for it, so this is enforced here.
     """
 
@@ -43,7 +43,7 @@ class ToolCallBuilder:
     ) -> None:
         self._is_claude = is_claude
         self.info = info or RequestInfo()
-        # A legacy function_call answer holds one call.
+        # A legacy function_call answer holds one tool call.
         self._single = single or self.info.legacy_functions
         self._count = 0
         self._thought: list[str] = []
@@ -58,9 +58,9 @@ class ToolCallBuilder:
         if self._is_claude:
             self._signature = value
 
-    def call(self, event: ToolCall) -> dict[str, Any] | None:
+    def build(self, event: ToolCall) -> dict[str, Any] | None:
         if self._is_claude and event.signature:
-            self._signature = event.signature  # Claude may sign the call part itself
+            self._signature = event.signature  # Claude may sign the tool call's part itself
         if self._single and self._count:
             return None
         self._count += 1

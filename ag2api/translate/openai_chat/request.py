@@ -37,7 +37,8 @@ class RequestInfo:
     """What the answer translators must know about the request they answer.
 
     ``legacy_functions``: the request declared the deprecated ``functions``, so the answer
-    carries ``function_call`` (one call, ``finish_reason: "function_call"``), not ``tool_calls``.
+    carries ``function_call`` (one tool call, ``finish_reason: "function_call"``), not
+    ``tool_calls``.
     ``tools`` / ``content``: where function-call args / structured-output JSON must get back what
     the upstream schema could not carry (typed enum members, no gateway placeholders)."""
 
@@ -61,7 +62,7 @@ def to_gemini(
 ) -> dict[str, Any]:
     """Translate ``body``; ``thinking`` is the model rule's ``thinkingConfig`` (or None).
 
-    ``reasoning_effort`` overrides the policy. ``signatures`` finds Claude thinking blocks for
+    ``reasoning_effort`` overrides that rule. ``signatures`` finds Claude thinking blocks for
     replayed tool calls (Gemini signatures travel inside the tool-call ids).
     """
     return translate_chat(body, model=model, thinking=thinking, signatures=signatures)[0]

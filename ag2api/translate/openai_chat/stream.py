@@ -98,7 +98,7 @@ class ChatStreamTranslator:
                 self.calls.thought(event.text)
                 out.append(self._chunk({"reasoning_content": event.text}))
             elif type(event) is ToolCall:
-                built = self.calls.call(event)
+                built = self.calls.build(event)
                 if built is None:
                     continue
                 if self.calls.info.legacy_functions:

@@ -6,7 +6,7 @@ where the gateway keeps what the upstream needs back, with no server state — a
 replica reads the same thing:
 
 * Claude's signed thinking (the text and its signature; Claude rejects a tool loop without it);
-* Gemini 3's per-call ``thoughtSignature`` s, keyed by the ``call_id`` handed out.
+* Gemini 3's per-tool-call ``thoughtSignature`` s, keyed by the ``call_id`` handed out.
 
 Format: ``ag2r:<family>:<unpadded base64url of a small JSON object>``. Like the Anthropic path's
 ``ag2:<family>:`` signatures, only a carrier of the target's family is used; a foreign one (a

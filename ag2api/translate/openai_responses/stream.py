@@ -266,21 +266,21 @@ class ResponsesStream:
 
     # -- calls -----------------------------------------------------------------------------
 
-    def _call(self, out: list[SseEvent], call: ToolCall) -> None:
-        call_id = call.id or new_id("call")
+    def _call(self, out: list[SseEvent], tool_call: ToolCall) -> None:
+        call_id = tool_call.id or new_id("call")
         current = self._open
         if self._claude:
-            # Claude may sign the call rather than a part of its own.
+            # Claude may sign the tool call rather than a part of its own.
             if current and current.kind == "reasoning" and current.carried.signature is None:
-                current.carried.signature = call.signature
-        elif call.signature:
-            # The call's thoughtSignature rides in a reasoning item just before it (a carrier
+                current.carried.signature = tool_call.signature
+        elif tool_call.signature:
+            # The tool call's thoughtSignature rides in a reasoning item just before it (a carrier
             # with no summary when no thought text is open).
-            self._reasoning(out).carried.calls[call_id] = call.signature
+            self._reasoning(out).carried.calls[call_id] = tool_call.signature
         self._close(out)
         tools = self._info.tools
-        ref = tools.ref(call.name)
-        args = restore_args(tools.fixes, call.name, call.args)
+        ref = tools.ref(tool_call.name)
+        args = restore_args(tools.fixes, tool_call.name, tool_call.args)
         if ref.custom:
             raw = args.get(CUSTOM_PARAM) if isinstance(args, dict) else None
             text = raw if isinstance(raw, str) else json.dumps(args, ensure_ascii=False)

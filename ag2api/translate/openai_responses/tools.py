@@ -4,10 +4,10 @@ Every tool type Codex sends is accepted (a 400 on one fails the whole turn, Comm
 
 * ``function`` (flat shape) → a declaration;
 * ``custom`` (freeform: grammar or text) → a declaration with one string parameter ``input``; the
-  call goes back as a ``custom_tool_call`` with the raw input (Codex's ``apply_patch`` refuses a
-  ``function_call``);
+  tool call goes back as a ``custom_tool_call`` with the raw input (Codex's ``apply_patch``
+  refuses a ``function_call``);
 * ``namespace`` (MCP groups) → its functions flattened to ``<namespace>__<name>``, mapped back to
-  ``name`` + ``namespace`` on the call;
+  ``name`` + ``namespace`` on the tool call;
 * ``web_search*`` → Google Search when nothing else is declared (the backend refuses to mix);
 * anything else (``local_shell``, ``tool_search``, ``file_search``, ``mcp``, ``computer_use*``,
   ``image_generation``, ``code_interpreter`` …) has no upstream equivalent and is dropped.
