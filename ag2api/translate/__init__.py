@@ -2,7 +2,7 @@
 entry is: ``dialect``), one folder per client API (``openai_chat/``, ``openai_responses/``,
 ``anthropic_messages/``, ``gemini_api/``), the Gemini side they share (``gemini/``: typed events
 read from upstream answers, schemas, tools, turns, token counts), and what every dialect uses:
-reading a client body (``input``), thought signatures carried in call ids (``signatures``), the
+reading a client body (``input``), thought signatures carried in tool-call ids (``signatures``), the
 client's own argument types given back (``typed_args``), and which conversation a request
 continues (``conversation``).
 

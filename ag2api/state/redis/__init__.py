@@ -1,7 +1,7 @@
 """The live account state shared through Redis (``state.backend: redis``), 7.0 or later.
 
 :class:`ag2api.state.redis.state.RedisState` (``state``) holds the parts: ``client``
-(connection, bounded call, work owed to a Redis that comes back), ``picking`` (rotation, slot
+(connection, bounded round trip, work owed to a Redis that comes back), ``picking`` (rotation, slot
 holds, probes, cooldowns, disables), ``tokens``, ``keylimits``, ``records``, ``usage``,
 ``leader``, ``mirror``, ``accounts_sync`` (the account list hosts share, with
 ``account_records``), ``keys_sync`` (console-made client keys hosts share); the memory backend is

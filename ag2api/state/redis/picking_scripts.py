@@ -18,7 +18,7 @@ PICK = (
     NOW
     + """
 local model, count, per = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local ttl, lease, sp, n = tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
+local ttl, hold, sp, n = tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
 local strategy, conv, fresh = ARGV[8], ARGV[9], ARGV[10] == '1'
 local aff_ttl, aff_max = tonumber(ARGV[11]), tonumber(ARGV[12])
 local ids, flag, rts, rem, cred, pos = {}, {}, {}, {}, {}, {}
@@ -62,7 +62,7 @@ end
 
 local bound, outcome = nil, ''
 local function finish(i, probe, uses, credits)
-  redis.call('ZADD', sp .. ids[i], now + ttl, lease)
+  redis.call('ZADD', sp .. ids[i], now + ttl, hold)
   redis.call('PEXPIRE', sp .. ids[i], ttl * 2)
   if probe then redis.call('HSET', KEYS[5], ids[i], now + ttl) end
   if conv ~= '' and outcome ~= 'detour' then
