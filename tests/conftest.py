@@ -80,8 +80,6 @@ if TYPE_CHECKING:
     import anthropic
     from google import genai
 
-__all__ = ["API_KEY", "deep_merge"]  # re-exported for tests that import them from here
-
 
 @pytest.fixture
 def accounts_spec() -> tuple[tuple[str, str], ...]:

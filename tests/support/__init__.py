@@ -1,4 +1,5 @@
-"""What tests share that is not a fixture (the fixtures are in ``tests/conftest.py``):
+"""What tests share that is not a fixture (the fixtures are in the conftest modules, which
+nothing imports from):
 
 * ``clients`` — the keys (``API_KEY``, ``ALICE``, ``ADMIN``) and the SDK builders.
 * ``http`` — raw HTTP (``fetch``, ``health``) and free loopback ports.
@@ -14,4 +15,6 @@
 * ``claude_code_fixtures`` / ``claude_code_requests`` — what Claude Code sends;
   ``anthropic_sse_rules`` / ``responses_sse_rules`` — the streaming contracts as checkers.
 * ``proxy_server`` — real HTTP and SOCKS5 proxies on loopback.
+* ``console`` — what the browser tests do on a console page (sign in, show a page, refresh,
+  screenshot).
 """
