@@ -16,8 +16,9 @@ from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import AccountState
 from ag2api.state.memory import MemoryState
 from ag2api.state.redis.state import RedisState
+from tests.support.accounts import accounts
 from tests.support.redis_server import MISSING, RedisServer, available
-from tests.support.state_backends import Factory, ShortCooldowns, accounts
+from tests.support.state_backends import Factory, ShortCooldowns
 
 
 @pytest.fixture

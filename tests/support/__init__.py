@@ -9,6 +9,7 @@ nothing imports from):
 * ``redis_server`` — a private ``redis-server`` process.
 * ``upstream`` — what the fake upstream was sent.
 * ``helpers`` — ``chat_text``: one chat answer through the OpenAI SDK.
+* ``accounts`` — ``accounts(n)``: account records in memory for a pool (no tokens.json).
 * ``clock`` — ``FakeClock``; ``failover`` — the dispatcher's fakes (state, refresher, writer,
   upstream call) on it.
 * ``cli`` — the ``ag2api`` command in a subprocess.
