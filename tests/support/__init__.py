@@ -3,7 +3,8 @@ nothing imports from):
 
 * ``clients`` — the keys (``API_KEY``, ``ALICE``, ``ADMIN``) and the SDK builders.
 * ``http`` — raw HTTP (``fetch``, ``health``) and free loopback ports.
-* ``files`` — tokens.json and gateway.yaml: writing, reading, editing, reloading.
+* ``files`` — tokens.json and gateway.yaml: writing, reading, editing, reloading; a person's
+  save without the lock (``HAND_SAVES``).
 * ``gateways`` — more gateways than the ``app`` fixture's: in-process, or the real serve loop.
 * ``replicas`` — gateways sharing one Redis, and waiting for what they learn from each other.
 * ``redis_server`` — a private ``redis-server`` process.
