@@ -20,7 +20,7 @@ from ag2api.admin.routes import ROUTES as ADMIN_ROUTES
 from ag2api.config.live import Overrides, exposure_problem
 from ag2api.config.schema import GatewayConfig
 from ag2api.handlers import routes
-from ag2api.handlers.base import NotFoundHandler
+from ag2api.handlers.fixed_answers import NotFoundHandler
 from ag2api.logs.report import report_request
 from ag2api.server.gc import tune_gc
 from ag2api.server.http import StartupError, connection_cap, make_server, raise_open_file_limit

@@ -26,15 +26,16 @@ from ag2api.accounts.cli import (
 from ag2api.accounts.commands import ACTIONS as FILE_ACTIONS
 from ag2api.accounts.commands import add_commands, cipher_for, run_command
 from ag2api.accounts.crypto import BadKey
-from ag2api.accounts.login import add_arguments as add_login_arguments
-from ag2api.accounts.login import login
+from ag2api.accounts.login_cli import add_arguments as add_login_arguments
+from ag2api.accounts.login_cli import login
 from ag2api.app import serve
 from ag2api.config.keys_file import hashed, new_client_key
 from ag2api.config.live import Overrides, read_config
 from ag2api.config.load import PORT, WORKERS, WORKERS_NEED_REDIS, ConfigError
 from ag2api.config.schema import NO_POLICY, GatewayConfig
+from ag2api.keys.report import key_limit_rows
 from ag2api.logs.setup import setup_logging
-from ag2api.observe.usage import COLUMNS, connect, query_usage, read_quota
+from ag2api.observe.usage_report import read_usage, stored_quota, usage_table
 from ag2api.server.http import StartupError
 from ag2api.state.redis.keys_sync import PublishRefused
 from ag2api.state.redis.keys_sync import publish_command as publish_keys
@@ -217,42 +218,23 @@ def run_accounts(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     return 0
 
 
-def stored_quota(db_path: Path) -> dict[str, Any] | None:
-    if not db_path.exists():
-        return None
-    db = connect(db_path)
-    try:
-        return read_quota(db)
-    finally:
-        db.close()
-
-
 def run_usage(args: argparse.Namespace, cfg: GatewayConfig) -> int:
     groups = tuple(g.strip() for g in args.group_by.split(",") if g.strip())
     since = args.since or (datetime.date.today() - datetime.timedelta(days=6)).isoformat()
     if not cfg.usage_db.exists():
         print(f"no usage recorded yet ({cfg.usage_db} does not exist)")
         return 0
-    db = connect(cfg.usage_db)
     try:
-        rows = query_usage(db, since=since, until=args.until, group_by=groups)
-        day = datetime.datetime.now(datetime.UTC).date()
-        rows_today = query_usage(db, since=day.isoformat(), group_by=("key",))
-        rows_month = query_usage(db, since=day.replace(day=1).isoformat(), group_by=("key",))
+        report = read_usage(cfg.usage_db, since, args.until, groups)
     except ValueError as exc:
         print(f"ag2api usage: {exc}", file=sys.stderr)
         return 1
-    finally:
-        db.close()
-    head = [*groups, "REQUESTS", "PROMPT", "COMPLETION", "REASONING", "ERRORS", "CREDITS"]
-    head += ["FALLBACKS"]
-    table = [[g.upper() for g in head[: len(groups)]] + head[len(groups) :]]
-    table += [[str(row[g]) for g in groups] + [str(row[c]) for c in COLUMNS] for row in rows]
-    print(format_table(table) if rows else f"no usage since {since}")
+    rows = report.rows
+    print(format_table(usage_table(groups, rows)) if rows else f"no usage since {since}")
     if any(cfg.policy_of(k) != NO_POLICY for k in cfg.api_keys):
         print()
         print("Keys against their limits (tokens: UTC today and this month):")
-        print(format_table(key_limit_rows(cfg, rows_today, rows_month)))
+        print(format_table(key_limit_rows(cfg, report.today, report.month)))
     return 0
 
 
@@ -291,47 +273,6 @@ def run_keys(args: argparse.Namespace) -> int:
     print("Add this entry under api_keys: in gateway.yaml (applied within a second):")
     print(f'  - {{key: "sha256:{digest}", label: "{label}"}}')
     return 0
-
-
-def key_limit_rows(
-    cfg: GatewayConfig, rows_today: list[dict[str, Any]], rows_month: list[dict[str, Any]]
-) -> list[list[str]]:
-    """Each key's policy against its use today and this month (from the usage database)."""
-
-    def tokens(rows: list[dict[str, Any]], label: str) -> int:
-        return sum(
-            int(r["prompt_tokens"] or 0) + int(r["completion_tokens"] or 0)
-            for r in rows
-            if r["key"] == label
-        )
-
-    def show(limit: int | None, used: int | None = None) -> str:
-        if limit is None:
-            return "-" if used is None else str(used)
-        return f"{used}/{limit}" if used is not None else str(limit)
-
-    table = [["KEY", "STATE", "MODELS", "RPM", "TPM", "CONCURRENT", "TODAY", "MONTH"]]
-    now = datetime.datetime.now(datetime.UTC).timestamp()
-    for key in cfg.api_keys:
-        p = cfg.policy_of(key)
-        state = (
-            "disabled"
-            if not p.enabled
-            else ("expired" if p.expires is not None and now >= p.expires else "active")
-        )
-        table.append(
-            [
-                key.label,
-                state,
-                ",".join(p.models) if p.models is not None else "all",
-                show(p.rpm),
-                show(p.tpm),
-                show(p.max_concurrent),
-                show(p.daily_tokens, tokens(rows_today, key.label)),
-                show(p.monthly_tokens, tokens(rows_month, key.label)),
-            ]
-        )
-    return table
 
 
 def run_login(args: argparse.Namespace, cfg: GatewayConfig) -> int:

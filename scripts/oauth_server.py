@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # save_account is imported from here by code written against the old script.
-from ag2api.accounts.login import add_arguments, login, save_account  # noqa: E402
+from ag2api.accounts.login import save_account  # noqa: E402
+from ag2api.accounts.login_cli import add_arguments, login  # noqa: E402
 
 __all__ = ["main", "save_account"]
 

@@ -6,4 +6,5 @@ concurrency slots (``slots``); access-token refresh (``refresh``). Adding an acc
 and refreshes (``oauth_client``), the blocking Google calls (``google_calls``)). Each account's
 own proxy and User-Agent (``proxies``); what a disabled account's reason means and whether it
 passes (``standing``), and bringing it back when it does (``recheck``). The ``ag2api accounts``
-commands (``cli``, ``commands``) and moving accounts in and out of the file (``transfer/``)."""
+and ``ag2api login`` commands (``cli``, ``commands``, ``login_cli``) and moving accounts in and
+out of the file (``transfer/``)."""

@@ -1,6 +1,12 @@
 """The client-facing HTTP handlers, one module per kind of route; ``routes()`` builds every client
 route from the dialect table (``translate.DIALECTS``): each entry's generation route, token count,
-model list and side routes. Route patterns never overlap, so their order does not matter."""
+model list and side routes. Route patterns never overlap, so their order does not matter.
+
+``base`` is every handler's base (body, limits, CORS, errors in the route's dialect);
+``generating`` that of the routes calling the upstream (admission, cancelled when the client
+leaves): ``completion``, ``count_tokens``, ``images``. ``models``, ``responses`` (stored
+responses), ``health``, ``sse`` (the event stream writer), and ``fixed_answers`` (unknown paths,
+probes, telemetry to drop)."""
 
 from __future__ import annotations
 
@@ -8,9 +14,9 @@ from typing import Any
 
 from tornado.web import RequestHandler
 
-from ag2api.handlers.base import DiscardHandler, ProbeHandler
 from ag2api.handlers.completion import CompletionHandler
 from ag2api.handlers.count_tokens import CountTokensHandler
+from ag2api.handlers.fixed_answers import DiscardHandler, ProbeHandler
 from ag2api.handlers.health import ROUTES as HEALTH_ROUTES
 from ag2api.handlers.images import ImagesHandler
 from ag2api.handlers.models import ModelHandler, ModelListHandler

@@ -1,42 +1,30 @@
 """The base of every handler: services access, auth, request id, CORS, body limits, error bodies
-(OpenAI's by default, the route's dialect's on client routes), and the few answers that need no
-more: unknown paths, client probes, telemetry to drop."""
+(OpenAI's by default, the route's dialect's on client routes)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from ag2api import jsoncodec
 from ag2api.config.schema import ApiKey, GatewayConfig
-from ag2api.errors import (
-    GatewayError,
-    InvalidJson,
-    InvalidRequest,
-    NotFound,
-    PayloadTooLarge,
-)
+from ag2api.errors import GatewayError, InvalidJson, InvalidRequest, PayloadTooLarge
 from ag2api.ids import random_hex
 from ag2api.keys.admission import KeyAdmission
 from ag2api.keys.auth import presented_key, take_query_key
 from ag2api.observe.trace import RequestTrace
 from ag2api.services import Services
-from ag2api.translate import DIALECTS, Dialect
+from ag2api.translate import Dialect
 
 log = logging.getLogger("ag2api.http")
-T = TypeVar("T")
 A = TypeVar("A")
 
 # Bodies over a route's limit are read and dropped up to this size (see ApiHandler.large_bodies).
 DISCARD_CAP = 1024 * 1024 * 1024
-# Larger bodies are translated on a worker thread: translation is plain Python whose work grows
-# with the body (a million small parts take seconds), and the event loop keeps serving meanwhile.
-TRANSLATE_ON_LOOP_BYTES = 256 * 1024
 _TORNADO_KINDS = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 _BODY_METHODS = ("post", "put", "patch", "delete")
 
@@ -280,111 +268,6 @@ class DialectHandler(ApiHandler):
         if self.dialect is None:
             return super().render_error(exc)
         return self.dialect.errors.status(exc), self.dialect.errors.body(exc)
-
-
-class GeneratingHandler(DialectHandler):
-    """A route that calls the upstream for a client: the call stops (its transfer aborted, its
-    account slot given back) as soon as the client leaves, and ends with a 503 at shutdown."""
-
-    # The request's own task while it awaits upstream work (until_client_leaves), and whether
-    # this handler cancelled it (a cancellation it then takes back once handled).
-    _work: asyncio.Task[Any] | None = None
-    _cancelled_work = False
-    _client_gone = False
-    _shutting_down = False
-
-    def on_connection_close(self) -> None:
-        super().on_connection_close()
-        self._client_gone = True
-        self._cancel_work()
-
-    def abort_for_shutdown(self) -> None:
-        self._shutting_down = True
-        self._cancel_work()
-
-    def _cancel_work(self) -> None:
-        if self._work is not None and not self._cancelled_work:
-            self._cancelled_work = True
-            self._work.cancel()
-
-    def admitted(self, *serving: str, asked: str | None = None) -> KeyAdmission:
-        """The key's admission for a request these models may serve: 403 now when the key may
-        not use one of them; entered (``async with``) it counts the request or refuses it (429),
-        and leaving it settles (the tokens used charged, the concurrency lease given back)."""
-        self.key_admission.allow(*serving, asked=asked)
-        return self.key_admission
-
-    async def translated(self, work: Callable[[], T]) -> T:
-        """``work()`` (a pure translation of this request's body): on the loop for a small body,
-        on a worker thread for a large one."""
-        if len(self.request.body) <= TRANSLATE_ON_LOOP_BYTES:
-            return work()
-        return await asyncio.get_running_loop().run_in_executor(None, work)
-
-    async def until_client_leaves(self, work: Awaitable[T]) -> T | None:
-        """Await ``work``; when the client disconnects it is cancelled (None is returned), which
-        aborts its upstream transfer and gives its account slot back.
-
-        The request's own task is what gets cancelled (a task of its own for ``work`` cost two
-        more turns of the event loop per request); the cancellation is taken back
-        (``uncancel``) once handled here, so nothing after this sees it."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._work = task
-        try:
-            return await work
-        except asyncio.CancelledError:
-            if self._client_gone:
-                return None
-            if self._shutting_down:
-                raise GatewayError(
-                    "The gateway is shutting down; retry shortly.",
-                    kind="server_busy",
-                    retry_after=1.0,
-                ) from None
-            raise
-        finally:
-            self._work = None
-            if self._cancelled_work:
-                self._cancelled_work = False
-                task.uncancel()
-
-
-class NotFoundHandler(DialectHandler):
-    """Any unknown path: a 404 in the shape of the dialect whose namespace it is under (the
-    Gemini API's ``/v1beta/``), else OpenAI's — never Tornado's HTML page."""
-
-    auth_required = False
-
-    def initialize(self, dialect: Dialect | None = None) -> None:
-        path = self.request.path
-        super().initialize(
-            next((d for d in DIALECTS if d.namespace and path.startswith(d.namespace)), None)
-        )
-
-    def authorize(self) -> None:
-        super().authorize()  # takes a ?key= out of the request before anything logs it
-        raise NotFound(f"Unknown path {self.request.path}")
-
-
-class ProbeHandler(DialectHandler):
-    """A client's connectivity check (Claude Code warms its connection): 200, no key needed."""
-
-    auth_required = False
-
-    def head(self) -> None:
-        self.set_status(200)
-        self.finish()
-
-    def get(self) -> None:
-        self.write_json({"status": "ok"})
-
-
-class DiscardHandler(DialectHandler):
-    """A client's telemetry batches: accepted and dropped."""
-
-    def post(self) -> None:
-        self.write_json({"status": "ok"})
 
 
 def weakly(method: Callable[[A], None]) -> Callable[[A], None]:

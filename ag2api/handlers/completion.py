@@ -14,7 +14,7 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.errors import GatewayError
 from ag2api.failover.client_errors import client_error_mid_stream
 from ag2api.failover.served import OpenedStream
-from ag2api.handlers.base import GeneratingHandler
+from ag2api.handlers.generating import GeneratingHandler
 from ag2api.handlers.sse import ClientGone, SseStream
 from ag2api.services import Services
 from ag2api.state.records import owner_of

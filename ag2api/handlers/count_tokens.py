@@ -9,7 +9,7 @@ estimate answers; a failure here never cools or disables an account.
 
 from __future__ import annotations
 
-from ag2api.handlers.base import GeneratingHandler
+from ag2api.handlers.generating import GeneratingHandler
 from ag2api.translate.dialect import Dialect, TokenCount
 
 

@@ -10,7 +10,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 from ag2api.errors import InvalidRequest
-from ag2api.handlers.base import GeneratingHandler
+from ag2api.handlers.generating import GeneratingHandler
 from ag2api.models.families import is_image_model
 from ag2api.translate.gemini.events import read
 from ag2api.translate.openai_chat.images import chat_body_for, images_usage, to_images_response

@@ -129,11 +129,18 @@ class QuotaMonitor:
         while self._checks:
             await asyncio.gather(*list(self._checks.values()), return_exceptions=True)
 
-    def start(self, interval: Callable[[], float]) -> None:
+    def start(
+        self,
+        interval: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """Check every account now, then every ``interval()`` seconds (read each time, so a
+        reload applies from the next wait); ``sleep`` waits (tests pass one they control)."""
+
         async def loop() -> None:
             while True:
                 await self.refresh()
-                await asyncio.sleep(interval())
+                await sleep(interval())
 
         self._task = asyncio.ensure_future(loop())
 

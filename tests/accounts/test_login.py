@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from ag2api.accounts.login import CALLBACK_PORT, SCOPES, add_arguments
+from ag2api.accounts.login import CALLBACK_PORT, SCOPES
+from ag2api.accounts.login_cli import add_arguments
 from ag2api.accounts.oauth_client import IDE_CLIENT
 from ag2api.testing.fake_google import FAKE_CLIENT_ID, FAKE_CLIENT_SECRET
 from ag2api.testing.fake_upstream import FakeUpstream

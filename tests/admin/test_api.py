@@ -16,10 +16,11 @@ import httpx
 import pytest
 import yaml
 
+from ag2api.redact import mask
 from ag2api.server.watch import FileWatcher
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.clients import ADMIN, API_KEY
-from tests.support.files import file_projects
+from tests.support.files import DEFAULT_ACCOUNTS, file_projects
 
 BEARER = {"Authorization": f"Bearer {ADMIN}"}
 WITH_ADMIN = pytest.mark.parametrize("config_overrides", [{"admin_key": ADMIN}])
@@ -136,6 +137,10 @@ async def test_keys_create_edit_disable_delete(
             chat = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
             auth = {"Authorization": f"Bearer {key}"}
             assert (await client.post("/v1/chat/completions", json=chat, headers=auth)).is_success
+            listed = (await http.get("/admin/api/keys")).json()
+            ci = next(k for k in listed["keys"] if k["label"] == "ci")
+            assert ci["today"]["requests"] == 1 and ci["today"]["tokens"] > 0
+            assert ci["month"] == ci["today"]
 
             edited = await http.patch("/admin/api/keys/ci", json={"policy": {"rpm": 1}})
             assert edited.status_code == 200 and edited.json()["applied"] is True
@@ -192,12 +197,24 @@ async def test_accounts_list_act_and_remove(
     config_overrides: dict[str, Any],
     tokens_path: Path,
     watcher: FileWatcher,
+    fake: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, "ag2api.admin.audit")
     async with httpx.AsyncClient(base_url=base_url, headers=BEARER, timeout=30) as http:
+        chat = {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}]}
+        auth = {"Authorization": f"Bearer {API_KEY}"}
+        assert (await http.post("/v1/chat/completions", json=chat, headers=auth)).is_success
+        [sent] = fake.generate_requests()
         listed = (await http.get("/admin/api/accounts?refresh=1")).json()["accounts"]
         assert [a["id"] for a in listed] == ["proj…0001", "proj…0002", "proj…0003"]
+        served = {a["id"]: a for a in listed}.pop(mask(sent.body["project"]))
+        assert served["today"]["requests"] == 1 and served["today"]["tokens"] > 0
+        assert served["last_used_at"]
+        idle = [a for a in listed if a is not served]
+        assert [(a["today"]["requests"], a["last_used_at"]) for a in idle] == [(0, None)] * 2
         first = listed[0]
-        assert first["state"] == "enabled" and first["today"]["requests"] == 0
+        assert first["state"] == "enabled"
         assert {q["model"] for q in first["quota"]["models"]} >= {"gemini-2.5-flash"}
         assert "proj-alpha-0001" not in json.dumps(listed) and "rt-one" not in json.dumps(listed)
 
@@ -227,6 +244,13 @@ async def test_accounts_list_act_and_remove(
             assert (await http.request(method, path)).status_code == 404
         bad = await http.post("/admin/api/accounts/proj…0001/disable", json={"reason": 5})
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "reason"
+    audit = [r.getMessage() for r in caplog.records if r.name == "ag2api.admin.audit"]
+    done = "by admin key from 127.0.0.1: ok"
+    assert f"admin accounts.disable proj…0002 {done}" in audit
+    assert f"admin accounts.enable proj…0002 {done}" in audit
+    assert f"admin accounts.remove proj…0003 {done}" in audit
+    raw = [secret for pair in DEFAULT_ACCOUNTS for secret in pair] + [ADMIN]  # tokens, ids
+    assert not [line for line in audit for secret in raw if secret in line]
 
 
 @WITH_ADMIN

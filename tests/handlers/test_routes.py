@@ -11,8 +11,8 @@ import pytest
 from tornado.web import Application
 
 from ag2api.handlers import routes
-from ag2api.handlers.base import NotFoundHandler
 from ag2api.handlers.completion import CompletionHandler
+from ag2api.handlers.fixed_answers import NotFoundHandler
 from ag2api.services import Services
 from ag2api.translate import DIALECTS
 from tests.support.clients import API_KEY

@@ -21,7 +21,7 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from ag2api.handlers.base import TRANSLATE_ON_LOOP_BYTES
+from ag2api.handlers.generating import TRANSLATE_ON_LOOP_BYTES
 from ag2api.testing.fake_upstream import FakeUpstream
 from ag2api.translate.openai_chat import dialect as chat_dialect
 from tests.support.clients import API_KEY

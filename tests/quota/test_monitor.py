@@ -1,5 +1,6 @@
-"""The quota monitor: stop() cancels a check still running, so nothing is saved into a usage
-store that the shutdown closes right after (which would log "cannot schedule new futures after
+"""The quota monitor: it checks every account again each interval (the interval read anew
+each time); stop() cancels a check still running, so nothing is saved into a usage store that
+the shutdown closes right after (which would log "cannot schedule new futures after
 shutdown"); the demo shows quota left on every model it serves."""
 
 from __future__ import annotations
@@ -12,7 +13,37 @@ from ag2api.config.schema import GatewayConfig
 from ag2api.demo import start_demo_upstream
 from ag2api.quota.monitor import QuotaMonitor
 from ag2api.quota.wire import reset_in
-from ag2api.services import build_services
+from ag2api.services import Services, build_services
+from ag2api.testing.fake_upstream import FakeUpstream
+from tests.support.files import DEFAULT_ACCOUNTS
+
+
+async def test_every_account_is_checked_again_each_interval(
+    fake: FakeUpstream, services: Services
+) -> None:
+    slept: asyncio.Queue[float] = asyncio.Queue()
+    wake = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        slept.put_nowait(seconds)
+        await wake.wait()
+        wake.clear()
+
+    def checks() -> list[str]:
+        return sorted(r.body["project"] for r in fake.requests if "fetchAvailableModels" in r.path)
+
+    interval = [300.0]
+    services.quota.start(lambda: interval[0], sleep=sleep)
+    try:
+        assert await slept.get() == 300.0
+        once = sorted(project for _, project in DEFAULT_ACCOUNTS)
+        assert checks() == once  # one check each, then a wait of one interval
+        interval[0] = 60.0  # as a reload of observability.quota_refresh_seconds would
+        wake.set()
+        assert await slept.get() == 60.0
+        assert checks() == sorted(once * 2)  # the interval over: every account checked again
+    finally:
+        await services.quota.stop()
 
 
 async def test_stop_cancels_a_running_check_before_it_saves() -> None:

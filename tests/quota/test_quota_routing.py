@@ -183,14 +183,24 @@ async def test_credits_serve_when_the_free_quota_is_out(
     rows = await services.usage.run(lambda db: query_usage(db, group_by=("model",)))
     served = next(r for r in rows if r["model"] == MODEL)
     assert served["credit_requests"] == 2 and served["errors"] == 2
+    async with httpx.AsyncClient(timeout=30) as http:
+        metrics = (await http.get(base_url + "/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}
+    on_credits = {
+        s.labels["model"]: s.value
+        for s in families["ag2api_credit_requests"].samples
+        if s.name == "ag2api_credit_requests_total"
+    }
+    assert on_credits == {MODEL: 2}
 
 
+@pytest.mark.parametrize("extra", [{"accounts": {"use_credits": True}}])
 async def test_the_quota_display(
     fake: FakeUpstream, base_url: str, services: Services, quota_clock: FakeClock, backend: str
 ) -> None:
     pool = fake.pool
     assert pool is not None
-    pool.credits[ALPHA] = 300
+    pool.credits.update({ALPHA: 300, GAMMA: 5})  # gamma has less than the minimum (50)
     pool.use_up(BETA, MODEL)
     auth = {"Authorization": f"Bearer {ADMIN}"}
     async with httpx.AsyncClient(timeout=30) as http:
@@ -207,7 +217,7 @@ async def test_the_quota_display(
     out = {m["model"]: m for m in beta["quota"]["models"]}[MODEL]
     assert out["remaining"] == 0 and out["skipped_until"] and out["skip_reason"]
     assert out["skip_reason"].startswith("QUOTA_EXHAUSTED")
-    assert alpha["credits"]["amount"] is None  # credits are off: not asked
+    assert alpha["credits"]["amount"] == 300 and alpha["credits"]["usable"]
     families = {f.name: f for f in text_string_to_metric_families(metrics)}
     left = {
         (s.labels["project"], s.labels["model"]): s.value
@@ -224,6 +234,22 @@ async def test_the_quota_display(
         for s in families["ag2api_account_cooldown_until_seconds"].samples
     }
     assert ("proj…0002", MODEL) in until
+    opened = quota_clock()  # alpha's first use of OTHER opened its 5-hour window
+    resets = {
+        (s.labels["project"], s.labels["model"]): s.value
+        for s in families["ag2api_quota_reset_time_seconds"].samples
+    }
+    assert abs(resets["proj…0001", OTHER] - (opened + 5 * HOUR)) < 2
+    bucket_resets = {
+        (s.labels["project"], s.labels["bucket"]): s.value
+        for s in families["ag2api_quota_bucket_reset_time_seconds"].samples
+    }
+    assert abs(bucket_resets["proj…0001", "gemini-5h"] - (opened + 5 * HOUR)) < 2
+    assert abs(bucket_resets["proj…0001", "gemini-weekly"] - (opened + 7 * 24 * HOUR)) < 2
+    amount = {s.labels["project"]: s.value for s in families["ag2api_credits_amount"].samples}
+    usable = {s.labels["project"]: s.value for s in families["ag2api_credits_usable"].samples}
+    assert amount == {"proj…0001": 300, "proj…0003": 5}  # beta has none to report
+    assert usable == {"proj…0001": 1, "proj…0003": 0}
     assert ALPHA not in metrics and BETA not in metrics  # masked ids only
     async with httpx.AsyncClient(timeout=30) as http:  # the console's Accounts page reads this
         console = (await http.get(base_url + "/admin/api/accounts", headers=auth)).json()

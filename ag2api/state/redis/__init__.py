@@ -4,8 +4,10 @@
 call, work owed to a Redis that comes back), ``picking`` (rotation, slot holds, probes, cooldowns,
 disables), ``tokens``, ``keylimits``, ``records``, ``usage``, ``leader``, ``mirror``,
 ``accounts_sync`` (the account list hosts share, with ``account_records``), ``keys_sync``
-(console-made client keys hosts share) and the Lua ``scripts`` (``sync_scripts``); the memory
-backend is the local view each falls back to.
+(console-made client keys hosts share); the memory backend is the local view each falls back to.
+Each part's Lua sits beside it (``picking_scripts``, ``mirror_scripts``, ``tokens_scripts``,
+``leader_scripts``, ``keylimits_scripts``, ``usage_scripts``, ``sync_scripts`` for both shared
+lists), what several share in ``lua``, and ``scripts`` names them all for the client.
 
 Every replica on the same tokens.json computes the same account ids (``account_key``, a hash: no
 token, email or project id appears in a key) and uses its local view when Redis does not answer

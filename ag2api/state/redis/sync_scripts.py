@@ -10,10 +10,7 @@ the gateway's own (``g``), then the greater host name, so every host orders two 
 
 from __future__ import annotations
 
-_NOW = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
+from ag2api.state.redis.lua import NOW
 
 _NEWER = """
 local function newer(a, b)
@@ -34,7 +31,7 @@ end
 # Each entry is kept only if its stamp is newer than the one held. Returns {epoch, now,
 # {id, HGETALL}...}.
 VERSIONED_PUT = (
-    _NOW
+    NOW
     + _NEWER
     + """
 local epoch = redis.call('GET', KEYS[3])
@@ -81,7 +78,7 @@ return out
 # ARGV: record hash prefix, since, limit, this host ('': not noted), its report. Returns {now,
 # epoch ('' when none), hosts, {id, change number, HGETALL}...}, oldest change first.
 VERSIONED_PULL = (
-    _NOW
+    NOW
     + """
 if ARGV[4] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[4], string.format('%d', now) .. '|' .. ARGV[5])
@@ -100,7 +97,7 @@ return out
 # hosts not seen for as long. KEYS: index, tombstones, hosts. ARGV: record hash prefix, keep ms,
 # limit. Returns how many records went.
 VERSIONED_PURGE = (
-    _NOW
+    NOW
     + """
 local keep = tonumber(ARGV[2])
 local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - keep, 'LIMIT', 0,

@@ -5,6 +5,7 @@ and used with the keyboard alone."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,40 @@ async def test_overview_charts_requests_and_config_state(
         "Edited settings that take effect after a restart: server.max_connections"
     )
     await expect(tab.locator("#config-ok")).to_have_count(0)
+
+
+@pytest.mark.timeout(seconds=60)
+async def test_the_page_refreshes_by_itself_while_it_is_shown(page: Any, client: Any) -> None:
+    """Every 5 s without a click; not while the tab is hidden; at once when it is shown again."""
+    tab = page
+    start = time.time() * 1000
+    await tab.clock.install(time=start)
+    await tab.clock.pause_at(start)  # the page's timers move only when told
+    await tab.reload()
+    await tab.wait_for_selector('body[data-loaded="overview"]')
+    rows = tab.locator("#recent-requests tbody tr")
+    await expect(rows).to_have_count(0)
+    loads: list[str] = []
+    tab.on("request", lambda r: loads.append(r.url) if "/api/overview" in r.url else None)
+    await chat_text(client)
+    await tab.clock.run_for(5000)
+    await expect(rows).to_have_count(1)
+
+    await tab.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => true})"
+    )
+    await chat_text(client)
+    await tab.clock.run_for(5000)  # the poll already set fires; being hidden, it sets no other
+    await expect(rows).to_have_count(2)
+    await chat_text(client)
+    await tab.clock.run_for(60_000)
+    assert len(loads) == 2
+    await tab.evaluate(
+        "Object.defineProperty(document, 'hidden', {configurable: true, get: () => false});"
+        "document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    await expect(rows).to_have_count(3)
+    assert len(loads) == 3
 
 
 @pytest.mark.timeout(seconds=60)
