@@ -1,8 +1,10 @@
 """Shared fixtures, one per concept. Everything runs on loopback: the gateway, the fake upstream,
 the real SDKs. Helpers that are not fixtures live in ``tests/support/`` (its docstring lists
-them); ``tests/state/conftest.py`` adds the real Redis. A test module may set ``accounts_spec``,
-``config_overrides`` or ``app`` its own way, and extend any fixture by asking for it under its own
-name; every other fixture is defined once (``tests/test_layout.py`` checks).
+them), and nothing imports from a conftest (``tests/test_test_tree.py`` checks);
+``tests/state/conftest.py`` adds the state backends' factory, ``tests/state/redis/conftest.py`` a
+Redis of a test's own. A test module may set ``accounts_spec``, ``config_overrides`` or ``app``
+its own way, and extend any fixture by asking for it under its own name; every other fixture is
+defined once (``tests/test_layout.py`` checks).
 
 The gateway and its files:
 
@@ -79,8 +81,6 @@ from tests.support.replicas import state_config
 if TYPE_CHECKING:
     import anthropic
     from google import genai
-
-__all__ = ["API_KEY", "deep_merge"]  # re-exported for tests that import them from here
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import stat
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from ag2api.accounts.store import (
 )
 from ag2api.accounts.writer import TokenWriter
 from ag2api.files import safewrite
+from tests.support.files import HAND_SAVES
 
 EDITS = 300
 
@@ -81,21 +81,14 @@ def test_an_unlocked_editor_in_a_loop_loses_no_edit(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.json", "tokens.json.lock"]
 
 
-def save_in_place(path: Path, **fields: Any) -> None:
+def with_fields(path: Path, **fields: Any) -> str:
+    """tokens.json's text with ``fields`` set on its first project."""
     doc = json.loads(path.read_text())
     doc["projects"][0].update(fields)
-    path.write_text(json.dumps(doc))
+    return json.dumps(doc)
 
 
-def save_by_rename(path: Path, **fields: Any) -> None:
-    doc = json.loads(path.read_text())
-    doc["projects"][0].update(fields)
-    tmp = path.with_name("editor.tmp")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, path)
-
-
-@pytest.mark.parametrize("save", [save_in_place, save_by_rename])
+@pytest.mark.parametrize("save", HAND_SAVES)
 def test_a_save_between_the_read_and_the_rename_is_merged_not_reverted(
     tmp_path: Path, save: Any
 ) -> None:
@@ -105,7 +98,8 @@ def test_a_save_between_the_read_and_the_rename_is_merged_not_reverted(
 
     def mutate(doc: dict[str, Any]) -> None:
         if not runs:
-            save(path, note="by hand", enabled=False)  # lands after the gateway's read
+            # lands after the gateway's read
+            save(path, with_fields(path, note="by hand", enabled=False))
         runs.append(doc["projects"][0]["note"])
         apply_gateway_changes(doc, {"p-one": {"access_token": "new"}})
 
@@ -113,41 +107,6 @@ def test_a_save_between_the_read_and_the_rename_is_merged_not_reverted(
     entry = json.loads(path.read_text())["projects"][0]
     assert (entry["note"], entry["enabled"], entry["access_token"]) == ("by hand", False, "new")
     assert runs == ["old", "by hand"]  # re-read and re-merged once
-
-
-def exchange_supported(tmp_path: Path) -> bool:
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.write_text("a")
-    b.write_text("b")
-    swapped = safewrite.exchange(a, b) and a.read_text() == "b"
-    a.unlink()
-    b.unlink()
-    return swapped
-
-
-@pytest.mark.parametrize("save", [save_in_place, save_by_rename])
-def test_a_save_right_after_the_last_check_is_swapped_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, save: Any
-) -> None:
-    """The narrowest window: the file is checked unchanged, then saved before the rename."""
-    if not exchange_supported(tmp_path):
-        pytest.skip("this file system cannot swap two names atomically")
-    path = tmp_path / "tokens.json"
-    one_project(path, note="old")
-    check = safewrite.unchanged
-    saves = []
-
-    def check_then_save(target: Any, seen: Any) -> bool:
-        result = check(target, seen)
-        if Path(target) == path and not saves:
-            saves.append(save(path, note="by hand"))
-        return result
-
-    monkeypatch.setattr(safewrite, "unchanged", check_then_save)
-    gateway_write(path, 1)
-    entry = json.loads(path.read_text())["projects"][0]
-    assert saves and (entry["note"], entry["access_token"]) == ("by hand", "tok-1")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.json", "tokens.json.lock"]
 
 
 def test_a_half_written_save_is_waited_for_not_refused(

@@ -15,7 +15,7 @@ from ag2api.observe.usage import query_usage
 from ag2api.services import Services
 from ag2api.testing.fake_pool import PoolModel
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 ASKED, FALLBACK = "claude-sonnet-4-5", "gemini-2.5-flash"
 CLAUDE_ONLY, NO_FALLBACKS = "sk-claude-only-0123456789", "sk-no-fallbacks-0123456789"

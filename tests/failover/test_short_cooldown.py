@@ -12,7 +12,7 @@ import pytest
 
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream, Step
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 from tests.support.clock import FakeClock
 
 ASKED, FALLBACK = "claude-sonnet-4-5", "gemini-2.5-flash"

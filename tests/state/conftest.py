@@ -1,12 +1,11 @@
-"""Fixtures for the live-state tests: a Redis of a test's own, and the backends the contract runs
-on (the shared real Redis and the key prefix per test are in tests/conftest.py)."""
+"""Fixtures for the live-state tests: the backends the contract runs on (the shared real Redis and
+the key prefix per test are in tests/conftest.py; a Redis of a test's own in redis/conftest.py)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +15,8 @@ from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import AccountState
 from ag2api.state.memory import MemoryState
 from ag2api.state.redis.state import RedisState
-from tests.support.redis_server import MISSING, RedisServer, available
-from tests.support.state_backends import Factory, ShortCooldowns, accounts
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A server of this test's own, for tests that kill it."""
-    if not available():
-        pytest.skip(MISSING)
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
+from tests.support.accounts import accounts
+from tests.support.state_backends import Factory, ShortCooldowns
 
 
 @pytest.fixture

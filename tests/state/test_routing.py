@@ -9,7 +9,8 @@ import pytest
 
 from ag2api.accounts.pool import AllCooling
 from ag2api.state.base import AccountState, Routing, conversation_key
-from tests.support.state_backends import MODEL, PROJECTS, Factory, accounts
+from tests.support.accounts import PROJECTS, accounts
+from tests.support.state_backends import MODEL, Factory
 
 ALPHA, BETA, GAMMA = PROJECTS
 CONV = conversation_key("conversation-1", MODEL)

@@ -19,7 +19,7 @@ import httpx
 
 from ag2api.testing import fake_bodies as bodies
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 
 MODEL = "gemini-2.5-flash"
 

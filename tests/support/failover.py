@@ -19,14 +19,11 @@ from ag2api.failover.dispatcher import Dispatcher
 from ag2api.failover.served import Served
 from ag2api.state.base import ROTATE, Grant, Routing
 from ag2api.upstream.client import UpstreamHTTPError
+from tests.support.accounts import accounts
 from tests.support.clock import FakeClock
 
 MODEL = "gemini-2.5-flash"
 BASE_URLS = ("https://a.example", "https://b.example")
-
-
-def accounts(*names: str) -> list[Account]:
-    return [Account(project_id=name, refresh_token=f"rt-{name}") for name in names]
 
 
 def config(base_urls: tuple[str, ...] = BASE_URLS[:1], **retry: Any) -> GatewayConfig:
@@ -214,7 +211,7 @@ class Rig:
 
     def __init__(self, clock: FakeClock, names: tuple[str, ...], cfg: GatewayConfig) -> None:
         self.clock, self.cfg = clock, cfg
-        self.accounts = accounts(*names)
+        self.accounts = accounts(projects=names)
         self.state = FakeState(clock, self.accounts)
         self.refresher = FakeRefresher()
         self.writer = FakeWriter()

@@ -10,16 +10,15 @@ from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.state.base import AccountState
+
+# Re-exported for tests/state/test_contract.py, which still imports them from here.
+from tests.support.accounts import PROJECTS as PROJECTS
+from tests.support.accounts import accounts as accounts
 from tests.support.clock import FakeClock
 
 MODEL = "gemini-2.5-flash"
-PROJECTS = ("proj-alpha-0001", "proj-beta-0002", "proj-gamma-0003")
 
 Factory = Callable[..., Any]
-
-
-def accounts(n: int = 3) -> list[Account]:
-    return [Account(project_id=p, refresh_token=f"rt-{i}") for i, p in enumerate(PROJECTS[:n])]
 
 
 class ShortCooldowns:

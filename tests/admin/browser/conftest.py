@@ -6,12 +6,12 @@ fresh browser context (no cookie or storage from another test). Chromium is Debi
 installed by scripts/test.sh — never `playwright install`; without it the tests are skipped,
 saying why.
 
-``AG2API_SCREENSHOTS=1`` makes the tests save the console's pages as PNG under docs/img/.
+What the tests do on a page (sign in, open a page, refresh, screenshot) is in
+``tests/support/console.py``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import pytest
 import tornado.ioloop
 
 from tests.support.clients import ADMIN
+from tests.support.console import sign_in
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -32,7 +33,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-IMAGES = Path(__file__).resolve().parents[3] / "docs" / "img"
 
 
 @pytest.fixture(scope="module")
@@ -87,28 +87,3 @@ def page(io_loop: tornado.ioloop.IOLoop, browser: Any, base_url: str) -> Iterato
     tab = io_loop.run_sync(open_page, timeout=30)
     yield tab
     io_loop.run_sync(tab.context.close, timeout=30)
-
-
-async def sign_in(tab: Any, base_url: str) -> None:
-    await tab.goto(base_url + "/admin/")
-    assert tab.url.endswith("/admin/login")
-    await tab.fill("#key", ADMIN)
-    await tab.click("#signin")
-    await tab.wait_for_url(base_url + "/admin/")
-
-
-async def show(tab: Any, page_name: str) -> None:
-    """Open one of the console's pages and wait for its data."""
-    await tab.click(f'header nav a[data-page="{page_name}"]')
-    await tab.wait_for_selector(f'body[data-loaded="{page_name}"]')
-
-
-async def screenshot(tab: Any, name: str) -> None:
-    if os.environ.get("AG2API_SCREENSHOTS"):
-        IMAGES.mkdir(exist_ok=True)
-        await tab.screenshot(path=str(IMAGES / f"{name}.png"))
-
-
-async def refreshed(tab: Any) -> None:
-    """The page's data as it is now (the console also refreshes by itself every 5 s)."""
-    await tab.click("#refresh")

@@ -18,8 +18,8 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_pool import PoolModel
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.admin.browser.conftest import refreshed, screenshot, show
 from tests.support.clients import ADMIN
+from tests.support.console import refreshed, screenshot, show
 from tests.support.files import file_projects
 from tests.support.helpers import chat_text
 from tests.support.upstream import projects

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from tests.admin.browser.conftest import ADMIN, refreshed, show
+from tests.support.clients import ADMIN
+from tests.support.console import refreshed, show
 from tests.support.redis_server import MISSING, RedisServer, available
 from tests.support.replicas import state_config
 

@@ -13,8 +13,8 @@ import yaml
 from playwright.async_api import expect
 
 from ag2api.server.watch import FileWatcher
-from tests.admin.browser.conftest import refreshed, screenshot, show
 from tests.support.clients import openai_sdk
+from tests.support.console import refreshed, screenshot, show
 from tests.support.helpers import chat_text
 
 

@@ -16,8 +16,8 @@ from playwright.async_api import expect
 
 from ag2api.server.watch import FileWatcher
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.admin.browser.conftest import refreshed, screenshot, show
 from tests.support.clients import ADMIN
+from tests.support.console import refreshed, screenshot, show
 from tests.support.files import edit_config
 from tests.support.helpers import chat_text
 from tests.support.http import fetch

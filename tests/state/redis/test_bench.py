@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.redis_server import MISSING, available
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.skipif(not available(), reason=MISSING)

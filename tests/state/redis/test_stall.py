@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
-from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.config.schema import KeyPolicy
 from ag2api.state.redis.state import RedisState
+from tests.support.accounts import accounts
 from tests.support.redis_server import RedisServer
 
 MODEL = "gemini-2.5-flash"
 
 
 def stalling(server: RedisServer, prefix: str, per_account: int) -> RedisState:
-    pool = AccountPool([Account(project_id="proj-alpha-0001", refresh_token="rt-0")], 1)
+    pool = AccountPool(accounts(1), 1)
     # A sub-second timeout: the stall only has to outlast it.
     return RedisState(pool, SlotLimiter(per_account, 10), server.url, prefix=prefix, timeout=0.3)
 

@@ -11,22 +11,15 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from ag2api.accounts.model import Account
 from ag2api.accounts.pool import AccountPool, AllCooling, NoRoom
 from ag2api.accounts.slots import SlotLimiter
 from ag2api.state.base import account_key
 from ag2api.state.redis.client import ScriptRun, redact_url
 from ag2api.state.redis.state import RedisState
+from tests.support.accounts import PROJECTS, accounts
 from tests.support.redis_server import RedisServer
 
 MODEL = "gemini-2.5-flash"
-PROJECTS = ("proj-alpha-0001", "proj-beta-0002")
-
-
-def accounts(n: int = 2, tokens: tuple[str, ...] = ("rt-0", "rt-1")) -> list[Account]:
-    return [
-        Account(project_id=p, refresh_token=t) for p, t in zip(PROJECTS[:n], tokens, strict=False)
-    ]
 
 
 @asynccontextmanager
@@ -175,7 +168,7 @@ async def test_a_new_refresh_token_clears_a_runtime_disable(
         assert b.pool.accounts[0].disabled_reason == "token refresh failed: invalid_grant"
         # The person logs in again: a new refresh token in tokens.json, read by every replica.
         for s in (a, b):
-            s.pool.replace_accounts(accounts(tokens=("rt-new", "rt-1")))
+            s.pool.replace_accounts(accounts(2, tokens=("rt-new", "rt-1")))
         await b.sync_once()
         assert b.pool.accounts[0].enabled
         assert PROJECTS[0] in {(await b.pick(MODEL)).account.project_id for _ in range(2)}
@@ -190,13 +183,13 @@ async def test_a_reenable_in_the_file_clears_a_runtime_disable(
         a.disable(a.pool.accounts[0], "ToS")
         await a.settle()
         # The leader wrote it to the file; the file is read back (disabled) ...
-        disabled = accounts()
+        disabled = accounts(2)
         disabled[0].enabled, disabled[0].disabled_reason = False, "ToS"
         a.pool.replace_accounts(disabled)
         await a.sync_once()
         assert await a.client.redis.hget(a.client.key("dis"), account_key(PROJECTS[0])) is not None
         # ... and a person sets enabled: true again.
-        a.pool.replace_accounts(accounts())
+        a.pool.replace_accounts(accounts(2))
         await a.sync_once()
         assert a.pool.accounts[0].enabled
         assert await a.client.redis.hget(a.client.key("dis"), account_key(PROJECTS[0])) is None

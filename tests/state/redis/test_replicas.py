@@ -245,7 +245,7 @@ async def test_a_killed_replica_frees_its_slots_when_the_lease_ends(
         RUN_REPLICA,
         str(config_path),
         str(port_file),
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
     )
     try:
         await eventually(port_file.exists, within=20)
@@ -405,7 +405,7 @@ async def test_usage_of_replicas_sharing_one_store_adds_up(
     fake: FakeUpstream, config_path: Path, tokens_path: Path
 ) -> None:
     """Replicas on one machine share usage.sqlite3: their counts go through Redis and the
-    leader writes them (test_usage_replicas.py), a graceful stop flushes what is pending,
+    leader writes them (test_usage.py), a graceful stop flushes what is pending,
     nothing is counted twice."""
     async with replicas(config_path, 3) as group:
         for i in range(12):
