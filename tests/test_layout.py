@@ -35,16 +35,6 @@ def imports(source: str, module: str) -> set[str]:
     return found
 
 
-def test_no_test_module_imports_another() -> None:
-    test_modules = {module_name(p) for p in TESTS.rglob("test_*.py")}
-    offenders = []
-    for path in sorted(TESTS.rglob("*.py")):
-        own = module_name(path)
-        found = imports(path.read_text(encoding="utf-8"), own) & test_modules - {own}
-        offenders += [f"{own} imports {m}" for m in sorted(found)]
-    assert offenders == [], "move what they share to tests/support/ or a conftest"
-
-
 def fixtures(source: str) -> list[tuple[str, bool]]:
     """(name, extends) of each fixture ``source`` defines; ``extends``: it asks for the fixture of
     its own name, i.e. builds on the one it overrides."""

@@ -20,7 +20,7 @@ from ag2api.server.watch import FileWatcher
 from ag2api.services import Services
 from ag2api.testing.fake_pool import PoolModel
 from ag2api.testing.fake_upstream import FakeUpstream
-from tests.conftest import API_KEY
+from tests.support.clients import API_KEY
 from tests.support.clock import FakeClock
 from tests.support.replicas import replicas
 from tests.support.upstream import projects

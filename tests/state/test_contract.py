@@ -12,7 +12,8 @@ from ag2api.accounts.pool import AllCooling, NoRoom
 from ag2api.config.schema import ResponsesConfig
 from ag2api.errors import NoAvailableAccount
 from ag2api.state.base import AccountState
-from tests.support.state_backends import MODEL, PROJECTS, Factory, ShortCooldowns, accounts
+from tests.support.accounts import PROJECTS, accounts
+from tests.support.state_backends import MODEL, Factory, ShortCooldowns
 
 
 def parked_on_a_lock(task: asyncio.Task[Any]) -> bool:

@@ -10,10 +10,6 @@ from typing import Any
 
 from ag2api.accounts.model import Account
 from ag2api.state.base import AccountState
-
-# Re-exported for tests/state/test_contract.py, which still imports them from here.
-from tests.support.accounts import PROJECTS as PROJECTS
-from tests.support.accounts import accounts as accounts
 from tests.support.clock import FakeClock
 
 MODEL = "gemini-2.5-flash"
