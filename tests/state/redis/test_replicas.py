@@ -220,7 +220,7 @@ async def test_redis_killed_mid_run(
 
 @pytest.mark.timeout(seconds=60)
 @pytest.mark.parametrize("accounts_spec", [(("rt-one", ALPHA),)])
-async def test_a_killed_replica_frees_its_slots_when_the_lease_ends(
+async def test_a_killed_replica_frees_its_slots_when_the_hold_ends(
     fake: FakeUpstream,
     config_path: Path,
     redis_server: RedisServer,
