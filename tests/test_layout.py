@@ -1,6 +1,5 @@
-"""The suite's own rules: code shared by tests lives in ``tests/support/`` or a conftest, never in
-a test module another one imports; and each fixture is defined once (a module may extend a
-fixture, or set one of the inputs the conftest leaves open)."""
+"""The suite's own rule on fixtures: each is defined once (a module may extend a fixture, or set
+one of the inputs the conftest leaves open). Where shared code lives: tests/test_test_tree.py."""
 
 from __future__ import annotations
 
@@ -11,28 +10,6 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 # Fixtures the conftest offers for a module to replace with its own value.
 OVERRIDE_POINTS = {"accounts_spec", "config_overrides", "app"}
-
-
-def module_name(path: Path) -> str:
-    return ".".join(path.relative_to(TESTS.parent).with_suffix("").parts)
-
-
-def imports(source: str, module: str) -> set[str]:
-    """What ``module`` (its ``source``) imports from, absolute: each module named, and each
-    name it imports as a possible submodule. Imports inside functions count too."""
-    package = module.rsplit(".", 1)[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
-            found.add(base)
-            found |= {f"{base}.{alias.name}" for alias in node.names}
-    return found
 
 
 def fixtures(source: str) -> list[tuple[str, bool]]:
@@ -61,10 +38,6 @@ def test_each_fixture_is_defined_once() -> None:
 
 
 SAMPLE = """
-import tests.server.test_reload
-from . import test_sse
-from ..support.http import fetch
-from tests.keys import test_admission as admission
 import pytest
 
 @pytest.fixture
@@ -74,19 +47,8 @@ def claude(base_url): ...
 def services(services): ...
 
 def helper(): ...
-
-def inner():
-    from tests.handlers.test_chat import ask
 """
 
 
 def test_the_checks_see_what_they_look_for() -> None:
-    found = imports(SAMPLE, "tests.upstream.test_sample")
-    assert {
-        "tests.server.test_reload",
-        "tests.upstream.test_sse",
-        "tests.support.http",
-        "tests.keys.test_admission",
-        "tests.handlers.test_chat",
-    } <= found
     assert fixtures(SAMPLE) == [("claude", False), ("services", True)]
