@@ -379,8 +379,8 @@ def main() -> int:
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     backend = backend_summary(results)
     checks = targets(results, backend)
-    floors = floor_summary(results)
-    designs = floor_summary(results, "design")
+    floor_rows = floor_summary(results)
+    design_rows = floor_summary(results, "design")
     if args.json:
         print(
             json.dumps(
@@ -390,8 +390,8 @@ def main() -> int:
                     "results": [asdict(r) for r in results],
                     "targets": [{"target": t, "value": v, "met": ok} for t, v, ok in checks],
                     "backend": backend,
-                    "floor": floors,
-                    "design": designs,
+                    "floor": floor_rows,
+                    "design": design_rows,
                 },
                 indent=2,
             )
@@ -402,9 +402,9 @@ def main() -> int:
         for target, value, ok in checks:
             mark = "met" if ok else "not measured" if ok is None else "MISSED"
             print(f"  {target}: {value} — {mark}")
-        for row in floors:
+        for row in floor_rows:
             print(f"  {floor_line(row)}")
-        for row in designs:
+        for row in design_rows:
             print(f"  {floor_line(row, 'design')}")
         if backend:
             print(f"  {backend_line(backend)}")

@@ -8,7 +8,7 @@ holds, probes, cooldowns, disables), ``tokens``, ``keylimits``, ``records``, ``u
 the local view each falls back to. Each part's Lua sits beside it (``picking_scripts``,
 ``mirror_scripts``, ``tokens_scripts``, ``leader_scripts``, ``keylimits_scripts``,
 ``usage_scripts``, ``sync_scripts`` for both shared lists), what several share in ``lua``, and
-``scripts`` names them all for the client.
+``scripts`` names them all for the client. Both shared lists run their rounds in ``rounds``.
 
 Every replica on the same tokens.json computes the same account ids (``account_key``, a hash: no
 token, email or project id appears in a key) and uses its local view when Redis does not answer

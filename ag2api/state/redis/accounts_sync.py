@@ -18,7 +18,6 @@ bounded; how the list sits in Redis is :mod:`ag2api.state.redis.account_records`
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from ag2api.accounts.writer import TokenWriter
 from ag2api.state.base import HostSeen, SharingStatus
 from ag2api.state.redis.account_records import AccountRecords, Entry, normalise
 from ag2api.state.redis.client import Down, RedisClient
+from ag2api.state.redis.rounds import Rounds
 
 log = logging.getLogger("ag2api.state")
 
@@ -63,7 +63,6 @@ class AccountSync:
         self.writer = writer
         self.cipher = cipher
         self.host = host
-        self.interval = interval
         self.tombstone_ms = int(tombstone_seconds * 1000)
         self.is_leader = is_leader
         self.pool_empty = pool_empty
@@ -86,9 +85,8 @@ class AccountSync:
         self.last_sync: float | None = None
         self.last_error: str | None = None
         self._said: str | None = None
-        self.first_round = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._rounds = Rounds(self.tick, interval, "account sync")
+        self.first_round = self._rounds.first_round
 
     # -- the gateway's own changes (the writer hands them over) ---------------------------
     def take(self, project_id: str, fields: dict[str, Any]) -> None:
@@ -104,7 +102,7 @@ class AccountSync:
                 continue  # unchanged (every refresh records the same refresh token)
             self._queue.setdefault(project_id, {})[name] = (stamp, value)
             self._unwritten.setdefault(project_id, {})[name] = (stamp, value)
-        self._wake.set()
+        self._rounds.wake()
 
     def pending(self) -> dict[str, dict[str, Any]]:
         return {pid: {n: v for n, (_s, v) in f.items()} for pid, f in self._unwritten.items()}
@@ -115,28 +113,14 @@ class AccountSync:
 
     # -- the loop -----------------------------------------------------------------------
     async def run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # never let the loop die
-                log.exception("account sync failed")
-            finally:
-                self.first_round.set()
-            self._wake.clear()
-            if not self._stopping:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
+        await self._rounds.run()
         if self._queue or self._unwritten:  # a stop writes (and shares) what is left
             with suppress(Exception):
                 await self.tick()
 
     def stop(self) -> None:
-        """The loop ends after the round under way (a cancellation can be lost in a wait that
-        ends at the same moment, so it is not what ends it)."""
-        self._stopping = True
-        self._wake.set()
+        """The loop ends after the round under way."""
+        self._rounds.stop()
 
     async def tick(self) -> None:
         """One round: publish this host's changes, read the others', merge them into the file."""

@@ -24,7 +24,6 @@ import logging
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from ag2api.config.shared_keys import (
 from ag2api.files.safewrite import lock_for, write_atomic
 from ag2api.state.redis.account_records import parse_stamp
 from ag2api.state.redis.client import Down, RedisClient, pairs, redact_url, text
+from ag2api.state.redis.rounds import Rounds
 
 log = logging.getLogger("ag2api.state")
 
@@ -165,7 +165,6 @@ class KeySync:
         self.records = SharedKeyRecords(client)
         self.path = config_path
         self.host = host
-        self.interval = interval
         # Re-reads gateway.yaml after a shared key was written into it (the reloader sets it).
         self.reload: Callable[[], Any] = lambda: None
         self._queue: set[str] = set()  # labels changed in the console, to publish
@@ -177,35 +176,20 @@ class KeySync:
         self._labels: list[str] = []  # the labels this host shares (its ledger)
         self.held: dict[str, str] = {}  # label → why its shared version waits
         self.last_error: str | None = None
-        self.first_round = asyncio.Event()
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._rounds = Rounds(self.tick, interval, "key sync")
+        self.first_round = self._rounds.first_round
 
     def changed(self, label: str) -> None:
         """A key was created, edited, disabled or deleted here: publish it."""
         self._queue.add(label)
-        self._wake.set()
+        self._rounds.wake()
 
     async def run(self) -> None:
-        while not self._stopping:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # never let the loop die
-                log.exception("key sync failed")
-            finally:
-                self.first_round.set()
-            self._wake.clear()
-            if not self._stopping:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
+        await self._rounds.run()
 
     def stop(self) -> None:
-        """The loop ends after the round under way (a cancellation can be lost in a wait that
-        ends at the same moment, so it is not what ends it)."""
-        self._stopping = True
-        self._wake.set()
+        """The loop ends after the round under way."""
+        self._rounds.stop()
 
     async def tick(self) -> None:
         try:
