@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ag2api.accounts.ledger import Entry, read_ledger
-from ag2api.accounts.proxies import DEFAULT, shown_proxy
+from ag2api.accounts.proxies import DEFAULT, ENVIRONMENT, shown_proxy
 from ag2api.accounts.standing import state_name, verification_url
 from ag2api.accounts.store import read_tokens, update_tokens
 from ag2api.quota.wire import reset_in
@@ -93,7 +93,7 @@ def last_change(entry: Entry | None) -> str:
 
 def _proxy_cell(own: str | None, default: str | None) -> str:
     proxy, source = shown_proxy(own, default)
-    return f"{proxy} ({DEFAULT})" if source == DEFAULT else proxy
+    return f"{proxy} ({source})" if source in (DEFAULT, ENVIRONMENT) else proxy
 
 
 def verification_lines(path: Path, recheck_seconds: float) -> list[str]:

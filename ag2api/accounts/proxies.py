@@ -7,6 +7,8 @@ everything done for that account through that proxy; ``"direct"`` sends it strai
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -64,16 +66,24 @@ def mask_proxy(proxy: str | None) -> str:
 
 
 # Where the way out an account takes is set (for the views).
-OWN, DEFAULT, UNSET = "account", "upstream.proxy", "none"
+OWN, DEFAULT, ENVIRONMENT, UNSET = "account", "upstream.proxy", "environment", "none"
+# What libcurl reads for an https:// URL when no proxy is set (the upstream is HTTPS).
+_ENV_PROXIES = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
-def shown_proxy(account_proxy: str | None, default: str | None) -> tuple[str, str]:
+def shown_proxy(
+    account_proxy: str | None, default: str | None, environ: Mapping[str, str] = os.environ
+) -> tuple[str, str]:
     """The way out an account's calls take, as it may be shown, and where that is set: its own
-    ``proxy`` (``"direct"`` included), else ``upstream.proxy``, else none (``"direct"``)."""
+    ``proxy`` (``"direct"`` included), else ``upstream.proxy``, else the environment's proxy
+    variables (libcurl follows them when nothing is set), else none (``"direct"``)."""
     if account_proxy:
         return mask_proxy(account_proxy), OWN
     if default:
         return mask_proxy(default), DEFAULT
+    from_env = next((environ[name] for name in _ENV_PROXIES if environ.get(name)), None)
+    if from_env:
+        return mask_proxy(from_env), ENVIRONMENT
     return DIRECT, UNSET
 
 

@@ -253,7 +253,7 @@ class UpstreamTransfer:
             code = obj["error"].get("code") if isinstance(obj["error"], dict) else None
             self._fail(UpstreamHTTPError(code if isinstance(code, int) else 500, payload))
             return
-        # unwrap(obj), inlined: this runs for every event of every stream.
+        # The Gemini response inside the envelope (a bare one is taken as it is).
         inner = obj.get("response")
         self._items.append(inner if isinstance(inner, dict) else obj)
         if self._waiter is not None:  # the reader waits (else it takes this with the others)

@@ -32,9 +32,3 @@ def wrap(
     if credits:
         envelope["enabledCreditTypes"] = CREDIT_TYPES
     return envelope
-
-
-def unwrap(event: dict[str, Any]) -> dict[str, Any]:
-    """The Gemini response inside an event or body (tolerates a bare, unwrapped one)."""
-    inner = event.get("response")
-    return inner if isinstance(inner, dict) else event

@@ -12,6 +12,7 @@ from typing import Any
 import openai
 import pytest
 
+from ag2api.accounts.proxies import shown_proxy
 from ag2api.services import Services
 from ag2api.testing.fake_upstream import FakeUpstream
 from tests.support.cli import ag2api
@@ -167,3 +168,12 @@ async def test_a_proxy_that_times_out_is_the_accounts_fault_too(
     beta = services.pool.accounts[1]
     assert not beta.enabled and (beta.disabled_reason or "").startswith("PROXY_UNREACHABLE")
     assert "sock-pw" not in (beta.disabled_reason or "")
+
+
+def test_with_no_proxy_set_the_environments_is_shown_as_libcurl_takes_it() -> None:
+    """libcurl follows the proxy variables when nothing is set: the views say so (masked)."""
+    env = {"HTTPS_PROXY": "http://me:pw@corp-proxy:3128"}
+    assert shown_proxy(None, None, env) == ("http://***@corp-proxy:3128", "environment")
+    assert shown_proxy(None, None, {}) == ("direct", "none")
+    assert shown_proxy("direct", None, env) == ("direct", "account")  # "" switches it off
+    assert shown_proxy(None, "socks5://d:1080", env) == ("socks5://d:1080", "upstream.proxy")

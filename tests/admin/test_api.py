@@ -307,8 +307,8 @@ async def test_import_by_upload_and_json_then_export(
         bad = await http.get("/admin/api/accounts/export?format=csv")
         assert bad.status_code == 400 and bad.json()["error"]["param"] == "format"
 
-        # Zips: CLIProxyAPI auth files zipped, and the console's own export (sent under a name
-        # without .zip, as a picker may) read back.
+        # Zips: CLIProxyAPI auth files zipped, and the console's own export read back — sent
+        # under a name without .zip and under a .json one, as a picker may: known by content.
         fake.add_account("rt-eleven", "proj-lambda-0011", "lambda@example.com")
         packed = io.BytesIO()
         with zipfile.ZipFile(packed, "w") as archive:
@@ -320,6 +320,7 @@ async def test_import_by_upload_and_json_then_export(
         for name, data, added, updated in [
             ("auths.zip", packed.getvalue(), 1, 0),
             ("export", zipped.content, 0, 5),
+            ("export.json", zipped.content, 0, 5),
         ]:
             sent = await http.post(
                 "/admin/api/accounts/import", files=[("file", (name, data, "application/zip"))]

@@ -44,8 +44,10 @@ def import_files(
         paths: dict[str, str] = {}
         for i, upload in enumerate(files):
             name = _UNSAFE.sub("_", Path(upload.name).name) or "upload.json"
-            if not name.endswith((".json", ".zip")):
-                name += ".zip" if upload.data.startswith(_ZIP_MAGIC) else ".json"
+            if upload.data.startswith(_ZIP_MAGIC):  # a zip is one by its content, whatever its name
+                name = name if name.endswith(".zip") else name.removesuffix(".json") + ".zip"
+            elif not name.endswith((".json", ".zip")):
+                name += ".json"
             path = Path(folder) / f"{i:03d}" / name
             path.parent.mkdir()
             path.write_bytes(upload.data)

@@ -9,6 +9,7 @@ const LOOPBACK = ["localhost", "127.0.0.1", "[::1]"];
 const PROXY_SOURCE = {
   account: " · its own (tokens.json)",
   "upstream.proxy": " · the default (upstream.proxy)",
+  environment: " · the environment's HTTPS_PROXY / ALL_PROXY",
   none: " · no proxy set",
 };
 let signIn = null; // the sign-in in progress: {id, mode, …}

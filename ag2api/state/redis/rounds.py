@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ag2api.state")
 
 
 class Rounds:

@@ -399,9 +399,7 @@ def usage(meta: Mapping[str, Any]) -> Usage:
 
 def output_tokens(u: Usage) -> int:
     """Candidates + thoughts, unless the counts show candidates already include the thoughts."""
-    if u.thoughts and u.total and u.prompt + u.candidates == u.total:
-        return u.candidates
-    return u.candidates + u.thoughts
+    return u.counts()[2]
 
 
 def candidate_parts(response: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
