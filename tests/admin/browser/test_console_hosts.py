@@ -1,10 +1,9 @@
-"""The Overview page of a host sharing its pool through Redis (its own Redis here): a Hosts panel
-says where the account list stands — this host, the last sync, pending changes, the hosts seen —
-and that without a key accounts added here stay here."""
+"""The Overview page of a host sharing its pool through Redis (the session's, under a key prefix
+of its own): a Hosts panel says where the account list stands — this host, the last sync,
+pending changes, the hosts seen — and that without a key accounts added here stay here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,23 +12,13 @@ from playwright.async_api import expect
 
 from tests.support.clients import ADMIN
 from tests.support.console import refreshed, show
-from tests.support.redis_server import MISSING, RedisServer, available
+from tests.support.redis_server import RedisServer
 from tests.support.replicas import state_config
 
 
-@pytest.fixture(scope="module")
-def shared_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if not available():
-        pytest.skip(MISSING)
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def config_overrides(shared_redis: RedisServer) -> dict[str, Any]:
-    return {"admin_key": ADMIN, **state_config(shared_redis.url, "ag:console:", host_name="host-a")}
+def config_overrides(redis_server: RedisServer, key_prefix: str) -> dict[str, Any]:
+    return {"admin_key": ADMIN, **state_config(redis_server.url, key_prefix, host_name="host-a")}
 
 
 @pytest.mark.timeout(seconds=60)
